@@ -1,0 +1,29 @@
+// Command accounts serves the Accounts API (Pigello-compatible protected
+// identities) and manages its customers, clients and database.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"accounts/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	err := cli.Run(ctx, os.Args[1:], cli.IO{Env: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr})
+	if err == nil {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "accounts:", err)
+	var usage *cli.UsageError
+	if errors.As(err, &usage) {
+		os.Exit(2)
+	}
+	os.Exit(1)
+}

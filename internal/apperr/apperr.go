@@ -1,0 +1,115 @@
+// Package apperr is the service's small error vocabulary: a fixed set of kinds
+// that the HTTP layer maps to status codes in one place, and field errors that
+// carry validation messages per field.
+//
+// Messages in these errors are shown to API clients, so they name rules and
+// never repeat a submitted value.
+package apperr
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// Kind classifies an error. The set is append-only: clients and the status
+// table depend on it.
+type Kind int
+
+// The kinds of error the service distinguishes.
+const (
+	Internal        Kind = iota // anything unexpected: logged, never shown
+	Invalid                     // validation failed: FieldErrors says where
+	NotFound                    // no such object for this customer
+	Unauthenticated             // credentials missing or wrong
+	Forbidden                   // authenticated but not allowed
+	Unavailable                 // a dependency (the database) is not reachable
+)
+
+// Error is an error of a known kind.
+type Error struct {
+	Kind   Kind
+	Fields FieldErrors // set for Invalid
+	Err    error       // the cause, for logs; never shown to clients
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %v", e.Kind, e.Err)
+	}
+	if e.Kind == Invalid {
+		return "invalid: " + e.Fields.keys()
+	}
+	return e.Kind.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func (k Kind) String() string {
+	switch k {
+	case Invalid:
+		return "invalid"
+	case NotFound:
+		return "not found"
+	case Unauthenticated:
+		return "unauthenticated"
+	case Forbidden:
+		return "forbidden"
+	case Unavailable:
+		return "unavailable"
+	default:
+		return "internal"
+	}
+}
+
+// KindOf returns the kind of err: Internal unless err wraps an *Error.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Internal
+}
+
+// New returns an error of kind k wrapping cause (which may be nil).
+func New(k Kind, cause error) error { return &Error{Kind: k, Err: cause} }
+
+// NonFieldErrors is the key of errors that concern the object as a whole.
+const NonFieldErrors = "non_field_errors"
+
+// FieldErrors maps a field name (or NonFieldErrors) to its messages, the shape
+// of a Django REST Framework validation error body.
+type FieldErrors map[string][]string
+
+// Add records a message for field.
+func (f FieldErrors) Add(field, msg string) { f[field] = append(f[field], msg) }
+
+// Has reports whether field already has an error.
+func (f FieldErrors) Has(field string) bool { return len(f[field]) > 0 }
+
+// Err returns an Invalid error when any field failed, else nil.
+func (f FieldErrors) Err() error {
+	if len(f) == 0 {
+		return nil
+	}
+	return &Error{Kind: Invalid, Fields: f}
+}
+
+// keys lists the failing fields in order, for log lines (names only, no values).
+func (f FieldErrors) keys() string {
+	ks := make([]string, 0, len(f))
+	for k := range f {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return fmt.Sprint(ks)
+}
+
+// FieldsOf returns the field errors in err, or nil.
+func FieldsOf(err error) FieldErrors {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Fields
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"accounts/internal/auth"
+	"accounts/internal/config"
+	"accounts/internal/httpapi"
+	"accounts/internal/records"
+	"accounts/internal/schema"
+	"accounts/internal/seal"
+	"accounts/internal/store"
+	"accounts/internal/store/sqlite"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// openStore opens the configured database and applies pending migrations.
+func openStore(ctx context.Context, cfg config.Config, catalog *schema.Catalog) (store.Store, error) {
+	if cfg.IsPostgres() {
+		return nil, errors.New("PostgreSQL is not supported by this build yet; use a SQLite file path")
+	}
+	return sqlite.Open(ctx, cfg.Database, catalog)
+}
+
+// App is the whole service wired together: what serve runs and what the
+// end-to-end tests drive.
+type App struct {
+	Handler http.Handler
+	store   store.Store
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.store.Close() }
+
+// OpenApp opens the database and the master key and builds the HTTP handler.
+func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	catalog := schema.New()
+	db, err := openStore(ctx, cfg, catalog)
+	if err != nil {
+		return nil, err
+	}
+	master, err := loadMasterKey(cfg, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := httpapi.New(httpapi.Options{
+		Catalog:  catalog,
+		Records:  records.New(catalog, db, seal.NewKeyring(master, db)),
+		Auth:     auth.NewAuthenticator(db),
+		Ready:    db.Ready,
+		Logger:   log,
+		Registry: reg,
+	})
+	return &App{Handler: srv, store: db}, nil
+}

@@ -1,0 +1,85 @@
+// Package config is the service's configuration: a value parsed from flags,
+// each with an environment-variable fallback, and validated. Nothing here is
+// global; the value is passed to whatever needs it.
+package config
+
+import (
+	"errors"
+	"flag"
+	"path/filepath"
+	"strings"
+)
+
+// Environment variables read as flag fallbacks.
+const (
+	EnvDatabase  = "ACCOUNTS_DATABASE"
+	EnvAddr      = "ACCOUNTS_ADDR"
+	EnvKeyFile   = "ACCOUNTS_KEY_FILE"
+	EnvMasterKey = "ACCOUNTS_MASTER_KEY"
+)
+
+// Defaults of the embedded setup.
+const (
+	DefaultDatabase = "./data/accounts.db"
+	DefaultAddr     = "127.0.0.1:8080"
+)
+
+// Config says where the data is, where the key is, and where to listen.
+type Config struct {
+	// Database is a file path (SQLite) or a postgres:// URL.
+	Database string
+	// Addr is the listen address of serve.
+	Addr string
+	// KeyFile holds the base64 master key, when MasterKey is empty.
+	KeyFile string
+	// MasterKey is the base64 master key. It is taken only from the
+	// environment, never a flag: command lines are visible to every user.
+	MasterKey string
+}
+
+// Env looks up an environment variable ("" when unset).
+type Env func(string) string
+
+// BindDatabase registers --database on fs.
+func (c *Config) BindDatabase(fs *flag.FlagSet, env Env) {
+	fs.StringVar(&c.Database, "database", or(env(EnvDatabase), DefaultDatabase),
+		"SQLite file path or postgres:// URL (env "+EnvDatabase+")")
+}
+
+// BindKeys registers --key-file on fs and reads the master key from env.
+func (c *Config) BindKeys(fs *flag.FlagSet, env Env) {
+	fs.StringVar(&c.KeyFile, "key-file", env(EnvKeyFile),
+		"file holding the base64 master key (env "+EnvKeyFile+"; or the key itself in "+EnvMasterKey+")")
+	c.MasterKey = env(EnvMasterKey)
+}
+
+// BindServe registers --addr on fs.
+func (c *Config) BindServe(fs *flag.FlagSet, env Env) {
+	fs.StringVar(&c.Addr, "addr", or(env(EnvAddr), DefaultAddr), "listen address (env "+EnvAddr+")")
+}
+
+// IsPostgres reports whether Database names a PostgreSQL server.
+func (c *Config) IsPostgres() bool {
+	return strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://")
+}
+
+// GeneratedKeyFile is where the embedded setup keeps a generated master key:
+// beside the database file.
+func (c *Config) GeneratedKeyFile() string {
+	return filepath.Clean(c.Database) + ".key"
+}
+
+// Validate checks the values that flags can't.
+func (c *Config) Validate() error {
+	if c.Database == "" {
+		return errors.New("--database must not be empty")
+	}
+	return nil
+}
+
+func or(v, fallback string) string {
+	if v != "" {
+		return v
+	}
+	return fallback
+}

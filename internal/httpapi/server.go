@@ -1,0 +1,246 @@
+// Package httpapi serves the Accounts API over HTTP: the route table,
+// middleware, JSON in and out, and the one mapping from errors to statuses.
+// Handlers are thin: decode, call the records service, encode.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+
+	"accounts/internal/auth"
+	"accounts/internal/records"
+	"accounts/internal/schema"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Options are what the server is built from.
+type Options struct {
+	Catalog *schema.Catalog
+	Records *records.Service
+	Auth    *auth.Authenticator
+	// Ready reports whether the database answers and its schema is current.
+	Ready  func(context.Context) error
+	Logger *slog.Logger
+	// Registry receives the HTTP metrics and is served on /metrics.
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP handler of the service.
+type Server struct {
+	catalog *schema.Catalog
+	records *records.Service
+	auth    *auth.Authenticator
+	ready   func(context.Context) error
+	log     *slog.Logger
+	metrics *metrics
+	mux     *http.ServeMux
+	// patterns are the registered route patterns, for the trailing-slash redirect.
+	patterns map[string]bool
+	handler  http.Handler
+}
+
+// New builds the server and its route table.
+func New(o Options) *Server {
+	s := &Server{
+		catalog:  o.Catalog,
+		records:  o.Records,
+		auth:     o.Auth,
+		ready:    o.Ready,
+		log:      o.Logger,
+		metrics:  newMetrics(o.Registry),
+		mux:      http.NewServeMux(),
+		patterns: map[string]bool{},
+	}
+	s.routes(promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	s.handler = s.observe(s.recoverPanics(http.HandlerFunc(s.dispatch)))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// access is who may call a route.
+type access int
+
+const (
+	public access = iota // no credentials (health, metrics)
+	reader               // any authenticated client
+	writer               // a read_write client; a read client gets 403
+)
+
+// route is one row of the route table.
+type route struct {
+	method  string
+	pattern string
+	access  access
+	handler http.HandlerFunc
+}
+
+// routes registers every route in one table. For each path it also
+// registers a method-less pattern that answers 405 with Allow, and the
+// catch-all answers 308 to the slashed path or 404.
+func (s *Server) routes(metricsHandler http.Handler) {
+	table := []route{
+		{"GET", "/healthz", public, s.healthz},
+		{"GET", "/readyz", public, s.readyz},
+		{"GET", "/metrics", public, metricsHandler.ServeHTTP},
+	}
+	for _, res := range s.catalog.Resources {
+		h := resourceHandlers{s: s, res: res}
+		table = append(table,
+			route{"POST", res.Path + "{$}", writer, h.create},
+			route{"GET", res.Path + "{pk}/", reader, h.get},
+			route{"PATCH", res.Path + "{pk}/", writer, h.update},
+			route{"DELETE", res.Path + "{pk}/", writer, h.delete},
+		)
+	}
+	allowed := map[string][]string{}
+	guarded := map[string]bool{}
+	var paths []string
+	for _, rt := range table {
+		if allowed[rt.pattern] == nil {
+			paths = append(paths, rt.pattern)
+		}
+		allowed[rt.pattern] = append(allowed[rt.pattern], rt.method)
+		guarded[rt.pattern] = guarded[rt.pattern] || rt.access != public
+		pattern := rt.method + " " + rt.pattern
+		s.mux.Handle(pattern, s.named(pattern, s.guard(rt.access, rt.handler)))
+		s.patterns[pattern] = true
+	}
+	for _, p := range paths {
+		methods := allowed[p]
+		if slices.Contains(methods, "GET") {
+			methods = append(methods, "HEAD")
+		}
+		sort.Strings(methods)
+		a := public
+		if guarded[p] {
+			a = reader
+		}
+		s.mux.Handle(p, s.named(p, s.guard(a, methodNotAllowed(strings.Join(methods, ", ")))))
+		s.patterns[p] = true
+	}
+	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, bodyNotFound)
+	}))
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{
+			"detail": `Method "` + r.Method + `" not allowed.`,
+		})
+	}
+}
+
+// dispatch answers 308 to the same path with a trailing slash when the
+// request's path lacks one and the slashed path has a route; everything
+// else goes to the mux.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasSuffix(r.URL.Path, "/") {
+		probe := r.Clone(r.Context())
+		probe.URL.Path += "/"
+		probe.URL.RawPath = ""
+		if _, pattern := s.mux.Handler(probe); s.patterns[pattern] {
+			http.Redirect(w, r, probe.URL.RequestURI(), http.StatusPermanentRedirect)
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.ready(r.Context()); err != nil {
+		s.log.WarnContext(r.Context(), "not ready", "request_id", requestID(r.Context()), "error", err.Error())
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// resourceHandlers are the handlers of one resource.
+type resourceHandlers struct {
+	s   *Server
+	res *schema.Resource
+}
+
+// pk returns the path's object id, or "" when it is not a UUID (which then
+// answers 404, like an unknown one).
+func pk(r *http.Request) string {
+	raw := r.PathValue("pk")
+	id, err := uuid.Parse(raw)
+	if err != nil || len(raw) != 36 {
+		return ""
+	}
+	return id.String()
+}
+
+func (h resourceHandlers) create(w http.ResponseWriter, r *http.Request) {
+	body, err := h.s.readObject(w, r)
+	if err != nil {
+		return
+	}
+	obj, err := h.s.records.Create(r.Context(), principal(r.Context()), h.res, body)
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	writeObject(w, http.StatusCreated, obj)
+}
+
+func (h resourceHandlers) get(w http.ResponseWriter, r *http.Request) {
+	id := pk(r)
+	if id == "" {
+		writeJSON(w, http.StatusNotFound, bodyNotFound)
+		return
+	}
+	obj, err := h.s.records.Get(r.Context(), principal(r.Context()), h.res, id)
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	writeObject(w, http.StatusOK, obj)
+}
+
+func (h resourceHandlers) update(w http.ResponseWriter, r *http.Request) {
+	id := pk(r)
+	if id == "" {
+		writeJSON(w, http.StatusNotFound, bodyNotFound)
+		return
+	}
+	body, err := h.s.readObject(w, r)
+	if err != nil {
+		return
+	}
+	obj, err := h.s.records.Update(r.Context(), principal(r.Context()), h.res, id, body)
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	writeObject(w, http.StatusOK, obj)
+}
+
+func (h resourceHandlers) delete(w http.ResponseWriter, r *http.Request) {
+	id := pk(r)
+	if id == "" {
+		writeJSON(w, http.StatusNotFound, bodyNotFound)
+		return
+	}
+	if err := h.s.records.Delete(r.Context(), principal(r.Context()), h.res, id); err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

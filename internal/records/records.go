@@ -1,0 +1,316 @@
+// Package records is the service: create, get, update and delete objects of
+// any declared resource for an authenticated client. It enforces every rule
+// of the contract that every entry point must share (field rules, cross-field
+// rules, references, uniqueness, cascades, the customer boundary) and seals
+// personal fields before they reach the store.
+package records
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"accounts/internal/apperr"
+	"accounts/internal/auth"
+	"accounts/internal/schema"
+	"accounts/internal/seal"
+	"accounts/internal/store"
+
+	"github.com/google/uuid"
+)
+
+// Object is one object of a resource, with every field (nil for null).
+type Object struct {
+	Resource  *schema.Resource
+	ID        string
+	CreatedAt time.Time
+	Values    schema.Values
+}
+
+// Body is a decoded request object: each key with its raw JSON value.
+type Body map[string]json.RawMessage
+
+// readOnly fields are ignored when a client sends them.
+var readOnly = map[string]bool{"id": true, "created_at": true}
+
+// Service serves every resource of a catalog.
+type Service struct {
+	catalog *schema.Catalog
+	db      store.Store
+	keys    *seal.Keyring
+	now     func() time.Time
+}
+
+// New returns a Service over db, sealing with keys.
+func New(catalog *schema.Catalog, db store.Store, keys *seal.Keyring) *Service {
+	return &Service{catalog: catalog, db: db, keys: keys, now: time.Now}
+}
+
+var (
+	errNotFound  = apperr.New(apperr.NotFound, nil)
+	errForbidden = apperr.New(apperr.Forbidden, nil)
+)
+
+// Create validates body as a new object of res and stores it.
+func (s *Service) Create(ctx context.Context, p auth.Principal, res *schema.Resource, body Body) (Object, error) {
+	if !p.CanWrite() {
+		return Object{}, errForbidden
+	}
+	values, errs := s.decode(res, body, true)
+	if err := errs.Err(); err != nil {
+		return Object{}, err
+	}
+	if err := checkRules(res, values); err != nil {
+		return Object{}, err
+	}
+	keys, err := s.keys.Customer(ctx, p.CustomerID)
+	if err != nil {
+		return Object{}, fmt.Errorf("records: customer keys: %w", err)
+	}
+	obj := Object{
+		Resource:  res,
+		ID:        uuid.NewString(),
+		CreatedAt: s.now().UTC().Truncate(time.Microsecond),
+		Values:    values,
+	}
+	err = s.db.Update(ctx, func(tx store.Tx) error {
+		if err := s.checkReferences(ctx, tx, p.CustomerID, obj, nil); err != nil {
+			return err
+		}
+		return uniqueErr(res, tx.Insert(ctx, p.CustomerID, res, toRow(keys, obj)))
+	})
+	if err != nil {
+		return Object{}, err
+	}
+	return obj, nil
+}
+
+// Get returns one object of the customer.
+func (s *Service) Get(ctx context.Context, p auth.Principal, res *schema.Resource, id string) (Object, error) {
+	keys, err := s.keys.Customer(ctx, p.CustomerID)
+	if err != nil {
+		return Object{}, fmt.Errorf("records: customer keys: %w", err)
+	}
+	var obj Object
+	err = s.db.View(ctx, func(tx store.Tx) error {
+		row, err := tx.Get(ctx, p.CustomerID, res, id)
+		if err != nil {
+			return notFound(err)
+		}
+		obj, err = fromRow(keys, res, row)
+		return err
+	})
+	return obj, err
+}
+
+// Update applies body as a partial update of one object and returns the
+// whole object after it. Cross-field rules see the object as it will be.
+func (s *Service) Update(ctx context.Context, p auth.Principal, res *schema.Resource, id string, body Body) (Object, error) {
+	if !p.CanWrite() {
+		return Object{}, errForbidden
+	}
+	changes, errs := s.decode(res, body, false)
+	if err := errs.Err(); err != nil {
+		return Object{}, err
+	}
+	keys, err := s.keys.Customer(ctx, p.CustomerID)
+	if err != nil {
+		return Object{}, fmt.Errorf("records: customer keys: %w", err)
+	}
+	var obj Object
+	err = s.db.Update(ctx, func(tx store.Tx) error {
+		row, err := tx.Get(ctx, p.CustomerID, res, id)
+		if err != nil {
+			return notFound(err)
+		}
+		if obj, err = fromRow(keys, res, row); err != nil {
+			return err
+		}
+		before := obj.Values
+		obj.Values = make(schema.Values, len(before))
+		for k, v := range before {
+			obj.Values[k] = v
+		}
+		for k, v := range changes {
+			obj.Values[k] = v
+		}
+		if err := checkRules(res, obj.Values); err != nil {
+			return err
+		}
+		if err := s.checkReferences(ctx, tx, p.CustomerID, obj, before); err != nil {
+			return err
+		}
+		return uniqueErr(res, tx.Update(ctx, p.CustomerID, res, toRow(keys, obj)))
+	})
+	if err != nil {
+		return Object{}, err
+	}
+	return obj, nil
+}
+
+// Delete removes one object, deletes the objects that cascade from it and
+// nulls every other reference to it, in one transaction.
+func (s *Service) Delete(ctx context.Context, p auth.Principal, res *schema.Resource, id string) error {
+	if !p.CanWrite() {
+		return errForbidden
+	}
+	return s.db.Update(ctx, func(tx store.Tx) error {
+		return s.deleteIn(ctx, tx, p.CustomerID, res, id)
+	})
+}
+
+func (s *Service) deleteIn(ctx context.Context, tx store.Tx, customerID string, res *schema.Resource, id string) error {
+	ok, err := tx.Exists(ctx, customerID, res, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errNotFound
+	}
+	for _, r := range s.catalog.ReferencesTo(res) {
+		if r.Field.OnDelete == schema.Cascade {
+			ids, err := tx.Referencing(ctx, customerID, r.Resource, r.Field, id)
+			if err != nil {
+				return err
+			}
+			for _, child := range ids {
+				if err := s.deleteIn(ctx, tx, customerID, r.Resource, child); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := tx.ClearReferences(ctx, customerID, r.Resource, r.Field, id); err != nil {
+			return err
+		}
+	}
+	return notFound(tx.Delete(ctx, customerID, res, id))
+}
+
+// decode validates each key of body. On create, fields left out get their
+// default (or an error when required); on update only the sent fields are
+// returned.
+func (s *Service) decode(res *schema.Resource, body Body, create bool) (schema.Values, apperr.FieldErrors) {
+	values := schema.Values{}
+	errs := apperr.FieldErrors{}
+	for key, raw := range body {
+		if readOnly[key] {
+			continue
+		}
+		f := res.Field(key)
+		if f == nil {
+			errs.Add(key, schema.MsgUnknownField)
+			continue
+		}
+		v, msg := f.Decode(raw)
+		if msg != "" {
+			errs.Add(key, msg)
+			continue
+		}
+		values[key] = v
+	}
+	if create {
+		for _, f := range res.Fields {
+			if _, sent := body[f.Name]; sent {
+				continue
+			}
+			switch {
+			case f.Required:
+				errs.Add(f.Name, schema.MsgRequired)
+			default:
+				values[f.Name] = f.Default
+			}
+		}
+	}
+	return values, errs
+}
+
+func checkRules(res *schema.Resource, v schema.Values) error {
+	errs := apperr.FieldErrors{}
+	for _, r := range res.Rules {
+		r.Check(v, errs)
+	}
+	return errs.Err()
+}
+
+// checkReferences verifies, inside the write transaction, that every
+// reference that is new or changed (compared with before) names an object of
+// the same customer, and that no acyclic reference closes a loop.
+func (s *Service) checkReferences(ctx context.Context, tx store.Tx, customerID string, obj Object, before schema.Values) error {
+	errs := apperr.FieldErrors{}
+	for _, f := range obj.Resource.Fields {
+		if f.Type != schema.Ref {
+			continue
+		}
+		target, _ := obj.Values[f.Name].(string)
+		if target == "" || (before != nil && before[f.Name] == target) {
+			continue
+		}
+		targetRes := s.catalog.Resource(f.Target)
+		ok, err := tx.Exists(ctx, customerID, targetRes, target)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			errs.Add(f.Name, schema.MsgNotExist(target))
+			continue
+		}
+		if f.Acyclic {
+			cyclic, err := s.formsCycle(ctx, tx, customerID, obj.Resource, f, obj.ID, target)
+			if err != nil {
+				return err
+			}
+			if cyclic {
+				errs.Add(f.Name, "An object can't be its own ancestor.")
+			}
+		}
+	}
+	return errs.Err()
+}
+
+// formsCycle walks up from parent along f and reports whether it reaches id.
+func (s *Service) formsCycle(ctx context.Context, tx store.Tx, customerID string, res *schema.Resource, f *schema.Field, id, parent string) (bool, error) {
+	seen := map[string]bool{}
+	for parent != "" {
+		if parent == id {
+			return true, nil
+		}
+		if seen[parent] {
+			return false, nil // a loop above us that does not include id
+		}
+		seen[parent] = true
+		row, err := tx.Get(ctx, customerID, res, parent)
+		if err != nil {
+			return false, err
+		}
+		parent, _ = row.Plain[f.Column()].(string)
+	}
+	return false, nil
+}
+
+// notFound maps the store's not-found to the API's.
+func notFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound
+	}
+	return err
+}
+
+// uniqueErr maps a unique-constraint violation to a field error.
+func uniqueErr(res *schema.Resource, err error) error {
+	var uv *store.UniqueViolation
+	if !errors.As(err, &uv) {
+		return err
+	}
+	for _, f := range res.Fields {
+		if f.Unique && f.Column() == uv.Column {
+			errs := apperr.FieldErrors{}
+			errs.Add(f.Name, fmt.Sprintf("%s with this %s already exists.", strings.ToLower(res.Name), f.Name))
+			return errs.Err()
+		}
+	}
+	return err
+}

@@ -1,0 +1,163 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"accounts/internal/personnummer"
+
+	"github.com/google/uuid"
+)
+
+// Validation messages, in the style of Django REST Framework. None of them
+// repeats the submitted value.
+const (
+	MsgRequired     = "This field is required."
+	MsgNull         = "This field may not be null."
+	MsgBlank        = "This field may not be blank."
+	MsgNotString    = "Not a valid string."
+	MsgControlChars = "Control characters are not allowed."
+	MsgEmail        = "Enter a valid email address."
+	MsgPhone        = "Enter a valid phone number."
+	MsgSSN          = "Enter a valid Swedish personal identity number."
+	MsgDate         = "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
+	MsgBool         = "Must be a valid boolean."
+	MsgNumber       = "A valid number is required."
+	MsgRef          = `Incorrect type. Expected {"id": "<uuid>"}.`
+	MsgPattern      = "This value does not match the required pattern."
+	MsgUnknownField = "Unknown field."
+)
+
+// MsgNotExist is the message for a reference to an object the customer does
+// not have. The id is not personal data; the contract asks for it.
+func MsgNotExist(id string) string { return fmt.Sprintf("Object with id=%s does not exist.", id) }
+
+var phonePattern = regexp.MustCompile(`^\+?1?\d{7,15}$`)
+
+// Decode validates one JSON value for the field and returns it in its
+// stored form (see Values), or a message naming the rule it breaks.
+// A JSON null decodes to nil; whether null is allowed is the caller's rule
+// (see Nullable).
+func (f *Field) Decode(raw json.RawMessage) (any, string) {
+	raw = bytes.TrimSpace(raw)
+	if bytes.Equal(raw, []byte("null")) {
+		if !f.Nullable() {
+			return nil, MsgNull
+		}
+		return nil, ""
+	}
+	switch f.Type {
+	case Bool:
+		var b bool
+		if json.Unmarshal(raw, &b) != nil {
+			return nil, MsgBool
+		}
+		return b, ""
+	case Number:
+		var n float64
+		if raw[0] == '"' || json.Unmarshal(raw, &n) != nil || math.IsNaN(n) {
+			return nil, MsgNumber
+		}
+		if n < f.Min {
+			return nil, fmt.Sprintf("Ensure this value is greater than or equal to %v.", f.Min)
+		}
+		if n > f.Max {
+			return nil, fmt.Sprintf("Ensure this value is less than or equal to %v.", f.Max)
+		}
+		return n, ""
+	case Ref:
+		var ref struct {
+			ID *string `json:"id"`
+		}
+		if raw[0] != '{' || json.Unmarshal(raw, &ref) != nil || ref.ID == nil {
+			return nil, MsgRef
+		}
+		id, err := uuid.Parse(*ref.ID)
+		if err != nil || len(*ref.ID) != 36 {
+			return nil, MsgRef
+		}
+		return id.String(), ""
+	}
+	var s string
+	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return nil, MsgNotString
+	}
+	if s == "" {
+		return nil, MsgBlank
+	}
+	if hasControl(s) {
+		return nil, MsgControlChars
+	}
+	if f.MaxLen > 0 && utf8.RuneCountInString(s) > f.MaxLen {
+		return nil, fmt.Sprintf("Ensure this field has no more than %d characters.", f.MaxLen)
+	}
+	switch f.Type {
+	case Email:
+		if !validEmail(s) {
+			return nil, MsgEmail
+		}
+	case Phone:
+		if !phonePattern.MatchString(s) {
+			return nil, MsgPhone
+		}
+	case SSN:
+		n, err := personnummer.Parse(s)
+		if err != nil {
+			return nil, MsgSSN
+		}
+		s = n.Canonical()
+	case Date:
+		if _, err := ParseDate(s); err != nil {
+			return nil, MsgDate
+		}
+	}
+	if f.Check != nil {
+		if msg := f.Check(s); msg != "" {
+			return nil, msg
+		}
+	}
+	return s, ""
+}
+
+// Nullable reports whether the field may hold null.
+func (f *Field) Nullable() bool { return !f.Required && f.Type != Bool }
+
+// ParseDate parses a YYYY-MM-DD date.
+func ParseDate(s string) (time.Time, error) {
+	if len(s) != len(time.DateOnly) {
+		return time.Time{}, fmt.Errorf("schema: date must be YYYY-MM-DD")
+	}
+	return time.Parse(time.DateOnly, s)
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r == '\t' {
+			continue
+		}
+		if r < 0x20 || (r >= 0x7f && r < 0xa0) {
+			return true
+		}
+	}
+	return false
+}
+
+// validEmail applies the contract's rule: one '@', a non-empty local part, a
+// domain with a dot (not at either end), and no whitespace.
+func validEmail(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || strings.Contains(domain, "@") {
+		return false
+	}
+	if strings.ContainsAny(s, " \t") {
+		return false
+	}
+	dot := strings.Index(domain, ".")
+	return dot > 0 && !strings.HasSuffix(domain, ".") && !strings.Contains(domain, "..")
+}

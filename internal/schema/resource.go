@@ -1,0 +1,98 @@
+package schema
+
+// Resource declares one resource of the API.
+type Resource struct {
+	// Name is the resource's name in the contract, e.g. "Protectedidentity".
+	Name string
+	// Path is the collection path, ending with "/".
+	Path string
+	// Table is the SQL table.
+	Table string
+	// Fields are the writable fields in response order (id and created_at,
+	// which every resource has, come first and are not listed).
+	Fields []*Field
+	// Slim lists the fields of the slim form, in order.
+	Slim []string
+	// Rules are the cross-field rules, checked on the object as it will be
+	// after the write.
+	Rules []Rule
+
+	byName map[string]*Field
+}
+
+// Field returns the named field, or nil.
+func (r *Resource) Field(name string) *Field { return r.byName[name] }
+
+// PersonalFields returns the personal fields in declaration order.
+func (r *Resource) PersonalFields() []*Field {
+	var out []*Field
+	for _, f := range r.Fields {
+		if f.Personal {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// PlainFields returns the fields stored in their own clear column.
+func (r *Resource) PlainFields() []*Field {
+	var out []*Field
+	for _, f := range r.Fields {
+		if !f.Personal {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Catalog is the set of resources the service serves.
+type Catalog struct {
+	Resources []*Resource
+	byName    map[string]*Resource
+}
+
+// Resource returns the named resource, or nil.
+func (c *Catalog) Resource(name string) *Resource { return c.byName[name] }
+
+// Referrer is a field of some resource that references another resource.
+type Referrer struct {
+	Resource *Resource
+	Field    *Field
+}
+
+// ReferencesTo lists every field, in any resource, that references target.
+func (c *Catalog) ReferencesTo(target *Resource) []Referrer {
+	var out []Referrer
+	for _, r := range c.Resources {
+		for _, f := range r.Fields {
+			if f.Type == Ref && f.Target == target.Name {
+				out = append(out, Referrer{Resource: r, Field: f})
+			}
+		}
+	}
+	return out
+}
+
+func newCatalog(resources ...*Resource) *Catalog {
+	c := &Catalog{Resources: resources, byName: map[string]*Resource{}}
+	for _, r := range resources {
+		r.byName = map[string]*Field{}
+		for _, f := range r.Fields {
+			r.byName[f.Name] = f
+		}
+		c.byName[r.Name] = r
+	}
+	for _, r := range resources {
+		for _, f := range r.Fields {
+			if f.Type == Ref && c.byName[f.Target] == nil {
+				panic("schema: " + r.Name + "." + f.Name + " references unknown resource " + f.Target)
+			}
+		}
+		for _, s := range r.Slim {
+			if s != "id" && s != "created_at" && r.byName[s] == nil {
+				panic("schema: slim field " + s + " of " + r.Name + " is not a field")
+			}
+		}
+	}
+	return c
+}

@@ -1,0 +1,208 @@
+// Package seal encrypts personal fields at rest and computes blind indexes.
+//
+// The key hierarchy: a master key, held outside the database, wraps each
+// customer's keys; each customer has versioned data keys (AES-256-GCM) that
+// seal row values, and one index key for blind indexes (HMAC-SHA-256). The
+// associated data of every sealed value binds it to its customer, resource,
+// row and key version, so a ciphertext copied anywhere else fails to open.
+package seal
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// KeySize is the size of every key in the hierarchy: 256 bits.
+const KeySize = 32
+
+// Key purposes of a customer's wrapped keys.
+const (
+	PurposeData  = "data"
+	PurposeIndex = "index"
+)
+
+// formatV1 is the first byte of every sealed value, so the layout can evolve.
+const formatV1 = 1
+
+// headerSize is format byte + key version + GCM nonce.
+const headerSize = 1 + 4 + 12
+
+// ErrOpen is returned when a sealed value does not open: wrong key, wrong
+// place, or tampered bytes. It says nothing about the value.
+var ErrOpen = errors.New("seal: value does not open")
+
+// MasterKey wraps and unwraps customer keys. It is never stored in the database.
+type MasterKey struct{ aead cipher.AEAD }
+
+// ParseMasterKey decodes a base64 (standard or URL alphabet, padded or not)
+// 32-byte key.
+func ParseMasterKey(encoded string) (*MasterKey, error) {
+	encoded = strings.TrimSpace(encoded)
+	var raw []byte
+	var err error
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if raw, err = enc.DecodeString(encoded); err == nil {
+			break
+		}
+	}
+	if err != nil || len(raw) != KeySize {
+		return nil, errors.New("seal: master key must be base64 of 32 bytes")
+	}
+	aead, err := newGCM(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &MasterKey{aead: aead}, nil
+}
+
+// GenerateMasterKey returns a new random master key, base64-encoded.
+func GenerateMasterKey() string {
+	return base64.StdEncoding.EncodeToString(randomBytes(KeySize))
+}
+
+// WrappedKey is one customer key as stored: encrypted under the master key.
+type WrappedKey struct {
+	CustomerID string
+	Purpose    string
+	Version    int
+	Wrapped    []byte
+}
+
+// NewCustomerKeys generates a customer's first data key and its index key,
+// wrapped under m.
+func (m *MasterKey) NewCustomerKeys(customerID string) []WrappedKey {
+	return []WrappedKey{
+		m.wrap(customerID, PurposeData, 1, randomBytes(KeySize)),
+		m.wrap(customerID, PurposeIndex, 1, randomBytes(KeySize)),
+	}
+}
+
+func (m *MasterKey) wrap(customerID, purpose string, version int, key []byte) WrappedKey {
+	nonce := randomBytes(m.aead.NonceSize())
+	ad := wrapAD(customerID, purpose, version)
+	return WrappedKey{
+		CustomerID: customerID,
+		Purpose:    purpose,
+		Version:    version,
+		Wrapped:    m.aead.Seal(nonce, nonce, key, ad),
+	}
+}
+
+func (m *MasterKey) unwrap(w WrappedKey) ([]byte, error) {
+	n := m.aead.NonceSize()
+	if len(w.Wrapped) < n {
+		return nil, ErrOpen
+	}
+	key, err := m.aead.Open(nil, w.Wrapped[:n], w.Wrapped[n:], wrapAD(w.CustomerID, w.Purpose, w.Version))
+	if err != nil || len(key) != KeySize {
+		return nil, ErrOpen
+	}
+	return key, nil
+}
+
+func wrapAD(customerID, purpose string, version int) []byte {
+	return fmt.Appendf(nil, "accounts.wrap.v1\x00%s\x00%s\x00%d", customerID, purpose, version)
+}
+
+// CustomerKeys are one customer's unwrapped keys.
+type CustomerKeys struct {
+	customerID string
+	current    int
+	data       map[int]cipher.AEAD
+	index      []byte
+}
+
+// Unwrap opens a customer's wrapped keys. The newest data key version seals
+// new values; every version opens.
+func (m *MasterKey) Unwrap(customerID string, wrapped []WrappedKey) (*CustomerKeys, error) {
+	k := &CustomerKeys{customerID: customerID, data: map[int]cipher.AEAD{}}
+	for _, w := range wrapped {
+		if w.CustomerID != customerID {
+			return nil, ErrOpen
+		}
+		raw, err := m.unwrap(w)
+		if err != nil {
+			return nil, err
+		}
+		switch w.Purpose {
+		case PurposeData:
+			aead, err := newGCM(raw)
+			if err != nil {
+				return nil, err
+			}
+			k.data[w.Version] = aead
+			k.current = max(k.current, w.Version)
+		case PurposeIndex:
+			k.index = raw
+		}
+	}
+	if k.current == 0 || k.index == nil {
+		return nil, errors.New("seal: customer has no data or index key")
+	}
+	return k, nil
+}
+
+// Seal encrypts plaintext for one row of a resource.
+func (k *CustomerKeys) Seal(resource, rowID string, plaintext []byte) []byte {
+	out := make([]byte, headerSize, headerSize+len(plaintext)+16)
+	out[0] = formatV1
+	binary.BigEndian.PutUint32(out[1:5], uint32(k.current))
+	copy(out[5:headerSize], randomBytes(12))
+	return k.data[k.current].Seal(out, out[5:headerSize], plaintext, k.sealAD(resource, rowID, k.current))
+}
+
+// Open decrypts a value sealed for exactly this customer, resource and row.
+func (k *CustomerKeys) Open(resource, rowID string, sealed []byte) ([]byte, error) {
+	if len(sealed) < headerSize || sealed[0] != formatV1 {
+		return nil, ErrOpen
+	}
+	version := int(binary.BigEndian.Uint32(sealed[1:5]))
+	aead, ok := k.data[version]
+	if !ok {
+		return nil, ErrOpen
+	}
+	plain, err := aead.Open(nil, sealed[5:headerSize], sealed[headerSize:], k.sealAD(resource, rowID, version))
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return plain, nil
+}
+
+func (k *CustomerKeys) sealAD(resource, rowID string, version int) []byte {
+	return fmt.Appendf(nil, "accounts.seal.v1\x00%s\x00%s\x00%s\x00%d", k.customerID, resource, rowID, version)
+}
+
+// BlindIndex returns the keyed hash of a field's canonical value, for exact
+// lookups without decrypting. Keyed, never plain: personal identity numbers
+// are few enough to reverse a plain hash by enumeration.
+func (k *CustomerKeys) BlindIndex(field, canonical string) []byte {
+	mac := hmac.New(sha256.New, k.index)
+	mac.Write([]byte(field))
+	mac.Write([]byte{0})
+	mac.Write([]byte(canonical))
+	return mac.Sum(nil)
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("seal: crypto/rand failed: " + err.Error())
+	}
+	return b
+}

@@ -1,0 +1,179 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"accounts/internal/schema"
+	"accounts/internal/store"
+)
+
+// statements are one resource's SQL, built once from its declaration.
+type statements struct {
+	cols   []store.Column
+	insert string
+	get    string
+	update string
+	delete string
+	exists string
+	refs   map[string]string // field name -> select ids referencing a target
+	clear  map[string]string // field name -> set the reference to null
+}
+
+func buildStatements(res *schema.Resource) statements {
+	cols := store.Columns(res)
+	names := make([]string, len(cols))
+	sets := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+		sets[i] = c.Name + " = ?"
+	}
+	list := strings.Join(append(names, "sealed"), ", ")
+	s := statements{
+		cols: cols,
+		insert: fmt.Sprintf("INSERT INTO %s (customer_id, id, created_at, %s) VALUES (?, ?, ?%s)",
+			res.Table, list, strings.Repeat(", ?", len(cols)+1)),
+		get:    fmt.Sprintf("SELECT id, created_at, %s FROM %s WHERE customer_id = ? AND id = ?", list, res.Table),
+		update: fmt.Sprintf("UPDATE %s SET %s WHERE customer_id = ? AND id = ?", res.Table, strings.Join(append(sets, "sealed = ?"), ", ")),
+		delete: fmt.Sprintf("DELETE FROM %s WHERE customer_id = ? AND id = ?", res.Table),
+		exists: fmt.Sprintf("SELECT 1 FROM %s WHERE customer_id = ? AND id = ?", res.Table),
+		refs:   map[string]string{},
+		clear:  map[string]string{},
+	}
+	for _, f := range res.Fields {
+		if f.Type == schema.Ref {
+			s.refs[f.Name] = fmt.Sprintf("SELECT id FROM %s WHERE customer_id = ? AND %s = ? ORDER BY id", res.Table, f.Column())
+			s.clear[f.Name] = fmt.Sprintf("UPDATE %s SET %s = NULL WHERE customer_id = ? AND %s = ?", res.Table, f.Column(), f.Column())
+		}
+	}
+	return s
+}
+
+// txn is a store.Tx on one SQLite transaction.
+type txn struct {
+	db *DB
+	tx *sql.Tx
+}
+
+func (t *txn) args(s statements, row store.Row) []any {
+	out := make([]any, 0, len(s.cols)+1)
+	for _, c := range s.cols {
+		out = append(out, toSQL(row.Plain[c.Name]))
+	}
+	return append(out, row.Sealed)
+}
+
+func toSQL(v any) any {
+	if b, ok := v.(bool); ok {
+		if b {
+			return int64(1)
+		}
+		return int64(0)
+	}
+	return v
+}
+
+func (t *txn) Insert(ctx context.Context, customerID string, res *schema.Resource, row store.Row) error {
+	s := t.db.stmts[res]
+	args := append([]any{customerID, row.ID, row.CreatedAt.UTC().Format(store.TimeLayout)}, t.args(s, row)...)
+	_, err := t.tx.ExecContext(ctx, s.insert, args...)
+	return classify(err)
+}
+
+func (t *txn) Update(ctx context.Context, customerID string, res *schema.Resource, row store.Row) error {
+	s := t.db.stmts[res]
+	args := append(t.args(s, row), customerID, row.ID)
+	r, err := t.tx.ExecContext(ctx, s.update, args...)
+	if err != nil {
+		return classify(err)
+	}
+	return oneRow(r)
+}
+
+func (t *txn) Delete(ctx context.Context, customerID string, res *schema.Resource, id string) error {
+	r, err := t.tx.ExecContext(ctx, t.db.stmts[res].delete, customerID, id)
+	if err != nil {
+		return err
+	}
+	return oneRow(r)
+}
+
+func oneRow(r sql.Result) error {
+	n, err := r.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+func (t *txn) Get(ctx context.Context, customerID string, res *schema.Resource, id string) (store.Row, error) {
+	s := t.db.stmts[res]
+	dest := make([]any, len(s.cols)+3)
+	var created string
+	row := store.Row{Plain: make(map[string]any, len(s.cols))}
+	vals := make([]any, len(s.cols))
+	dest[0], dest[1] = &row.ID, &created
+	for i := range s.cols {
+		dest[2+i] = &vals[i]
+	}
+	dest[len(dest)-1] = &row.Sealed
+	err := t.tx.QueryRowContext(ctx, s.get, customerID, id).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Row{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Row{}, err
+	}
+	if row.CreatedAt, err = time.Parse(store.TimeLayout, created); err != nil {
+		return store.Row{}, fmt.Errorf("sqlite: created_at of a %s row: %w", res.Name, err)
+	}
+	for i, c := range s.cols {
+		row.Plain[c.Name] = fromSQL(c, vals[i])
+	}
+	return row, nil
+}
+
+func fromSQL(c store.Column, v any) any {
+	if n, ok := v.(int64); ok && !c.Index && c.Field.Type == schema.Bool {
+		return n != 0
+	}
+	return v
+}
+
+func (t *txn) Exists(ctx context.Context, customerID string, res *schema.Resource, id string) (bool, error) {
+	var one int
+	err := t.tx.QueryRowContext(ctx, t.db.stmts[res].exists, customerID, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (t *txn) Referencing(ctx context.Context, customerID string, res *schema.Resource, f *schema.Field, target string) ([]string, error) {
+	rows, err := t.tx.QueryContext(ctx, t.db.stmts[res].refs[f.Name], customerID, target)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func (t *txn) ClearReferences(ctx context.Context, customerID string, res *schema.Resource, f *schema.Field, target string) error {
+	_, err := t.tx.ExecContext(ctx, t.db.stmts[res].clear[f.Name], customerID, target)
+	return err
+}

@@ -1,0 +1,193 @@
+// Package sqlite is the embedded store: one SQLite file in WAL mode, one
+// writer connection (write transactions begin IMMEDIATE, so concurrent
+// writers queue instead of failing) and a pool of read-only readers.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"accounts/internal/schema"
+	"accounts/internal/store"
+
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// DB is a store.Store on one SQLite file.
+type DB struct {
+	writer     *sql.DB
+	reader     *sql.DB
+	migrations []store.Migration
+	stmts      map[*schema.Resource]statements
+}
+
+// Open opens (creating if needed, with its folder) the database at path and
+// applies pending migrations.
+func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("sqlite: creating database folder: %w", err)
+		}
+	}
+	// Create the file readable by its owner only; SQLite gives the WAL and
+	// shared-memory files the same mode.
+	if f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("sqlite: creating database file: %w", err)
+	}
+	files, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	migrations, err := store.LoadMigrations(files)
+	if err != nil {
+		return nil, err
+	}
+	writer, err := sql.Open("sqlite", dsn(path, "immediate", false))
+	if err != nil {
+		return nil, err
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetConnMaxIdleTime(0)
+	db := &DB{writer: writer, migrations: migrations, stmts: map[*schema.Resource]statements{}}
+	if err := db.migrate(ctx); err != nil {
+		writer.Close()
+		return nil, err
+	}
+	reader, err := sql.Open("sqlite", dsn(path, "deferred", true))
+	if err != nil {
+		writer.Close()
+		return nil, err
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	reader.SetMaxOpenConns(readers)
+	reader.SetMaxIdleConns(readers)
+	db.reader = reader
+	for _, res := range catalog.Resources {
+		db.stmts[res] = buildStatements(res)
+	}
+	return db, nil
+}
+
+func dsn(path, txlock string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_txlock", txlock)
+	for _, p := range []string{
+		"busy_timeout(10000)",
+		"foreign_keys(1)",
+		"journal_mode(WAL)",
+		"synchronous(FULL)",
+		"secure_delete(1)",
+	} {
+		q.Add("_pragma", p)
+	}
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Close closes both connection pools.
+func (db *DB) Close() error {
+	return errors.Join(db.reader.Close(), db.writer.Close())
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`); err != nil {
+		return fmt.Errorf("sqlite: creating migration table: %w", err)
+	}
+	for _, m := range db.migrations {
+		err := db.inTx(ctx, db.writer, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.Version, m.Name, time.Now().UTC().Format(store.TimeLayout))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlite: applying migration %s: %w", m.Name, err)
+		}
+	}
+	return nil
+}
+
+// Ready checks that the database answers and every migration is applied.
+func (db *DB) Ready(ctx context.Context) error {
+	var n int
+	if err := db.reader.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return err
+	}
+	if n != len(db.migrations) {
+		return fmt.Errorf("sqlite: schema has %d of %d migrations", n, len(db.migrations))
+	}
+	return nil
+}
+
+func (db *DB) inTx(ctx context.Context, pool *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := pool.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// View runs fn in a read transaction: one consistent snapshot.
+func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
+	return db.inTx(ctx, db.reader, func(tx *sql.Tx) error { return fn(&txn{db: db, tx: tx}) })
+}
+
+// Update runs fn in a write transaction.
+func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return db.inTx(ctx, db.writer, func(tx *sql.Tx) error { return fn(&txn{db: db, tx: tx}) })
+}
+
+// classify turns a unique-constraint failure into a *store.UniqueViolation.
+// SQLite names the columns in the message ("UNIQUE constraint failed:
+// t.customer_id, t.tenant_id"); the last one is the constrained field. The
+// message carries names only, never values.
+func classify(err error) error {
+	var se *sqlite3.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() {
+	case sqlite3lib.SQLITE_CONSTRAINT_UNIQUE, sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY:
+		msg := se.Error()
+		if i := strings.LastIndex(msg, "."); i >= 0 {
+			col := msg[i+1:]
+			if j := strings.IndexAny(col, " ()"); j >= 0 {
+				col = col[:j]
+			}
+			return &store.UniqueViolation{Column: col}
+		}
+	}
+	return err
+}

@@ -1,0 +1,98 @@
+// Package store defines the persistence the service needs, independent of
+// the database engine. Implementations live in sub-packages (sqlite, and
+// postgres); every method takes the customer id and every statement filters
+// on it, so one customer's data can't reach another's by omission.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"accounts/internal/schema"
+	"accounts/internal/seal"
+)
+
+// ErrNotFound is returned when a row does not exist for the given customer.
+var ErrNotFound = errors.New("store: not found")
+
+// UniqueViolation is returned when a write breaks a per-customer unique
+// constraint. Column names the constrained column; it never holds a value.
+type UniqueViolation struct{ Column string }
+
+func (e *UniqueViolation) Error() string { return "store: unique constraint on " + e.Column }
+
+// Row is one object of a resource as stored.
+type Row struct {
+	ID        string
+	CreatedAt time.Time
+	// Plain maps each clear column (schema.Field.Column of non-personal
+	// fields, and IndexColumn of blind-indexed fields) to its value: string,
+	// bool, []byte or nil.
+	Plain map[string]any
+	// Sealed holds the personal fields, encrypted.
+	Sealed []byte
+}
+
+// Customer is a property-management company whose data the service keeps.
+type Customer struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Client is an API client (a Pigello client entity) of one customer.
+type Client struct {
+	ID               string // the X-PIGELLO-CLIENT-ENTITY value
+	CustomerID       string
+	ApplicationID    string
+	ServiceID        string
+	ServiceVersionID string
+	ClientCT         string
+	SecretDigest     []byte
+	Scope            string
+	CreatedAt        time.Time
+	RevokedAt        *time.Time
+}
+
+// Store is the database.
+type Store interface {
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Update runs fn in a read-write transaction, committed when fn returns nil.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Ready reports whether the database answers and its schema is current.
+	Ready(ctx context.Context) error
+	Close() error
+
+	// CreateCustomer stores a customer together with its wrapped keys.
+	CreateCustomer(ctx context.Context, c Customer, keys []seal.WrappedKey) error
+	// Customer returns one customer.
+	Customer(ctx context.Context, id string) (Customer, error)
+	// CustomerKeys returns a customer's wrapped keys.
+	CustomerKeys(ctx context.Context, customerID string) ([]seal.WrappedKey, error)
+
+	// CreateClient stores a new API client.
+	CreateClient(ctx context.Context, c Client) error
+	// Client returns the client with the given entity id, revoked or not.
+	Client(ctx context.Context, id string) (Client, error)
+	// Clients lists a customer's clients, oldest first.
+	Clients(ctx context.Context, customerID string) ([]Client, error)
+	// RevokeClient marks a client revoked; revoking twice keeps the first time.
+	RevokeClient(ctx context.Context, id string, at time.Time) error
+}
+
+// Tx is a transaction over resource rows of one or more customers; each
+// method is scoped to the customer it is given.
+type Tx interface {
+	Insert(ctx context.Context, customerID string, res *schema.Resource, row Row) error
+	Get(ctx context.Context, customerID string, res *schema.Resource, id string) (Row, error)
+	// Update replaces the row's clear columns and sealed value.
+	Update(ctx context.Context, customerID string, res *schema.Resource, row Row) error
+	Delete(ctx context.Context, customerID string, res *schema.Resource, id string) error
+	Exists(ctx context.Context, customerID string, res *schema.Resource, id string) (bool, error)
+	// Referencing lists the ids of res rows whose field f references target.
+	Referencing(ctx context.Context, customerID string, res *schema.Resource, f *schema.Field, target string) ([]string, error)
+	// ClearReferences sets field f to null on every res row that references target.
+	ClearReferences(ctx context.Context, customerID string, res *schema.Resource, f *schema.Field, target string) error
+}
