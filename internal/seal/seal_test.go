@@ -1,0 +1,131 @@
+package seal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+)
+
+func mustMaster(t *testing.T) *MasterKey {
+	t.Helper()
+	m, err := ParseMasterKey(GenerateMasterKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func customerKeys(t *testing.T, m *MasterKey, customer string) *CustomerKeys {
+	t.Helper()
+	k, err := m.Unwrap(customer, m.NewCustomerKeys(customer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestParseMasterKeyRejectsWrongSizes(t *testing.T) {
+	for _, in := range []string{"", "c2hvcnQ=", "not base64 at all!", GenerateMasterKey() + "AAAA"} {
+		if _, err := ParseMasterKey(in); err == nil {
+			t.Errorf("accepted a key of %d characters", len(in))
+		}
+	}
+}
+
+func TestSealOpensOnlyInItsPlace(t *testing.T) {
+	m := mustMaster(t)
+	a := customerKeys(t, m, "cust-a")
+	b := customerKeys(t, m, "cust-b")
+	plain := []byte(`{"first_name":"x"}`)
+	sealed := a.Seal("Protectedidentity", "row-1", plain)
+	if bytes.Contains(sealed, plain) {
+		t.Fatal("sealed value contains the plaintext")
+	}
+	got, err := a.Open("Protectedidentity", "row-1", sealed)
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("round trip failed: %v", err)
+	}
+	cases := []struct {
+		name     string
+		keys     *CustomerKeys
+		resource string
+		row      string
+	}{
+		{"other row", a, "Protectedidentity", "row-2"},
+		{"other resource", a, "Tenant", "row-1"},
+		{"other customer", b, "Protectedidentity", "row-1"},
+	}
+	for _, c := range cases {
+		if _, err := c.keys.Open(c.resource, c.row, sealed); !errors.Is(err, ErrOpen) {
+			t.Errorf("%s: opened (err %v)", c.name, err)
+		}
+	}
+	tampered := bytes.Clone(sealed)
+	tampered[len(tampered)/2] ^= 1
+	if _, err := a.Open("Protectedidentity", "row-1", tampered); !errors.Is(err, ErrOpen) {
+		t.Error("tampered value opened")
+	}
+	if _, err := a.Open("Protectedidentity", "row-1", sealed[:10]); !errors.Is(err, ErrOpen) {
+		t.Error("truncated value opened")
+	}
+}
+
+func TestWrappedKeysNeedTheirMasterAndCustomer(t *testing.T) {
+	m1, m2 := mustMaster(t), mustMaster(t)
+	wrapped := m1.NewCustomerKeys("cust-a")
+	if _, err := m2.Unwrap("cust-a", wrapped); err == nil {
+		t.Error("another master key unwrapped the keys")
+	}
+	moved := make([]WrappedKey, len(wrapped))
+	for i, w := range wrapped {
+		w.CustomerID = "cust-b"
+		moved[i] = w
+	}
+	if _, err := m1.Unwrap("cust-b", moved); err == nil {
+		t.Error("keys wrapped for one customer unwrapped for another")
+	}
+}
+
+func TestBlindIndexIsKeyedPerCustomerAndField(t *testing.T) {
+	m := mustMaster(t)
+	a := customerKeys(t, m, "cust-a")
+	b := customerKeys(t, m, "cust-b")
+	x := a.BlindIndex("ssn", "value")
+	if !bytes.Equal(x, a.BlindIndex("ssn", "value")) {
+		t.Error("blind index is not deterministic")
+	}
+	if bytes.Equal(x, b.BlindIndex("ssn", "value")) {
+		t.Error("two customers share a blind index")
+	}
+	if bytes.Equal(x, a.BlindIndex("email", "value")) {
+		t.Error("two fields share a blind index")
+	}
+	if bytes.Equal(x, a.BlindIndex("ssn", "other")) {
+		t.Error("two values share a blind index")
+	}
+}
+
+type fixedSource struct {
+	keys  []WrappedKey
+	calls int
+}
+
+func (f *fixedSource) CustomerKeys(context.Context, string) ([]WrappedKey, error) {
+	f.calls++
+	return f.keys, nil
+}
+
+func TestKeyringUnwrapsOnce(t *testing.T) {
+	m := mustMaster(t)
+	src := &fixedSource{keys: m.NewCustomerKeys("cust-a")}
+	ring := NewKeyring(m, src)
+	for i := 0; i < 3; i++ {
+		if _, err := ring.Customer(context.Background(), "cust-a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if src.calls != 1 {
+		t.Errorf("keys were read %d times, want 1", src.calls)
+	}
+}
