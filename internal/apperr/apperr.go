@@ -30,12 +30,18 @@ const (
 type Error struct {
 	Kind   Kind
 	Fields FieldErrors // set for Invalid
-	Err    error       // the cause, for logs; never shown to clients
+	// Items is set for an Invalid bulk write: one FieldErrors per item,
+	// empty for the items that were fine.
+	Items []FieldErrors
+	Err   error // the cause, for logs; never shown to clients
 }
 
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("%s: %v", e.Kind, e.Err)
+	}
+	if e.Kind == Invalid && e.Items != nil {
+		return fmt.Sprintf("invalid: bulk write of %d items", len(e.Items))
 	}
 	if e.Kind == Invalid {
 		return "invalid: " + e.Fields.keys()
@@ -105,11 +111,23 @@ func (f FieldErrors) keys() string {
 	return fmt.Sprint(ks)
 }
 
+// ItemErrors returns an Invalid error for a bulk write whose items failed.
+func ItemErrors(items []FieldErrors) error { return &Error{Kind: Invalid, Items: items} }
+
 // FieldsOf returns the field errors in err, or nil.
 func FieldsOf(err error) FieldErrors {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Fields
+	}
+	return nil
+}
+
+// ItemsOf returns the per-item errors of a failed bulk write, or nil.
+func ItemsOf(err error) []FieldErrors {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Items
 	}
 	return nil
 }

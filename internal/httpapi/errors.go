@@ -22,6 +22,10 @@ var (
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch apperr.KindOf(err) {
 	case apperr.Invalid:
+		if items := apperr.ItemsOf(err); items != nil {
+			writeJSON(w, http.StatusBadRequest, items)
+			return
+		}
 		writeJSON(w, http.StatusBadRequest, apperr.FieldsOf(err))
 	case apperr.NotFound:
 		writeJSON(w, http.StatusNotFound, bodyNotFound)

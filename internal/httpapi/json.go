@@ -14,25 +14,55 @@ import (
 	"accounts/internal/store"
 )
 
-// maxBody is the largest single-object request body.
-const maxBody = 1 << 20
+// Request body limits: one object, and a bulk write.
+const (
+	maxBody     = 1 << 20
+	maxBulkBody = 16 << 20
+)
 
 // errBodyHandled means the body problem was already answered.
 var errBodyHandled = errors.New("httpapi: request body rejected")
 
-// readObject reads a JSON object body, answering 415, 413 or 400 itself when
-// the body is not one.
+// readObject reads a JSON object body.
 func (s *Server) readObject(w http.ResponseWriter, r *http.Request) (records.Body, error) {
+	var body records.Body
+	err := readJSON(w, r, maxBody, &body, "Invalid data. Expected a dictionary.")
+	if err == nil && body == nil {
+		writeJSON(w, http.StatusBadRequest, apperr.FieldErrors{
+			apperr.NonFieldErrors: {"Invalid data. Expected a dictionary."},
+		})
+		return nil, errBodyHandled
+	}
+	return body, err
+}
+
+// readItems reads a bulk write body: a JSON array of objects.
+func (s *Server) readItems(w http.ResponseWriter, r *http.Request) ([]records.Body, error) {
+	var items []records.Body
+	err := readJSON(w, r, maxBulkBody, &items, "Invalid data. Expected a list of objects.")
+	if err == nil && items == nil {
+		writeJSON(w, http.StatusBadRequest, apperr.FieldErrors{
+			apperr.NonFieldErrors: {"Invalid data. Expected a list of objects."},
+		})
+		return nil, errBodyHandled
+	}
+	return items, err
+}
+
+// readJSON reads a JSON body of at most limit bytes into dst, answering
+// 415, 413 or 400 itself (and returning errBodyHandled) when it is not one;
+// wrongShape is the message when the JSON does not fit dst.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, wrongShape string) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		writeJSON(w, http.StatusUnsupportedMediaType, bodyUnsupported)
-		return nil, errBodyHandled
+		return errBodyHandled
 	}
-	if r.ContentLength > maxBody {
+	if r.ContentLength > limit {
 		writeJSON(w, http.StatusRequestEntityTooLarge, bodyTooLarge)
-		return nil, errBodyHandled
+		return errBodyHandled
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -40,20 +70,17 @@ func (s *Server) readObject(w http.ResponseWriter, r *http.Request) (records.Bod
 		} else {
 			writeJSON(w, http.StatusBadRequest, bodyParseError)
 		}
-		return nil, errBodyHandled
+		return errBodyHandled
 	}
 	if !json.Valid(data) {
 		writeJSON(w, http.StatusBadRequest, bodyParseError)
-		return nil, errBodyHandled
+		return errBodyHandled
 	}
-	var body records.Body
-	if err := json.Unmarshal(data, &body); err != nil || body == nil {
-		writeJSON(w, http.StatusBadRequest, apperr.FieldErrors{
-			apperr.NonFieldErrors: {"Invalid data. Expected a dictionary."},
-		})
-		return nil, errBodyHandled
+	if err := json.Unmarshal(data, dst); err != nil {
+		writeJSON(w, http.StatusBadRequest, apperr.FieldErrors{apperr.NonFieldErrors: {wrongShape}})
+		return errBodyHandled
 	}
-	return body, nil
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -74,18 +101,46 @@ func writeObject(w http.ResponseWriter, status int, obj records.Object) {
 
 // appendObject encodes an object with every field, in declaration order.
 func appendObject(b []byte, obj records.Object) []byte {
-	b = append(b, `{"id":"`...)
-	b = append(b, obj.ID...) // a UUID: nothing to escape
-	b = append(b, `","created_at":"`...)
-	b = obj.CreatedAt.UTC().AppendFormat(b, store.TimeLayout)
-	b = append(b, '"')
+	b = append(b, '{')
+	b = appendNamed(b, obj, "id")
+	b = append(b, ',')
+	b = appendNamed(b, obj, "created_at")
 	for _, f := range obj.Resource.Fields {
-		b = append(b, ',', '"')
-		b = append(b, f.Name...)
-		b = append(b, '"', ':')
-		b = appendValue(b, f, obj.Values[f.Name])
+		b = append(b, ',')
+		b = appendNamed(b, obj, f.Name)
 	}
 	return append(b, '}')
+}
+
+// appendSlim encodes an object's slim form: the resource's slim fields, in
+// their declared order.
+func appendSlim(b []byte, obj records.Object) []byte {
+	b = append(b, '{')
+	for i, name := range obj.Resource.Slim {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendNamed(b, obj, name)
+	}
+	return append(b, '}')
+}
+
+// appendNamed encodes one "name":value pair of an object.
+func appendNamed(b []byte, obj records.Object, name string) []byte {
+	b = append(b, '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	switch name {
+	case "id":
+		b = append(b, '"')
+		b = append(b, obj.ID...) // a UUID: nothing to escape
+		return append(b, '"')
+	case "created_at":
+		b = append(b, '"')
+		b = obj.CreatedAt.UTC().AppendFormat(b, store.TimeLayout)
+		return append(b, '"')
+	}
+	return appendValue(b, obj.Resource.Field(name), obj.Values[name])
 }
 
 func appendValue(b []byte, f *schema.Field, v any) []byte {

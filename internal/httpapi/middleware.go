@@ -71,20 +71,24 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-ID", ri.id)
 		sw := &statusWriter{ResponseWriter: w}
+		// Deferred, so that a request whose connection is cut on purpose
+		// (a stream that failed half-way) is still logged and counted.
+		defer func() {
+			if sw.status == 0 {
+				sw.status = http.StatusOK
+			}
+			elapsed := time.Since(start)
+			s.metrics.observe(ri.route, sw.status, elapsed)
+			s.log.InfoContext(r.Context(), "request",
+				"request_id", ri.id,
+				"route", ri.route,
+				"status", sw.status,
+				"duration_ms", float64(elapsed.Microseconds())/1000,
+				"customer_id", ri.principal.CustomerID,
+				"client_id", ri.principal.ClientID,
+			)
+		}()
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		elapsed := time.Since(start)
-		s.metrics.observe(ri.route, sw.status, elapsed)
-		s.log.InfoContext(r.Context(), "request",
-			"request_id", ri.id,
-			"route", ri.route,
-			"status", sw.status,
-			"duration_ms", float64(elapsed.Microseconds())/1000,
-			"customer_id", ri.principal.CustomerID,
-			"client_id", ri.principal.ClientID,
-		)
 	})
 }
 

@@ -6,9 +6,9 @@ package httpapi
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 
 	"accounts/internal/auth"
@@ -95,36 +95,48 @@ func (s *Server) routes(metricsHandler http.Handler) {
 	for _, res := range s.catalog.Resources {
 		h := resourceHandlers{s: s, res: res}
 		table = append(table,
+			route{"GET", res.Path + "{$}", reader, h.list},
 			route{"POST", res.Path + "{$}", writer, h.create},
+			route{"GET", res.Path + "list/", reader, h.list},
+			route{"POST", res.Path + "list/", writer, h.bulk},
 			route{"GET", res.Path + "{pk}/", reader, h.get},
 			route{"PATCH", res.Path + "{pk}/", writer, h.update},
 			route{"DELETE", res.Path + "{pk}/", writer, h.delete},
 		)
 	}
-	allowed := map[string][]string{}
-	guarded := map[string]bool{}
+	// The mux matches paths only: with method patterns, "GET B{pk}/" and a
+	// fallback "B list/" for 405 would conflict. Each path gets one handler
+	// that dispatches on the method and answers 405 with Allow itself.
+	byPath := map[string]map[string]http.Handler{}
 	var paths []string
 	for _, rt := range table {
-		if allowed[rt.pattern] == nil {
+		if byPath[rt.pattern] == nil {
+			byPath[rt.pattern] = map[string]http.Handler{}
 			paths = append(paths, rt.pattern)
 		}
-		allowed[rt.pattern] = append(allowed[rt.pattern], rt.method)
-		guarded[rt.pattern] = guarded[rt.pattern] || rt.access != public
-		pattern := rt.method + " " + rt.pattern
-		s.mux.Handle(pattern, s.named(pattern, s.guard(rt.access, rt.handler)))
-		s.patterns[pattern] = true
+		name := rt.method + " " + rt.pattern
+		byPath[rt.pattern][rt.method] = s.named(name, s.guard(rt.access, rt.handler))
 	}
 	for _, p := range paths {
-		methods := allowed[p]
-		if slices.Contains(methods, "GET") {
-			methods = append(methods, "HEAD")
+		methods := byPath[p]
+		if get, ok := methods["GET"]; ok {
+			methods["HEAD"] = get
 		}
-		sort.Strings(methods)
+		allow := slices.Sorted(maps.Keys(methods))
 		a := public
-		if guarded[p] {
-			a = reader
+		for _, rt := range table {
+			if rt.pattern == p && rt.access != public {
+				a = reader
+			}
 		}
-		s.mux.Handle(p, s.named(p, s.guard(a, methodNotAllowed(strings.Join(methods, ", ")))))
+		notAllowed := s.named(p, s.guard(a, methodNotAllowed(strings.Join(allow, ", "))))
+		s.mux.Handle(p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h, ok := methods[r.Method]; ok {
+				h.ServeHTTP(w, r)
+				return
+			}
+			notAllowed.ServeHTTP(w, r)
+		}))
 		s.patterns[p] = true
 	}
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

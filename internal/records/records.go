@@ -63,12 +63,23 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, res *schema.Reso
 	if err := errs.Err(); err != nil {
 		return Object{}, err
 	}
-	if err := checkRules(res, values); err != nil {
+	keys, err := s.customerKeys(ctx, p.CustomerID)
+	if err != nil {
 		return Object{}, err
 	}
-	keys, err := s.keys.Customer(ctx, p.CustomerID)
-	if err != nil {
-		return Object{}, fmt.Errorf("records: customer keys: %w", err)
+	var obj Object
+	err = s.db.Update(ctx, func(tx store.Tx) error {
+		obj, err = s.createIn(ctx, tx, keys, p.CustomerID, res, values)
+		return err
+	})
+	return obj, err
+}
+
+// createIn checks the rules and references of a new object's decoded values
+// and inserts it.
+func (s *Service) createIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, customerID string, res *schema.Resource, values schema.Values) (Object, error) {
+	if err := checkRules(res, values); err != nil {
+		return Object{}, err
 	}
 	obj := Object{
 		Resource:  res,
@@ -76,13 +87,10 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, res *schema.Reso
 		CreatedAt: s.now().UTC().Truncate(time.Microsecond),
 		Values:    values,
 	}
-	err = s.db.Update(ctx, func(tx store.Tx) error {
-		if err := s.checkReferences(ctx, tx, p.CustomerID, obj, nil); err != nil {
-			return err
-		}
-		return uniqueErr(res, tx.Insert(ctx, p.CustomerID, res, toRow(keys, obj)))
-	})
-	if err != nil {
+	if err := s.checkReferences(ctx, tx, customerID, obj, nil); err != nil {
+		return Object{}, err
+	}
+	if err := uniqueErr(res, tx.Insert(ctx, customerID, res, toRow(keys, obj))); err != nil {
 		return Object{}, err
 	}
 	return obj, nil
@@ -90,9 +98,9 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, res *schema.Reso
 
 // Get returns one object of the customer.
 func (s *Service) Get(ctx context.Context, p auth.Principal, res *schema.Resource, id string) (Object, error) {
-	keys, err := s.keys.Customer(ctx, p.CustomerID)
+	keys, err := s.customerKeys(ctx, p.CustomerID)
 	if err != nil {
-		return Object{}, fmt.Errorf("records: customer keys: %w", err)
+		return Object{}, err
 	}
 	var obj Object
 	err = s.db.View(ctx, func(tx store.Tx) error {
@@ -100,7 +108,7 @@ func (s *Service) Get(ctx context.Context, p auth.Principal, res *schema.Resourc
 		if err != nil {
 			return notFound(err)
 		}
-		obj, err = fromRow(keys, res, row)
+		obj, err = fromRow(keys, res, row, true)
 		return err
 	})
 	return obj, err
@@ -116,39 +124,54 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, res *schema.Reso
 	if err := errs.Err(); err != nil {
 		return Object{}, err
 	}
-	keys, err := s.keys.Customer(ctx, p.CustomerID)
-	if err != nil {
-		return Object{}, fmt.Errorf("records: customer keys: %w", err)
-	}
-	var obj Object
-	err = s.db.Update(ctx, func(tx store.Tx) error {
-		row, err := tx.Get(ctx, p.CustomerID, res, id)
-		if err != nil {
-			return notFound(err)
-		}
-		if obj, err = fromRow(keys, res, row); err != nil {
-			return err
-		}
-		before := obj.Values
-		obj.Values = make(schema.Values, len(before))
-		for k, v := range before {
-			obj.Values[k] = v
-		}
-		for k, v := range changes {
-			obj.Values[k] = v
-		}
-		if err := checkRules(res, obj.Values); err != nil {
-			return err
-		}
-		if err := s.checkReferences(ctx, tx, p.CustomerID, obj, before); err != nil {
-			return err
-		}
-		return uniqueErr(res, tx.Update(ctx, p.CustomerID, res, toRow(keys, obj)))
-	})
+	keys, err := s.customerKeys(ctx, p.CustomerID)
 	if err != nil {
 		return Object{}, err
 	}
+	var obj Object
+	err = s.db.Update(ctx, func(tx store.Tx) error {
+		obj, err = s.updateIn(ctx, tx, keys, p.CustomerID, res, id, changes)
+		return err
+	})
+	return obj, err
+}
+
+// updateIn applies decoded changes to one stored object.
+func (s *Service) updateIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, customerID string, res *schema.Resource, id string, changes schema.Values) (Object, error) {
+	row, err := tx.Get(ctx, customerID, res, id)
+	if err != nil {
+		return Object{}, notFound(err)
+	}
+	obj, err := fromRow(keys, res, row, true)
+	if err != nil {
+		return Object{}, err
+	}
+	before := obj.Values
+	obj.Values = make(schema.Values, len(before))
+	for k, v := range before {
+		obj.Values[k] = v
+	}
+	for k, v := range changes {
+		obj.Values[k] = v
+	}
+	if err := checkRules(res, obj.Values); err != nil {
+		return Object{}, err
+	}
+	if err := s.checkReferences(ctx, tx, customerID, obj, before); err != nil {
+		return Object{}, err
+	}
+	if err := uniqueErr(res, tx.Update(ctx, customerID, res, toRow(keys, obj))); err != nil {
+		return Object{}, err
+	}
 	return obj, nil
+}
+
+func (s *Service) customerKeys(ctx context.Context, customerID string) (*seal.CustomerKeys, error) {
+	keys, err := s.keys.Customer(ctx, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("records: customer keys: %w", err)
+	}
+	return keys, nil
 }
 
 // Delete removes one object, deletes the objects that cascade from it and

@@ -51,9 +51,10 @@ func indexForm(f *schema.Field, v string) string {
 	return v
 }
 
-// fromRow opens a stored row. A sealed value that does not open for this
+// fromRow decodes a stored row; with open, it also opens the sealed personal
+// fields (else they are nil). A sealed value that does not open for this
 // customer, resource and row is an internal error: it never yields data.
-func fromRow(keys *seal.CustomerKeys, res *schema.Resource, row store.Row) (Object, error) {
+func fromRow(keys *seal.CustomerKeys, res *schema.Resource, row store.Row, open bool) (Object, error) {
 	obj := Object{Resource: res, ID: row.ID, CreatedAt: row.CreatedAt, Values: make(schema.Values, len(res.Fields))}
 	for _, f := range res.Fields {
 		if !f.Personal {
@@ -61,7 +62,7 @@ func fromRow(keys *seal.CustomerKeys, res *schema.Resource, row store.Row) (Obje
 		}
 	}
 	personal := res.PersonalFields()
-	if len(personal) == 0 {
+	if len(personal) == 0 || !open {
 		return obj, nil
 	}
 	plain, err := keys.Open(res.Name, row.ID, row.Sealed)

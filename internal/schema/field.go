@@ -9,14 +9,16 @@ type Type int
 
 // The field types of the contract.
 const (
-	String Type = iota // str(n)
-	Email              // str(254), an e-mail address
-	Phone              // str(36) matching ^\+?1?\d{7,15}$
-	SSN                // Swedish personal identity number, stored in 12-digit form
-	Date               // YYYY-MM-DD
-	Bool               // true/false, never null
-	Number             // a JSON number within [Min, Max]
-	Ref                // {"id": "<uuid>"} of another resource, or null
+	String   Type = iota // str(n)
+	Email                // str(254), an e-mail address
+	Phone                // str(36) matching ^\+?1?\d{7,15}$
+	SSN                  // Swedish personal identity number, stored in 12-digit form
+	Date                 // YYYY-MM-DD
+	Bool                 // true/false, never null
+	Number               // a JSON number within [Min, Max]
+	Ref                  // {"id": "<uuid>"} of another resource, or null
+	ID                   // the read-only primary key every resource has
+	DateTime             // the read-only created_at every resource has
 )
 
 // OnDelete says what happens to a referencing object when its target is deleted.

@@ -20,8 +20,38 @@ type Resource struct {
 	byName map[string]*Field
 }
 
-// Field returns the named field, or nil.
+// Field returns the named writable field, or nil.
 func (r *Resource) Field(name string) *Field { return r.byName[name] }
+
+// The read-only fields every resource has. They are not in Fields, which
+// lists what a client may write.
+var (
+	IDField        = &Field{Name: "id", Type: ID}
+	CreatedAtField = &Field{Name: "created_at", Type: DateTime}
+)
+
+// Filterable returns the field a list may filter or order on by that name:
+// a declared field, id or created_at; nil for anything else.
+func (r *Resource) Filterable(name string) *Field {
+	switch name {
+	case IDField.Name:
+		return IDField
+	case CreatedAtField.Name:
+		return CreatedAtField
+	}
+	return r.byName[name]
+}
+
+// SearchFields returns the fields _search looks in, in declaration order.
+func (r *Resource) SearchFields() []*Field {
+	var out []*Field
+	for _, f := range r.Fields {
+		if f.Searchable {
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
 // PersonalFields returns the personal fields in declaration order.
 func (r *Resource) PersonalFields() []*Field {

@@ -95,4 +95,12 @@ type Tx interface {
 	Referencing(ctx context.Context, customerID string, res *schema.Resource, f *schema.Field, target string) ([]string, error)
 	// ClearReferences sets field f to null on every res row that references target.
 	ClearReferences(ctx context.Context, customerID string, res *schema.Resource, f *schema.Field, target string) error
+	// List calls fn with each row the spec selects, in order, as the rows
+	// are read; it stops at the first error fn returns and returns it.
+	List(ctx context.Context, customerID string, res *schema.Resource, spec ListSpec, fn func(Row) error) error
+	// Count counts the rows the conditions select.
+	Count(ctx context.Context, customerID string, res *schema.Resource, where []Condition) (int, error)
+	// Savepoint runs fn so that when it fails, only its own writes are undone
+	// and the transaction goes on.
+	Savepoint(ctx context.Context, fn func() error) error
 }

@@ -14,14 +14,17 @@ import (
 
 // statements are one resource's SQL, built once from its declaration.
 type statements struct {
-	cols   []store.Column
-	insert string
-	get    string
-	update string
-	delete string
-	exists string
-	refs   map[string]string // field name -> select ids referencing a target
-	clear  map[string]string // field name -> set the reference to null
+	resource   string
+	table      string
+	selectList string // the columns every row query selects, for scan
+	cols       []store.Column
+	insert     string
+	get        string
+	update     string
+	delete     string
+	exists     string
+	refs       map[string]string // field name -> select ids referencing a target
+	clear      map[string]string // field name -> set the reference to null
 }
 
 func buildStatements(res *schema.Resource) statements {
@@ -34,7 +37,10 @@ func buildStatements(res *schema.Resource) statements {
 	}
 	list := strings.Join(append(names, "sealed"), ", ")
 	s := statements{
-		cols: cols,
+		resource:   res.Name,
+		table:      res.Table,
+		selectList: "id, created_at, " + list,
+		cols:       cols,
 		insert: fmt.Sprintf("INSERT INTO %s (customer_id, id, created_at, %s) VALUES (?, ?, ?%s)",
 			res.Table, list, strings.Repeat(", ?", len(cols)+1)),
 		get:    fmt.Sprintf("SELECT id, created_at, %s FROM %s WHERE customer_id = ? AND id = ?", list, res.Table),
@@ -115,6 +121,15 @@ func oneRow(r sql.Result) error {
 
 func (t *txn) Get(ctx context.Context, customerID string, res *schema.Resource, id string) (store.Row, error) {
 	s := t.db.stmts[res]
+	row, err := s.scan(t.tx.QueryRowContext(ctx, s.get, customerID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Row{}, store.ErrNotFound
+	}
+	return row, err
+}
+
+// scan reads one row selected with s.selectList.
+func (s statements) scan(src interface{ Scan(...any) error }) (store.Row, error) {
 	dest := make([]any, len(s.cols)+3)
 	var created string
 	row := store.Row{Plain: make(map[string]any, len(s.cols))}
@@ -124,15 +139,12 @@ func (t *txn) Get(ctx context.Context, customerID string, res *schema.Resource, 
 		dest[2+i] = &vals[i]
 	}
 	dest[len(dest)-1] = &row.Sealed
-	err := t.tx.QueryRowContext(ctx, s.get, customerID, id).Scan(dest...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Row{}, store.ErrNotFound
-	}
-	if err != nil {
+	if err := src.Scan(dest...); err != nil {
 		return store.Row{}, err
 	}
+	var err error
 	if row.CreatedAt, err = time.Parse(store.TimeLayout, created); err != nil {
-		return store.Row{}, fmt.Errorf("sqlite: created_at of a %s row: %w", res.Name, err)
+		return store.Row{}, fmt.Errorf("sqlite: created_at of a %s row: %w", s.resource, err)
 	}
 	for i, c := range s.cols {
 		row.Plain[c.Name] = fromSQL(c, vals[i])

@@ -1,0 +1,346 @@
+// Package query parses the list query language of the contract's section 6
+// into a typed value: filters with operators and negation, ordering, paging,
+// search, and the output flags. Only names found in a resource's declaration
+// get through, so nothing a client writes ever reaches SQL as text.
+//
+// It also evaluates filters and search on decoded values, for the fields
+// that can only be compared after decryption.
+package query
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"accounts/internal/apperr"
+	"accounts/internal/personnummer"
+	"accounts/internal/schema"
+
+	"github.com/google/uuid"
+)
+
+// Op is a filter operator.
+type Op string
+
+// The operators of the contract.
+const (
+	Exact       Op = "exact"
+	IExact      Op = "iexact"
+	Contains    Op = "contains"
+	IContains   Op = "icontains"
+	StartsWith  Op = "startswith"
+	IStartsWith Op = "istartswith"
+	EndsWith    Op = "endswith"
+	IEndsWith   Op = "iendswith"
+	In          Op = "in"
+	IsNull      Op = "isnull"
+	GT          Op = "gt"
+	GTE         Op = "gte"
+	LT          Op = "lt"
+	LTE         Op = "lte"
+)
+
+var (
+	stringOps  = []Op{Exact, IExact, Contains, IContains, StartsWith, IStartsWith, EndsWith, IEndsWith, In, IsNull}
+	orderedOps = []Op{Exact, GT, GTE, LT, LTE, In, IsNull}
+	exactOps   = []Op{Exact, In, IsNull}
+)
+
+// Ops lists the operators a field type takes.
+func Ops(t schema.Type) []Op {
+	switch t {
+	case schema.String, schema.Email, schema.Phone:
+		return stringOps
+	case schema.Date, schema.DateTime, schema.Number:
+		return orderedOps
+	default: // SSN, Bool, Ref, ID
+		return exactOps
+	}
+}
+
+// Filter is one parsed filter parameter.
+type Filter struct {
+	Field  *schema.Field
+	Op     Op
+	Negate bool
+	// Values holds the parsed operand in the field's value form (see
+	// schema.Values): one for most operators, several for In, a bool for
+	// IsNull. Time values (created_at) are time.Time.
+	Values []any
+}
+
+// OrderKey is one key of _order_by.
+type OrderKey struct {
+	Field *schema.Field
+	Desc  bool
+}
+
+// Query is a parsed list request.
+type Query struct {
+	Filters []Filter
+	// Order always ends with id, so equal keys are ordered stably.
+	Order []OrderKey
+	// Page and PageSize are 0 when the request does not page.
+	Page, PageSize int
+	// Search is the lower-cased _search term; "" for none.
+	Search     string
+	Slim       bool
+	Statistics bool
+	JSONL      bool
+}
+
+// Paged reports whether the request asked for one page.
+func (q Query) Paged() bool { return q.PageSize > 0 }
+
+// MaxPageSize bounds _page_size.
+const MaxPageSize = 1000
+
+// Messages of query errors. They name the rule, never the submitted value.
+const (
+	msgUnknownParam = "Unknown query parameter."
+	msgUnsupported  = "Not supported."
+	msgUnknownField = "Unknown field."
+	msgUnknownOp    = "Unknown or unsupported operator for this field."
+	msgRepeated     = "Given more than once."
+	msgBool         = "Must be true or false."
+	msgInvalidValue = "Not a valid value for this field."
+	msgPageTogether = "_page and _page_size must be given together."
+	msgPage         = "Must be an integer of at least 1."
+	msgPageSize     = "Must be an integer from 1 to 1000."
+	msgJSONLStats   = "Can't be combined with _statistics."
+	msgEmptySearch  = "May not be blank."
+)
+
+// Parse parses a list request's query string for res. Every problem is an
+// error on the parameter's name; nothing is silently ignored.
+func Parse(res *schema.Resource, values url.Values) (Query, error) {
+	q := Query{}
+	errs := apperr.FieldErrors{}
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	sort.Strings(names) // deterministic filter order
+	for _, name := range names {
+		vals := values[name]
+		if len(vals) != 1 {
+			errs.Add(name, msgRepeated)
+			continue
+		}
+		v := vals[0]
+		if strings.HasPrefix(name, "_") {
+			parseReserved(res, &q, name, v, values, errs)
+			continue
+		}
+		switch strings.TrimSuffix(name, "!") {
+		case "global_realestates", "global_segments":
+			errs.Add(name, msgUnsupported)
+			continue
+		}
+		f, msg := parseFilter(res, name, v)
+		if msg != "" {
+			errs.Add(name, msg)
+			continue
+		}
+		q.Filters = append(q.Filters, f)
+	}
+	if len(q.Order) == 0 {
+		q.Order = []OrderKey{{Field: schema.CreatedAtField}}
+	}
+	if q.Order[len(q.Order)-1].Field != schema.IDField {
+		q.Order = append(q.Order, OrderKey{Field: schema.IDField})
+	}
+	if errs.Has("_order_by") {
+		q.Order = nil
+	}
+	if err := errs.Err(); err != nil {
+		return Query{}, err
+	}
+	return q, nil
+}
+
+func parseReserved(res *schema.Resource, q *Query, name, v string, all url.Values, errs apperr.FieldErrors) {
+	switch name {
+	case "_page", "_page_size":
+		other := "_page_size"
+		if name == "_page_size" {
+			other = "_page"
+		}
+		if _, ok := all[other]; !ok {
+			errs.Add(name, msgPageTogether)
+			return
+		}
+		n, err := strconv.Atoi(v)
+		if name == "_page" {
+			if err != nil || n < 1 {
+				errs.Add(name, msgPage)
+				return
+			}
+			q.Page = n
+			return
+		}
+		if err != nil || n < 1 || n > MaxPageSize {
+			errs.Add(name, msgPageSize)
+			return
+		}
+		q.PageSize = n
+	case "_order_by":
+		parseOrder(res, q, name, v, errs)
+	case "_search":
+		if strings.TrimSpace(v) == "" {
+			errs.Add(name, msgEmptySearch)
+			return
+		}
+		q.Search = strings.ToLower(v)
+	case "_slim", "_statistics", "_jsonl":
+		b, ok := parseBool(v)
+		if !ok {
+			errs.Add(name, msgBool)
+			return
+		}
+		switch name {
+		case "_slim":
+			q.Slim = b
+		case "_statistics":
+			q.Statistics = b
+		case "_jsonl":
+			q.JSONL = b
+		}
+		if name == "_jsonl" && b {
+			if s, ok := all["_statistics"]; ok && len(s) == 1 && s[0] == "true" {
+				errs.Add(name, msgJSONLStats)
+			}
+		}
+	default:
+		errs.Add(name, msgUnknownParam)
+	}
+}
+
+func parseOrder(res *schema.Resource, q *Query, name, v string, errs apperr.FieldErrors) {
+	seen := map[string]bool{}
+	for _, key := range strings.Split(v, ",") {
+		desc := strings.HasPrefix(key, "-")
+		key = strings.TrimPrefix(key, "-")
+		f := res.Filterable(key)
+		if f == nil || seen[key] {
+			errs.Add(name, msgUnknownField)
+			return
+		}
+		seen[key] = true
+		q.Order = append(q.Order, OrderKey{Field: f, Desc: desc})
+	}
+}
+
+func parseBool(v string) (bool, bool) {
+	switch v {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	return false, false
+}
+
+// parseFilter parses "field", "field__op", with an optional trailing "!".
+func parseFilter(res *schema.Resource, name, v string) (Filter, string) {
+	f := Filter{Op: Exact}
+	key := name
+	if strings.HasSuffix(key, "!") {
+		f.Negate = true
+		key = strings.TrimSuffix(key, "!")
+	}
+	fieldName, op, hasOp := strings.Cut(key, "__")
+	f.Field = res.Filterable(fieldName)
+	if f.Field == nil {
+		return f, msgUnknownField
+	}
+	if hasOp {
+		f.Op = Op(op)
+		if !opAllowed(f.Field.Type, f.Op) {
+			return f, msgUnknownOp
+		}
+	}
+	switch f.Op {
+	case IsNull:
+		b, ok := parseBool(v)
+		if !ok {
+			return f, msgBool
+		}
+		f.Values = []any{b}
+	case In:
+		for _, part := range strings.Split(v, ",") {
+			val, ok := parseValue(f.Field, part)
+			if !ok {
+				return f, msgInvalidValue
+			}
+			f.Values = append(f.Values, val)
+		}
+	default:
+		val, ok := parseValue(f.Field, v)
+		if !ok {
+			return f, msgInvalidValue
+		}
+		f.Values = []any{val}
+	}
+	return f, ""
+}
+
+func opAllowed(t schema.Type, op Op) bool {
+	for _, o := range Ops(t) {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+// parseValue parses one filter operand for field f.
+func parseValue(f *schema.Field, v string) (any, bool) {
+	switch f.Type {
+	case schema.SSN:
+		n, err := personnummer.Parse(v)
+		if err != nil {
+			return nil, false
+		}
+		return n.Canonical(), true
+	case schema.Date:
+		if _, err := schema.ParseDate(v); err != nil {
+			return nil, false
+		}
+		return v, true
+	case schema.DateTime:
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return nil, false
+		}
+		return t.UTC(), true
+	case schema.Number:
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return nil, false
+		}
+		return n, true
+	case schema.Bool:
+		b, ok := parseBool(v)
+		return b, ok
+	case schema.Ref, schema.ID:
+		id, err := uuid.Parse(v)
+		if err != nil || len(v) != 36 {
+			return nil, false
+		}
+		return id.String(), true
+	}
+	return v, true
+}
+
+// String describes a filter by field and operator only, never its operand.
+func (f Filter) String() string {
+	neg := ""
+	if f.Negate {
+		neg = "!"
+	}
+	return fmt.Sprintf("%s__%s%s", f.Field.Name, f.Op, neg)
+}

@@ -1,0 +1,109 @@
+package records
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"accounts/internal/apperr"
+	"accounts/internal/auth"
+	"accounts/internal/schema"
+	"accounts/internal/store"
+
+	"github.com/google/uuid"
+)
+
+// MaxBulkItems bounds a bulk write.
+const MaxBulkItems = 1000
+
+// Bulk writes items in one transaction, all or nothing: an item without
+// "id" is created, an item with "id" is a partial update of that object.
+// Items are applied in order, each in its own savepoint, so a failing item
+// is reported at its index (uniqueness inside the batch included) while the
+// others are still checked; if any item fails nothing is written.
+func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resource, items []Body) ([]Object, error) {
+	if !p.CanWrite() {
+		return nil, errForbidden
+	}
+	if len(items) > MaxBulkItems {
+		errs := apperr.FieldErrors{}
+		errs.Add(apperr.NonFieldErrors, fmt.Sprintf("Ensure this list has no more than %d items.", MaxBulkItems))
+		return nil, errs.Err()
+	}
+	itemErrs := make([]apperr.FieldErrors, len(items))
+	ids := make([]string, len(items))
+	decoded := make([]schema.Values, len(items))
+	failed := false
+	for i, body := range items {
+		ids[i], itemErrs[i] = bulkID(body)
+		var errs apperr.FieldErrors
+		decoded[i], errs = s.decode(res, body, ids[i] == "" && !itemErrs[i].Has("id"))
+		for k, msgs := range errs {
+			itemErrs[i][k] = append(itemErrs[i][k], msgs...)
+		}
+		failed = failed || len(itemErrs[i]) > 0
+	}
+	keys, err := s.customerKeys(ctx, p.CustomerID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Object, len(items))
+	err = s.db.Update(ctx, func(tx store.Tx) error {
+		for i := range items {
+			if len(itemErrs[i]) > 0 {
+				continue
+			}
+			err := tx.Savepoint(ctx, func() error {
+				var err error
+				if ids[i] == "" {
+					out[i], err = s.createIn(ctx, tx, keys, p.CustomerID, res, decoded[i])
+				} else {
+					out[i], err = s.updateIn(ctx, tx, keys, p.CustomerID, res, ids[i], decoded[i])
+				}
+				return err
+			})
+			if err == nil {
+				continue
+			}
+			switch apperr.KindOf(err) {
+			case apperr.Invalid:
+				itemErrs[i] = apperr.FieldsOf(err)
+				failed = true
+			case apperr.NotFound:
+				itemErrs[i].Add("id", schema.MsgNotExist(ids[i]))
+				failed = true
+			default:
+				return err
+			}
+		}
+		if failed {
+			return apperr.ItemErrors(itemErrs)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// bulkID returns the object id an item updates ("" for a create) and a
+// fresh error map for the item, holding an error when the id is malformed.
+func bulkID(body Body) (string, apperr.FieldErrors) {
+	errs := apperr.FieldErrors{}
+	raw, ok := body["id"]
+	if !ok {
+		return "", errs
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		errs.Add("id", "Must be a valid UUID.")
+		return "", errs
+	}
+	id, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 {
+		errs.Add("id", "Must be a valid UUID.")
+		return "", errs
+	}
+	return id.String(), errs
+}

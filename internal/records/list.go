@@ -1,0 +1,225 @@
+package records
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"accounts/internal/auth"
+	"accounts/internal/query"
+	"accounts/internal/schema"
+	"accounts/internal/seal"
+	"accounts/internal/store"
+)
+
+// listPlan splits a query between the database and the service. The
+// database sees only clear columns and blind indexes; everything about a
+// personal field's value is decided here, after decryption, over rows the
+// database has already narrowed to one customer.
+type listPlan struct {
+	where []store.Condition
+	// inService are the filters the database can't decide (alone).
+	inService []query.Filter
+	// order is the database's order; nil when the service sorts.
+	order []store.OrderBy
+	// open says the personal fields must be decrypted.
+	open bool
+}
+
+func plan(keys *seal.CustomerKeys, res *schema.Resource, q query.Query) listPlan {
+	p := listPlan{open: !q.Slim || q.Search != ""}
+	for _, f := range q.Filters {
+		cond, exact := condition(keys, f)
+		if cond != nil {
+			p.where = append(p.where, *cond)
+		}
+		if !exact {
+			p.inService = append(p.inService, f)
+			p.open = p.open || f.Field.Personal
+		}
+	}
+	for _, k := range q.Order {
+		if k.Field.Personal {
+			p.order = nil
+			p.open = true
+			return p
+		}
+		p.order = append(p.order, store.OrderBy{Column: k.Field.Column(), Desc: k.Desc})
+	}
+	return p
+}
+
+// condition returns the database condition for a filter, if any, and
+// whether it decides the filter exactly (else the service checks it too).
+func condition(keys *seal.CustomerKeys, f query.Filter) (*store.Condition, bool) {
+	op, ok := storeOps[f.Op]
+	if f.Field.Personal {
+		if !f.Field.BlindIndexed {
+			return nil, false
+		}
+		col := f.Field.IndexColumn()
+		if f.Op == query.IsNull {
+			return &store.Condition{Column: col, Op: store.IsNull, Negate: f.Negate, Values: f.Values}, true
+		}
+		// E-mail addresses are indexed lower-cased, so the index narrows
+		// exact and iexact matches and the service confirms them; the other
+		// indexed fields are indexed as stored, so the index decides.
+		email := f.Field.Type == schema.Email
+		if f.Op == query.IExact && email {
+			op, ok = store.Eq, true
+		}
+		if !ok || (email && f.Negate) {
+			return nil, false
+		}
+		hashes := make([]any, len(f.Values))
+		for i, v := range f.Values {
+			hashes[i] = keys.BlindIndex(f.Field.Name, indexForm(f.Field, v.(string)))
+		}
+		return &store.Condition{Column: col, Op: op, Negate: f.Negate, Values: hashes}, !email
+	}
+	if !ok {
+		return nil, false // substring and case-insensitive matching run in the service
+	}
+	values := f.Values
+	if f.Field.Type == schema.DateTime && op != store.IsNull {
+		values = make([]any, len(f.Values))
+		for i, v := range f.Values {
+			values[i] = formatTime(v)
+		}
+	}
+	return &store.Condition{Column: f.Field.Column(), Op: op, Negate: f.Negate, Values: values}, true
+}
+
+var storeOps = map[query.Op]store.CondOp{
+	query.Exact: store.Eq, query.In: store.In, query.IsNull: store.IsNull,
+	query.GT: store.GT, query.GTE: store.GTE, query.LT: store.LT, query.LTE: store.LTE,
+}
+
+// errStop ends a scan early once a page is complete.
+var errStop = errors.New("records: enough rows")
+
+// List emits the objects q selects, in q's order, as they are read when the
+// database can order them, so memory does not grow with the result. It
+// returns the number of matches before paging when q asks for statistics.
+func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resource, q query.Query, emit func(Object) error) (int, error) {
+	keys, err := s.customerKeys(ctx, p.CustomerID)
+	if err != nil {
+		return 0, err
+	}
+	pl := plan(keys, res, q)
+	first, last := 0, -1 // the window of matches to emit, last < 0 for no end
+	if q.Paged() {
+		first = (q.Page - 1) * q.PageSize
+		last = first + q.PageSize - 1
+	}
+	count := 0
+	err = s.db.View(ctx, func(tx store.Tx) error {
+		decode := func(row store.Row) (Object, bool, error) {
+			obj, err := fromRow(keys, res, row, pl.open)
+			if err != nil {
+				return Object{}, false, err
+			}
+			return obj, matches(res, q, pl.inService, obj), nil
+		}
+		switch {
+		case pl.order == nil:
+			// Sort in memory: every match is needed before the first goes out.
+			var all []Object
+			err := tx.List(ctx, p.CustomerID, res, store.ListSpec{Where: pl.where}, func(row store.Row) error {
+				obj, ok, err := decode(row)
+				if ok {
+					all = append(all, obj)
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			sortObjects(all, q.Order)
+			count = len(all)
+			for i := first; i < len(all) && (last < 0 || i <= last); i++ {
+				if err := emit(all[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		case len(pl.inService) == 0 && q.Search == "":
+			// The database decides everything, paging included.
+			spec := store.ListSpec{Where: pl.where, Order: pl.order}
+			if q.Paged() {
+				spec.Limit, spec.Offset = q.PageSize, first
+			}
+			if q.Statistics {
+				if count, err = tx.Count(ctx, p.CustomerID, res, pl.where); err != nil {
+					return err
+				}
+			}
+			return tx.List(ctx, p.CustomerID, res, spec, func(row store.Row) error {
+				obj, _, err := decode(row)
+				if err != nil {
+					return err
+				}
+				return emit(obj)
+			})
+		default:
+			// The database orders and narrows; the service filters as rows stream.
+			err := tx.List(ctx, p.CustomerID, res, store.ListSpec{Where: pl.where, Order: pl.order}, func(row store.Row) error {
+				obj, ok, err := decode(row)
+				if err != nil || !ok {
+					return err
+				}
+				i := count
+				count++
+				if i >= first && (last < 0 || i <= last) {
+					return emit(obj)
+				}
+				if last >= 0 && i > last && !q.Statistics {
+					return errStop
+				}
+				return nil
+			})
+			if errors.Is(err, errStop) {
+				return nil
+			}
+			return err
+		}
+	})
+	return count, err
+}
+
+// matches applies the filters the database could not decide, and _search.
+func matches(res *schema.Resource, q query.Query, filters []query.Filter, obj Object) bool {
+	for _, f := range filters {
+		if !f.Match(valueOf(obj, f.Field)) {
+			return false
+		}
+	}
+	return q.Search == "" || query.MatchSearch(res, q.Search, obj.Values)
+}
+
+// valueOf returns an object's value of a filterable field.
+func valueOf(obj Object, f *schema.Field) any {
+	switch f {
+	case schema.IDField:
+		return obj.ID
+	case schema.CreatedAtField:
+		return obj.CreatedAt
+	}
+	return obj.Values[f.Name]
+}
+
+func sortObjects(objs []Object, order []query.OrderKey) {
+	sort.SliceStable(objs, func(i, j int) bool {
+		for _, k := range order {
+			c := query.Compare(valueOf(objs[i], k.Field), valueOf(objs[j], k.Field))
+			if c == 0 {
+				continue
+			}
+			return (c < 0) != k.Desc
+		}
+		return false
+	})
+}
+
+func formatTime(v any) any { return v.(time.Time).UTC().Format(store.TimeLayout) }

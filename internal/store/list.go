@@ -1,0 +1,42 @@
+package store
+
+// CondOp is an operator the database evaluates on a clear column.
+type CondOp int
+
+// The operators a store evaluates. String matching beyond equality is not
+// here: it runs in the service, so that case folding is the same on every
+// engine.
+const (
+	Eq CondOp = iota
+	In
+	IsNull // Values[0] is true for "is null", false for "is not null"
+	GT
+	GTE
+	LT
+	LTE
+)
+
+// Condition is one filter on a clear column. A negated condition also keeps
+// rows where the column is null.
+type Condition struct {
+	Column string
+	Op     CondOp
+	Negate bool
+	// Values are in the column's stored form: string, bool, []byte.
+	Values []any
+}
+
+// OrderBy is one ordering key. Nulls sort first ascending, last descending,
+// on every engine.
+type OrderBy struct {
+	Column string
+	Desc   bool
+}
+
+// ListSpec selects, orders and pages rows of one customer.
+type ListSpec struct {
+	Where []Condition
+	Order []OrderBy
+	// Limit is the most rows returned (0: all); Offset skips rows first.
+	Limit, Offset int
+}
