@@ -95,8 +95,8 @@ func (s *Server) routes(metricsHandler http.Handler) {
 	for _, res := range s.catalog.Resources {
 		h := resourceHandlers{s: s, res: res}
 		table = append(table,
-			route{"GET", res.Path + "{$}", reader, h.list},
-			route{"POST", res.Path + "{$}", writer, h.create},
+			route{"GET", res.Path, reader, h.list},
+			route{"POST", res.Path, writer, h.create},
 			route{"GET", res.Path + "list/", reader, h.list},
 			route{"POST", res.Path + "list/", writer, h.bulk},
 			route{"GET", res.Path + "{pk}/", reader, h.get},
@@ -130,14 +130,19 @@ func (s *Server) routes(metricsHandler http.Handler) {
 			}
 		}
 		notAllowed := s.named(p, s.guard(a, methodNotAllowed(strings.Join(allow, ", "))))
-		s.mux.Handle(p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A pattern ending in "/" would match everything below it: {$} ends it.
+		pattern := p
+		if strings.HasSuffix(p, "/") {
+			pattern += "{$}"
+		}
+		s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if h, ok := methods[r.Method]; ok {
 				h.ServeHTTP(w, r)
 				return
 			}
 			notAllowed.ServeHTTP(w, r)
 		}))
-		s.patterns[p] = true
+		s.patterns[pattern] = true
 	}
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, bodyNotFound)

@@ -44,19 +44,95 @@ func (f Filter) match(v any) bool {
 	want, _ := f.Values[0].(string)
 	switch f.Op {
 	case IExact:
-		return strings.ToLower(s) == strings.ToLower(want)
+		return foldedEqual(s, want)
 	case Contains:
 		return strings.Contains(s, want)
 	case IContains:
-		return strings.Contains(strings.ToLower(s), strings.ToLower(want))
+		return ContainsFold(s, want)
 	case StartsWith:
 		return strings.HasPrefix(s, want)
 	case IStartsWith:
-		return strings.HasPrefix(strings.ToLower(s), strings.ToLower(want))
+		return hasPrefixFold(s, want)
 	case EndsWith:
 		return strings.HasSuffix(s, want)
 	case IEndsWith:
-		return strings.HasSuffix(strings.ToLower(s), strings.ToLower(want))
+		return hasSuffixFold(s, want)
+	}
+	return false
+}
+
+// Case-insensitive matching means: compare the strings.ToLower forms. The
+// helpers below answer that without allocating when both sides are ASCII,
+// the common case on every list request, and fall back to ToLower otherwise.
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func foldedEqual(a, b string) bool {
+	if isASCII(a) && isASCII(b) {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := 0; i < len(a); i++ {
+			if lowerASCII(a[i]) != lowerASCII(b[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return strings.ToLower(a) == strings.ToLower(b)
+}
+
+// hasPrefixFold reports whether ToLower(s) starts with ToLower(prefix).
+func hasPrefixFold(s, prefix string) bool {
+	if !isASCII(s) || !isASCII(prefix) {
+		return strings.HasPrefix(strings.ToLower(s), strings.ToLower(prefix))
+	}
+	return len(s) >= len(prefix) && foldedEqual(s[:len(prefix)], prefix)
+}
+
+// hasSuffixFold reports whether ToLower(s) ends with ToLower(suffix).
+func hasSuffixFold(s, suffix string) bool {
+	if !isASCII(s) || !isASCII(suffix) {
+		return strings.HasSuffix(strings.ToLower(s), strings.ToLower(suffix))
+	}
+	return len(s) >= len(suffix) && foldedEqual(s[len(s)-len(suffix):], suffix)
+}
+
+// ContainsFold reports whether ToLower(s) contains ToLower(sub), without
+// allocating when both are ASCII.
+func ContainsFold(s, sub string) bool {
+	if !isASCII(s) || !isASCII(sub) {
+		return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+	}
+	if len(sub) == 0 {
+		return true
+	}
+	first := lowerASCII(sub[0])
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if lowerASCII(s[i]) != first {
+			continue
+		}
+		j := 1
+		for j < len(sub) && lowerASCII(s[i+j]) == lowerASCII(sub[j]) {
+			j++
+		}
+		if j == len(sub) {
+			return true
+		}
 	}
 	return false
 }
@@ -105,10 +181,10 @@ func compare(a, b any) int {
 }
 
 // MatchSearch reports whether any of res's search fields contains the
-// (lower-cased) term, case-insensitively.
+// term, case-insensitively.
 func MatchSearch(res *schema.Resource, term string, values schema.Values) bool {
 	for _, f := range res.SearchFields() {
-		if s, ok := values[f.Name].(string); ok && strings.Contains(strings.ToLower(s), term) {
+		if s, ok := values[f.Name].(string); ok && ContainsFold(s, term) {
 			return true
 		}
 	}

@@ -85,7 +85,7 @@ type Query struct {
 	Order []OrderKey
 	// Page and PageSize are 0 when the request does not page.
 	Page, PageSize int
-	// Search is the lower-cased _search term; "" for none.
+	// Search is the _search term; "" for none.
 	Search     string
 	Slim       bool
 	Statistics bool
@@ -194,7 +194,7 @@ func parseReserved(res *schema.Resource, q *Query, name, v string, all url.Value
 			errs.Add(name, msgEmptySearch)
 			return
 		}
-		q.Search = strings.ToLower(v)
+		q.Search = v
 	case "_slim", "_statistics", "_jsonl":
 		b, ok := parseBool(v)
 		if !ok {
@@ -316,7 +316,8 @@ func parseValue(f *schema.Field, v string) (any, bool) {
 		if err != nil {
 			return nil, false
 		}
-		return t.UTC(), true
+		// Stored times have microseconds; so do operands, on every engine.
+		return t.UTC().Truncate(time.Microsecond), true
 	case schema.Number:
 		n, err := strconv.ParseFloat(v, 64)
 		if err != nil {

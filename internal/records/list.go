@@ -3,7 +3,7 @@ package records
 import (
 	"context"
 	"errors"
-	"sort"
+	"slices"
 	"time"
 
 	"accounts/internal/auth"
@@ -122,6 +122,25 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 			}
 			return obj, matches(res, q, pl.inService, obj), nil
 		}
+		if pl.open && (pl.order == nil || len(pl.inService) > 0 || q.Search != "") {
+			// The service must look at personal values: use the cache of
+			// decoded objects, which every filter can be checked against.
+			set, ok, err := s.objects(ctx, tx, keys, p.CustomerID, res)
+			if err != nil {
+				return err
+			}
+			if ok {
+				positions := set.filter(res, q)
+				set.sort(positions, q.Order)
+				count = len(positions)
+				for i := first; i < len(positions) && (last < 0 || i <= last); i++ {
+					if err := emit(set.objects[positions[i]]); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+		}
 		switch {
 		case pl.order == nil:
 			// Sort in memory: every match is needed before the first goes out.
@@ -136,14 +155,8 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 			if err != nil {
 				return err
 			}
-			sortObjects(all, q.Order)
 			count = len(all)
-			for i := first; i < len(all) && (last < 0 || i <= last); i++ {
-				if err := emit(all[i]); err != nil {
-					return err
-				}
-			}
-			return nil
+			return emitSorted(all, q.Order, first, last, emit)
 		case len(pl.inService) == 0 && q.Search == "":
 			// The database decides everything, paging included.
 			spec := store.ListSpec{Where: pl.where, Order: pl.order}
@@ -209,17 +222,49 @@ func valueOf(obj Object, f *schema.Field) any {
 	return obj.Values[f.Name]
 }
 
-func sortObjects(objs []Object, order []query.OrderKey) {
-	sort.SliceStable(objs, func(i, j int) bool {
-		for _, k := range order {
-			c := query.Compare(valueOf(objs[i], k.Field), valueOf(objs[j], k.Field))
-			if c == 0 {
-				continue
-			}
-			return (c < 0) != k.Desc
+// emitSorted sorts objs and emits those at positions first..last (last < 0:
+// to the end).
+func emitSorted(objs []Object, order []query.OrderKey, first, last int, emit func(Object) error) error {
+	sortObjects(objs, order)
+	for i := first; i < len(objs) && (last < 0 || i <= last); i++ {
+		if err := emit(objs[i]); err != nil {
+			return err
 		}
-		return false
+	}
+	return nil
+}
+
+// sortObjects sorts by the order keys, reading each object's keys once.
+// The keys end with id, which is unique, so the order is total and an
+// unstable sort is deterministic.
+func sortObjects(objs []Object, order []query.OrderKey) {
+	type keyed struct {
+		keys []any
+		obj  Object
+	}
+	ks := make([]keyed, len(objs))
+	flat := make([]any, len(objs)*len(order))
+	for i, o := range objs {
+		k := flat[i*len(order) : (i+1)*len(order)]
+		for j, ok := range order {
+			k[j] = valueOf(o, ok.Field)
+		}
+		ks[i] = keyed{keys: k, obj: o}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int {
+		for j, k := range order {
+			if c := query.Compare(a.keys[j], b.keys[j]); c != 0 {
+				if k.Desc {
+					return -c
+				}
+				return c
+			}
+		}
+		return 0
 	})
+	for i := range ks {
+		objs[i] = ks[i].obj
+	}
 }
 
 func formatTime(v any) any { return v.(time.Time).UTC().Format(store.TimeLayout) }

@@ -41,12 +41,28 @@ type Service struct {
 	catalog *schema.Catalog
 	db      store.Store
 	keys    *seal.Keyring
+	cache   *objectCache
 	now     func() time.Time
 }
 
+// Bounds of the decoded-object cache that lists on personal fields use: a
+// customer's resource of up to cacheMaxRows objects is cached, at most
+// cacheMaxTotal objects in all, each set for at most cacheTTL unused.
+const (
+	cacheMaxRows  = 50_000
+	cacheMaxTotal = 200_000
+	cacheTTL      = 5 * time.Minute
+)
+
 // New returns a Service over db, sealing with keys.
 func New(catalog *schema.Catalog, db store.Store, keys *seal.Keyring) *Service {
-	return &Service{catalog: catalog, db: db, keys: keys, now: time.Now}
+	return &Service{
+		catalog: catalog,
+		db:      db,
+		keys:    keys,
+		cache:   newObjectCache(cacheMaxRows, cacheMaxTotal, cacheTTL),
+		now:     time.Now,
+	}
 }
 
 var (

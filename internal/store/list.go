@@ -39,4 +39,7 @@ type ListSpec struct {
 	Order []OrderBy
 	// Limit is the most rows returned (0: all); Offset skips rows first.
 	Limit, Offset int
+	// Since selects only rows written after that list version (see
+	// Tx.Version); 0 selects all.
+	Since int64
 }

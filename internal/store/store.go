@@ -98,6 +98,11 @@ type Tx interface {
 	// List calls fn with each row the spec selects, in order, as the rows
 	// are read; it stops at the first error fn returns and returns it.
 	List(ctx context.Context, customerID string, res *schema.Resource, spec ListSpec, fn func(Row) error) error
+	// Version is the customer's list version of res: it grows with every
+	// committed write to res's rows (deletes included), and every written
+	// row carries the version of the write, so "rows with a version above
+	// V" are exactly the rows written since V was read.
+	Version(ctx context.Context, customerID string, res *schema.Resource) (int64, error)
 	// Count counts the rows the conditions select.
 	Count(ctx context.Context, customerID string, res *schema.Resource, where []Condition) (int, error)
 	// Savepoint runs fn so that when it fails, only its own writes are undone

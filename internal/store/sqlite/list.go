@@ -52,6 +52,10 @@ func (t *txn) List(ctx context.Context, customerID string, res *schema.Resource,
 	cond, args := where(customerID, spec.Where)
 	var b strings.Builder
 	fmt.Fprintf(&b, "SELECT %s FROM %s WHERE %s", s.selectList, s.table, cond)
+	if spec.Since > 0 {
+		b.WriteString(" AND seq > ?")
+		args = append(args, spec.Since)
+	}
 	for i, o := range spec.Order {
 		if i == 0 {
 			b.WriteString(" ORDER BY ")

@@ -41,10 +41,10 @@ func buildStatements(res *schema.Resource) statements {
 		table:      res.Table,
 		selectList: "id, created_at, " + list,
 		cols:       cols,
-		insert: fmt.Sprintf("INSERT INTO %s (customer_id, id, created_at, %s) VALUES (?, ?, ?%s)",
+		insert: fmt.Sprintf("INSERT INTO %s (customer_id, id, created_at, seq, %s) VALUES (?, ?, ?, ?%s)",
 			res.Table, list, strings.Repeat(", ?", len(cols)+1)),
 		get:    fmt.Sprintf("SELECT id, created_at, %s FROM %s WHERE customer_id = ? AND id = ?", list, res.Table),
-		update: fmt.Sprintf("UPDATE %s SET %s WHERE customer_id = ? AND id = ?", res.Table, strings.Join(append(sets, "sealed = ?"), ", ")),
+		update: fmt.Sprintf("UPDATE %s SET seq = ?, %s WHERE customer_id = ? AND id = ?", res.Table, strings.Join(append(sets, "sealed = ?"), ", ")),
 		delete: fmt.Sprintf("DELETE FROM %s WHERE customer_id = ? AND id = ?", res.Table),
 		exists: fmt.Sprintf("SELECT 1 FROM %s WHERE customer_id = ? AND id = ?", res.Table),
 		refs:   map[string]string{},
@@ -53,7 +53,7 @@ func buildStatements(res *schema.Resource) statements {
 	for _, f := range res.Fields {
 		if f.Type == schema.Ref {
 			s.refs[f.Name] = fmt.Sprintf("SELECT id FROM %s WHERE customer_id = ? AND %s = ? ORDER BY id", res.Table, f.Column())
-			s.clear[f.Name] = fmt.Sprintf("UPDATE %s SET %s = NULL WHERE customer_id = ? AND %s = ?", res.Table, f.Column(), f.Column())
+			s.clear[f.Name] = fmt.Sprintf("UPDATE %s SET %s = NULL, seq = ? WHERE customer_id = ? AND %s = ?", res.Table, f.Column(), f.Column())
 		}
 	}
 	return s
@@ -63,6 +63,40 @@ func buildStatements(res *schema.Resource) statements {
 type txn struct {
 	db *DB
 	tx *sql.Tx
+	// versions are the list versions this transaction has bumped, by table:
+	// one bump per table per transaction.
+	versions map[string]int64
+}
+
+// bump raises the customer's list version of a table, once per
+// transaction, and returns the version the transaction's writes carry.
+func (t *txn) bump(ctx context.Context, customerID, table string) (int64, error) {
+	if v, ok := t.versions[table]; ok {
+		return v, nil
+	}
+	var v int64
+	err := t.tx.QueryRowContext(ctx, `INSERT INTO list_versions (customer_id, table_name, version) VALUES (?, ?, 1)
+		ON CONFLICT (customer_id, table_name) DO UPDATE SET version = version + 1 RETURNING version`,
+		customerID, table).Scan(&v)
+	if err != nil {
+		return 0, err
+	}
+	if t.versions == nil {
+		t.versions = map[string]int64{}
+	}
+	t.versions[table] = v
+	return v, nil
+}
+
+// Version returns the customer's list version of res (0 before any write).
+func (t *txn) Version(ctx context.Context, customerID string, res *schema.Resource) (int64, error) {
+	var v int64
+	err := t.tx.QueryRowContext(ctx, `SELECT version FROM list_versions WHERE customer_id = ? AND table_name = ?`,
+		customerID, res.Table).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
 }
 
 func (t *txn) args(s statements, row store.Row) []any {
@@ -85,14 +119,22 @@ func toSQL(v any) any {
 
 func (t *txn) Insert(ctx context.Context, customerID string, res *schema.Resource, row store.Row) error {
 	s := t.db.stmts[res]
-	args := append([]any{customerID, row.ID, row.CreatedAt.UTC().Format(store.TimeLayout)}, t.args(s, row)...)
-	_, err := t.tx.ExecContext(ctx, s.insert, args...)
+	seq, err := t.bump(ctx, customerID, res.Table)
+	if err != nil {
+		return err
+	}
+	args := append([]any{customerID, row.ID, row.CreatedAt.UTC().Format(store.TimeLayout), seq}, t.args(s, row)...)
+	_, err = t.tx.ExecContext(ctx, s.insert, args...)
 	return classify(err)
 }
 
 func (t *txn) Update(ctx context.Context, customerID string, res *schema.Resource, row store.Row) error {
 	s := t.db.stmts[res]
-	args := append(t.args(s, row), customerID, row.ID)
+	seq, err := t.bump(ctx, customerID, res.Table)
+	if err != nil {
+		return err
+	}
+	args := append(append([]any{seq}, t.args(s, row)...), customerID, row.ID)
 	r, err := t.tx.ExecContext(ctx, s.update, args...)
 	if err != nil {
 		return classify(err)
@@ -101,6 +143,9 @@ func (t *txn) Update(ctx context.Context, customerID string, res *schema.Resourc
 }
 
 func (t *txn) Delete(ctx context.Context, customerID string, res *schema.Resource, id string) error {
+	if _, err := t.bump(ctx, customerID, res.Table); err != nil {
+		return err
+	}
 	r, err := t.tx.ExecContext(ctx, t.db.stmts[res].delete, customerID, id)
 	if err != nil {
 		return err
@@ -186,6 +231,10 @@ func (t *txn) Referencing(ctx context.Context, customerID string, res *schema.Re
 }
 
 func (t *txn) ClearReferences(ctx context.Context, customerID string, res *schema.Resource, f *schema.Field, target string) error {
-	_, err := t.tx.ExecContext(ctx, t.db.stmts[res].clear[f.Name], customerID, target)
+	seq, err := t.bump(ctx, customerID, res.Table)
+	if err != nil {
+		return err
+	}
+	_, err = t.tx.ExecContext(ctx, t.db.stmts[res].clear[f.Name], seq, customerID, target)
 	return err
 }

@@ -32,10 +32,22 @@ CREATE TABLE clients (
 
 CREATE INDEX clients_customer ON clients (customer_id, created_at);
 
+-- list_versions counts the writes to each resource table of a customer. A
+-- write transaction bumps it once per table and stamps the rows it writes
+-- with the new value (seq), so a process that cached a customer's decoded
+-- rows can tell whether they are current, and which rows changed since.
+CREATE TABLE list_versions (
+    customer_id TEXT    NOT NULL REFERENCES customers (id),
+    table_name  TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    PRIMARY KEY (customer_id, table_name)
+) STRICT;
+
 CREATE TABLE organizations (
     customer_id     TEXT NOT NULL REFERENCES customers (id),
     id              TEXT NOT NULL,
     created_at      TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
     name            TEXT NOT NULL,
     organization_id TEXT,
     custom_id       TEXT,
@@ -46,11 +58,13 @@ CREATE TABLE organizations (
 ) STRICT;
 
 CREATE INDEX organizations_created ON organizations (customer_id, created_at, id);
+CREATE INDEX organizations_seq ON organizations (customer_id, seq);
 
 CREATE TABLE addresses (
     customer_id     TEXT NOT NULL REFERENCES customers (id),
     id              TEXT NOT NULL,
     created_at      TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
     country         TEXT NOT NULL,
     custom_id       TEXT,
     organization_id TEXT,
@@ -60,11 +74,13 @@ CREATE TABLE addresses (
 ) STRICT;
 
 CREATE INDEX addresses_created ON addresses (customer_id, created_at, id);
+CREATE INDEX addresses_seq ON addresses (customer_id, seq);
 
 CREATE TABLE tenants (
     customer_id                   TEXT    NOT NULL REFERENCES customers (id),
     id                            TEXT    NOT NULL,
     created_at                    TEXT    NOT NULL,
+    seq                           INTEGER NOT NULL,
     ssn_bidx                      BLOB,
     email_bidx                    BLOB,
     phone_number_bidx             BLOB,
@@ -81,11 +97,13 @@ CREATE TABLE tenants (
 ) STRICT;
 
 CREATE INDEX tenants_created ON tenants (customer_id, created_at, id);
+CREATE INDEX tenants_seq ON tenants (customer_id, seq);
 
 CREATE TABLE subtenants (
     customer_id                   TEXT    NOT NULL REFERENCES customers (id),
     id                            TEXT    NOT NULL,
     created_at                    TEXT    NOT NULL,
+    seq                           INTEGER NOT NULL,
     ssn_bidx                      BLOB,
     email_bidx                    BLOB,
     phone_number_bidx             BLOB,
@@ -102,11 +120,13 @@ CREATE TABLE subtenants (
 ) STRICT;
 
 CREATE INDEX subtenants_created ON subtenants (customer_id, created_at, id);
+CREATE INDEX subtenants_seq ON subtenants (customer_id, seq);
 
 CREATE TABLE protected_identities (
     customer_id                   TEXT NOT NULL REFERENCES customers (id),
     id                            TEXT NOT NULL,
     created_at                    TEXT NOT NULL,
+    seq                           INTEGER NOT NULL,
     tenant_id                     TEXT,
     sub_tenant_id                 TEXT,
     organization_id               TEXT,
@@ -131,6 +151,7 @@ CREATE TABLE protected_identities (
 ) STRICT;
 
 CREATE INDEX protected_identities_created ON protected_identities (customer_id, created_at, id);
+CREATE INDEX protected_identities_seq ON protected_identities (customer_id, seq);
 CREATE INDEX protected_identities_ssn ON protected_identities (customer_id, ssn_bidx);
 CREATE INDEX tenants_ssn ON tenants (customer_id, ssn_bidx);
 CREATE INDEX subtenants_ssn ON subtenants (customer_id, ssn_bidx);

@@ -1,0 +1,214 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// mwLockedBuffer is a log sink safe for concurrent writes.
+type mwLockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *mwLockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *mwLockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// mwServer is the smallest Server that observe and recoverPanics need.
+func mwServer() (*Server, *mwLockedBuffer) {
+	buf := &mwLockedBuffer{}
+	return &Server{
+		log:     slog.New(slog.NewJSONHandler(buf, nil)),
+		metrics: newMetrics(prometheus.NewRegistry()),
+	}, buf
+}
+
+// mwCount reads the requests counter of one route and status.
+func mwCount(t *testing.T, s *Server, route, status string) float64 {
+	t.Helper()
+	c, err := s.metrics.requests.GetMetricWithLabelValues(route, status)
+	if err != nil {
+		t.Fatalf("requests metric: %v", err)
+	}
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatalf("requests metric: %v", err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// mwCheck500 asserts the contract's 500 answer.
+func mwCheck500(t *testing.T, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500", rec.Code)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("500 body is not a JSON object: %v", err)
+	}
+	if len(body) != 2 || body["detail"] == nil || body["request_id"] == nil {
+		t.Errorf("500 body has keys %v, want exactly detail and request_id", mwKeys(body))
+	}
+	hdr := rec.Header().Get("X-Request-ID")
+	if id, _ := body["request_id"].(string); id == "" || id != hdr {
+		t.Errorf("500 body request_id %q does not equal the X-Request-ID header %q", id, hdr)
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("500 Content-Type %q, want application/json", ct)
+	}
+}
+
+func mwKeys(m map[string]any) []string {
+	out := []string{}
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+const mwSecret = "Secret-Panic-Value"
+
+// mwSecretError is an error value of our own that carries a personal value.
+type mwSecretError struct{}
+
+func (mwSecretError) Error() string { return "failed for " + mwSecret }
+
+func TestRecoverPanicsOwnValues(t *testing.T) {
+	values := map[string]any{
+		"string":       mwSecret,
+		"error":        errors.New("wrapped: " + mwSecret),
+		"custom error": mwSecretError{},
+		"struct":       struct{ Name string }{mwSecret},
+	}
+	for name, v := range values {
+		t.Run(name, func(t *testing.T) {
+			s, logBuf := mwServer()
+			h := s.observe(s.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				panic(v)
+			})))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/accounts/users/customer/protectedidentity/", nil))
+			mwCheck500(t, rec)
+			if strings.Contains(rec.Body.String(), mwSecret) {
+				t.Errorf("500 body contains the panic value")
+			}
+			logText := logBuf.String()
+			if strings.Contains(logText, mwSecret) {
+				t.Errorf("log contains the panic value")
+			}
+			if !strings.Contains(logText, "panic recovered") {
+				t.Errorf("log lacks the panic recovered line")
+			}
+			if !strings.Contains(logText, rec.Header().Get("X-Request-ID")) {
+				t.Errorf("log lacks the request id of the 500")
+			}
+			if got := mwCount(t, s, "unmatched", "500"); got != 1 {
+				t.Errorf("requests metric for the 500: %v, want 1", got)
+			}
+		})
+	}
+}
+
+func TestRecoverPanicsRuntimeError(t *testing.T) {
+	s, logBuf := mwServer()
+	h := s.observe(s.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]int
+		m[r.URL.Path]++ // a nil map write: a runtime error
+	})))
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/common/address/", nil)
+	req.Header.Set("X-Request-ID", "panic-req-1")
+	h.ServeHTTP(rec, req)
+	mwCheck500(t, rec)
+	if rec.Header().Get("X-Request-ID") != "panic-req-1" {
+		t.Errorf("the incoming request id was not kept on the 500")
+	}
+	logText := logBuf.String()
+	if !strings.Contains(logText, "panic recovered") {
+		t.Errorf("log lacks the panic recovered line")
+	}
+	if !strings.Contains(logText, `"status":500`) {
+		t.Errorf("access log lacks status 500")
+	}
+
+	// The server goes on answering after a panic.
+	ok := s.observe(s.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})))
+	rec = httptest.NewRecorder()
+	ok.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("after a panic: status %d, want 200", rec.Code)
+	}
+}
+
+func TestRecoverPanicsThroughServer(t *testing.T) {
+	// A panic in a routed handler is recovered by the same handler chain
+	// New builds (observe, recoverPanics, dispatch), with the route named.
+	buf := &mwLockedBuffer{}
+	s := &Server{
+		log:      slog.New(slog.NewJSONHandler(buf, nil)),
+		metrics:  newMetrics(prometheus.NewRegistry()),
+		mux:      http.NewServeMux(),
+		patterns: map[string]bool{},
+	}
+	s.mux.Handle("/boom/", s.named("GET /boom/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic(mwSecret)
+	})))
+	s.patterns["/boom/"] = true
+	s.handler = s.observe(s.recoverPanics(http.HandlerFunc(s.dispatch)))
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/boom/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("500 body is not JSON: %v", err)
+	}
+	if resp.StatusCode != http.StatusInternalServerError || len(body) != 2 || body["request_id"] != resp.Header.Get("X-Request-ID") {
+		t.Errorf("status %d, keys %v: want the contract's 500", resp.StatusCode, mwKeys(body))
+	}
+	if strings.Contains(buf.String(), mwSecret) {
+		t.Errorf("log contains the panic value")
+	}
+	if got := mwCount(t, s, "GET /boom/", "500"); got != 1 {
+		t.Errorf("requests metric for the route's 500: %v, want 1", got)
+	}
+}
+
+func TestRecoverPanicsAbortHandlerPropagates(t *testing.T) {
+	s, _ := mwServer()
+	h := s.observe(s.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic(http.ErrAbortHandler)
+	})))
+	defer func() {
+		if v := recover(); v != http.ErrAbortHandler {
+			t.Errorf("recovered %v, want http.ErrAbortHandler to propagate", v)
+		}
+	}()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	t.Errorf("ServeHTTP returned; want the abort panic to propagate")
+}
