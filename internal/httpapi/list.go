@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"accounts/internal/query"
 	"accounts/internal/records"
@@ -48,9 +49,18 @@ func (lw *listWriter) start() {
 	}
 }
 
+// streamSlack is how long a streaming list may take to write its next
+// thousand objects: the server's write timeout bounds ordinary responses,
+// and a long stream extends its own deadline as it makes progress.
+const streamSlack = 30 * time.Second
+
 // object writes one object.
 func (lw *listWriter) object(obj records.Object) error {
 	lw.start()
+	if lw.n%1000 == 999 {
+		// Not every ResponseWriter supports deadlines; then there is none to extend.
+		_ = http.NewResponseController(lw.w).SetWriteDeadline(time.Now().Add(streamSlack))
+	}
 	if lw.n > 0 && !lw.q.JSONL {
 		lw.buf.WriteByte(',')
 	}
