@@ -3,6 +3,7 @@ package records
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"accounts/internal/apperr"
@@ -48,12 +49,15 @@ func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resour
 		return nil, err
 	}
 	out := make([]Object, len(items))
-	err = s.db.Update(ctx, func(tx store.Tx) error {
+	// apply writes the items in order. Isolated, each item runs in its own
+	// savepoint and every failure is recorded; otherwise the first failure
+	// ends the attempt with errIsolate.
+	apply := func(tx store.Tx, isolated bool) error {
 		for i := range items {
 			if len(itemErrs[i]) > 0 {
 				continue
 			}
-			err := tx.Savepoint(ctx, func() error {
+			write := func() error {
 				var err error
 				if ids[i] == "" {
 					out[i], err = s.createIn(ctx, tx, keys, p.CustomerID, res, decoded[i])
@@ -61,31 +65,55 @@ func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resour
 					out[i], err = s.updateIn(ctx, tx, keys, p.CustomerID, res, ids[i], decoded[i])
 				}
 				return err
-			})
+			}
+			var err error
+			if isolated {
+				err = tx.Savepoint(ctx, write)
+			} else {
+				err = write()
+			}
 			if err == nil {
 				continue
 			}
-			switch apperr.KindOf(err) {
-			case apperr.Invalid:
-				itemErrs[i] = apperr.FieldsOf(err)
-				failed = true
-			case apperr.NotFound:
-				itemErrs[i].Add("id", schema.MsgNotExist(ids[i]))
-				failed = true
-			default:
+			kind := apperr.KindOf(err)
+			if kind != apperr.Invalid && kind != apperr.NotFound {
 				return err
+			}
+			if !isolated {
+				return errIsolate
+			}
+			failed = true
+			if kind == apperr.NotFound {
+				itemErrs[i].Add("id", schema.MsgNotExist(ids[i]))
+			} else {
+				itemErrs[i] = apperr.FieldsOf(err)
 			}
 		}
 		if failed {
 			return apperr.ItemErrors(itemErrs)
 		}
 		return nil
-	})
+	}
+	// Batches are usually good: try without savepoints first, and only when
+	// an item fails, write again item by item to report every failure.
+	if !failed {
+		err = s.db.Update(ctx, func(tx store.Tx) error { return apply(tx, false) })
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, errIsolate) {
+			return nil, err
+		}
+	}
+	err = s.db.Update(ctx, func(tx store.Tx) error { return apply(tx, true) })
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
+
+// errIsolate ends a bulk write's fast attempt at its first failing item.
+var errIsolate = errors.New("records: a bulk item failed")
 
 // bulkID returns the object id an item updates ("" for a create) and a
 // fresh error map for the item, holding an error when the id is malformed.

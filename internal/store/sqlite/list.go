@@ -98,16 +98,16 @@ func (t *txn) Count(ctx context.Context, customerID string, res *schema.Resource
 
 // Savepoint runs fn inside SAVEPOINT, rolling back to it when fn fails.
 func (t *txn) Savepoint(ctx context.Context, fn func() error) error {
-	if _, err := t.tx.ExecContext(ctx, "SAVEPOINT item"); err != nil {
+	if _, err := t.exec(ctx, savepoint); err != nil {
 		return err
 	}
 	if err := fn(); err != nil {
-		if _, rbErr := t.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT item"); rbErr != nil {
+		if _, rbErr := t.exec(ctx, rollbackTo); rbErr != nil {
 			return rbErr
 		}
-		t.tx.ExecContext(ctx, "RELEASE SAVEPOINT item")
+		t.exec(ctx, releaseSavepoint)
 		return err
 	}
-	_, err := t.tx.ExecContext(ctx, "RELEASE SAVEPOINT item")
+	_, err := t.exec(ctx, releaseSavepoint)
 	return err
 }

@@ -61,11 +61,34 @@ func buildStatements(res *schema.Resource) statements {
 
 // txn is a store.Tx on one SQLite transaction.
 type txn struct {
-	db *DB
-	tx *sql.Tx
+	db       *DB
+	tx       *sql.Tx
+	prepared *preparedSet
 	// versions are the list versions this transaction has bumped, by table:
 	// one bump per table per transaction.
 	versions map[string]int64
+}
+
+// Fixed statements besides each resource's own.
+const (
+	bumpVersion = `INSERT INTO list_versions (customer_id, table_name, version) VALUES (?, ?, 1)
+		ON CONFLICT (customer_id, table_name) DO UPDATE SET version = version + 1 RETURNING version`
+	selectVersion    = `SELECT version FROM list_versions WHERE customer_id = ? AND table_name = ?`
+	savepoint        = "SAVEPOINT item"
+	rollbackTo       = "ROLLBACK TO SAVEPOINT item"
+	releaseSavepoint = "RELEASE SAVEPOINT item"
+)
+
+// queries lists every fixed statement, for preparing at open.
+func (s statements) queries() []string {
+	out := []string{s.insert, s.get, s.update, s.delete, s.exists}
+	for _, q := range s.refs {
+		out = append(out, q)
+	}
+	for _, q := range s.clear {
+		out = append(out, q)
+	}
+	return out
 }
 
 // bump raises the customer's list version of a table, once per
@@ -75,9 +98,7 @@ func (t *txn) bump(ctx context.Context, customerID, table string) (int64, error)
 		return v, nil
 	}
 	var v int64
-	err := t.tx.QueryRowContext(ctx, `INSERT INTO list_versions (customer_id, table_name, version) VALUES (?, ?, 1)
-		ON CONFLICT (customer_id, table_name) DO UPDATE SET version = version + 1 RETURNING version`,
-		customerID, table).Scan(&v)
+	err := t.queryRow(ctx, bumpVersion, customerID, table).Scan(&v)
 	if err != nil {
 		return 0, err
 	}
@@ -91,8 +112,7 @@ func (t *txn) bump(ctx context.Context, customerID, table string) (int64, error)
 // Version returns the customer's list version of res (0 before any write).
 func (t *txn) Version(ctx context.Context, customerID string, res *schema.Resource) (int64, error) {
 	var v int64
-	err := t.tx.QueryRowContext(ctx, `SELECT version FROM list_versions WHERE customer_id = ? AND table_name = ?`,
-		customerID, res.Table).Scan(&v)
+	err := t.queryRow(ctx, selectVersion, customerID, res.Table).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -124,7 +144,7 @@ func (t *txn) Insert(ctx context.Context, customerID string, res *schema.Resourc
 		return err
 	}
 	args := append([]any{customerID, row.ID, row.CreatedAt.UTC().Format(store.TimeLayout), seq}, t.args(s, row)...)
-	_, err = t.tx.ExecContext(ctx, s.insert, args...)
+	_, err = t.exec(ctx, s.insert, args...)
 	return classify(err)
 }
 
@@ -135,7 +155,7 @@ func (t *txn) Update(ctx context.Context, customerID string, res *schema.Resourc
 		return err
 	}
 	args := append(append([]any{seq}, t.args(s, row)...), customerID, row.ID)
-	r, err := t.tx.ExecContext(ctx, s.update, args...)
+	r, err := t.exec(ctx, s.update, args...)
 	if err != nil {
 		return classify(err)
 	}
@@ -146,7 +166,7 @@ func (t *txn) Delete(ctx context.Context, customerID string, res *schema.Resourc
 	if _, err := t.bump(ctx, customerID, res.Table); err != nil {
 		return err
 	}
-	r, err := t.tx.ExecContext(ctx, t.db.stmts[res].delete, customerID, id)
+	r, err := t.exec(ctx, t.db.stmts[res].delete, customerID, id)
 	if err != nil {
 		return err
 	}
@@ -166,7 +186,7 @@ func oneRow(r sql.Result) error {
 
 func (t *txn) Get(ctx context.Context, customerID string, res *schema.Resource, id string) (store.Row, error) {
 	s := t.db.stmts[res]
-	row, err := s.scan(t.tx.QueryRowContext(ctx, s.get, customerID, id))
+	row, err := s.scan(t.queryRow(ctx, s.get, customerID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Row{}, store.ErrNotFound
 	}
@@ -174,7 +194,7 @@ func (t *txn) Get(ctx context.Context, customerID string, res *schema.Resource, 
 }
 
 // scan reads one row selected with s.selectList.
-func (s statements) scan(src interface{ Scan(...any) error }) (store.Row, error) {
+func (s statements) scan(src rowScanner) (store.Row, error) {
 	dest := make([]any, len(s.cols)+3)
 	var created string
 	row := store.Row{Plain: make(map[string]any, len(s.cols))}
@@ -206,7 +226,7 @@ func fromSQL(c store.Column, v any) any {
 
 func (t *txn) Exists(ctx context.Context, customerID string, res *schema.Resource, id string) (bool, error) {
 	var one int
-	err := t.tx.QueryRowContext(ctx, t.db.stmts[res].exists, customerID, id).Scan(&one)
+	err := t.queryRow(ctx, t.db.stmts[res].exists, customerID, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -214,7 +234,7 @@ func (t *txn) Exists(ctx context.Context, customerID string, res *schema.Resourc
 }
 
 func (t *txn) Referencing(ctx context.Context, customerID string, res *schema.Resource, f *schema.Field, target string) ([]string, error) {
-	rows, err := t.tx.QueryContext(ctx, t.db.stmts[res].refs[f.Name], customerID, target)
+	rows, err := t.query(ctx, t.db.stmts[res].refs[f.Name], customerID, target)
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +255,6 @@ func (t *txn) ClearReferences(ctx context.Context, customerID string, res *schem
 	if err != nil {
 		return err
 	}
-	_, err = t.tx.ExecContext(ctx, t.db.stmts[res].clear[f.Name], seq, customerID, target)
+	_, err = t.exec(ctx, t.db.stmts[res].clear[f.Name], seq, customerID, target)
 	return err
 }

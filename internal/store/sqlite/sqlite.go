@@ -33,6 +33,8 @@ type DB struct {
 	reader     *sql.DB
 	migrations []store.Migration
 	stmts      map[*schema.Resource]statements
+	readStmts  *preparedSet
+	writeStmts *preparedSet
 }
 
 // Open opens (creating if needed, with its folder) the database at path and
@@ -78,8 +80,18 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 	db.reader = reader
+	queries := []string{bumpVersion, selectVersion, savepoint, rollbackTo, releaseSavepoint}
 	for _, res := range catalog.Resources {
 		db.stmts[res] = buildStatements(res)
+		queries = append(queries, db.stmts[res].queries()...)
+	}
+	if db.writeStmts, err = newPreparedSet(ctx, writer, queries); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if db.readStmts, err = newPreparedSet(ctx, reader, queries); err != nil {
+		db.Close()
+		return nil, err
 	}
 	return db, nil
 }
@@ -104,6 +116,11 @@ func dsn(path, txlock string, readOnly bool) string {
 
 // Close closes both connection pools.
 func (db *DB) Close() error {
+	for _, p := range []*preparedSet{db.readStmts, db.writeStmts} {
+		if p != nil {
+			p.close()
+		}
+	}
 	return errors.Join(db.reader.Close(), db.writer.Close())
 }
 
@@ -161,12 +178,12 @@ func (db *DB) inTx(ctx context.Context, pool *sql.DB, fn func(*sql.Tx) error) er
 
 // View runs fn in a read transaction: one consistent snapshot.
 func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
-	return db.inTx(ctx, db.reader, func(tx *sql.Tx) error { return fn(&txn{db: db, tx: tx}) })
+	return db.inTx(ctx, db.reader, func(tx *sql.Tx) error { return fn(&txn{db: db, tx: tx, prepared: db.readStmts}) })
 }
 
 // Update runs fn in a write transaction.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
-	return db.inTx(ctx, db.writer, func(tx *sql.Tx) error { return fn(&txn{db: db, tx: tx}) })
+	return db.inTx(ctx, db.writer, func(tx *sql.Tx) error { return fn(&txn{db: db, tx: tx, prepared: db.writeStmts}) })
 }
 
 // classify turns a unique-constraint failure into a *store.UniqueViolation.
