@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 
@@ -13,6 +12,7 @@ import (
 	"accounts/internal/schema"
 	"accounts/internal/seal"
 	"accounts/internal/store"
+	"accounts/internal/store/postgres"
 	"accounts/internal/store/sqlite"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +22,7 @@ import (
 // openStore opens the configured database and applies pending migrations.
 func openStore(ctx context.Context, cfg config.Config, catalog *schema.Catalog) (store.Store, error) {
 	if cfg.IsPostgres() {
-		return nil, errors.New("PostgreSQL is not supported by this build yet; use a SQLite file path")
+		return postgres.Open(ctx, cfg.Database, catalog)
 	}
 	return sqlite.Open(ctx, cfg.Database, catalog)
 }

@@ -131,6 +131,11 @@ func Parse(res *schema.Resource, values url.Values) (Query, error) {
 			continue
 		}
 		v := vals[0]
+		if strings.ContainsRune(v, 0) {
+			// No stored value holds a NUL, and PostgreSQL text can't.
+			errs.Add(name, msgInvalidValue)
+			continue
+		}
 		if strings.HasPrefix(name, "_") {
 			parseReserved(res, &q, name, v, values, errs)
 			continue

@@ -106,7 +106,7 @@ func (s *Service) createIn(ctx context.Context, tx store.Tx, keys *seal.Customer
 	if err := s.checkReferences(ctx, tx, customerID, obj, nil); err != nil {
 		return Object{}, err
 	}
-	if err := uniqueErr(res, tx.Insert(ctx, customerID, res, toRow(keys, obj))); err != nil {
+	if err := constraintErr(obj, tx.Insert(ctx, customerID, res, toRow(keys, obj))); err != nil {
 		return Object{}, err
 	}
 	return obj, nil
@@ -176,7 +176,7 @@ func (s *Service) updateIn(ctx context.Context, tx store.Tx, keys *seal.Customer
 	if err := s.checkReferences(ctx, tx, customerID, obj, before); err != nil {
 		return Object{}, err
 	}
-	if err := uniqueErr(res, tx.Update(ctx, customerID, res, toRow(keys, obj))); err != nil {
+	if err := constraintErr(obj, tx.Update(ctx, customerID, res, toRow(keys, obj))); err != nil {
 		return Object{}, err
 	}
 	return obj, nil
@@ -338,16 +338,34 @@ func notFound(err error) error {
 	return err
 }
 
-// uniqueErr maps a unique-constraint violation to a field error.
-func uniqueErr(res *schema.Resource, err error) error {
+// constraintErr maps a constraint the database enforced to the field error
+// the service would have given: a unique violation (two writers raced for
+// the same tenant), or a foreign key violation (a referenced object was
+// deleted between the service's check and the write).
+func constraintErr(obj Object, err error) error {
 	var uv *store.UniqueViolation
-	if !errors.As(err, &uv) {
+	var rv *store.ReferenceViolation
+	var column string
+	switch {
+	case errors.As(err, &uv):
+		column = uv.Column
+	case errors.As(err, &rv):
+		column = rv.Column
+	default:
 		return err
 	}
+	res := obj.Resource
 	for _, f := range res.Fields {
-		if f.Unique && f.Column() == uv.Column {
-			errs := apperr.FieldErrors{}
+		if f.Column() != column {
+			continue
+		}
+		errs := apperr.FieldErrors{}
+		if uv != nil && f.Unique {
 			errs.Add(f.Name, fmt.Sprintf("%s with this %s already exists.", strings.ToLower(res.Name), f.Name))
+			return errs.Err()
+		}
+		if target, ok := obj.Values[f.Name].(string); rv != nil && ok {
+			errs.Add(f.Name, schema.MsgNotExist(target))
 			return errs.Err()
 		}
 	}

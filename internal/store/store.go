@@ -22,6 +22,13 @@ type UniqueViolation struct{ Column string }
 
 func (e *UniqueViolation) Error() string { return "store: unique constraint on " + e.Column }
 
+// ReferenceViolation is returned when a write references a row the customer
+// does not have: the service checked it, but a concurrent delete came first.
+// Column names the referencing column.
+type ReferenceViolation struct{ Column string }
+
+func (e *ReferenceViolation) Error() string { return "store: foreign key on " + e.Column }
+
 // Row is one object of a resource as stored.
 type Row struct {
 	ID        string

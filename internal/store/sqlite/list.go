@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 
 	"accounts/internal/schema"
@@ -68,9 +69,13 @@ func (t *txn) List(ctx context.Context, customerID string, res *schema.Resource,
 			b.WriteString(o.Column + " ASC NULLS FIRST")
 		}
 	}
-	if spec.Limit > 0 {
+	if spec.Limit > 0 || spec.Offset > 0 {
+		limit := spec.Limit
+		if limit == 0 {
+			limit = -1 // SQLite's "no limit", which OFFSET needs
+		}
 		b.WriteString(" LIMIT ? OFFSET ?")
-		args = append(args, spec.Limit, spec.Offset)
+		args = append(args, limit, spec.Offset)
 	}
 	rows, err := t.tx.QueryContext(ctx, b.String(), args...)
 	if err != nil {
@@ -101,10 +106,13 @@ func (t *txn) Savepoint(ctx context.Context, fn func() error) error {
 	if _, err := t.exec(ctx, savepoint); err != nil {
 		return err
 	}
+	// A rollback also undoes version bumps made inside fn: forget them too.
+	versions := maps.Clone(t.versions)
 	if err := fn(); err != nil {
 		if _, rbErr := t.exec(ctx, rollbackTo); rbErr != nil {
 			return rbErr
 		}
+		t.versions = versions
 		t.exec(ctx, releaseSavepoint)
 		return err
 	}

@@ -1,0 +1,297 @@
+// Package postgres is the server store: a pgx connection pool on one
+// PostgreSQL database (15 or later). It behaves like the SQLite store:
+// the same tables, the same list versions, the same errors.
+//
+// Reads run in READ ONLY, REPEATABLE READ transactions, so a list, its
+// count and the list version come from one snapshot. Writes run in READ
+// COMMITTED transactions: uniqueness is left to the constraints, and the
+// list-version bump (INSERT ... ON CONFLICT DO UPDATE on one row per
+// customer and table) holds that row's lock until commit, so concurrent
+// writers of a customer's table get their versions in commit order.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"accounts/internal/schema"
+	"accounts/internal/store"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+var _ store.Store = (*DB)(nil)
+
+// DB is a store.Store on a PostgreSQL database.
+type DB struct {
+	pool       *pgxpool.Pool
+	migrations []store.Migration
+	stmts      map[*schema.Resource]statements
+	// uniqueColumns maps "table.constraint" of every unique and primary key
+	// constraint to its last column, the one a violation is reported on.
+	uniqueColumns map[string]string
+}
+
+// DefaultConnectTimeout bounds opening a connection when the URL sets no
+// connect_timeout, so requests fail fast while the server is down (the pool
+// connects again by itself once it is back).
+const DefaultConnectTimeout = 3 * time.Second
+
+// migrationLock is the pg_advisory_lock key that serializes migrations
+// between processes opening the database at once ("accounts" in ASCII).
+const migrationLock int64 = 0x6163636f756e7473
+
+// Open connects to the database at url (a postgres:// URL), refuses a
+// server whose settings can lose acknowledged writes, and applies pending
+// migrations. Tables are created in the connection's current schema (the
+// first of its search_path).
+func Open(ctx context.Context, url string, catalog *schema.Catalog) (*DB, error) {
+	files, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	migrations, err := store.LoadMigrations(files)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := poolConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: creating the connection pool: %w", err)
+	}
+	db := &DB{pool: pool, migrations: migrations, stmts: map[*schema.Resource]statements{}}
+	if err := db.open(ctx, catalog); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) open(ctx context.Context, catalog *schema.Catalog) error {
+	if err := checkDurability(ctx, db.pool); err != nil {
+		return err
+	}
+	if err := db.migrate(ctx); err != nil {
+		return err
+	}
+	cols, err := loadUniqueColumns(ctx, db.pool)
+	if err != nil {
+		return err
+	}
+	db.uniqueColumns = cols
+	for _, res := range catalog.Resources {
+		db.stmts[res] = buildStatements(res)
+	}
+	return nil
+}
+
+// poolConfig parses url and sets the defaults the store relies on.
+func poolConfig(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error quotes the URL, which may hold a password.
+		return nil, errors.New("postgres: the database URL does not parse")
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	return cfg, nil
+}
+
+// checkDurability refuses a server that acknowledges commits it may lose:
+// with fsync off a crash can lose (or corrupt) committed data, and with
+// synchronous_commit off a commit is acknowledged before its WAL is
+// flushed. ("local" waits for the local flush, as "on" does without
+// synchronous standbys, so it is accepted.)
+func checkDurability(ctx context.Context, pool *pgxpool.Pool) error {
+	for _, setting := range []string{"fsync", "synchronous_commit"} {
+		var v string
+		if err := pool.QueryRow(ctx, "SHOW "+setting).Scan(&v); err != nil {
+			return fmt.Errorf("postgres: reading setting %s: %w", setting, sanitize(err))
+		}
+		if v == "off" {
+			return fmt.Errorf("postgres: refusing a database with %s=off: acknowledged writes could be lost in a crash; turn %s on", setting, setting)
+		}
+	}
+	return nil
+}
+
+// migrate applies pending migrations, each in its own transaction, while
+// holding an advisory lock on one connection, so that processes opening
+// the database at the same time apply each migration once.
+func (db *DB) migrate(ctx context.Context) (err error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: connecting: %w", sanitize(err))
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
+		conn.Release()
+		return fmt.Errorf("postgres: taking the migration lock: %w", sanitize(err))
+	}
+	defer func() {
+		// The lock belongs to the session: if it can't be released, end
+		// the session instead of returning it to the pool still locked.
+		if _, uerr := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock); uerr != nil {
+			conn.Hijack().Close(context.WithoutCancel(ctx))
+			return
+		}
+		conn.Release()
+	}()
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`); err != nil {
+		return fmt.Errorf("postgres: creating the migration table: %w", sanitize(err))
+	}
+	for _, m := range db.migrations {
+		err := pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			// Without arguments pgx sends the simple protocol, which
+			// runs a file of several statements.
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+				m.Version, m.Name, time.Now().UTC().Truncate(time.Microsecond))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("postgres: applying migration %s: %w", m.Name, sanitize(err))
+		}
+	}
+	return nil
+}
+
+// loadUniqueColumns reads, for the current schema's unique, primary key and
+// foreign key constraints, the last column of each: the column a violation
+// is reported on, as the SQLite store names it (customer_id comes first in
+// every key).
+func loadUniqueColumns(ctx context.Context, pool *pgxpool.Pool) (map[string]string, error) {
+	rows, err := pool.Query(ctx, `SELECT t.relname, c.conname, a.attname
+		FROM pg_constraint c
+		JOIN pg_class t ON t.oid = c.conrelid
+		JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[array_upper(c.conkey, 1)]
+		WHERE c.contype IN ('p', 'u', 'f') AND t.relnamespace = to_regnamespace(current_schema())`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: reading unique constraints: %w", sanitize(err))
+	}
+	out := map[string]string{}
+	for rows.Next() {
+		var table, constraint, column string
+		if err := rows.Scan(&table, &constraint, &column); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("postgres: reading unique constraints: %w", sanitize(err))
+		}
+		out[table+"."+constraint] = column
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: reading unique constraints: %w", sanitize(err))
+	}
+	return out, nil
+}
+
+// Ready checks that the database answers and every migration is applied.
+func (db *DB) Ready(ctx context.Context) error {
+	var n int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return sanitize(err)
+	}
+	if n != len(db.migrations) {
+		return fmt.Errorf("postgres: schema has %d of %d migrations", n, len(db.migrations))
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be returned.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+var (
+	readOnly  = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	readWrite = pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite}
+)
+
+func (db *DB) inTx(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
+	tx, err := db.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return sanitize(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op once committed
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return sanitize(tx.Commit(ctx))
+}
+
+// View runs fn in a read-only transaction: one consistent snapshot.
+func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
+	return db.inTx(ctx, readOnly, func(tx pgx.Tx) error { return fn(&txn{db: db, tx: tx}) })
+}
+
+// Update runs fn in a read-write transaction, committed when fn returns nil.
+func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return db.inTx(ctx, readWrite, func(tx pgx.Tx) error { return fn(&txn{db: db, tx: tx}) })
+}
+
+// Error is a database error as the store returns it: the SQLSTATE code and
+// the constraint, never the server's message or detail, which can quote
+// the values of a row.
+type Error struct {
+	Code       string
+	Constraint string
+}
+
+func (e *Error) Error() string {
+	if e.Constraint != "" {
+		return fmt.Sprintf("postgres: SQLSTATE %s on constraint %s", e.Code, e.Constraint)
+	}
+	return "postgres: SQLSTATE " + e.Code
+}
+
+// SQLState returns the SQLSTATE code.
+func (e *Error) SQLState() string { return e.Code }
+
+// sanitize replaces a server error with an *Error holding its code and
+// constraint only.
+func sanitize(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return &Error{Code: pe.Code, Constraint: pe.ConstraintName}
+	}
+	return err
+}
+
+// classify turns a unique violation into a *store.UniqueViolation and a
+// foreign key violation into a *store.ReferenceViolation, each naming the
+// constrained column, and sanitizes any other server error.
+func (db *DB) classify(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		col, ok := db.uniqueColumns[pe.TableName+"."+pe.ConstraintName]
+		switch {
+		case ok && pe.Code == "23505":
+			return &store.UniqueViolation{Column: col}
+		case ok && pe.Code == "23503":
+			return &store.ReferenceViolation{Column: col}
+		}
+	}
+	return sanitize(err)
+}

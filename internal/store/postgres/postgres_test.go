@@ -1,0 +1,264 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"accounts/internal/schema"
+	"accounts/internal/store"
+	"accounts/internal/store/storetest"
+)
+
+func open(t *testing.T, dbURL string, catalog *schema.Catalog) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), dbURL, catalog)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, catalog *schema.Catalog) store.Store {
+		return open(t, storetest.PostgresURL(t), catalog)
+	})
+}
+
+// Two processes opening a fresh database at once: the advisory lock lets
+// one migrate while the other waits, and both end up ready.
+func TestConcurrentOpen(t *testing.T) {
+	dbURL := storetest.PostgresURL(t)
+	const n = 4
+	dbs := make([]*DB, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dbs[i], errs[i] = Open(context.Background(), dbURL, schema.New())
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("Open %d: %v", i, errs[i])
+			continue
+		}
+		defer dbs[i].Close()
+		if err := dbs[i].Ready(context.Background()); err != nil {
+			t.Errorf("Ready %d: %v", i, err)
+		}
+	}
+	var applied int
+	if err := dbs[0].pool.QueryRow(context.Background(), "SELECT count(*) FROM schema_migrations").Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(dbs[0].migrations) {
+		t.Errorf("schema_migrations has %d rows, want %d", applied, len(dbs[0].migrations))
+	}
+	// The lock is released: another open does not wait for it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	db, err := Open(ctx, dbURL, schema.New())
+	if err != nil {
+		t.Fatalf("Open after the others: %v", err)
+	}
+	db.Close()
+}
+
+func TestReadyFailsWhenClosed(t *testing.T) {
+	db, err := Open(context.Background(), storetest.PostgresURL(t), schema.New())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := db.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	db.Close()
+	if err := db.Ready(context.Background()); err == nil {
+		t.Error("Ready succeeded on a closed store")
+	}
+}
+
+func TestReadyFailsWithoutMigrations(t *testing.T) {
+	db := open(t, storetest.PostgresURL(t), schema.New())
+	if _, err := db.pool.Exec(context.Background(), "DELETE FROM schema_migrations"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ready(context.Background()); err == nil {
+		t.Error("Ready succeeded with migrations missing")
+	}
+}
+
+// synchronous_commit=off acknowledges commits before they are durable. It
+// can be set per session, so a runtime parameter in the URL is enough to
+// check the refusal. (fsync can only be turned off server-wide: not
+// tested here.)
+func TestRefusesAsynchronousCommit(t *testing.T) {
+	u, err := url.Parse(storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("synchronous_commit", "off")
+	u.RawQuery = q.Encode()
+	db, err := Open(context.Background(), u.String(), schema.New())
+	if err == nil {
+		db.Close()
+		t.Fatal("Open accepted a session with synchronous_commit=off")
+	}
+	if !strings.Contains(err.Error(), "synchronous_commit") || !strings.Contains(err.Error(), "lost") {
+		t.Errorf("the refusal does not say why: %v", err)
+	}
+}
+
+func TestAcceptsLocalSynchronousCommit(t *testing.T) {
+	u, err := url.Parse(storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("synchronous_commit", "local")
+	u.RawQuery = q.Encode()
+	open(t, u.String(), schema.New())
+}
+
+func TestConnectTimeout(t *testing.T) {
+	cfg, err := poolConfig("postgres://user@127.0.0.1:5432/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ConnConfig.ConnectTimeout != DefaultConnectTimeout {
+		t.Errorf("connect timeout without connect_timeout = %v, want %v", cfg.ConnConfig.ConnectTimeout, DefaultConnectTimeout)
+	}
+	cfg, err = poolConfig("postgres://user@127.0.0.1:5432/db?connect_timeout=7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ConnConfig.ConnectTimeout != 7*time.Second {
+		t.Errorf("connect timeout with connect_timeout=7 = %v", cfg.ConnConfig.ConnectTimeout)
+	}
+	_, err = poolConfig("postgres://user:s3cret-pw@127.0.0.1:5432/db?connect_timeout=x")
+	if err == nil || strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("a bad URL: err = %v, want an error without the password", err)
+	}
+}
+
+// A server that accepts connections but never answers (down, or cut off)
+// makes Open fail after the connect timeout instead of hanging.
+func TestUnansweringServerFailsFast(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	start := time.Now()
+	db, err := Open(context.Background(), "postgres://user@"+ln.Addr().String()+"/db?sslmode=disable", schema.New())
+	if err == nil {
+		db.Close()
+		t.Fatal("Open succeeded against a server that never answers")
+	}
+	if d := time.Since(start); d > DefaultConnectTimeout+5*time.Second {
+		t.Errorf("Open gave up after %v, want about %v", d, DefaultConnectTimeout)
+	}
+}
+
+// Every unique field of the catalog maps to its column, read from the
+// constraints of the migrated schema.
+func TestUniqueConstraintsKnown(t *testing.T) {
+	catalog := schema.New()
+	db := open(t, storetest.PostgresURL(t), catalog)
+	columns := map[string]bool{}
+	for key, col := range db.uniqueColumns {
+		columns[strings.SplitN(key, ".", 2)[0]+"."+col] = true
+	}
+	for _, res := range catalog.Resources {
+		if !columns[res.Table+".id"] {
+			t.Errorf("%s: no primary key constraint reported on id", res.Table)
+		}
+		for _, f := range res.Fields {
+			if f.Unique && !columns[res.Table+"."+f.Column()] {
+				t.Errorf("%s.%s: no unique constraint reported on %s", res.Name, f.Name, f.Column())
+			}
+		}
+	}
+}
+
+// A server error keeps its code and constraint and drops the message and
+// detail, which quote values.
+func TestErrorsQuoteNoValues(t *testing.T) {
+	catalog := schema.New()
+	db := open(t, storetest.PostgresURL(t), catalog)
+	ctx := context.Background()
+	_, err := db.pool.Exec(ctx, `INSERT INTO customers (id, name, created_at) VALUES ('c1', 'secret-name', now()),
+		('c1', 'secret-name', now())`)
+	if err == nil {
+		t.Fatal("duplicate insert succeeded")
+	}
+	var uv *store.UniqueViolation
+	if err := db.classify(err); !errors.As(err, &uv) || uv.Column != "id" {
+		t.Errorf("classify: %v, want a unique violation on id", err)
+	}
+	_, err = db.pool.Exec(ctx, `INSERT INTO clients (id, customer_id, application_id, service_id, service_version_id,
+		client_ct, secret_digest, scope, created_at) VALUES ('x', 'secret-customer', 'a', 's', 'v', 'ct', '\x00', 'read', now())`)
+	if err == nil {
+		t.Fatal("dangling reference accepted")
+	}
+	s := sanitize(err)
+	var pe *Error
+	if !errors.As(s, &pe) || pe.Code != "23503" || pe.Constraint != "clients_customer_fkey" {
+		t.Errorf("sanitize: %v, want code 23503 on clients_customer_fkey", s)
+	}
+	if strings.Contains(s.Error(), "secret-customer") {
+		t.Error("the error message quotes a value")
+	}
+}
+
+func TestWrongValueTypeQuotesNoValue(t *testing.T) {
+	catalog := schema.New()
+	db := open(t, storetest.PostgresURL(t), catalog)
+	tenant := catalog.Resource(schema.Tenant)
+	err := db.View(context.Background(), func(tx store.Tx) error {
+		return tx.List(context.Background(), "c", tenant, store.ListSpec{Where: []store.Condition{
+			{Column: "ssn_is_coordination_number", Op: store.Eq, Values: []any{"secret-value"}},
+		}}, func(store.Row) error { return nil })
+	})
+	if err == nil || strings.Contains(err.Error(), "secret-value") {
+		t.Errorf("a text value for a bool column: err = %v, want an error without the value", err)
+	}
+	err = db.View(context.Background(), func(tx store.Tx) error {
+		return tx.List(context.Background(), "c", tenant, store.ListSpec{Order: []store.OrderBy{{Column: "sealed"}}},
+			func(store.Row) error { return nil })
+	})
+	if err == nil {
+		t.Error("ordering by a column that is not filterable succeeded")
+	}
+}
