@@ -2,15 +2,11 @@ package apitest
 
 import (
 	"bytes"
-	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/url"
 	"sync"
 	"testing"
-
-	"accounts/internal/config"
 
 	_ "modernc.org/sqlite"
 )
@@ -129,23 +125,11 @@ func TestConcurrencyOneIdentityPerTenant(t *testing.T) {
 	}
 
 	// Exactly one row in the database, counted behind the service's back.
-	dsn := "file:" + (&url.URL{Path: e.vars[config.EnvDatabase]}).EscapedPath() + "?mode=ro&_pragma=busy_timeout(10000)"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		t.Fatalf("opening the database read-only: %v", err)
-	}
-	defer db.Close()
-	var rows, forTenant int
-	if err := db.QueryRow(`SELECT count(*) FROM protected_identities`).Scan(&rows); err != nil {
-		t.Fatalf("counting identities: %v", err)
-	}
-	if rows != 1 {
+	db := e.rawDB()
+	if rows := db.count(`SELECT count(*) FROM protected_identities`); rows != 1 {
 		t.Errorf("protected_identities has %d rows, want 1", rows)
 	}
-	if err := db.QueryRow(`SELECT count(*) FROM protected_identities WHERE tenant_id = ?`, f.tenant["id"]).Scan(&forTenant); err != nil {
-		t.Fatalf("counting identities of the tenant: %v", err)
-	}
-	if forTenant != 1 {
+	if forTenant := db.count(`SELECT count(*) FROM protected_identities WHERE tenant_id = ?`, f.tenant["id"]); forTenant != 1 {
 		t.Errorf("protected_identities has %d rows for the tenant, want 1", forTenant)
 	}
 

@@ -18,6 +18,7 @@ import (
 	"accounts/internal/cli"
 	"accounts/internal/config"
 	"accounts/internal/seal"
+	"accounts/internal/store/storetest"
 )
 
 // suiteLog collects the server log of every test in the package, and
@@ -71,6 +72,9 @@ func TestMain(m *testing.M) {
 			code = 1
 		}
 	}
+	if code == 0 && !onPostgres() {
+		code = runPostgresPass()
+	}
 	os.Exit(code)
 }
 
@@ -85,7 +89,8 @@ func personal(values ...string) string {
 	return values[0]
 }
 
-// env is one test's service: its own database file, key, and HTTP server.
+// env is one test's service: its own database (a SQLite file, or a fresh
+// PostgreSQL schema in the PostgreSQL pass), key, and HTTP server.
 type env struct {
 	t      testing.TB
 	dir    string
@@ -99,8 +104,12 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir}
+	database := filepath.Join(dir, "accounts.db")
+	if onPostgres() {
+		database = storetest.PostgresURL(t)
+	}
 	e.vars = map[string]string{
-		config.EnvDatabase:  filepath.Join(dir, "accounts.db"),
+		config.EnvDatabase:  database,
 		config.EnvMasterKey: seal.GenerateMasterKey(),
 	}
 	e.cfg = config.Config{Database: e.vars[config.EnvDatabase], MasterKey: e.vars[config.EnvMasterKey]}

@@ -2,8 +2,6 @@ package apitest
 
 import (
 	"bytes"
-	"context"
-	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -50,31 +48,6 @@ func protectionValidSSNs(t *testing.T) []protectionSSN {
 type protectionProbe struct {
 	label string // names the field and the object: safe to print
 	value []byte
-}
-
-// protectionOpenDB opens the test's SQLite file beside the running server.
-func protectionOpenDB(t *testing.T, e *env) *sql.DB {
-	t.Helper()
-	dsn := "file:" + e.vars[config.EnvDatabase] + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		t.Fatalf("opening database: %v", err)
-	}
-	db.SetMaxOpenConns(1)
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-// protectionExec runs one statement that must change exactly one row.
-func protectionExec(t *testing.T, db *sql.DB, query string, args ...any) {
-	t.Helper()
-	res, err := db.ExecContext(context.Background(), query, args...)
-	if err != nil {
-		t.Fatalf("exec: %v", err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		t.Fatalf("exec changed %d rows (err %v), want 1", n, err)
-	}
 }
 
 // protection500 asserts the contract's 500 body: exactly detail and
@@ -239,31 +212,17 @@ func TestProtectionNoPlaintextInDatabaseFiles(t *testing.T) {
 		}
 	}
 
-	dbPath := e.vars[config.EnvDatabase]
-	mainFile, err := os.ReadFile(dbPath)
-	if err != nil {
-		t.Fatalf("reading database file: %v", err)
-	}
-	wal, err := os.ReadFile(dbPath + "-wal")
-	if err != nil {
-		t.Fatalf("reading WAL file (the server is still open, so it must exist): %v", err)
-	}
-	if len(wal) == 0 {
-		t.Fatalf("WAL file is empty; the check would prove nothing")
-	}
-	if len(mainFile) == 0 {
-		t.Fatalf("database file is empty")
-	}
+	files := e.storedBytes()
 	// The check must be able to see a value in clear: the organization name
 	// is not personal and is stored as is.
-	if !bytes.Contains(mainFile, []byte("Protection Org")) && !bytes.Contains(wal, []byte("Protection Org")) {
-		t.Fatalf("the organization name is in neither file; the plaintext check would prove nothing")
+	seen := false
+	for _, f := range files {
+		seen = seen || bytes.Contains(f.data, []byte("Protection Org"))
+	}
+	if !seen {
+		t.Fatalf("the organization name is nowhere in the stored bytes; the plaintext check would prove nothing")
 	}
 
-	files := []struct {
-		name string
-		data []byte
-	}{{"database file", mainFile}, {"WAL file", wal}}
 	for _, f := range files {
 		for _, p := range probes {
 			if bytes.Contains(f.data, p.value) {
@@ -310,8 +269,7 @@ func protectionTwoIdentities(t *testing.T, e *env, customer, tag string) (*clien
 func TestProtectionSealedValueCopiedToAnotherRowFailsClosed(t *testing.T) {
 	e := newEnv(t)
 	c, ids, values := protectionTwoIdentities(t, e, "Protection Copy AB", "Copy")
-	db := protectionOpenDB(t, e)
-	protectionExec(t, db, `UPDATE protected_identities SET sealed = (SELECT sealed FROM protected_identities WHERE id = ?) WHERE id = ?`, ids[0], ids[1])
+	e.rawDB().exec(`UPDATE protected_identities SET sealed = (SELECT sealed FROM protected_identities WHERE id = ?) WHERE id = ?`, ids[0], ids[1])
 
 	protection500(t, "GET P2 with P1's sealed value", c.do("GET", piPath+ids[1]+"/", nil), values...)
 	protection500(t, "paged list with P2 holding P1's sealed value", c.do("GET", piPath+"list/?_page=1&_page_size=10", nil), values...)
@@ -331,8 +289,7 @@ func TestProtectionSealedValueCopiedAcrossCustomersFailsClosed(t *testing.T) {
 	e := newEnv(t)
 	a, idsA, valuesA := protectionTwoIdentities(t, e, "Protection Copy A AB", "CustA")
 	b, idsB, valuesB := protectionTwoIdentities(t, e, "Protection Copy B AB", "CustB")
-	db := protectionOpenDB(t, e)
-	protectionExec(t, db, `UPDATE protected_identities SET sealed = (SELECT sealed FROM protected_identities WHERE id = ?) WHERE id = ?`, idsA[0], idsB[0])
+	e.rawDB().exec(`UPDATE protected_identities SET sealed = (SELECT sealed FROM protected_identities WHERE id = ?) WHERE id = ?`, idsA[0], idsB[0])
 
 	all := append(append([]string{}, valuesA...), valuesB...)
 	protection500(t, "GET B's identity with A's sealed value", b.do("GET", piPath+idsB[0]+"/", nil), all...)
@@ -347,16 +304,16 @@ func TestProtectionSealedValueCopiedAcrossCustomersFailsClosed(t *testing.T) {
 func TestProtectionTamperedSealedValueFailsClosed(t *testing.T) {
 	e := newEnv(t)
 	c, ids, values := protectionTwoIdentities(t, e, "Protection Tamper AB", "Tamper")
-	db := protectionOpenDB(t, e)
+	db := e.rawDB()
 	var sealed []byte
-	if err := db.QueryRow(`SELECT sealed FROM protected_identities WHERE id = ?`, ids[0]).Scan(&sealed); err != nil {
+	if err := db.db.QueryRow(db.bind(`SELECT sealed FROM protected_identities WHERE id = ?`), ids[0]).Scan(&sealed); err != nil {
 		t.Fatalf("reading sealed value: %v", err)
 	}
 	if len(sealed) < 20 {
 		t.Fatalf("sealed value is only %d bytes", len(sealed))
 	}
 	sealed[len(sealed)/2] ^= 0x01
-	protectionExec(t, db, `UPDATE protected_identities SET sealed = ? WHERE id = ?`, sealed, ids[0])
+	db.exec(`UPDATE protected_identities SET sealed = ? WHERE id = ?`, sealed, ids[0])
 
 	protection500(t, "GET tampered identity", c.do("GET", piPath+ids[0]+"/", nil), values...)
 	// A list that holds the object fails closed too (nothing listed before,
