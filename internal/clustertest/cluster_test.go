@@ -1,0 +1,307 @@
+package clustertest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"accounts/internal/cli"
+	"accounts/internal/config"
+	"accounts/internal/seal"
+	"accounts/internal/store/storetest"
+)
+
+const (
+	tenantPath = "/accounts/users/customer/tenant/"
+	piPath     = "/accounts/users/customer/protectedidentity/"
+)
+
+// deployment is one PostgreSQL schema, a master key, and a customer with a
+// client, made with the real CLI.
+type deployment struct {
+	t       *testing.T
+	vars    map[string]string
+	headers map[string]string
+}
+
+func newDeployment(t *testing.T, database string) *deployment {
+	t.Helper()
+	d := &deployment{t: t, vars: map[string]string{
+		config.EnvDatabase:  database,
+		config.EnvMasterKey: seal.GenerateMasterKey(),
+	}}
+	var customer struct{ ID string }
+	d.runJSON(&customer, "customer", "create", "--name", "Cluster AB", "--json")
+	var client struct{ Headers map[string]string }
+	d.runJSON(&client, "client", "create", "--customer", customer.ID, "--json")
+	d.headers = client.Headers
+	return d
+}
+
+func (d *deployment) run(args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	err := cli.Run(context.Background(), args, cli.IO{Env: func(k string) string { return d.vars[k] }, Stdout: &out, Stderr: &errOut})
+	return out.String(), errOut.String(), err
+}
+
+func (d *deployment) runJSON(v any, args ...string) {
+	d.t.Helper()
+	out, _, err := d.run(args...)
+	if err != nil {
+		d.t.Fatalf("accounts %s %s: %v", args[0], args[1], err)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		d.t.Fatalf("accounts %s %s printed no JSON: %v", args[0], args[1], err)
+	}
+}
+
+// do sends one request with the client's headers; it never calls t.Fatal,
+// so goroutines may use it.
+func (d *deployment) do(base, method, path string, body any) (int, map[string]any, error) {
+	var rd io.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range d.headers {
+		req.Header.Set(k, v)
+	}
+	client := &http.Client{Timeout: 20 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var obj map[string]any
+	json.NewDecoder(resp.Body).Decode(&obj)
+	return resp.StatusCode, obj, nil
+}
+
+// buildBinary builds cmd/accounts once per test.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "accounts")
+	if out, err := exec.Command("go", "build", "-o", bin, "accounts/cmd/accounts").CombinedOutput(); err != nil {
+		t.Fatalf("building accounts: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startServe starts an `accounts serve` process and returns its base URL.
+func (d *deployment) startServe(bin string) string {
+	d.t.Helper()
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(),
+		config.EnvDatabase+"="+d.vars[config.EnvDatabase],
+		config.EnvMasterKey+"="+d.vars[config.EnvMasterKey])
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	})
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		var line struct{ Msg, Addr string }
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+			go io.Copy(io.Discard, stderr)
+			return "http://" + line.Addr
+		}
+	}
+	d.t.Fatal("serve exited without listening")
+	return ""
+}
+
+// Two serve processes on one database, 40 concurrent creates of an identity
+// for one tenant spread over both: the database's unique constraint lets
+// exactly one through, and every other answer is the field error.
+func TestTwoProcessesOneTenant(t *testing.T) {
+	d := newDeployment(t, storetest.PostgresURL(t))
+	bin := buildBinary(t)
+	bases := []string{d.startServe(bin), d.startServe(bin)}
+
+	status, tenant, err := d.do(bases[0], "POST", tenantPath, map[string]any{"first_name": "Cluster-Tenant-Probe"})
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("creating the tenant: status %d, err %v", status, err)
+	}
+	const n = 40
+	statuses := make([]int, n)
+	bodies := make([]map[string]any, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			statuses[i], bodies[i], errs[i] = d.do(bases[i%2], "POST", piPath, map[string]any{
+				"tenant": map[string]any{"id": tenant["id"]}, "first_name": "Cluster-Identity-Probe",
+			})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	created := 0
+	for i := range n {
+		switch {
+		case errs[i] != nil:
+			t.Errorf("request %d: %v", i, errs[i])
+		case statuses[i] == http.StatusCreated:
+			created++
+		case statuses[i] == http.StatusBadRequest:
+			if _, ok := bodies[i]["tenant"]; !ok || len(bodies[i]) != 1 {
+				t.Errorf("request %d: 400 without exactly the tenant error key", i)
+			}
+		default:
+			t.Errorf("request %d: status %d", i, statuses[i])
+		}
+	}
+	if created != 1 {
+		t.Errorf("%d identities created, want exactly 1", created)
+	}
+	// Both processes see the one identity.
+	for _, base := range bases {
+		status, _, err := d.do(base, "GET", piPath+"?tenant="+tenant["id"].(string)+"&_statistics=true", nil)
+		if err != nil || status != http.StatusOK {
+			t.Errorf("listing through %s: status %d, err %v", base, status, err)
+		}
+	}
+}
+
+// When PostgreSQL goes away, readiness fails and requests fail fast with the
+// contract's 500 body; when it comes back, the same process serves again.
+func TestOutageAndRecovery(t *testing.T) {
+	database := storetest.PostgresURL(t)
+	u, err := url.Parse(database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newTCPProxy(t, u.Host)
+	u.Host = proxy.addr
+	d := newDeployment(t, u.String())
+
+	app, err := cli.OpenApp(context.Background(), config.Config{Database: d.vars[config.EnvDatabase], MasterKey: d.vars[config.EnvMasterKey]},
+		slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("opening the app: %v", err)
+	}
+	defer app.Close()
+	srv := httptest.NewServer(app.Handler)
+	defer srv.Close()
+
+	status, tenant, err := d.do(srv.URL, "POST", tenantPath, map[string]any{"first_name": "Outage-Tenant-Probe"})
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("before the outage: status %d, err %v", status, err)
+	}
+	tenantPathID := tenantPath + tenant["id"].(string) + "/"
+
+	proxy.cut()
+	if got := readyz(t, srv.URL); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz during the outage: %d, want 503", got)
+	}
+	for _, req := range []struct{ method, path string }{{"GET", tenantPathID}, {"GET", tenantPath}, {"POST", tenantPath}} {
+		var body any
+		if req.method == "POST" {
+			body = map[string]any{"first_name": "Outage-Write-Probe"}
+		}
+		status, obj, err := d.do(srv.URL, req.method, req.path, body)
+		if err != nil {
+			t.Fatalf("%s %s during the outage: %v (it must answer, not hang)", req.method, req.path, err)
+		}
+		if status != http.StatusInternalServerError || obj["detail"] == nil || obj["request_id"] == nil || len(obj) != 2 {
+			t.Errorf("%s %s during the outage: status %d, keys %d; want the 500 body", req.method, req.path, status, len(obj))
+		}
+	}
+
+	proxy.restore()
+	deadline := time.Now().Add(30 * time.Second)
+	for readyz(t, srv.URL) != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not recover within 30 s of the database's return")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if status, obj, err := d.do(srv.URL, "GET", tenantPathID, nil); err != nil || status != http.StatusOK || obj["first_name"] != "Outage-Tenant-Probe" {
+		t.Errorf("after the outage: status %d, err %v", status, err)
+	}
+}
+
+func readyz(t *testing.T, base string) int {
+	t.Helper()
+	client := &http.Client{Timeout: 20 * time.Second}
+	resp, err := client.Get(base + "/readyz")
+	if err != nil {
+		t.Fatalf("/readyz: %v (it must answer, not hang)", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// With PostgreSQL there is no generated key file: a master key must be
+// given, and the error says so.
+func TestPostgresNeedsExplicitMasterKey(t *testing.T) {
+	database := storetest.PostgresURL(t)
+	var out, errOut bytes.Buffer
+	err := cli.Run(context.Background(), []string{"customer", "create", "--name", "Keyless AB"}, cli.IO{
+		Env:    func(k string) string { return map[string]string{config.EnvDatabase: database}[k] },
+		Stdout: &out, Stderr: &errOut,
+	})
+	if err == nil || !strings.Contains(err.Error(), config.EnvMasterKey) {
+		t.Fatalf("customer create without a key on PostgreSQL: err %v, want an error naming %s", err, config.EnvMasterKey)
+	}
+	if out.Len() != 0 {
+		t.Error("customer create printed a customer although it failed")
+	}
+}
+
+// `accounts migrate` from two processes at once: both succeed (the
+// migrations run under an advisory lock) and serve finds the schema current.
+func TestConcurrentMigrate(t *testing.T) {
+	database := storetest.PostgresURL(t)
+	bin := buildBinary(t)
+	cmds := make([]*exec.Cmd, 2)
+	outs := make([]bytes.Buffer, 2)
+	for i := range cmds {
+		cmds[i] = exec.Command(bin, "migrate", "--database", database)
+		cmds[i].Stderr = &outs[i]
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Errorf("migrate %d: %v", i, err)
+		}
+	}
+	d := newDeployment(t, database)
+	base := d.startServe(bin)
+	if got := readyz(t, base); got != http.StatusOK {
+		t.Errorf("/readyz after migrate: %d", got)
+	}
+}
