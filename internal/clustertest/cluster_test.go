@@ -32,12 +32,12 @@ const (
 // deployment is one PostgreSQL schema, a master key, and a customer with a
 // client, made with the real CLI.
 type deployment struct {
-	t       *testing.T
+	t       testing.TB
 	vars    map[string]string
 	headers map[string]string
 }
 
-func newDeployment(t *testing.T, database string) *deployment {
+func newDeployment(t testing.TB, database string) *deployment {
 	t.Helper()
 	d := &deployment{t: t, vars: map[string]string{
 		config.EnvDatabase:  database,
@@ -68,6 +68,10 @@ func (d *deployment) runJSON(v any, args ...string) {
 	}
 }
 
+// httpClient keeps connections to the servers open between requests, as
+// many as the load benchmark's clients, and never waits forever.
+var httpClient = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
 // do sends one request with the client's headers; it never calls t.Fatal,
 // so goroutines may use it.
 func (d *deployment) do(base, method, path string, body any) (int, map[string]any, error) {
@@ -86,8 +90,7 @@ func (d *deployment) do(base, method, path string, body any) (int, map[string]an
 	for k, v := range d.headers {
 		req.Header.Set(k, v)
 	}
-	client := &http.Client{Timeout: 20 * time.Second}
-	resp, err := client.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -98,7 +101,7 @@ func (d *deployment) do(base, method, path string, body any) (int, map[string]an
 }
 
 // buildBinary builds cmd/accounts once per test.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "accounts")
 	if out, err := exec.Command("go", "build", "-o", bin, "accounts/cmd/accounts").CombinedOutput(); err != nil {
