@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"accounts/internal/apperr"
+	"accounts/internal/audit"
 	"accounts/internal/auth"
 )
 
@@ -88,7 +89,8 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				"client_id", ri.principal.ClientID,
 			)
 		}()
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
+		ctx := audit.WithRequestID(context.WithValue(r.Context(), ctxKey{}, ri), ri.id)
+		next.ServeHTTP(sw, r.WithContext(ctx))
 	})
 }
 

@@ -60,9 +60,9 @@ func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resour
 			write := func() error {
 				var err error
 				if ids[i] == "" {
-					out[i], err = s.createIn(ctx, tx, keys, p.CustomerID, res, decoded[i])
+					out[i], err = s.createIn(ctx, tx, keys, p, res, decoded[i])
 				} else {
-					out[i], err = s.updateIn(ctx, tx, keys, p.CustomerID, res, ids[i], decoded[i])
+					out[i], err = s.updateIn(ctx, tx, keys, p, res, ids[i], decoded[i])
 				}
 				return err
 			}

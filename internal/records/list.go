@@ -3,9 +3,11 @@ package records
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
+	"accounts/internal/audit"
 	"accounts/internal/auth"
 	"accounts/internal/query"
 	"accounts/internal/schema"
@@ -108,6 +110,11 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 		return 0, err
 	}
 	pl := plan(keys, res, q)
+	var audited *auditedEmit
+	if audits(res) && !q.Slim {
+		audited = &auditedEmit{s: s, ctx: ctx, p: p, res: res, emit: emit}
+		emit = audited.add
+	}
 	first, last := 0, -1 // the window of matches to emit, last < 0 for no end
 	if q.Paged() {
 		first = (q.Page - 1) * q.PageSize
@@ -198,7 +205,56 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 			return err
 		}
 	})
+	if err == nil && audited != nil {
+		err = audited.flush()
+	}
 	return count, err
+}
+
+// listAuditChunk is how many listed objects at most wait for their read to
+// be recorded before they go out: a page is one entry, a stream one entry
+// per chunk, and memory stays bounded.
+const listAuditChunk = 1000
+
+// auditedEmit holds listed objects back until their read is recorded.
+type auditedEmit struct {
+	s    *Service
+	ctx  context.Context
+	p    auth.Principal
+	res  *schema.Resource
+	emit func(Object) error
+	buf  []Object
+}
+
+func (a *auditedEmit) add(o Object) error {
+	a.buf = append(a.buf, o)
+	if len(a.buf) >= listAuditChunk {
+		return a.flush()
+	}
+	return nil
+}
+
+// flush records one read entry for the held objects, then lets them out.
+func (a *auditedEmit) flush() error {
+	if len(a.buf) == 0 {
+		return nil
+	}
+	ids := make([]string, len(a.buf))
+	values := make([]schema.Values, len(a.buf))
+	for i, o := range a.buf {
+		ids[i], values[i] = o.ID, o.Values
+	}
+	entry := a.s.entry(a.ctx, a.p, audit.Read, a.res, ids, setFields(a.res, values...))
+	if err := a.s.reads.record(entry); err != nil {
+		return fmt.Errorf("records: audit: %w", err)
+	}
+	for _, o := range a.buf {
+		if err := a.emit(o); err != nil {
+			return err
+		}
+	}
+	a.buf = a.buf[:0]
+	return nil
 }
 
 // matches applies the filters the database could not decide, and _search.

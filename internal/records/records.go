@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"accounts/internal/apperr"
+	"accounts/internal/audit"
 	"accounts/internal/auth"
 	"accounts/internal/schema"
 	"accounts/internal/seal"
@@ -42,6 +43,7 @@ type Service struct {
 	db      store.Store
 	keys    *seal.Keyring
 	cache   *objectCache
+	reads   *readLog
 	now     func() time.Time
 }
 
@@ -61,6 +63,7 @@ func New(catalog *schema.Catalog, db store.Store, keys *seal.Keyring) *Service {
 		db:      db,
 		keys:    keys,
 		cache:   newObjectCache(cacheMaxRows, cacheMaxTotal, cacheTTL),
+		reads:   &readLog{db: db},
 		now:     time.Now,
 	}
 }
@@ -85,7 +88,7 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, res *schema.Reso
 	}
 	var obj Object
 	err = s.db.Update(ctx, func(tx store.Tx) error {
-		obj, err = s.createIn(ctx, tx, keys, p.CustomerID, res, values)
+		obj, err = s.createIn(ctx, tx, keys, p, res, values)
 		return err
 	})
 	return obj, err
@@ -93,7 +96,8 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, res *schema.Reso
 
 // createIn checks the rules and references of a new object's decoded values
 // and inserts it.
-func (s *Service) createIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, customerID string, res *schema.Resource, values schema.Values) (Object, error) {
+func (s *Service) createIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, p auth.Principal, res *schema.Resource, values schema.Values) (Object, error) {
+	customerID := p.CustomerID
 	if err := checkRules(res, values); err != nil {
 		return Object{}, err
 	}
@@ -108,6 +112,12 @@ func (s *Service) createIn(ctx context.Context, tx store.Tx, keys *seal.Customer
 	}
 	if err := constraintErr(obj, tx.Insert(ctx, customerID, res, toRow(keys, obj))); err != nil {
 		return Object{}, err
+	}
+	if audits(res) {
+		entry := s.entry(ctx, p, audit.Create, res, []string{obj.ID}, setFields(res, values))
+		if err := tx.AppendAudit(ctx, []audit.Entry{entry}); err != nil {
+			return Object{}, fmt.Errorf("records: audit: %w", err)
+		}
 	}
 	return obj, nil
 }
@@ -127,7 +137,15 @@ func (s *Service) Get(ctx context.Context, p auth.Principal, res *schema.Resourc
 		obj, err = fromRow(keys, res, row, true)
 		return err
 	})
-	return obj, err
+	if err != nil {
+		return Object{}, err
+	}
+	if audits(res) {
+		if err := s.reads.record(s.entry(ctx, p, audit.Read, res, []string{id}, setFields(res, obj.Values))); err != nil {
+			return Object{}, fmt.Errorf("records: audit: %w", err)
+		}
+	}
+	return obj, nil
 }
 
 // Update applies body as a partial update of one object and returns the
@@ -146,14 +164,15 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, res *schema.Reso
 	}
 	var obj Object
 	err = s.db.Update(ctx, func(tx store.Tx) error {
-		obj, err = s.updateIn(ctx, tx, keys, p.CustomerID, res, id, changes)
+		obj, err = s.updateIn(ctx, tx, keys, p, res, id, changes)
 		return err
 	})
 	return obj, err
 }
 
 // updateIn applies decoded changes to one stored object.
-func (s *Service) updateIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, customerID string, res *schema.Resource, id string, changes schema.Values) (Object, error) {
+func (s *Service) updateIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, p auth.Principal, res *schema.Resource, id string, changes schema.Values) (Object, error) {
+	customerID := p.CustomerID
 	row, err := tx.Get(ctx, customerID, res, id)
 	if err != nil {
 		return Object{}, notFound(err)
@@ -179,6 +198,12 @@ func (s *Service) updateIn(ctx context.Context, tx store.Tx, keys *seal.Customer
 	if err := constraintErr(obj, tx.Update(ctx, customerID, res, toRow(keys, obj))); err != nil {
 		return Object{}, err
 	}
+	if audits(res) {
+		entry := s.entry(ctx, p, audit.Update, res, []string{obj.ID}, sentFields(res, changes))
+		if err := tx.AppendAudit(ctx, []audit.Entry{entry}); err != nil {
+			return Object{}, fmt.Errorf("records: audit: %w", err)
+		}
+	}
 	return obj, nil
 }
 
@@ -197,11 +222,15 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, res *schema.Reso
 		return errForbidden
 	}
 	return s.db.Update(ctx, func(tx store.Tx) error {
-		return s.deleteIn(ctx, tx, p.CustomerID, res, id)
+		return s.deleteIn(ctx, tx, p, res, id, audit.Delete)
 	})
 }
 
-func (s *Service) deleteIn(ctx context.Context, tx store.Tx, customerID string, res *schema.Resource, id string) error {
+// deleteIn deletes one object and what cascades from it, recording each
+// deletion of personal data: the object's own with action, the cascaded
+// ones as cascade_delete.
+func (s *Service) deleteIn(ctx context.Context, tx store.Tx, p auth.Principal, res *schema.Resource, id string, action audit.Action) error {
+	customerID := p.CustomerID
 	ok, err := tx.Exists(ctx, customerID, res, id)
 	if err != nil {
 		return err
@@ -216,7 +245,7 @@ func (s *Service) deleteIn(ctx context.Context, tx store.Tx, customerID string, 
 				return err
 			}
 			for _, child := range ids {
-				if err := s.deleteIn(ctx, tx, customerID, r.Resource, child); err != nil {
+				if err := s.deleteIn(ctx, tx, p, r.Resource, child, audit.CascadeDelete); err != nil {
 					return err
 				}
 			}
@@ -226,7 +255,16 @@ func (s *Service) deleteIn(ctx context.Context, tx store.Tx, customerID string, 
 			return err
 		}
 	}
-	return notFound(tx.Delete(ctx, customerID, res, id))
+	if err := tx.Delete(ctx, customerID, res, id); err != nil {
+		return notFound(err)
+	}
+	if audits(res) {
+		entry := s.entry(ctx, p, action, res, []string{id}, personalNames(res))
+		if err := tx.AppendAudit(ctx, []audit.Entry{entry}); err != nil {
+			return fmt.Errorf("records: audit: %w", err)
+		}
+	}
+	return nil
 }
 
 // decode validates each key of body. On create, fields left out get their

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"time"
 
+	"accounts/internal/audit"
 	"accounts/internal/schema"
 	"accounts/internal/seal"
 )
@@ -87,6 +88,14 @@ type Store interface {
 	Clients(ctx context.Context, customerID string) ([]Client, error)
 	// RevokeClient marks a client revoked; revoking twice keeps the first time.
 	RevokeClient(ctx context.Context, id string, at time.Time) error
+
+	// AuditCustomers lists the customers that have an audit chain.
+	AuditCustomers(ctx context.Context) ([]string, error)
+	// AuditHead returns the recorded head of a customer's audit chain.
+	AuditHead(ctx context.Context, customerID string) (audit.Chain, error)
+	// AuditEntries calls fn with each of a customer's audit entries, in
+	// position order, as they are read.
+	AuditEntries(ctx context.Context, customerID string, fn func(audit.Entry) error) error
 }
 
 // Tx is a transaction over resource rows of one or more customers; each
@@ -115,4 +124,9 @@ type Tx interface {
 	// Savepoint runs fn so that when it fails, only its own writes are undone
 	// and the transaction goes on.
 	Savepoint(ctx context.Context, fn func() error) error
+	// AppendAudit links entries (of one or more customers, in order) to the
+	// end of their customers' chains and stores them with the transaction:
+	// it sets each entry's Position, PrevHash and Hash. Appends to one
+	// customer's chain are serialized across transactions and processes.
+	AppendAudit(ctx context.Context, entries []audit.Entry) error
 }

@@ -80,7 +80,8 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 	db.reader = reader
-	queries := []string{bumpVersion, selectVersion, savepoint, rollbackTo, releaseSavepoint}
+	queries := []string{bumpVersion, selectVersion, savepoint, rollbackTo, releaseSavepoint,
+		selectAuditHead, upsertAuditHead, insertAuditEntry}
 	for _, res := range catalog.Resources {
 		db.stmts[res] = buildStatements(res)
 		queries = append(queries, db.stmts[res].queries()...)

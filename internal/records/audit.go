@@ -1,0 +1,136 @@
+package records
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"accounts/internal/audit"
+	"accounts/internal/auth"
+	"accounts/internal/schema"
+	"accounts/internal/store"
+)
+
+// entry builds the audit entry of one operation by p on objects of res.
+func (s *Service) entry(ctx context.Context, p auth.Principal, action audit.Action, res *schema.Resource, ids []string, fields []string) audit.Entry {
+	return audit.Entry{
+		CustomerID: p.CustomerID,
+		Time:       s.now().UTC().Truncate(time.Microsecond),
+		ClientID:   p.ClientID,
+		RequestID:  audit.RequestID(ctx),
+		Action:     action,
+		Resource:   res.Name,
+		ObjectIDs:  ids,
+		Fields:     fields,
+	}
+}
+
+// setFields returns the names of the personal fields that hold a value in
+// any of values, in declaration order.
+func setFields(res *schema.Resource, values ...schema.Values) []string {
+	var out []string
+	for _, f := range res.PersonalFields() {
+		for _, v := range values {
+			if v[f.Name] != nil {
+				out = append(out, f.Name)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// sentFields returns the names of the personal fields among changes.
+func sentFields(res *schema.Resource, changes schema.Values) []string {
+	var out []string
+	for _, f := range res.PersonalFields() {
+		if _, ok := changes[f.Name]; ok {
+			out = append(out, f.Name)
+		}
+	}
+	return out
+}
+
+func personalNames(res *schema.Resource) []string {
+	var out []string
+	for _, f := range res.PersonalFields() {
+		out = append(out, f.Name)
+	}
+	return out
+}
+
+// audits reports whether operations on res are audited: those of resources
+// that hold personal data.
+func audits(res *schema.Resource) bool { return len(res.PersonalFields()) > 0 }
+
+// readLog appends the audit entries of reads. A read must not answer before
+// its entry is durable, and a commit per read would make every read wait for
+// its own disk flush; so appends from concurrent reads are gathered and
+// written together, one transaction per batch (group commit). Each caller
+// still returns only once the batch holding its entry has committed.
+type readLog struct {
+	db store.Store
+
+	mu      sync.Mutex
+	writing bool
+	pending []*pendingEntry
+}
+
+type pendingEntry struct {
+	entry audit.Entry
+	done  chan error
+	// lead is signalled when this caller is to write the next batch.
+	lead chan struct{}
+}
+
+// batchTimeout bounds one batch's commit, whatever the callers' contexts:
+// a batch carries the entries of many requests.
+const batchTimeout = 10 * time.Second
+
+// record appends e and returns once it is durable (or failed). At most one
+// caller writes at a time; entries arriving meanwhile wait, and the writer
+// hands the next batch to the first of them, so no caller writes more than
+// one batch. Callers wait for their batch even when their context ends: a
+// batch's commit is bounded by batchTimeout, and a caller that left could
+// not take its turn to write.
+func (l *readLog) record(e audit.Entry) error {
+	p := &pendingEntry{entry: e, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	l.mu.Lock()
+	l.pending = append(l.pending, p)
+	if !l.writing {
+		l.writing = true
+		p.lead <- struct{}{}
+	}
+	l.mu.Unlock()
+	select {
+	case err := <-p.done:
+		return err
+	case <-p.lead:
+	}
+	l.mu.Lock()
+	batch := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	l.write(batch)
+	l.mu.Lock()
+	if len(l.pending) > 0 {
+		l.pending[0].lead <- struct{}{}
+	} else {
+		l.writing = false
+	}
+	l.mu.Unlock()
+	return <-p.done
+}
+
+func (l *readLog) write(batch []*pendingEntry) {
+	entries := make([]audit.Entry, len(batch))
+	for i, p := range batch {
+		entries[i] = p.entry
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	err := l.db.Update(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, entries) })
+	for _, p := range batch {
+		p.done <- err
+	}
+}
