@@ -20,6 +20,9 @@ func main() {
 	if err == nil {
 		return
 	}
+	if cli.ErrChainBroken(err) {
+		os.Exit(1) // the broken position is already printed
+	}
 	fmt.Fprintln(os.Stderr, "accounts:", err)
 	var usage *cli.UsageError
 	if errors.As(err, &usage) {

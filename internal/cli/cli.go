@@ -37,6 +37,8 @@ commands:
   client create --customer ID        issue an API client (--scope read|read_write)
   client list --customer ID          list a customer's clients (never secrets)
   client revoke --id ID              revoke an API client
+  audit verify [--customer ID]       check the audit chains; exit 1 at the first broken position
+  audit list --customer ID           print a customer's audit entries (--object ID, --since TIME)
 
 Every command takes --database (env ACCOUNTS_DATABASE); run "accounts <command> -h" for its flags.`
 
@@ -64,6 +66,8 @@ func dispatch(ctx context.Context, args []string, io IO) error {
 		return migrate(ctx, args[1:], io)
 	case "customer":
 		return sub(ctx, "customer", args[1:], io, map[string]command{"create": customerCreate})
+	case "audit":
+		return sub(ctx, "audit", args[1:], io, map[string]command{"verify": auditVerify, "list": auditList})
 	case "client":
 		return sub(ctx, "client", args[1:], io, map[string]command{
 			"create": clientCreate, "list": clientList, "revoke": clientRevoke,
