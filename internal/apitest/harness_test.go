@@ -104,15 +104,16 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir}
-	database := filepath.Join(dir, "accounts.db")
-	if onPostgres() {
-		database = storetest.PostgresURL(t)
-	}
 	e.vars = map[string]string{
-		config.EnvDatabase:  database,
+		config.EnvDatabase:  filepath.Join(dir, "accounts.db"),
 		config.EnvMasterKey: seal.GenerateMasterKey(),
 	}
-	e.cfg = config.Config{Database: e.vars[config.EnvDatabase], MasterKey: e.vars[config.EnvMasterKey]}
+	if onPostgres() {
+		// The key store stays a file: apart from the data, as it must be.
+		e.vars[config.EnvDatabase] = storetest.PostgresURL(t)
+		e.vars[config.EnvKeyStore] = filepath.Join(dir, "keys.db")
+	}
+	e.cfg = config.Config{Database: e.vars[config.EnvDatabase], MasterKey: e.vars[config.EnvMasterKey], KeyStore: e.vars[config.EnvKeyStore]}
 	log := slog.New(slog.NewJSONHandler(&suiteLog, nil))
 	app, err := cli.OpenApp(context.Background(), e.cfg, log)
 	if err != nil {

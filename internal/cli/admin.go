@@ -82,13 +82,17 @@ func customerCreate(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	defer db.Close()
-	master, err := loadMasterKey(a.cfg, newLogger(io))
+	ks, master, err := openKeys(ctx, a.cfg, newLogger(io))
 	if err != nil {
 		return err
 	}
+	defer ks.Close()
 	c := store.Customer{ID: uuid.NewString(), Name: *name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	if err := db.CreateCustomer(ctx, c, master.NewCustomerKeys(c.ID)); err != nil {
+	if err := ks.Put(ctx, master.NewCustomerKeys(c.ID)); err != nil {
 		return err
+	}
+	if err := db.CreateCustomer(ctx, c); err != nil {
+		return errors.Join(err, ks.Destroy(ctx, c.ID))
 	}
 	if a.json {
 		return printJSON(io, map[string]string{"id": c.ID, "name": c.Name, "created_at": formatTime(c.CreatedAt)})

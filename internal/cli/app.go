@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
 	"accounts/internal/auth"
 	"accounts/internal/config"
 	"accounts/internal/httpapi"
+	"accounts/internal/keystore"
 	"accounts/internal/records"
 	"accounts/internal/schema"
 	"accounts/internal/seal"
@@ -32,10 +34,28 @@ func openStore(ctx context.Context, cfg config.Config, catalog *schema.Catalog) 
 type App struct {
 	Handler http.Handler
 	store   store.Store
+	keys    *keystore.Store
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.store.Close() }
+// Close releases the database and the key store.
+func (a *App) Close() error { return errors.Join(a.store.Close(), a.keys.Close()) }
+
+// openKeys opens the configured key store and the master key.
+func openKeys(ctx context.Context, cfg config.Config, log *slog.Logger) (*keystore.Store, *seal.MasterKey, error) {
+	master, err := loadMasterKey(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	location, err := cfg.KeyStoreLocation()
+	if err != nil {
+		return nil, nil, err
+	}
+	ks, err := keystore.Open(ctx, location)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ks, master, nil
+}
 
 // OpenApp opens the database and the master key and builds the HTTP handler.
 func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
@@ -44,7 +64,7 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 	if err != nil {
 		return nil, err
 	}
-	master, err := loadMasterKey(cfg, log)
+	ks, master, err := openKeys(ctx, cfg, log)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -53,11 +73,11 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := httpapi.New(httpapi.Options{
 		Catalog:  catalog,
-		Records:  records.New(catalog, db, seal.NewKeyring(master, db)),
+		Records:  records.New(catalog, db, seal.NewKeyring(master, ks)),
 		Auth:     auth.NewAuthenticator(db),
 		Ready:    db.Ready,
 		Logger:   log,
 		Registry: reg,
 	})
-	return &App{Handler: srv, store: db}, nil
+	return &App{Handler: srv, store: db, keys: ks}, nil
 }

@@ -42,6 +42,7 @@ func newDeployment(t testing.TB, database string) *deployment {
 	d := &deployment{t: t, vars: map[string]string{
 		config.EnvDatabase:  database,
 		config.EnvMasterKey: seal.GenerateMasterKey(),
+		config.EnvKeyStore:  filepath.Join(t.TempDir(), "keys.db"),
 	}}
 	var customer struct{ ID string }
 	d.runJSON(&customer, "customer", "create", "--name", "Cluster AB", "--json")
@@ -116,7 +117,8 @@ func (d *deployment) startServe(bin string) string {
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(),
 		config.EnvDatabase+"="+d.vars[config.EnvDatabase],
-		config.EnvMasterKey+"="+d.vars[config.EnvMasterKey])
+		config.EnvMasterKey+"="+d.vars[config.EnvMasterKey],
+		config.EnvKeyStore+"="+d.vars[config.EnvKeyStore])
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		d.t.Fatal(err)
@@ -209,7 +211,8 @@ func TestOutageAndRecovery(t *testing.T) {
 	u.Host = proxy.addr
 	d := newDeployment(t, u.String())
 
-	app, err := cli.OpenApp(context.Background(), config.Config{Database: d.vars[config.EnvDatabase], MasterKey: d.vars[config.EnvMasterKey]},
+	app, err := cli.OpenApp(context.Background(), config.Config{Database: d.vars[config.EnvDatabase],
+		MasterKey: d.vars[config.EnvMasterKey], KeyStore: d.vars[config.EnvKeyStore]},
 		slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("opening the app: %v", err)

@@ -16,6 +16,7 @@ const (
 	EnvAddr      = "ACCOUNTS_ADDR"
 	EnvKeyFile   = "ACCOUNTS_KEY_FILE"
 	EnvMasterKey = "ACCOUNTS_MASTER_KEY"
+	EnvKeyStore  = "ACCOUNTS_KEY_STORE"
 )
 
 // Defaults of the embedded setup.
@@ -35,6 +36,10 @@ type Config struct {
 	// MasterKey is the base64 master key. It is taken only from the
 	// environment, never a flag: command lines are visible to every user.
 	MasterKey string
+	// KeyStore is where the customers' wrapped keys are kept, apart from
+	// the data: a file path (SQLite) or a postgres:// URL. With SQLite data
+	// it defaults to a file beside the database.
+	KeyStore string
 }
 
 // Env looks up an environment variable ("" when unset).
@@ -46,11 +51,30 @@ func (c *Config) BindDatabase(fs *flag.FlagSet, env Env) {
 		"SQLite file path or postgres:// URL (env "+EnvDatabase+")")
 }
 
-// BindKeys registers --key-file on fs and reads the master key from env.
+// BindKeys registers --key-file and --key-store on fs and reads the master
+// key from env.
 func (c *Config) BindKeys(fs *flag.FlagSet, env Env) {
 	fs.StringVar(&c.KeyFile, "key-file", env(EnvKeyFile),
 		"file holding the base64 master key (env "+EnvKeyFile+"; or the key itself in "+EnvMasterKey+")")
+	fs.StringVar(&c.KeyStore, "key-store", env(EnvKeyStore),
+		"where customer keys are kept, apart from the data: a file path or a postgres:// URL (env "+EnvKeyStore+
+			"; default with SQLite: <database>.keys)")
 	c.MasterKey = env(EnvMasterKey)
+}
+
+// KeyStoreLocation returns where the key store is, or an error when none
+// is set and there is no default (PostgreSQL data needs one named).
+func (c *Config) KeyStoreLocation() (string, error) {
+	switch {
+	case c.KeyStore != "" && c.KeyStore == c.Database:
+		return "", errors.New("the key store must be apart from the data: --key-store can't be the --database")
+	case c.KeyStore != "":
+		return c.KeyStore, nil
+	case c.IsPostgres():
+		return "", errors.New("a key store is required with PostgreSQL: set " + EnvKeyStore +
+			" or --key-store to a file path or the postgres:// URL of a database other than the data's")
+	}
+	return filepath.Clean(c.Database) + ".keys", nil
 }
 
 // BindServe registers --addr on fs.

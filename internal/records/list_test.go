@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"accounts/internal/auth"
+	"accounts/internal/keystore"
 	"accounts/internal/query"
 	"accounts/internal/schema"
 	"accounts/internal/seal"
@@ -108,10 +109,13 @@ func listRef(id string) any {
 	return map[string]string{"id": id}
 }
 
-func listNewCustomer(t *testing.T, ctx context.Context, db store.Store, master *seal.MasterKey, name string) auth.Principal {
+func listNewCustomer(t *testing.T, ctx context.Context, db store.Store, ks *keystore.Store, master *seal.MasterKey, name string) auth.Principal {
 	t.Helper()
 	c := store.Customer{ID: uuid.NewString(), Name: name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	if err := db.CreateCustomer(ctx, c, master.NewCustomerKeys(c.ID)); err != nil {
+	if err := ks.Put(ctx, master.NewCustomerKeys(c.ID)); err != nil {
+		t.Fatalf("store customer keys: %v", err)
+	}
+	if err := db.CreateCustomer(ctx, c); err != nil {
 		t.Fatalf("create customer: %v", err)
 	}
 	return auth.Principal{CustomerID: c.ID, ClientID: "test", Scope: auth.ReadWrite}
@@ -155,9 +159,14 @@ func newListEnv(t *testing.T) *listEnv {
 	if err != nil {
 		t.Fatalf("master key: %v", err)
 	}
-	p := listNewCustomer(t, ctx, db, master, "Customer One")
-	other := listNewCustomer(t, ctx, db, master, "Customer Two")
-	ring := seal.NewKeyring(master, db)
+	ks, err := keystore.Open(ctx, filepath.Join(t.TempDir(), "a.keys"))
+	if err != nil {
+		t.Fatalf("open key store: %v", err)
+	}
+	t.Cleanup(func() { ks.Close() })
+	p := listNewCustomer(t, ctx, db, ks, master, "Customer One")
+	other := listNewCustomer(t, ctx, db, ks, master, "Customer Two")
+	ring := seal.NewKeyring(master, ks)
 	e := &listEnv{
 		ctx:      ctx,
 		catalog:  catalog,

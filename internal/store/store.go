@@ -11,7 +11,6 @@ import (
 
 	"accounts/internal/audit"
 	"accounts/internal/schema"
-	"accounts/internal/seal"
 )
 
 // ErrNotFound is returned when a row does not exist for the given customer.
@@ -73,12 +72,13 @@ type Store interface {
 	Ready(ctx context.Context) error
 	Close() error
 
-	// CreateCustomer stores a customer together with its wrapped keys.
-	CreateCustomer(ctx context.Context, c Customer, keys []seal.WrappedKey) error
+	// CreateCustomer stores a customer. Its keys live in the key store.
+	CreateCustomer(ctx context.Context, c Customer) error
 	// Customer returns one customer.
 	Customer(ctx context.Context, id string) (Customer, error)
-	// CustomerKeys returns a customer's wrapped keys.
-	CustomerKeys(ctx context.Context, customerID string) ([]seal.WrappedKey, error)
+	// DeleteCustomer deletes a customer with all its objects and clients, in
+	// one transaction. Its audit trail stays.
+	DeleteCustomer(ctx context.Context, customerID string) error
 
 	// CreateClient stores a new API client.
 	CreateClient(ctx context.Context, c Client) error

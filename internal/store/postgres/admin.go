@@ -5,24 +5,36 @@ import (
 	"errors"
 	"time"
 
-	"accounts/internal/seal"
 	"accounts/internal/store"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// CreateCustomer stores a customer and its wrapped keys in one transaction.
-func (db *DB) CreateCustomer(ctx context.Context, c store.Customer, keys []seal.WrappedKey) error {
+// CreateCustomer stores a customer.
+func (db *DB) CreateCustomer(ctx context.Context, c store.Customer) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO customers (id, name, created_at) VALUES ($1, $2, $3)`,
+		c.ID, c.Name, dbTime(c.CreatedAt))
+	return db.classify(err)
+}
+
+// customerTables are the tables holding a customer's rows, referencing
+// tables before the tables they reference.
+var customerTables = []string{"protected_identities", "tenants", "subtenants", "addresses", "organizations", "list_versions", "clients"}
+
+// DeleteCustomer deletes a customer and every row it owns, audit trail aside.
+func (db *DB) DeleteCustomer(ctx context.Context, customerID string) error {
 	return db.inTx(ctx, readWrite, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO customers (id, name, created_at) VALUES ($1, $2, $3)`,
-			c.ID, c.Name, dbTime(c.CreatedAt)); err != nil {
-			return db.classify(err)
-		}
-		for _, k := range keys {
-			if _, err := tx.Exec(ctx, `INSERT INTO customer_keys (customer_id, purpose, version, wrapped) VALUES ($1, $2, $3, $4)`,
-				k.CustomerID, k.Purpose, k.Version, k.Wrapped); err != nil {
+		for _, table := range customerTables {
+			if _, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE customer_id = $1", customerID); err != nil {
 				return db.classify(err)
 			}
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM customers WHERE id = $1`, customerID)
+		if err != nil {
+			return db.classify(err)
+		}
+		if tag.RowsAffected() != 1 {
+			return store.ErrNotFound
 		}
 		return nil
 	})
@@ -37,24 +49,6 @@ func (db *DB) Customer(ctx context.Context, id string) (store.Customer, error) {
 	}
 	c.CreatedAt = c.CreatedAt.UTC()
 	return c, sanitize(err)
-}
-
-// CustomerKeys returns a customer's wrapped keys.
-func (db *DB) CustomerKeys(ctx context.Context, customerID string) ([]seal.WrappedKey, error) {
-	rows, err := db.pool.Query(ctx, `SELECT purpose, version, wrapped FROM customer_keys WHERE customer_id = $1 ORDER BY purpose, version`, customerID)
-	if err != nil {
-		return nil, sanitize(err)
-	}
-	defer rows.Close()
-	var keys []seal.WrappedKey
-	for rows.Next() {
-		k := seal.WrappedKey{CustomerID: customerID}
-		if err := rows.Scan(&k.Purpose, &k.Version, &k.Wrapped); err != nil {
-			return nil, sanitize(err)
-		}
-		keys = append(keys, k)
-	}
-	return keys, sanitize(rows.Err())
 }
 
 // CreateClient stores a new API client.

@@ -6,24 +6,33 @@ import (
 	"errors"
 	"time"
 
-	"accounts/internal/seal"
 	"accounts/internal/store"
 )
 
-// CreateCustomer stores a customer and its wrapped keys in one transaction.
-func (db *DB) CreateCustomer(ctx context.Context, c store.Customer, keys []seal.WrappedKey) error {
+// CreateCustomer stores a customer.
+func (db *DB) CreateCustomer(ctx context.Context, c store.Customer) error {
+	_, err := db.writer.ExecContext(ctx, `INSERT INTO customers (id, name, created_at) VALUES (?, ?, ?)`,
+		c.ID, c.Name, c.CreatedAt.UTC().Format(store.TimeLayout))
+	return err
+}
+
+// customerTables are the tables holding a customer's rows, referencing
+// tables before the tables they reference.
+var customerTables = []string{"protected_identities", "tenants", "subtenants", "addresses", "organizations", "list_versions", "clients"}
+
+// DeleteCustomer deletes a customer and every row it owns, audit trail aside.
+func (db *DB) DeleteCustomer(ctx context.Context, customerID string) error {
 	return db.inTx(ctx, db.writer, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO customers (id, name, created_at) VALUES (?, ?, ?)`,
-			c.ID, c.Name, c.CreatedAt.UTC().Format(store.TimeLayout)); err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO customer_keys (customer_id, purpose, version, wrapped) VALUES (?, ?, ?, ?)`,
-				k.CustomerID, k.Purpose, k.Version, k.Wrapped); err != nil {
+		for _, table := range customerTables {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE customer_id = ?", customerID); err != nil {
 				return err
 			}
 		}
-		return nil
+		r, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE id = ?`, customerID)
+		if err != nil {
+			return err
+		}
+		return oneRow(r)
 	})
 }
 
@@ -40,24 +49,6 @@ func (db *DB) Customer(ctx context.Context, id string) (store.Customer, error) {
 	}
 	c.CreatedAt, err = time.Parse(store.TimeLayout, created)
 	return c, err
-}
-
-// CustomerKeys returns a customer's wrapped keys.
-func (db *DB) CustomerKeys(ctx context.Context, customerID string) ([]seal.WrappedKey, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT purpose, version, wrapped FROM customer_keys WHERE customer_id = ? ORDER BY purpose, version`, customerID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var keys []seal.WrappedKey
-	for rows.Next() {
-		k := seal.WrappedKey{CustomerID: customerID}
-		if err := rows.Scan(&k.Purpose, &k.Version, &k.Wrapped); err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
-	}
-	return keys, rows.Err()
 }
 
 // CreateClient stores a new API client.

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"accounts/internal/audit"
 	"accounts/internal/schema"
-	"accounts/internal/seal"
 	"accounts/internal/store"
 
 	"github.com/google/uuid"
@@ -58,6 +58,7 @@ func Run(t *testing.T, open Opener) {
 		{"ViewIsReadOnly", testViewReadOnly},
 		{"ViewIsOneSnapshot", testViewSnapshot},
 		{"Customers", testCustomers},
+		{"DeleteCustomer", testDeleteCustomer},
 		{"Clients", testClients},
 	}
 	for _, c := range cases {
@@ -108,11 +109,7 @@ func newFixture(t *testing.T, open Opener) *fixture {
 
 func (f *fixture) createCustomer(t *testing.T, id string) {
 	t.Helper()
-	keys := []seal.WrappedKey{
-		{CustomerID: id, Purpose: "data", Version: 1, Wrapped: randomBytes(48)},
-		{CustomerID: id, Purpose: "index", Version: 1, Wrapped: randomBytes(48)},
-	}
-	if err := f.db.CreateCustomer(f.ctx, store.Customer{ID: id, Name: "Customer " + id[:8], CreatedAt: f.base}, keys); err != nil {
+	if err := f.db.CreateCustomer(f.ctx, store.Customer{ID: id, Name: "Customer " + id[:8], CreatedAt: f.base}); err != nil {
 		t.Fatalf("CreateCustomer: %v", err)
 	}
 }
@@ -1203,12 +1200,7 @@ func testViewSnapshot(t *testing.T, f *fixture) {
 func testCustomers(t *testing.T, f *fixture) {
 	id := uuid.NewString()
 	created := time.Date(2023, 1, 2, 3, 4, 5, 678901234, time.FixedZone("CET", 3600))
-	keys := []seal.WrappedKey{
-		{CustomerID: id, Purpose: "index", Version: 1, Wrapped: randomBytes(40)},
-		{CustomerID: id, Purpose: "data", Version: 2, Wrapped: randomBytes(40)},
-		{CustomerID: id, Purpose: "data", Version: 1, Wrapped: randomBytes(40)},
-	}
-	if err := f.db.CreateCustomer(f.ctx, store.Customer{ID: id, Name: "Fastighets AB", CreatedAt: created}, keys); err != nil {
+	if err := f.db.CreateCustomer(f.ctx, store.Customer{ID: id, Name: "Fastighets AB", CreatedAt: created}); err != nil {
 		t.Fatalf("CreateCustomer: %v", err)
 	}
 	c, err := f.db.Customer(f.ctx, id)
@@ -1219,37 +1211,60 @@ func testCustomers(t *testing.T, f *fixture) {
 	if c.ID != id || c.Name != "Fastighets AB" || !c.CreatedAt.Equal(wantCreated) || c.CreatedAt.Location() != time.UTC {
 		t.Errorf("Customer = %+v, want id, name and created_at %v in UTC", c, wantCreated)
 	}
-	got, err := f.db.CustomerKeys(f.ctx, id)
-	if err != nil {
-		t.Fatalf("CustomerKeys: %v", err)
-	}
-	want := []seal.WrappedKey{keys[2], keys[1], keys[0]} // by purpose, then version
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("CustomerKeys: got %d keys, not the %d stored, ordered by purpose and version", len(got), len(want))
-	}
 	if _, err := f.db.Customer(f.ctx, uuid.NewString()); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Customer of an unknown id: err = %v, want store.ErrNotFound", err)
 	}
-	if keys, err := f.db.CustomerKeys(f.ctx, uuid.NewString()); err != nil || len(keys) != 0 {
-		t.Errorf("CustomerKeys of an unknown customer: %d keys, err %v", len(keys), err)
-	}
-	if err := f.db.CreateCustomer(f.ctx, store.Customer{ID: id, Name: "Again", CreatedAt: created}, nil); err == nil {
+	if err := f.db.CreateCustomer(f.ctx, store.Customer{ID: id, Name: "Again", CreatedAt: created}); err == nil {
 		t.Error("a second customer with the same id was created")
 	}
-	// Customer and keys are one transaction: a bad key stores nothing.
-	other := uuid.NewString()
-	bad := []seal.WrappedKey{
-		{CustomerID: other, Purpose: "data", Version: 1, Wrapped: randomBytes(40)},
-		{CustomerID: other, Purpose: "other", Version: 1, Wrapped: randomBytes(40)},
+}
+
+// testDeleteCustomer: a customer's objects of every resource and its
+// clients go with it; another customer's stay; the audit trail stays.
+func testDeleteCustomer(t *testing.T, f *fixture) {
+	gone := uuid.NewString()
+	f.createCustomer(t, gone)
+	org := f.row(f.org, f.base, nil)
+	f.insert(t, gone, f.org, org)
+	addr := f.row(f.addr, f.base, map[string]any{"organization_id": org.ID})
+	f.insert(t, gone, f.addr, addr)
+	tenant := f.row(f.tenant, f.base, map[string]any{"organization_id": org.ID, "current_registered_address_id": addr.ID})
+	f.insert(t, gone, f.tenant, tenant)
+	pi := f.row(f.pi, f.base, map[string]any{"tenant_id": tenant.ID, "organization_id": org.ID})
+	f.insert(t, gone, f.pi, pi)
+	client := store.Client{ID: uuid.NewString(), CustomerID: gone, ApplicationID: uuid.NewString(), ServiceID: uuid.NewString(),
+		ServiceVersionID: uuid.NewString(), ClientCT: "client-ct", SecretDigest: randomBytes(32), Scope: "read", CreatedAt: f.base}
+	if err := f.db.CreateClient(f.ctx, client); err != nil {
+		t.Fatalf("CreateClient: %v", err)
 	}
-	if err := f.db.CreateCustomer(f.ctx, store.Customer{ID: other, Name: "Bad", CreatedAt: created}, bad); err == nil {
-		t.Error("CreateCustomer with a key of an unknown purpose succeeded")
+	entries := []audit.Entry{{CustomerID: gone, Time: f.base, ClientID: client.ID, RequestID: "r", Action: audit.Create, Resource: f.pi.Name, ObjectIDs: []string{pi.ID}}}
+	if err := f.update(func(tx store.Tx) error { return tx.AppendAudit(f.ctx, entries) }); err != nil {
+		t.Fatalf("AppendAudit: %v", err)
 	}
-	if _, err := f.db.Customer(f.ctx, other); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("customer of a failed CreateCustomer: err = %v, want store.ErrNotFound", err)
+	kept := f.count(t, f.custA, f.tenant, nil)
+
+	if err := f.db.DeleteCustomer(f.ctx, gone); err != nil {
+		t.Fatalf("DeleteCustomer: %v", err)
 	}
-	if keys, err := f.db.CustomerKeys(f.ctx, other); err != nil || len(keys) != 0 {
-		t.Errorf("keys of a failed CreateCustomer: %d, err %v", len(keys), err)
+	if _, err := f.db.Customer(f.ctx, gone); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the deleted customer is still there (err %v)", err)
+	}
+	if _, err := f.db.Client(f.ctx, client.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the deleted customer's client is still there (err %v)", err)
+	}
+	for _, res := range []*schema.Resource{f.pi, f.tenant, f.addr, f.org} {
+		if n := f.count(t, gone, res, nil); n != 0 {
+			t.Errorf("%d %s rows of the deleted customer remain", n, res.Name)
+		}
+	}
+	if n := f.count(t, f.custA, f.tenant, nil); n != kept {
+		t.Errorf("another customer's tenants: %d, want %d", n, kept)
+	}
+	if head, err := f.db.AuditHead(f.ctx, gone); err != nil || head.Position != 1 {
+		t.Errorf("the deleted customer's audit head: position %d, err %v; the trail must stay", head.Position, err)
+	}
+	if err := f.db.DeleteCustomer(f.ctx, gone); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleting an unknown customer: err %v, want store.ErrNotFound", err)
 	}
 }
 

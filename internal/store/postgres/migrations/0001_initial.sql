@@ -17,15 +17,8 @@ CREATE TABLE customers (
     CONSTRAINT customers_pkey PRIMARY KEY (id)
 );
 
-CREATE TABLE customer_keys (
-    customer_id text COLLATE "C" NOT NULL,
-    purpose     text COLLATE "C" NOT NULL,
-    version     bigint           NOT NULL,
-    wrapped     bytea            NOT NULL,
-    CONSTRAINT customer_keys_pkey PRIMARY KEY (customer_id, purpose, version),
-    CONSTRAINT customer_keys_purpose_check CHECK (purpose IN ('data', 'index')),
-    CONSTRAINT customer_keys_customer_fkey FOREIGN KEY (customer_id) REFERENCES customers (id)
-);
+-- Customers' wrapped keys are not here: they live in the key store (see
+-- internal/keystore), apart from the data.
 
 CREATE TABLE clients (
     id                 text COLLATE "C" NOT NULL,

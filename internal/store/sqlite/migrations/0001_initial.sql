@@ -9,13 +9,8 @@ CREATE TABLE customers (
     created_at TEXT NOT NULL
 ) STRICT;
 
-CREATE TABLE customer_keys (
-    customer_id TEXT    NOT NULL REFERENCES customers (id),
-    purpose     TEXT    NOT NULL CHECK (purpose IN ('data', 'index')),
-    version     INTEGER NOT NULL,
-    wrapped     BLOB    NOT NULL,
-    PRIMARY KEY (customer_id, purpose, version)
-) STRICT;
+-- Customers' wrapped keys are not here: they live in the key store (see
+-- internal/keystore), apart from the data.
 
 CREATE TABLE clients (
     id                 TEXT PRIMARY KEY,
