@@ -198,6 +198,17 @@ func (c *client) do(method, path string, body any) response {
 
 func (e *env) send(method, path string, body any, headers map[string]string, contentType string) response {
 	e.t.Helper()
+	return e.sendBody(e.server.URL, method, path, body, headers, contentType)
+}
+
+// sendTo sends a request without a body to another server.
+func (e *env) sendTo(base, method, path string, headers map[string]string) response {
+	e.t.Helper()
+	return e.sendBody(base, method, path, nil, headers, "")
+}
+
+func (e *env) sendBody(base, method, path string, body any, headers map[string]string, contentType string) response {
+	e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -212,7 +223,7 @@ func (e *env) send(method, path string, body any, headers map[string]string, con
 		}
 		rd = bytes.NewReader(data)
 	}
-	req, err := http.NewRequest(method, e.server.URL+path, rd)
+	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
 		e.t.Fatal(err)
 	}

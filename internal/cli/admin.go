@@ -10,8 +10,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"accounts/internal/audit"
 	"accounts/internal/auth"
 	"accounts/internal/config"
+	"accounts/internal/keystore"
 	"accounts/internal/schema"
 	"accounts/internal/store"
 
@@ -98,6 +100,59 @@ func customerCreate(ctx context.Context, args []string, io IO) error {
 		return printJSON(io, map[string]string{"id": c.ID, "name": c.Name, "created_at": formatTime(c.CreatedAt)})
 	}
 	fmt.Fprintf(io.Stdout, "customer %s created: %s\n", c.ID, c.Name)
+	return nil
+}
+
+// customerDelete crypto-shreds a customer: its keys are destroyed first, so
+// that no copy of its data (backups included) can be opened again; then its
+// rows are deleted, and the deletion is recorded in its audit trail, which
+// stays.
+func customerDelete(ctx context.Context, args []string, io IO) error {
+	a := newAdminFlags("customer delete", io)
+	a.cfg.BindKeys(a.fs, io.Env)
+	id := a.fs.String("id", "", "customer id (required)")
+	if err := a.parse(args); err != nil {
+		return err
+	}
+	customerID, err := parseID("id", *id)
+	if err != nil {
+		return err
+	}
+	location, err := a.cfg.KeyStoreLocation()
+	if err != nil {
+		return err
+	}
+	db, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Customer(ctx, customerID); errors.Is(err, store.ErrNotFound) {
+		return usagef("no customer with id %s", customerID)
+	} else if err != nil {
+		return err
+	}
+	ks, err := keystore.Open(ctx, location)
+	if err != nil {
+		return err
+	}
+	defer ks.Close()
+	if err := ks.Destroy(ctx, customerID); err != nil {
+		return fmt.Errorf("destroying the customer's keys: %w", err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	entry := audit.Entry{CustomerID: customerID, Time: now, ClientID: "cli", Action: audit.Delete,
+		Resource: "Customer", ObjectIDs: []string{customerID}}
+	if err := db.Update(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, []audit.Entry{entry}) }); err != nil {
+		return fmt.Errorf("recording the deletion: %w", err)
+	}
+	if err := db.DeleteCustomer(ctx, customerID); err != nil {
+		return fmt.Errorf("deleting the customer's rows (its keys are already destroyed; run again to finish): %w", err)
+	}
+	if a.json {
+		return printJSON(io, map[string]string{"id": customerID, "deleted_at": formatTime(now)})
+	}
+	fmt.Fprintf(io.Stdout, "customer %s deleted: keys destroyed, rows deleted\n", customerID)
 	return nil
 }
 

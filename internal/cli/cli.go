@@ -34,6 +34,7 @@ commands:
   serve                              run the HTTP API
   migrate                            apply pending database migrations
   customer create --name NAME        register a customer
+  customer delete --id ID            crypto-shred a customer: destroy its keys, then its data
   client create --customer ID        issue an API client (--scope read|read_write)
   client list --customer ID          list a customer's clients (never secrets)
   client revoke --id ID              revoke an API client
@@ -65,7 +66,7 @@ func dispatch(ctx context.Context, args []string, io IO) error {
 	case "migrate":
 		return migrate(ctx, args[1:], io)
 	case "customer":
-		return sub(ctx, "customer", args[1:], io, map[string]command{"create": customerCreate})
+		return sub(ctx, "customer", args[1:], io, map[string]command{"create": customerCreate, "delete": customerDelete})
 	case "audit":
 		return sub(ctx, "audit", args[1:], io, map[string]command{"verify": auditVerify, "list": auditList})
 	case "client":

@@ -3,6 +3,7 @@ package seal
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // KeySource reads a customer's wrapped keys from wherever they are kept.
@@ -10,39 +11,52 @@ type KeySource interface {
 	CustomerKeys(ctx context.Context, customerID string) ([]WrappedKey, error)
 }
 
-// Keyring unwraps customer keys on first use and keeps them in memory, so a
-// request costs no key unwrapping after the customer's first.
+// keyCacheTTL is how long unwrapped keys are kept in memory before they are
+// read again: so that keys destroyed (a customer crypto-shredded) or added
+// (a new data key version) elsewhere take effect here within a minute.
+const keyCacheTTL = time.Minute
+
+// Keyring unwraps customer keys on first use and keeps them in memory for
+// keyCacheTTL, so a request costs no key unwrapping after the customer's
+// first.
 type Keyring struct {
 	master *MasterKey
 	source KeySource
 
 	mu    sync.Mutex
-	cache map[string]*CustomerKeys
+	cache map[string]cachedKeys
+}
+
+type cachedKeys struct {
+	keys   *CustomerKeys
+	loaded time.Time
 }
 
 // NewKeyring returns a Keyring that unwraps keys from source with master.
 func NewKeyring(master *MasterKey, source KeySource) *Keyring {
-	return &Keyring{master: master, source: source, cache: map[string]*CustomerKeys{}}
+	return &Keyring{master: master, source: source, cache: map[string]cachedKeys{}}
 }
 
 // Customer returns the customer's unwrapped keys.
 func (k *Keyring) Customer(ctx context.Context, customerID string) (*CustomerKeys, error) {
+	now := time.Now()
 	k.mu.Lock()
-	ck := k.cache[customerID]
+	c, ok := k.cache[customerID]
 	k.mu.Unlock()
-	if ck != nil {
-		return ck, nil
+	if ok && now.Sub(c.loaded) < keyCacheTTL {
+		return c.keys, nil
 	}
 	wrapped, err := k.source.CustomerKeys(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
-	ck, err = k.master.Unwrap(customerID, wrapped)
+	keys, err := k.master.Unwrap(customerID, wrapped)
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	if err != nil {
+		delete(k.cache, customerID)
 		return nil, err
 	}
-	k.mu.Lock()
-	k.cache[customerID] = ck
-	k.mu.Unlock()
-	return ck, nil
+	k.cache[customerID] = cachedKeys{keys: keys, loaded: now}
+	return keys, nil
 }
