@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -69,11 +70,19 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 		db.Close()
 		return nil, err
 	}
+	var previous *seal.MasterKey
+	if cfg.PreviousMasterKey != "" {
+		if previous, err = seal.ParseMasterKey(cfg.PreviousMasterKey); err != nil {
+			db.Close()
+			ks.Close()
+			return nil, fmt.Errorf("%s: %w", config.EnvPreviousMasterKey, err)
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := httpapi.New(httpapi.Options{
 		Catalog:  catalog,
-		Records:  records.New(catalog, db, seal.NewKeyring(master, ks)),
+		Records:  records.New(catalog, db, seal.NewKeyring(master, previous, ks)),
 		Auth:     auth.NewAuthenticator(db),
 		Ready:    db.Ready,
 		Logger:   log,

@@ -38,6 +38,8 @@ commands:
   client create --customer ID        issue an API client (--scope read|read_write)
   client list --customer ID          list a customer's clients (never secrets)
   client revoke --id ID              revoke an API client
+  keys rotate-master --new-key-file F rewrap every customer key under a new master key
+  keys rotate-data [--customer ID]   a new data key version; every value re-sealed (resumable)
   audit verify [--customer ID]       check the audit chains; exit 1 at the first broken position
   audit list --customer ID           print a customer's audit entries (--object ID, --since TIME)
 
@@ -67,6 +69,8 @@ func dispatch(ctx context.Context, args []string, io IO) error {
 		return migrate(ctx, args[1:], io)
 	case "customer":
 		return sub(ctx, "customer", args[1:], io, map[string]command{"create": customerCreate, "delete": customerDelete})
+	case "keys":
+		return sub(ctx, "keys", args[1:], io, map[string]command{"rotate-master": keysRotateMaster, "rotate-data": keysRotateData})
 	case "audit":
 		return sub(ctx, "audit", args[1:], io, map[string]command{"verify": auditVerify, "list": auditList})
 	case "client":

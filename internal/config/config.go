@@ -17,6 +17,9 @@ const (
 	EnvKeyFile   = "ACCOUNTS_KEY_FILE"
 	EnvMasterKey = "ACCOUNTS_MASTER_KEY"
 	EnvKeyStore  = "ACCOUNTS_KEY_STORE"
+	// EnvPreviousMasterKey holds the master key being rotated away from,
+	// while keys may still be wrapped under it (see keys rotate-master).
+	EnvPreviousMasterKey = "ACCOUNTS_PREVIOUS_MASTER_KEY"
 )
 
 // Defaults of the embedded setup.
@@ -36,6 +39,9 @@ type Config struct {
 	// MasterKey is the base64 master key. It is taken only from the
 	// environment, never a flag: command lines are visible to every user.
 	MasterKey string
+	// PreviousMasterKey is the master key before a rotation, from the
+	// environment only; keys wrapped under it still unwrap.
+	PreviousMasterKey string
 	// KeyStore is where the customers' wrapped keys are kept, apart from
 	// the data: a file path (SQLite) or a postgres:// URL. With SQLite data
 	// it defaults to a file beside the database.
@@ -60,6 +66,7 @@ func (c *Config) BindKeys(fs *flag.FlagSet, env Env) {
 		"where customer keys are kept, apart from the data: a file path or a postgres:// URL (env "+EnvKeyStore+
 			"; default with SQLite: <database>.keys)")
 	c.MasterKey = env(EnvMasterKey)
+	c.PreviousMasterKey = env(EnvPreviousMasterKey)
 }
 
 // KeyStoreLocation returns where the key store is, or an error when none

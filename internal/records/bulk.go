@@ -97,7 +97,9 @@ func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resour
 	// Batches are usually good: try without savepoints first, and only when
 	// an item fails, write again item by item to report every failure.
 	if !failed {
-		err = s.db.Update(ctx, func(tx store.Tx) error { return apply(tx, false) })
+		err = s.retryOnNewKeys(ctx, p.CustomerID, &keys, func() error {
+			return s.db.Update(ctx, func(tx store.Tx) error { return apply(tx, false) })
+		})
 		if err == nil {
 			return out, nil
 		}
@@ -105,7 +107,9 @@ func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resour
 			return nil, err
 		}
 	}
-	err = s.db.Update(ctx, func(tx store.Tx) error { return apply(tx, true) })
+	err = s.retryOnNewKeys(ctx, p.CustomerID, &keys, func() error {
+		return s.db.Update(ctx, func(tx store.Tx) error { return apply(tx, true) })
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -98,6 +98,9 @@ var storeOps = map[query.Op]store.CondOp{
 	query.GT: store.GT, query.GTE: store.GTE, query.LT: store.LT, query.LTE: store.LTE,
 }
 
+// errEmitted refuses to read a list again once part of it has gone out.
+var errEmitted = errors.New("records: a list can't be read again once objects went out")
+
 // errStop ends a scan early once a page is complete.
 var errStop = errors.New("records: enough rows")
 
@@ -110,6 +113,12 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 		return 0, err
 	}
 	pl := plan(keys, res, q)
+	emitted := false // whether any object has gone out
+	out := emit
+	emit = func(o Object) error {
+		emitted = true
+		return out(o)
+	}
 	var audited *auditedEmit
 	if audits(res) && !q.Slim {
 		audited = &auditedEmit{s: s, ctx: ctx, p: p, res: res, emit: emit}
@@ -121,89 +130,101 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 		last = first + q.PageSize - 1
 	}
 	count := 0
-	err = s.db.View(ctx, func(tx store.Tx) error {
-		decode := func(row store.Row) (Object, bool, error) {
-			obj, err := fromRow(keys, res, row, pl.open)
-			if err != nil {
-				return Object{}, false, err
-			}
-			return obj, matches(res, q, pl.inService, obj), nil
+	// A value sealed under a data key version newer than the keys at hand
+	// stops the read; when nothing has gone out yet, it is read again with
+	// fresh keys (else the error stands: a client never gets a row twice).
+	err = s.retryOnNewKeys(ctx, p.CustomerID, &keys, func() error {
+		if emitted {
+			return errEmitted
 		}
-		if pl.open && (pl.order == nil || len(pl.inService) > 0 || q.Search != "") {
-			// The service must look at personal values: use the cache of
-			// decoded objects, which every filter can be checked against.
-			set, ok, err := s.objects(ctx, tx, keys, p.CustomerID, res)
-			if err != nil {
-				return err
-			}
-			if ok {
-				positions := set.filter(res, q)
-				set.sort(positions, q.Order)
-				count = len(positions)
-				for i := first; i < len(positions) && (last < 0 || i <= last); i++ {
-					if err := emit(set.objects[positions[i]]); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
+		count = 0
+		if audited != nil {
+			audited.buf = audited.buf[:0]
 		}
-		switch {
-		case pl.order == nil:
-			// Sort in memory: every match is needed before the first goes out.
-			var all []Object
-			err := tx.List(ctx, p.CustomerID, res, store.ListSpec{Where: pl.where}, func(row store.Row) error {
-				obj, ok, err := decode(row)
-				if ok {
-					all = append(all, obj)
+		return s.db.View(ctx, func(tx store.Tx) error {
+			decode := func(row store.Row) (Object, bool, error) {
+				obj, err := fromRow(keys, res, row, pl.open)
+				if err != nil {
+					return Object{}, false, err
 				}
-				return err
-			})
-			if err != nil {
-				return err
+				return obj, matches(res, q, pl.inService, obj), nil
 			}
-			count = len(all)
-			return emitSorted(all, q.Order, first, last, emit)
-		case len(pl.inService) == 0 && q.Search == "":
-			// The database decides everything, paging included.
-			spec := store.ListSpec{Where: pl.where, Order: pl.order}
-			if q.Paged() {
-				spec.Limit, spec.Offset = q.PageSize, first
-			}
-			if q.Statistics {
-				if count, err = tx.Count(ctx, p.CustomerID, res, pl.where); err != nil {
-					return err
-				}
-			}
-			return tx.List(ctx, p.CustomerID, res, spec, func(row store.Row) error {
-				obj, _, err := decode(row)
+			if pl.open && (pl.order == nil || len(pl.inService) > 0 || q.Search != "") {
+				// The service must look at personal values: use the cache of
+				// decoded objects, which every filter can be checked against.
+				set, ok, err := s.objects(ctx, tx, keys, p.CustomerID, res)
 				if err != nil {
 					return err
 				}
-				return emit(obj)
-			})
-		default:
-			// The database orders and narrows; the service filters as rows stream.
-			err := tx.List(ctx, p.CustomerID, res, store.ListSpec{Where: pl.where, Order: pl.order}, func(row store.Row) error {
-				obj, ok, err := decode(row)
-				if err != nil || !ok {
+				if ok {
+					positions := set.filter(res, q)
+					set.sort(positions, q.Order)
+					count = len(positions)
+					for i := first; i < len(positions) && (last < 0 || i <= last); i++ {
+						if err := emit(set.objects[positions[i]]); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+			}
+			switch {
+			case pl.order == nil:
+				// Sort in memory: every match is needed before the first goes out.
+				var all []Object
+				err := tx.List(ctx, p.CustomerID, res, store.ListSpec{Where: pl.where}, func(row store.Row) error {
+					obj, ok, err := decode(row)
+					if ok {
+						all = append(all, obj)
+					}
+					return err
+				})
+				if err != nil {
 					return err
 				}
-				i := count
-				count++
-				if i >= first && (last < 0 || i <= last) {
+				count = len(all)
+				return emitSorted(all, q.Order, first, last, emit)
+			case len(pl.inService) == 0 && q.Search == "":
+				// The database decides everything, paging included.
+				spec := store.ListSpec{Where: pl.where, Order: pl.order}
+				if q.Paged() {
+					spec.Limit, spec.Offset = q.PageSize, first
+				}
+				if q.Statistics {
+					if count, err = tx.Count(ctx, p.CustomerID, res, pl.where); err != nil {
+						return err
+					}
+				}
+				return tx.List(ctx, p.CustomerID, res, spec, func(row store.Row) error {
+					obj, _, err := decode(row)
+					if err != nil {
+						return err
+					}
 					return emit(obj)
+				})
+			default:
+				// The database orders and narrows; the service filters as rows stream.
+				err := tx.List(ctx, p.CustomerID, res, store.ListSpec{Where: pl.where, Order: pl.order}, func(row store.Row) error {
+					obj, ok, err := decode(row)
+					if err != nil || !ok {
+						return err
+					}
+					i := count
+					count++
+					if i >= first && (last < 0 || i <= last) {
+						return emit(obj)
+					}
+					if last >= 0 && i > last && !q.Statistics {
+						return errStop
+					}
+					return nil
+				})
+				if errors.Is(err, errStop) {
+					return nil
 				}
-				if last >= 0 && i > last && !q.Statistics {
-					return errStop
-				}
-				return nil
-			})
-			if errors.Is(err, errStop) {
-				return nil
+				return err
 			}
-			return err
-		}
+		})
 	})
 	if err == nil && audited != nil {
 		err = audited.flush()

@@ -166,7 +166,7 @@ func newListEnv(t *testing.T) *listEnv {
 	t.Cleanup(func() { ks.Close() })
 	p := listNewCustomer(t, ctx, db, ks, master, "Customer One")
 	other := listNewCustomer(t, ctx, db, ks, master, "Customer Two")
-	ring := seal.NewKeyring(master, ks)
+	ring := seal.NewKeyring(master, nil, ks)
 	e := &listEnv{
 		ctx:      ctx,
 		catalog:  catalog,

@@ -129,13 +129,15 @@ func (s *Service) Get(ctx context.Context, p auth.Principal, res *schema.Resourc
 		return Object{}, err
 	}
 	var obj Object
-	err = s.db.View(ctx, func(tx store.Tx) error {
-		row, err := tx.Get(ctx, p.CustomerID, res, id)
-		if err != nil {
-			return notFound(err)
-		}
-		obj, err = fromRow(keys, res, row, true)
-		return err
+	err = s.retryOnNewKeys(ctx, p.CustomerID, &keys, func() error {
+		return s.db.View(ctx, func(tx store.Tx) error {
+			row, err := tx.Get(ctx, p.CustomerID, res, id)
+			if err != nil {
+				return notFound(err)
+			}
+			obj, err = fromRow(keys, res, row, true)
+			return err
+		})
 	})
 	if err != nil {
 		return Object{}, err
@@ -163,9 +165,12 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, res *schema.Reso
 		return Object{}, err
 	}
 	var obj Object
-	err = s.db.Update(ctx, func(tx store.Tx) error {
-		obj, err = s.updateIn(ctx, tx, keys, p, res, id, changes)
-		return err
+	err = s.retryOnNewKeys(ctx, p.CustomerID, &keys, func() error {
+		return s.db.Update(ctx, func(tx store.Tx) error {
+			var err error
+			obj, err = s.updateIn(ctx, tx, keys, p, res, id, changes)
+			return err
+		})
 	})
 	return obj, err
 }
@@ -205,6 +210,22 @@ func (s *Service) updateIn(ctx context.Context, tx store.Tx, keys *seal.Customer
 		}
 	}
 	return obj, nil
+}
+
+// retryOnNewKeys runs op, and once more after reading the customer's keys
+// again (into *keys) when op met a value sealed under a data key version
+// made since they were loaded: a rotate-data has been running meanwhile.
+func (s *Service) retryOnNewKeys(ctx context.Context, customerID string, keys **seal.CustomerKeys, op func() error) error {
+	err := op()
+	if !errors.Is(err, seal.ErrUnknownVersion) {
+		return err
+	}
+	fresh, err := s.keys.Refresh(ctx, customerID)
+	if err != nil {
+		return fmt.Errorf("records: customer keys: %w", err)
+	}
+	*keys = fresh
+	return op()
 }
 
 func (s *Service) customerKeys(ctx context.Context, customerID string) (*seal.CustomerKeys, error) {

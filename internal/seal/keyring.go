@@ -18,10 +18,11 @@ const keyCacheTTL = time.Minute
 
 // Keyring unwraps customer keys on first use and keeps them in memory for
 // keyCacheTTL, so a request costs no key unwrapping after the customer's
-// first.
+// first. It can hold two master keys while the master key is rotated: keys
+// wrapped under either unwrap.
 type Keyring struct {
-	master *MasterKey
-	source KeySource
+	masters []*MasterKey
+	source  KeySource
 
 	mu    sync.Mutex
 	cache map[string]cachedKeys
@@ -32,9 +33,23 @@ type cachedKeys struct {
 	loaded time.Time
 }
 
-// NewKeyring returns a Keyring that unwraps keys from source with master.
-func NewKeyring(master *MasterKey, source KeySource) *Keyring {
-	return &Keyring{master: master, source: source, cache: map[string]cachedKeys{}}
+// NewKeyring returns a Keyring that unwraps keys from source with master,
+// or else with previous (during a master key rotation; may be nil).
+func NewKeyring(master, previous *MasterKey, source KeySource) *Keyring {
+	masters := []*MasterKey{master}
+	if previous != nil {
+		masters = append(masters, previous)
+	}
+	return &Keyring{masters: masters, source: source, cache: map[string]cachedKeys{}}
+}
+
+// Refresh reads the customer's keys again, for a value sealed under a data
+// key version made since they were loaded.
+func (k *Keyring) Refresh(ctx context.Context, customerID string) (*CustomerKeys, error) {
+	k.mu.Lock()
+	delete(k.cache, customerID)
+	k.mu.Unlock()
+	return k.Customer(ctx, customerID)
 }
 
 // Customer returns the customer's unwrapped keys.
@@ -50,7 +65,12 @@ func (k *Keyring) Customer(ctx context.Context, customerID string) (*CustomerKey
 	if err != nil {
 		return nil, err
 	}
-	keys, err := k.master.Unwrap(customerID, wrapped)
+	var keys *CustomerKeys
+	for _, m := range k.masters {
+		if keys, err = m.Unwrap(customerID, wrapped); err == nil {
+			break
+		}
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err != nil {

@@ -39,6 +39,11 @@ const headerSize = 1 + 4 + 12
 // place, or tampered bytes. It says nothing about the value.
 var ErrOpen = errors.New("seal: value does not open")
 
+// ErrUnknownVersion is returned when a value is sealed under a data key
+// version the keys at hand do not have: a newer one, made since they were
+// loaded (see Keyring.Refresh).
+var ErrUnknownVersion = fmt.Errorf("%w: data key version not loaded", ErrOpen)
+
 // MasterKey wraps and unwraps customer keys. It is never stored in the database.
 type MasterKey struct{ aead cipher.AEAD }
 
@@ -167,7 +172,7 @@ func (k *CustomerKeys) Open(resource, rowID string, sealed []byte) ([]byte, erro
 	version := int(binary.BigEndian.Uint32(sealed[1:5]))
 	aead, ok := k.data[version]
 	if !ok {
-		return nil, ErrOpen
+		return nil, ErrUnknownVersion
 	}
 	plain, err := aead.Open(nil, sealed[5:headerSize], sealed[headerSize:], k.sealAD(resource, rowID, version))
 	if err != nil {
@@ -178,6 +183,31 @@ func (k *CustomerKeys) Open(resource, rowID string, sealed []byte) ([]byte, erro
 
 func (k *CustomerKeys) sealAD(resource, rowID string, version int) []byte {
 	return fmt.Appendf(nil, "accounts.seal.v1\x00%s\x00%s\x00%s\x00%d", k.customerID, resource, rowID, version)
+}
+
+// Version returns the data key version a sealed value was sealed under.
+func Version(sealed []byte) (int, bool) {
+	if len(sealed) < headerSize || sealed[0] != formatV1 {
+		return 0, false
+	}
+	return int(binary.BigEndian.Uint32(sealed[1:5])), true
+}
+
+// Current returns the data key version new values are sealed under.
+func (k *CustomerKeys) Current() int { return k.current }
+
+// NewDataKey returns a new data key version for a customer, wrapped under m.
+func (m *MasterKey) NewDataKey(customerID string, version int) WrappedKey {
+	return m.wrap(customerID, PurposeData, version, randomBytes(KeySize))
+}
+
+// Rewrap returns w wrapped under to instead of m.
+func (m *MasterKey) Rewrap(w WrappedKey, to *MasterKey) (WrappedKey, error) {
+	raw, err := m.unwrap(w)
+	if err != nil {
+		return WrappedKey{}, err
+	}
+	return to.wrap(w.CustomerID, w.Purpose, w.Version, raw), nil
 }
 
 // BlindIndex returns the keyed hash of a field's canonical value, for exact

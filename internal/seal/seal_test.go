@@ -119,7 +119,7 @@ func (f *fixedSource) CustomerKeys(context.Context, string) ([]WrappedKey, error
 func TestKeyringUnwrapsOnce(t *testing.T) {
 	m := mustMaster(t)
 	src := &fixedSource{keys: m.NewCustomerKeys("cust-a")}
-	ring := NewKeyring(m, src)
+	ring := NewKeyring(m, nil, src)
 	for i := 0; i < 3; i++ {
 		if _, err := ring.Customer(context.Background(), "cust-a"); err != nil {
 			t.Fatal(err)
