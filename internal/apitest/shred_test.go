@@ -20,7 +20,7 @@ import (
 // both carrying distinctive values, and returns the client and the ids.
 func shredCustomer(t *testing.T, e *env, tag string) (*client, string, []string) {
 	c := e.newCustomer("Shred " + tag + " AB")
-	values := []string{personal("Shredtenant-"+tag+"-Qxv"), personal("Shredidentity-"+tag+"-Qxv"), personal("shred." + strings.ToLower(tag) + ".qxv@example.se")}
+	values := []string{personal("Shredtenant-" + tag + "-Qxv"), personal("Shredidentity-" + tag + "-Qxv"), personal("shred." + strings.ToLower(tag) + ".qxv@example.se")}
 	tenant := c.create(tenantPath, map[string]any{"first_name": values[0]})
 	pi := c.create(piPath, map[string]any{"tenant": ref(tenant), "first_name": values[1], "email": values[2]})
 	return c, pi["id"].(string), values
@@ -100,7 +100,7 @@ func TestCustomerDeleteShredsEveryCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring := seal.NewKeyring(master, ks)
+	ring := seal.NewKeyring(master, nil, ks)
 	if _, err := ring.Customer(context.Background(), a.customerID); err == nil {
 		t.Fatal("the deleted customer's keys still unwrap")
 	}

@@ -68,6 +68,16 @@ func parseID(flagName, v string) (string, error) {
 
 func formatTime(t time.Time) string { return t.UTC().Format(store.TimeLayout) }
 
+// requireCustomer answers a usage error when the customer does not exist.
+func requireCustomer(ctx context.Context, db store.Store, customerID string) error {
+	if _, err := db.Customer(ctx, customerID); errors.Is(err, store.ErrNotFound) {
+		return usagef("no customer with id %s", customerID)
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
 func customerCreate(ctx context.Context, args []string, io IO) error {
 	a := newAdminFlags("customer create", io)
 	a.cfg.BindKeys(a.fs, io.Env)
@@ -127,9 +137,7 @@ func customerDelete(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Customer(ctx, customerID); errors.Is(err, store.ErrNotFound) {
-		return usagef("no customer with id %s", customerID)
-	} else if err != nil {
+	if err := requireCustomer(ctx, db, customerID); err != nil {
 		return err
 	}
 	ks, err := keystore.Open(ctx, location)
@@ -176,9 +184,7 @@ func clientCreate(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Customer(ctx, customerID); errors.Is(err, store.ErrNotFound) {
-		return usagef("no customer with id %s", customerID)
-	} else if err != nil {
+	if err := requireCustomer(ctx, db, customerID); err != nil {
 		return err
 	}
 	c, secret := auth.Issue(customerID, scope, time.Now())
@@ -228,9 +234,7 @@ func clientList(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Customer(ctx, customerID); errors.Is(err, store.ErrNotFound) {
-		return usagef("no customer with id %s", customerID)
-	} else if err != nil {
+	if err := requireCustomer(ctx, db, customerID); err != nil {
 		return err
 	}
 	clients, err := db.Clients(ctx, customerID)

@@ -2,6 +2,7 @@ package records
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -23,6 +24,19 @@ func (s *Service) entry(ctx context.Context, p auth.Principal, action audit.Acti
 		ObjectIDs:  ids,
 		Fields:     fields,
 	}
+}
+
+// auditWrite records a write of one object in the write's own transaction,
+// so that the write and its entry commit, or fail, together.
+func (s *Service) auditWrite(ctx context.Context, tx store.Tx, p auth.Principal, action audit.Action, res *schema.Resource, id string, fields []string) error {
+	if !audits(res) {
+		return nil
+	}
+	entry := s.entry(ctx, p, action, res, []string{id}, fields)
+	if err := tx.AppendAudit(ctx, []audit.Entry{entry}); err != nil {
+		return fmt.Errorf("records: audit: %w", err)
+	}
+	return nil
 }
 
 // setFields returns the names of the personal fields that hold a value in

@@ -113,11 +113,8 @@ func (s *Service) createIn(ctx context.Context, tx store.Tx, keys *seal.Customer
 	if err := constraintErr(obj, tx.Insert(ctx, customerID, res, toRow(keys, obj))); err != nil {
 		return Object{}, err
 	}
-	if audits(res) {
-		entry := s.entry(ctx, p, audit.Create, res, []string{obj.ID}, setFields(res, values))
-		if err := tx.AppendAudit(ctx, []audit.Entry{entry}); err != nil {
-			return Object{}, fmt.Errorf("records: audit: %w", err)
-		}
+	if err := s.auditWrite(ctx, tx, p, audit.Create, res, obj.ID, setFields(res, values)); err != nil {
+		return Object{}, err
 	}
 	return obj, nil
 }
@@ -203,11 +200,8 @@ func (s *Service) updateIn(ctx context.Context, tx store.Tx, keys *seal.Customer
 	if err := constraintErr(obj, tx.Update(ctx, customerID, res, toRow(keys, obj))); err != nil {
 		return Object{}, err
 	}
-	if audits(res) {
-		entry := s.entry(ctx, p, audit.Update, res, []string{obj.ID}, sentFields(res, changes))
-		if err := tx.AppendAudit(ctx, []audit.Entry{entry}); err != nil {
-			return Object{}, fmt.Errorf("records: audit: %w", err)
-		}
+	if err := s.auditWrite(ctx, tx, p, audit.Update, res, obj.ID, sentFields(res, changes)); err != nil {
+		return Object{}, err
 	}
 	return obj, nil
 }
@@ -279,13 +273,7 @@ func (s *Service) deleteIn(ctx context.Context, tx store.Tx, p auth.Principal, r
 	if err := tx.Delete(ctx, customerID, res, id); err != nil {
 		return notFound(err)
 	}
-	if audits(res) {
-		entry := s.entry(ctx, p, action, res, []string{id}, personalNames(res))
-		if err := tx.AppendAudit(ctx, []audit.Entry{entry}); err != nil {
-			return fmt.Errorf("records: audit: %w", err)
-		}
-	}
-	return nil
+	return s.auditWrite(ctx, tx, p, action, res, id, personalNames(res))
 }
 
 // decode validates each key of body. On create, fields left out get their
