@@ -54,11 +54,12 @@ func setFields(res *schema.Resource, values ...schema.Values) []string {
 	return out
 }
 
-// sentFields returns the names of the personal fields among changes.
-func sentFields(res *schema.Resource, changes schema.Values) []string {
+// sentOrSetFields returns the names of the personal fields among changes or
+// holding a value in values, in declaration order.
+func sentOrSetFields(res *schema.Resource, changes, values schema.Values) []string {
 	var out []string
 	for _, f := range res.PersonalFields() {
-		if _, ok := changes[f.Name]; ok {
+		if _, sent := changes[f.Name]; sent || values[f.Name] != nil {
 			out = append(out, f.Name)
 		}
 	}

@@ -120,8 +120,14 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 		return out(o)
 	}
 	var audited *auditedEmit
-	if audits(res) && !q.Slim {
+	if queried := queriedFields(res, q); audits(res) && (!q.Slim || len(queried) > 0) {
+		// A slim list carries no personal field, but one that filters,
+		// searches or orders on personal fields still tells something of
+		// them: it is a read of those fields.
 		audited = &auditedEmit{s: s, ctx: ctx, p: p, res: res, emit: emit}
+		if q.Slim {
+			audited.fields = queried
+		}
 		emit = audited.add
 	}
 	first, last := 0, -1 // the window of matches to emit, last < 0 for no end
@@ -232,6 +238,30 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 	return count, err
 }
 
+// queriedFields returns the names of the personal fields a list filters,
+// searches or orders on, in declaration order.
+func queriedFields(res *schema.Resource, q query.Query) []string {
+	used := map[string]bool{}
+	for _, f := range q.Filters {
+		used[f.Field.Name] = f.Field.Personal
+	}
+	for _, k := range q.Order {
+		used[k.Field.Name] = used[k.Field.Name] || k.Field.Personal
+	}
+	if q.Search != "" {
+		for _, f := range res.SearchFields() {
+			used[f.Name] = used[f.Name] || f.Personal
+		}
+	}
+	var out []string
+	for _, f := range res.PersonalFields() {
+		if used[f.Name] {
+			out = append(out, f.Name)
+		}
+	}
+	return out
+}
+
 // listAuditChunk is how many listed objects at most wait for their read to
 // be recorded before they go out: a page is one entry, a stream one entry
 // per chunk, and memory stays bounded.
@@ -245,6 +275,9 @@ type auditedEmit struct {
 	res  *schema.Resource
 	emit func(Object) error
 	buf  []Object
+	// fields, when set, are the fields the entries name (a slim list's
+	// queried fields); else the personal fields the objects hold.
+	fields []string
 }
 
 func (a *auditedEmit) add(o Object) error {
@@ -265,7 +298,11 @@ func (a *auditedEmit) flush() error {
 	for i, o := range a.buf {
 		ids[i], values[i] = o.ID, o.Values
 	}
-	entry := a.s.entry(a.ctx, a.p, audit.Read, a.res, ids, setFields(a.res, values...))
+	fields := a.fields
+	if fields == nil {
+		fields = setFields(a.res, values...)
+	}
+	entry := a.s.entry(a.ctx, a.p, audit.Read, a.res, ids, fields)
 	if err := a.s.reads.record(entry); err != nil {
 		return fmt.Errorf("records: audit: %w", err)
 	}

@@ -200,7 +200,9 @@ func (s *Service) updateIn(ctx context.Context, tx store.Tx, keys *seal.Customer
 	if err := constraintErr(obj, tx.Update(ctx, customerID, res, toRow(keys, obj))); err != nil {
 		return Object{}, err
 	}
-	if err := s.auditWrite(ctx, tx, p, audit.Update, res, obj.ID, sentFields(res, changes)); err != nil {
+	// The response carries the whole object: the entry names the fields
+	// changed and the fields read back.
+	if err := s.auditWrite(ctx, tx, p, audit.Update, res, obj.ID, sentOrSetFields(res, changes, obj.Values)); err != nil {
 		return Object{}, err
 	}
 	return obj, nil

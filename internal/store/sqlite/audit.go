@@ -37,11 +37,11 @@ func (t *txn) AppendAudit(ctx context.Context, entries []audit.Entry) error {
 			heads[e.CustomerID] = head
 		}
 		head.Append(e)
-		ids, err := json.Marshal(e.ObjectIDs)
+		ids, err := json.Marshal(nonNil(e.ObjectIDs))
 		if err != nil {
 			return err
 		}
-		fields, err := json.Marshal(e.Fields)
+		fields, err := json.Marshal(nonNil(e.Fields))
 		if err != nil {
 			return err
 		}
@@ -56,6 +56,14 @@ func (t *txn) AppendAudit(ctx context.Context, entries []audit.Entry) error {
 		}
 	}
 	return nil
+}
+
+// nonNil stores an empty list as [] (never null), as PostgreSQL's arrays do.
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
 }
 
 // AuditCustomers lists the customers that have an audit chain.
