@@ -26,16 +26,29 @@ func (s *Service) entry(ctx context.Context, p auth.Principal, action audit.Acti
 	}
 }
 
-// auditWrite records a write of one object in the write's own transaction,
-// so that the write and its entry commit, or fail, together.
-func (s *Service) auditWrite(ctx context.Context, tx store.Tx, p auth.Principal, action audit.Action, res *schema.Resource, id string, fields []string) error {
-	if !audits(res) {
+// auditWrites gathers the entries of a transaction's writes, to append them
+// in one go before it commits: the writes and their entries commit, or fail,
+// together, and a bulk write of a thousand objects extends the chain once.
+type auditWrites struct {
+	entries []audit.Entry
+}
+
+// add records a write of one object.
+func (w *auditWrites) add(s *Service, ctx context.Context, p auth.Principal, action audit.Action, res *schema.Resource, id string, fields []string) {
+	if audits(res) {
+		w.entries = append(w.entries, s.entry(ctx, p, action, res, []string{id}, fields))
+	}
+}
+
+// flush appends the gathered entries in tx.
+func (w *auditWrites) flush(ctx context.Context, tx store.Tx) error {
+	if len(w.entries) == 0 {
 		return nil
 	}
-	entry := s.entry(ctx, p, action, res, []string{id}, fields)
-	if err := tx.AppendAudit(ctx, []audit.Entry{entry}); err != nil {
+	if err := tx.AppendAudit(ctx, w.entries); err != nil {
 		return fmt.Errorf("records: audit: %w", err)
 	}
+	w.entries = nil
 	return nil
 }
 

@@ -53,6 +53,7 @@ func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resour
 	// savepoint and every failure is recorded; otherwise the first failure
 	// ends the attempt with errIsolate.
 	apply := func(tx store.Tx, isolated bool) error {
+		w := &auditWrites{}
 		for i := range items {
 			if len(itemErrs[i]) > 0 {
 				continue
@@ -60,9 +61,9 @@ func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resour
 			write := func() error {
 				var err error
 				if ids[i] == "" {
-					out[i], err = s.createIn(ctx, tx, keys, p, res, decoded[i])
+					out[i], err = s.createIn(ctx, tx, keys, w, p, res, decoded[i])
 				} else {
-					out[i], err = s.updateIn(ctx, tx, keys, p, res, ids[i], decoded[i])
+					out[i], err = s.updateIn(ctx, tx, keys, w, p, res, ids[i], decoded[i])
 				}
 				return err
 			}
@@ -92,7 +93,7 @@ func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resour
 		if failed {
 			return apperr.ItemErrors(itemErrs)
 		}
-		return nil
+		return w.flush(ctx, tx)
 	}
 	// Batches are usually good: try without savepoints first, and only when
 	// an item fails, write again item by item to report every failure.

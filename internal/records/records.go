@@ -88,15 +88,18 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, res *schema.Reso
 	}
 	var obj Object
 	err = s.db.Update(ctx, func(tx store.Tx) error {
-		obj, err = s.createIn(ctx, tx, keys, p, res, values)
-		return err
+		w := &auditWrites{}
+		if obj, err = s.createIn(ctx, tx, keys, w, p, res, values); err != nil {
+			return err
+		}
+		return w.flush(ctx, tx)
 	})
 	return obj, err
 }
 
 // createIn checks the rules and references of a new object's decoded values
 // and inserts it.
-func (s *Service) createIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, p auth.Principal, res *schema.Resource, values schema.Values) (Object, error) {
+func (s *Service) createIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, w *auditWrites, p auth.Principal, res *schema.Resource, values schema.Values) (Object, error) {
 	customerID := p.CustomerID
 	if err := checkRules(res, values); err != nil {
 		return Object{}, err
@@ -113,9 +116,7 @@ func (s *Service) createIn(ctx context.Context, tx store.Tx, keys *seal.Customer
 	if err := constraintErr(obj, tx.Insert(ctx, customerID, res, toRow(keys, obj))); err != nil {
 		return Object{}, err
 	}
-	if err := s.auditWrite(ctx, tx, p, audit.Create, res, obj.ID, setFields(res, values)); err != nil {
-		return Object{}, err
-	}
+	w.add(s, ctx, p, audit.Create, res, obj.ID, setFields(res, values))
 	return obj, nil
 }
 
@@ -164,16 +165,19 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, res *schema.Reso
 	var obj Object
 	err = s.retryOnNewKeys(ctx, p.CustomerID, &keys, func() error {
 		return s.db.Update(ctx, func(tx store.Tx) error {
+			w := &auditWrites{}
 			var err error
-			obj, err = s.updateIn(ctx, tx, keys, p, res, id, changes)
-			return err
+			if obj, err = s.updateIn(ctx, tx, keys, w, p, res, id, changes); err != nil {
+				return err
+			}
+			return w.flush(ctx, tx)
 		})
 	})
 	return obj, err
 }
 
 // updateIn applies decoded changes to one stored object.
-func (s *Service) updateIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, p auth.Principal, res *schema.Resource, id string, changes schema.Values) (Object, error) {
+func (s *Service) updateIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, w *auditWrites, p auth.Principal, res *schema.Resource, id string, changes schema.Values) (Object, error) {
 	customerID := p.CustomerID
 	row, err := tx.Get(ctx, customerID, res, id)
 	if err != nil {
@@ -202,9 +206,7 @@ func (s *Service) updateIn(ctx context.Context, tx store.Tx, keys *seal.Customer
 	}
 	// The response carries the whole object: the entry names the fields
 	// changed and the fields read back.
-	if err := s.auditWrite(ctx, tx, p, audit.Update, res, obj.ID, sentOrSetFields(res, changes, obj.Values)); err != nil {
-		return Object{}, err
-	}
+	w.add(s, ctx, p, audit.Update, res, obj.ID, sentOrSetFields(res, changes, obj.Values))
 	return obj, nil
 }
 
@@ -239,14 +241,18 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, res *schema.Reso
 		return errForbidden
 	}
 	return s.db.Update(ctx, func(tx store.Tx) error {
-		return s.deleteIn(ctx, tx, p, res, id, audit.Delete)
+		w := &auditWrites{}
+		if err := s.deleteIn(ctx, tx, w, p, res, id, audit.Delete); err != nil {
+			return err
+		}
+		return w.flush(ctx, tx)
 	})
 }
 
 // deleteIn deletes one object and what cascades from it, recording each
 // deletion of personal data: the object's own with action, the cascaded
 // ones as cascade_delete.
-func (s *Service) deleteIn(ctx context.Context, tx store.Tx, p auth.Principal, res *schema.Resource, id string, action audit.Action) error {
+func (s *Service) deleteIn(ctx context.Context, tx store.Tx, w *auditWrites, p auth.Principal, res *schema.Resource, id string, action audit.Action) error {
 	customerID := p.CustomerID
 	ok, err := tx.Exists(ctx, customerID, res, id)
 	if err != nil {
@@ -262,7 +268,7 @@ func (s *Service) deleteIn(ctx context.Context, tx store.Tx, p auth.Principal, r
 				return err
 			}
 			for _, child := range ids {
-				if err := s.deleteIn(ctx, tx, p, r.Resource, child, audit.CascadeDelete); err != nil {
+				if err := s.deleteIn(ctx, tx, w, p, r.Resource, child, audit.CascadeDelete); err != nil {
 					return err
 				}
 			}
@@ -275,7 +281,8 @@ func (s *Service) deleteIn(ctx context.Context, tx store.Tx, p auth.Principal, r
 	if err := tx.Delete(ctx, customerID, res, id); err != nil {
 		return notFound(err)
 	}
-	return s.auditWrite(ctx, tx, p, action, res, id, personalNames(res))
+	w.add(s, ctx, p, action, res, id, personalNames(res))
+	return nil
 }
 
 // decode validates each key of body. On create, fields left out get their
