@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -40,21 +39,7 @@ func BenchmarkAuditedReads(b *testing.B) {
 				config.EnvMasterKey: seal.GenerateMasterKey(),
 			}
 			headers := memCustomer(b, vars)
-			cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
-			cmd.Env = append(os.Environ(), config.EnvDatabase+"="+vars[config.EnvDatabase], config.EnvMasterKey+"="+vars[config.EnvMasterKey])
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer func() {
-				cmd.Process.Signal(os.Interrupt)
-				cmd.Wait()
-			}()
-			base := "http://" + memListenAddr(b, stderr)
-			go io.Copy(io.Discard, stderr)
+			_, base := startServe(b, bin, vars)
 
 			items := make([]map[string]any, 500)
 			for i := range items {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -209,26 +208,11 @@ func auditID(obj map[string]any) string { id, _ := obj["id"].(string); return id
 
 func auditObjPath(path string, obj map[string]any) string { return path + auditID(obj) + "/" }
 
-// auditSSN is a valid test vector of shared/testdata/personnummer.json.
-type auditSSN struct {
-	Input     string `json:"input"`
-	Canonical string `json:"canonical"`
-}
-
-func auditSSNs(t *testing.T) []auditSSN {
+func auditSSNs(t *testing.T) []ssnVector {
 	t.Helper()
-	data, err := os.ReadFile("../../../shared/testdata/personnummer.json")
-	if err != nil {
-		t.Fatalf("reading personnummer test vectors: %v", err)
-	}
-	var f struct {
-		Valid []auditSSN `json:"valid"`
-	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatalf("decoding personnummer test vectors: %v", err)
-	}
+	f := loadPersonnummer(t)
 	// Only distinct canonical numbers: each test value must be told apart.
-	var out []auditSSN
+	var out []ssnVector
 	seen := map[string]bool{}
 	for _, s := range f.Valid {
 		if !seen[s.Canonical] {
@@ -724,7 +708,7 @@ func TestAuditNoPersonalValues(t *testing.T) {
 		values = append(values, personal(v))
 		return v
 	}
-	ssn := func(s auditSSN) string {
+	ssn := func(s ssnVector) string {
 		values = append(values, s.Input, s.Canonical)
 		return s.Input
 	}
@@ -1185,7 +1169,7 @@ func TestAuditWriteFailureFailsOperation(t *testing.T) {
 		values = append(values, personal(v))
 		return v
 	}
-	ssn := func(s auditSSN) string {
+	ssn := func(s ssnVector) string {
 		values = append(values, s.Input, s.Canonical)
 		return s.Input
 	}

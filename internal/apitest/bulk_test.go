@@ -219,7 +219,7 @@ func TestBulkMixedBatch(t *testing.T) {
 
 func TestBulkAllOrNothing(t *testing.T) {
 	t.Parallel()
-	pn := lstLoadPersonnummer(t)
+	pn := loadPersonnummer(t)
 	badSSN := pn.invalid(t)
 	e := newEnv(t)
 	c := e.newCustomer("Bulk atomic AB")

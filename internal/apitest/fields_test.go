@@ -6,10 +6,8 @@ package apitest
 // uniqueness and references are in rules_test.go.
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,31 +15,6 @@ import (
 	"testing"
 	"time"
 )
-
-// fldPersonnummer is shared/testdata/personnummer.json.
-type fldPersonnummer struct {
-	Valid []struct {
-		Input     string `json:"input"`
-		Canonical string `json:"canonical"`
-	} `json:"valid"`
-	Invalid []string `json:"invalid"`
-}
-
-func fldLoadPersonnummer(t *testing.T) fldPersonnummer {
-	t.Helper()
-	data, err := os.ReadFile("../../../shared/testdata/personnummer.json")
-	if err != nil {
-		t.Fatalf("reading personnummer test vectors: %v", err)
-	}
-	var p fldPersonnummer
-	if err := json.Unmarshal(data, &p); err != nil {
-		t.Fatalf("decoding personnummer test vectors: %v", err)
-	}
-	if len(p.Valid) == 0 || len(p.Invalid) == 0 {
-		t.Fatal("personnummer test vectors are empty")
-	}
-	return p
-}
 
 // fldFor returns a copy of c whose harness failures are reported on t, so
 // that a subtest can use c.do and c.create.
@@ -172,7 +145,7 @@ func fldRunCreateCases(t *testing.T, c *client, cases []fldCase) {
 // canonical form, invalid ones are a 400 on ssn that does not echo them.
 func TestFieldsSSNTestVectors(t *testing.T) {
 	t.Parallel()
-	p := fldLoadPersonnummer(t)
+	p := loadPersonnummer(t)
 	e := newEnv(t)
 	c := e.newCustomer("SSN vectors AB")
 	for _, v := range p.Valid {
@@ -458,7 +431,7 @@ func TestFieldsNullClearsOnPatch(t *testing.T) {
 	e := newEnv(t)
 	c := e.newCustomer("Nulls AB")
 	f := c.fixtures()
-	pn := fldLoadPersonnummer(t)
+	pn := loadPersonnummer(t)
 	cases := []struct {
 		path  string
 		field string

@@ -300,6 +300,36 @@ func (c *client) fixtures() fixtures {
 	return f
 }
 
+// ssnVector is a valid identity number of shared/testdata/personnummer.json:
+// the numbers tests use (a number made up could belong to a living person).
+type ssnVector struct {
+	Input     string `json:"input"`
+	Canonical string `json:"canonical"`
+}
+
+// personnummerVectors is shared/testdata/personnummer.json.
+type personnummerVectors struct {
+	Valid   []ssnVector `json:"valid"`
+	Invalid []string    `json:"invalid"`
+}
+
+// loadPersonnummer reads the shared identity-number test vectors.
+func loadPersonnummer(t testing.TB) personnummerVectors {
+	t.Helper()
+	data, err := os.ReadFile("../../../shared/testdata/personnummer.json")
+	if err != nil {
+		t.Fatalf("reading personnummer test vectors: %v", err)
+	}
+	var p personnummerVectors
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatalf("decoding personnummer test vectors: %v", err)
+	}
+	if len(p.Valid) == 0 || len(p.Invalid) == 0 {
+		t.Fatal("personnummer test vectors are empty")
+	}
+	return p
+}
+
 // errorKeys asserts a 400 whose body has exactly the given error keys.
 func errorKeys(t *testing.T, r response, want ...string) {
 	t.Helper()

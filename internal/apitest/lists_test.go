@@ -15,7 +15,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -23,32 +22,10 @@ import (
 	"time"
 )
 
-// lstPersonnummer is shared/testdata/personnummer.json.
-type lstPersonnummer struct {
-	Valid []struct {
-		Input     string `json:"input"`
-		Canonical string `json:"canonical"`
-	} `json:"valid"`
-	Invalid []string `json:"invalid"`
-}
-
-func lstLoadPersonnummer(t *testing.T) lstPersonnummer {
-	t.Helper()
-	data, err := os.ReadFile("../../../shared/testdata/personnummer.json")
-	if err != nil {
-		t.Fatalf("reading personnummer test vectors: %v", err)
-	}
-	var p lstPersonnummer
-	if err := json.Unmarshal(data, &p); err != nil {
-		t.Fatalf("decoding personnummer test vectors: %v", err)
-	}
-	return p
-}
-
 // valid returns the test vector whose input is in, failing when the file
 // has no such vector (so no number is ever invented here), and registers
 // both of its forms as personal values.
-func (p lstPersonnummer) valid(t *testing.T, in string) (input, canonical string) {
+func (p personnummerVectors) valid(t *testing.T, in string) (input, canonical string) {
 	t.Helper()
 	for _, v := range p.Valid {
 		if v.Input == in {
@@ -61,7 +38,7 @@ func (p lstPersonnummer) valid(t *testing.T, in string) (input, canonical string
 }
 
 // invalid returns the first invalid vector of twelve ASCII digits.
-func (p lstPersonnummer) invalid(t *testing.T) string {
+func (p personnummerVectors) invalid(t *testing.T) string {
 	t.Helper()
 	for _, v := range p.Invalid {
 		if len(v) == 12 && strings.Trim(v, "0123456789") == "" {
@@ -238,7 +215,7 @@ type lstFilterCase struct {
 
 func TestListFilters(t *testing.T) {
 	t.Parallel()
-	pn := lstLoadPersonnummer(t)
+	pn := loadPersonnummer(t)
 	e := newEnv(t)
 	c := e.newCustomer("List filters AB")
 	other := e.newCustomer("List filters other AB")
@@ -697,7 +674,7 @@ func TestListFilters(t *testing.T) {
 // offending parameter's name; nothing is silently ignored.
 func TestListQueryErrors(t *testing.T) {
 	t.Parallel()
-	pn := lstLoadPersonnummer(t)
+	pn := loadPersonnummer(t)
 	bad := pn.invalid(t)
 	e := newEnv(t)
 	c := e.newCustomer("List errors AB")
@@ -1229,7 +1206,7 @@ var lstSlim = map[string][]string{
 
 func TestListSlim(t *testing.T) {
 	t.Parallel()
-	pn := lstLoadPersonnummer(t)
+	pn := loadPersonnummer(t)
 	ssn, _ := pn.valid(t, "197103011032")
 	e := newEnv(t)
 	c := e.newCustomer("List slim AB")
@@ -1390,7 +1367,7 @@ func TestListJSONL(t *testing.T) {
 
 func TestListSearch(t *testing.T) {
 	t.Parallel()
-	pn := lstLoadPersonnummer(t)
+	pn := loadPersonnummer(t)
 	ssn, _ := pn.valid(t, "194408139089")
 	e := newEnv(t)
 	c := e.newCustomer("List search AB")

@@ -39,21 +39,7 @@ func BenchmarkUnpagedListMemory(b *testing.B) {
 	}
 	headers := memCustomer(b, vars)
 
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), config.EnvDatabase+"="+vars[config.EnvDatabase], config.EnvMasterKey+"="+vars[config.EnvMasterKey])
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	}()
-	base := "http://" + memListenAddr(b, stderr)
-	go io.Copy(io.Discard, stderr)
+	cmd, base := startServe(b, bin, vars)
 
 	for start := 0; start < rows; start += 1000 {
 		items := make([]map[string]any, 1000)
@@ -109,6 +95,31 @@ func memCustomer(b *testing.B, vars map[string]string) map[string]string {
 	var cl struct{ Headers map[string]string }
 	json.Unmarshal(run("client", "create", "--customer", cust.ID, "--json"), &cl)
 	return cl.Headers
+}
+
+// startServe starts `bin serve` on a free port with vars as its
+// environment, stopped when the benchmark ends, and returns the process and
+// its base URL.
+func startServe(b *testing.B, bin string, vars map[string]string) (*exec.Cmd, string) {
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
+	cmd.Env = os.Environ()
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	})
+	base := "http://" + memListenAddr(b, stderr)
+	go io.Copy(io.Discard, stderr)
+	return cmd, base
 }
 
 // memListenAddr reads serve's log until its "listening" line.

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -18,29 +17,14 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// protectionSSN is one valid test vector of shared/testdata/personnummer.json.
-type protectionSSN struct {
-	Input     string `json:"input"`
-	Canonical string `json:"canonical"`
-}
-
-// protectionValidSSNs loads the valid identity numbers of the shared test data.
-func protectionValidSSNs(t *testing.T) []protectionSSN {
+// protectionValidSSNs returns the valid identity numbers of the shared test data.
+func protectionValidSSNs(t *testing.T) []ssnVector {
 	t.Helper()
-	data, err := os.ReadFile("../../../shared/testdata/personnummer.json")
-	if err != nil {
-		t.Fatalf("reading personnummer test vectors: %v", err)
+	valid := loadPersonnummer(t).Valid
+	if len(valid) < 9 {
+		t.Fatalf("personnummer test vectors: only %d valid numbers", len(valid))
 	}
-	var f struct {
-		Valid []protectionSSN `json:"valid"`
-	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatalf("decoding personnummer test vectors: %v", err)
-	}
-	if len(f.Valid) < 9 {
-		t.Fatalf("personnummer test vectors: only %d valid numbers", len(f.Valid))
-	}
-	return f.Valid
+	return valid
 }
 
 // protectionProbe is one personal value sent to the API that must never be
@@ -119,7 +103,7 @@ func TestProtectionNoPlaintextInDatabaseFiles(t *testing.T) {
 		probes = append(probes, protectionProbe{label, []byte(v)})
 		return v
 	}
-	addSSN := func(label string, s protectionSSN) string {
+	addSSN := func(label string, s ssnVector) string {
 		personal(s.Input, s.Canonical)
 		probes = append(probes, protectionProbe{label + " (input form)", []byte(s.Input)},
 			protectionProbe{label + " (canonical form)", []byte(s.Canonical)})
@@ -376,21 +360,5 @@ func TestProtectionErrorBodiesDoNotEchoValues(t *testing.T) {
 	}
 }
 
-// protectionInvalidSSNs loads the invalid identity numbers of the shared test data.
-func protectionInvalidSSNs(t *testing.T) []string {
-	t.Helper()
-	data, err := os.ReadFile("../../../shared/testdata/personnummer.json")
-	if err != nil {
-		t.Fatalf("reading personnummer test vectors: %v", err)
-	}
-	var f struct {
-		Invalid []string `json:"invalid"`
-	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatalf("decoding personnummer test vectors: %v", err)
-	}
-	if len(f.Invalid) == 0 {
-		t.Fatalf("personnummer test vectors: no invalid numbers")
-	}
-	return f.Invalid
-}
+// protectionInvalidSSNs returns the invalid identity numbers of the shared test data.
+func protectionInvalidSSNs(t *testing.T) []string { return loadPersonnummer(t).Invalid }

@@ -1,9 +1,7 @@
 package apitest
 
 import (
-	"encoding/json"
 	"net/http"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,19 +11,7 @@ import (
 // (input form and canonical form).
 func tenancyValidSSN(t *testing.T, i int) (input, canonical string) {
 	t.Helper()
-	data, err := os.ReadFile("../../../shared/testdata/personnummer.json")
-	if err != nil {
-		t.Fatalf("reading personnummer test data: %v", err)
-	}
-	var v struct {
-		Valid []struct {
-			Input     string `json:"input"`
-			Canonical string `json:"canonical"`
-		} `json:"valid"`
-	}
-	if err := json.Unmarshal(data, &v); err != nil {
-		t.Fatalf("decoding personnummer test data: %v", err)
-	}
+	v := loadPersonnummer(t)
 	if i >= len(v.Valid) {
 		t.Fatalf("personnummer test data has %d valid numbers, want index %d", len(v.Valid), i)
 	}
