@@ -23,15 +23,11 @@ var (
 
 // Number is a validated personal identity number.
 type Number struct {
-	canonical    string
-	coordination bool
+	canonical string
 }
 
 // Canonical returns the 12-digit form, YYYYMMDDNNNC.
 func (n Number) Canonical() string { return n.canonical }
-
-// IsCoordination reports whether the number is a coordination number (day + 60).
-func (n Number) IsCoordination() bool { return n.coordination }
 
 // Parse validates s, which must be 12 ASCII digits, or 8 digits, a '-' or '+'
 // separator and 4 digits. It checks the century, that the date exists (a
@@ -70,9 +66,7 @@ func Parse(s string) (Number, error) {
 		return Number{}, ErrCentury
 	}
 	year, month, day := num(0, 4), num(4, 6), num(6, 8)
-	coordination := false
-	if day > 60 {
-		coordination = true
+	if day > 60 { // a coordination number
 		day -= 60
 	}
 	if month < 1 || month > 12 || day < 1 || day > 31 {
@@ -88,7 +82,7 @@ func Parse(s string) (Number, error) {
 	if !luhnValid(digits[2:]) {
 		return Number{}, ErrCheckDigit
 	}
-	return Number{canonical: string(digits[:]), coordination: coordination}, nil
+	return Number{canonical: string(digits[:])}, nil
 }
 
 // luhnValid checks the Luhn checksum of ASCII digits, the last being the check digit.

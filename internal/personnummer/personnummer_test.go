@@ -52,19 +52,6 @@ func TestParseInvalidVectors(t *testing.T) {
 	}
 }
 
-func TestCoordinationNumber(t *testing.T) {
-	for _, v := range loadVectors(t).Valid {
-		n, err := Parse(v.Input)
-		if err != nil {
-			t.Fatal(err)
-		}
-		day := (v.Canonical[6]-'0')*10 + (v.Canonical[7] - '0')
-		if n.IsCoordination() != (day > 60) {
-			t.Errorf("coordination flag wrong for a vector with day field %d", day)
-		}
-	}
-}
-
 func FuzzParse(f *testing.F) {
 	v := loadVectors(f)
 	for _, x := range v.Valid {

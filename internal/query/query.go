@@ -8,7 +8,6 @@
 package query
 
 import (
-	"fmt"
 	"net/url"
 	"sort"
 	"strconv"
@@ -340,13 +339,4 @@ func parseValue(f *schema.Field, v string) (any, bool) {
 		return id.String(), true
 	}
 	return v, true
-}
-
-// String describes a filter by field and operator only, never its operand.
-func (f Filter) String() string {
-	neg := ""
-	if f.Negate {
-		neg = "!"
-	}
-	return fmt.Sprintf("%s__%s%s", f.Field.Name, f.Op, neg)
 }

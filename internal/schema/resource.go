@@ -64,17 +64,6 @@ func (r *Resource) PersonalFields() []*Field {
 	return out
 }
 
-// PlainFields returns the fields stored in their own clear column.
-func (r *Resource) PlainFields() []*Field {
-	var out []*Field
-	for _, f := range r.Fields {
-		if !f.Personal {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 // Catalog is the set of resources the service serves.
 type Catalog struct {
 	Resources []*Resource

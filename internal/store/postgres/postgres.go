@@ -266,9 +266,6 @@ func (e *Error) Error() string {
 	return "postgres: SQLSTATE " + e.Code
 }
 
-// SQLState returns the SQLSTATE code.
-func (e *Error) SQLState() string { return e.Code }
-
 // sanitize replaces a server error with an *Error holding its code and
 // constraint only.
 func sanitize(err error) error {
