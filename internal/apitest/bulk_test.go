@@ -103,11 +103,11 @@ func (c *client) blkUnchanged(label string, path string, before map[string]map[s
 	t.Helper()
 	after := c.blkSnapshot(path)
 	if len(after) != len(before) {
-		t.Errorf("%s: %s has %d objects, had %d: something was written", label, lstShort(path), len(after), len(before))
+		t.Errorf("%s: %s has %d objects, had %d: something was written", label, pathLabel(path), len(after), len(before))
 	}
 	for id, o := range before {
 		if !reflect.DeepEqual(after[id], o) {
-			t.Errorf("%s: a %s object changed although the batch failed", label, lstShort(path))
+			t.Errorf("%s: a %s object changed although the batch failed", label, pathLabel(path))
 		}
 	}
 }

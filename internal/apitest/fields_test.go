@@ -81,23 +81,6 @@ func fldWith(body map[string]any, k string, v any) map[string]any {
 	return out
 }
 
-// fldShort names a resource path in a subtest name.
-func fldShort(path string) string {
-	switch path {
-	case piPath:
-		return "pi"
-	case tenantPath:
-		return "tenant"
-	case subPath:
-		return "subtenant"
-	case orgPath:
-		return "org"
-	case addressPath:
-		return "address"
-	}
-	return "?"
-}
-
 // fldCase is one value sent for one field in a create: either accepted
 // (201, the field returned as want, or as the value itself when want is nil)
 // or rejected (400 with exactly that field as error key).
@@ -113,7 +96,7 @@ func fldRunCreateCases(t *testing.T, c *client, cases []fldCase) {
 	t.Helper()
 	bases := fldBases(c)
 	for i, tc := range cases {
-		t.Run(fmt.Sprintf("%03d_%s_%s", i, fldShort(tc.path), tc.field), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%03d_%s_%s", i, pathLabel(tc.path), tc.field), func(t *testing.T) {
 			c := c.fldFor(t)
 			base := bases[tc.path]()
 			r := c.do("POST", tc.path, fldWith(base, tc.field, tc.value))
@@ -157,7 +140,7 @@ func TestFieldsSSNTestVectors(t *testing.T) {
 	bases := fldBases(c)
 	for _, path := range []string{piPath, tenantPath, subPath} {
 		for i, v := range p.Valid {
-			t.Run(fmt.Sprintf("%s_valid_%02d", fldShort(path), i), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s_valid_%02d", pathLabel(path), i), func(t *testing.T) {
 				c := c.fldFor(t)
 				r := c.do("POST", path, fldWith(bases[path](), "ssn", v.Input))
 				if r.status != http.StatusCreated {
@@ -173,7 +156,7 @@ func TestFieldsSSNTestVectors(t *testing.T) {
 			})
 		}
 		for i, v := range p.Invalid {
-			t.Run(fmt.Sprintf("%s_invalid_%02d", fldShort(path), i), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s_invalid_%02d", pathLabel(path), i), func(t *testing.T) {
 				c := c.fldFor(t)
 				r := c.do("POST", path, fldWith(bases[path](), "ssn", v))
 				errorKeys(t, r, "ssn")
@@ -356,7 +339,7 @@ func TestFieldsBooleanDefaults(t *testing.T) {
 		path, field string
 		def         bool
 	}{{tenantPath, "ssn_is_coordination_number", false}, {subPath, "is_active", true}} {
-		t.Run(fldShort(tc.path), func(t *testing.T) {
+		t.Run(pathLabel(tc.path), func(t *testing.T) {
 			c := c.fldFor(t)
 			obj := c.create(tc.path, map[string]any{"first_name": personal("Boolina")})
 			if v, ok := obj[tc.field].(bool); !ok || v != tc.def {
@@ -481,7 +464,7 @@ func TestFieldsNullClearsOnPatch(t *testing.T) {
 		}
 	}
 	for i, tc := range cases {
-		t.Run(fmt.Sprintf("%02d_%s_%s", i, fldShort(tc.path), tc.field), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%02d_%s_%s", i, pathLabel(tc.path), tc.field), func(t *testing.T) {
 			c := c.fldFor(t)
 			obj := c.create(tc.path, full(tc.path))
 			if obj[tc.field] == nil {
@@ -521,7 +504,7 @@ func TestFieldsUnknownKeys(t *testing.T) {
 	unknown := []string{"nickname", "tenant_id", "ssn_bidx", "customer_id", "customer", "First_name", "id ", ""}
 	for _, path := range []string{piPath, tenantPath, subPath, orgPath, addressPath} {
 		for i, k := range unknown {
-			t.Run(fmt.Sprintf("%s_%d", fldShort(path), i), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s_%d", pathLabel(path), i), func(t *testing.T) {
 				c := c.fldFor(t)
 				body := bases[path]()
 				errorKeys(t, c.do("POST", path, fldWith(body, k, "x")), k)
@@ -535,7 +518,7 @@ func TestFieldsUnknownKeys(t *testing.T) {
 				}
 			})
 		}
-		t.Run(fldShort(path)+"_patch", func(t *testing.T) {
+		t.Run(pathLabel(path)+"_patch", func(t *testing.T) {
 			c := c.fldFor(t)
 			obj := c.create(path, bases[path]())
 			p := path + obj["id"].(string) + "/"
@@ -564,7 +547,7 @@ func TestFieldsReadOnlyKeysIgnored(t *testing.T) {
 	const sentCreated = "2001-01-01T00:00:00.000000Z"
 	for _, path := range []string{piPath, tenantPath, subPath, orgPath, addressPath} {
 		for i, ids := range []any{sentID, "not-a-uuid", 42, nil} {
-			t.Run(fmt.Sprintf("%s_%d", fldShort(path), i), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s_%d", pathLabel(path), i), func(t *testing.T) {
 				c := c.fldFor(t)
 				before := time.Now().UTC().Add(-time.Minute)
 				body := fldWith(fldWith(bases[path](), "id", ids), "created_at", sentCreated)

@@ -283,6 +283,23 @@ const (
 	addressPath = "/common/address/"
 )
 
+// pathLabel names a resource path in a subtest name or a failure message.
+func pathLabel(path string) string {
+	switch path {
+	case piPath:
+		return "pi"
+	case tenantPath:
+		return "tenant"
+	case subPath:
+		return "subtenant"
+	case orgPath:
+		return "org"
+	case addressPath:
+		return "address"
+	}
+	return "?"
+}
+
 // fixtures creates the objects a protected identity refers to.
 type fixtures struct {
 	org, tenant, sub, address map[string]any

@@ -102,22 +102,6 @@ func lstNames(q string) string {
 	return "[" + strings.Join(names, " ") + "]"
 }
 
-func lstShort(path string) string {
-	switch path {
-	case piPath:
-		return "pi"
-	case tenantPath:
-		return "tenant"
-	case subPath:
-		return "subtenant"
-	case orgPath:
-		return "org"
-	case addressPath:
-		return "address"
-	}
-	return "?"
-}
-
 // lstGet lists path with the raw query q ("" for none).
 func (c *client) lstGet(path, q string) response {
 	c.e.t.Helper()
@@ -139,16 +123,16 @@ func (c *client) lstObjects(path, q string) []map[string]any {
 func lstArray(t testing.TB, r response, path, q string) []map[string]any {
 	t.Helper()
 	if r.status != http.StatusOK {
-		t.Fatalf("list %s %s: status %d, want 200 (error keys %v)", lstShort(path), lstNames(q), r.status, keys(r.obj))
+		t.Fatalf("list %s %s: status %d, want 200 (error keys %v)", pathLabel(path), lstNames(q), r.status, keys(r.obj))
 	}
 	if r.objects == nil {
-		t.Fatalf("list %s %s: body is not a JSON array", lstShort(path), lstNames(q))
+		t.Fatalf("list %s %s: body is not a JSON array", pathLabel(path), lstNames(q))
 	}
 	out := make([]map[string]any, len(r.objects))
 	for i, o := range r.objects {
 		m, ok := o.(map[string]any)
 		if !ok {
-			t.Fatalf("list %s %s: element %d is not an object", lstShort(path), lstNames(q), i)
+			t.Fatalf("list %s %s: element %d is not an object", pathLabel(path), lstNames(q), i)
 		}
 		out[i] = m
 	}
@@ -634,7 +618,7 @@ func TestListFilters(t *testing.T) {
 	)
 
 	for i, tc := range cases {
-		t.Run(fmt.Sprintf("%03d_%s_%s", i, lstShort(tc.path), strings.Trim(lstNames(tc.query), "[]")), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%03d_%s_%s", i, pathLabel(tc.path), strings.Trim(lstNames(tc.query), "[]")), func(t *testing.T) {
 			c := c.lstFor(t)
 			got := lstIDs(c.lstObjects(tc.path, tc.query))
 			want := make([]string, len(tc.want))
@@ -642,14 +626,14 @@ func TestListFilters(t *testing.T) {
 				want[j] = ids[l]
 			}
 			if !lstSameSet(got, want) {
-				t.Errorf("case %d %s %s: got rows %s, want %s", i, lstShort(tc.path), lstNames(tc.query), labels.of(got), labels.of(want))
+				t.Errorf("case %d %s %s: got rows %s, want %s", i, pathLabel(tc.path), lstNames(tc.query), labels.of(got), labels.of(want))
 			}
 			// The same with a filter that keeps every row but can only be
 			// decided after decryption: the result must not change.
 			if all, ok := lstKeepAll[tc.path]; ok {
 				got := lstIDs(c.lstObjects(tc.path, lstJoin(tc.query, all)))
 				if !lstSameSet(got, want) {
-					t.Errorf("case %d %s %s, decided in the service: got rows %s, want %s", i, lstShort(tc.path), lstNames(tc.query), labels.of(got), labels.of(want))
+					t.Errorf("case %d %s %s, decided in the service: got rows %s, want %s", i, pathLabel(tc.path), lstNames(tc.query), labels.of(got), labels.of(want))
 				}
 			}
 		})
@@ -1265,7 +1249,7 @@ func TestListSlim(t *testing.T) {
 				objs = r.objects
 			}
 			if r.status != http.StatusOK || len(objs) == 0 {
-				t.Errorf("%s %s: status %d, %d objects; want 200 and at least one", lstShort(path), lstNames(qs), r.status, len(objs))
+				t.Errorf("%s %s: status %d, %d objects; want 200 and at least one", pathLabel(path), lstNames(qs), r.status, len(objs))
 				continue
 			}
 			for i, o := range objs {
@@ -1275,19 +1259,19 @@ func TestListSlim(t *testing.T) {
 				want := append([]string(nil), slim...)
 				sort.Strings(want)
 				if !reflect.DeepEqual(got, want) {
-					t.Errorf("%s %s: object %d has fields %v, want %v", lstShort(path), lstNames(qs), i, got, want)
+					t.Errorf("%s %s: object %d has fields %v, want %v", pathLabel(path), lstNames(qs), i, got, want)
 				}
 				if m["id"] == full[path]["id"] {
 					for _, k := range slim {
 						if !reflect.DeepEqual(m[k], full[path][k]) {
-							t.Errorf("%s %s: slim field %s differs from the full object's", lstShort(path), lstNames(qs), k)
+							t.Errorf("%s %s: slim field %s differs from the full object's", pathLabel(path), lstNames(qs), k)
 						}
 					}
 				}
 			}
 			for _, v := range personalValues {
 				if strings.Contains(string(r.raw), v) {
-					t.Errorf("%s %s: the slim body holds a personal value", lstShort(path), lstNames(qs))
+					t.Errorf("%s %s: the slim body holds a personal value", pathLabel(path), lstNames(qs))
 					break
 				}
 			}
@@ -1296,7 +1280,7 @@ func TestListSlim(t *testing.T) {
 		for _, qs := range []string{"", "_slim=false"} {
 			for _, m := range c.lstObjects(path, lstJoin(qs, "id="+full[path]["id"].(string))) {
 				if !reflect.DeepEqual(m, full[path]) {
-					t.Errorf("%s %s: the listed object differs from the created one", lstShort(path), lstNames(qs))
+					t.Errorf("%s %s: the listed object differs from the created one", pathLabel(path), lstNames(qs))
 				}
 			}
 		}
@@ -1460,12 +1444,12 @@ func TestListSearch(t *testing.T) {
 			want[j] = ids[l]
 		}
 		if !lstSameSet(got, want) {
-			t.Errorf("case %d %s: got rows %s, want %s", i, lstShort(tc.path), labels.of(got), labels.of(want))
+			t.Errorf("case %d %s: got rows %s, want %s", i, pathLabel(tc.path), labels.of(got), labels.of(want))
 		}
 		if len(tc.want) == 0 {
 			r := c.lstGet(tc.path, qs)
 			if r.status != http.StatusOK || strings.TrimSpace(string(r.raw)) != "[]" {
-				t.Errorf("case %d %s: a non-matching term: status %d, not an empty array", i, lstShort(tc.path), r.status)
+				t.Errorf("case %d %s: a non-matching term: status %d, not an empty array", i, pathLabel(tc.path), r.status)
 			}
 		}
 	}
@@ -1512,20 +1496,20 @@ func TestListBothPaths(t *testing.T) {
 		a := c.lstGet(tc.path, tc.query)
 		b := c.lstGet(tc.path+"list/", tc.query)
 		if a.status != b.status {
-			t.Errorf("case %d %s %s: status %d on B, %d on B list/", i, lstShort(tc.path), lstNames(tc.query), a.status, b.status)
+			t.Errorf("case %d %s %s: status %d on B, %d on B list/", i, pathLabel(tc.path), lstNames(tc.query), a.status, b.status)
 			continue
 		}
 		if a.status == http.StatusOK && string(a.raw) != string(b.raw) {
-			t.Errorf("case %d %s %s: bodies differ between B and B list/", i, lstShort(tc.path), lstNames(tc.query))
+			t.Errorf("case %d %s %s: bodies differ between B and B list/", i, pathLabel(tc.path), lstNames(tc.query))
 		}
 		if a.status != http.StatusOK && !lstSameSet(keys(a.obj), keys(b.obj)) {
-			t.Errorf("case %d %s %s: error keys differ: %v vs %v", i, lstShort(tc.path), lstNames(tc.query), keys(a.obj), keys(b.obj))
+			t.Errorf("case %d %s %s: error keys differ: %v vs %v", i, pathLabel(tc.path), lstNames(tc.query), keys(a.obj), keys(b.obj))
 		}
 		if a.header.Get("Content-Type") != b.header.Get("Content-Type") {
-			t.Errorf("case %d %s %s: Content-Type differs", i, lstShort(tc.path), lstNames(tc.query))
+			t.Errorf("case %d %s %s: Content-Type differs", i, pathLabel(tc.path), lstNames(tc.query))
 		}
 		if mt, _, _ := mime.ParseMediaType(a.header.Get("Content-Type")); a.status == http.StatusOK && !strings.Contains(tc.query, "_jsonl") && mt != "application/json" {
-			t.Errorf("case %d %s %s: Content-Type is not application/json", i, lstShort(tc.path), lstNames(tc.query))
+			t.Errorf("case %d %s %s: Content-Type is not application/json", i, pathLabel(tc.path), lstNames(tc.query))
 		}
 	}
 	if r := c.lstGet(tenantPath, ""); r.status != http.StatusOK || len(r.objects) != 10 {
@@ -1573,7 +1557,7 @@ func TestListOtherCustomerInvisible(t *testing.T) {
 			t.Helper()
 			got := lstIDs(a.lstObjects(p.path, qs))
 			if !lstSameSet(got, want) {
-				t.Errorf("%s %s: got rows %s, want %s", lstShort(p.path), lstNames(qs), labels.of(got), labels.of(want))
+				t.Errorf("%s %s: got rows %s, want %s", pathLabel(p.path), lstNames(qs), labels.of(got), labels.of(want))
 			}
 		}
 		check("", []string{aid})
@@ -1589,11 +1573,11 @@ func TestListOtherCustomerInvisible(t *testing.T) {
 		}
 		ids, st := a.lstStats(p.path, "")
 		if !lstSameSet(ids, []string{aid}) || st["count"] != float64(1) {
-			t.Errorf("%s: statistics count or data includes another customer's rows", lstShort(p.path))
+			t.Errorf("%s: statistics count or data includes another customer's rows", pathLabel(p.path))
 		}
 		// And the other way round.
 		if got := lstIDs(b.lstObjects(p.path, "id__in="+aid+","+bid)); !lstSameSet(got, []string{bid}) {
-			t.Errorf("%s: customer B sees rows %s", lstShort(p.path), labels.of(got))
+			t.Errorf("%s: customer B sees rows %s", pathLabel(p.path), labels.of(got))
 		}
 	}
 	lbl := lstLabels{sa.pi["id"].(string): "own", sb.pi["id"].(string): "other customer's"}
@@ -1605,7 +1589,7 @@ func TestListOtherCustomerInvisible(t *testing.T) {
 	for _, term := range []string{"granninab", "Tenancy org B"} {
 		for _, path := range []string{tenantPath, orgPath} {
 			if got := lstIDs(a.lstObjects(path, lstQ("_search", term))); len(got) != 0 {
-				t.Errorf("%s: a search for another customer's value finds %d rows", lstShort(path), len(got))
+				t.Errorf("%s: a search for another customer's value finds %d rows", pathLabel(path), len(got))
 			}
 		}
 	}
@@ -1643,7 +1627,7 @@ func TestListReflectsWrites(t *testing.T) {
 		service := c.lstObjects(path, "_order_by="+order)
 		db := c.lstObjects(path, "_order_by=-created_at")
 		if len(service) != len(db) {
-			t.Errorf("%s: %s lists %d objects sorted on %s, %d ordered by the database", step, lstShort(path), len(service), order, len(db))
+			t.Errorf("%s: %s lists %d objects sorted on %s, %d ordered by the database", step, pathLabel(path), len(service), order, len(db))
 		}
 		byID := map[string]map[string]any{}
 		for _, o := range db {
@@ -1651,12 +1635,12 @@ func TestListReflectsWrites(t *testing.T) {
 		}
 		for _, o := range service {
 			if !reflect.DeepEqual(o, byID[o["id"].(string)]) {
-				t.Errorf("%s: %s object %s differs between the two lists", step, lstShort(path), labels.of([]string{o["id"].(string)}))
+				t.Errorf("%s: %s object %s differs between the two lists", step, pathLabel(path), labels.of([]string{o["id"].(string)}))
 			}
 		}
 		searched := lstIDs(c.lstObjects(path, "_search=skriv&_order_by=-created_at"))
 		if !lstSameSeq(searched, lstIDs(db)) {
-			t.Errorf("%s: %s search lists %s, want %s", step, lstShort(path), labels.of(searched), labels.of(lstIDs(db)))
+			t.Errorf("%s: %s search lists %s, want %s", step, pathLabel(path), labels.of(searched), labels.of(lstIDs(db)))
 		}
 		return lstIDs(service)
 	}

@@ -38,7 +38,7 @@ func TestRulesRequiredFields(t *testing.T) {
 			[]string{"street", "postal_code", "city", "country"}},
 	}
 	for i, tc := range cases {
-		t.Run(fmt.Sprintf("create_%02d_%s", i, fldShort(tc.path)), func(t *testing.T) {
+		t.Run(fmt.Sprintf("create_%02d_%s", i, pathLabel(tc.path)), func(t *testing.T) {
 			errorKeys(t, c.fldFor(t).do("POST", tc.path, tc.body), tc.want...)
 		})
 	}
@@ -102,14 +102,14 @@ func TestRulesCrossField(t *testing.T) {
 	})
 	names := []string{"first_name", "last_name", "corporate_name"}
 	for _, path := range []string{tenantPath, subPath} {
-		t.Run(fldShort(path)+"_none", func(t *testing.T) {
+		t.Run(pathLabel(path)+"_none", func(t *testing.T) {
 			c := c.fldFor(t)
 			errorKeys(t, c.do("POST", path, map[string]any{}), "non_field_errors")
 			errorKeys(t, c.do("POST", path, map[string]any{"custom_id": "x", "email": personal("namnlos@example.se")}), "non_field_errors")
 			errorKeys(t, c.do("POST", path, map[string]any{"first_name": nil, "last_name": nil, "corporate_name": nil}), "non_field_errors")
 		})
 		for i, n := range names {
-			t.Run(fmt.Sprintf("%s_only_%d", fldShort(path), i), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s_only_%d", pathLabel(path), i), func(t *testing.T) {
 				c := c.fldFor(t)
 				obj := c.create(path, map[string]any{n: personal("Ensamnamn")})
 				p := path + obj["id"].(string) + "/"
@@ -129,7 +129,7 @@ func TestRulesCrossField(t *testing.T) {
 				errorKeys(t, c.do("PATCH", p, map[string]any{"first_name": nil, "last_name": nil, "corporate_name": nil}), "non_field_errors")
 			})
 		}
-		t.Run(fldShort(path)+"_clear_one_of_two", func(t *testing.T) {
+		t.Run(pathLabel(path)+"_clear_one_of_two", func(t *testing.T) {
 			c := c.fldFor(t)
 			obj := c.create(path, map[string]any{"first_name": personal("Tvånamn"), "corporate_name": personal("Tvånamn AB")})
 			p := path + obj["id"].(string) + "/"
@@ -270,7 +270,7 @@ func TestRulesReferences(t *testing.T) {
 				ref(otherCustomer[field]),
 			}
 			for i, v := range bad {
-				t.Run(fmt.Sprintf("%s_%s_%02d", fldShort(path), field, i), func(t *testing.T) {
+				t.Run(fmt.Sprintf("%s_%s_%02d", pathLabel(path), field, i), func(t *testing.T) {
 					c := c.fldFor(t)
 					body := bases[path]()
 					if path == piPath && field == "tenant" {
@@ -359,7 +359,7 @@ func TestRulesBodyNotObject(t *testing.T) {
 	}
 	for _, path := range []string{piPath, tenantPath, subPath, orgPath, addressPath} {
 		for i, body := range bodies {
-			t.Run(fmt.Sprintf("%s_%d", fldShort(path), i), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s_%d", pathLabel(path), i), func(t *testing.T) {
 				c := c.fldFor(t)
 				if r := c.do("POST", path, body); r.status != http.StatusBadRequest {
 					t.Errorf("POST body %d: status %d, want 400", i, r.status)
