@@ -317,14 +317,14 @@ func (c *client) fixtures() fixtures {
 	return f
 }
 
-// ssnVector is a valid identity number of shared/testdata/personnummer.json:
+// ssnVector is a valid identity number of testdata/personnummer.json:
 // the numbers tests use (a number made up could belong to a living person).
 type ssnVector struct {
 	Input     string `json:"input"`
 	Canonical string `json:"canonical"`
 }
 
-// personnummerVectors is shared/testdata/personnummer.json.
+// personnummerVectors is testdata/personnummer.json.
 type personnummerVectors struct {
 	Valid   []ssnVector `json:"valid"`
 	Invalid []string    `json:"invalid"`
@@ -333,7 +333,7 @@ type personnummerVectors struct {
 // loadPersonnummer reads the shared identity-number test vectors.
 func loadPersonnummer(t testing.TB) personnummerVectors {
 	t.Helper()
-	data, err := os.ReadFile("../../../shared/testdata/personnummer.json")
+	data, err := os.ReadFile("../../testdata/personnummer.json")
 	if err != nil {
 		t.Fatalf("reading personnummer test vectors: %v", err)
 	}

@@ -69,7 +69,7 @@ type listPNR struct {
 
 func listLoadSSNs(t *testing.T) []string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "testdata", "personnummer.json"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "personnummer.json"))
 	if err != nil {
 		t.Fatalf("reading personnummer test vectors: %v", err)
 	}
