@@ -295,13 +295,15 @@ func TestAuditOneEntryPerOperation(t *testing.T) {
 		w("update", "Tenant", c, tenant, "first_name", "last_name", "ssn"))
 	x.add("get tenant after updates", c.do("GET", tPath, nil), 200,
 		w("read", "Tenant", c, tenant, "first_name", "last_name", "ssn"))
-	// A request id the client sends is the one recorded.
-	hdr := map[string]string{"X-Request-ID": "audit-ops-req-42"}
+	// A request id the client sends is the one recorded when it is a UUID
+	// (any other is echoed, but can't be made to reach the trail).
+	const clientRequestID = "3b9d7c2e-5f1a-4e8b-9c6d-2a4f8e1b7c30"
+	hdr := map[string]string{"X-Request-ID": clientRequestID}
 	for k, v := range c.headers {
 		hdr[k] = v
 	}
 	r := e.send("GET", tPath, nil, hdr, "")
-	if got := r.header.Get("X-Request-ID"); got != "audit-ops-req-42" {
+	if got := r.header.Get("X-Request-ID"); got != clientRequestID {
 		t.Errorf("the client's X-Request-ID is not echoed")
 	}
 	x.add("get tenant with the client's request id", r, 200, w("read", "Tenant", c, tenant, "first_name", "last_name", "ssn"))

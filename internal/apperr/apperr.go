@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 )
 
 // Kind classifies an error. The set is append-only: clients and the status
@@ -24,6 +25,11 @@ const (
 	Unauthenticated             // credentials missing or wrong
 	Forbidden                   // authenticated but not allowed
 	Unavailable                 // a dependency (the database) is not reachable
+	Malformed                   // the body is not JSON, or not JSON that decodes exactly
+	TooLarge                    // the body is over its limit
+	UnsupportedMedia            // the body is not application/json in UTF-8
+	Throttled                   // the caller is over its share: try again after RetryAfter
+	Overloaded                  // the process is over its capacity: try again after RetryAfter
 )
 
 // Error is an error of a known kind.
@@ -34,11 +40,20 @@ type Error struct {
 	// empty for the items that were fine.
 	Items []FieldErrors
 	Err   error // the cause, for logs; never shown to clients
+	// RetryAfter is when a Throttled or Overloaded request may be tried
+	// again.
+	RetryAfter time.Duration
+	// Reason names, for Throttled and Overloaded, the limit that refused
+	// the request (a metric label and a log field; never shown).
+	Reason string
 }
 
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("%s: %v", e.Kind, e.Err)
+	}
+	if e.Reason != "" {
+		return fmt.Sprintf("%s: %s", e.Kind, e.Reason)
 	}
 	if e.Kind == Invalid && e.Items != nil {
 		return fmt.Sprintf("invalid: bulk write of %d items", len(e.Items))
@@ -63,6 +78,16 @@ func (k Kind) String() string {
 		return "forbidden"
 	case Unavailable:
 		return "unavailable"
+	case Malformed:
+		return "malformed"
+	case TooLarge:
+		return "too large"
+	case UnsupportedMedia:
+		return "unsupported media type"
+	case Throttled:
+		return "throttled"
+	case Overloaded:
+		return "overloaded"
 	default:
 		return "internal"
 	}
@@ -79,6 +104,22 @@ func KindOf(err error) Kind {
 
 // New returns an error of kind k wrapping cause (which may be nil).
 func New(k Kind, cause error) error { return &Error{Kind: k, Err: cause} }
+
+// Refused returns a Throttled or Overloaded error: the limit named by
+// reason refused the request, which may be tried again after retryAfter.
+func Refused(k Kind, reason string, retryAfter time.Duration) error {
+	return &Error{Kind: k, Reason: reason, RetryAfter: retryAfter}
+}
+
+// RefusalOf returns the reason and retry delay of a Throttled or
+// Overloaded error.
+func RefusalOf(err error) (reason string, retryAfter time.Duration) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason, e.RetryAfter
+	}
+	return "", 0
+}
 
 // NonFieldErrors is the key of errors that concern the object as a whole.
 const NonFieldErrors = "non_field_errors"

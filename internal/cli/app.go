@@ -11,6 +11,7 @@ import (
 	"accounts/internal/config"
 	"accounts/internal/httpapi"
 	"accounts/internal/keystore"
+	"accounts/internal/limit"
 	"accounts/internal/records"
 	"accounts/internal/schema"
 	"accounts/internal/seal"
@@ -80,13 +81,16 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	limits := limit.New(cfg.Limits)
 	srv := httpapi.New(httpapi.Options{
-		Catalog:  catalog,
-		Records:  records.New(catalog, db, seal.NewKeyring(master, previous, ks)),
-		Auth:     auth.NewAuthenticator(db),
-		Ready:    db.Ready,
-		Logger:   log,
-		Registry: reg,
+		Catalog:        catalog,
+		Records:        records.New(catalog, db, seal.NewKeyring(master, previous, ks), limits),
+		Auth:           auth.NewAuthenticator(db),
+		Ready:          db.Ready,
+		Logger:         log,
+		Registry:       reg,
+		Limits:         limits,
+		RequestTimeout: cfg.RequestTimeout,
 	})
 	return &App{Handler: srv, store: db, keys: ks}, nil
 }

@@ -18,7 +18,7 @@ import (
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 30 * time.Second
-	writeTimeout      = 60 * time.Second
+	writeSlack        = 30 * time.Second
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 64 << 10
 	// drainTimeout bounds how long a shutdown waits for in-flight requests.
@@ -37,6 +37,7 @@ func serve(ctx context.Context, args []string, io IO) error {
 	cfg.BindDatabase(fs, io.Env)
 	cfg.BindKeys(fs, io.Env)
 	cfg.BindServe(fs, io.Env)
+	cfg.BindLimits(fs, io.Env)
 	if err := parse(fs, args, io.Stdout); err != nil {
 		return err
 	}
@@ -57,10 +58,12 @@ func serve(ctx context.Context, args []string, io IO) error {
 		Handler:           app.Handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// A response has writeSlack to go out once its work is done (a
+		// streaming list sets its own deadlines as it goes).
+		WriteTimeout:   cfg.RequestTimeout + writeSlack,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -8,6 +8,9 @@ import (
 	"flag"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"accounts/internal/limit"
 )
 
 // Environment variables read as flag fallbacks.
@@ -46,6 +49,15 @@ type Config struct {
 	// the data: a file path (SQLite) or a postgres:// URL. With SQLite data
 	// it defaults to a file beside the database.
 	KeyStore string
+	// Limits are serve's admission limits (see BindLimits); the zero value
+	// turns every limit off.
+	Limits limit.Config
+	// RequestTimeout bounds a request's work before its response starts.
+	RequestTimeout time.Duration
+	// limitsBound is set by BindLimits; envErrs are the limit variables of
+	// the environment that did not parse, reported by Validate.
+	limitsBound bool
+	envErrs     []error
 }
 
 // Env looks up an environment variable ("" when unset).
@@ -105,7 +117,7 @@ func (c *Config) Validate() error {
 	if c.Database == "" {
 		return errors.New("--database must not be empty")
 	}
-	return nil
+	return c.validateLimits()
 }
 
 func or(v, fallback string) string {

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
+	"time"
 
 	"accounts/internal/apperr"
 )
@@ -14,12 +16,21 @@ var (
 	bodyParseError      = map[string]string{"detail": "JSON parse error."}
 	bodyTooLarge        = map[string]string{"detail": "Request body too large."}
 	bodyUnsupported     = map[string]string{"detail": "Unsupported media type."}
+	bodyThrottled       = map[string]string{"detail": "Request was throttled."}
+	bodyOverloaded      = map[string]string{"detail": "Service temporarily unavailable, try again later."}
 )
+
+// reasonRequestTimeout is the refusal reason of a request whose work ran
+// past its time limit.
+const reasonRequestTimeout = "request_timeout"
 
 // writeError is the one place where an error becomes a status and a body.
 // Internal errors are logged with the request id and never shown; every
 // other kind has a fixed body, or the field errors for Invalid.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if timedOut(r.Context()) {
+		err = apperr.Refused(apperr.Overloaded, reasonRequestTimeout, time.Second)
+	}
 	switch apperr.KindOf(err) {
 	case apperr.Invalid:
 		if items := apperr.ItemsOf(err); items != nil {
@@ -33,9 +44,30 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusUnauthorized, bodyUnauthenticated)
 	case apperr.Forbidden:
 		writeJSON(w, http.StatusForbidden, bodyForbidden)
+	case apperr.Malformed:
+		s.securityEvent(r, "undecodable_body")
+		writeJSON(w, http.StatusBadRequest, bodyParseError)
+	case apperr.TooLarge:
+		writeJSON(w, http.StatusRequestEntityTooLarge, bodyTooLarge)
+	case apperr.UnsupportedMedia:
+		writeJSON(w, http.StatusUnsupportedMediaType, bodyUnsupported)
+	case apperr.Throttled:
+		s.refuse(w, r, err, http.StatusTooManyRequests, bodyThrottled)
+	case apperr.Overloaded:
+		s.refuse(w, r, err, http.StatusServiceUnavailable, bodyOverloaded)
 	default:
 		s.internalError(w, r, err)
 	}
+}
+
+// refuse answers a request that a limit refused, with Retry-After in whole
+// seconds (at least one), and records it as a security event.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error, status int, body map[string]string) {
+	reason, after := apperr.RefusalOf(err)
+	secs := int64((after + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	s.securityEvent(r, reason)
+	writeJSON(w, status, body)
 }
 
 // internalError logs err (which never holds a personal value: errors name

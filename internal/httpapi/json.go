@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 
 	"accounts/internal/apperr"
 	"accounts/internal/records"
@@ -20,65 +21,67 @@ const (
 	maxBulkBody = 16 << 20
 )
 
-// errBodyHandled means the body problem was already answered.
-var errBodyHandled = errors.New("httpapi: request body rejected")
-
 // readObject reads a JSON object body.
-func (s *Server) readObject(w http.ResponseWriter, r *http.Request) (records.Body, error) {
+func readObject(w http.ResponseWriter, r *http.Request) (records.Body, error) {
 	var body records.Body
 	err := readJSON(w, r, maxBody, &body, "Invalid data. Expected a dictionary.")
 	if err == nil && body == nil {
-		writeJSON(w, http.StatusBadRequest, apperr.FieldErrors{
-			apperr.NonFieldErrors: {"Invalid data. Expected a dictionary."},
-		})
-		return nil, errBodyHandled
+		return nil, wrongShape("Invalid data. Expected a dictionary.")
 	}
 	return body, err
 }
 
 // readItems reads a bulk write body: a JSON array of objects.
-func (s *Server) readItems(w http.ResponseWriter, r *http.Request) ([]records.Body, error) {
+func readItems(w http.ResponseWriter, r *http.Request) ([]records.Body, error) {
 	var items []records.Body
 	err := readJSON(w, r, maxBulkBody, &items, "Invalid data. Expected a list of objects.")
 	if err == nil && items == nil {
-		writeJSON(w, http.StatusBadRequest, apperr.FieldErrors{
-			apperr.NonFieldErrors: {"Invalid data. Expected a list of objects."},
-		})
-		return nil, errBodyHandled
+		return nil, wrongShape("Invalid data. Expected a list of objects.")
 	}
 	return items, err
 }
 
-// readJSON reads a JSON body of at most limit bytes into dst, answering
-// 415, 413 or 400 itself (and returning errBodyHandled) when it is not one;
-// wrongShape is the message when the JSON does not fit dst.
-func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, wrongShape string) error {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+func wrongShape(msg string) error {
+	return apperr.FieldErrors{apperr.NonFieldErrors: {msg}}.Err()
+}
+
+// readJSON reads a JSON body of at most limit bytes into dst. It answers
+// 415 for anything but application/json in UTF-8 without a content
+// coding, 413 past the limit, and 400 for a body that is not JSON or does
+// not decode exactly (see checkExactJSON); shape is the message when the
+// JSON does not fit dst. w learns of an oversized body, so that the
+// connection is closed rather than the rest read.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, shape string) error {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		writeJSON(w, http.StatusUnsupportedMediaType, bodyUnsupported)
-		return errBodyHandled
+		return apperr.New(apperr.UnsupportedMedia, nil)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return apperr.New(apperr.UnsupportedMedia, nil)
+	}
+	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 && !(len(ce) == 1 && strings.EqualFold(ce[0], "identity")) {
+		// A compressed body would be read as bytes that are not JSON.
+		return apperr.New(apperr.UnsupportedMedia, nil)
 	}
 	if r.ContentLength > limit {
-		writeJSON(w, http.StatusRequestEntityTooLarge, bodyTooLarge)
-		return errBodyHandled
+		return apperr.New(apperr.TooLarge, nil)
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, bodyTooLarge)
-		} else {
-			writeJSON(w, http.StatusBadRequest, bodyParseError)
+			return apperr.New(apperr.TooLarge, nil)
 		}
-		return errBodyHandled
+		return apperr.New(apperr.Malformed, err)
 	}
 	if !json.Valid(data) {
-		writeJSON(w, http.StatusBadRequest, bodyParseError)
-		return errBodyHandled
+		return apperr.New(apperr.Malformed, nil)
+	}
+	if err := checkExactJSON(data); err != nil {
+		return apperr.New(apperr.Malformed, err)
 	}
 	if err := json.Unmarshal(data, dst); err != nil {
-		writeJSON(w, http.StatusBadRequest, apperr.FieldErrors{apperr.NonFieldErrors: {wrongShape}})
-		return errBodyHandled
+		return wrongShape(shape)
 	}
 	return nil
 }

@@ -12,74 +12,114 @@ import (
 )
 
 // listWriter writes a list body in the form the query asks for: a JSON
-// array, the statistics envelope, or JSON Lines. It writes each object as it
-// comes, so an unpaged list streams without holding the result in memory.
+// array, the statistics envelope, or JSON Lines. It holds back the first
+// holdBack objects before anything goes out, so that a list that fails or
+// is refused early (records asks for an expensive-work slot once a list
+// has read that many rows) still gets a clean error response, and a page
+// is one write. Past that it writes each object as it comes, so an unpaged
+// list streams without holding the result in memory.
 type listWriter struct {
 	w       http.ResponseWriter
-	buf     *bufio.Writer
+	r       *http.Request
 	q       query.Query
+	buf     *bufio.Writer
+	held    []byte
 	started bool
 	n       int
-	scratch []byte
 }
 
-func newListWriter(w http.ResponseWriter, q query.Query) *listWriter {
-	return &listWriter{w: w, q: q}
+// holdBack is how many objects a list holds before it starts streaming:
+// as many as records reads before it counts a list as expensive.
+const holdBack = records.ExpensiveRows
+
+// streamSlack is how long a client of a streaming list may take to accept
+// the next stretch of it (streamStep objects): every stretch sets a new
+// write deadline and renews the request's time limit, so a live transfer
+// is never cut by a limit on the whole response, and a stalled one is.
+const (
+	streamSlack = 30 * time.Second
+	streamStep  = 100
+)
+
+func newListWriter(w http.ResponseWriter, r *http.Request, q query.Query) *listWriter {
+	return &listWriter{w: w, r: r, q: q}
 }
 
-// start writes the status, headers and the body's opening.
+// start writes the status, headers and what was held back.
 func (lw *listWriter) start() {
-	if lw.started {
-		return
-	}
 	lw.started = true
 	if lw.q.JSONL {
 		lw.w.Header().Set("Content-Type", "application/jsonl")
 	} else {
 		lw.w.Header().Set("Content-Type", "application/json")
 	}
+	lw.renew()
 	lw.w.WriteHeader(http.StatusOK)
 	lw.buf = bufio.NewWriterSize(lw.w, 32<<10)
-	switch {
-	case lw.q.JSONL:
-	case lw.q.Statistics:
-		lw.buf.WriteString(`{"data":[`)
-	default:
-		lw.buf.WriteByte('[')
-	}
+	lw.buf.Write(lw.held)
+	lw.held = nil
 }
 
-// streamSlack is how long a streaming list may take to write its next
-// thousand objects: the server's write timeout bounds ordinary responses,
-// and a long stream extends its own deadline as it makes progress.
-const streamSlack = 30 * time.Second
+// renew sets the next write deadline and the request's time limit.
+func (lw *listWriter) renew() {
+	// Not every ResponseWriter supports deadlines; then there is none to extend.
+	_ = http.NewResponseController(lw.w).SetWriteDeadline(time.Now().Add(streamSlack))
+	info(lw.r.Context()).deadline.extend()
+}
+
+// opening is how the body begins.
+func (lw *listWriter) opening() string {
+	switch {
+	case lw.q.JSONL:
+		return ""
+	case lw.q.Statistics:
+		return `{"data":[`
+	}
+	return "["
+}
 
 // object writes one object.
 func (lw *listWriter) object(obj records.Object) error {
-	lw.start()
-	if lw.n%1000 == 999 {
-		// Not every ResponseWriter supports deadlines; then there is none to extend.
-		_ = http.NewResponseController(lw.w).SetWriteDeadline(time.Now().Add(streamSlack))
+	b := lw.held
+	if lw.started {
+		b = nil
+		if lw.n%streamStep == 0 {
+			lw.renew()
+		}
+	} else if lw.n == 0 {
+		b = append(b, lw.opening()...)
 	}
 	if lw.n > 0 && !lw.q.JSONL {
-		lw.buf.WriteByte(',')
+		b = append(b, ',')
 	}
 	lw.n++
 	if lw.q.Slim {
-		lw.scratch = appendSlim(lw.scratch[:0], obj)
+		b = appendSlim(b, obj)
 	} else {
-		lw.scratch = appendObject(lw.scratch[:0], obj)
+		b = appendObject(b, obj)
 	}
 	if lw.q.JSONL {
-		lw.scratch = append(lw.scratch, '\n')
+		b = append(b, '\n')
 	}
-	_, err := lw.buf.Write(lw.scratch)
+	if !lw.started {
+		lw.held = b
+		if lw.n >= holdBack {
+			lw.start()
+		}
+		return nil
+	}
+	_, err := lw.buf.Write(b)
 	return err
 }
 
 // finish writes the body's closing, with the statistics when asked.
 func (lw *listWriter) finish(count int) error {
-	lw.start()
+	if !lw.started {
+		if lw.n == 0 {
+			lw.held = append(lw.held, lw.opening()...)
+		}
+		lw.start()
+	}
 	switch {
 	case lw.q.JSONL:
 	case lw.q.Statistics:
@@ -96,50 +136,39 @@ func (lw *listWriter) finish(count int) error {
 }
 
 func (h resourceHandlers) list(w http.ResponseWriter, r *http.Request) {
-	q, err := query.Parse(h.res, r.URL.Query())
+	values, err := query.Decode(r.URL.RawQuery)
+	if err != nil {
+		h.s.securityEvent(r, "undecodable_query")
+		h.s.writeError(w, r, err)
+		return
+	}
+	q, err := query.Parse(h.res, values)
 	if err != nil {
 		h.s.writeError(w, r, err)
 		return
 	}
-	p := principal(r.Context())
-	if q.Paged() {
-		// A page is at most 1,000 objects: collect it, so that a failure
-		// half-way is still a clean error response.
-		var page []records.Object
-		count, err := h.s.records.List(r.Context(), p, h.res, q, func(o records.Object) error {
-			page = append(page, o)
-			return nil
-		})
-		if err != nil {
-			h.s.writeError(w, r, err)
-			return
-		}
-		lw := newListWriter(w, q)
-		for _, o := range page {
-			lw.object(o)
-		}
-		lw.finish(count)
-		return
-	}
-	lw := newListWriter(w, q)
-	count, err := h.s.records.List(r.Context(), p, h.res, q, lw.object)
+	lw := newListWriter(w, r, q)
+	count, err := h.s.records.List(r.Context(), principal(r.Context()), h.res, q, lw.object)
 	if err == nil {
-		lw.finish(count)
-		return
+		err = lw.finish(count)
 	}
-	if !lw.started {
+	switch {
+	case err == nil:
+	case !lw.started:
 		h.s.writeError(w, r, err)
-		return
+	default:
+		// The status is already out: cut the connection so the client sees a
+		// broken response, never a short list that looks complete.
+		info(r.Context()).aborted = true
+		h.s.log.ErrorContext(r.Context(), "list failed while streaming", "request_id", requestID(r.Context()), "error", err.Error())
+		panic(http.ErrAbortHandler)
 	}
-	// The status is already out: cut the connection so the client sees a
-	// broken response, never a short list that looks complete.
-	h.s.log.ErrorContext(r.Context(), "list failed while streaming", "request_id", requestID(r.Context()), "error", err.Error())
-	panic(http.ErrAbortHandler)
 }
 
 func (h resourceHandlers) bulk(w http.ResponseWriter, r *http.Request) {
-	items, err := h.s.readItems(w, r)
+	items, err := readItems(w, r)
 	if err != nil {
+		h.s.writeError(w, r, err)
 		return
 	}
 	objs, err := h.s.records.Bulk(r.Context(), principal(r.Context()), h.res, items)

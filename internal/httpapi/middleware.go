@@ -1,28 +1,43 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"accounts/internal/apperr"
 	"accounts/internal/audit"
 	"accounts/internal/auth"
+
+	"github.com/google/uuid"
 )
 
 // requestInfo is what the middleware learns about a request as it passes
 // through, for the access log and the metrics. It never holds a personal
 // value: no query string, no body.
 type requestInfo struct {
-	id        string
+	// id names the request in the log, the audit trail and a 500 body: the
+	// caller's X-Request-ID when it is a UUID, else one generated here, so
+	// that a caller can't make the log carry a value of its choosing.
+	id string
+	// echo is the X-Request-ID answered: the caller's when it is safe to
+	// echo, else id.
+	echo      string
 	route     string
 	principal auth.Principal
+	// aborted is set when the response was cut on purpose after it began.
+	aborted bool
+	// deadline bounds the work of the request (see withDeadline).
+	deadline *deadline
 }
 
 type ctxKey struct{}
@@ -38,10 +53,14 @@ func requestID(ctx context.Context) string { return info(ctx).id }
 
 func principal(ctx context.Context) auth.Principal { return info(ctx).principal }
 
-// statusWriter remembers the status code written.
+// statusWriter remembers the status code written, the bytes of body sent,
+// and whether a write failed (the client went away, or a write deadline
+// passed): such a response did not arrive whole.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	bytes    int64
+	writeErr bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -55,22 +74,34 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	if err != nil {
+		w.writeErr = true
+	}
+	return n, err
 }
 
-// Unwrap lets http.ResponseController reach the connection (flushing).
+// Unwrap lets http.ResponseController reach the connection (flushing,
+// write deadlines).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // observe is the outermost middleware: it assigns the request id, and when
-// the request is done writes the access log line and the metrics.
+// the request is done writes the access log line and the metrics. A
+// response that did not arrive whole is logged and counted as aborted, with
+// the bytes that went out, never as a success.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ri := &requestInfo{id: incomingRequestID(r.Header.Get("X-Request-ID")), route: "unmatched"}
-		if ri.id == "" {
+		ri := &requestInfo{route: "unmatched"}
+		incoming := incomingRequestID(r.Header.Get("X-Request-ID"))
+		if isUUID(incoming) {
+			ri.id = incoming
+		} else {
 			ri.id = newRequestID()
 		}
-		w.Header().Set("X-Request-ID", ri.id)
+		ri.echo = cmp.Or(incoming, ri.id)
+		w.Header().Set("X-Request-ID", ri.echo)
 		sw := &statusWriter{ResponseWriter: w}
 		// Deferred, so that a request whose connection is cut on purpose
 		// (a stream that failed half-way) is still logged and counted.
@@ -79,15 +110,22 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				sw.status = http.StatusOK
 			}
 			elapsed := time.Since(start)
-			s.metrics.observe(ri.route, sw.status, elapsed)
-			s.log.InfoContext(r.Context(), "request",
+			aborted := ri.aborted || sw.writeErr
+			s.metrics.observe(ri.route, sw.status, aborted, elapsed)
+			attrs := []any{
 				"request_id", ri.id,
 				"route", ri.route,
 				"status", sw.status,
-				"duration_ms", float64(elapsed.Microseconds())/1000,
+				"duration_ms", float64(elapsed.Microseconds()) / 1000,
+				"bytes", sw.bytes,
 				"customer_id", ri.principal.CustomerID,
 				"client_id", ri.principal.ClientID,
-			)
+			}
+			if aborted {
+				s.log.WarnContext(r.Context(), "request aborted", append(attrs, "outcome", "aborted")...)
+				return
+			}
+			s.log.InfoContext(r.Context(), "request", append(attrs, "outcome", "complete")...)
 		}()
 		ctx := audit.WithRequestID(context.WithValue(r.Context(), ctxKey{}, ri), ri.id)
 		next.ServeHTTP(sw, r.WithContext(ctx))
@@ -95,7 +133,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 }
 
 // incomingRequestID accepts a client's X-Request-ID when it is short and
-// made only of letters, digits and -_.: so it is safe to echo and log.
+// made only of letters, digits and -_.: so it is safe to echo.
 func incomingRequestID(v string) string {
 	if len(v) == 0 || len(v) > 64 {
 		return ""
@@ -107,6 +145,16 @@ func incomingRequestID(v string) string {
 		}
 	}
 	return v
+}
+
+// isUUID reports whether v is a UUID in its 36-character form: an id that
+// can carry nothing but randomness, so it may be logged as it is.
+func isUUID(v string) bool {
+	if len(v) != 36 {
+		return false
+	}
+	_, err := uuid.Parse(v)
+	return err == nil
 }
 
 func newRequestID() string {
@@ -148,23 +196,91 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-// guard authenticates a request for a route of the given access, answering
-// 401 (one body for every failure) or 403 for a read client that writes.
+// guard admits and authenticates a request for a route of the given
+// access, in the order that costs an abuser most and the service least:
+// the process's in-flight cap (503), the failed-authentication throttles
+// of the source address and the claimed client (429), the seven headers
+// (401, one body for every failure), the client's request rate (429), and
+// the scope (403 for a read client that writes). Every refusal is a
+// security event.
 func (s *Server) guard(a access, next http.HandlerFunc) http.Handler {
 	if a == public {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.auth.Authenticate(r.Context(), r.Header)
+		release, err := s.limits.Enter()
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		defer release()
+		addr := sourceAddress(r)
+		claimed := claimedClient(r.Header)
+		if err := s.limits.AuthAllowed(addr, claimed); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		p, err := s.auth.Authenticate(r.Context(), r.Header)
+		if err != nil {
+			if apperr.KindOf(err) == apperr.Unauthenticated {
+				s.limits.AuthFailed(addr, claimed)
+				s.securityEvent(r, "auth_failed")
+			}
+			s.writeError(w, r, err)
+			return
+		}
 		info(r.Context()).principal = p
+		if err := s.limits.Client(p.ClientID); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if a == writer && !p.CanWrite() {
+			s.securityEvent(r, "forbidden")
 			s.writeError(w, r, apperr.New(apperr.Forbidden, nil))
 			return
 		}
-		next(w, r)
+		ctx, stop := s.withDeadline(r.Context())
+		defer stop()
+		next(w, r.WithContext(ctx))
 	})
+}
+
+// sourceAddress is the request's peer address, without the port.
+func sourceAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// claimedClient is the client id a request claims to be, when it is a
+// UUID (anything else names no client, and is not worth a table entry).
+func claimedClient(h http.Header) string {
+	if v := h.Get(auth.HeaderClientEntity); isUUID(v) {
+		return strings.ToLower(v)
+	}
+	return ""
+}
+
+// securityEvent logs and counts a request refused for a reason worth an
+// operator's attention: a failed authentication, a refusal for scope, a
+// throttle, input that does not decode. It names the reason, the route,
+// the source address and the ids known (a claimed client id only when it
+// is a UUID) — never a header value, a query string or a body.
+func (s *Server) securityEvent(r *http.Request, reason string) {
+	ri := info(r.Context())
+	s.metrics.securityEvent(reason)
+	attrs := []any{
+		"reason", reason,
+		"request_id", ri.id,
+		"route", ri.route,
+		"source", sourceAddress(r),
+	}
+	if ri.principal.ClientID != "" {
+		attrs = append(attrs, "customer_id", ri.principal.CustomerID, "client_id", ri.principal.ClientID)
+	} else if claimed := claimedClient(r.Header); claimed != "" {
+		attrs = append(attrs, "claimed_client_id", claimed)
+	}
+	s.log.WarnContext(r.Context(), "security event", attrs...)
 }

@@ -38,7 +38,7 @@ func mwServer() (*Server, *mwLockedBuffer) {
 	buf := &mwLockedBuffer{}
 	return &Server{
 		log:     slog.New(slog.NewJSONHandler(buf, nil)),
-		metrics: newMetrics(prometheus.NewRegistry()),
+		metrics: newMetrics(prometheus.NewRegistry(), nil),
 	}, buf
 }
 
@@ -129,6 +129,42 @@ func TestRecoverPanicsOwnValues(t *testing.T) {
 	}
 }
 
+const mwUUID = "6f1c2a4e-9b3d-4c1e-8a2f-0d5e7b9c1a3f"
+
+// A caller's X-Request-ID is echoed, but the log, the audit trail and a
+// 500 body name the request by it only when it is a UUID: otherwise a
+// caller could make the log carry any value, a personal one included.
+func TestRequestIDLoggedOnlyWhenUUID(t *testing.T) {
+	for _, tc := range []struct {
+		incoming string
+		logged   bool
+	}{{mwUUID, true}, {"Tolvan-Tolvansson", false}, {"req-123.abc", false}} {
+		s, logBuf := mwServer()
+		h := s.observe(s.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.internalError(w, r, errors.New("failed"))
+		})))
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/common/address/", nil)
+		req.Header.Set("X-Request-ID", tc.incoming)
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("X-Request-ID"); got != tc.incoming {
+			t.Errorf("incoming id #%d not echoed: got %q", len(tc.incoming), got)
+		}
+		var body map[string]any
+		json.Unmarshal(rec.Body.Bytes(), &body)
+		id, _ := body["request_id"].(string)
+		if inLog := strings.Contains(logBuf.String(), tc.incoming); inLog != tc.logged {
+			t.Errorf("incoming id %q in the log: %v, want %v", tc.incoming, inLog, tc.logged)
+		}
+		if (id == tc.incoming) != tc.logged {
+			t.Errorf("500 body names the request %q for incoming %q", id, tc.incoming)
+		}
+		if id == "" || !strings.Contains(logBuf.String(), `"request_id":"`+id+`"`) {
+			t.Errorf("500 body request_id %q is not the id in the log", id)
+		}
+	}
+}
+
 func TestRecoverPanicsRuntimeError(t *testing.T) {
 	s, logBuf := mwServer()
 	h := s.observe(s.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -137,10 +173,10 @@ func TestRecoverPanicsRuntimeError(t *testing.T) {
 	})))
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/common/address/", nil)
-	req.Header.Set("X-Request-ID", "panic-req-1")
+	req.Header.Set("X-Request-ID", mwUUID)
 	h.ServeHTTP(rec, req)
 	mwCheck500(t, rec)
-	if rec.Header().Get("X-Request-ID") != "panic-req-1" {
+	if rec.Header().Get("X-Request-ID") != mwUUID {
 		t.Errorf("the incoming request id was not kept on the 500")
 	}
 	logText := logBuf.String()
@@ -168,7 +204,7 @@ func TestRecoverPanicsThroughServer(t *testing.T) {
 	buf := &mwLockedBuffer{}
 	s := &Server{
 		log:      slog.New(slog.NewJSONHandler(buf, nil)),
-		metrics:  newMetrics(prometheus.NewRegistry()),
+		metrics:  newMetrics(prometheus.NewRegistry(), nil),
 		mux:      http.NewServeMux(),
 		patterns: map[string]bool{},
 	}

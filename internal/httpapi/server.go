@@ -10,12 +10,15 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
+	"accounts/internal/apperr"
 	"accounts/internal/auth"
+	"accounts/internal/limit"
+	"accounts/internal/query"
 	"accounts/internal/records"
 	"accounts/internal/schema"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -30,6 +33,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Registry receives the HTTP metrics and is served on /metrics.
 	Registry *prometheus.Registry
+	// Limits admit requests (nil: no limits).
+	Limits *limit.Limits
+	// RequestTimeout bounds a request's work before its response starts,
+	// and each stretch of a streaming list (0: no bound).
+	RequestTimeout time.Duration
 }
 
 // Server is the HTTP handler of the service.
@@ -40,7 +48,10 @@ type Server struct {
 	ready   func(context.Context) error
 	log     *slog.Logger
 	metrics *metrics
-	mux     *http.ServeMux
+	limits  *limit.Limits
+	// requestTimeout: see Options.RequestTimeout.
+	requestTimeout time.Duration
+	mux            *http.ServeMux
 	// patterns are the registered route patterns, for the trailing-slash redirect.
 	patterns map[string]bool
 	handler  http.Handler
@@ -49,14 +60,16 @@ type Server struct {
 // New builds the server and its route table.
 func New(o Options) *Server {
 	s := &Server{
-		catalog:  o.Catalog,
-		records:  o.Records,
-		auth:     o.Auth,
-		ready:    o.Ready,
-		log:      o.Logger,
-		metrics:  newMetrics(o.Registry),
-		mux:      http.NewServeMux(),
-		patterns: map[string]bool{},
+		catalog:        o.Catalog,
+		records:        o.Records,
+		auth:           o.Auth,
+		ready:          o.Ready,
+		log:            o.Logger,
+		metrics:        newMetrics(o.Registry, o.Limits),
+		limits:         o.Limits,
+		requestTimeout: o.RequestTimeout,
+		mux:            http.NewServeMux(),
+		patterns:       map[string]bool{},
 	}
 	s.routes(promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
 	s.handler = s.observe(s.recoverPanics(http.HandlerFunc(s.dispatch)))
@@ -96,12 +109,12 @@ func (s *Server) routes(metricsHandler http.Handler) {
 		h := resourceHandlers{s: s, res: res}
 		table = append(table,
 			route{"GET", res.Path, reader, h.list},
-			route{"POST", res.Path, writer, h.create},
+			route{"POST", res.Path, writer, s.withoutQuery(h.create)},
 			route{"GET", res.Path + "list/", reader, h.list},
-			route{"POST", res.Path + "list/", writer, h.bulk},
-			route{"GET", res.Path + "{pk}/", reader, h.get},
-			route{"PATCH", res.Path + "{pk}/", writer, h.update},
-			route{"DELETE", res.Path + "{pk}/", writer, h.delete},
+			route{"POST", res.Path + "list/", writer, s.withoutQuery(h.bulk)},
+			route{"GET", res.Path + "{pk}/", reader, s.withoutQuery(h.get)},
+			route{"PATCH", res.Path + "{pk}/", writer, s.withoutQuery(h.update)},
+			route{"DELETE", res.Path + "{pk}/", writer, s.withoutQuery(h.delete)},
 		)
 	}
 	// The mux matches paths only: with method patterns, "GET B{pk}/" and a
@@ -158,6 +171,33 @@ func methodNotAllowed(allow string) http.HandlerFunc {
 	}
 }
 
+// withoutQuery refuses a query string on a route that takes none: a
+// parameter there would be silently ignored (a filter on a single object,
+// a secret that must never travel in a URL), so each one is a 400 on its
+// name.
+func (s *Server) withoutQuery(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery == "" && !r.URL.ForceQuery {
+			next(w, r)
+			return
+		}
+		values, err := query.Decode(r.URL.RawQuery)
+		if err != nil {
+			s.securityEvent(r, "undecodable_query")
+			s.writeError(w, r, err)
+			return
+		}
+		errs := apperr.FieldErrors{}
+		for name := range values {
+			errs.Add(name, "Unknown query parameter.")
+		}
+		if len(errs) == 0 {
+			errs.Add(apperr.NonFieldErrors, "This operation takes no query parameters.")
+		}
+		s.writeError(w, r, errs.Err())
+	}
+}
+
 // dispatch answers 308 to the same path with a trailing slash when the
 // request's path lacks one and the slashed path has a route; everything
 // else goes to the mux.
@@ -196,17 +236,16 @@ type resourceHandlers struct {
 // pk returns the path's object id, or "" when it is not a UUID (which then
 // answers 404, like an unknown one).
 func pk(r *http.Request) string {
-	raw := r.PathValue("pk")
-	id, err := uuid.Parse(raw)
-	if err != nil || len(raw) != 36 {
-		return ""
+	if raw := r.PathValue("pk"); isUUID(raw) {
+		return strings.ToLower(raw)
 	}
-	return id.String()
+	return ""
 }
 
 func (h resourceHandlers) create(w http.ResponseWriter, r *http.Request) {
-	body, err := h.s.readObject(w, r)
+	body, err := readObject(w, r)
 	if err != nil {
+		h.s.writeError(w, r, err)
 		return
 	}
 	obj, err := h.s.records.Create(r.Context(), principal(r.Context()), h.res, body)
@@ -237,8 +276,9 @@ func (h resourceHandlers) update(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, bodyNotFound)
 		return
 	}
-	body, err := h.s.readObject(w, r)
+	body, err := readObject(w, r)
 	if err != nil {
+		h.s.writeError(w, r, err)
 		return
 	}
 	obj, err := h.s.records.Update(r.Context(), principal(r.Context()), h.res, id, body)

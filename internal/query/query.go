@@ -9,6 +9,7 @@ package query
 
 import (
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,6 +98,11 @@ func (q Query) Paged() bool { return q.PageSize > 0 }
 // MaxPageSize bounds _page_size.
 const MaxPageSize = 1000
 
+// MaxOffset bounds (_page - 1) × _page_size, the number of matches a page
+// skips, so that the offset fits a 32-bit integer on every engine and in
+// every client's arithmetic.
+const MaxOffset = 1<<31 - 1
+
 // Messages of query errors. They name the rule, never the submitted value.
 const (
 	msgUnknownParam = "Unknown query parameter."
@@ -107,7 +113,7 @@ const (
 	msgBool         = "Must be true or false."
 	msgInvalidValue = "Not a valid value for this field."
 	msgPageTogether = "_page and _page_size must be given together."
-	msgPage         = "Must be an integer of at least 1."
+	msgPage         = "Must be an integer of at least 1, with (_page - 1) × _page_size at most 2147483647."
 	msgPageSize     = "Must be an integer from 1 to 1000."
 	msgJSONLStats   = "Can't be combined with _statistics."
 	msgEmptySearch  = "May not be blank."
@@ -130,8 +136,8 @@ func Parse(res *schema.Resource, values url.Values) (Query, error) {
 			continue
 		}
 		v := vals[0]
-		if strings.ContainsRune(v, 0) {
-			// No stored value holds a NUL, and PostgreSQL text can't.
+		if schema.HasControl(v) {
+			// No stored value holds one, and PostgreSQL text can't hold a NUL.
 			errs.Add(name, msgInvalidValue)
 			continue
 		}
@@ -177,16 +183,19 @@ func parseReserved(res *schema.Resource, q *Query, name, v string, all url.Value
 			errs.Add(name, msgPageTogether)
 			return
 		}
-		n, err := strconv.Atoi(v)
+		n, ok := parsePositive(v)
 		if name == "_page" {
-			if err != nil || n < 1 {
+			// The offset must fit every engine and client: the page
+			// size is checked on its own parameter, then bounds the page.
+			size, sizeOK := parsePositive(all.Get(other))
+			if !ok || (sizeOK && size <= MaxPageSize && n-1 > MaxOffset/size) {
 				errs.Add(name, msgPage)
 				return
 			}
 			q.Page = n
 			return
 		}
-		if err != nil || n < 1 || n > MaxPageSize {
+		if !ok || n > MaxPageSize {
 			errs.Add(name, msgPageSize)
 			return
 		}
@@ -236,6 +245,21 @@ func parseOrder(res *schema.Resource, q *Query, name, v string, errs apperr.Fiel
 		seen[key] = true
 		q.Order = append(q.Order, OrderKey{Field: f, Desc: desc})
 	}
+}
+
+// parsePositive parses a positive decimal integer written exactly: ASCII
+// digits, no sign, no leading zero, no more than fits.
+func parsePositive(v string) (int, bool) {
+	if v == "" || len(v) > 10 || v[0] == '0' {
+		return 0, false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(v)
+	return n, err == nil
 }
 
 func parseBool(v string) (bool, bool) {
@@ -301,6 +325,8 @@ func opAllowed(t schema.Type, op Op) bool {
 	return false
 }
 
+var numberPattern = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$`)
+
 // parseValue parses one filter operand for field f.
 func parseValue(f *schema.Field, v string) (any, bool) {
 	switch f.Type {
@@ -323,6 +349,11 @@ func parseValue(f *schema.Field, v string) (any, bool) {
 		// Stored times have microseconds; so do operands, on every engine.
 		return t.UTC().Truncate(time.Microsecond), true
 	case schema.Number:
+		// JSON's number grammar: strconv alone would also take "NaN",
+		// "Inf" and hexadecimal floats.
+		if !numberPattern.MatchString(v) {
+			return nil, false
+		}
 		n, err := strconv.ParseFloat(v, 64)
 		if err != nil {
 			return nil, false

@@ -31,6 +31,11 @@ func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resour
 		errs.Add(apperr.NonFieldErrors, fmt.Sprintf("Ensure this list has no more than %d items.", MaxBulkItems))
 		return nil, errs.Err()
 	}
+	release, err := s.limits.Expensive(p.CustomerID)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	itemErrs := make([]apperr.FieldErrors, len(items))
 	ids := make([]string, len(items))
 	decoded := make([]schema.Values, len(items))

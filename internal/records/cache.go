@@ -119,7 +119,8 @@ func (c *objectCache) expire(now time.Time) {
 // objects returns every object of the customer's resource as of tx, from the
 // cache when it is current, refreshing it otherwise. ok is false when the
 // set is too large to cache; the caller then scans.
-func (s *Service) objects(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, customerID string, res *schema.Resource) (*objectSet, bool, error) {
+// Every row read counts on meter.
+func (s *Service) objects(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, customerID string, res *schema.Resource, meter *workMeter) (*objectSet, bool, error) {
 	version, err := tx.Version(ctx, customerID, res)
 	if err != nil {
 		return nil, false, err
@@ -148,6 +149,9 @@ func (s *Service) objects(ctx context.Context, tx store.Tx, keys *seal.CustomerK
 	}
 	read := func(spec store.ListSpec) error {
 		return tx.List(ctx, customerID, res, spec, func(row store.Row) error {
+			if err := meter.row(); err != nil {
+				return err
+			}
 			obj, err := fromRow(keys, res, row, true)
 			objects[obj.ID] = obj
 			return err

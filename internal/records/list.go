@@ -113,6 +113,8 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 		return 0, err
 	}
 	pl := plan(keys, res, q)
+	meter := &workMeter{limits: s.limits, customerID: p.CustomerID}
+	defer meter.done()
 	emitted := false // whether any object has gone out
 	out := emit
 	emit = func(o Object) error {
@@ -149,6 +151,9 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 		}
 		return s.db.View(ctx, func(tx store.Tx) error {
 			decode := func(row store.Row) (Object, bool, error) {
+				if err := meter.row(); err != nil {
+					return Object{}, false, err
+				}
 				obj, err := fromRow(keys, res, row, pl.open)
 				if err != nil {
 					return Object{}, false, err
@@ -158,7 +163,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 			if pl.open && (pl.order == nil || len(pl.inService) > 0 || q.Search != "") {
 				// The service must look at personal values: use the cache of
 				// decoded objects, which every filter can be checked against.
-				set, ok, err := s.objects(ctx, tx, keys, p.CustomerID, res)
+				set, ok, err := s.objects(ctx, tx, keys, p.CustomerID, res, meter)
 				if err != nil {
 					return err
 				}
@@ -177,19 +182,20 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 			switch {
 			case pl.order == nil:
 				// Sort in memory: every match is needed before the first goes out.
-				var all []Object
+				sorter := newMemorySort(s.limits, q, first, last)
+				defer sorter.release()
 				err := tx.List(ctx, p.CustomerID, res, store.ListSpec{Where: pl.where}, func(row store.Row) error {
 					obj, ok, err := decode(row)
-					if ok {
-						all = append(all, obj)
+					if err != nil || !ok {
+						return err
 					}
-					return err
+					return sorter.add(obj)
 				})
 				if err != nil {
 					return err
 				}
-				count = len(all)
-				return emitSorted(all, q.Order, first, last, emit)
+				count = sorter.matches
+				return sorter.emit(emit)
 			case len(pl.inService) == 0 && q.Search == "":
 				// The database decides everything, paging included.
 				spec := store.ListSpec{Where: pl.where, Order: pl.order}
@@ -334,18 +340,6 @@ func valueOf(obj Object, f *schema.Field) any {
 		return obj.CreatedAt
 	}
 	return obj.Values[f.Name]
-}
-
-// emitSorted sorts objs and emits those at positions first..last (last < 0:
-// to the end).
-func emitSorted(objs []Object, order []query.OrderKey, first, last int, emit func(Object) error) error {
-	sortObjects(objs, order)
-	for i := first; i < len(objs) && (last < 0 || i <= last); i++ {
-		if err := emit(objs[i]); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // sortObjects sorts by the order keys, reading each object's keys once.

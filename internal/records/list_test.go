@@ -170,8 +170,8 @@ func newListEnv(t *testing.T) *listEnv {
 	e := &listEnv{
 		ctx:      ctx,
 		catalog:  catalog,
-		cached:   New(catalog, db, ring),
-		scanning: New(catalog, db, ring),
+		cached:   New(catalog, db, ring, nil),
+		scanning: New(catalog, db, ring, nil),
 		p:        p,
 		other:    other,
 		objs:     map[string][]Object{},

@@ -16,6 +16,7 @@ import (
 	"accounts/internal/apperr"
 	"accounts/internal/audit"
 	"accounts/internal/auth"
+	"accounts/internal/limit"
 	"accounts/internal/schema"
 	"accounts/internal/seal"
 	"accounts/internal/store"
@@ -44,6 +45,7 @@ type Service struct {
 	keys    *seal.Keyring
 	cache   *objectCache
 	reads   *readLog
+	limits  *limit.Limits
 	now     func() time.Time
 }
 
@@ -56,14 +58,16 @@ const (
 	cacheTTL      = 5 * time.Minute
 )
 
-// New returns a Service over db, sealing with keys.
-func New(catalog *schema.Catalog, db store.Store, keys *seal.Keyring) *Service {
+// New returns a Service over db, sealing with keys; limits admit its
+// expensive work (nil: no limits).
+func New(catalog *schema.Catalog, db store.Store, keys *seal.Keyring, limits *limit.Limits) *Service {
 	return &Service{
 		catalog: catalog,
 		db:      db,
 		keys:    keys,
 		cache:   newObjectCache(cacheMaxRows, cacheMaxTotal, cacheTTL),
 		reads:   &readLog{db: db},
+		limits:  limits,
 		now:     time.Now,
 	}
 }

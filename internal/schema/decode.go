@@ -72,17 +72,21 @@ func (f *Field) Decode(raw json.RawMessage) (any, string) {
 		}
 		return n, ""
 	case Ref:
-		var ref struct {
-			ID *string `json:"id"`
-		}
-		if raw[0] != '{' || json.Unmarshal(raw, &ref) != nil || ref.ID == nil {
+		// Exactly {"id": "<uuid>"}: a struct would also take "ID" or "Id",
+		// and ignore any other key.
+		var ref map[string]json.RawMessage
+		if raw[0] != '{' || json.Unmarshal(raw, &ref) != nil || len(ref) != 1 {
 			return nil, MsgRef
 		}
-		id, err := uuid.Parse(*ref.ID)
-		if err != nil || len(*ref.ID) != 36 {
+		var id string
+		if rawID, ok := ref["id"]; !ok || json.Unmarshal(rawID, &id) != nil || len(id) != 36 {
 			return nil, MsgRef
 		}
-		return id.String(), ""
+		parsed, err := uuid.Parse(id)
+		if err != nil {
+			return nil, MsgRef
+		}
+		return parsed.String(), ""
 	}
 	var s string
 	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
@@ -91,7 +95,7 @@ func (f *Field) Decode(raw json.RawMessage) (any, string) {
 	if s == "" {
 		return nil, MsgBlank
 	}
-	if hasControl(s) {
+	if HasControl(s) {
 		return nil, MsgControlChars
 	}
 	if f.MaxLen > 0 && utf8.RuneCountInString(s) > f.MaxLen {
@@ -136,7 +140,9 @@ func ParseDate(s string) (time.Time, error) {
 	return time.Parse(time.DateOnly, s)
 }
 
-func hasControl(s string) bool {
+// HasControl reports whether s holds a control character other than tab:
+// no stored string may, and no query value can match one that does not.
+func HasControl(s string) bool {
 	for _, r := range s {
 		if r == '\t' {
 			continue

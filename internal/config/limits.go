@@ -1,0 +1,154 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"accounts/internal/limit"
+)
+
+// DefaultLimits are limits that a property-management platform's nightly
+// sync never meets (a few workers in parallel, bulk writes of up to 1,000
+// objects, pages of up to 1,000), while a flood from one client or one
+// customer is refused before it can slow every other customer down.
+var DefaultLimits = limit.Config{
+	InFlight:            256,
+	ClientRate:          1000,
+	ClientBurst:         2000,
+	CustomerExpensive:   2,
+	Expensive:           4,
+	ListMemory:          256 << 20,
+	SortRows:            10_000,
+	AuthWindow:          time.Minute,
+	AddressAuthFailures: 50,
+	ClientAuthFailures:  10,
+}
+
+// DefaultRequestTimeout bounds a request's work before its response starts.
+const DefaultRequestTimeout = 30 * time.Second
+
+// limitFlag is one limit's flag: its name, environment variable, and how
+// it reads a value into the Config.
+type limitFlag struct {
+	name, env, usage string
+	set              func(c *Config, v string) error
+	get              func(c *Config) string
+}
+
+var limitFlags = []limitFlag{
+	{"max-in-flight", "ACCOUNTS_MAX_IN_FLIGHT", "API requests the process works on at once; past it 503",
+		func(c *Config, v string) error { return setInt(&c.Limits.InFlight, v) },
+		func(c *Config) string { return strconv.Itoa(c.Limits.InFlight) }},
+	{"client-rate", "ACCOUNTS_CLIENT_RATE", "requests per second a client may make on average; past it 429",
+		func(c *Config, v string) error { return setFloat(&c.Limits.ClientRate, v) },
+		func(c *Config) string { return strconv.FormatFloat(c.Limits.ClientRate, 'g', -1, 64) }},
+	{"client-burst", "ACCOUNTS_CLIENT_BURST", "requests a client may make at once above its rate",
+		func(c *Config, v string) error { return setInt(&c.Limits.ClientBurst, v) },
+		func(c *Config) string { return strconv.Itoa(c.Limits.ClientBurst) }},
+	{"customer-expensive", "ACCOUNTS_CUSTOMER_EXPENSIVE", "expensive requests (lists reading many rows, bulk writes) a customer may have at once; past it 429",
+		func(c *Config, v string) error { return setInt(&c.Limits.CustomerExpensive, v) },
+		func(c *Config) string { return strconv.Itoa(c.Limits.CustomerExpensive) }},
+	{"max-expensive", "ACCOUNTS_MAX_EXPENSIVE", "expensive requests the process runs at once; past it 503",
+		func(c *Config, v string) error { return setInt(&c.Limits.Expensive, v) },
+		func(c *Config) string { return strconv.Itoa(c.Limits.Expensive) }},
+	{"list-memory", "ACCOUNTS_LIST_MEMORY", "bytes lists in progress may hold to sort (suffix KiB, MiB or GiB); past it 503",
+		func(c *Config, v string) error { return setBytes(&c.Limits.ListMemory, v) },
+		func(c *Config) string { return strconv.FormatInt(c.Limits.ListMemory, 10) }},
+	{"sort-rows", "ACCOUNTS_SORT_ROWS", "matches one list may hold to order them by a personal field; past it 400",
+		func(c *Config, v string) error { return setInt(&c.Limits.SortRows, v) },
+		func(c *Config) string { return strconv.Itoa(c.Limits.SortRows) }},
+	{"auth-window", "ACCOUNTS_AUTH_WINDOW", "window in which failed authentications are counted, e.g. 1m",
+		func(c *Config, v string) error { return setDuration(&c.Limits.AuthWindow, v) },
+		func(c *Config) string { return c.Limits.AuthWindow.String() }},
+	{"auth-failures-per-address", "ACCOUNTS_AUTH_FAILURES_PER_ADDRESS", "failed authentications from one source address per window; past it 429",
+		func(c *Config, v string) error { return setInt(&c.Limits.AddressAuthFailures, v) },
+		func(c *Config) string { return strconv.Itoa(c.Limits.AddressAuthFailures) }},
+	{"auth-failures-per-client", "ACCOUNTS_AUTH_FAILURES_PER_CLIENT", "failed authentications naming one client per window; past it 429",
+		func(c *Config, v string) error { return setInt(&c.Limits.ClientAuthFailures, v) },
+		func(c *Config) string { return strconv.Itoa(c.Limits.ClientAuthFailures) }},
+	{"request-timeout", "ACCOUNTS_REQUEST_TIMEOUT", "time a request may work before its response starts, and a streaming list between stretches; past it 503",
+		func(c *Config, v string) error { return setDuration(&c.RequestTimeout, v) },
+		func(c *Config) string { return c.RequestTimeout.String() }},
+}
+
+// BindLimits registers the limit flags of serve on fs, each defaulting to
+// its environment variable, else to DefaultLimits. A value that does not
+// parse, from a flag or the environment, makes Validate fail: a limit is
+// never silently left at a default the operator did not choose. Zero turns
+// a limit off (the request timeout can't be off).
+func (c *Config) BindLimits(fs *flag.FlagSet, env Env) {
+	c.limitsBound = true
+	c.Limits = DefaultLimits
+	c.RequestTimeout = DefaultRequestTimeout
+	for _, lf := range limitFlags {
+		if v := env(lf.env); v != "" {
+			if err := lf.set(c, v); err != nil {
+				c.envErrs = append(c.envErrs, fmt.Errorf("%s: %v", lf.env, err))
+			}
+		}
+		fs.Func(lf.name, fmt.Sprintf("%s (env %s; default %s)", lf.usage, lf.env, lf.get(c)), func(v string) error {
+			return lf.set(c, v)
+		})
+	}
+}
+
+// validateLimits checks what the flags can't: values given, and the request
+// timeout.
+func (c *Config) validateLimits() error {
+	if err := errors.Join(c.envErrs...); err != nil {
+		return err
+	}
+	if c.limitsBound && c.RequestTimeout <= 0 {
+		return errors.New("--request-timeout must be positive")
+	}
+	return nil
+}
+
+func setInt(dst *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return errors.New("must be a whole number, 0 or more")
+	}
+	*dst = n
+	return nil
+}
+
+func setFloat(dst *float64, v string) error {
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil || n < 0 || n != n || n > 1e9 {
+		return errors.New("must be a number, 0 or more")
+	}
+	*dst = n
+	return nil
+}
+
+func setDuration(dst *time.Duration, v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return errors.New("must be a duration such as 30s or 1m, 0 or more")
+	}
+	*dst = d
+	return nil
+}
+
+// setBytes reads a byte count: a whole number with an optional KiB, MiB or
+// GiB suffix.
+func setBytes(dst *int64, v string) error {
+	unit := int64(1)
+	for suffix, u := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(v, suffix) {
+			v, unit = strings.TrimSuffix(v, suffix), u
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/unit {
+		return errors.New("must be a byte count such as 268435456 or 256MiB, 0 or more")
+	}
+	*dst = n * unit
+	return nil
+}

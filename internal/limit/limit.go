@@ -1,0 +1,255 @@
+// Package limit is the admission control of one process: who may start a
+// request now, and who must come back later. Every limit answers at once —
+// a refusal is an error of kind Throttled (the caller is over its share:
+// 429) or Overloaded (the process is full: 503), with a retry delay — and
+// nothing here ever waits for capacity, so a flood can't turn into a queue
+// that every other caller stands in.
+//
+// A nil *Limits admits everything: tests of other packages and tools that
+// serve no clients need not configure limits.
+package limit
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"accounts/internal/apperr"
+)
+
+// Config sets the limits. A zero value turns that limit off.
+type Config struct {
+	// InFlight caps the API requests the process works on at once.
+	InFlight int
+	// ClientRate is the requests per second a client may make on average,
+	// and ClientBurst how many it may make at once above that rate.
+	ClientRate  float64
+	ClientBurst int
+	// CustomerExpensive caps a customer's expensive requests at once (lists
+	// that read many rows, bulk writes); Expensive caps the whole
+	// process's.
+	CustomerExpensive int
+	Expensive         int
+	// ListMemory caps the bytes that lists in progress hold in memory
+	// (objects held to be sorted).
+	ListMemory int64
+	// SortRows caps the matches one list may hold to order them by a
+	// personal field, which only memory can do.
+	SortRows int
+	// AuthWindow is the window in which failed authentications are
+	// counted: AddressAuthFailures from one source address, or
+	// ClientAuthFailures naming one client id, and further attempts from
+	// that address or for that client are refused until the window ends.
+	AuthWindow          time.Duration
+	AddressAuthFailures int
+	ClientAuthFailures  int
+}
+
+// Reasons name the limit that refused a request: a log field and a metric
+// label.
+const (
+	ReasonInFlight          = "in_flight"
+	ReasonClientRate        = "client_rate"
+	ReasonCustomerExpensive = "customer_expensive"
+	ReasonExpensive         = "expensive"
+	ReasonListMemory        = "list_memory"
+	ReasonAddressAuth       = "auth_failures_address"
+	ReasonClientAuth        = "auth_failures_client"
+)
+
+// busyRetry is the retry delay of a refusal for capacity, which frees as
+// soon as a request in progress ends.
+const busyRetry = time.Second
+
+// Limits holds the process's counters.
+type Limits struct {
+	cfg       Config
+	now       func() time.Time
+	inFlight  atomic.Int64
+	expensive atomic.Int64
+	memory    atomic.Int64
+	customers keyedCounter
+	clients   *buckets
+	addresses *failureWindows
+	clientIDs *failureWindows
+}
+
+// New returns limits for cfg.
+func New(cfg Config) *Limits {
+	return newAt(cfg, time.Now)
+}
+
+func newAt(cfg Config, now func() time.Time) *Limits {
+	return &Limits{
+		cfg:       cfg,
+		now:       now,
+		customers: keyedCounter{counts: map[string]int{}},
+		clients:   newBuckets(cfg.ClientRate, cfg.ClientBurst),
+		addresses: newFailureWindows(cfg.AuthWindow, cfg.AddressAuthFailures),
+		clientIDs: newFailureWindows(cfg.AuthWindow, cfg.ClientAuthFailures),
+	}
+}
+
+// Config returns the limits in force.
+func (l *Limits) Config() Config {
+	if l == nil {
+		return Config{}
+	}
+	return l.cfg
+}
+
+// Enter admits a request to the process, or refuses it when InFlight
+// requests are in progress. release must be called when it is done.
+func (l *Limits) Enter() (release func(), err error) {
+	if l == nil {
+		return func() {}, nil
+	}
+	if !take(&l.inFlight, int64(l.cfg.InFlight), 1) {
+		return nil, apperr.Refused(apperr.Overloaded, ReasonInFlight, busyRetry)
+	}
+	return once(func() { l.inFlight.Add(-1) }), nil
+}
+
+// Client admits one request of an authenticated client under its rate.
+func (l *Limits) Client(clientID string) error {
+	if l == nil {
+		return nil
+	}
+	if wait := l.clients.take(clientID, l.now()); wait > 0 {
+		return apperr.Refused(apperr.Throttled, ReasonClientRate, wait)
+	}
+	return nil
+}
+
+// Expensive admits one expensive request of a customer: refused as
+// Throttled when the customer has CustomerExpensive in progress, as
+// Overloaded when the process has Expensive. release must be called when
+// the work is done.
+func (l *Limits) Expensive(customerID string) (release func(), err error) {
+	if l == nil {
+		return func() {}, nil
+	}
+	if !l.customers.take(customerID, l.cfg.CustomerExpensive) {
+		return nil, apperr.Refused(apperr.Throttled, ReasonCustomerExpensive, busyRetry)
+	}
+	if !take(&l.expensive, int64(l.cfg.Expensive), 1) {
+		l.customers.give(customerID)
+		return nil, apperr.Refused(apperr.Overloaded, ReasonExpensive, busyRetry)
+	}
+	return once(func() {
+		l.expensive.Add(-1)
+		l.customers.give(customerID)
+	}), nil
+}
+
+// HoldListMemory reserves n bytes for a list in progress, refusing when
+// lists would hold more than ListMemory. Give them back with
+// ReleaseListMemory.
+func (l *Limits) HoldListMemory(n int64) error {
+	if l == nil {
+		return nil
+	}
+	if !take(&l.memory, l.cfg.ListMemory, n) {
+		return apperr.Refused(apperr.Overloaded, ReasonListMemory, busyRetry)
+	}
+	return nil
+}
+
+// ReleaseListMemory gives back bytes reserved by HoldListMemory.
+func (l *Limits) ReleaseListMemory(n int64) {
+	if l != nil {
+		l.memory.Add(-n)
+	}
+}
+
+// AuthAllowed refuses an authentication attempt from addr for clientID
+// (either may be "") while too many recent attempts from that address, or
+// for that client, have failed. Refused attempts are not counted, so a
+// guesser who keeps trying locks the real client out for at most a window.
+func (l *Limits) AuthAllowed(addr, clientID string) error {
+	if l == nil {
+		return nil
+	}
+	now := l.now()
+	if wait := l.addresses.blocked(addr, now); wait > 0 {
+		return apperr.Refused(apperr.Throttled, ReasonAddressAuth, wait)
+	}
+	if wait := l.clientIDs.blocked(clientID, now); wait > 0 {
+		return apperr.Refused(apperr.Throttled, ReasonClientAuth, wait)
+	}
+	return nil
+}
+
+// AuthFailed counts a failed authentication from addr for clientID.
+func (l *Limits) AuthFailed(addr, clientID string) {
+	if l == nil {
+		return
+	}
+	now := l.now()
+	l.addresses.fail(addr, now)
+	l.clientIDs.fail(clientID, now)
+}
+
+// Usage is what the limits hold now, for metrics.
+type Usage struct {
+	InFlight, Expensive, ListMemory int64
+}
+
+// Usage returns the counters' current values.
+func (l *Limits) Usage() Usage {
+	if l == nil {
+		return Usage{}
+	}
+	return Usage{InFlight: l.inFlight.Load(), Expensive: l.expensive.Load(), ListMemory: l.memory.Load()}
+}
+
+// take adds n to c unless that would pass max (0: no maximum).
+func take(c *atomic.Int64, max, n int64) bool {
+	if max <= 0 {
+		c.Add(n)
+		return true
+	}
+	for {
+		cur := c.Load()
+		if cur+n > max {
+			return false
+		}
+		if c.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
+}
+
+// once makes a release safe to call more than once.
+func once(f func()) func() {
+	var done atomic.Bool
+	return func() {
+		if done.CompareAndSwap(false, true) {
+			f()
+		}
+	}
+}
+
+// keyedCounter counts work in progress per key.
+type keyedCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (k *keyedCounter) take(key string, max int) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if max > 0 && k.counts[key] >= max {
+		return false
+	}
+	k.counts[key]++
+	return true
+}
+
+func (k *keyedCounter) give(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.counts[key]--; k.counts[key] <= 0 {
+		delete(k.counts, key)
+	}
+}

@@ -1,0 +1,135 @@
+package records
+
+import (
+	"fmt"
+
+	"accounts/internal/apperr"
+	"accounts/internal/limit"
+	"accounts/internal/query"
+)
+
+// ExpensiveRows is how many rows a list reads before it counts as
+// expensive work of its customer (see limit.Limits.Expensive): a page's
+// worth at most. Whether a list is expensive can't be known from its query
+// (an unpaged list by tenant reads one row, one by organization may read
+// them all), so it is measured. The HTTP layer holds back as many objects
+// before it starts a response, so a list refused here still gets a clean
+// answer.
+const ExpensiveRows = 1000
+
+// workMeter counts the rows a list reads, and takes an expensive-work slot
+// of the customer once they reach ExpensiveRows, holding it until done.
+type workMeter struct {
+	limits     *limit.Limits
+	customerID string
+	rows       int
+	release    func()
+}
+
+func (m *workMeter) row() error {
+	m.rows++
+	if m.rows != ExpensiveRows {
+		return nil
+	}
+	release, err := m.limits.Expensive(m.customerID)
+	if err != nil {
+		return err
+	}
+	m.release = release
+	return nil
+}
+
+func (m *workMeter) done() {
+	if m.release != nil {
+		m.release()
+	}
+}
+
+// memorySort holds a list's matches to order them by a personal field, in
+// bounded memory: an unpaged list may hold at most the limits' SortRows
+// matches (else a 400 that names the paged alternative), a page keeps only
+// the best matches up to its end (at most SortRows), and every object held
+// is reserved against the process's list memory (else a 503).
+type memorySort struct {
+	limits      *limit.Limits
+	order       []query.OrderKey
+	first, last int
+	// keep is how many of the best matches a page needs; 0 for all.
+	keep    int
+	maxRows int
+	objs    []Object
+	held    int64
+	matches int
+}
+
+func newMemorySort(limits *limit.Limits, q query.Query, first, last int) *memorySort {
+	ms := &memorySort{limits: limits, order: q.Order, first: first, last: last, maxRows: limits.Config().SortRows}
+	if last >= 0 {
+		ms.keep = last + 1
+	}
+	return ms
+}
+
+// add takes in one match.
+func (ms *memorySort) add(obj Object) error {
+	ms.matches++
+	if ms.maxRows > 0 {
+		if ms.keep > ms.maxRows {
+			return apperr.FieldErrors{"_page": {fmt.Sprintf(
+				"Ordering by a personal field keeps at most %d matches in memory, and this page lies beyond them: narrow the list with filters.", ms.maxRows)}}.Err()
+		}
+		if ms.keep == 0 && len(ms.objs) >= ms.maxRows {
+			return apperr.FieldErrors{"_order_by": {fmt.Sprintf(
+				"Ordering by a personal field sorts in memory, at most %d matches: ask for the list in pages with _page and _page_size, or narrow it with filters.", ms.maxRows)}}.Err()
+		}
+	}
+	n := objectBytes(obj)
+	if err := ms.limits.HoldListMemory(n); err != nil {
+		return err
+	}
+	ms.held += n
+	ms.objs = append(ms.objs, obj)
+	if ms.keep > 0 && len(ms.objs) >= 2*ms.keep {
+		// Keep the best keep matches: the rest can't be on the page.
+		sortObjects(ms.objs, ms.order)
+		var freed int64
+		for _, o := range ms.objs[ms.keep:] {
+			freed += objectBytes(o)
+		}
+		clear(ms.objs[ms.keep:])
+		ms.objs = ms.objs[:ms.keep]
+		ms.limits.ReleaseListMemory(freed)
+		ms.held -= freed
+	}
+	return nil
+}
+
+// emit sorts the matches held and emits those in the window.
+func (ms *memorySort) emit(emit func(Object) error) error {
+	sortObjects(ms.objs, ms.order)
+	for i := ms.first; i < len(ms.objs) && (ms.last < 0 || i <= ms.last); i++ {
+		if err := emit(ms.objs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// release gives back the memory reserved.
+func (ms *memorySort) release() {
+	ms.limits.ReleaseListMemory(ms.held)
+	ms.held = 0
+}
+
+// objectBytes estimates the memory a decoded object holds: its header and
+// map, and per value the map entry and the string's bytes.
+func objectBytes(o Object) int64 {
+	n := 256
+	for k, v := range o.Values {
+		n += 48 + len(k)
+		if s, ok := v.(string); ok {
+			n += len(s)
+		}
+	}
+	return int64(n)
+}
