@@ -19,17 +19,17 @@ type Kind int
 
 // The kinds of error the service distinguishes.
 const (
-	Internal        Kind = iota // anything unexpected: logged, never shown
-	Invalid                     // validation failed: FieldErrors says where
-	NotFound                    // no such object for this customer
-	Unauthenticated             // credentials missing or wrong
-	Forbidden                   // authenticated but not allowed
-	Unavailable                 // a dependency (the database) is not reachable
-	Malformed                   // the body is not JSON, or not JSON that decodes exactly
-	TooLarge                    // the body is over its limit
-	UnsupportedMedia            // the body is not application/json in UTF-8
-	Throttled                   // the caller is over its share: try again after RetryAfter
-	Overloaded                  // the process is over its capacity: try again after RetryAfter
+	Internal         Kind = iota // anything unexpected: logged, never shown
+	Invalid                      // validation failed: FieldErrors says where
+	NotFound                     // no such object for this customer
+	Unauthenticated              // credentials missing or wrong
+	Forbidden                    // authenticated but not allowed
+	Unavailable                  // a dependency (the database) is not reachable
+	Malformed                    // the body is not JSON, or not JSON that decodes exactly
+	TooLarge                     // the body is over its limit
+	UnsupportedMedia             // the body is not application/json in UTF-8
+	Throttled                    // the caller is over its share: try again after RetryAfter
+	Overloaded                   // the process is over its capacity: try again after RetryAfter
 )
 
 // Error is an error of a known kind.

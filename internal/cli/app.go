@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // openStore opens the configured database and applies pending migrations.
@@ -35,6 +36,10 @@ func openStore(ctx context.Context, cfg config.Config, catalog *schema.Catalog) 
 // end-to-end tests drive.
 type App struct {
 	Handler http.Handler
+	// Metrics serves the Prometheus registry that Handler records into. The
+	// Handler serves it on /metrics too, unless cfg.MetricsAddr moves it to
+	// a listener of its own.
+	Metrics http.Handler
 	store   store.Store
 	keys    *keystore.Store
 }
@@ -91,6 +96,8 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 		Registry:       reg,
 		Limits:         limits,
 		RequestTimeout: cfg.RequestTimeout,
+		OmitMetrics:    cfg.MetricsAddr != "",
 	})
-	return &App{Handler: srv, store: db, keys: ks}, nil
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return &App{Handler: srv, Metrics: metrics, store: db, keys: ks}, nil
 }

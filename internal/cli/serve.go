@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"accounts/internal/config"
@@ -29,8 +32,12 @@ func newLogger(io IO) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(io.Stderr, nil))
 }
 
+// msgPlaintextOnNetwork is the warning logged when --allow-plaintext-http
+// lets a listener carry plaintext HTTP beyond loopback.
+const msgPlaintextOnNetwork = "serving plaintext HTTP on a non-loopback address: a TLS-terminating proxy must sit in front"
+
 // serve runs the HTTP API until ctx is cancelled (SIGTERM or SIGINT), then
-// drains in-flight requests and returns nil.
+// drains in-flight requests on every listener and returns nil.
 func serve(ctx context.Context, args []string, io IO) error {
 	var cfg config.Config
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -44,46 +51,136 @@ func serve(ctx context.Context, args []string, io IO) error {
 	if err := cfg.Validate(); err != nil {
 		return usagef("%v", err)
 	}
+	// Every refusal comes before anything is opened, generated or bound: a
+	// configuration that would send the X-PIGELLO-* headers in clear, or
+	// that names a certificate we can't use, never half-starts.
+	if err := cfg.ValidateServe(); err != nil {
+		return usagef("%v", err)
+	}
+	tlsConfig, err := loadTLS(cfg)
+	if err != nil {
+		return usagef("%v", err)
+	}
 	log := newLogger(io)
 	app, err := OpenApp(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer app.Close()
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
+
+	listeners := []*listener{{msg: "listening", addr: cfg.Addr, handler: app.Handler}}
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", app.Metrics)
+		// First, so that the "listening" line, logged last, means that
+		// every listener is up.
+		listeners = append([]*listener{{msg: "metrics listening", addr: cfg.MetricsAddr, handler: mux}}, listeners...)
 	}
-	srv := &http.Server{
-		Handler:           app.Handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		// A response has writeSlack to go out once its work is done (a
-		// streaming list sets its own deadlines as it goes).
-		WriteTimeout:   cfg.RequestTimeout + writeSlack,
-		IdleTimeout:    idleTimeout,
-		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	for i, l := range listeners {
+		if err := l.listen(tlsConfig, cfg.RequestTimeout+writeSlack, log); err != nil {
+			for _, bound := range listeners[:i] {
+				bound.ln.Close()
+			}
+			return err
+		}
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String())
+	if exposed := cfg.PlaintextOnNetwork(); len(exposed) > 0 {
+		log.Warn(msgPlaintextOnNetwork, "addrs", exposed)
+	}
+	served := make(chan error, len(listeners))
+	for _, l := range listeners {
+		go func() { served <- l.serve() }()
+		log.Info(l.msg, "addr", l.ln.Addr().String(), "tls", tlsConfig != nil)
+	}
+	var errs []error
+	pending := len(listeners)
 	select {
-	case err := <-served:
-		return err
+	case err := <-served: // one listener failed: stop the others too
+		errs = append(errs, err)
+		pending--
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: draining in-flight requests")
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	defer cancel()
-	if err := srv.Shutdown(drainCtx); err != nil {
-		return err
+	shutdown := make([]error, len(listeners))
+	var wg sync.WaitGroup
+	for i, l := range listeners {
+		wg.Go(func() { shutdown[i] = l.srv.Shutdown(drainCtx) })
 	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+	wg.Wait()
+	errs = append(errs, shutdown...)
+	for range pending {
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// listener is one address serve listens on, and its server.
+type listener struct {
+	msg     string // logged with the bound address once serving
+	addr    string
+	handler http.Handler
+	ln      net.Listener
+	srv     *http.Server
+}
+
+// listen binds the address and builds the server; with tlsConfig it will
+// speak HTTPS only. A response has writeTimeout to go out from when its
+// request arrived: the request's time limit, then writeSlack to write it (a
+// streaming list sets its own deadlines as it goes).
+func (l *listener) listen(tlsConfig *tls.Config, writeTimeout time.Duration, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", l.addr)
+	if err != nil {
+		return err
+	}
+	l.ln = ln
+	if tlsConfig != nil {
+		// A copy per server: ServeTLS writes its protocols (h2) into it.
+		tlsConfig = tlsConfig.Clone()
+	}
+	l.srv = &http.Server{
+		Handler:           l.handler,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// serve serves until Shutdown; it returns http.ErrServerClosed then.
+func (l *listener) serve() error {
+	if l.srv.TLSConfig != nil {
+		// The certificate is in TLSConfig already, loaded before start.
+		return l.srv.ServeTLS(l.ln, "", "")
+	}
+	return l.srv.Serve(l.ln)
+}
+
+// loadTLS loads the certificate and key, or returns nil when TLS is off.
+// TLS 1.2 is the floor: older versions have known weaknesses and no client
+// of this API needs them. Go negotiates TLS 1.3 whenever the client has it
+// and chooses among secure cipher suites by itself; we keep those defaults
+// rather than pin a list that would age. ServeTLS offers HTTP/2 as well.
+func loadTLS(cfg config.Config) (*tls.Config, error) {
+	if !cfg.TLS() {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert and --tls-key: %v", err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
 }
 
 // migrate applies pending migrations (opening the store does) and exits.

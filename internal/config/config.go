@@ -6,7 +6,11 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"net"
+	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +27,12 @@ const (
 	// EnvPreviousMasterKey holds the master key being rotated away from,
 	// while keys may still be wrapped under it (see keys rotate-master).
 	EnvPreviousMasterKey = "ACCOUNTS_PREVIOUS_MASTER_KEY"
+	EnvTLSCert           = "ACCOUNTS_TLS_CERT"
+	EnvTLSKey            = "ACCOUNTS_TLS_KEY"
+	// EnvAllowPlaintextHTTP takes exactly "true" or "false": a switch that
+	// loosens a safety rule must not be flipped by a near miss ("1", "yes").
+	EnvAllowPlaintextHTTP = "ACCOUNTS_ALLOW_PLAINTEXT_HTTP"
+	EnvMetricsAddr        = "ACCOUNTS_METRICS_ADDR"
 )
 
 // Defaults of the embedded setup.
@@ -54,10 +64,26 @@ type Config struct {
 	Limits limit.Config
 	// RequestTimeout bounds a request's work before its response starts.
 	RequestTimeout time.Duration
-	// limitsBound is set by BindLimits; envErrs are the limit variables of
-	// the environment that did not parse, reported by Validate.
+	// limitsBound is set by BindLimits.
 	limitsBound bool
-	envErrs     []error
+	// TLSCert and TLSKey are the PEM files of serve's certificate (chain)
+	// and private key. Both or neither: with both, every listener speaks
+	// HTTPS only.
+	TLSCert string
+	TLSKey  string
+	// AllowPlaintextHTTP lets serve listen without TLS on an address other
+	// hosts can reach, for a deployment where a TLS-terminating proxy sits
+	// in front. Without it such a start is refused: the X-PIGELLO-* headers,
+	// the client secret among them, would cross the network in clear.
+	AllowPlaintextHTTP bool
+	// MetricsAddr, when set, is a listen address of its own for /metrics,
+	// which the API listener then does not serve (so the metrics can be
+	// reached by a scraper on a network the API's clients never see).
+	MetricsAddr string
+
+	// envErrs are environment values that did not parse, met while binding
+	// flags; Bind functions return nothing, so Validate reports the first.
+	envErrs []error
 }
 
 // Env looks up an environment variable ("" when unset).
@@ -96,10 +122,128 @@ func (c *Config) KeyStoreLocation() (string, error) {
 	return filepath.Clean(c.Database) + ".keys", nil
 }
 
-// BindServe registers --addr on fs.
+// BindServe registers --addr, the TLS flags, --allow-plaintext-http and
+// --metrics-addr on fs.
 func (c *Config) BindServe(fs *flag.FlagSet, env Env) {
 	fs.StringVar(&c.Addr, "addr", or(env(EnvAddr), DefaultAddr), "listen address (env "+EnvAddr+")")
+	fs.StringVar(&c.TLSCert, "tls-cert", env(EnvTLSCert),
+		"PEM certificate (chain) file; with --tls-key, serve HTTPS (env "+EnvTLSCert+")")
+	fs.StringVar(&c.TLSKey, "tls-key", env(EnvTLSKey),
+		"PEM private key file of --tls-cert (env "+EnvTLSKey+")")
+	allow := strictBool{&c.AllowPlaintextHTTP}
+	if v := env(EnvAllowPlaintextHTTP); v != "" {
+		if allow.Set(v) != nil {
+			c.envErrs = append(c.envErrs, errors.New(EnvAllowPlaintextHTTP+" must be true or false"))
+		}
+	}
+	fs.Var(allow, "allow-plaintext-http",
+		"listen without TLS on a non-loopback address: only behind a TLS-terminating proxy (env "+EnvAllowPlaintextHTTP+")")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", env(EnvMetricsAddr),
+		"serve /metrics only on this listen address, not on --addr (env "+EnvMetricsAddr+")")
 }
+
+// TLS reports whether serve speaks HTTPS (both TLS files are given).
+func (c *Config) TLS() bool { return c.TLSCert != "" && c.TLSKey != "" }
+
+// ValidateServe checks serve's listening configuration: the TLS files come
+// as a pair, every listen address is well formed, and no listener carries
+// plaintext HTTP beyond loopback unless AllowPlaintextHTTP says a proxy
+// terminates TLS in front. It reads no file; the certificate itself is
+// loaded by serve.
+func (c *Config) ValidateServe() error {
+	if err := c.envError(); err != nil {
+		return err
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
+	}
+	if _, err := IsLoopback(c.Addr); err != nil {
+		return fmt.Errorf("--addr: %w", err)
+	}
+	if c.MetricsAddr != "" {
+		if _, err := IsLoopback(c.MetricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		if c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+			return errors.New("--metrics-addr must differ from --addr")
+		}
+	}
+	if exposed := c.PlaintextOnNetwork(); len(exposed) > 0 && !c.AllowPlaintextHTTP {
+		return fmt.Errorf("refusing plaintext HTTP on non-loopback address %s: give --tls-cert and --tls-key, "+
+			"or --allow-plaintext-http when a TLS-terminating proxy sits in front", exposed[0])
+	}
+	return nil
+}
+
+// PlaintextOnNetwork returns the listen addresses that would carry
+// plaintext HTTP to other hosts: every non-loopback one, when TLS is off.
+// Addresses that don't parse are left to ValidateServe.
+func (c *Config) PlaintextOnNetwork() []string {
+	if c.TLS() {
+		return nil
+	}
+	var out []string
+	for _, a := range []string{c.Addr, c.MetricsAddr} {
+		if a == "" {
+			continue
+		}
+		if loop, err := IsLoopback(a); err == nil && !loop {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// IsLoopback reports whether the listen address addr (host:port) is
+// reachable from this host only: its host is "localhost" or an IP in
+// 127.0.0.0/8 or ::1. An empty host, an unspecified address (0.0.0.0, ::),
+// any other IP and any other name listen where other hosts may connect;
+// a name other than localhost could resolve anywhere, so it counts as
+// reachable. The port must be a number from 0 to 65535. A malformed addr
+// is an error.
+func IsLoopback(addr string) (bool, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, fmt.Errorf("%q is not host:port", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return false, fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true, nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.IsLoopback(), nil
+	}
+	return false, nil
+}
+
+// strictBool is a boolean flag.Value that accepts exactly "true" or
+// "false" (and no value: true), unlike flag.Bool, which also takes "1",
+// "t" or "TRUE".
+type strictBool struct{ v *bool }
+
+func (b strictBool) String() string {
+	if b.v == nil {
+		return "false"
+	}
+	return strconv.FormatBool(*b.v)
+}
+
+func (b strictBool) Set(s string) error {
+	switch s {
+	case "true":
+		*b.v = true
+	case "false":
+		*b.v = false
+	default:
+		return errors.New("must be true or false")
+	}
+	return nil
+}
+
+// IsBoolFlag lets the flag be given without a value.
+func (b strictBool) IsBoolFlag() bool { return true }
 
 // IsPostgres reports whether Database names a PostgreSQL server.
 func (c *Config) IsPostgres() bool {
@@ -114,10 +258,21 @@ func (c *Config) GeneratedKeyFile() string {
 
 // Validate checks the values that flags can't.
 func (c *Config) Validate() error {
+	if err := c.envError(); err != nil {
+		return err
+	}
 	if c.Database == "" {
 		return errors.New("--database must not be empty")
 	}
 	return c.validateLimits()
+}
+
+// envError is the first environment value that did not parse.
+func (c *Config) envError() error {
+	if len(c.envErrs) > 0 {
+		return c.envErrs[0]
+	}
+	return nil
 }
 
 func or(v, fallback string) string {

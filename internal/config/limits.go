@@ -96,12 +96,8 @@ func (c *Config) BindLimits(fs *flag.FlagSet, env Env) {
 	}
 }
 
-// validateLimits checks what the flags can't: values given, and the request
-// timeout.
+// validateLimits checks the request timeout, which can't be off.
 func (c *Config) validateLimits() error {
-	if err := errors.Join(c.envErrs...); err != nil {
-		return err
-	}
 	if c.limitsBound && c.RequestTimeout <= 0 {
 		return errors.New("--request-timeout must be positive")
 	}

@@ -38,6 +38,18 @@ type Options struct {
 	// RequestTimeout bounds a request's work before its response starts,
 	// and each stretch of a streaming list (0: no bound).
 	RequestTimeout time.Duration
+	// OmitMetrics leaves /metrics out of the route table (it then answers
+	// 404 like any unknown path): the caller serves the Registry on a
+	// listener of its own.
+	OmitMetrics bool
+}
+
+// metricsHandler serves the Registry, or is nil when OmitMetrics.
+func (o Options) metricsHandler() http.Handler {
+	if o.OmitMetrics {
+		return nil
+	}
+	return promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})
 }
 
 // Server is the HTTP handler of the service.
@@ -71,7 +83,7 @@ func New(o Options) *Server {
 		mux:            http.NewServeMux(),
 		patterns:       map[string]bool{},
 	}
-	s.routes(promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	s.routes(o.metricsHandler())
 	s.handler = s.observe(s.recoverPanics(http.HandlerFunc(s.dispatch)))
 	return s
 }
@@ -103,7 +115,9 @@ func (s *Server) routes(metricsHandler http.Handler) {
 	table := []route{
 		{"GET", "/healthz", public, s.healthz},
 		{"GET", "/readyz", public, s.readyz},
-		{"GET", "/metrics", public, metricsHandler.ServeHTTP},
+	}
+	if metricsHandler != nil {
+		table = append(table, route{"GET", "/metrics", public, metricsHandler.ServeHTTP})
 	}
 	for _, res := range s.catalog.Resources {
 		h := resourceHandlers{s: s, res: res}

@@ -1,0 +1,464 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"maps"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"accounts/internal/config"
+)
+
+// serveLog is serve's stderr: written by the server's goroutines, read by
+// the test.
+type serveLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *serveLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// events returns the JSON log lines written so far.
+func (l *serveLog) events() []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for line := range strings.Lines(l.buf.String()) {
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) == nil {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// count returns how many log lines have the msg.
+func (l *serveLog) count(msg string) int {
+	n := 0
+	for _, ev := range l.events() {
+		if ev["msg"] == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// servedCLI is a serve command running in-process.
+type servedCLI struct {
+	addr        string // from the "listening" line
+	metricsAddr string // from the "metrics listening" line, if any
+	log         *serveLog
+	// stop cancels serve's context (as SIGTERM does) and returns what Run
+	// returned.
+	stop func() error
+}
+
+// serve runs `accounts serve args...` in-process until it logs its
+// listening line, and stops it when the test ends.
+func (c *cliEnv) serve(args ...string) *servedCLI {
+	c.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log := &serveLog{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, append([]string{"serve"}, args...), IO{Env: c.env, Stdout: io.Discard, Stderr: log})
+	}()
+	s := &servedCLI{log: log, stop: sync.OnceValue(func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			return errors.New("serve did not return within 30 s of cancellation")
+		}
+	})}
+	c.t.Cleanup(func() { s.stop() })
+	deadline := time.After(30 * time.Second)
+	for {
+		for _, ev := range log.events() {
+			addr, _ := ev["addr"].(string)
+			switch ev["msg"] {
+			case "metrics listening":
+				s.metricsAddr = addr
+			case "listening":
+				s.addr = addr
+			}
+		}
+		if s.addr != "" {
+			return s
+		}
+		select {
+		case err := <-done:
+			c.t.Fatalf("serve returned before listening: %v", err)
+		case <-deadline:
+			c.t.Fatalf("serve logged no listening line within 30 s")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// stopCleanly stops the server and checks that Run returned nil and that
+// no address in addrs accepts connections any more.
+func (s *servedCLI) stopCleanly(t *testing.T, addrs ...string) {
+	t.Helper()
+	if err := s.stop(); err != nil {
+		t.Errorf("serve returned %v after cancellation, want nil", err)
+	}
+	if s.log.count("stopped") != 1 {
+		t.Errorf("serve logged no stopped line")
+	}
+	for _, a := range addrs {
+		if conn, err := net.DialTimeout("tcp", a, time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%s still accepts connections after serve returned", a)
+		}
+	}
+}
+
+// cliSelfSigned writes a self-signed ECDSA P-256 certificate for 127.0.0.1
+// and its key to PEM files, and returns them with a pool that trusts it.
+func cliSelfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "accounts test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile = filepath.Join(dir, "cert.pem")
+	keyFile = filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, pool
+}
+
+// cliHTTPSClient trusts pool and speaks only TLS versions min to max (0:
+// Go's default).
+func cliHTTPSClient(t *testing.T, pool *x509.CertPool, min, max uint16) *http.Client {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: min, MaxVersion: max}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Timeout: 5 * time.Second, Transport: tr}
+}
+
+// cliGet returns the status and body of GET url, or the error.
+func cliGet(c *http.Client, url string) (int, string, error) {
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// Every configuration serve must refuse: a usage error of one line (exit
+// code 2 from the command), before anything is opened or bound.
+func TestServeRefusesBadConfiguration(t *testing.T) {
+	certFile, keyFile, _ := cliSelfSigned(t)
+	otherCert, otherKey, _ := cliSelfSigned(t)
+	garbage := filepath.Join(t.TempDir(), "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not a PEM file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	unreadable := filepath.Join(t.TempDir(), "unreadable.pem")
+	if err := os.Mkdir(unreadable, 0o700); err != nil { // a directory can't be read as a file
+		t.Fatal(err)
+	}
+	loop := "127.0.0.1:0"
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"only --tls-cert", nil, []string{"--addr", loop, "--tls-cert", certFile}},
+		{"only --tls-key", nil, []string{"--addr", loop, "--tls-key", keyFile}},
+		{"only the cert env", map[string]string{config.EnvTLSCert: certFile}, []string{"--addr", loop}},
+		{"only the key env", map[string]string{config.EnvTLSKey: keyFile}, []string{"--addr", loop}},
+		{"missing cert", nil, []string{"--addr", loop, "--tls-cert", missing, "--tls-key", keyFile}},
+		{"missing key", nil, []string{"--addr", loop, "--tls-cert", certFile, "--tls-key", missing}},
+		{"unreadable cert", nil, []string{"--addr", loop, "--tls-cert", unreadable, "--tls-key", keyFile}},
+		{"cert not PEM", nil, []string{"--addr", loop, "--tls-cert", garbage, "--tls-key", keyFile}},
+		{"key not PEM", nil, []string{"--addr", loop, "--tls-cert", certFile, "--tls-key", garbage}},
+		{"cert and key not a pair", nil, []string{"--addr", loop, "--tls-cert", certFile, "--tls-key", otherKey}},
+		{"key given as cert", nil, []string{"--addr", loop, "--tls-cert", otherKey, "--tls-key", otherCert}},
+		{"plaintext on 0.0.0.0", nil, []string{"--addr", "0.0.0.0:0"}},
+		{"plaintext on an empty host", nil, []string{"--addr", ":0"}},
+		{"plaintext on ::", nil, []string{"--addr", "[::]:0"}},
+		{"plaintext on another IP", nil, []string{"--addr", "192.0.2.1:8080"}},
+		{"plaintext on a hostname", nil, []string{"--addr", "accounts.example:8080"}},
+		{"plaintext from the addr env", map[string]string{config.EnvAddr: "0.0.0.0:0"}, nil},
+		{"allow env not exactly true", map[string]string{config.EnvAllowPlaintextHTTP: "1"}, []string{"--addr", "0.0.0.0:0"}},
+		{"allow env TRUE", map[string]string{config.EnvAllowPlaintextHTTP: "TRUE"}, []string{"--addr", "0.0.0.0:0"}},
+		{"allow env yes on loopback", map[string]string{config.EnvAllowPlaintextHTTP: "yes"}, []string{"--addr", loop}},
+		{"allow flag not exactly true", nil, []string{"--addr", "0.0.0.0:0", "--allow-plaintext-http=1"}},
+		{"addr without port", nil, []string{"--addr", "127.0.0.1"}},
+		{"addr not host:port", nil, []string{"--addr", "not an address"}},
+		{"addr port out of range", nil, []string{"--addr", "127.0.0.1:65536"}},
+		{"addr port not a number", nil, []string{"--addr", "127.0.0.1:http"}},
+		{"empty addr", nil, []string{"--addr", ""}},
+		{"plaintext metrics on 0.0.0.0", nil, []string{"--addr", loop, "--metrics-addr", "0.0.0.0:0"}},
+		{"plaintext metrics from env", map[string]string{config.EnvMetricsAddr: ":9090"}, []string{"--addr", loop}},
+		{"malformed metrics addr", nil, []string{"--addr", loop, "--metrics-addr", "9090"}},
+		{"metrics addr same as addr", nil, []string{"--addr", "127.0.0.1:18080", "--metrics-addr", "127.0.0.1:18080"}},
+	}
+	bin := cliBuild(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCLIEnv(t)
+			maps.Copy(c.vars, tc.env)
+			db := c.vars[config.EnvDatabase]
+
+			// In-process: a usage error, returned at once.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			log := &serveLog{}
+			err := Run(ctx, append([]string{"serve"}, tc.args...), IO{Env: c.env, Stdout: io.Discard, Stderr: log})
+			if ctx.Err() != nil {
+				t.Fatalf("serve started (it returned only when its context ended)")
+			}
+			cliUsage(t, "serve", err)
+			if n := log.count("listening"); n != 0 {
+				t.Errorf("serve logged a listening line before refusing")
+			}
+			if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("serve opened the database before refusing")
+			}
+
+			// The command: exit code 2 and one line on stderr.
+			cmd := exec.Command(bin, append([]string{"serve"}, tc.args...)...)
+			cmd.Env = cliCleanEnv()
+			for k, v := range c.vars {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			done := make(chan error, 1)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err = <-done:
+			case <-time.After(20 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("the serve command started")
+			}
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Errorf("exit: %v, want exit code 2", err)
+			}
+			if line := strings.TrimSuffix(stderr.String(), "\n"); line == "" || strings.Contains(line, "\n") {
+				t.Errorf("stderr is not one line: %q", stderr.String())
+			}
+			if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the serve command opened the database before refusing")
+			}
+		})
+	}
+}
+
+// With a certificate and key, serve speaks HTTPS only: TLS 1.3 by
+// default, TLS 1.2 still, TLS 1.1 refused, plaintext HTTP not answered.
+func TestServeHTTPS(t *testing.T) {
+	certFile, keyFile, pool := cliSelfSigned(t)
+	c := newCLIEnv(t)
+	s := c.serve("--addr", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
+	base := "https://" + s.addr
+
+	client := cliHTTPSClient(t, pool, 0, 0)
+	resp, err := client.Get(base + "/healthz")
+	if err != nil {
+		t.Fatalf("HTTPS /healthz: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("HTTPS /healthz: status %d, want 200", resp.StatusCode)
+	}
+	if resp.TLS == nil || resp.TLS.Version != tls.VersionTLS13 {
+		t.Errorf("a default client did not get TLS 1.3")
+	}
+	if status, _, err := cliGet(client, base+"/metrics"); err != nil || status != http.StatusOK {
+		t.Errorf("HTTPS /metrics without --metrics-addr: status %d, err %v; want 200", status, err)
+	}
+
+	// TLS 1.2 is the floor: a 1.2-only client is served (which also shows
+	// the 1.1 client below fails for its version, not for its setup).
+	if status, _, err := cliGet(cliHTTPSClient(t, pool, tls.VersionTLS12, tls.VersionTLS12), base+"/healthz"); err != nil || status != http.StatusOK {
+		t.Errorf("TLS 1.2 client: status %d, err %v; want 200", status, err)
+	}
+	_, _, err = cliGet(cliHTTPSClient(t, pool, tls.VersionTLS10, tls.VersionTLS11), base+"/healthz")
+	var alert *net.OpError
+	if !errors.As(err, &alert) || alert.Op != "remote error" {
+		t.Errorf("a TLS 1.1 client: %v, want the server's alert", err)
+	}
+	// The certificate served is the one given.
+	if _, _, err := cliGet(cliHTTPSClient(t, x509.NewCertPool(), 0, 0), base+"/healthz"); err == nil {
+		t.Errorf("a client that does not trust the test certificate was served")
+	}
+	// Plaintext HTTP to the TLS port gets no API answer.
+	status, body, err := cliGet(&http.Client{Timeout: 5 * time.Second}, "http://"+s.addr+"/healthz")
+	if err == nil && (status == http.StatusOK || strings.Contains(body, `"status"`)) {
+		t.Errorf("plaintext HTTP to the TLS port: status %d with an API body", status)
+	}
+	if s.log.count(msgPlaintextOnNetwork) != 0 {
+		t.Errorf("serve warned of plaintext with TLS on")
+	}
+	s.stopCleanly(t, s.addr)
+}
+
+// --metrics-addr moves /metrics to its own listener, plaintext on loopback
+// or with the API's certificate; the API answers 404 there; SIGTERM (here:
+// the context) closes both.
+func TestServeMetricsAddr(t *testing.T) {
+	certFile, keyFile, pool := cliSelfSigned(t)
+	cases := []struct {
+		name   string
+		env    map[string]string
+		scheme string
+		client *http.Client
+	}{
+		{"plaintext on loopback", nil, "http", &http.Client{Timeout: 5 * time.Second}},
+		{"TLS from the environment", map[string]string{
+			config.EnvTLSCert:     certFile,
+			config.EnvTLSKey:      keyFile,
+			config.EnvMetricsAddr: "127.0.0.1:0",
+		}, "https", cliHTTPSClient(t, pool, 0, 0)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCLIEnv(t)
+			maps.Copy(c.vars, tc.env)
+			args := []string{"--addr", "127.0.0.1:0"}
+			if tc.env[config.EnvMetricsAddr] == "" {
+				args = append(args, "--metrics-addr", "127.0.0.1:0")
+			}
+			s := c.serve(args...)
+			if s.metricsAddr == "" || s.metricsAddr == s.addr {
+				t.Fatalf("no metrics listening line with an address of its own (%q, API %q)", s.metricsAddr, s.addr)
+			}
+			api, metrics := tc.scheme+"://"+s.addr, tc.scheme+"://"+s.metricsAddr
+
+			if status, _, err := cliGet(tc.client, api+"/healthz"); err != nil || status != http.StatusOK {
+				t.Fatalf("API /healthz: status %d, err %v; want 200", status, err)
+			}
+			status, body, err := cliGet(tc.client, metrics+"/metrics")
+			if err != nil || status != http.StatusOK {
+				t.Fatalf("metrics /metrics: status %d, err %v; want 200", status, err)
+			}
+			if !strings.Contains(body, "accounts_http_requests_total") {
+				t.Errorf("metrics /metrics lacks the API's request counter")
+			}
+			if status, _, err := cliGet(tc.client, api+"/metrics"); err != nil || status != http.StatusNotFound {
+				t.Errorf("API /metrics: status %d, err %v; want 404", status, err)
+			}
+			if status, _, err := cliGet(tc.client, metrics+"/healthz"); err != nil || status != http.StatusNotFound {
+				t.Errorf("metrics /healthz: status %d, err %v; want 404", status, err)
+			}
+			if tc.scheme == "https" {
+				status, body, err := cliGet(&http.Client{Timeout: 5 * time.Second}, "http://"+s.metricsAddr+"/metrics")
+				if err == nil && (status == http.StatusOK || strings.Contains(body, "accounts_")) {
+					t.Errorf("plaintext HTTP to the TLS metrics port got the metrics")
+				}
+			}
+			s.stopCleanly(t, s.addr, s.metricsAddr)
+		})
+	}
+}
+
+// --allow-plaintext-http (or its environment variable) lets serve listen
+// without TLS beyond loopback, with one warning; on loopback there is none.
+func TestServeAllowPlaintextHTTP(t *testing.T) {
+	cases := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		warnings int
+	}{
+		{"flag on 0.0.0.0", nil, []string{"--addr", "0.0.0.0:0", "--allow-plaintext-http"}, 1},
+		{"env on 0.0.0.0", map[string]string{config.EnvAllowPlaintextHTTP: "true"}, []string{"--addr", "0.0.0.0:0"}, 1},
+		{"flag on 0.0.0.0 with metrics there too", nil, []string{"--addr", "0.0.0.0:0", "--metrics-addr", "0.0.0.0:0", "--allow-plaintext-http=true"}, 1},
+		{"loopback", nil, []string{"--addr", "127.0.0.1:0"}, 0},
+		{"env false on loopback", map[string]string{config.EnvAllowPlaintextHTTP: "false"}, []string{"--addr", "127.0.0.1:0"}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCLIEnv(t)
+			maps.Copy(c.vars, tc.env)
+			s := c.serve(tc.args...)
+			_, port, err := net.SplitHostPort(s.addr)
+			if err != nil {
+				t.Fatalf("listening addr %q: %v", s.addr, err)
+			}
+			if status, _, err := cliGet(&http.Client{Timeout: 5 * time.Second}, "http://127.0.0.1:"+port+"/healthz"); err != nil || status != http.StatusOK {
+				t.Errorf("/healthz: status %d, err %v; want 200", status, err)
+			}
+			if n := s.log.count(msgPlaintextOnNetwork); n != tc.warnings {
+				t.Errorf("%d plaintext warnings, want %d", n, tc.warnings)
+			}
+			for _, ev := range s.log.events() {
+				if ev["msg"] == msgPlaintextOnNetwork && ev["level"] != "WARN" {
+					t.Errorf("the plaintext warning has level %v", ev["level"])
+				}
+			}
+			s.stopCleanly(t, s.addr)
+		})
+	}
+}

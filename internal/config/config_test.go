@@ -1,0 +1,112 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"testing"
+)
+
+func TestIsLoopback(t *testing.T) {
+	cases := []struct {
+		addr      string
+		loopback  bool
+		malformed bool
+	}{
+		{"127.0.0.1:8080", true, false},
+		{"127.0.0.1:0", true, false},
+		{"127.1.2.3:8080", true, false},
+		{"[::1]:8080", true, false},
+		{"localhost:8080", true, false},
+		{"LocalHost:8080", true, false},
+		{"[::ffff:127.0.0.1]:8080", true, false},
+		{":8080", false, false},
+		{"0.0.0.0:8080", false, false},
+		{"[::]:8080", false, false},
+		{"10.0.0.1:8080", false, false},
+		{"[2001:db8::1]:8080", false, false},
+		{"128.0.0.1:8080", false, false},
+		{"accounts.example:8080", false, false},
+		{"localhost.example:8080", false, false},
+		{"127.0.0.1", false, true},
+		{"", false, true},
+		{"::1:8080", false, true},
+		{"127.0.0.1:", false, true},
+		{"127.0.0.1:http", false, true},
+		{"127.0.0.1:65536", false, true},
+		{"127.0.0.1:-1", false, true},
+	}
+	for _, tc := range cases {
+		got, err := IsLoopback(tc.addr)
+		if (err != nil) != tc.malformed {
+			t.Errorf("IsLoopback(%q): error %v, want malformed %v", tc.addr, err, tc.malformed)
+			continue
+		}
+		if got != tc.loopback {
+			t.Errorf("IsLoopback(%q) = %v, want %v", tc.addr, got, tc.loopback)
+		}
+	}
+}
+
+// bindServe parses args for serve with the given environment.
+func bindServe(t *testing.T, env map[string]string, args ...string) (Config, error) {
+	t.Helper()
+	var c Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.BindServe(fs, func(k string) string { return env[k] })
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	return c, c.ValidateServe()
+}
+
+func TestValidateServe(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		ok   bool
+	}{
+		{"default", nil, nil, true},
+		{"TLS pair on 0.0.0.0", nil, []string{"--addr", "0.0.0.0:8443", "--tls-cert", "c", "--tls-key", "k"}, true},
+		{"TLS pair from env", map[string]string{EnvTLSCert: "c", EnvTLSKey: "k", EnvAddr: ":8443"}, nil, true},
+		{"only cert", nil, []string{"--tls-cert", "c"}, false},
+		{"only key from env", map[string]string{EnvTLSKey: "k"}, nil, false},
+		{"flag empties the env's cert", map[string]string{EnvTLSCert: "c", EnvTLSKey: "k"}, []string{"--tls-cert", ""}, false},
+		{"plaintext on 0.0.0.0", nil, []string{"--addr", "0.0.0.0:8080"}, false},
+		{"allowed plaintext on 0.0.0.0", nil, []string{"--addr", "0.0.0.0:8080", "--allow-plaintext-http"}, true},
+		{"allowed by env", map[string]string{EnvAllowPlaintextHTTP: "true", EnvAddr: ":8080"}, nil, true},
+		{"flag false beats env true", map[string]string{EnvAllowPlaintextHTTP: "true"}, []string{"--addr", ":8080", "--allow-plaintext-http=false"}, false},
+		{"env not a strict bool", map[string]string{EnvAllowPlaintextHTTP: "True"}, nil, false},
+		{"env empty is false", map[string]string{EnvAllowPlaintextHTTP: ""}, []string{"--addr", ":8080"}, false},
+		{"flag not a strict bool", nil, []string{"--allow-plaintext-http=t"}, false},
+		{"metrics on loopback", nil, []string{"--metrics-addr", "127.0.0.1:9090"}, true},
+		{"metrics beyond loopback", map[string]string{EnvMetricsAddr: "0.0.0.0:9090"}, nil, false},
+		{"metrics beyond loopback with TLS", nil, []string{"--metrics-addr", ":9090", "--tls-cert", "c", "--tls-key", "k"}, true},
+		{"metrics malformed", nil, []string{"--metrics-addr", "localhost"}, false},
+		{"metrics on the API's address", nil, []string{"--metrics-addr", DefaultAddr}, false},
+	}
+	for _, tc := range cases {
+		_, err := bindServe(t, tc.env, tc.args...)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: error %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+func TestPlaintextOnNetwork(t *testing.T) {
+	c, err := bindServe(t, nil, "--addr", "0.0.0.0:8080", "--metrics-addr", "127.0.0.1:9090", "--allow-plaintext-http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.PlaintextOnNetwork(); len(got) != 1 || got[0] != "0.0.0.0:8080" {
+		t.Errorf("PlaintextOnNetwork = %v, want the API address only", got)
+	}
+	c, err = bindServe(t, nil, "--addr", "0.0.0.0:8443", "--tls-cert", "c", "--tls-key", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.PlaintextOnNetwork(); len(got) != 0 {
+		t.Errorf("PlaintextOnNetwork with TLS = %v, want none", got)
+	}
+}
