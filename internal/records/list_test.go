@@ -144,9 +144,9 @@ func listCheckCreate(t *testing.T, what string, err error) {
 	}
 }
 
-// newListEnv builds the store and services like internal/cli/app.go and
-// fills two customers with data.
-func newListEnv(t *testing.T) *listEnv {
+// openTestStore opens a SQLite store and a key store in the test's
+// folder, with a new master key.
+func openTestStore(t *testing.T) (*schema.Catalog, store.Store, *keystore.Store, *seal.MasterKey) {
 	t.Helper()
 	ctx := context.Background()
 	catalog := schema.New()
@@ -164,6 +164,15 @@ func newListEnv(t *testing.T) *listEnv {
 		t.Fatalf("open key store: %v", err)
 	}
 	t.Cleanup(func() { ks.Close() })
+	return catalog, db, ks, master
+}
+
+// newListEnv builds the store and services like internal/cli/app.go and
+// fills two customers with data.
+func newListEnv(t *testing.T) *listEnv {
+	t.Helper()
+	ctx := context.Background()
+	catalog, db, ks, master := openTestStore(t)
 	p := listNewCustomer(t, ctx, db, ks, master, "Customer One")
 	other := listNewCustomer(t, ctx, db, ks, master, "Customer Two")
 	ring := seal.NewKeyring(master, nil, ks)
