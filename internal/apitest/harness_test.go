@@ -102,6 +102,13 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with a configuration of the test's own: configure,
+// when not nil, changes it before the service opens (limits, say).
+func newEnvWith(t testing.TB, configure func(*config.Config)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir}
 	e.vars = map[string]string{
@@ -114,18 +121,38 @@ func newEnv(t testing.TB) *env {
 		e.vars[config.EnvKeyStore] = filepath.Join(dir, "keys.db")
 	}
 	e.cfg = config.Config{Database: e.vars[config.EnvDatabase], MasterKey: e.vars[config.EnvMasterKey], KeyStore: e.vars[config.EnvKeyStore]}
+	if configure != nil {
+		configure(&e.cfg)
+	}
+	e.open()
+	return e
+}
+
+// open starts the service of e.cfg.
+func (e *env) open() {
+	e.t.Helper()
 	log := slog.New(slog.NewJSONHandler(&suiteLog, nil))
 	app, err := cli.OpenApp(context.Background(), e.cfg, log)
 	if err != nil {
-		t.Fatalf("opening app: %v", err)
+		e.t.Fatalf("opening app: %v", err)
 	}
 	e.app = app
-	e.server = httptest.NewServer(app.Handler)
-	t.Cleanup(func() {
-		e.server.Close()
+	server := httptest.NewServer(app.Handler)
+	e.server = server
+	e.t.Cleanup(func() {
+		server.Close()
 		app.Close()
 	})
-	return e
+}
+
+// sibling starts a second service on e's data, configured differently
+// (the first goes on serving).
+func (e *env) sibling(configure func(*config.Config)) *env {
+	e.t.Helper()
+	s := *e
+	configure(&s.cfg)
+	s.open()
+	return &s
 }
 
 // run runs an accounts CLI command against this test's database.
@@ -238,8 +265,15 @@ func (e *env) sendBody(base, method, path string, body any, headers map[string]s
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
 	}
+	return e.readResponse(resp)
+}
+
+// readResponse reads and closes an answer, decoding a JSON object or array.
+func (e *env) readResponse(resp *http.Response) response {
+	e.t.Helper()
 	defer resp.Body.Close()
 	r := response{status: resp.StatusCode, header: resp.Header}
+	var err error
 	r.raw, err = io.ReadAll(resp.Body)
 	if err != nil {
 		e.t.Fatal(err)

@@ -1,0 +1,241 @@
+package apitest
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawRequest sends bytes as they are, past Go's client (which would refuse
+// or re-encode some of them), and reads the answer.
+func (e *env) rawRequest(method, target string, headers map[string]string, body string) response {
+	e.t.Helper()
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(e.server.URL, "http://"), 5*time.Second)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	var b strings.Builder
+	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n")
+	for k, v := range headers {
+		b.WriteString(k + ": " + v + "\r\n")
+	}
+	if body != "" {
+		b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n")
+	}
+	b.WriteString("\r\n" + body)
+	if _, err := conn.Write([]byte(b.String())); err != nil {
+		e.t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		e.t.Fatalf("%s: reading the answer: %v", method, err)
+	}
+	defer resp.Body.Close()
+	return e.readResponse(resp)
+}
+
+// count returns how many objects the client's customer has at path.
+func (c *client) count(path string) int {
+	c.e.t.Helper()
+	r := c.do("GET", path+"list/?_statistics=true&_page=1&_page_size=1", nil)
+	if r.status != http.StatusOK {
+		c.e.t.Fatalf("count %s: status %d", pathLabel(path), r.status)
+	}
+	stats, _ := r.obj["statistics"].(map[string]any)
+	n, _ := stats["count"].(float64)
+	return int(n)
+}
+
+// withHeaders returns the client's headers plus extra.
+func (c *client) withHeaders(extra map[string]string) map[string]string {
+	h := map[string]string{}
+	for k, v := range c.headers {
+		h[k] = v
+	}
+	for k, v := range extra {
+		h[k] = v
+	}
+	return h
+}
+
+// A query string that does not decode exactly is a 400 naming the
+// parameter (or non_field_errors when the name itself does not decode),
+// never a list with the broken filter dropped: that would answer a lookup
+// of one person with everyone.
+func TestHostileQueryStrings(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("Hostile Query AB")
+	f := c.fixtures()
+	c.create(piPath, map[string]any{"tenant": ref(f.tenant), "first_name": personal("Hostile-Querytarget")})
+	cases := []struct {
+		query string
+		key   string
+	}{
+		{"ssn=%GG", "ssn"},
+		{"first_name=%zz", "first_name"},
+		{"first_name=Nope;x=1", "first_name"},
+		{"first_name=Nope%3Bx=1&x;y=2", "non_field_errors"},
+		{"%GG=1", "non_field_errors"},
+		{"=1", "non_field_errors"},
+		{"first_name=%", "first_name"},
+		{"first_name=%4", "first_name"},
+		{"first_name=%FF%FEX", "first_name"},   // not UTF-8
+		{"first_name=%C0%AF", "first_name"},    // an overlong encoding
+		{"first_name=%ED%A0%80", "first_name"}, // an encoded surrogate
+		{"first_name=a%00b", "first_name"},
+		{"first_name=a%0Ab", "first_name"},
+		{"first_name=a%7Fb", "first_name"},
+		{"first_name=\xff", "first_name"}, // a raw byte that is not UTF-8
+		{"first%FF=1", "non_field_errors"},
+		{"_page=9223372036854775807&_page_size=2", "_page"},
+		{"_page=2147483649&_page_size=1", "_page"},
+		{"_page=1073741825&_page_size=2", "_page"},
+		{"_page=%2B1&_page_size=1", "_page"},
+		{"_page=01&_page_size=1", "_page"},
+		{"_page=1&_page_size=1e3", "_page_size"},
+		{"_page=1&_page_size=%201", "_page_size"},
+		{"custom_id=a&custom_id=b", "custom_id"},
+		{"created_at__gt=2026-01-01T00:00:00%2B01:00x", "created_at__gt"},
+	}
+	for _, path := range []string{piPath, piPath + "list/"} {
+		for _, tc := range cases {
+			r := e.rawRequest("GET", path+"?"+tc.query, c.headers, "")
+			if r.status != http.StatusBadRequest {
+				t.Errorf("%s ?%q: status %d, want 400", pathLabel(path), tc.query, r.status)
+				continue
+			}
+			if r.obj == nil || r.obj[tc.key] == nil || len(r.obj) != 1 {
+				t.Errorf("%s ?%q: error keys %v, want [%s]", pathLabel(path), tc.query, keys(r.obj), tc.key)
+			}
+		}
+	}
+	// The largest page whose offset fits is a page past the end, not an error.
+	r := c.do("GET", piPath+"?_page=2147483648&_page_size=1", nil)
+	if r.status != http.StatusOK || len(r.objects) != 0 {
+		t.Errorf("page at the offset bound: status %d, %d objects", r.status, len(r.objects))
+	}
+	// Number filters take JSON's number grammar only.
+	for _, v := range []string{"NaN", "Inf", "-Inf", "0x10", "1_0", "1.", ".5", "+1"} {
+		r := e.rawRequest("GET", addressPath+"?latitude="+strings.ReplaceAll(v, "+", "%2B"), c.headers, "")
+		if r.status != http.StatusBadRequest || r.obj["latitude"] == nil {
+			t.Errorf("latitude=%s: status %d, keys %v, want a 400 on latitude", v, r.status, keys(r.obj))
+		}
+	}
+	if r := c.do("GET", addressPath+"?latitude__gte=-1.5e1", nil); r.status != http.StatusOK {
+		t.Errorf("latitude__gte=-1.5e1: status %d, want 200", r.status)
+	}
+	// "+" is a space and an encoded ";" is a character, as they should be.
+	if r := c.do("GET", piPath+"?custom_id=a+b%3Bc", nil); r.status != http.StatusOK {
+		t.Errorf("custom_id with + and %%3B: status %d, want 200", r.status)
+	}
+}
+
+// A query string on a route that takes none is refused, never ignored, and
+// the write it came with does not happen.
+func TestHostileQueryOnObjectRoutes(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("Hostile Object AB")
+	org := c.create(orgPath, map[string]any{"name": "Hostile Org"})
+	obj := orgPath + org["id"].(string) + "/"
+	for _, rq := range []struct {
+		method, target, body string
+	}{
+		{"GET", obj + "?_slim=true", ""},
+		{"GET", obj + "?", ""},
+		{"GET", obj + "?%GG", ""},
+		{"PATCH", obj + "?dry_run=1", `{"custom_id": "changed"}`},
+		{"DELETE", obj + "?x=1", ""},
+		{"POST", orgPath + "?x=1", `{"name": "Hostile Org 2"}`},
+		{"POST", orgPath + "list/?x=1", `[{"name": "Hostile Org 3"}]`},
+	} {
+		r := e.rawRequest(rq.method, rq.target, c.withHeaders(map[string]string{"Content-Type": "application/json"}), rq.body)
+		if r.status != http.StatusBadRequest {
+			t.Errorf("%s %s: status %d, want 400", rq.method, strings.TrimPrefix(rq.target, obj), r.status)
+		}
+	}
+	got := c.do("GET", obj, nil)
+	if got.status != http.StatusOK || got.obj["custom_id"] != nil {
+		t.Errorf("after refused writes: status %d, custom_id %v", got.status, got.obj["custom_id"])
+	}
+	if n := c.count(orgPath); n != 1 {
+		t.Errorf("%d organizations after refused creates, want 1", n)
+	}
+}
+
+// A body that encoding/json would accept by repairing or dropping part of
+// it is a 400, and nothing is stored.
+func TestHostileJSONBodies(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("Hostile Body AB")
+	f := c.fixtures()
+	tenantRef := `{"id": "` + f.tenant["id"].(string) + `"}`
+	pi := func(firstName string) string {
+		return `{"tenant": ` + tenantRef + `, "first_name": ` + firstName + `}`
+	}
+	bodies := []struct {
+		name, body string
+		status     int
+		key        string // the error key, or "" for the parse error body
+	}{
+		{"invalid UTF-8", pi("\"\xff\xfeX\""), 400, ""},
+		{"overlong encoding", pi("\"\xc0\xaf\""), 400, ""},
+		{"encoded surrogate", pi("\"\xed\xa0\x80\""), 400, ""},
+		{"lone high surrogate", pi(`"\ud800"`), 400, ""},
+		{"lone low surrogate", pi(`"\udc00x"`), 400, ""},
+		{"high surrogate without its low half", pi(`"\ud800\u0041"`), 400, ""},
+		{"duplicate key", `{"tenant": ` + tenantRef + `, "first_name": "A", "first_name": "B"}`, 400, ""},
+		{"duplicate key by escape", `{"tenant": ` + tenantRef + `, "first_name": "A", "first\u005fname": "B"}`, 400, ""},
+		{"duplicate key in a reference", `{"tenant": {"id": "` + f.tenant["id"].(string) + `", "id": "` + f.tenant["id"].(string) + `"}}`, 400, ""},
+		{"byte order mark", "\xef\xbb\xbf" + pi(`"A"`), 400, ""},
+		{"trailing data", pi(`"A"`) + `{}`, 400, ""},
+		{"reference with another key", `{"tenant": {"id": "` + f.tenant["id"].(string) + `", "name": "x"}}`, 400, "tenant"},
+		{"reference keyed ID", `{"tenant": {"ID": "` + f.tenant["id"].(string) + `"}}`, 400, "tenant"},
+		{"reference id not a string", `{"tenant": {"id": 1}}`, 400, "tenant"},
+		{"reference id null", `{"tenant": {"id": null}}`, 400, "tenant"},
+	}
+	for _, b := range bodies {
+		r := c.do("POST", piPath, b.body)
+		if r.status != b.status {
+			t.Errorf("%s: status %d, want %d", b.name, r.status, b.status)
+			continue
+		}
+		switch {
+		case b.key == "" && (r.obj["detail"] == nil || len(r.obj) != 1):
+			t.Errorf("%s: keys %v, want the JSON parse error body", b.name, keys(r.obj))
+		case b.key != "" && r.obj[b.key] == nil:
+			t.Errorf("%s: keys %v, want an error on %s", b.name, keys(r.obj), b.key)
+		}
+	}
+	for _, b := range bodies[:4] {
+		if r := c.do("POST", piPath+"list/", "["+b.body+"]"); r.status != http.StatusBadRequest {
+			t.Errorf("bulk with %s: status %d, want 400", b.name, r.status)
+		}
+	}
+	for name, ct := range map[string]map[string]string{
+		"latin-1":     {"Content-Type": "application/json; charset=iso-8859-1"},
+		"gzip":        {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+		"text/plain":  {"Content-Type": "text/plain"},
+		"no type":     {},
+		"json in csv": {"Content-Type": "text/csv"},
+	} {
+		r := e.rawRequest("POST", piPath, c.withHeaders(ct), pi(`"A"`))
+		if r.status != http.StatusUnsupportedMediaType {
+			t.Errorf("%s: status %d, want 415", name, r.status)
+		}
+	}
+	if n := c.count(piPath); n != 0 {
+		t.Fatalf("%d protected identities stored by refused bodies, want 0", n)
+	}
+	// What is exact passes: a surrogate pair, UTF-8 as declared.
+	r := e.rawRequest("POST", piPath, c.withHeaders(map[string]string{"Content-Type": "application/json; charset=UTF-8"}),
+		pi(`"Emoji \ud83d\ude00"`))
+	if r.status != http.StatusCreated || r.obj["first_name"] != "Emoji \U0001F600" {
+		t.Errorf("a valid surrogate pair: status %d", r.status)
+	}
+}

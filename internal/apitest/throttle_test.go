@@ -1,0 +1,255 @@
+package apitest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"accounts/internal/auth"
+	"accounts/internal/config"
+	"accounts/internal/limit"
+)
+
+// withLimits configures a test's service with limits (and the default
+// request timeout unless the limits test sets one).
+func withLimits(l limit.Config, requestTimeout time.Duration) func(*config.Config) {
+	return func(c *config.Config) {
+		c.Limits = l
+		c.RequestTimeout = requestTimeout
+	}
+}
+
+// retryAfter checks a refusal's status, body and Retry-After, and returns
+// the delay it asks for.
+func retryAfter(t *testing.T, label string, r response, status int, maxSeconds int) time.Duration {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("%s: status %d, want %d", label, r.status, status)
+	}
+	if r.obj["detail"] == nil || len(r.obj) != 1 {
+		t.Errorf("%s: body keys %v, want detail", label, keys(r.obj))
+	}
+	secs, err := strconv.Atoi(r.header.Get("Retry-After"))
+	if err != nil || secs < 1 || secs > maxSeconds {
+		t.Errorf("%s: Retry-After %q, want 1..%d seconds", label, r.header.Get("Retry-After"), maxSeconds)
+	}
+	return time.Duration(secs) * time.Second
+}
+
+// metricValue reads one sample of /metrics, 0 when absent.
+func (e *env) metricValue(series string) float64 {
+	e.t.Helper()
+	r := e.send("GET", "/metrics", nil, nil, "")
+	for _, line := range strings.Split(string(r.raw), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// A burst of wrong secrets for one client meets 429 with Retry-After once
+// the client's failures fill the window; other customers are never
+// affected, and once the window is over the real client works again,
+// however long the guesser went on.
+func TestThrottleWrongSecretBurst(t *testing.T) {
+	const window = 2 * time.Second
+	e := newEnvWith(t, withLimits(limit.Config{AuthWindow: window, ClientAuthFailures: 5, AddressAuthFailures: 1000}, time.Minute))
+	a := e.newCustomer("Burst Target AB")
+	b := e.newCustomer("Burst Bystander AB")
+	wrong := a.withHeaders(map[string]string{auth.HeaderClientSecret: "not-the-secret"})
+	statuses := map[int]int{}
+	var wait time.Duration
+	for i := range 40 {
+		r := e.send("GET", orgPath, nil, wrong, "")
+		statuses[r.status]++
+		if r.status == http.StatusTooManyRequests {
+			wait = retryAfter(t, "wrong secret past the limit", r, http.StatusTooManyRequests, int(window/time.Second))
+		}
+		if i%10 == 0 {
+			if r := b.do("GET", orgPath, nil); r.status != http.StatusOK {
+				t.Errorf("another customer during the burst: status %d", r.status)
+			}
+		}
+	}
+	if statuses[http.StatusUnauthorized] != 5 || statuses[http.StatusTooManyRequests] != 35 {
+		t.Fatalf("statuses %v, want 5 × 401 then 35 × 429", statuses)
+	}
+	// The guesser goes on while the window runs out: the refusals are not
+	// counted, so the block ends with the window.
+	deadline := time.Now().Add(window + time.Second)
+	for time.Now().Before(deadline) {
+		e.send("GET", orgPath, nil, wrong, "")
+		time.Sleep(50 * time.Millisecond)
+		if a.do("GET", orgPath, nil).status == http.StatusOK {
+			break
+		}
+	}
+	time.Sleep(wait / 4)
+	if r := a.do("GET", orgPath, nil); r.status != http.StatusOK {
+		t.Errorf("the real client a window after the burst: status %d, want 200", r.status)
+	}
+	if n := e.metricValue(`accounts_security_events_total{reason="auth_failed"}`); n < 5 {
+		t.Errorf("auth_failed events %v, want at least 5", n)
+	}
+	if n := e.metricValue(`accounts_security_events_total{reason="auth_failures_client"}`); n < 35 {
+		t.Errorf("auth_failures_client events %v, want at least 35", n)
+	}
+	if !strings.Contains(suiteLog.String(), `"reason":"auth_failures_client"`) {
+		t.Error("no security event in the log for the throttled client")
+	}
+	if strings.Contains(suiteLog.String(), "not-the-secret") {
+		t.Error("a submitted secret reached the log")
+	}
+}
+
+// Failures from one source address for many made-up clients block the
+// address for the window.
+func TestThrottleFailuresPerAddress(t *testing.T) {
+	e := newEnvWith(t, withLimits(limit.Config{AuthWindow: 2 * time.Second, AddressAuthFailures: 5, ClientAuthFailures: 1000}, time.Minute))
+	a := e.newCustomer("Address Target AB")
+	for i := range 5 {
+		forged := a.withHeaders(map[string]string{auth.HeaderClientEntity: fmt.Sprintf("00000000-0000-4000-8000-%012d", i)})
+		if r := e.send("GET", orgPath, nil, forged, ""); r.status != http.StatusUnauthorized {
+			t.Fatalf("failure %d: status %d, want 401", i, r.status)
+		}
+	}
+	wait := retryAfter(t, "sixth attempt from the address", e.send("GET", orgPath, nil, a.headers, ""), http.StatusTooManyRequests, 2)
+	time.Sleep(wait + 100*time.Millisecond)
+	if r := a.do("GET", orgPath, nil); r.status != http.StatusOK {
+		t.Errorf("after the window: status %d, want 200", r.status)
+	}
+}
+
+// A client over its rate gets 429 with Retry-After; another client of the
+// same customer has its own bucket.
+func TestThrottleClientRate(t *testing.T) {
+	e := newEnvWith(t, withLimits(limit.Config{ClientRate: 1, ClientBurst: 3}, time.Minute))
+	a := e.newCustomer("Rate AB")
+	other := e.newClient(a.customerID, "read")
+	for i := range 3 {
+		if r := a.do("GET", orgPath, nil); r.status != http.StatusOK {
+			t.Fatalf("request %d of the burst: status %d", i, r.status)
+		}
+	}
+	retryAfter(t, "past the burst", a.do("GET", orgPath, nil), http.StatusTooManyRequests, 1)
+	if r := other.do("GET", orgPath, nil); r.status != http.StatusOK {
+		t.Errorf("another client: status %d, want 200", r.status)
+	}
+	if n := e.metricValue(`accounts_limit{limit="client_rate"}`); n != 1 {
+		t.Errorf("accounts_limit client_rate %v, want 1", n)
+	}
+}
+
+// Past the in-flight cap a request is refused at once with 503, not queued.
+func TestInFlightCapRefusesAtOnce(t *testing.T) {
+	e := newEnvWith(t, withLimits(limit.Config{InFlight: 1}, time.Minute))
+	a := e.newCustomer("In Flight AB")
+	// A request whose body never finishes holds the one slot.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.server.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var head strings.Builder
+	head.WriteString("POST " + orgPath + " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n")
+	for k, v := range a.headers {
+		head.WriteString(k + ": " + v + "\r\n")
+	}
+	head.WriteString("\r\n{\"name\": ")
+	if _, err := conn.Write([]byte(head.String())); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.metricValue("accounts_requests_in_flight") != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	retryAfter(t, "second request", a.do("GET", orgPath, nil), http.StatusServiceUnavailable, 1)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the refusal took %v: it waited for the slot", took)
+	}
+	conn.Close()
+	for time.Now().Before(deadline) {
+		if a.do("GET", orgPath, nil).status == http.StatusOK {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Error("the slot was not given back when the held request ended")
+}
+
+// seedOrganizations creates n organizations with bulk writes.
+func (c *client) seedOrganizations(prefix string, n int) {
+	c.e.t.Helper()
+	for start := 0; start < n; start += 1000 {
+		var items []map[string]any
+		for i := start; i < min(n, start+1000); i++ {
+			items = append(items, map[string]any{"name": fmt.Sprintf("%s %05d", prefix, i), "custom_id": strings.Repeat("c", 100)})
+		}
+		if r := c.do("POST", orgPath+"list/", items); r.status != http.StatusCreated {
+			c.e.t.Fatalf("seeding organizations: status %d", r.status)
+		}
+	}
+}
+
+// Work that runs past the request's time limit is a 503 with Retry-After
+// before anything went out, not an empty reply after the write timeout.
+func TestRequestTimeLimitIsA503(t *testing.T) {
+	e := newEnv(t)
+	a := e.newCustomer("Slow Work AB")
+	a.seedOrganizations("Slow Org", 3000)
+	hurried := e.sibling(func(c *config.Config) { c.RequestTimeout = time.Millisecond })
+	r := hurried.send("GET", orgPath+"?custom_id__icontains=zz&_order_by=-name", nil, a.headers, "")
+	retryAfter(t, "list past its time limit", r, http.StatusServiceUnavailable, 1)
+	if !strings.Contains(suiteLog.String(), `"reason":"request_timeout"`) {
+		t.Error("no security event for the request past its time limit")
+	}
+}
+
+// A response cut short — here the client goes away mid-stream — is logged
+// and counted as aborted with the bytes sent, never as a success.
+func TestAbortedStreamIsLoggedAsAborted(t *testing.T) {
+	e := newEnv(t)
+	a := e.newCustomer("Abort AB")
+	a.seedOrganizations("Abort Org", 5000)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.server.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const requestID = "7d0c5a3e-1b2f-4c6d-9e8a-3f5b7c9d1e20"
+	var head strings.Builder
+	head.WriteString("GET " + orgPath + " HTTP/1.1\r\nHost: test\r\nX-Request-ID: " + requestID + "\r\n")
+	for k, v := range a.headers {
+		head.WriteString(k + ": " + v + "\r\n")
+	}
+	conn.Write([]byte(head.String() + "\r\n"))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream did not start: %v", err)
+	}
+	conn.(*net.TCPConn).SetLinger(0) // reset, with the rest unread
+	conn.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(suiteLog.String(), "\n") {
+			if !strings.Contains(line, requestID) || !strings.Contains(line, `"msg":"request`) {
+				continue
+			}
+			if !strings.Contains(line, `"outcome":"aborted"`) || strings.Contains(line, `"bytes":0,`) {
+				t.Fatalf("the cut stream's access log line is not an abort with bytes sent")
+			}
+			if n := e.metricValue(`accounts_http_responses_aborted_total{route="GET /sales/organization/"}`); n != 1 {
+				t.Errorf("aborted responses metric %v, want 1", n)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("no access log line for the cut stream")
+}
