@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func mustMaster(t *testing.T) *MasterKey {
+func mustMaster(t testing.TB) *MasterKey {
 	t.Helper()
 	m, err := ParseMasterKey(GenerateMasterKey())
 	if err != nil {
@@ -16,7 +16,7 @@ func mustMaster(t *testing.T) *MasterKey {
 	return m
 }
 
-func customerKeys(t *testing.T, m *MasterKey, customer string) *CustomerKeys {
+func customerKeys(t testing.TB, m *MasterKey, customer string) *CustomerKeys {
 	t.Helper()
 	k, err := m.Unwrap(customer, m.NewCustomerKeys(customer))
 	if err != nil {
