@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -173,6 +174,17 @@ func FuzzSealMutation(f *testing.F) {
 		if bind&bindSealV1 != 0 {
 			sealer = keys.beforeRotation
 		}
+		if strings.IndexByte(resource, 0) >= 0 || strings.IndexByte(row, 0) >= 0 {
+			// The associated data separates its fields with NUL: such a
+			// place can't be bound, and nothing opens there.
+			if !sealPanics(sealer, resource, row, plain) {
+				t.Fatal("sealed for a resource or row containing NUL")
+			}
+			if got, err := sealer.Open(resource, row, mutate(sealer.Seal("r", "w", plain), op, pos, extra)); !errors.Is(err, ErrOpen) || got != nil {
+				t.Fatalf("opening in a place containing NUL: %v and %d bytes; want ErrOpen and none", err, len(got))
+			}
+			return
+		}
 		sealed := sealer.Seal(resource, row, plain)
 		if len(sealed) != headerSize+len(plain)+16 {
 			t.Fatalf("sealed %d bytes into %d, want %d", len(plain), len(sealed), headerSize+len(plain)+16)
@@ -228,6 +240,13 @@ func FuzzSealMutation(f *testing.F) {
 			t.Fatalf("failed to open with %v and %d bytes; want ErrOpen and none", err, len(got))
 		}
 	})
+}
+
+// sealPanics reports whether k.Seal panics.
+func sealPanics(k *CustomerKeys, resource, row string, plain []byte) (panicked bool) {
+	defer func() { panicked = recover() != nil }()
+	k.Seal(resource, row, plain)
+	return false
 }
 
 // FuzzOpen feeds arbitrary bytes, in an arbitrary place, to Open. The

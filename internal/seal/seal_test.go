@@ -71,6 +71,26 @@ func TestSealOpensOnlyInItsPlace(t *testing.T) {
 	}
 }
 
+// The associated data separates customer, resource, row and version with
+// NUL; a NUL inside the resource or row would let two places join to the
+// same bytes (resource "\x00" and row "0" as resource "" and row "\x000",
+// found by FuzzSealMutation), so such places are refused.
+func TestSealRefusesPlacesContainingNUL(t *testing.T) {
+	k := customerKeys(t, mustMaster(t), "cust-a")
+	sealed := k.Seal("Protectedidentity", "row-1", []byte("x"))
+	for _, place := range [][2]string{{"\x00", "0"}, {"", "\x000"}, {"Protectedidentity\x00", "row-1"}, {"Protectedidentity", "row-1\x00"}} {
+		if !sealPanics(k, place[0], place[1], []byte("x")) {
+			t.Errorf("sealed for resource of %d and row of %d bytes containing NUL", len(place[0]), len(place[1]))
+		}
+		if _, err := k.Open(place[0], place[1], sealed); !errors.Is(err, ErrOpen) {
+			t.Errorf("opened for resource of %d and row of %d bytes containing NUL: %v", len(place[0]), len(place[1]), err)
+		}
+	}
+	if got, err := k.Open("Protectedidentity", "row-1", sealed); err != nil || string(got) != "x" {
+		t.Errorf("a place without NUL does not open: %v", err)
+	}
+}
+
 func TestWrappedKeysNeedTheirMasterAndCustomer(t *testing.T) {
 	m1, m2 := mustMaster(t), mustMaster(t)
 	wrapped := m1.NewCustomerKeys("cust-a")
