@@ -155,8 +155,13 @@ func (m *MasterKey) Unwrap(customerID string, wrapped []WrappedKey) (*CustomerKe
 	return k, nil
 }
 
-// Seal encrypts plaintext for one row of a resource.
+// Seal encrypts plaintext for one row of a resource. resource and rowID (a
+// schema name and a UUID) must not contain NUL: see sealAD. It panics when
+// one does, as that is a programming error.
 func (k *CustomerKeys) Seal(resource, rowID string, plaintext []byte) []byte {
+	if !bindable(resource, rowID) {
+		panic("seal: a resource or row id containing NUL can't be bound")
+	}
 	out := make([]byte, headerSize, headerSize+len(plaintext)+16)
 	out[0] = formatV1
 	binary.BigEndian.PutUint32(out[1:5], uint32(k.current))
@@ -166,7 +171,7 @@ func (k *CustomerKeys) Seal(resource, rowID string, plaintext []byte) []byte {
 
 // Open decrypts a value sealed for exactly this customer, resource and row.
 func (k *CustomerKeys) Open(resource, rowID string, sealed []byte) ([]byte, error) {
-	if len(sealed) < headerSize || sealed[0] != formatV1 {
+	if !bindable(resource, rowID) || len(sealed) < headerSize || sealed[0] != formatV1 {
 		return nil, ErrOpen
 	}
 	version := int(binary.BigEndian.Uint32(sealed[1:5]))
@@ -181,8 +186,20 @@ func (k *CustomerKeys) Open(resource, rowID string, sealed []byte) ([]byte, erro
 	return plain, nil
 }
 
+// sealAD is the associated data binding a value to its place. Its fields are
+// separated by NUL, so it is unambiguous only while resource and rowID hold
+// no NUL (the version is digits): then, read from the end, the version, the
+// row and the resource are each one field, and the customer id is the rest.
+// With a NUL allowed, resource "\x00" and row "0" would join to the same bytes
+// as resource "" and row "\x000", and a value would open in another place.
 func (k *CustomerKeys) sealAD(resource, rowID string, version int) []byte {
 	return fmt.Appendf(nil, "accounts.seal.v1\x00%s\x00%s\x00%s\x00%d", k.customerID, resource, rowID, version)
+}
+
+// bindable reports whether resource and rowID can be bound unambiguously
+// by sealAD.
+func bindable(resource, rowID string) bool {
+	return strings.IndexByte(resource, 0) < 0 && strings.IndexByte(rowID, 0) < 0
 }
 
 // Version returns the data key version a sealed value was sealed under.
