@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"accounts/internal/schema"
@@ -97,6 +98,10 @@ func (db *DB) open(ctx context.Context, catalog *schema.Catalog) error {
 	return nil
 }
 
+// DefaultMaxConns is the connection pool's size unless the URL sets
+// pool_max_conns.
+const DefaultMaxConns = 16
+
 // poolConfig parses url and sets the defaults the store relies on.
 func poolConfig(url string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
@@ -106,6 +111,12 @@ func poolConfig(url string) (*pgxpool.Config, error) {
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// An expensive list holds its connection while it streams: the
+		// pool must outnumber the expensive requests a process admits
+		// (limit.Config.Expensive), so that short requests still find one.
+		cfg.MaxConns = max(cfg.MaxConns, DefaultMaxConns)
 	}
 	return cfg, nil
 }

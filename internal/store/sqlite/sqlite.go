@@ -76,7 +76,10 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 		writer.Close()
 		return nil, err
 	}
-	readers := max(4, runtime.GOMAXPROCS(0))
+	// An expensive list holds its reader while it streams: the readers
+	// must outnumber the expensive requests a process admits (4 by
+	// default), so that short reads still find one at once.
+	readers := max(8, 2*runtime.GOMAXPROCS(0))
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 	db.reader = reader
