@@ -10,33 +10,43 @@ import (
 	"time"
 )
 
-// rawRequest sends bytes as they are, past Go's client (which would refuse
-// or re-encode some of them), and reads the answer.
-func (e *env) rawRequest(method, target string, headers map[string]string, body string) response {
+// dialRaw opens a connection to the test server and writes a request head
+// (and the start of a body, which need not be whole) as bytes, past Go's
+// client, which would refuse or re-encode some of them.
+func (e *env) dialRaw(method, target string, headers map[string]string, body string) net.Conn {
 	e.t.Helper()
 	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(e.server.URL, "http://"), 5*time.Second)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer conn.Close()
+	e.t.Cleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
 	var b strings.Builder
-	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n")
+	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: test\r\n")
 	for k, v := range headers {
 		b.WriteString(k + ": " + v + "\r\n")
-	}
-	if body != "" {
-		b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n")
 	}
 	b.WriteString("\r\n" + body)
 	if _, err := conn.Write([]byte(b.String())); err != nil {
 		e.t.Fatal(err)
 	}
+	return conn
+}
+
+// rawRequest sends a whole request as bytes (see dialRaw) and reads the
+// answer.
+func (e *env) rawRequest(method, target string, headers map[string]string, body string) response {
+	e.t.Helper()
+	h := httpWithHeaders(headers, map[string]string{"Connection": "close"})
+	if body != "" {
+		h["Content-Length"] = strconv.Itoa(len(body))
+	}
+	conn := e.dialRaw(method, target, h, body)
+	defer conn.Close()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		e.t.Fatalf("%s: reading the answer: %v", method, err)
 	}
-	defer resp.Body.Close()
 	return e.readResponse(resp)
 }
 
@@ -50,18 +60,6 @@ func (c *client) count(path string) int {
 	stats, _ := r.obj["statistics"].(map[string]any)
 	n, _ := stats["count"].(float64)
 	return int(n)
-}
-
-// withHeaders returns the client's headers plus extra.
-func (c *client) withHeaders(extra map[string]string) map[string]string {
-	h := map[string]string{}
-	for k, v := range c.headers {
-		h[k] = v
-	}
-	for k, v := range extra {
-		h[k] = v
-	}
-	return h
 }
 
 // A query string that does not decode exactly is a 400 naming the
@@ -154,7 +152,7 @@ func TestHostileQueryOnObjectRoutes(t *testing.T) {
 		{"POST", orgPath + "?x=1", `{"name": "Hostile Org 2"}`},
 		{"POST", orgPath + "list/?x=1", `[{"name": "Hostile Org 3"}]`},
 	} {
-		r := e.rawRequest(rq.method, rq.target, c.withHeaders(map[string]string{"Content-Type": "application/json"}), rq.body)
+		r := e.rawRequest(rq.method, rq.target, httpWithHeaders(c.headers, map[string]string{"Content-Type": "application/json"}), rq.body)
 		if r.status != http.StatusBadRequest {
 			t.Errorf("%s %s: status %d, want 400", rq.method, strings.TrimPrefix(rq.target, obj), r.status)
 		}
@@ -224,7 +222,7 @@ func TestHostileJSONBodies(t *testing.T) {
 		"no type":     {},
 		"json in csv": {"Content-Type": "text/csv"},
 	} {
-		r := e.rawRequest("POST", piPath, c.withHeaders(ct), pi(`"A"`))
+		r := e.rawRequest("POST", piPath, httpWithHeaders(c.headers, ct), pi(`"A"`))
 		if r.status != http.StatusUnsupportedMediaType {
 			t.Errorf("%s: status %d, want 415", name, r.status)
 		}
@@ -233,7 +231,7 @@ func TestHostileJSONBodies(t *testing.T) {
 		t.Fatalf("%d protected identities stored by refused bodies, want 0", n)
 	}
 	// What is exact passes: a surrogate pair, UTF-8 as declared.
-	r := e.rawRequest("POST", piPath, c.withHeaders(map[string]string{"Content-Type": "application/json; charset=UTF-8"}),
+	r := e.rawRequest("POST", piPath, httpWithHeaders(c.headers, map[string]string{"Content-Type": "application/json; charset=UTF-8"}),
 		pi(`"Emoji \ud83d\ude00"`))
 	if r.status != http.StatusCreated || r.obj["first_name"] != "Emoji \U0001F600" {
 		t.Errorf("a valid surrogate pair: status %d", r.status)

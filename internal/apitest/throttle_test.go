@@ -63,7 +63,7 @@ func TestThrottleWrongSecretBurst(t *testing.T) {
 	e := newEnvWith(t, withLimits(limit.Config{AuthWindow: window, ClientAuthFailures: 5, AddressAuthFailures: 1000}, time.Minute))
 	a := e.newCustomer("Burst Target AB")
 	b := e.newCustomer("Burst Bystander AB")
-	wrong := a.withHeaders(map[string]string{auth.HeaderClientSecret: "not-the-secret"})
+	wrong := httpWithHeaders(a.headers, map[string]string{auth.HeaderClientSecret: "not-the-secret"})
 	statuses := map[int]int{}
 	var wait time.Duration
 	for i := range 40 {
@@ -115,7 +115,7 @@ func TestThrottleFailuresPerAddress(t *testing.T) {
 	e := newEnvWith(t, withLimits(limit.Config{AuthWindow: 2 * time.Second, AddressAuthFailures: 5, ClientAuthFailures: 1000}, time.Minute))
 	a := e.newCustomer("Address Target AB")
 	for i := range 5 {
-		forged := a.withHeaders(map[string]string{auth.HeaderClientEntity: fmt.Sprintf("00000000-0000-4000-8000-%012d", i)})
+		forged := httpWithHeaders(a.headers, map[string]string{auth.HeaderClientEntity: fmt.Sprintf("00000000-0000-4000-8000-%012d", i)})
 		if r := e.send("GET", orgPath, nil, forged, ""); r.status != http.StatusUnauthorized {
 			t.Fatalf("failure %d: status %d, want 401", i, r.status)
 		}
@@ -152,19 +152,8 @@ func TestInFlightCapRefusesAtOnce(t *testing.T) {
 	e := newEnvWith(t, withLimits(limit.Config{InFlight: 1}, time.Minute))
 	a := e.newCustomer("In Flight AB")
 	// A request whose body never finishes holds the one slot.
-	conn, err := net.Dial("tcp", strings.TrimPrefix(e.server.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var head strings.Builder
-	head.WriteString("POST " + orgPath + " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n")
-	for k, v := range a.headers {
-		head.WriteString(k + ": " + v + "\r\n")
-	}
-	head.WriteString("\r\n{\"name\": ")
-	if _, err := conn.Write([]byte(head.String())); err != nil {
-		t.Fatal(err)
-	}
+	conn := e.dialRaw("POST", orgPath, httpWithHeaders(a.headers, map[string]string{
+		"Content-Type": "application/json", "Content-Length": "100"}), `{"name": `)
 	deadline := time.Now().Add(5 * time.Second)
 	for e.metricValue("accounts_requests_in_flight") != 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -218,17 +207,8 @@ func TestAbortedStreamIsLoggedAsAborted(t *testing.T) {
 	e := newEnv(t)
 	a := e.newCustomer("Abort AB")
 	a.seedOrganizations("Abort Org", 5000)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(e.server.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const requestID = "7d0c5a3e-1b2f-4c6d-9e8a-3f5b7c9d1e20"
-	var head strings.Builder
-	head.WriteString("GET " + orgPath + " HTTP/1.1\r\nHost: test\r\nX-Request-ID: " + requestID + "\r\n")
-	for k, v := range a.headers {
-		head.WriteString(k + ": " + v + "\r\n")
-	}
-	conn.Write([]byte(head.String() + "\r\n"))
+	conn := e.dialRaw("GET", orgPath, httpWithHeaders(a.headers, map[string]string{"X-Request-ID": requestID}), "")
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("stream did not start: %v", err)
