@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,6 +43,7 @@ func TestCrashSQLite(t *testing.T) {
 		integrityCheck(t, file)
 	}
 	r.verifyAudit()
+	r.checkAuditEntries()
 }
 
 // PostgreSQL: the service process is killed, never PostgreSQL; the key store
@@ -53,6 +55,7 @@ func TestCrashPostgres(t *testing.T) {
 		config.EnvKeyStore:  filepath.Join(t.TempDir(), "keys.db"),
 	})
 	r.verifyAudit()
+	r.checkAuditEntries()
 }
 
 // run is one engine's crash test: the deployment, the writers and their
@@ -150,11 +153,87 @@ func (r *run) verifyAudit() {
 		if !c.Intact || c.BrokenAt != nil {
 			r.t.Errorf("audit chain of customer %s broken at %v", c.CustomerID, c.BrokenAt)
 		}
-		if min := int64(r.total.creates + r.total.updates + r.total.deletes); c.Entries < min {
-			r.t.Errorf("audit chain of customer %s has %d entries, fewer than the %d acknowledged writes", c.CustomerID, c.Entries, min)
+		if writes := int64(r.total.creates + r.total.updates + r.total.deletes); c.Entries < writes {
+			r.t.Errorf("audit chain of customer %s has %d entries, fewer than the %d acknowledged writes", c.CustomerID, c.Entries, writes)
 		}
 		r.t.Logf("audit chain of customer %s: %d entries, intact", c.CustomerID, c.Entries)
 	}
+}
+
+// checkAuditEntries holds the customer's audit trail against the ledger. A
+// write and its entry commit together, kill or no kill, so every object that
+// exists or existed has exactly one create entry, every object gone has
+// exactly one delete or cascade_delete entry, and no write entry names an
+// object that no write made (the entry of a cut-off write that did not
+// happen).
+func (r *run) checkAuditEntries() {
+	out, err := r.d.run("audit", "list", "--customer", r.d.customer, "--json")
+	if err != nil {
+		r.t.Fatalf("audit list: %v", err)
+	}
+	objects := map[string]*object{}
+	for _, w := range r.workers {
+		for _, o := range w.objects {
+			objects[o.id] = o
+		}
+	}
+	resource := map[string]string{tenantPath: "Tenant", piPath: "Protectedidentity"}
+	type tally struct{ creates, deletes int }
+	seen := map[string]*tally{}
+	entries := 0
+	dec := json.NewDecoder(strings.NewReader(out))
+	for dec.More() {
+		var e struct {
+			Action, Resource string
+			ObjectIDs        []string `json:"object_ids"`
+		}
+		if err := dec.Decode(&e); err != nil {
+			r.t.Fatalf("audit list printed a line that is not an entry: %v", err)
+		}
+		entries++
+		if e.Action == "read" {
+			continue
+		}
+		for _, id := range e.ObjectIDs {
+			o := objects[id]
+			if o == nil || resource[o.path] != e.Resource {
+				r.t.Errorf("audit entry %s of %s %s: no write of this test made that object", e.Action, e.Resource, id)
+				continue
+			}
+			if seen[id] == nil {
+				seen[id] = &tally{}
+			}
+			switch e.Action {
+			case "create":
+				seen[id].creates++
+			case "delete", "cascade_delete":
+				seen[id].deletes++
+			case "update":
+			default:
+				r.t.Errorf("audit entry of %s %s: action %q", o.kind(), id, e.Action)
+			}
+		}
+	}
+	wrong := 0
+	for id, o := range objects {
+		got, want := tally{}, tally{creates: 1}
+		if seen[id] != nil {
+			got = *seen[id]
+		}
+		if !o.present() {
+			want.deletes = 1
+		}
+		if got != want {
+			if wrong++; wrong <= 20 {
+				r.t.Errorf("%s %s (%s): %d create and %d delete entries in the audit trail, want %d and %d",
+					o.kind(), id, o.states[0], got.creates, got.deletes, want.creates, want.deletes)
+			}
+		}
+	}
+	if wrong > 20 {
+		r.t.Errorf("... and %d more objects whose audit entries are wrong", wrong-20)
+	}
+	r.t.Logf("audit trail: %d entries checked against the %d objects ever written", entries, len(objects))
 }
 
 // integrityCheck runs SQLite's own consistency checks on a file the server
@@ -236,6 +315,7 @@ type outcome int
 const (
 	acked    outcome = iota // the expected status, with a complete body
 	cutOff                  // no answer: the write may or may not have happened
+	refused                 // 429 or 503 until the kill came: nothing written
 	notFound                // 404: the object is not there
 	failed                  // any other answer: reported; the write's fate is unknown
 )
@@ -260,7 +340,7 @@ func (w *worker) step() bool {
 
 // send sends a write, decodes the answer into v (unless nil) and classifies
 // it. 429 and 503 acknowledge nothing and change nothing: the write is sent
-// again.
+// again, until the kill is coming.
 func (w *worker) send(method, path string, body any, want int, v any) outcome {
 	for {
 		status, data, err := w.srv.do(w.r.headers, method, path, body)
@@ -273,9 +353,9 @@ func (w *worker) send(method, path string, body any, want int, v any) outcome {
 				return failed
 			}
 			return acked
-		case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+		case throttled(status):
 			if w.r.stop.Load() {
-				return cutOff
+				return refused
 			}
 			time.Sleep(20 * time.Millisecond)
 		case status == http.StatusNotFound && method != "POST":
@@ -371,9 +451,12 @@ func (w *worker) createTenant() bool {
 	body["custom_id"] = w.token()
 	want := w.after(tenantPath, nil, body)
 	var obj map[string]any
-	if w.send("POST", tenantPath, body, http.StatusCreated, &obj) == acked {
+	switch w.send("POST", tenantPath, body, http.StatusCreated, &obj) {
+	case acked:
 		w.adopt(tenantPath, obj, want)
 		return true
+	case refused:
+		return false
 	}
 	w.counts.cutOff++
 	w.pending = append(w.pending, &pending{path: tenantPath, items: []pendingItem{{token: body["custom_id"].(string), want: want}}})
@@ -391,10 +474,13 @@ func (w *worker) createIdentity() bool {
 	body["tenant"] = map[string]any{"id": t.id}
 	want := w.after(piPath, nil, body)
 	var obj map[string]any
-	if w.send("POST", piPath, body, http.StatusCreated, &obj) == acked {
+	switch w.send("POST", piPath, body, http.StatusCreated, &obj) {
+	case acked:
 		o := w.adopt(piPath, obj, want)
 		o.tenant, t.pi = t, o
 		return true
+	case refused:
+		return false
 	}
 	w.counts.cutOff++
 	w.pending = append(w.pending, &pending{path: piPath, items: []pendingItem{{token: body["custom_id"].(string), want: want, tenant: t}}})
@@ -443,6 +529,8 @@ func (w *worker) update() bool {
 		w.r.t.Errorf("%s %s: known to exist, and PATCH answered 404", o.kind(), o.id)
 		o.set(absent)
 		return false
+	case refused:
+		return false
 	}
 	w.counts.cutOff++
 	o.maybe(post)
@@ -470,6 +558,8 @@ func (w *worker) delete() bool {
 	case notFound:
 		w.r.t.Errorf("%s %s: known to exist, and DELETE answered 404", o.kind(), o.id)
 		o.set(absent)
+		return false
+	case refused:
 		return false
 	}
 	w.counts.cutOff++
@@ -514,7 +604,10 @@ func (w *worker) bulk() bool {
 		}
 		return true
 	}
-	if res == acked {
+	switch res {
+	case refused:
+		return false
+	case acked:
 		w.r.t.Errorf("worker %d: a bulk write answered 201 without one object per item", w.n)
 	}
 	w.counts.cutOff++

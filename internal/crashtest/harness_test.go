@@ -26,9 +26,10 @@ const (
 // deployment is a database, its keys, and a customer with a read_write
 // client, made with the real command line, as an operator would.
 type deployment struct {
-	t       testing.TB
-	vars    map[string]string // the ACCOUNTS_* environment of every command
-	headers map[string]string // the client's seven X-PIGELLO-* headers
+	t        testing.TB
+	vars     map[string]string // the ACCOUNTS_* environment of every command
+	customer string
+	headers  map[string]string // the client's seven X-PIGELLO-* headers
 }
 
 func newDeployment(t testing.TB, vars map[string]string) *deployment {
@@ -41,7 +42,7 @@ func newDeployment(t testing.TB, vars map[string]string) *deployment {
 	if len(client.Headers) != 7 {
 		t.Fatalf("client create printed %d headers, want 7", len(client.Headers))
 	}
-	d.headers = client.Headers
+	d.customer, d.headers = customer.ID, client.Headers
 	return d
 }
 
@@ -170,6 +171,25 @@ func (s *server) do(headers map[string]string, method, path string, body any) (i
 		return 0, nil, err
 	}
 	return resp.StatusCode, data, nil
+}
+
+// throttled reports a status that acknowledges nothing and changes
+// nothing: the request limits' answers.
+func throttled(status int) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
+}
+
+// read sends a GET, again while the request limits answer 429 or 503 (for
+// up to 30 s): the checks read much faster than any client of the API.
+func (s *server) read(headers map[string]string, path string) (int, []byte, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, data, err := s.do(headers, "GET", path, nil)
+		if err != nil || !throttled(status) || time.Now().After(deadline) {
+			return status, data, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // logLines collects a child's output (the service logs no personal value,
