@@ -1,11 +1,13 @@
 package crashtest
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // to run PRAGMA integrity_check on the data file
 
 	"accounts/internal/config"
@@ -43,7 +46,7 @@ func TestCrashSQLite(t *testing.T) {
 	r := crash(t, map[string]string{
 		config.EnvDatabase:  path,
 		config.EnvMasterKey: seal.GenerateMasterKey(),
-	})
+	}, nil)
 	for _, file := range []string{path, path + ".keys"} {
 		integrityCheck(t, file)
 	}
@@ -54,13 +57,85 @@ func TestCrashSQLite(t *testing.T) {
 // PostgreSQL: the service process is killed, never PostgreSQL; the key store
 // is a file, as on a single host.
 func TestCrashPostgres(t *testing.T) {
+	database := storetest.PostgresURL(t)
+	u, err := url.Parse(database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The service's sessions carry a name of their own, so the test can see
+	// when PostgreSQL has ended the dead process's.
+	app := fmt.Sprintf("accounts-crashtest-%x", rand.Uint64())
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	var pg *sessionWatch
 	r := crash(t, map[string]string{
-		config.EnvDatabase:  storetest.PostgresURL(t),
+		config.EnvDatabase:  u.String(),
 		config.EnvMasterKey: seal.GenerateMasterKey(),
 		config.EnvKeyStore:  filepath.Join(t.TempDir(), "keys.db"),
+	}, func() {
+		if pg == nil {
+			pg = watchSessions(t, database, app)
+		}
+		pg.waitGone()
 	})
+	if pg != nil {
+		t.Logf("after %d of %d kills PostgreSQL still held sessions of the dead process, for up to %v",
+			pg.lingered, kills, pg.longest.Round(time.Millisecond))
+	}
 	r.verifyAudit()
 	r.checkAuditEntries()
+}
+
+// sessionWatch sees the service's PostgreSQL sessions by their
+// application_name.
+type sessionWatch struct {
+	t        *testing.T
+	conn     *pgx.Conn
+	app      string
+	lingered int           // kills after which sessions were still there
+	longest  time.Duration // the longest they stayed
+}
+
+func watchSessions(t *testing.T, database, app string) *sessionWatch {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, database)
+	if err != nil {
+		t.Fatalf("connecting to PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return &sessionWatch{t: t, conn: conn, app: app}
+}
+
+// waitGone waits until PostgreSQL has ended every session of the killed
+// process. A write whose COMMIT the process had sent still commits after
+// the process is gone: the server reads the message, flushes, and only then
+// finds the connection closed. Until those sessions end, a write the kill
+// cut off may still land, so the database is not yet in the state that
+// the next restart must show and keep.
+func (w *sessionWatch) waitGone() {
+	start := time.Now()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var n int
+		err := w.conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", w.app).Scan(&n)
+		cancel()
+		if err != nil {
+			w.t.Fatalf("reading pg_stat_activity: %v", err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			w.t.Fatalf("%d sessions of the killed process still open 30 s after the kill", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if d := time.Since(start); d > 5*time.Millisecond {
+		w.lingered++
+		w.longest = max(w.longest, d)
+	}
 }
 
 // run is one engine's crash test: the deployment, the writers and their
@@ -77,8 +152,9 @@ type run struct {
 }
 
 // crash kills and restarts the server kills times under load, checking the
-// ledger after every restart, then stops it cleanly.
-func crash(t *testing.T, vars map[string]string) *run {
+// ledger after every restart, then stops it cleanly. afterKill, unless nil,
+// waits for the database to finish what the dead process left in it.
+func crash(t *testing.T, vars map[string]string, afterKill func()) *run {
 	started := time.Now()
 	d := newDeployment(t, vars)
 	bin := buildBinary(t)
@@ -98,6 +174,9 @@ func crash(t *testing.T, vars map[string]string) *run {
 		before := r.total
 		delay := minLoad + rand.N(maxLoad-minLoad)
 		r.load(srv, delay)
+		if afterKill != nil {
+			afterKill()
+		}
 		w := r.total
 		t.Logf("round %2d: start %4d ms, check %4d ms; killed after %3d ms: acknowledged %3d creates, %3d updates, %3d deletes; %d cut off",
 			round, t1.Sub(t0).Milliseconds(), t2.Sub(t1).Milliseconds(), delay.Milliseconds(),
