@@ -24,10 +24,11 @@ import (
 //     unique to the test) finds it. It may exist or not, but with every value
 //     it was sent; a bulk write's creates exist all or none, and its update
 //     is applied exactly when they exist.
-//   - After a restart nothing is in flight (the process that ran it is
-//     dead), so what the restarted server shows is final: each object must be
-//     in one of its possible states, and the ledger then holds exactly that
-//     one. A row the ledger can't account for fails the test too.
+//   - After a restart nothing is in flight (the process that sent it is
+//     dead and, on PostgreSQL, its sessions have ended), so what the
+//     restarted server shows is final: each object must be in one of its
+//     possible states, and the ledger then holds exactly that one. A row the
+//     ledger can't account for fails the test too.
 //
 // So an acknowledged create must be there unless a delete (acknowledged or
 // cut off) followed it, and an acknowledged delete must stay done.
