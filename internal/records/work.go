@@ -18,12 +18,26 @@ import (
 const ExpensiveRows = 1000
 
 // workMeter counts the rows a list reads, and takes an expensive-work slot
-// of the customer once they reach ExpensiveRows, holding it until done.
+// of the customer once they reach ExpensiveRows, holding it until done. It
+// holds one of the customer's list slots from the start (see
+// limit.Config.CustomerLists): whether a list will be expensive is known
+// only once it has read that many rows, so the lists that are still finding
+// out are bounded too.
 type workMeter struct {
-	limits     *limit.Limits
-	customerID string
-	rows       int
-	release    func()
+	limits      *limit.Limits
+	customerID  string
+	rows        int
+	release     func()
+	releaseList func()
+}
+
+// newWorkMeter admits a list of the customer, before it reads anything.
+func newWorkMeter(limits *limit.Limits, customerID string) (*workMeter, error) {
+	releaseList, err := limits.List(customerID)
+	if err != nil {
+		return nil, err
+	}
+	return &workMeter{limits: limits, customerID: customerID, releaseList: releaseList}, nil
 }
 
 func (m *workMeter) row() error {
@@ -43,6 +57,7 @@ func (m *workMeter) done() {
 	if m.release != nil {
 		m.release()
 	}
+	m.releaseList()
 }
 
 // memorySort holds a list's matches to order them by a personal field, in
