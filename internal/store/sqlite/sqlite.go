@@ -27,6 +27,17 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
+// minReaders is the least number of reader connections. Reads hold one
+// for as long as they read, and a list of a large customer reads for
+// seconds; database/sql hands a freed connection to a random waiter, so
+// once the pool is full a short read (authenticating a client, a GET by
+// id) waits behind whatever else is waiting, in no order. So the pool is
+// sized above the long reads that admission lets run at once — a customer
+// may have 4 lists in progress (limit.Config.CustomerLists) — with room for
+// a few customers at that cap and the short reads beside them. A reader
+// costs a file handle or two and up to SQLite's page cache (2 MiB) once used.
+const minReaders = 16
+
 // DB is a store.Store on one SQLite file.
 type DB struct {
 	writer     *sql.DB
@@ -76,7 +87,7 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 		writer.Close()
 		return nil, err
 	}
-	readers := max(4, runtime.GOMAXPROCS(0))
+	readers := max(minReaders, runtime.GOMAXPROCS(0))
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 	db.reader = reader
