@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -266,6 +267,63 @@ func (c *apiClient) do(method, path string, body []byte) response {
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	return response{status: resp.StatusCode, header: resp.Header, body: data, err: err, dur: time.Since(start)}
+}
+
+// probePause spaces one probe's requests, so that the probing customer is
+// a steady, ordinary caller, not a second flood.
+const probePause = 5 * time.Millisecond
+
+// probe GETs one object by id from probers goroutines until stop is closed,
+// and returns each request's latency. Every answer must be the object.
+func probe(t *testing.T, c *apiClient, path, id string, probers int, stop <-chan struct{}) latencies {
+	var mu sync.Mutex
+	var lat latencies
+	var wg sync.WaitGroup
+	failures := 0
+	for range probers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := c.do("GET", path+id+"/", nil)
+				ok := r.err == nil && r.status == http.StatusOK && strings.Contains(string(r.body), id)
+				mu.Lock()
+				lat = append(lat, r.dur)
+				if !ok {
+					failures++
+				}
+				mu.Unlock()
+				time.Sleep(probePause)
+			}
+		})
+	}
+	wg.Wait()
+	if failures > 0 {
+		t.Errorf("%d of %d probing GETs by id were not answered with the object", failures, len(lat))
+	}
+	return lat
+}
+
+// probeFor probes for d.
+func probeFor(t *testing.T, c *apiClient, path, id string, d time.Duration) latencies {
+	stop := make(chan struct{})
+	time.AfterFunc(d, func() { close(stop) })
+	return probe(t, c, path, id, 2, stop)
+}
+
+// create posts one object and returns its id.
+func create(t *testing.T, c *apiClient, path string, obj map[string]any) string {
+	t.Helper()
+	body, _ := json.Marshal(obj)
+	r := c.do("POST", path, body)
+	var created struct{ ID string }
+	if r.err != nil || r.status != http.StatusCreated || json.Unmarshal(r.body, &created) != nil {
+		t.Fatalf("creating on %s: status %d, err %v", path, r.status, r.err)
+	}
+	return created.ID
 }
 
 // latencies are durations of one kind of request.
