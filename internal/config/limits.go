@@ -21,6 +21,7 @@ var DefaultLimits = limit.Config{
 	ClientBurst:         2000,
 	CustomerExpensive:   2,
 	Expensive:           4,
+	CustomerLists:       4, // its expensive lists, and as many again still being measured
 	ListMemory:          256 << 20,
 	SortRows:            10_000,
 	AuthWindow:          time.Minute,
@@ -52,6 +53,9 @@ var limitFlags = []limitFlag{
 	{"customer-expensive", "ACCOUNTS_CUSTOMER_EXPENSIVE", "expensive requests (lists reading many rows, bulk writes) a customer may have at once; past it 429",
 		func(c *Config, v string) error { return setInt(&c.Limits.CustomerExpensive, v) },
 		func(c *Config) string { return strconv.Itoa(c.Limits.CustomerExpensive) }},
+	{"customer-lists", "ACCOUNTS_CUSTOMER_LISTS", "lists a customer may have in progress at once, cheap or expensive; past it 429",
+		func(c *Config, v string) error { return setInt(&c.Limits.CustomerLists, v) },
+		func(c *Config) string { return strconv.Itoa(c.Limits.CustomerLists) }},
 	{"max-expensive", "ACCOUNTS_MAX_EXPENSIVE", "expensive requests the process runs at once; past it 503",
 		func(c *Config, v string) error { return setInt(&c.Limits.Expensive, v) },
 		func(c *Config) string { return strconv.Itoa(c.Limits.Expensive) }},

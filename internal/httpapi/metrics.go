@@ -57,6 +57,7 @@ func registerLimits(reg *prometheus.Registry, limits *limit.Limits) {
 		"client_burst":          float64(cfg.ClientBurst),
 		"customer_expensive":    float64(cfg.CustomerExpensive),
 		"expensive":             float64(cfg.Expensive),
+		"customer_lists":        float64(cfg.CustomerLists),
 		"list_memory_bytes":     float64(cfg.ListMemory),
 		"auth_window_seconds":   cfg.AuthWindow.Seconds(),
 		"address_auth_failures": float64(cfg.AddressAuthFailures),

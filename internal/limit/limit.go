@@ -30,6 +30,14 @@ type Config struct {
 	// process's.
 	CustomerExpensive int
 	Expensive         int
+	// CustomerLists caps a customer's lists in progress at once, cheap or
+	// expensive. A list is known to be expensive only once it has read
+	// many rows (see records.ExpensiveRows), so without this cap a
+	// customer already at CustomerExpensive could still start any number
+	// of lists that each read that many rows, holding a database
+	// connection, before being refused: a flood that every other
+	// customer would queue behind.
+	CustomerLists int
 	// ListMemory caps the bytes that lists in progress hold in memory
 	// (objects held to be sorted).
 	ListMemory int64
@@ -52,6 +60,7 @@ const (
 	ReasonClientRate        = "client_rate"
 	ReasonCustomerExpensive = "customer_expensive"
 	ReasonExpensive         = "expensive"
+	ReasonCustomerLists     = "customer_lists"
 	ReasonListMemory        = "list_memory"
 	ReasonAddressAuth       = "auth_failures_address"
 	ReasonClientAuth        = "auth_failures_client"
@@ -69,6 +78,7 @@ type Limits struct {
 	expensive atomic.Int64
 	memory    atomic.Int64
 	customers keyedCounter
+	lists     keyedCounter
 	clients   *buckets
 	addresses *failureWindows
 	clientIDs *failureWindows
@@ -84,6 +94,7 @@ func newAt(cfg Config, now func() time.Time) *Limits {
 		cfg:       cfg,
 		now:       now,
 		customers: keyedCounter{counts: map[string]int{}},
+		lists:     keyedCounter{counts: map[string]int{}},
 		clients:   newBuckets(cfg.ClientRate, cfg.ClientBurst),
 		addresses: newFailureWindows(cfg.AuthWindow, cfg.AddressAuthFailures),
 		clientIDs: newFailureWindows(cfg.AuthWindow, cfg.ClientAuthFailures),
@@ -140,6 +151,20 @@ func (l *Limits) Expensive(customerID string) (release func(), err error) {
 		l.expensive.Add(-1)
 		l.customers.give(customerID)
 	}), nil
+}
+
+// List admits one list of a customer, refused as Throttled when the
+// customer has CustomerLists in progress. It is asked before the list
+// touches the database, so a refusal costs nothing. release must be called
+// when the list is done.
+func (l *Limits) List(customerID string) (release func(), err error) {
+	if l == nil {
+		return func() {}, nil
+	}
+	if !l.lists.take(customerID, l.cfg.CustomerLists) {
+		return nil, apperr.Refused(apperr.Throttled, ReasonCustomerLists, busyRetry)
+	}
+	return once(func() { l.lists.give(customerID) }), nil
 }
 
 // HoldListMemory reserves n bytes for a list in progress, refusing when

@@ -113,7 +113,10 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 		return 0, err
 	}
 	pl := plan(keys, res, q)
-	meter := &workMeter{limits: s.limits, customerID: p.CustomerID}
+	meter, err := newWorkMeter(s.limits, p.CustomerID)
+	if err != nil {
+		return 0, err
+	}
 	defer meter.done()
 	emitted := false // whether any object has gone out
 	out := emit

@@ -27,6 +27,18 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
+// minReaders is the least number of reader connections. Reads hold one
+// for as long as they read, and a list of a large customer reads for
+// seconds; database/sql hands a freed connection to a random waiter, so
+// once the pool is full a short read (authenticating a client, a GET by
+// id) waits behind whatever else is waiting, in no order. So the pool is
+// sized above the long reads that admission lets run at once — a customer
+// may have 8 lists in progress (limit.Config.CustomerLists), the process 6
+// expensive ones (limit.Config.Expensive) — with room for the short reads
+// beside them. A reader
+// costs a file handle or two and up to SQLite's page cache (2 MiB) once used.
+const minReaders = 16
+
 // DB is a store.Store on one SQLite file.
 type DB struct {
 	writer     *sql.DB
@@ -76,10 +88,7 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 		writer.Close()
 		return nil, err
 	}
-	// An expensive list holds its reader while it streams: the readers
-	// must outnumber the expensive requests a process admits (4 by
-	// default), so that short reads still find one at once.
-	readers := max(8, 2*runtime.GOMAXPROCS(0))
+	readers := max(minReaders, runtime.GOMAXPROCS(0))
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 	db.reader = reader

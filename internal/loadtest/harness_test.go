@@ -1,0 +1,412 @@
+package loadtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"accounts/internal/cli"
+	"accounts/internal/config"
+	"accounts/internal/seal"
+)
+
+const (
+	tenantPath = "/accounts/users/customer/tenant/"
+	piPath     = "/accounts/users/customer/protectedidentity/"
+)
+
+// serverBinary is the accounts binary every test of the package starts,
+// built once by TestMain.
+var serverBinary string
+
+// TestMain builds the server once, with plain `go build`: under `go test
+// -race` only this test process is instrumented, and the server works at
+// the speed it has in production. It also lifts the soft limit on open
+// files to the hard one, since the slow-connection test holds hundreds of
+// sockets.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "loadtest-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	serverBinary = filepath.Join(dir, "accounts")
+	if out, err := exec.Command("go", "build", "-o", serverBinary, "accounts/cmd/accounts").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building accounts: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// deployment is a fresh SQLite database and master key; customers and
+// clients are made in it with the real command line, before serve starts.
+type deployment struct {
+	t    testing.TB
+	dir  string
+	vars map[string]string
+}
+
+func newDeployment(t testing.TB) *deployment {
+	dir := t.TempDir()
+	return &deployment{t: t, dir: dir, vars: map[string]string{
+		config.EnvDatabase:  filepath.Join(dir, "accounts.db"),
+		config.EnvMasterKey: seal.GenerateMasterKey(),
+	}}
+}
+
+func (d *deployment) runJSON(v any, args ...string) {
+	d.t.Helper()
+	var out bytes.Buffer
+	err := cli.Run(context.Background(), args, cli.IO{Env: func(k string) string { return d.vars[k] }, Stdout: &out, Stderr: io.Discard})
+	if err != nil {
+		d.t.Fatalf("accounts %s %s: %v", args[0], args[1], err)
+	}
+	if err := json.Unmarshal(out.Bytes(), v); err != nil {
+		d.t.Fatalf("accounts %s %s printed no JSON: %v", args[0], args[1], err)
+	}
+}
+
+// customer registers a customer and returns its id.
+func (d *deployment) customer(name string) string {
+	d.t.Helper()
+	var c struct{ ID string }
+	d.runJSON(&c, "customer", "create", "--name", name, "--json")
+	return c.ID
+}
+
+// client issues a client of the customer with the scope (read or
+// read_write) and returns its headers.
+func (d *deployment) client(customerID, scope string) map[string]string {
+	d.t.Helper()
+	var c struct{ Headers map[string]string }
+	d.runJSON(&c, "client", "create", "--customer", customerID, "--scope", scope, "--json")
+	return c.Headers
+}
+
+// serveProc is a running `accounts serve` with default limits. Its log goes
+// to a file, never to a pipe this process must drain: a test process slowed
+// by the race detector must not slow the server's logging down.
+type serveProc struct {
+	cmd     *exec.Cmd
+	base    string
+	logPath string
+}
+
+func (d *deployment) startServe() *serveProc {
+	t := d.t
+	t.Helper()
+	logPath := filepath.Join(d.dir, "serve.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(serverBinary, "serve", "--addr", "127.0.0.1:0")
+	// The server's limits are its defaults, whatever the environment the
+	// tests run in says.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ACCOUNTS_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	for k, v := range d.vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	})
+	sp := &serveProc{cmd: cmd, logPath: logPath}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, line := range sp.logLines() {
+			if line.Msg == "listening" {
+				sp.base = "http://" + line.Addr
+				return sp
+			}
+		}
+	}
+	t.Fatal("serve did not report its address within 30 s")
+	return nil
+}
+
+// logLine is what the tests read of a line of serve's JSON log: message
+// names, statuses and reasons, never a value.
+type logLine struct {
+	Msg, Addr, Reason, Outcome, Route string
+	Status                            int
+}
+
+func (sp *serveProc) logLines() []logLine {
+	f, err := os.Open(sp.logPath)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var lines []logLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var l logLine
+		if json.Unmarshal(sc.Bytes(), &l) == nil {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// logSummary counts serve's log lines by message, and security events by
+// reason.
+func (sp *serveProc) logSummary() (byMsg, byReason map[string]int) {
+	byMsg, byReason = map[string]int{}, map[string]int{}
+	for _, l := range sp.logLines() {
+		byMsg[l.Msg]++
+		if l.Msg == "security event" {
+			byReason[l.Reason]++
+		}
+	}
+	return byMsg, byReason
+}
+
+// procStatusKB reads a kB field (VmRSS, VmHWM) of the process's
+// /proc/PID/status.
+func procStatusKB(pid int, field string) (int, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			return strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// resetPeakRSS makes VmHWM start again from the current VmRSS.
+func resetPeakRSS(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// apiClient sends requests with one client's headers over its own
+// connections.
+type apiClient struct {
+	base    string
+	headers map[string]string
+	hc      *http.Client
+}
+
+// newAPIClient keeps up to conns connections open. Its timeout is well past
+// the server's request time limit, so that a request the server lets wait
+// too long is seen as such, not cut by the client.
+func newAPIClient(base string, headers map[string]string, conns int) *apiClient {
+	return &apiClient{base: base, headers: headers, hc: &http.Client{
+		Timeout:   90 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxIdleConns: conns, DisableCompression: true},
+	}}
+}
+
+// response is one answer read to its end.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+	// err is a failure to send or to read the whole body (a cut
+	// connection, a timeout).
+	err error
+	dur time.Duration
+}
+
+// do sends a request and reads the whole answer; it never calls t.Fatal, so
+// goroutines may use it.
+func (c *apiClient) do(method, path string, body []byte) response {
+	start := time.Now()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		return response{err: err}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return response{err: err, dur: time.Since(start)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: data, err: err, dur: time.Since(start)}
+}
+
+// probePause spaces one probe's requests, so that the probing customer is
+// a steady, ordinary caller, not a second flood.
+const probePause = 5 * time.Millisecond
+
+// probe GETs one object by id from probers goroutines until stop is closed,
+// and returns each request's latency. Every answer must be the object.
+func probe(t *testing.T, c *apiClient, path, id string, probers int, stop <-chan struct{}) latencies {
+	var mu sync.Mutex
+	var lat latencies
+	var wg sync.WaitGroup
+	failures := 0
+	for range probers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := c.do("GET", path+id+"/", nil)
+				ok := r.err == nil && r.status == http.StatusOK && strings.Contains(string(r.body), id)
+				mu.Lock()
+				lat = append(lat, r.dur)
+				if !ok {
+					failures++
+				}
+				mu.Unlock()
+				time.Sleep(probePause)
+			}
+		})
+	}
+	wg.Wait()
+	if failures > 0 {
+		t.Errorf("%d of %d probing GETs by id were not answered with the object", failures, len(lat))
+	}
+	return lat
+}
+
+// probeFor probes for d.
+func probeFor(t *testing.T, c *apiClient, path, id string, d time.Duration) latencies {
+	stop := make(chan struct{})
+	time.AfterFunc(d, func() { close(stop) })
+	return probe(t, c, path, id, 2, stop)
+}
+
+// create posts one object and returns its id.
+func create(t *testing.T, c *apiClient, path string, obj map[string]any) string {
+	t.Helper()
+	body, _ := json.Marshal(obj)
+	r := c.do("POST", path, body)
+	var created struct{ ID string }
+	if r.err != nil || r.status != http.StatusCreated || json.Unmarshal(r.body, &created) != nil {
+		t.Fatalf("creating on %s: status %d, err %v", path, r.status, r.err)
+	}
+	return created.ID
+}
+
+// latencies are durations of one kind of request.
+type latencies []time.Duration
+
+// quantile returns the q-quantile (0 < q ≤ 1) by the nearest-rank method.
+func (l latencies) quantile(q float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	rank := int(q*float64(len(s)) + 0.999999)
+	return s[min(max(rank, 1), len(s))-1]
+}
+
+func (l latencies) String() string {
+	return fmt.Sprintf("n=%d p50=%v p99=%v max=%v", len(l), ms(l.quantile(0.5)), ms(l.quantile(0.99)), ms(l.quantile(1)))
+}
+
+// ms rounds a duration for the log.
+func ms(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+
+// clockTicks is the unit of the CPU times in /proc (USER_HZ), 100 on Linux.
+const clockTicks = 100
+
+// cpuSample is the machine's busy CPU time and that of the two processes
+// of a test (the server and this one), in clock ticks, at a moment.
+type cpuSample struct {
+	at                 time.Time
+	busy, server, self int64
+}
+
+func sampleCPU(serverPid int) cpuSample {
+	s := cpuSample{at: time.Now(), server: procCPU(strconv.Itoa(serverPid)), self: procCPU("self")}
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return s
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(line)
+	// cpu user nice system idle iowait irq softirq steal ...: all but idle
+	// and iowait is work.
+	for i, f := range fields[1:] {
+		if v, err := strconv.ParseInt(f, 10, 64); err == nil && i != 3 && i != 4 && i < 8 {
+			s.busy += v
+		}
+	}
+	return s
+}
+
+// procCPU is a process's user and system time, in clock ticks.
+func procCPU(pid string) int64 {
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's closing parenthesis start at the
+	// third; utime and stime are the 14th and 15th.
+	_, rest, _ := strings.Cut(string(data), ") ")
+	fields := strings.Fields(rest)
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return utime + stime
+}
+
+// foreignCores is how many processors, on average between a and b, other
+// processes than the server and this test kept busy: on a shared machine
+// they take the processors the latencies measured depend on.
+func foreignCores(a, b cpuSample) float64 {
+	ticks := (b.busy - a.busy) - (b.server - a.server) - (b.self - a.self)
+	return max(float64(ticks)/clockTicks/b.at.Sub(a.at).Seconds(), 0)
+}
+
+// disturbedCores is how much foreign load makes a timing measurement
+// worth taking again when it misses its bound: a quarter of a processor
+// taken on average, on a machine of two, is time the server and its probe
+// did not get. A measurement that misses its bound on an otherwise quiet
+// machine is never taken again.
+const disturbedCores = 0.25
+
+// maxAttempts is how often a disturbed timing measurement is taken in all.
+const maxAttempts = 3
