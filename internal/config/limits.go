@@ -19,9 +19,9 @@ var DefaultLimits = limit.Config{
 	InFlight:            256,
 	ClientRate:          1000,
 	ClientBurst:         2000,
-	CustomerExpensive:   2,
-	Expensive:           4,
-	CustomerLists:       4, // its expensive lists, and as many again still being measured
+	CustomerExpensive:   3,
+	Expensive:           6,
+	CustomerLists:       8, // its expensive lists, and more still being measured
 	ListMemory:          256 << 20,
 	SortRows:            10_000,
 	AuthWindow:          time.Minute,

@@ -13,7 +13,7 @@ import (
 
 // listWriter writes a list body in the form the query asks for: a JSON
 // array, the statistics envelope, or JSON Lines. It holds back the first
-// holdBack objects before anything goes out, so that a list that fails or
+// holdBack objects before anything goes out (a page is never more), so that a list that fails or
 // is refused early (records asks for an expensive-work slot once a list
 // has read that many rows) still gets a clean error response, and a page
 // is one write. Past that it writes each object as it comes, so an unpaged
@@ -29,7 +29,8 @@ type listWriter struct {
 }
 
 // holdBack is how many objects a list holds before it starts streaming:
-// as many as records reads before it counts a list as expensive.
+// as many as records may read before it counts a list as expensive (and
+// then perhaps refuses it), so that every refusal comes before the answer.
 const holdBack = records.ExpensiveRows
 
 // streamSlack is how long a client of a streaming list may take to accept
@@ -103,7 +104,7 @@ func (lw *listWriter) object(obj records.Object) error {
 	}
 	if !lw.started {
 		lw.held = b
-		if lw.n >= holdBack {
+		if lw.n > holdBack {
 			lw.start()
 		}
 		return nil

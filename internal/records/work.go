@@ -9,17 +9,17 @@ import (
 	"accounts/internal/query"
 )
 
-// ExpensiveRows is how many rows a list reads before it counts as
-// expensive work of its customer (see limit.Limits.Expensive): a page's
-// worth at most. Whether a list is expensive can't be known from its query
-// (an unpaged list by tenant reads one row, one by organization may read
-// them all), so it is measured. The HTTP layer holds back as many objects
-// before it starts a response, so a list refused here still gets a clean
-// answer.
+// ExpensiveRows is how many rows a list may read before it counts as
+// expensive work of its customer (see limit.Limits.Expensive): the largest
+// page, so that paging through a customer 1,000 at a time never is.
+// Whether a list is expensive can't be known from its query (an unpaged
+// list by tenant reads one row, one by organization may read them all), so
+// it is measured. The HTTP layer holds back as many objects before it
+// starts a response, so a list refused here still gets a clean answer.
 const ExpensiveRows = 1000
 
 // workMeter counts the rows a list reads, and takes an expensive-work slot
-// of the customer once they reach ExpensiveRows, holding it until done. It
+// of the customer once they pass ExpensiveRows, holding it until done. It
 // holds one of the customer's list slots from the start (see
 // limit.Config.CustomerLists): whether a list will be expensive is known
 // only once it has read that many rows, so the lists that are still finding
@@ -56,7 +56,7 @@ func (m *workMeter) row() error {
 	if m.rows%yieldRows == 0 {
 		runtime.Gosched()
 	}
-	if m.rows != ExpensiveRows {
+	if m.rows != ExpensiveRows+1 {
 		return nil
 	}
 	release, err := m.limits.Expensive(m.customerID)

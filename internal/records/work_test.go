@@ -77,7 +77,20 @@ func TestListIsExpensiveOnceItReadsManyRows(t *testing.T) {
 	if _, err := e.s.Bulk(e.ctx, e.p, org, items); err != nil {
 		t.Fatalf("bulk: %v", err)
 	}
+	// A list of every row reads ExpensiveRows: the largest page, not yet
+	// expensive. One more row makes it so.
 	release, err := e.limits.Expensive(e.p.CustomerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all, err := e.list(e.p, org); err != nil || len(all) != ExpensiveRows {
+		t.Fatalf("unpaged list of %d rows: %d objects, error %v", ExpensiveRows, len(all), err)
+	}
+	release()
+	if _, err := e.s.Create(e.ctx, e.p, org, listBody(t, "name", "Work Org last")); err != nil {
+		t.Fatal(err)
+	}
+	release, err = e.limits.Expensive(e.p.CustomerID)
 	if err != nil {
 		t.Fatal(err)
 	}
