@@ -1,0 +1,112 @@
+package servetest
+
+import (
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"accounts/internal/config"
+	"accounts/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(RunTests(m)) }
+
+// get sends a GET with the headers and returns its status.
+func get(t *testing.T, url string, headers map[string]string) int {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// A client made with the command line is served by the process started on
+// the same SQLite deployment, whose memory can be read, and which exits 0
+// when stopped, having logged to its file.
+func TestSQLiteServer(t *testing.T) {
+	d := NewSQLiteDeployment(t)
+	headers := d.Client(d.Customer("Servetest AB"), "read")
+	if len(headers) != 7 {
+		t.Fatalf("client create printed %d headers, want 7", len(headers))
+	}
+	s := d.Start()
+	if got := get(t, s.Base+"/accounts/users/customer/tenant/", headers); got != http.StatusOK {
+		t.Errorf("listing tenants: status %d", got)
+	}
+	if err := s.ResetPeakRSS(); err != nil {
+		t.Fatalf("ResetPeakRSS: %v", err)
+	}
+	rss, err := s.RSS()
+	if err != nil || rss <= 0 {
+		t.Errorf("RSS: %d KiB, err %v", rss, err)
+	}
+	peak, err := s.PeakRSS()
+	if err != nil || peak <= 0 {
+		t.Errorf("PeakRSS: %d KiB, err %v", peak, err)
+	}
+	if err := s.Stop(); err != nil {
+		t.Errorf("Stop: %v\n%s", err, s.Log())
+	}
+	if !strings.Contains(s.Log(), `"msg":"listening"`) {
+		t.Errorf("the log has no listening line:\n%s", s.Log())
+	}
+}
+
+// A killed server is gone when Kill returns, and did not exit 0.
+func TestKill(t *testing.T) {
+	s := NewSQLiteDeployment(t).Start()
+	s.Kill()
+	if _, err := http.Get(s.Base + "/healthz"); err == nil {
+		t.Error("the killed server still answers")
+	}
+	if err := s.Stop(); err == nil {
+		t.Error("Stop after Kill reports a clean exit")
+	}
+}
+
+// With DeploymentEnvOnly the server sees none of the test process's
+// ACCOUNTS_* variables: one that would stop it from starting (a TLS
+// certificate without its key) does not.
+func TestDeploymentEnvOnly(t *testing.T) {
+	t.Setenv(config.EnvTLSCert, "missing.pem")
+	d := NewSQLiteDeployment(t)
+	if env := d.environ(false); !slices.Contains(env, config.EnvTLSCert+"=missing.pem") {
+		t.Errorf("the server's environment lacks the test's %s", config.EnvTLSCert)
+	}
+	for _, kv := range d.environ(true) {
+		if strings.HasPrefix(kv, config.EnvTLSCert+"=") {
+			t.Errorf("DeploymentEnvOnly: the server's environment has %s", config.EnvTLSCert)
+		}
+	}
+	s := d.Start(DeploymentEnvOnly())
+	if got := get(t, s.Base+"/healthz", nil); got != http.StatusOK {
+		t.Errorf("/healthz: status %d", got)
+	}
+}
+
+// On PostgreSQL the key store is a file, and the server is ready.
+func TestPostgresServer(t *testing.T) {
+	d := NewDeployment(t, storetest.PostgresURL(t))
+	if d.Env[config.EnvKeyStore] == "" {
+		t.Fatalf("a PostgreSQL deployment without %s", config.EnvKeyStore)
+	}
+	headers := d.Client(d.Customer("Servetest PG AB"), "read_write")
+	s := d.Start()
+	if got := get(t, s.Base+"/readyz", nil); got != http.StatusOK {
+		t.Errorf("/readyz: status %d", got)
+	}
+	if got := get(t, s.Base+"/accounts/users/customer/tenant/", headers); got != http.StatusOK {
+		t.Errorf("listing tenants: status %d", got)
+	}
+}
