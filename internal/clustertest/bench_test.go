@@ -16,14 +16,13 @@ import (
 // concurrent clients spread over the processes in turn. The processes, the
 // database and the clients share this machine's cores.
 func BenchmarkClusterThroughput(b *testing.B) {
-	bin := buildBinary(b)
 	for _, procs := range []int{1, 2, 4} {
 		for _, op := range []string{"create", "get"} {
 			b.Run(fmt.Sprintf("processes=%d/%s", procs, op), func(b *testing.B) {
 				d := newDeployment(b, storetest.PostgresURL(b))
 				bases := make([]string, procs)
 				for i := range bases {
-					bases[i] = d.startServe(bin)
+					bases[i] = d.Start().Base
 				}
 				var ids []string
 				if op == "get" {

@@ -1,7 +1,6 @@
 package clustertest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +18,7 @@ import (
 
 	"accounts/internal/cli"
 	"accounts/internal/config"
-	"accounts/internal/seal"
+	"accounts/internal/servetest"
 	"accounts/internal/store/storetest"
 )
 
@@ -29,44 +27,19 @@ const (
 	piPath     = "/accounts/users/customer/protectedidentity/"
 )
 
-// deployment is one PostgreSQL schema, a master key, and a customer with a
-// client, made with the real CLI.
+func TestMain(m *testing.M) { os.Exit(servetest.RunTests(m)) }
+
+// deployment is a database and its keys with a customer and a client of
+// it, made with the real CLI.
 type deployment struct {
-	t       testing.TB
-	vars    map[string]string
+	*servetest.Deployment
 	headers map[string]string
 }
 
 func newDeployment(t testing.TB, database string) *deployment {
 	t.Helper()
-	d := &deployment{t: t, vars: map[string]string{
-		config.EnvDatabase:  database,
-		config.EnvMasterKey: seal.GenerateMasterKey(),
-		config.EnvKeyStore:  filepath.Join(t.TempDir(), "keys.db"),
-	}}
-	var customer struct{ ID string }
-	d.runJSON(&customer, "customer", "create", "--name", "Cluster AB", "--json")
-	var client struct{ Headers map[string]string }
-	d.runJSON(&client, "client", "create", "--customer", customer.ID, "--json")
-	d.headers = client.Headers
-	return d
-}
-
-func (d *deployment) run(args ...string) (string, string, error) {
-	var out, errOut bytes.Buffer
-	err := cli.Run(context.Background(), args, cli.IO{Env: func(k string) string { return d.vars[k] }, Stdout: &out, Stderr: &errOut})
-	return out.String(), errOut.String(), err
-}
-
-func (d *deployment) runJSON(v any, args ...string) {
-	d.t.Helper()
-	out, _, err := d.run(args...)
-	if err != nil {
-		d.t.Fatalf("accounts %s %s: %v", args[0], args[1], err)
-	}
-	if err := json.Unmarshal([]byte(out), v); err != nil {
-		d.t.Fatalf("accounts %s %s printed no JSON: %v", args[0], args[1], err)
-	}
+	d := servetest.NewDeployment(t, database)
+	return &deployment{Deployment: d, headers: d.Client(d.Customer("Cluster AB"), "read_write")}
 }
 
 // httpClient keeps connections to the servers open between requests, as
@@ -101,54 +74,12 @@ func (d *deployment) do(base, method, path string, body any) (int, map[string]an
 	return resp.StatusCode, obj, nil
 }
 
-// buildBinary builds cmd/accounts once per test.
-func buildBinary(t testing.TB) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "accounts")
-	if out, err := exec.Command("go", "build", "-o", bin, "accounts/cmd/accounts").CombinedOutput(); err != nil {
-		t.Fatalf("building accounts: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// startServe starts an `accounts serve` process and returns its base URL.
-func (d *deployment) startServe(bin string) string {
-	d.t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(),
-		config.EnvDatabase+"="+d.vars[config.EnvDatabase],
-		config.EnvMasterKey+"="+d.vars[config.EnvMasterKey],
-		config.EnvKeyStore+"="+d.vars[config.EnvKeyStore])
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		d.t.Fatal(err)
-	}
-	d.t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		var line struct{ Msg, Addr string }
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-			go io.Copy(io.Discard, stderr)
-			return "http://" + line.Addr
-		}
-	}
-	d.t.Fatal("serve exited without listening")
-	return ""
-}
-
 // Two serve processes on one database, 40 concurrent creates of an identity
 // for one tenant spread over both: the database's unique constraint lets
 // exactly one through, and every other answer is the field error.
 func TestTwoProcessesOneTenant(t *testing.T) {
 	d := newDeployment(t, storetest.PostgresURL(t))
-	bin := buildBinary(t)
-	bases := []string{d.startServe(bin), d.startServe(bin)}
+	bases := []string{d.Start().Base, d.Start().Base}
 
 	status, tenant, err := d.do(bases[0], "POST", tenantPath, map[string]any{"first_name": "Cluster-Tenant-Probe"})
 	if err != nil || status != http.StatusCreated {
@@ -211,8 +142,8 @@ func TestOutageAndRecovery(t *testing.T) {
 	u.Host = proxy.addr
 	d := newDeployment(t, u.String())
 
-	app, err := cli.OpenApp(context.Background(), config.Config{Database: d.vars[config.EnvDatabase],
-		MasterKey: d.vars[config.EnvMasterKey], KeyStore: d.vars[config.EnvKeyStore]},
+	app, err := cli.OpenApp(context.Background(), config.Config{Database: d.Env[config.EnvDatabase],
+		MasterKey: d.Env[config.EnvMasterKey], KeyStore: d.Env[config.EnvKeyStore]},
 		slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("opening the app: %v", err)
@@ -290,7 +221,7 @@ func TestPostgresNeedsExplicitMasterKey(t *testing.T) {
 // migrations run under an advisory lock) and serve finds the schema current.
 func TestConcurrentMigrate(t *testing.T) {
 	database := storetest.PostgresURL(t)
-	bin := buildBinary(t)
+	bin := servetest.Binary(t)
 	cmds := make([]*exec.Cmd, 2)
 	outs := make([]bytes.Buffer, 2)
 	for i := range cmds {
@@ -306,8 +237,7 @@ func TestConcurrentMigrate(t *testing.T) {
 		}
 	}
 	d := newDeployment(t, database)
-	base := d.startServe(bin)
-	if got := readyz(t, base); got != http.StatusOK {
+	if got := readyz(t, d.Start().Base); got != http.StatusOK {
 		t.Errorf("/readyz after migrate: %d", got)
 	}
 }
