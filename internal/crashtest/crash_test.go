@@ -20,7 +20,7 @@ import (
 	_ "modernc.org/sqlite" // to run PRAGMA integrity_check on the data file
 
 	"accounts/internal/config"
-	"accounts/internal/seal"
+	"accounts/internal/servetest"
 	"accounts/internal/store/storetest"
 )
 
@@ -42,11 +42,9 @@ const (
 // SQLite: the data file and its key store beside it, a master key from the
 // environment (so no key file is generated).
 func TestCrashSQLite(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "accounts.db")
-	r := crash(t, map[string]string{
-		config.EnvDatabase:  path,
-		config.EnvMasterKey: seal.GenerateMasterKey(),
-	}, nil)
+	d := servetest.NewSQLiteDeployment(t)
+	r := crash(t, d, nil)
+	path := d.Env[config.EnvDatabase]
 	for _, file := range []string{path, path + ".keys"} {
 		integrityCheck(t, file)
 	}
@@ -69,11 +67,7 @@ func TestCrashPostgres(t *testing.T) {
 	q.Set("application_name", app)
 	u.RawQuery = q.Encode()
 	var pg *sessionWatch
-	r := crash(t, map[string]string{
-		config.EnvDatabase:  u.String(),
-		config.EnvMasterKey: seal.GenerateMasterKey(),
-		config.EnvKeyStore:  filepath.Join(t.TempDir(), "keys.db"),
-	}, func() {
+	r := crash(t, servetest.NewDeployment(t, u.String()), func() {
 		if pg == nil {
 			pg = watchSessions(t, database, app)
 		}
@@ -138,33 +132,38 @@ func (w *sessionWatch) waitGone() {
 	}
 }
 
-// run is one engine's crash test: the deployment, the writers and their
-// ledgers, and the totals for the closing log line.
+// run is one engine's crash test: the deployment, its customer and client,
+// the writers and their ledgers, and the totals for the closing log line.
 type run struct {
-	t       *testing.T
-	d       *deployment
-	headers map[string]string
-	ssns    []ssnVector
-	workers []*worker
-	gone    map[string]bool // tokens of cut-off creates found absent after their restart
-	stop    atomic.Bool     // the kill is coming: start no new write
-	total   counts
+	t        *testing.T
+	d        *servetest.Deployment
+	customer string
+	headers  map[string]string // the client's seven X-PIGELLO-* headers
+	ssns     []ssnVector
+	workers  []*worker
+	gone     map[string]bool // tokens of cut-off creates found absent after their restart
+	stop     atomic.Bool     // the kill is coming: start no new write
+	total    counts
 }
 
 // crash kills and restarts the server kills times under load, checking the
 // ledger after every restart, then stops it cleanly. afterKill, unless nil,
 // waits for the database to finish what the dead process left in it.
-func crash(t *testing.T, vars map[string]string, afterKill func()) *run {
+func crash(t *testing.T, d *servetest.Deployment, afterKill func()) *run {
 	started := time.Now()
-	d := newDeployment(t, vars)
-	bin := buildBinary(t)
-	r := &run{t: t, d: d, headers: d.headers, ssns: loadSSNs(t), gone: map[string]bool{}}
+	customer := d.Customer("Crash AB")
+	headers := d.Client(customer, "read_write")
+	if len(headers) != 7 {
+		t.Fatalf("client create printed %d headers, want 7", len(headers))
+	}
+	servetest.Binary(t) // built now, so that the first round's start time is the server's alone
+	r := &run{t: t, d: d, customer: customer, headers: headers, ssns: loadSSNs(t), gone: map[string]bool{}}
 	for i := range writers {
 		r.workers = append(r.workers, &worker{r: r, n: i, rng: rand.New(rand.NewPCG(rand.Uint64(), uint64(i)))})
 	}
 	for round := 1; round <= kills; round++ {
 		t0 := time.Now()
-		srv := d.start(bin)
+		srv := start(t, d)
 		t1 := time.Now()
 		r.check(srv)
 		if t.Failed() {
@@ -182,7 +181,7 @@ func crash(t *testing.T, vars map[string]string, afterKill func()) *run {
 			round, t1.Sub(t0).Milliseconds(), t2.Sub(t1).Milliseconds(), delay.Milliseconds(),
 			w.creates-before.creates, w.updates-before.updates, w.deletes-before.deletes, w.cutOff-before.cutOff)
 	}
-	srv := d.start(bin)
+	srv := start(t, d)
 	r.check(srv)
 	srv.stop()
 	c := r.total
@@ -221,7 +220,7 @@ func (r *run) load(srv *server, delay time.Duration) {
 // verifyAudit runs `accounts audit verify --json` on the stopped
 // deployment: every chain intact, and the writes recorded in one.
 func (r *run) verifyAudit() {
-	out, err := r.d.run("audit", "verify", "--json")
+	out, err := r.d.Run("audit", "verify", "--json")
 	if err != nil {
 		r.t.Errorf("audit verify: %v", err)
 	}
@@ -255,7 +254,7 @@ func (r *run) verifyAudit() {
 // object that no write made (the entry of a cut-off write that did not
 // happen).
 func (r *run) checkAuditEntries() {
-	out, err := r.d.run("audit", "list", "--customer", r.d.customer, "--json")
+	out, err := r.d.Run("audit", "list", "--customer", r.customer, "--json")
 	if err != nil {
 		r.t.Fatalf("audit list: %v", err)
 	}
