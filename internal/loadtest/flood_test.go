@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"accounts/internal/servetest"
 )
 
 // Sizes and durations of the flood.
@@ -297,19 +299,19 @@ func expectedHits() (search, contains map[int]int) {
 // in all) only when other processes on the machine kept at least a quarter
 // of a processor busy meanwhile; on a quiet machine a miss fails at once.
 func TestFloodFairShare(t *testing.T) {
-	d := newDeployment(t)
-	custA := d.customer("Flood A AB")
-	writerA := d.client(custA, "read_write")
-	readerA := d.client(custA, "read")
-	custB := d.customer("Probe B AB")
-	writerB := d.client(custB, "read_write")
-	sp := d.startServe()
-	pid := sp.cmd.Process.Pid
+	d := servetest.NewSQLiteDeployment(t)
+	custA := d.Customer("Flood A AB")
+	writerA := d.Client(custA, "read_write")
+	readerA := d.Client(custA, "read")
+	custB := d.Customer("Probe B AB")
+	writerB := d.Client(custB, "read_write")
+	sp := startServe(d)
+	pid := sp.PID
 
-	seedTime := seedFlood(t, newAPIClient(sp.base, writerA, 4))
+	seedTime := seedFlood(t, newAPIClient(sp.Base, writerA, 4))
 	t.Logf("seeding: %d identities (and as many tenants) in %v", floodRows, seedTime.Round(time.Millisecond))
 
-	b := newAPIClient(sp.base, writerB, 4)
+	b := newAPIClient(sp.Base, writerB, 4)
 	var probeID string
 	for i := range 5 {
 		tenant := create(t, b, tenantPath, map[string]any{"first_name": "Probetenant", "custom_id": strconv.Itoa(i)})
@@ -325,14 +327,14 @@ func TestFloodFairShare(t *testing.T) {
 	baseline := probeFor(t, b, piPath, probeID, baselineTime)
 	t.Logf("probe baseline: %v; other processes kept %.2f cores busy", baseline, foreignCores(before, sampleCPU(pid)))
 
-	rssBefore, err := procStatusKB(pid, "VmRSS")
+	rssBefore, err := sp.RSS()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := resetPeakRSS(pid); err != nil {
+	if err := sp.ResetPeakRSS(); err != nil {
 		t.Fatalf("resetting peak memory: %v", err)
 	}
-	flood := newAPIClient(sp.base, readerA, floodWorkers)
+	flood := newAPIClient(sp.Base, readerA, floodWorkers)
 	for _, polite := range []bool{true, false} {
 		name := map[bool]string{true: "polite", false: "hostile"}[polite]
 		for attempt := 1; ; attempt++ {
@@ -350,7 +352,7 @@ func TestFloodFairShare(t *testing.T) {
 			t.Logf("%s flood: p99 %v missed %v while the machine was shared: measuring again", name, ms(p99), probeP99)
 		}
 	}
-	peak, err := procStatusKB(pid, "VmHWM")
+	peak, err := sp.PeakRSS()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,14 +3,11 @@ package loadtest
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"accounts/internal/cli"
-	"accounts/internal/config"
-	"accounts/internal/seal"
+	"accounts/internal/servetest"
 )
 
 const (
@@ -29,188 +24,48 @@ const (
 	piPath     = "/accounts/users/customer/protectedidentity/"
 )
 
-// serverBinary is the accounts binary every test of the package starts,
-// built once by TestMain.
-var serverBinary string
-
-// TestMain builds the server once, with plain `go build`: under `go test
-// -race` only this test process is instrumented, and the server works at
-// the speed it has in production. It also lifts the soft limit on open
-// files to the hard one, since the slow-connection test holds hundreds of
-// sockets.
+// TestMain lifts the soft limit on open files to the hard one, since the
+// slow-connection test holds hundreds of sockets.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "loadtest-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	serverBinary = filepath.Join(dir, "accounts")
-	if out, err := exec.Command("go", "build", "-o", serverBinary, "accounts/cmd/accounts").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building accounts: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
 	var lim syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
 		lim.Cur = lim.Max
 		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(servetest.RunTests(m))
 }
 
-// deployment is a fresh SQLite database and master key; customers and
-// clients are made in it with the real command line, before serve starts.
-type deployment struct {
-	t    testing.TB
-	dir  string
-	vars map[string]string
-}
+// serveProc is a running `accounts serve` with default limits.
+type serveProc struct{ *servetest.Server }
 
-func newDeployment(t testing.TB) *deployment {
-	dir := t.TempDir()
-	return &deployment{t: t, dir: dir, vars: map[string]string{
-		config.EnvDatabase:  filepath.Join(dir, "accounts.db"),
-		config.EnvMasterKey: seal.GenerateMasterKey(),
-	}}
-}
-
-func (d *deployment) runJSON(v any, args ...string) {
-	d.t.Helper()
-	var out bytes.Buffer
-	err := cli.Run(context.Background(), args, cli.IO{Env: func(k string) string { return d.vars[k] }, Stdout: &out, Stderr: io.Discard})
-	if err != nil {
-		d.t.Fatalf("accounts %s %s: %v", args[0], args[1], err)
-	}
-	if err := json.Unmarshal(out.Bytes(), v); err != nil {
-		d.t.Fatalf("accounts %s %s printed no JSON: %v", args[0], args[1], err)
-	}
-}
-
-// customer registers a customer and returns its id.
-func (d *deployment) customer(name string) string {
-	d.t.Helper()
-	var c struct{ ID string }
-	d.runJSON(&c, "customer", "create", "--name", name, "--json")
-	return c.ID
-}
-
-// client issues a client of the customer with the scope (read or
-// read_write) and returns its headers.
-func (d *deployment) client(customerID, scope string) map[string]string {
-	d.t.Helper()
-	var c struct{ Headers map[string]string }
-	d.runJSON(&c, "client", "create", "--customer", customerID, "--scope", scope, "--json")
-	return c.Headers
-}
-
-// serveProc is a running `accounts serve` with default limits. Its log goes
-// to a file, never to a pipe this process must drain: a test process slowed
-// by the race detector must not slow the server's logging down.
-type serveProc struct {
-	cmd     *exec.Cmd
-	base    string
-	logPath string
-}
-
-func (d *deployment) startServe() *serveProc {
-	t := d.t
-	t.Helper()
-	logPath := filepath.Join(d.dir, "serve.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(serverBinary, "serve", "--addr", "127.0.0.1:0")
-	// The server's limits are its defaults, whatever the environment the
-	// tests run in says.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ACCOUNTS_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	for k, v := range d.vars {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
-	sp := &serveProc{cmd: cmd, logPath: logPath}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		for _, line := range sp.logLines() {
-			if line.Msg == "listening" {
-				sp.base = "http://" + line.Addr
-				return sp
-			}
-		}
-	}
-	t.Fatal("serve did not report its address within 30 s")
-	return nil
-}
-
-// logLine is what the tests read of a line of serve's JSON log: message
-// names, statuses and reasons, never a value.
-type logLine struct {
-	Msg, Addr, Reason, Outcome, Route string
-	Status                            int
-}
-
-func (sp *serveProc) logLines() []logLine {
-	f, err := os.Open(sp.logPath)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var lines []logLine
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var l logLine
-		if json.Unmarshal(sc.Bytes(), &l) == nil {
-			lines = append(lines, l)
-		}
-	}
-	return lines
+// startServe starts serve on d with its limits at their defaults, whatever
+// the environment the tests run in says.
+func startServe(d *servetest.Deployment) *serveProc {
+	return &serveProc{d.Start(servetest.DeploymentEnvOnly())}
 }
 
 // logSummary counts serve's log lines by message, and security events by
-// reason.
+// reason. It reads message names and reasons only, never a value.
 func (sp *serveProc) logSummary() (byMsg, byReason map[string]int) {
 	byMsg, byReason = map[string]int{}, map[string]int{}
-	for _, l := range sp.logLines() {
+	f, err := os.Open(sp.LogPath)
+	if err != nil {
+		return byMsg, byReason
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var l struct{ Msg, Reason string }
+		if json.Unmarshal(sc.Bytes(), &l) != nil {
+			continue
+		}
 		byMsg[l.Msg]++
 		if l.Msg == "security event" {
 			byReason[l.Reason]++
 		}
 	}
 	return byMsg, byReason
-}
-
-// procStatusKB reads a kB field (VmRSS, VmHWM) of the process's
-// /proc/PID/status.
-func procStatusKB(pid int, field string) (int, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			return strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
-}
-
-// resetPeakRSS makes VmHWM start again from the current VmRSS.
-func resetPeakRSS(pid int) error {
-	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
 
 // apiClient sends requests with one client's headers over its own

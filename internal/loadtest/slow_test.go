@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"accounts/internal/servetest"
 )
 
 const (
@@ -109,20 +111,20 @@ func runSlowClients(addr string, until time.Time) []slowLife {
 // 10 s of opening). As in TestFloodFairShare, a ratio that misses its bound
 // is measured again only while other processes kept the machine busy.
 func TestSlowHeaderConnections(t *testing.T) {
-	d := newDeployment(t)
-	cust := d.customer("Slow AB")
-	headers := d.client(cust, "read_write")
-	sp := d.startServe()
-	u, err := url.Parse(sp.base)
+	d := servetest.NewSQLiteDeployment(t)
+	cust := d.Customer("Slow AB")
+	headers := d.Client(cust, "read_write")
+	sp := startServe(d)
+	u, err := url.Parse(sp.Base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newAPIClient(sp.base, headers, 4)
+	c := newAPIClient(sp.Base, headers, 4)
 	tenant := create(t, c, tenantPath, map[string]any{"first_name": "Slowtenant"})
 	id := create(t, c, piPath, map[string]any{"tenant": map[string]any{"id": tenant}, "first_name": "Slowie", "last_name": "Slowsson"})
 
 	probeFor(t, c, piPath, id, time.Second) // warm up
-	pid := sp.cmd.Process.Pid
+	pid := sp.PID
 	var lives []slowLife
 	for attempt := 1; ; attempt++ {
 		before := sampleCPU(pid)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+
+	"accounts/internal/servetest"
 )
 
 // syncWorkers is how many workers the nightly sync below runs at once: as
@@ -18,11 +20,11 @@ const syncWorkers = 3
 // 1,000 and read them back in pages of 1,000 — is never refused by the
 // default limits: every request succeeds, and serve logs no refusal.
 func TestNightlySyncNotRefused(t *testing.T) {
-	d := newDeployment(t)
-	cust := d.customer("Sync AB")
-	c := newAPIClient("", d.client(cust, "read_write"), syncWorkers)
-	sp := d.startServe()
-	c.base = sp.base
+	d := servetest.NewSQLiteDeployment(t)
+	cust := d.Customer("Sync AB")
+	c := newAPIClient("", d.Client(cust, "read_write"), syncWorkers)
+	sp := startServe(d)
+	c.base = sp.Base
 
 	var mu sync.Mutex
 	counts := map[string]int{}
