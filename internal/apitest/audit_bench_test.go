@@ -6,15 +6,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"accounts/internal/config"
-	"accounts/internal/seal"
+	"accounts/internal/servetest"
 )
 
 // BenchmarkAuditedReads measures GET-by-id requests per second, 32
@@ -24,29 +21,20 @@ import (
 // reports both rates and their ratio.
 func BenchmarkAuditedReads(b *testing.B) {
 	const clients = 32
-	dir := b.TempDir()
-	builds := map[string][]string{"audited": nil, "unaudited": {"-tags", "accounts_noaudit"}}
+	tags := map[string][]string{"audited": nil, "unaudited": {"accounts_noaudit"}}
 	rates := map[string]float64{}
 	for _, name := range []string{"audited", "unaudited"} {
-		bin := filepath.Join(dir, name)
-		args := append(append([]string{"build"}, builds[name]...), "-o", bin, "accounts/cmd/accounts")
-		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-			b.Fatalf("building %s: %v\n%s", name, err, out)
-		}
 		b.Run(name, func(b *testing.B) {
-			vars := map[string]string{
-				config.EnvDatabase:  filepath.Join(b.TempDir(), "accounts.db"),
-				config.EnvMasterKey: seal.GenerateMasterKey(),
-			}
-			headers := memCustomer(b, vars)
-			_, base := startServe(b, bin, vars)
+			d := servetest.NewSQLiteDeployment(b)
+			headers := d.Client(d.Customer("Audit AB"), "read_write")
+			base := d.Start(servetest.Tags(tags[name]...)).Base
 
 			items := make([]map[string]any, 500)
 			for i := range items {
 				items[i] = map[string]any{"first_name": fmt.Sprintf("Audit%04d", i), "last_name": "Benchsson"}
 			}
 			body, _ := json.Marshal(items)
-			resp := memDo(b, "POST", base+tenantPath+"list/", headers, body)
+			resp := benchRequest(b, "POST", base+tenantPath+"list/", headers, body)
 			var created []struct{ ID string }
 			json.NewDecoder(resp.Body).Decode(&created)
 			resp.Body.Close()

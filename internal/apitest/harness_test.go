@@ -18,6 +18,7 @@ import (
 	"accounts/internal/cli"
 	"accounts/internal/config"
 	"accounts/internal/seal"
+	"accounts/internal/servetest"
 	"accounts/internal/store/storetest"
 )
 
@@ -48,7 +49,7 @@ func (b *lockedBuffer) String() string {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := servetest.RunTests(m)
 	personalMu.Lock()
 	n := len(personalValues)
 	leaked := 0
