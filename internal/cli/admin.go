@@ -84,15 +84,20 @@ func parseID(flagName, v string) (string, error) {
 // empty value given explicitly (--customer "$UNSET") is refused: taken as
 // absent it would widen the command to every customer.
 func optionalID(fs *flag.FlagSet, flagName, v string) (string, error) {
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == flagName })
-	if v == "" && !given {
+	if v == "" && !flagGiven(fs, flagName) {
 		return "", nil
 	}
 	if v == "" {
 		return "", usagef("--%s is empty: give a UUID, or leave the flag out", flagName)
 	}
 	return parseID(flagName, v)
+}
+
+// flagGiven reports whether the command line set the flag, to any value.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(store.TimeLayout) }
@@ -255,6 +260,10 @@ func clientCreate(fs *flag.FlagSet, io IO) runFunc {
 		scope, err := auth.ParseScope(*scopeName)
 		if err != nil {
 			return usagef("--scope: %v", err)
+		}
+		// --curl-config "$UNSET" must not turn into printing the secret.
+		if *curlConfig == "" && flagGiven(fs, "curl-config") {
+			return usagef("--curl-config is empty: name a new file, or leave the flag out")
 		}
 		db, err := a.open(ctx)
 		if err != nil {

@@ -166,7 +166,7 @@ func (c *command) help(w io.Writer, fs *flag.FlagSet) error {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 3, ' ', 0)
 	if c.isGroup() {
-		fmt.Fprintf(&b, "usage: %s <command> [flags]\n\n%s\n\ncommands:\n", c.path(), c.summary)
+		fmt.Fprintf(&b, "usage: %s <command>\n\n%s\n\ncommands:\n", c.path(), c.summary)
 		for _, l := range c.leaves() {
 			rel := strings.TrimPrefix(l.path(), c.path()+" ")
 			fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(rel+" "+l.synopsis), l.summary)

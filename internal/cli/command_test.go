@@ -142,6 +142,7 @@ func TestCLIBadInputEveryCommand(t *testing.T) {
 				{"--customer", cu.ID, "--scope", "admin"},
 				{"--customer", cu.ID, "--curl-config", existing},
 				{"--customer", cu.ID, "--curl-config", filepath.Join(dir, "no-such-folder", "c.curl")},
+				{"--customer", cu.ID, "--curl-config", ""},
 			}},
 		"client list":        {valid: []string{"--customer", cu.ID}, required: []string{"customer"}, ids: []string{"customer"}, unknown: "customer"},
 		"client revoke":      {valid: []string{"--id", cl.ID}, required: []string{"id"}, ids: []string{"id"}, unknown: "id"},
@@ -713,5 +714,23 @@ func TestCLICompletion(t *testing.T) {
 	check := "autoload -U compinit && compinit -u -D\n" + zsh + "\nprint -r -- ${_comps[accounts]}\n"
 	if out, err := exec.Command("zsh", "-f", "-c", check).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "_accounts" {
 		t.Errorf("zsh script does not register _accounts for accounts: %v: %s", err, out)
+	}
+}
+
+// Help shows the defaults the environment gives, but never a password in
+// a postgres:// URL.
+func TestCLIHelpMasksDatabasePassword(t *testing.T) {
+	c := &cliEnv{t: t, vars: map[string]string{config.EnvDatabase: "postgres://accounts:hunter2-not-shown@db.internal:5432/accounts"}}
+	for _, path := range cliLeafPaths() {
+		if !slices.Contains(cliFlagsOf(t, path), "database") {
+			continue
+		}
+		out, _, err := c.run(append(cliWords(path), "-h")...)
+		if err != nil || !strings.Contains(out, "db.internal") {
+			t.Errorf("accounts %s -h: err %v, or the database's default is not shown", path, err)
+		}
+		if strings.Contains(out, "hunter2") {
+			t.Errorf("accounts %s -h shows the database password", path)
+		}
 	}
 }

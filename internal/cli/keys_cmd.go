@@ -94,7 +94,11 @@ func rotateMaster(ctx context.Context, a *adminFlags, newFile string) error {
 		}
 		return printJSON(io, map[string]any{"rewrapped": len(rewrapped), "already": already, "key_file": keyFile})
 	}
-	done := fmt.Sprintf("rewrapped %s (%d already were)", plural(int64(len(rewrapped)), "key", "keys"), already)
+	were := "were"
+	if already == 1 {
+		were = "was"
+	}
+	done := fmt.Sprintf("rewrapped %s (%d already %s)", plural(int64(len(rewrapped)), "key", "keys"), already, were)
 	if path != "" {
 		fmt.Fprintf(io.Stdout, "%s; %s now holds the new master key\n", done, path)
 		return nil
