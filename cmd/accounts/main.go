@@ -16,7 +16,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	err := cli.Run(ctx, os.Args[1:], cli.IO{Env: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr})
+	err := cli.Run(ctx, os.Args[1:], cli.IO{Env: os.Getenv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 	if err == nil {
 		return
 	}

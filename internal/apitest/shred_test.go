@@ -66,7 +66,7 @@ func TestCustomerDeleteShredsEveryCopy(t *testing.T) {
 		}
 	}
 
-	out, _, err := e.run("customer", "delete", "--id", a.customerID, "--json")
+	out, _, err := e.run("customer", "delete", "--id", a.customerID, "--yes", "--json")
 	if err != nil {
 		t.Fatalf("customer delete: %v", err)
 	}

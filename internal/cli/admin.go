@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	stdio "io"
+	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -20,27 +23,38 @@ import (
 	"github.com/google/uuid"
 )
 
-// adminFlags parses the flags every admin command shares, plus its own.
+// adminFlags are the flags every admin command shares: --database and
+// --json, and --key-file and --key-store for those that open keys.
 type adminFlags struct {
 	cfg  config.Config
 	json bool
-	fs   *flag.FlagSet
+	keys bool
 	io   IO
 }
 
-func newAdminFlags(name string, io IO) *adminFlags {
-	a := &adminFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError), io: io}
-	a.cfg.BindDatabase(a.fs, io.Env)
-	a.fs.BoolVar(&a.json, "json", false, "print JSON")
+func newAdminFlags(fs *flag.FlagSet, io IO) *adminFlags {
+	a := &adminFlags{io: io}
+	a.cfg.BindDatabase(fs, io.Env)
+	fs.BoolVar(&a.json, "json", false, "print JSON")
 	return a
 }
 
-func (a *adminFlags) parse(args []string) error {
-	if err := parse(a.fs, args, a.io.Stdout); err != nil {
-		return err
-	}
+// bindKeys adds --key-file and --key-store.
+func (a *adminFlags) bindKeys(fs *flag.FlagSet) {
+	a.cfg.BindKeys(fs, a.io.Env)
+	a.keys = true
+}
+
+// validate checks the configuration the flags and environment give, before
+// anything is opened: a refusal is bad input (exit 2).
+func (a *adminFlags) validate() error {
 	if err := a.cfg.Validate(); err != nil {
 		return usagef("%v", err)
+	}
+	if a.keys {
+		if _, err := a.cfg.KeyStoreLocation(); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	return nil
 }
@@ -66,142 +80,273 @@ func parseID(flagName, v string) (string, error) {
 	return id.String(), nil
 }
 
-func formatTime(t time.Time) string { return t.UTC().Format(store.TimeLayout) }
-
-// requireCustomer answers a usage error when the customer does not exist.
-func requireCustomer(ctx context.Context, db store.Store, customerID string) error {
-	if _, err := db.Customer(ctx, customerID); errors.Is(err, store.ErrNotFound) {
-		return usagef("no customer with id %s", customerID)
-	} else if err != nil {
-		return err
+// optionalID reads a flag that narrows a command to one id when given. An
+// empty value given explicitly (--customer "$UNSET") is refused: taken as
+// absent it would widen the command to every customer.
+func optionalID(fs *flag.FlagSet, flagName, v string) (string, error) {
+	if v == "" && !flagGiven(fs, flagName) {
+		return "", nil
 	}
-	return nil
+	if v == "" {
+		return "", usagef("--%s is empty: give a UUID, or leave the flag out", flagName)
+	}
+	return parseID(flagName, v)
 }
 
-func customerCreate(ctx context.Context, args []string, io IO) error {
-	a := newAdminFlags("customer create", io)
-	a.cfg.BindKeys(a.fs, io.Env)
-	name := a.fs.String("name", "", "the customer's name (required)")
-	if err := a.parse(args); err != nil {
-		return err
+// flagGiven reports whether the command line set the flag, to any value.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(store.TimeLayout) }
+
+// requireCustomer returns the customer, or a usage error when there is none
+// with that id: every command answers an unknown customer alike.
+func requireCustomer(ctx context.Context, db store.Store, customerID string) (store.Customer, error) {
+	c, err := db.Customer(ctx, customerID)
+	if errors.Is(err, store.ErrNotFound) {
+		return c, errUnknownCustomer(customerID)
 	}
-	*name = strings.TrimSpace(*name)
-	if *name == "" || utf8.RuneCountInString(*name) > 255 {
-		return usagef("--name is required and at most 255 characters")
+	return c, err
+}
+
+func errUnknownCustomer(id string) error { return usagef("no customer with id %s", id) }
+
+func customerCreate(fs *flag.FlagSet, io IO) runFunc {
+	a := newAdminFlags(fs, io)
+	a.bindKeys(fs)
+	name := fs.String("name", "", "the customer's `NAME` (required; at most 255 characters)")
+	return func(ctx context.Context, _ []string) error {
+		if err := a.validate(); err != nil {
+			return err
+		}
+		*name = strings.TrimSpace(*name)
+		if *name == "" || utf8.RuneCountInString(*name) > 255 {
+			return usagef("--name is required and at most 255 characters")
+		}
+		db, err := a.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		ks, master, err := openKeys(ctx, a.cfg, newLogger(io))
+		if err != nil {
+			return err
+		}
+		defer ks.Close()
+		c := store.Customer{ID: uuid.NewString(), Name: *name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+		if err := ks.Put(ctx, master.NewCustomerKeys(c.ID)); err != nil {
+			return err
+		}
+		if err := db.CreateCustomer(ctx, c); err != nil {
+			return errors.Join(err, ks.Destroy(ctx, c.ID))
+		}
+		if a.json {
+			return printJSON(io, map[string]string{"id": c.ID, "name": c.Name, "created_at": formatTime(c.CreatedAt)})
+		}
+		fmt.Fprintf(io.Stdout, "customer %s created: %s\n", c.ID, c.Name)
+		return nil
 	}
-	db, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	ks, master, err := openKeys(ctx, a.cfg, newLogger(io))
-	if err != nil {
-		return err
-	}
-	defer ks.Close()
-	c := store.Customer{ID: uuid.NewString(), Name: *name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	if err := ks.Put(ctx, master.NewCustomerKeys(c.ID)); err != nil {
-		return err
-	}
-	if err := db.CreateCustomer(ctx, c); err != nil {
-		return errors.Join(err, ks.Destroy(ctx, c.ID))
-	}
-	if a.json {
-		return printJSON(io, map[string]string{"id": c.ID, "name": c.Name, "created_at": formatTime(c.CreatedAt)})
-	}
-	fmt.Fprintf(io.Stdout, "customer %s created: %s\n", c.ID, c.Name)
-	return nil
 }
 
 // customerDelete crypto-shreds a customer: its keys are destroyed first, so
 // that no copy of its data (backups included) can be opened again; then its
 // rows are deleted, and the deletion is recorded in its audit trail, which
-// stays.
-func customerDelete(ctx context.Context, args []string, io IO) error {
-	a := newAdminFlags("customer delete", io)
-	a.cfg.BindKeys(a.fs, io.Env)
-	id := a.fs.String("id", "", "customer id (required)")
-	if err := a.parse(args); err != nil {
-		return err
+// stays. It can't be undone, so on a terminal it asks for the customer's id
+// or name first, and elsewhere (a script, a pipe) it needs --yes: a
+// mistyped id in a script must not shred the wrong customer unasked.
+func customerDelete(fs *flag.FlagSet, io IO) runFunc {
+	a := newAdminFlags(fs, io)
+	a.bindKeys(fs)
+	id := fs.String("id", "", "customer `ID` (required)")
+	yes := fs.Bool("yes", false, "do not ask for confirmation (required when stdin is not a terminal)")
+	return func(ctx context.Context, _ []string) error {
+		if err := a.validate(); err != nil {
+			return err
+		}
+		customerID, err := parseID("id", *id)
+		if err != nil {
+			return err
+		}
+		location, err := a.cfg.KeyStoreLocation()
+		if err != nil {
+			return usagef("%v", err)
+		}
+		db, err := a.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		customer, err := requireCustomer(ctx, db, customerID)
+		if err != nil {
+			return err
+		}
+		if !*yes {
+			if err := confirmDelete(io, customer); err != nil {
+				return err
+			}
+		}
+		ks, err := keystore.Open(ctx, location)
+		if err != nil {
+			return err
+		}
+		defer ks.Close()
+		if err := ks.Destroy(ctx, customerID); err != nil {
+			return fmt.Errorf("destroying the customer's keys: %w", err)
+		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		entry := audit.Entry{CustomerID: customerID, Time: now, ClientID: "cli", Action: audit.Delete,
+			Resource: "Customer", ObjectIDs: []string{customerID}}
+		if err := db.Update(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, []audit.Entry{entry}) }); err != nil {
+			return fmt.Errorf("recording the deletion: %w", err)
+		}
+		if err := db.DeleteCustomer(ctx, customerID); err != nil {
+			return fmt.Errorf("deleting the customer's rows (its keys are already destroyed; run again to finish): %w", err)
+		}
+		if a.json {
+			return printJSON(io, map[string]string{"id": customerID, "deleted_at": formatTime(now)})
+		}
+		fmt.Fprintf(io.Stdout, "customer %s deleted: keys destroyed, rows deleted\n", customerID)
+		return nil
 	}
-	customerID, err := parseID("id", *id)
-	if err != nil {
-		return err
+}
+
+// confirmDelete asks, on a terminal, for the customer's id or name to be
+// typed back; anywhere else it refuses, since nobody is there to answer.
+func confirmDelete(io IO, c store.Customer) error {
+	if !isTerminal(io.Stdin) {
+		return usagef("customer delete: stdin is not a terminal; give --yes to delete customer %s without confirmation", c.ID)
 	}
-	location, err := a.cfg.KeyStoreLocation()
-	if err != nil {
-		return err
+	fmt.Fprintf(io.Stderr, "This destroys the keys and data of customer %q (%s) for good: no backup can be read afterwards.\n"+
+		"Type the customer's name or id to confirm: ", c.Name, c.ID)
+	line, err := bufio.NewReader(io.Stdin).ReadString('\n')
+	answer := strings.TrimSpace(line)
+	if answer == "" && err != nil {
+		return usagef("customer delete: no confirmation read; nothing deleted")
 	}
-	db, err := a.open(ctx)
-	if err != nil {
-		return err
+	if answer != c.ID && answer != strings.TrimSpace(c.Name) {
+		return usagef("customer delete: the answer is not the customer's name or id; nothing deleted")
 	}
-	defer db.Close()
-	if err := requireCustomer(ctx, db, customerID); err != nil {
-		return err
-	}
-	ks, err := keystore.Open(ctx, location)
-	if err != nil {
-		return err
-	}
-	defer ks.Close()
-	if err := ks.Destroy(ctx, customerID); err != nil {
-		return fmt.Errorf("destroying the customer's keys: %w", err)
-	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	entry := audit.Entry{CustomerID: customerID, Time: now, ClientID: "cli", Action: audit.Delete,
-		Resource: "Customer", ObjectIDs: []string{customerID}}
-	if err := db.Update(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, []audit.Entry{entry}) }); err != nil {
-		return fmt.Errorf("recording the deletion: %w", err)
-	}
-	if err := db.DeleteCustomer(ctx, customerID); err != nil {
-		return fmt.Errorf("deleting the customer's rows (its keys are already destroyed; run again to finish): %w", err)
-	}
-	if a.json {
-		return printJSON(io, map[string]string{"id": customerID, "deleted_at": formatTime(now)})
-	}
-	fmt.Fprintf(io.Stdout, "customer %s deleted: keys destroyed, rows deleted\n", customerID)
 	return nil
 }
 
-func clientCreate(ctx context.Context, args []string, io IO) error {
-	a := newAdminFlags("client create", io)
-	customer := a.fs.String("customer", "", "customer id (required)")
-	scopeName := a.fs.String("scope", string(auth.ReadWrite), "read or read_write")
-	if err := a.parse(args); err != nil {
-		return err
+// isTerminal reports whether r is a terminal: a file (or anything with a
+// Stat method) that is a character device. /dev/null is one too; reading
+// it gives no confirmation, so that is still a refusal.
+func isTerminal(r stdio.Reader) bool {
+	f, ok := r.(interface{ Stat() (os.FileInfo, error) })
+	if !ok {
+		return false
 	}
-	customerID, err := parseID("customer", *customer)
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+func clientCreate(fs *flag.FlagSet, io IO) runFunc {
+	a := newAdminFlags(fs, io)
+	customer := fs.String("customer", "", "customer `ID` (required)")
+	scopeName := fs.String("scope", string(auth.ReadWrite), "`SCOPE` of the client: read or read_write")
+	curlConfig := fs.String("curl-config", "", "write the seven headers, secret included, to a new `FILE` (mode 0600) as a curl config (curl -K FILE), and print no secret")
+	return func(ctx context.Context, _ []string) error {
+		if err := a.validate(); err != nil {
+			return err
+		}
+		customerID, err := parseID("customer", *customer)
+		if err != nil {
+			return err
+		}
+		scope, err := auth.ParseScope(*scopeName)
+		if err != nil {
+			return usagef("--scope: %v", err)
+		}
+		// --curl-config "$UNSET" must not turn into printing the secret.
+		if *curlConfig == "" && flagGiven(fs, "curl-config") {
+			return usagef("--curl-config is empty: name a new file, or leave the flag out")
+		}
+		db, err := a.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if _, err := requireCustomer(ctx, db, customerID); err != nil {
+			return err
+		}
+		// The file is made before the client, so that a path that can't
+		// take it costs nothing; it is removed again if the client isn't.
+		var file *os.File
+		if *curlConfig != "" {
+			if file, err = createSecretFile(*curlConfig); err != nil {
+				return err
+			}
+			defer file.Close()
+		}
+		c, secret := auth.Issue(customerID, scope, time.Now())
+		if err := db.CreateClient(ctx, c); err != nil {
+			if file != nil {
+				os.Remove(file.Name())
+			}
+			return err
+		}
+		headers := auth.Headers(c, secret)
+		if file != nil {
+			if err := writeCurlConfig(file, headers); err != nil {
+				// The secret is lost with the file: the client must not
+				// stay usable by whoever reads a half-written copy.
+				os.Remove(file.Name())
+				return errors.Join(fmt.Errorf("--curl-config: %w", err), db.RevokeClient(ctx, c.ID, time.Now()))
+			}
+			headers = auth.Headers(c, "")
+		}
+		if a.json {
+			return printJSON(io, map[string]any{
+				"id": c.ID, "customer_id": c.CustomerID, "scope": c.Scope, "headers": headers,
+			})
+		}
+		if file != nil {
+			fmt.Fprintf(io.Stdout, "client %s created (scope %s); its headers, secret included, are in %s: curl -K %s ...\n",
+				c.ID, c.Scope, file.Name(), file.Name())
+			return nil
+		}
+		fmt.Fprintf(io.Stdout, "client %s created (scope %s). Send these headers; the secret is shown only now:\n", c.ID, c.Scope)
+		for _, name := range headerOrder {
+			fmt.Fprintf(io.Stdout, "  %s: %s\n", name, headers[name])
+		}
+		return nil
+	}
+}
+
+// createSecretFile creates path for a secret: a new file (an existing one
+// is never replaced: it may hold another client's secret, and a link
+// could point anywhere) readable by its owner only.
+func createSecretFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil, usagef("--curl-config: %s exists; it is never overwritten: remove it or name another file", path)
+	}
 	if err != nil {
-		return err
+		return nil, usagef("--curl-config: %v", err)
 	}
-	scope, err := auth.ParseScope(*scopeName)
-	if err != nil {
-		return usagef("--scope: %v", err)
-	}
-	db, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := requireCustomer(ctx, db, customerID); err != nil {
-		return err
-	}
-	c, secret := auth.Issue(customerID, scope, time.Now())
-	if err := db.CreateClient(ctx, c); err != nil {
-		return err
-	}
-	if a.json {
-		return printJSON(io, map[string]any{
-			"id": c.ID, "customer_id": c.CustomerID, "scope": c.Scope,
-			"headers": auth.Headers(c, secret),
-		})
-	}
-	fmt.Fprintf(io.Stdout, "client %s created (scope %s). Send these headers; the secret is shown only now:\n", c.ID, c.Scope)
+	return f, nil
+}
+
+// writeCurlConfig writes the headers as curl config lines, in the order of
+// the contract, and syncs the file.
+func writeCurlConfig(f *os.File, headers map[string]string) error {
+	var b strings.Builder
+	b.WriteString("# accounts API client " + headers[auth.HeaderClientEntity] + ": its seven headers, secret included. Use with curl -K.\n")
+	quote := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 	for _, name := range headerOrder {
-		fmt.Fprintf(io.Stdout, "  %s: %s\n", name, auth.Headers(c, secret)[name])
+		fmt.Fprintf(&b, "header = \"%s: %s\"\n", name, quote.Replace(headers[name]))
 	}
-	return nil
+	if _, err := f.WriteString(b.String()); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 var headerOrder = []string{
@@ -219,78 +364,85 @@ type clientJSON struct {
 	Headers    map[string]string `json:"headers"`
 }
 
-func clientList(ctx context.Context, args []string, io IO) error {
-	a := newAdminFlags("client list", io)
-	customer := a.fs.String("customer", "", "customer id (required)")
-	if err := a.parse(args); err != nil {
-		return err
-	}
-	customerID, err := parseID("customer", *customer)
-	if err != nil {
-		return err
-	}
-	db, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := requireCustomer(ctx, db, customerID); err != nil {
-		return err
-	}
-	clients, err := db.Clients(ctx, customerID)
-	if err != nil {
-		return err
-	}
-	out := make([]clientJSON, 0, len(clients))
-	for _, c := range clients {
-		cj := clientJSON{ID: c.ID, CustomerID: c.CustomerID, Scope: c.Scope, CreatedAt: formatTime(c.CreatedAt),
-			Headers: auth.Headers(c, "")}
-		if c.RevokedAt != nil {
-			at := formatTime(*c.RevokedAt)
-			cj.RevokedAt = &at
+func clientList(fs *flag.FlagSet, io IO) runFunc {
+	a := newAdminFlags(fs, io)
+	customer := fs.String("customer", "", "customer `ID` (required)")
+	return func(ctx context.Context, _ []string) error {
+		if err := a.validate(); err != nil {
+			return err
 		}
-		out = append(out, cj)
-	}
-	if a.json {
-		return printJSON(io, out)
-	}
-	for _, c := range out {
-		state := "active"
-		if c.RevokedAt != nil {
-			state = "revoked " + *c.RevokedAt
+		customerID, err := parseID("customer", *customer)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(io.Stdout, "%s  %-10s  created %s  %s\n", c.ID, c.Scope, c.CreatedAt, state)
+		db, err := a.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if _, err := requireCustomer(ctx, db, customerID); err != nil {
+			return err
+		}
+		clients, err := db.Clients(ctx, customerID)
+		if err != nil {
+			return err
+		}
+		out := make([]clientJSON, 0, len(clients))
+		for _, c := range clients {
+			cj := clientJSON{ID: c.ID, CustomerID: c.CustomerID, Scope: c.Scope, CreatedAt: formatTime(c.CreatedAt),
+				Headers: auth.Headers(c, "")}
+			if c.RevokedAt != nil {
+				at := formatTime(*c.RevokedAt)
+				cj.RevokedAt = &at
+			}
+			out = append(out, cj)
+		}
+		if a.json {
+			return printJSON(io, out)
+		}
+		if len(out) == 0 {
+			fmt.Fprintf(io.Stdout, "customer %s has no clients\n", customerID)
+		}
+		for _, c := range out {
+			state := "active"
+			if c.RevokedAt != nil {
+				state = "revoked " + *c.RevokedAt
+			}
+			fmt.Fprintf(io.Stdout, "%s  %-10s  created %s  %s\n", c.ID, c.Scope, c.CreatedAt, state)
+		}
+		return nil
 	}
-	return nil
 }
 
-func clientRevoke(ctx context.Context, args []string, io IO) error {
-	a := newAdminFlags("client revoke", io)
-	id := a.fs.String("id", "", "client id (required)")
-	if err := a.parse(args); err != nil {
-		return err
+func clientRevoke(fs *flag.FlagSet, io IO) runFunc {
+	a := newAdminFlags(fs, io)
+	id := fs.String("id", "", "client `ID` (required)")
+	return func(ctx context.Context, _ []string) error {
+		if err := a.validate(); err != nil {
+			return err
+		}
+		clientID, err := parseID("id", *id)
+		if err != nil {
+			return err
+		}
+		db, err := a.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if err := db.RevokeClient(ctx, clientID, time.Now()); errors.Is(err, store.ErrNotFound) {
+			return usagef("no client with id %s", clientID)
+		} else if err != nil {
+			return err
+		}
+		c, err := db.Client(ctx, clientID)
+		if err != nil {
+			return err
+		}
+		if a.json {
+			return printJSON(io, map[string]string{"id": c.ID, "revoked_at": formatTime(*c.RevokedAt)})
+		}
+		fmt.Fprintf(io.Stdout, "client %s revoked\n", c.ID)
+		return nil
 	}
-	clientID, err := parseID("id", *id)
-	if err != nil {
-		return err
-	}
-	db, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.RevokeClient(ctx, clientID, time.Now()); errors.Is(err, store.ErrNotFound) {
-		return usagef("no client with id %s", clientID)
-	} else if err != nil {
-		return err
-	}
-	c, err := db.Client(ctx, clientID)
-	if err != nil {
-		return err
-	}
-	if a.json {
-		return printJSON(io, map[string]string{"id": c.ID, "revoked_at": formatTime(*c.RevokedAt)})
-	}
-	fmt.Fprintf(io.Stdout, "client %s revoked\n", c.ID)
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,70 +23,103 @@ func ErrChainBroken(err error) bool { return errors.Is(err, errChainBroken) }
 
 // auditVerify walks every chain (or one customer's) and reports the first
 // broken position of each broken chain.
-func auditVerify(ctx context.Context, args []string, io IO) error {
-	a := newAdminFlags("audit verify", io)
-	customer := a.fs.String("customer", "", "verify this customer's chain only")
-	if err := a.parse(args); err != nil {
-		return err
-	}
-	var customers []string
-	if *customer != "" {
-		id, err := parseID("customer", *customer)
+func auditVerify(fs *flag.FlagSet, io IO) runFunc {
+	a := newAdminFlags(fs, io)
+	customer := fs.String("customer", "", "verify this customer's chain only (customer `ID`)")
+	return func(ctx context.Context, _ []string) error {
+		if err := a.validate(); err != nil {
+			return err
+		}
+		var customers []string
+		id, err := optionalID(fs, "customer", *customer)
 		if err != nil {
 			return err
 		}
-		customers = []string{id}
+		if id != "" {
+			customers = []string{id}
+		}
+		db, err := a.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if customers == nil {
+			if customers, err = db.AuditCustomers(ctx); err != nil {
+				return err
+			}
+		} else if err := requireAuditCustomer(ctx, db, customers[0]); err != nil {
+			return err
+		}
+		type result struct {
+			CustomerID string `json:"customer_id"`
+			Entries    int64  `json:"entries"`
+			Intact     bool   `json:"intact"`
+			BrokenAt   *int64 `json:"broken_at"`
+			Reason     string `json:"reason,omitempty"`
+		}
+		results := []result{}
+		broken := false
+		for _, c := range customers {
+			r, err := verifyChain(ctx, db, c)
+			var be *audit.BrokenError
+			switch {
+			case errors.As(err, &be):
+				broken = true
+				pos := be.Position
+				results = append(results, result{CustomerID: c, Entries: r, BrokenAt: &pos, Reason: be.Reason})
+			case err != nil:
+				return err
+			default:
+				results = append(results, result{CustomerID: c, Entries: r, Intact: true})
+			}
+		}
+		if a.json {
+			if err := printJSON(io, results); err != nil {
+				return err
+			}
+		} else {
+			if len(results) == 0 {
+				fmt.Fprintln(io.Stdout, "no audit trail yet: nothing to verify")
+			}
+			for _, r := range results {
+				if r.Intact {
+					fmt.Fprintf(io.Stdout, "customer %s: %s, intact\n", r.CustomerID, plural(r.Entries, "entry", "entries"))
+				} else {
+					fmt.Fprintf(io.Stdout, "customer %s: broken at position %d (%s)\n", r.CustomerID, *r.BrokenAt, r.Reason)
+				}
+			}
+		}
+		if broken {
+			return errChainBroken
+		}
+		return nil
 	}
-	db, err := a.open(ctx)
+}
+
+// requireAuditCustomer answers a usage error for a customer that has
+// neither a row nor an audit trail. A deleted customer's trail stays, and
+// stays readable; a trail whose head record was removed still has entries
+// (verify then finds it broken).
+func requireAuditCustomer(ctx context.Context, db store.Store, customerID string) error {
+	if _, err := db.Customer(ctx, customerID); err == nil || !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	head, err := db.AuditHead(ctx, customerID)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if customers == nil {
-		if customers, err = db.AuditCustomers(ctx); err != nil {
-			return err
-		}
+	if head.Position > 0 {
+		return nil
 	}
-	type result struct {
-		CustomerID string `json:"customer_id"`
-		Entries    int64  `json:"entries"`
-		Intact     bool   `json:"intact"`
-		BrokenAt   *int64 `json:"broken_at"`
-		Reason     string `json:"reason,omitempty"`
+	errFound := errors.New("found")
+	err = db.AuditEntries(ctx, customerID, func(audit.Entry) error { return errFound })
+	switch {
+	case errors.Is(err, errFound):
+		return nil
+	case err != nil:
+		return err
 	}
-	var results []result
-	broken := false
-	for _, c := range customers {
-		r, err := verifyChain(ctx, db, c)
-		var be *audit.BrokenError
-		switch {
-		case errors.As(err, &be):
-			broken = true
-			pos := be.Position
-			results = append(results, result{CustomerID: c, Entries: r, BrokenAt: &pos, Reason: be.Reason})
-		case err != nil:
-			return err
-		default:
-			results = append(results, result{CustomerID: c, Entries: r, Intact: true})
-		}
-	}
-	if a.json {
-		if err := printJSON(io, results); err != nil {
-			return err
-		}
-	} else {
-		for _, r := range results {
-			if r.Intact {
-				fmt.Fprintf(io.Stdout, "customer %s: %d entries, intact\n", r.CustomerID, r.Entries)
-			} else {
-				fmt.Fprintf(io.Stdout, "customer %s: broken at position %d (%s)\n", r.CustomerID, *r.BrokenAt, r.Reason)
-			}
-		}
-	}
-	if broken {
-		return errChainBroken
-	}
-	return nil
+	return errUnknownCustomer(customerID)
 }
 
 // verifyChain walks one customer's chain and returns how many entries it read.
@@ -121,49 +155,65 @@ type auditEntryJSON struct {
 }
 
 // auditList prints a customer's entries, as JSON Lines with --json.
-func auditList(ctx context.Context, args []string, io IO) error {
-	a := newAdminFlags("audit list", io)
-	customer := a.fs.String("customer", "", "customer id (required)")
-	object := a.fs.String("object", "", "only entries about this object id")
-	sinceFlag := a.fs.String("since", "", "only entries at or after this time (RFC 3339)")
-	if err := a.parse(args); err != nil {
-		return err
-	}
-	customerID, err := parseID("customer", *customer)
-	if err != nil {
-		return err
-	}
-	var objectID string
-	if *object != "" {
-		if objectID, err = parseID("object", *object); err != nil {
+func auditList(fs *flag.FlagSet, io IO) runFunc {
+	a := newAdminFlags(fs, io)
+	customer := fs.String("customer", "", "customer `ID` (required)")
+	object := fs.String("object", "", "only entries about this object `ID`")
+	sinceFlag := fs.String("since", "", "only entries at or after this `TIME`: YYYY-MM-DD (midnight UTC) or RFC 3339")
+	return func(ctx context.Context, _ []string) error {
+		if err := a.validate(); err != nil {
 			return err
 		}
-	}
-	var since time.Time
-	if *sinceFlag != "" {
-		if since, err = time.Parse(time.RFC3339Nano, *sinceFlag); err != nil {
-			return usagef("--since must be an RFC 3339 time, e.g. 2026-11-27T12:00:00Z")
+		customerID, err := parseID("customer", *customer)
+		if err != nil {
+			return err
 		}
-	}
-	db, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	enc := json.NewEncoder(io.Stdout)
-	return db.AuditEntries(ctx, customerID, func(e audit.Entry) error {
-		if (objectID != "" && !slices.Contains(e.ObjectIDs, objectID)) || e.Time.Before(since) {
-			return nil
+		objectID, err := optionalID(fs, "object", *object)
+		if err != nil {
+			return err
 		}
-		if a.json {
-			return enc.Encode(auditEntryJSON{
-				Position: e.Position, Time: formatTime(e.Time), CustomerID: e.CustomerID, ClientID: e.ClientID,
-				RequestID: e.RequestID, Action: string(e.Action), Resource: e.Resource, ObjectIDs: e.ObjectIDs,
-				Fields: e.Fields, Hash: fmt.Sprintf("%x", e.Hash),
-			})
+		var since time.Time
+		if *sinceFlag != "" {
+			if since, err = parseSince(*sinceFlag); err != nil {
+				return err
+			}
 		}
-		_, err := fmt.Fprintf(io.Stdout, "%d  %s  %-14s %-17s %d object(s)  fields %s  client %s  request %s\n",
-			e.Position, formatTime(e.Time), e.Action, e.Resource, len(e.ObjectIDs), strings.Join(e.Fields, ","), e.ClientID, e.RequestID)
-		return err
-	})
+		db, err := a.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if err := requireAuditCustomer(ctx, db, customerID); err != nil {
+			return err
+		}
+		enc := json.NewEncoder(io.Stdout)
+		return db.AuditEntries(ctx, customerID, func(e audit.Entry) error {
+			if (objectID != "" && !slices.Contains(e.ObjectIDs, objectID)) || e.Time.Before(since) {
+				return nil
+			}
+			if a.json {
+				return enc.Encode(auditEntryJSON{
+					Position: e.Position, Time: formatTime(e.Time), CustomerID: e.CustomerID, ClientID: e.ClientID,
+					RequestID: e.RequestID, Action: string(e.Action), Resource: e.Resource, ObjectIDs: e.ObjectIDs,
+					Fields: e.Fields, Hash: fmt.Sprintf("%x", e.Hash),
+				})
+			}
+			_, err := fmt.Fprintf(io.Stdout, "%d  %s  %-14s %-17s %s  fields %s  client %s  request %s\n",
+				e.Position, formatTime(e.Time), e.Action, e.Resource, plural(int64(len(e.ObjectIDs)), "object", "objects"),
+				strings.Join(e.Fields, ","), e.ClientID, e.RequestID)
+			return err
+		})
+	}
+}
+
+// parseSince reads --since: a date (its midnight, UTC) or an RFC 3339 time
+// with its zone. A time without a zone is refused rather than guessed.
+func parseSince(v string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, usagef("--since must be a date (2026-11-27) or an RFC 3339 time (2026-11-27T12:00:00Z)")
 }

@@ -136,7 +136,8 @@ func TestCLIAuditUsageErrors(t *testing.T) {
 		{"list with an empty --customer", []string{"audit", "list", "--customer", ""}},
 		{"list with a bad --customer", []string{"audit", "list", "--customer", "not-a-uuid"}},
 		{"list with a bad --since", []string{"audit", "list", "--customer", cu.ID, "--since", "yesterday"}},
-		{"list with a date-only --since", []string{"audit", "list", "--customer", cu.ID, "--since", "2026-01-02"}},
+		{"list with an impossible date --since", []string{"audit", "list", "--customer", cu.ID, "--since", "2026-02-30"}},
+		{"list with a date and hour --since", []string{"audit", "list", "--customer", cu.ID, "--since", "2026-01-02T03"}},
 		{"list with an impossible --since", []string{"audit", "list", "--customer", cu.ID, "--since", "2026-13-01T00:00:00Z"}},
 		{"list with a --since without zone", []string{"audit", "list", "--customer", cu.ID, "--since", "2026-01-02T03:04:05"}},
 		{"list with a bad --object", []string{"audit", "list", "--customer", cu.ID, "--object", "nope"}},
@@ -159,6 +160,7 @@ func TestCLIAuditUsageErrors(t *testing.T) {
 		{"audit", "list", "--customer", cu.ID},
 		{"audit", "list", "--customer", cu.ID, "--since", "2026-01-02T03:04:05Z", "--object", uuid.NewString(), "--json"},
 		{"audit", "list", "--customer", cu.ID, "--since", "2026-01-02T03:04:05.123456+02:00"},
+		{"audit", "list", "--customer", cu.ID, "--since", "2026-01-02"},
 		{"audit", "verify"},
 		{"audit", "verify", "--customer", cu.ID, "--json"},
 	} {
@@ -270,6 +272,14 @@ func TestCLIAuditListFilters(t *testing.T) {
 			if want := since(tc.cut); !slices.Equal(got, want) {
 				t.Errorf("--since %s (zone offset %v): positions %v, want %v", tc.what, zone, got, want)
 			}
+		}
+	}
+	// A date is its midnight, UTC.
+	for _, day := range []time.Time{times[0], times[7], times[7].AddDate(0, 0, 1), times[0].AddDate(0, 0, -1)} {
+		midnight := time.Date(day.UTC().Year(), day.UTC().Month(), day.UTC().Day(), 0, 0, 0, 0, time.UTC)
+		got := cliAuditPositions(c.cliAuditList("--customer", cu.ID, "--since", midnight.Format(time.DateOnly)))
+		if want := since(midnight); !slices.Equal(got, want) {
+			t.Errorf("--since the date %s: positions %v, want %v", midnight.Format(time.DateOnly), got, want)
 		}
 	}
 	if got := cliAuditPositions(c.cliAuditList("--customer", cu.ID, "--since", times[0].Add(time.Hour).Format(time.RFC3339))); len(got) != 0 {

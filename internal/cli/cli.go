@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,97 +20,57 @@ func usagef(format string, args ...any) error {
 	return &UsageError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// IO is where a command reads its environment and writes its output.
+// IO is where a command reads its environment and input and writes its
+// output.
 type IO struct {
-	Env    config.Env
+	Env config.Env
+	// Stdin is read by the commands that ask for a confirmation (customer
+	// delete). They ask only when it is a terminal (an *os.File, or any
+	// reader with a Stat method, whose mode is a character device); nil is
+	// no terminal.
+	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 }
 
-const usage = `usage: accounts <command> [flags]
-
-commands:
-  serve                              run the HTTP API
-  migrate                            apply pending database migrations
-  customer create --name NAME        register a customer
-  customer delete --id ID            crypto-shred a customer: destroy its keys, then its data
-  client create --customer ID        issue an API client (--scope read|read_write)
-  client list --customer ID          list a customer's clients (never secrets)
-  client revoke --id ID              revoke an API client
-  keys rotate-master --new-key-file F rewrap every customer key under a new master key
-  keys rotate-data [--customer ID]   a new data key version; every value re-sealed (resumable)
-  audit verify [--customer ID]       check the audit chains; exit 1 at the first broken position
-  audit list --customer ID           print a customer's audit entries (--object ID, --since TIME)
-
-Every command takes --database (env ACCOUNTS_DATABASE); run "accounts <command> -h" for its flags.`
+// commands is the command tree: every command, its one-line summary, its
+// flags (bound by bind) and what runs it. Help, the listing of a bare group,
+// -h at every level and the completion scripts are all made from it, so a
+// command added here has them all.
+func commands() *command {
+	root := &command{name: "accounts", summary: "serve the Accounts API and manage its customers, clients, keys and audit trail"}
+	root.children = []*command{
+		{name: "serve", summary: "run the HTTP API", bind: serve},
+		{name: "migrate", summary: "apply pending database migrations", bind: migrate},
+		{name: "customer", summary: "register and crypto-shred customers", children: []*command{
+			{name: "create", synopsis: "--name NAME", summary: "register a customer", bind: customerCreate},
+			{name: "delete", synopsis: "--id ID [--yes]", summary: "crypto-shred a customer: destroy its keys, then its data", bind: customerDelete},
+		}},
+		{name: "client", summary: "issue, list and revoke API clients", children: []*command{
+			{name: "create", synopsis: "--customer ID", summary: "issue an API client (--scope read|read_write; --curl-config FILE)", bind: clientCreate},
+			{name: "list", synopsis: "--customer ID", summary: "list a customer's clients (never secrets)", bind: clientList},
+			{name: "revoke", synopsis: "--id ID", summary: "revoke an API client", bind: clientRevoke},
+		}},
+		{name: "keys", summary: "rotate the master key and the customers' data keys", children: []*command{
+			{name: "rotate-master", synopsis: "--new-key-file FILE", summary: "rewrap every customer key under a new master key", bind: keysRotateMaster},
+			{name: "rotate-data", synopsis: "[--customer ID]", summary: "a new data key version; every value re-sealed (resumable)", bind: keysRotateData},
+		}},
+		{name: "audit", summary: "verify and list the audit trail", children: []*command{
+			{name: "verify", synopsis: "[--customer ID]", summary: "check the audit chains; exit 1 at the first broken position", bind: auditVerify},
+			{name: "list", synopsis: "--customer ID", summary: "print a customer's audit entries (--object ID, --since DATE)", bind: auditList},
+		}},
+		{name: "version", summary: "print the module version and build information", bind: version},
+		{name: "completion", synopsis: "bash|zsh", summary: "print a shell completion script", args: []string{"bash", "zsh"},
+			bind: func(fs *flag.FlagSet, io IO) runFunc { return completion(root, io) }},
+		{name: "help", synopsis: "[COMMAND...]", summary: "show a command's help (as -h does)", maxArgs: -1,
+			bind: func(fs *flag.FlagSet, io IO) runFunc { return helpCommand(root, io) }},
+	}
+	root.link(nil)
+	return root
+}
 
 // Run runs the command named by args (without the program name). It
 // returns a *UsageError for bad input.
 func Run(ctx context.Context, args []string, io IO) error {
-	if len(args) == 0 {
-		return usagef("missing command; run accounts --help")
-	}
-	err := dispatch(ctx, args, io)
-	if errors.Is(err, errHelpShown) {
-		return nil
-	}
-	return err
-}
-
-// errHelpShown ends a command whose -h was answered.
-var errHelpShown = errors.New("help shown")
-
-func dispatch(ctx context.Context, args []string, io IO) error {
-	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:], io)
-	case "migrate":
-		return migrate(ctx, args[1:], io)
-	case "customer":
-		return sub(ctx, "customer", args[1:], io, map[string]command{"create": customerCreate, "delete": customerDelete})
-	case "keys":
-		return sub(ctx, "keys", args[1:], io, map[string]command{"rotate-master": keysRotateMaster, "rotate-data": keysRotateData})
-	case "audit":
-		return sub(ctx, "audit", args[1:], io, map[string]command{"verify": auditVerify, "list": auditList})
-	case "client":
-		return sub(ctx, "client", args[1:], io, map[string]command{
-			"create": clientCreate, "list": clientList, "revoke": clientRevoke,
-		})
-	case "-h", "--help", "help":
-		fmt.Fprintln(io.Stdout, usage)
-		return nil
-	}
-	return usagef("unknown command %q; run accounts --help", args[0])
-}
-
-type command func(ctx context.Context, args []string, io IO) error
-
-func sub(ctx context.Context, group string, args []string, io IO, cmds map[string]command) error {
-	if len(args) == 0 {
-		return usagef("accounts %s needs a subcommand", group)
-	}
-	cmd, ok := cmds[args[0]]
-	if !ok {
-		return usagef("unknown command %q for accounts %s", args[0], group)
-	}
-	return cmd(ctx, args[1:], io)
-}
-
-// parse parses flags, turning every flag error into a UsageError of one line
-// and refusing stray arguments; -h prints the flags to out.
-func parse(fs *flag.FlagSet, args []string, out io.Writer) error {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(out, "usage: accounts %s [flags]\n", fs.Name())
-			fs.SetOutput(out)
-			fs.PrintDefaults()
-			return errHelpShown
-		}
-		return usagef("%s: %v", fs.Name(), err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
-	}
-	return nil
+	return commands().run(ctx, args, io)
 }

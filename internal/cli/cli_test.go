@@ -311,7 +311,8 @@ func TestCLIUsageErrors(t *testing.T) {
 	}{
 		{"no command", nil},
 		{"unknown command", []string{"frobnicate"}},
-		{"unknown customer subcommand", []string{"customer", "delete"}},
+		{"unknown customer subcommand", []string{"customer", "frobnicate"}},
+		{"customer delete without --id", []string{"customer", "delete"}},
 		{"unknown client subcommand", []string{"client", "frobnicate"}},
 		{"customer without subcommand", []string{"customer"}},
 		{"client without subcommand", []string{"client"}},

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,16 +27,21 @@ const envNewMasterKey = "ACCOUNTS_NEW_MASTER_KEY"
 // one transaction of the key store. Servers keep serving when they were
 // started with the new key as ACCOUNTS_MASTER_KEY and the old one as
 // ACCOUNTS_PREVIOUS_MASTER_KEY: keys wrapped under either unwrap.
-func keysRotateMaster(ctx context.Context, args []string, io IO) error {
-	a := newAdminFlags("keys rotate-master", io)
-	a.cfg.BindKeys(a.fs, io.Env)
-	newFile := a.fs.String("new-key-file", "", "file holding the new base64 master key (or env "+envNewMasterKey+")")
-	if err := a.parse(args); err != nil {
+func keysRotateMaster(fs *flag.FlagSet, io IO) runFunc {
+	a := newAdminFlags(fs, io)
+	a.bindKeys(fs)
+	newFile := fs.String("new-key-file", "", "`FILE` holding the new base64 master key (or env "+envNewMasterKey+")")
+	return func(ctx context.Context, _ []string) error { return rotateMaster(ctx, a, *newFile) }
+}
+
+func rotateMaster(ctx context.Context, a *adminFlags, newFile string) error {
+	io := a.io
+	if err := a.validate(); err != nil {
 		return err
 	}
 	newEncoded := io.Env(envNewMasterKey)
-	if *newFile != "" {
-		raw, err := os.ReadFile(*newFile)
+	if newFile != "" {
+		raw, err := os.ReadFile(newFile)
 		if err != nil {
 			return usagef("--new-key-file: %v", err)
 		}
@@ -74,15 +81,29 @@ func keysRotateMaster(ctx context.Context, args []string, io IO) error {
 	if err := ks.Replace(ctx, rewrapped); err != nil {
 		return err
 	}
-	if path := keyFileInUse(a.cfg); path != "" {
+	path := keyFileInUse(a.cfg)
+	if path != "" {
 		if err := replaceKeyFile(path, newEncoded); err != nil {
 			return fmt.Errorf("the keys are rewrapped, but writing the new key to %s failed: %w", path, err)
 		}
-		fmt.Fprintf(io.Stdout, "rewrapped %d keys (%d already were); %s now holds the new master key\n", len(rewrapped), already, path)
+	}
+	if a.json {
+		var keyFile *string
+		if path != "" {
+			keyFile = &path
+		}
+		return printJSON(io, map[string]any{"rewrapped": len(rewrapped), "already": already, "key_file": keyFile})
+	}
+	were := "were"
+	if already == 1 {
+		were = "was"
+	}
+	done := fmt.Sprintf("rewrapped %s (%d already %s)", plural(int64(len(rewrapped)), "key", "keys"), already, were)
+	if path != "" {
+		fmt.Fprintf(io.Stdout, "%s; %s now holds the new master key\n", done, path)
 		return nil
 	}
-	fmt.Fprintf(io.Stdout, "rewrapped %d keys (%d already were); set %s to the new key and unset %s\n",
-		len(rewrapped), already, config.EnvMasterKey, config.EnvPreviousMasterKey)
+	fmt.Fprintf(io.Stdout, "%s; set %s to the new key and unset %s\n", done, config.EnvMasterKey, config.EnvPreviousMasterKey)
 	return nil
 }
 
@@ -131,20 +152,31 @@ const rotateBatch = 200
 // re-seals every value under it. It is resumable: a customer whose values
 // are not all under its newest version is finished first, without another
 // new version.
-func keysRotateData(ctx context.Context, args []string, io IO) error {
-	a := newAdminFlags("keys rotate-data", io)
-	a.cfg.BindKeys(a.fs, io.Env)
-	only := a.fs.String("customer", "", "rotate this customer only")
-	if err := a.parse(args); err != nil {
-		return err
-	}
-	var customers []string
-	if *only != "" {
-		id, err := parseID("customer", *only)
+//
+// With --json it prints JSON Lines: one object per customer as its
+// rotation finishes, {"customer_id", "version", "values"} (the values
+// re-sealed under that data key version); otherwise progress lines, or a
+// bar on a terminal.
+func keysRotateData(fs *flag.FlagSet, io IO) runFunc {
+	a := newAdminFlags(fs, io)
+	a.bindKeys(fs)
+	only := fs.String("customer", "", "rotate this customer only (customer `ID`)")
+	return func(ctx context.Context, _ []string) error {
+		id, err := optionalID(fs, "customer", *only)
 		if err != nil {
 			return err
 		}
-		customers = []string{id}
+		return rotateData(ctx, a, id)
+	}
+}
+
+func rotateData(ctx context.Context, a *adminFlags, only string) error {
+	if err := a.validate(); err != nil {
+		return err
+	}
+	var customers []string
+	if only != "" {
+		customers = []string{only}
 	}
 	// The store finds a resource's statements by its declaration: the
 	// resources listed must be the catalog's the store was opened with.
@@ -154,7 +186,12 @@ func keysRotateData(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	defer db.Close()
-	ks, master, err := openKeys(ctx, a.cfg, newLogger(io))
+	if customers != nil {
+		if _, err := requireCustomer(ctx, db, customers[0]); err != nil {
+			return err
+		}
+	}
+	ks, master, err := openKeys(ctx, a.cfg, newLogger(a.io))
 	if err != nil {
 		return err
 	}
@@ -170,10 +207,20 @@ func keysRotateData(ctx context.Context, args []string, io IO) error {
 			}
 		}
 	}
-	progress := newProgress(io.Stdout)
+	progress := newProgress(a.io.Stdout)
+	enc := json.NewEncoder(a.io.Stdout)
+	if a.json {
+		progress = newProgress(io.Discard)
+	}
 	for _, c := range customers {
 		if err := rotateCustomer(ctx, db, catalog, ks, master, c, progress); err != nil {
 			return fmt.Errorf("customer %s: %w", c, err)
+		}
+		if a.json {
+			line := map[string]any{"customer_id": c, "version": progress.version, "values": progress.completed}
+			if err := enc.Encode(line); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -271,6 +318,7 @@ type progress struct {
 	w         io.Writer
 	terminal  bool
 	customer  string
+	version   int
 	total     int
 	completed int
 }
@@ -286,8 +334,9 @@ func newProgress(w io.Writer) *progress {
 }
 
 func (p *progress) start(customer string, version, total int) {
-	p.customer, p.total, p.completed = customer, total, 0
-	fmt.Fprintf(p.w, "rotate-data: customer %s: re-sealing %d values under data key version %d\n", customer, total, version)
+	p.customer, p.version, p.total, p.completed = customer, version, total, 0
+	fmt.Fprintf(p.w, "rotate-data: customer %s: re-sealing %s under data key version %d\n",
+		customer, plural(int64(total), "value", "values"), version)
 }
 
 func (p *progress) advance(n int) {

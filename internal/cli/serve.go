@@ -38,16 +38,16 @@ const msgPlaintextOnNetwork = "serving plaintext HTTP on a non-loopback address:
 
 // serve runs the HTTP API until ctx is cancelled (SIGTERM or SIGINT), then
 // drains in-flight requests on every listener and returns nil.
-func serve(ctx context.Context, args []string, io IO) error {
+func serve(fs *flag.FlagSet, io IO) runFunc {
 	var cfg config.Config
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfg.BindDatabase(fs, io.Env)
 	cfg.BindKeys(fs, io.Env)
 	cfg.BindServe(fs, io.Env)
 	cfg.BindLimits(fs, io.Env)
-	if err := parse(fs, args, io.Stdout); err != nil {
-		return err
-	}
+	return func(ctx context.Context, _ []string) error { return runServe(ctx, cfg, io) }
+}
+
+func runServe(ctx context.Context, cfg config.Config, io IO) error {
 	if err := cfg.Validate(); err != nil {
 		return usagef("%v", err)
 	}
@@ -184,20 +184,18 @@ func loadTLS(cfg config.Config) (*tls.Config, error) {
 }
 
 // migrate applies pending migrations (opening the store does) and exits.
-func migrate(ctx context.Context, args []string, io IO) error {
+func migrate(fs *flag.FlagSet, io IO) runFunc {
 	var cfg config.Config
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	cfg.BindDatabase(fs, io.Env)
-	if err := parse(fs, args, io.Stdout); err != nil {
-		return err
+	return func(ctx context.Context, _ []string) error {
+		if err := cfg.Validate(); err != nil {
+			return usagef("%v", err)
+		}
+		db, err := openStore(ctx, cfg, schema.New())
+		if err != nil {
+			return err
+		}
+		newLogger(io).Info("database schema is current")
+		return db.Close()
 	}
-	if err := cfg.Validate(); err != nil {
-		return usagef("%v", err)
-	}
-	db, err := openStore(ctx, cfg, schema.New())
-	if err != nil {
-		return err
-	}
-	newLogger(io).Info("database schema is current")
-	return db.Close()
 }
