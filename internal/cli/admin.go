@@ -89,22 +89,24 @@ func customerCreate(ctx context.Context, args []string, io IO) error {
 	if *name == "" || utf8.RuneCountInString(*name) > 255 {
 		return usagef("--name is required and at most 255 characters")
 	}
+	// The key first: a customer is never made under a key that does not
+	// open the key store (nor is the database migrated for one).
+	keys, err := openKeys(ctx, a.cfg, newLogger(io))
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
 	db, err := a.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	ks, master, err := openKeys(ctx, a.cfg, newLogger(io))
-	if err != nil {
-		return err
-	}
-	defer ks.Close()
 	c := store.Customer{ID: uuid.NewString(), Name: *name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	if err := ks.Put(ctx, master.NewCustomerKeys(c.ID)); err != nil {
+	if err := keys.put(ctx, keys.master.NewCustomerKeys(c.ID)); err != nil {
 		return err
 	}
 	if err := db.CreateCustomer(ctx, c); err != nil {
-		return errors.Join(err, ks.Destroy(ctx, c.ID))
+		return errors.Join(err, keys.store.Destroy(ctx, c.ID))
 	}
 	if a.json {
 		return printJSON(io, map[string]string{"id": c.ID, "name": c.Name, "created_at": formatTime(c.CreatedAt)})
@@ -128,9 +130,12 @@ func customerDelete(ctx context.Context, args []string, io IO) error {
 	if err != nil {
 		return err
 	}
+	if err := a.cfg.ValidateKeyStore(); err != nil {
+		return usagef("%v", err)
+	}
 	location, err := a.cfg.KeyStoreLocation()
 	if err != nil {
-		return err
+		return usagef("%v", err)
 	}
 	db, err := a.open(ctx)
 	if err != nil {

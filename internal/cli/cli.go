@@ -70,7 +70,7 @@ func dispatch(ctx context.Context, args []string, io IO) error {
 	case "customer":
 		return sub(ctx, "customer", args[1:], io, map[string]command{"create": customerCreate, "delete": customerDelete})
 	case "keys":
-		return sub(ctx, "keys", args[1:], io, map[string]command{"rotate-master": keysRotateMaster, "rotate-data": keysRotateData})
+		return sub(ctx, "keys", args[1:], io, map[string]command{"rotate-master": keysRotateMaster, "rotate-data": keysRotateData, "verify": keysVerify})
 	case "audit":
 		return sub(ctx, "audit", args[1:], io, map[string]command{"verify": auditVerify, "list": auditList})
 	case "client":

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"accounts/internal/config"
 	"accounts/internal/keystore"
+	"accounts/internal/masterkey"
 	"accounts/internal/schema"
 	"accounts/internal/seal"
 	"accounts/internal/store"
@@ -21,10 +21,21 @@ import (
 // --new-key-file is given.
 const envNewMasterKey = "ACCOUNTS_NEW_MASTER_KEY"
 
-// keysRotateMaster rewraps every customer key under a new master key, in
-// one transaction of the key store. Servers keep serving when they were
-// started with the new key as ACCOUNTS_MASTER_KEY and the old one as
-// ACCOUNTS_PREVIOUS_MASTER_KEY: keys wrapped under either unwrap.
+// keysRotateMaster rewraps every customer key, and the key store's check
+// value, under a new master key, in one transaction of the key store.
+//
+// With a key file (the embedded setup's generated one, or --key-file) it
+// is the whole rotation, with servers up: it first writes the file with
+// the new key and, second, the key the store is wrapped under; rewraps;
+// then leaves the new key alone in the file. Servers read the file again
+// when it changes (and when a key does not open), so whichever moment
+// they read it, a key in it opens the store. Interrupted, the file still
+// holds both, and running it again finishes.
+//
+// With keys in the environment, servers can't be told: they must run with
+// the new key as ACCOUNTS_MASTER_KEY and the old as
+// ACCOUNTS_PREVIOUS_MASTER_KEY before it runs (see the README); a server
+// left with the old key alone turns unready.
 func keysRotateMaster(ctx context.Context, args []string, io IO) error {
 	a := newAdminFlags("keys rotate-master", io)
 	a.cfg.BindKeys(a.fs, io.Env)
@@ -34,6 +45,9 @@ func keysRotateMaster(ctx context.Context, args []string, io IO) error {
 	}
 	newEncoded := io.Env(envNewMasterKey)
 	if *newFile != "" {
+		if err := config.CheckPrivate("--new-key-file", *newFile); err != nil {
+			return refuse(err)
+		}
 		raw, err := os.ReadFile(*newFile)
 		if err != nil {
 			return usagef("--new-key-file: %v", err)
@@ -45,48 +59,148 @@ func keysRotateMaster(ctx context.Context, args []string, io IO) error {
 	}
 	newMaster, err := seal.ParseMasterKey(newEncoded)
 	if err != nil {
-		return usagef("new master key: %v", err)
+		return refuse(fmt.Errorf("the new master key: %w", err))
 	}
-	ks, master, err := openKeys(ctx, a.cfg, newLogger(io))
+	if err := a.cfg.ValidateKeys(); err != nil {
+		return refuse(err)
+	}
+	// The current key may be weak: rotating is how a weak key is retired.
+	opts := masterkey.Options{Key: a.cfg.MasterKey, File: keyFileInUse(a.cfg), Previous: a.cfg.PreviousMasterKey, Retiring: true}
+	if opts.Key == "" {
+		if _, err := os.Stat(opts.File); errors.Is(err, os.ErrNotExist) {
+			return refuse(fmt.Errorf("%w: the key file %s is missing: rotate-master needs the current key; put the key file back, "+
+				"or give the key in %s", masterkey.ErrKeyFileMissing, opts.File, config.EnvMasterKey))
+		}
+	}
+	src, err := masterkey.Load(opts)
+	if err != nil {
+		return refuse(err)
+	}
+	location, _ := a.cfg.KeyStoreLocation()
+	ksLoc, _ := config.ParseLocation("--key-store", location)
+	where := ksLoc.String()
+	if peek, ok, err := keystore.Lookup(ctx, location); err != nil {
+		return fmt.Errorf("opening the key store %s: %w", where, err)
+	} else if !ok {
+		return usagef("there is no key store at %s: nothing to rotate", where)
+	} else {
+		peek.Close()
+	}
+	ks, err := keystore.Open(ctx, location)
 	if err != nil {
 		return err
 	}
 	defer ks.Close()
-	all, err := ks.All(ctx)
+	held := append(src.MasterKeys(), newMaster)
+
+	// The key the store is wrapped under now: the check value's.
+	var current *seal.MasterKey
+	check, err := ks.Check(ctx)
 	if err != nil {
 		return err
 	}
-	rewrapped := make([]seal.WrappedKey, 0, len(all))
-	already := 0
-	for _, w := range all {
-		nw, err := master.Rewrap(w, newMaster)
-		if err != nil {
-			// A key the new master already opens was rotated by an earlier,
-			// interrupted run.
-			if _, err := newMaster.Rewrap(w, newMaster); err == nil {
-				already++
+	if check != nil {
+		for _, k := range held {
+			if k.OpensCheck(check) {
+				current = k
+				break
+			}
+		}
+		if current == nil {
+			return refuse(fmt.Errorf("%w: neither the new key nor the master key from %s opens the key store %s: "+
+				"give the key it is wrapped under; nothing was changed", masterkey.ErrWrongKey, src.Origin(), where))
+		}
+	}
+	file := src.File()
+	var before []string
+	if file != "" {
+		if before, err = masterkey.FileLines(file); err != nil {
+			return refuse(err)
+		}
+		if current == nil || !masterkey.SameKey(current, newMaster) {
+			// The new key first, and the one the store is under second.
+			old := before[0]
+			for _, line := range before {
+				if k, err := seal.ParseRetiringMasterKey(line); err == nil && current != nil && masterkey.SameKey(k, current) {
+					old = line
+				}
+			}
+			if err := masterkey.WriteFile(file, newEncoded, old); err != nil {
+				return fmt.Errorf("writing the new key to %s (nothing was rewrapped): %w", file, err)
+			}
+		}
+	}
+	rewrapped, already := 0, 0
+	err = ks.Rotate(ctx, func(_ []byte, all []seal.WrappedKey) ([]byte, []seal.WrappedKey, error) {
+		var out []seal.WrappedKey
+		var lost []string
+		for _, w := range all {
+			if newMaster.OpensKey(w) {
+				already++ // rewrapped by an earlier, interrupted run
 				continue
 			}
-			return fmt.Errorf("a key of customer %s opens with neither master key", w.CustomerID)
+			from := openedBy(src.MasterKeys(), w)
+			if from == nil {
+				lost = append(lost, w.CustomerID)
+				continue
+			}
+			nw, err := from.Rewrap(w, newMaster)
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, nw)
 		}
-		rewrapped = append(rewrapped, nw)
-	}
-	if err := ks.Replace(ctx, rewrapped); err != nil {
+		if len(lost) > 0 {
+			return nil, nil, refuse(fmt.Errorf("%w: %d customer keys (customer %s among them) open with neither the new key nor "+
+				"the master key from %s; nothing was changed: accounts keys verify lists them; give their master key as %s, "+
+				"or crypto-shred those customers (accounts customer delete)",
+				masterkey.ErrMixedKeys, len(lost), lost[0], src.Origin(), config.EnvPreviousMasterKey))
+		}
+		rewrapped = len(out)
+		return newMaster.NewCheck(), out, nil
+	})
+	if err != nil {
+		if file != "" {
+			// The store is as it was: so is the key file.
+			if werr := masterkey.WriteFile(file, before...); werr != nil {
+				err = errors.Join(err, fmt.Errorf("restoring %s (it holds the new key, then the old one: both work): %w", file, werr))
+			}
+		}
 		return err
 	}
-	if path := keyFileInUse(a.cfg); path != "" {
-		if err := replaceKeyFile(path, newEncoded); err != nil {
-			return fmt.Errorf("the keys are rewrapped, but writing the new key to %s failed: %w", path, err)
+	if file != "" {
+		if err := masterkey.WriteFile(file, newEncoded); err != nil {
+			return fmt.Errorf("the keys are rewrapped, but leaving the new key alone in %s failed (it holds the new key, "+
+				"then the old one: both work; run rotate-master again): %w", file, err)
 		}
-		fmt.Fprintf(io.Stdout, "rewrapped %d keys (%d already were); %s now holds the new master key\n", len(rewrapped), already, path)
+		fmt.Fprintf(io.Stdout, "rewrapped %d keys (%d already were); %s now holds the new master key: delete the new key's copy%s\n",
+			rewrapped, already, file, newFileNote(*newFile))
 		return nil
 	}
-	fmt.Fprintf(io.Stdout, "rewrapped %d keys (%d already were); set %s to the new key and unset %s\n",
-		len(rewrapped), already, config.EnvMasterKey, config.EnvPreviousMasterKey)
+	fmt.Fprintf(io.Stdout, "rewrapped %d keys (%d already were); restart the servers one by one with %s set to the new key and %s unset\n",
+		rewrapped, already, config.EnvMasterKey, config.EnvPreviousMasterKey)
 	return nil
 }
 
-// keyFileInUse is the file the current master key was read from, if any.
+// newFileNote names the new key's file in rotate-master's last line.
+func newFileNote(path string) string {
+	if path == "" {
+		return ""
+	}
+	return " " + path
+}
+
+// openedBy returns the first of masters that w is wrapped under, or nil.
+func openedBy(masters []*seal.MasterKey, w seal.WrappedKey) *seal.MasterKey {
+	for _, m := range masters {
+		if m.OpensKey(w) {
+			return m
+		}
+	}
+	return nil
+}
+
+// keyFileInUse is the file the current master key is read from, if any.
 func keyFileInUse(cfg config.Config) string {
 	switch {
 	case cfg.MasterKey != "":
@@ -97,31 +211,6 @@ func keyFileInUse(cfg config.Config) string {
 		return cfg.GeneratedKeyFile()
 	}
 	return ""
-}
-
-// replaceKeyFile writes key to path atomically, mode 0600.
-func replaceKeyFile(path, key string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.WriteString(strings.TrimSpace(key) + "\n"); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // rotateBatch is how many rows one transaction of rotate-data re-seals.
@@ -146,6 +235,11 @@ func keysRotateData(ctx context.Context, args []string, io IO) error {
 		}
 		customers = []string{id}
 	}
+	keys, err := openKeys(ctx, a.cfg, newLogger(io))
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
 	// The store finds a resource's statements by its declaration: the
 	// resources listed must be the catalog's the store was opened with.
 	catalog := schema.New()
@@ -154,13 +248,8 @@ func keysRotateData(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	defer db.Close()
-	ks, master, err := openKeys(ctx, a.cfg, newLogger(io))
-	if err != nil {
-		return err
-	}
-	defer ks.Close()
 	if customers == nil {
-		all, err := ks.All(ctx)
+		all, err := keys.store.All(ctx)
 		if err != nil {
 			return err
 		}
@@ -172,7 +261,7 @@ func keysRotateData(ctx context.Context, args []string, io IO) error {
 	}
 	progress := newProgress(io.Stdout)
 	for _, c := range customers {
-		if err := rotateCustomer(ctx, db, catalog, ks, master, c, progress); err != nil {
+		if err := rotateCustomer(ctx, db, catalog, keys, c, progress); err != nil {
 			return fmt.Errorf("customer %s: %w", c, err)
 		}
 	}
@@ -185,29 +274,29 @@ type staleRow struct {
 	id  string
 }
 
-func rotateCustomer(ctx context.Context, db store.Store, catalog *schema.Catalog, ks *keystore.Store, master *seal.MasterKey, customerID string, progress *progress) error {
-	ring := seal.NewKeyring(master, nil, ks)
-	keys, err := ring.Customer(ctx, customerID)
+func rotateCustomer(ctx context.Context, db store.Store, catalog *schema.Catalog, keys *keys, customerID string, progress *progress) error {
+	ring := seal.NewKeyringFrom(keys.masters, keys.store)
+	ck, err := ring.Customer(ctx, customerID)
 	if err != nil {
 		return err
 	}
-	stale, err := staleRows(ctx, db, catalog, customerID, keys.Current())
+	stale, err := staleRows(ctx, db, catalog, customerID, ck.Current())
 	if err != nil {
 		return err
 	}
 	if len(stale) == 0 {
 		// The last rotation finished: start a new one.
-		if err := ks.Put(ctx, []seal.WrappedKey{master.NewDataKey(customerID, keys.Current()+1)}); err != nil {
+		if err := keys.put(ctx, []seal.WrappedKey{keys.master.NewDataKey(customerID, ck.Current()+1)}); err != nil {
 			return err
 		}
-		if keys, err = ring.Refresh(ctx, customerID); err != nil {
+		if ck, err = ring.Refresh(ctx, customerID); err != nil {
 			return err
 		}
-		if stale, err = staleRows(ctx, db, catalog, customerID, keys.Current()); err != nil {
+		if stale, err = staleRows(ctx, db, catalog, customerID, ck.Current()); err != nil {
 			return err
 		}
 	}
-	progress.start(customerID, keys.Current(), len(stale))
+	progress.start(customerID, ck.Current(), len(stale))
 	for start := 0; start < len(stale); start += rotateBatch {
 		batch := stale[start:min(start+rotateBatch, len(stale))]
 		err := db.Update(ctx, func(tx store.Tx) error {
@@ -219,14 +308,14 @@ func rotateCustomer(ctx context.Context, db store.Store, catalog *schema.Catalog
 				if err != nil {
 					return err
 				}
-				if v, _ := seal.Version(row.Sealed); v == keys.Current() {
+				if v, _ := seal.Version(row.Sealed); v == ck.Current() {
 					continue // re-sealed meanwhile by a write
 				}
-				plain, err := keys.Open(r.res.Name, r.id, row.Sealed)
+				plain, err := ck.Open(r.res.Name, r.id, row.Sealed)
 				if err != nil {
 					return fmt.Errorf("opening a %s row: %w", r.res.Name, err)
 				}
-				row.Sealed = keys.Seal(r.res.Name, r.id, plain)
+				row.Sealed = ck.Seal(r.res.Name, r.id, plain)
 				if err := tx.Update(ctx, customerID, r.res, row); err != nil {
 					return err
 				}

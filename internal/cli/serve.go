@@ -183,7 +183,9 @@ func loadTLS(cfg config.Config) (*tls.Config, error) {
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
 }
 
-// migrate applies pending migrations (opening the store does) and exits.
+// migrate applies pending migrations (opening the store does), prints the
+// name of each it applied on stdout, one a line (or that none was
+// pending), and exits.
 func migrate(ctx context.Context, args []string, io IO) error {
 	var cfg config.Config
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
@@ -198,6 +200,13 @@ func migrate(ctx context.Context, args []string, io IO) error {
 	if err != nil {
 		return err
 	}
-	newLogger(io).Info("database schema is current")
+	applied := db.Migrated()
+	for _, name := range applied {
+		fmt.Fprintf(io.Stdout, "applied %s\n", name)
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(io.Stdout, "no pending migrations")
+	}
+	newLogger(io).Info("database schema is current", "applied", len(applied))
 	return db.Close()
 }

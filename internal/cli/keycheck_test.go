@@ -1,0 +1,506 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"accounts/internal/config"
+	"accounts/internal/keystore"
+	"accounts/internal/seal"
+	"accounts/internal/store/storetest"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// keysRefused runs a command that must be refused: a *UsageError of one
+// line, returned at once (a serve that starts instead is stopped after a
+// few seconds and reported).
+func keysRefused(t *testing.T, c *cliEnv, what string, args ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	log := &serveLog{}
+	err := Run(ctx, args, IO{Env: c.env, Stdout: io.Discard, Stderr: log})
+	if ctx.Err() != nil {
+		t.Errorf("%s: %s started instead of refusing", what, args[0])
+		return err
+	}
+	cliUsage(t, what, err)
+	if log.count("listening") != 0 {
+		t.Errorf("%s: serve listened before refusing", what)
+	}
+	return err
+}
+
+// keysStored counts the wrapped keys in a key store, behind the service's back.
+func keysStored(t *testing.T, location string) int {
+	t.Helper()
+	ks, err := keystore.Open(context.Background(), location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks.Close()
+	all, err := ks.All(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(all)
+}
+
+// keysLocation is where c's key store is.
+func keysLocation(t *testing.T, c *cliEnv) string {
+	t.Helper()
+	if ks := c.vars[config.EnvKeyStore]; ks != "" {
+		return ks
+	}
+	return c.vars[config.EnvDatabase] + ".keys"
+}
+
+// A key file that goes missing while the key store holds keys is never
+// replaced by a new key: every command that needs the key refuses, and the
+// file is not created again. With the key file back, everything works.
+func TestKeysMissingKeyFileIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "accounts.db")
+	c := &cliEnv{t: t, vars: map[string]string{config.EnvDatabase: db}}
+	cu := c.customer("Missing Key AB")
+	keyFile := db + ".key"
+	kept := filepath.Join(t.TempDir(), "kept.key")
+	if err := os.Rename(keyFile, kept); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"serve", "--addr", "127.0.0.1:0"},
+		{"customer", "create", "--name", "Under A New Key AB"},
+		{"keys", "rotate-data"},
+		{"keys", "rotate-master", "--new-key-file", kept},
+	} {
+		keysRefused(t, c, strings.Join(args[:2], " ")+" without the key file", args...)
+		if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s generated a new key file", args[0])
+		}
+	}
+	if n := keysStored(t, db+".keys"); n != 2 {
+		t.Errorf("the key store holds %d keys, want the first customer's 2", n)
+	}
+
+	// The key store gone too, while the database holds a customer.
+	if err := os.Rename(db+".keys", filepath.Join(dir, "keys.moved")); err != nil {
+		t.Fatal(err)
+	}
+	keysRefused(t, c, "serve without key file and key store", "serve", "--addr", "127.0.0.1:0")
+	if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("serve generated a new key file while the database holds customers")
+	}
+	if err := os.Rename(filepath.Join(dir, "keys.moved"), db+".keys"); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.Rename(kept, keyFile); err != nil {
+		t.Fatal(err)
+	}
+	var cl cliClient
+	c.runJSON(&cl, "client", "create", "--customer", cu.ID, "--json")
+	s := c.serve("--addr", "127.0.0.1:0")
+	keysCreateAddress(t, "http://"+s.addr, cl, http.StatusCreated)
+	s.stopCleanly(t)
+}
+
+// keysCreateAddress creates an address as the client and checks the status.
+func keysCreateAddress(t *testing.T, base string, cl cliClient, want int) {
+	t.Helper()
+	body := strings.NewReader(`{"street": "Nyckelgatan", "postal_code": "111 22", "city": "Stockholm", "country": "Sverige"}`)
+	req, _ := http.NewRequest("POST", base+"/common/address/", body)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range cl.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("POST address: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Errorf("POST address: status %d, want %d", resp.StatusCode, want)
+	}
+}
+
+// keysEngines runs fn on SQLite, and on PostgreSQL when it is configured
+// (the key store is a file beside the test then, apart from the data).
+func keysEngines(t *testing.T, fn func(t *testing.T, c *cliEnv)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, newCLIEnv(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		c := newCLIEnv(t)
+		c.vars[config.EnvDatabase] = storetest.PostgresURL(t)
+		c.vars[config.EnvKeyStore] = filepath.Join(t.TempDir(), "keys.db")
+		fn(t, c)
+	})
+}
+
+// A master key other than the one the key store's keys are wrapped under
+// is refused at start by every command that uses it; no customer is made
+// under it, so the key store never holds keys wrapped under two master keys.
+func TestKeysWrongMasterKeyIsRefused(t *testing.T) {
+	keysEngines(t, func(t *testing.T, c *cliEnv) {
+		cu := c.customer("Right Key AB")
+		var cl cliClient
+		c.runJSON(&cl, "client", "create", "--customer", cu.ID, "--json")
+		right := c.vars[config.EnvMasterKey]
+		location := keysLocation(t, c)
+
+		c.vars[config.EnvMasterKey] = seal.GenerateMasterKey()
+		keysRefused(t, c, "serve with a wrong key", "serve", "--addr", "127.0.0.1:0")
+		keysRefused(t, c, "customer create with a wrong key", "customer", "create", "--name", "Wrong Key AB")
+		keysRefused(t, c, "rotate-data with a wrong key", "keys", "rotate-data")
+		if n := keysStored(t, location); n != 2 {
+			t.Errorf("the key store holds %d keys, want the first customer's 2", n)
+		}
+		// The wrong key as the previous one does not help either.
+		c.vars[config.EnvPreviousMasterKey] = seal.GenerateMasterKey()
+		keysRefused(t, c, "serve with two wrong keys", "serve", "--addr", "127.0.0.1:0")
+		delete(c.vars, config.EnvPreviousMasterKey)
+
+		c.vars[config.EnvMasterKey] = right
+		s := c.serve("--addr", "127.0.0.1:0")
+		keysCreateAddress(t, "http://"+s.addr, cl, http.StatusCreated)
+		s.stopCleanly(t)
+	})
+}
+
+// keysWeak are base64 master keys of 32 bytes that carry little entropy.
+func keysWeak() map[string]string {
+	pattern := []byte("0123456789abcdef0123456789abcdef")
+	seq := make([]byte, 32)
+	for i := range seq {
+		seq[i] = byte(i)
+	}
+	return map[string]string{
+		"all zero":       base64.StdEncoding.EncodeToString(make([]byte, 32)),
+		"constant":       base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x41}, 32)),
+		"repeating":      base64.StdEncoding.EncodeToString(pattern),
+		"two bytes":      base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xde, 0xad}, 16)),
+		"counting":       base64.StdEncoding.EncodeToString(seq),
+		"a passphrase":   base64.StdEncoding.EncodeToString([]byte("correct horse battery staple!!!!")),
+		"few byte kinds": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7, 8}, 4)),
+	}
+}
+
+// Weak master keys are refused wherever a master key is given: the
+// environment, a key file, the previous key and rotate-master's new key.
+func TestKeysWeakMasterKeysAreRefused(t *testing.T) {
+	for name, weak := range keysWeak() {
+		t.Run(name, func(t *testing.T) {
+			c := newCLIEnv(t)
+			c.vars[config.EnvMasterKey] = weak
+			keysRefused(t, c, "serve with a weak key", "serve", "--addr", "127.0.0.1:0")
+			keysRefused(t, c, "customer create with a weak key", "customer", "create", "--name", "Weak AB")
+			if _, err := os.Stat(c.vars[config.EnvDatabase] + ".keys"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a key store was created for a weak key")
+			}
+
+			file := filepath.Join(t.TempDir(), "weak.key")
+			if err := os.WriteFile(file, []byte(weak+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f := newCLIEnv(t)
+			delete(f.vars, config.EnvMasterKey)
+			f.vars[config.EnvKeyFile] = file
+			keysRefused(t, f, "serve with a weak key file", "serve", "--addr", "127.0.0.1:0")
+
+			p := newCLIEnv(t)
+			p.customer("Strong AB")
+			p.vars[config.EnvPreviousMasterKey] = weak
+			keysRefused(t, p, "serve with a weak previous key", "serve", "--addr", "127.0.0.1:0")
+			delete(p.vars, config.EnvPreviousMasterKey)
+			before := keysStoreBytes(t, p)
+			keysRefused(t, p, "rotate-master to a weak key", "keys", "rotate-master", "--new-key-file", file)
+			p.vars["ACCOUNTS_NEW_MASTER_KEY"] = weak
+			keysRefused(t, p, "rotate-master to a weak key from env", "keys", "rotate-master")
+			if !bytes.Equal(before, keysStoreBytes(t, p)) {
+				t.Errorf("rotate-master to a weak key changed the key store")
+			}
+		})
+	}
+}
+
+// keysStoreBytes is every wrapped key of c's key store, concatenated.
+func keysStoreBytes(t *testing.T, c *cliEnv) []byte {
+	t.Helper()
+	ks, err := keystore.Open(context.Background(), keysLocation(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks.Close()
+	all, err := ks.All(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	for _, w := range all {
+		b = append(b, w.Wrapped...)
+	}
+	return b
+}
+
+// A key file or a key store file that group or others may read is refused.
+func TestKeysFilesReadableByOthersAreRefused(t *testing.T) {
+	c := newCLIEnv(t)
+	delete(c.vars, config.EnvMasterKey)
+	c.customer("Private AB")
+	db := c.vars[config.EnvDatabase]
+	for _, file := range []string{db + ".key", db + ".keys"} {
+		for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660} {
+			if err := os.Chmod(file, mode); err != nil {
+				t.Fatal(err)
+			}
+			what := filepath.Base(file) + " mode " + mode.String()
+			keysRefused(t, c, "serve with "+what, "serve", "--addr", "127.0.0.1:0")
+			keysRefused(t, c, "customer create with "+what, "customer", "create", "--name", "Shared AB")
+		}
+		if err := os.Chmod(file, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An explicit key file likewise.
+	file := filepath.Join(t.TempDir(), "explicit.key")
+	if err := os.WriteFile(file, []byte(seal.GenerateMasterKey()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newCLIEnv(t)
+	delete(e.vars, config.EnvMasterKey)
+	e.vars[config.EnvKeyFile] = file
+	keysRefused(t, e, "serve with a world-readable --key-file", "serve", "--addr", "127.0.0.1:0")
+	c.customer("Private Again AB")
+}
+
+// Every database location that is not a postgres:// URL or a usable file
+// path is refused at once, and nothing is created for it.
+func TestDatabaseLocationIsCheckedFirst(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	aFile := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(aFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aDir := filepath.Join(dir, "a-dir")
+	if err := os.Mkdir(aDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, location := range map[string]string{
+		"mysql URL":           "mysql://foo",
+		"sqlite URL":          "sqlite:///tmp/x.db",
+		"file URL":            "file:///tmp/x.db",
+		"http URL":            "http://example.com/db",
+		"upper-case scheme":   "POSTGRES://u@127.0.0.1:1/x",
+		"a directory":         aDir,
+		"a file as a folder":  filepath.Join(aFile, "accounts.db"),
+		"keyword/value DSN":   "host=127.0.0.1 port=1 dbname=x",
+		"in-memory database":  ":memory:",
+		"an SQLite file: URI": "file:x.db",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newCLIEnv(t)
+			c.vars[config.EnvDatabase] = location
+			for _, args := range [][]string{
+				{"migrate"},
+				{"serve", "--addr", "127.0.0.1:0"},
+				{"customer", "create", "--name", "Nowhere AB"},
+				{"client", "list", "--customer", "00000000-0000-0000-0000-000000000000"},
+			} {
+				keysRefused(t, c, name+": "+args[0], args...)
+			}
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(entries) != 2 {
+				var names []string
+				for _, e := range entries {
+					names = append(names, e.Name())
+				}
+				t.Errorf("the refused commands created %v in the working folder", names)
+			}
+		})
+	}
+	// A key store location is checked the same way.
+	c := newCLIEnv(t)
+	c.vars[config.EnvKeyStore] = "mysql://keys"
+	keysRefused(t, c, "a mysql key store", "serve", "--addr", "127.0.0.1:0")
+	if _, err := os.Stat(c.vars[config.EnvDatabase]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("serve created the database before refusing the key store")
+	}
+	c.vars[config.EnvKeyStore] = aDir
+	keysRefused(t, c, "a directory as key store", "serve", "--addr", "127.0.0.1:0")
+}
+
+// The key store must be apart from the data: two spellings of one
+// PostgreSQL database are one database.
+func TestKeyStoreApartComparesWhatURLsName(t *testing.T) {
+	for _, pair := range [][2]string{
+		{"postgresql://u@localhost:1/x", "postgres://u@127.0.0.1:1/x"},
+		{"postgres://u@[::1]:1/x", "postgres://other@localhost:1/x?sslmode=disable"},
+		{"postgres://u@LOCALHOST:1/x", "postgresql://u:secret@127.0.0.2:1/x"},
+		{"postgres://u@db.example:5432/x", "postgres://u@DB.example/x"},
+	} {
+		c := newCLIEnv(t)
+		c.vars[config.EnvDatabase] = pair[0]
+		c.vars[config.EnvKeyStore] = pair[1]
+		keysRefused(t, c, pair[0]+" and "+pair[1], "serve", "--addr", "127.0.0.1:0")
+	}
+	// A file key store named by another spelling of the database's path.
+	c := newCLIEnv(t)
+	db := c.vars[config.EnvDatabase]
+	c.vars[config.EnvKeyStore] = filepath.Join(filepath.Dir(db), ".", filepath.Base(db))
+	keysRefused(t, c, "the database file by another path", "serve", "--addr", "127.0.0.1:0")
+}
+
+// serve on PostgreSQL without a key store is refused before any migration.
+func TestServePostgresWithoutKeyStoreChangesNothing(t *testing.T) {
+	database := storetest.PostgresURL(t)
+	c := newCLIEnv(t)
+	c.vars[config.EnvDatabase] = database
+	keysRefused(t, c, "serve on PostgreSQL without a key store", "serve", "--addr", "127.0.0.1:0")
+	keysRefused(t, c, "customer create on PostgreSQL without a key store", "customer", "create", "--name", "No Store AB")
+	if n := cliPostgresTables(t, database); n != 0 {
+		t.Errorf("the refused commands created %d tables", n)
+	}
+}
+
+// migrate says which migrations it applied, then that none were pending.
+func TestMigrateSaysWhatItApplied(t *testing.T) {
+	files, err := filepath.Glob("../store/sqlite/migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no migrations found (err %v)", err)
+	}
+	c := newCLIEnv(t)
+	out, _, err := c.run("migrate")
+	if err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	for _, f := range files {
+		if !strings.Contains(out, filepath.Base(f)) {
+			t.Errorf("migrate's output does not name %s", filepath.Base(f))
+		}
+	}
+	again, _, err := c.run("migrate")
+	if err != nil {
+		t.Fatalf("a second migrate: %v", err)
+	}
+	for _, f := range files {
+		if strings.Contains(again, filepath.Base(f)) {
+			t.Errorf("a second migrate says it applied %s again", filepath.Base(f))
+		}
+	}
+	if strings.TrimSpace(again) == "" {
+		t.Errorf("a second migrate says nothing")
+	}
+}
+
+// cliPostgresTables counts the tables in the schema a test URL names.
+func cliPostgresTables(t *testing.T, database string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// keysVerifyResult is `keys verify --json`'s report.
+type keysVerifyResult struct {
+	Customers []struct {
+		CustomerID string `json:"customer_id"`
+		OK         bool   `json:"ok"`
+		Failed     []struct {
+			Purpose string `json:"purpose"`
+			Version int    `json:"version"`
+		} `json:"failed"`
+	} `json:"customers"`
+}
+
+// keys verify opens every customer's keys and reports each; it exits 1
+// when any fails, naming the key that does.
+func TestKeysVerify(t *testing.T) {
+	c := newCLIEnv(t)
+	a := c.customer("Verify A AB")
+	b := c.customer("Verify B AB")
+	if out, _, err := c.run("keys", "verify", "--json"); err != nil {
+		t.Fatalf("keys verify of intact keys: %v", err)
+	} else {
+		var res keysVerifyResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Customers) != 2 {
+			t.Fatalf("keys verify --json: %d customers (err %v), want 2", len(res.Customers), err)
+		}
+		for _, r := range res.Customers {
+			if !r.OK || len(r.Failed) != 0 {
+				t.Errorf("customer %s: ok %v, failed %v; want ok", r.CustomerID, r.OK, r.Failed)
+			}
+		}
+	}
+
+	// B's data key, damaged behind the service's back.
+	raw, err := sql.Open("sqlite", "file:"+keysLocation(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if r, err := raw.Exec("UPDATE customer_keys SET wrapped = ? WHERE customer_id = ? AND purpose = 'data'",
+		bytes.Repeat([]byte{7}, 60), b.ID); err != nil {
+		t.Fatal(err)
+	} else if n, _ := r.RowsAffected(); n != 1 {
+		t.Fatalf("damaged %d keys, want 1", n)
+	}
+
+	out, _, err := c.run("keys", "verify", "--json")
+	var ue *UsageError
+	if err == nil || errors.As(err, &ue) {
+		t.Errorf("keys verify of a damaged key: err %v, want a failure (exit 1)", err)
+	}
+	var res keysVerifyResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("keys verify --json printed no report: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, r := range res.Customers {
+		seen[r.CustomerID] = true
+		switch r.CustomerID {
+		case a.ID:
+			if !r.OK || len(r.Failed) != 0 {
+				t.Errorf("the intact customer is reported failing")
+			}
+		case b.ID:
+			if r.OK || len(r.Failed) != 1 || r.Failed[0].Purpose != "data" || r.Failed[0].Version != 1 {
+				t.Errorf("the damaged customer: ok %v, failed %+v; want data version 1", r.OK, r.Failed)
+			}
+		}
+	}
+	if !seen[a.ID] || !seen[b.ID] {
+		t.Errorf("keys verify reported %d customers, not both", len(res.Customers))
+	}
+	if _, _, err := c.run("keys", "verify", "--customer", a.ID); err != nil {
+		t.Errorf("keys verify --customer of the intact customer: %v", err)
+	}
+	if _, _, err := c.run("keys", "verify", "--customer", b.ID); err == nil || errors.As(err, &ue) {
+		t.Errorf("keys verify --customer of the damaged customer: err %v, want a failure", err)
+	}
+	_, _, err = c.run("keys", "verify", "--customer", "not-a-uuid")
+	cliUsage(t, "keys verify --customer not-a-uuid", err)
+}
