@@ -17,6 +17,7 @@ import (
 
 	"accounts/internal/config"
 	"accounts/internal/keystore"
+	"accounts/internal/masterkey"
 	"accounts/internal/seal"
 	"accounts/internal/store/storetest"
 
@@ -86,7 +87,10 @@ func TestKeysMissingKeyFileIsRefused(t *testing.T) {
 		{"keys", "rotate-data"},
 		{"keys", "rotate-master", "--new-key-file", kept},
 	} {
-		keysRefused(t, c, strings.Join(args[:2], " ")+" without the key file", args...)
+		err := keysRefused(t, c, strings.Join(args[:2], " ")+" without the key file", args...)
+		if !errors.Is(err, masterkey.ErrKeyFileMissing) {
+			t.Errorf("%s without the key file: err %v, want ErrKeyFileMissing", args[0], err)
+		}
 		if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("%s generated a new key file", args[0])
 		}
@@ -99,7 +103,12 @@ func TestKeysMissingKeyFileIsRefused(t *testing.T) {
 	if err := os.Rename(db+".keys", filepath.Join(dir, "keys.moved")); err != nil {
 		t.Fatal(err)
 	}
-	keysRefused(t, c, "serve without key file and key store", "serve", "--addr", "127.0.0.1:0")
+	if err := keysRefused(t, c, "serve without key file and key store", "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, masterkey.ErrKeysMissing) {
+		t.Errorf("serve without key file and key store: err %v, want ErrKeysMissing", err)
+	}
+	if _, err := os.Stat(db + ".keys"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("serve created a key store while the database holds customers")
+	}
 	if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("serve generated a new key file while the database holds customers")
 	}
@@ -161,9 +170,16 @@ func TestKeysWrongMasterKeyIsRefused(t *testing.T) {
 		location := keysLocation(t, c)
 
 		c.vars[config.EnvMasterKey] = seal.GenerateMasterKey()
-		keysRefused(t, c, "serve with a wrong key", "serve", "--addr", "127.0.0.1:0")
-		keysRefused(t, c, "customer create with a wrong key", "customer", "create", "--name", "Wrong Key AB")
-		keysRefused(t, c, "rotate-data with a wrong key", "keys", "rotate-data")
+		for _, args := range [][]string{
+			{"serve", "--addr", "127.0.0.1:0"},
+			{"customer", "create", "--name", "Wrong Key AB"},
+			{"keys", "rotate-data"},
+			{"keys", "rotate-master", "--new-key-file", keysNewKeyFile(t)},
+		} {
+			if err := keysRefused(t, c, args[0]+" with a wrong key", args...); !errors.Is(err, masterkey.ErrWrongKey) {
+				t.Errorf("%s with a wrong key: err %v, want ErrWrongKey", args[0], err)
+			}
+		}
 		if n := keysStored(t, location); n != 2 {
 			t.Errorf("the key store holds %d keys, want the first customer's 2", n)
 		}
@@ -204,8 +220,11 @@ func TestKeysWeakMasterKeysAreRefused(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := newCLIEnv(t)
 			c.vars[config.EnvMasterKey] = weak
-			keysRefused(t, c, "serve with a weak key", "serve", "--addr", "127.0.0.1:0")
-			keysRefused(t, c, "customer create with a weak key", "customer", "create", "--name", "Weak AB")
+			for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0"}, {"customer", "create", "--name", "Weak AB"}} {
+				if err := keysRefused(t, c, args[0]+" with a weak key", args...); !errors.Is(err, seal.ErrWeakKey) {
+					t.Errorf("%s with a weak key: err %v, want ErrWeakKey", args[0], err)
+				}
+			}
 			if _, err := os.Stat(c.vars[config.EnvDatabase] + ".keys"); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("a key store was created for a weak key")
 			}
@@ -217,17 +236,25 @@ func TestKeysWeakMasterKeysAreRefused(t *testing.T) {
 			f := newCLIEnv(t)
 			delete(f.vars, config.EnvMasterKey)
 			f.vars[config.EnvKeyFile] = file
-			keysRefused(t, f, "serve with a weak key file", "serve", "--addr", "127.0.0.1:0")
+			if err := keysRefused(t, f, "serve with a weak key file", "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, seal.ErrWeakKey) {
+				t.Errorf("serve with a weak key file: err %v, want ErrWeakKey", err)
+			}
 
 			p := newCLIEnv(t)
 			p.customer("Strong AB")
 			p.vars[config.EnvPreviousMasterKey] = weak
-			keysRefused(t, p, "serve with a weak previous key", "serve", "--addr", "127.0.0.1:0")
+			if err := keysRefused(t, p, "serve with a weak previous key", "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, seal.ErrWeakKey) {
+				t.Errorf("serve with a weak previous key: err %v, want ErrWeakKey", err)
+			}
 			delete(p.vars, config.EnvPreviousMasterKey)
 			before := keysStoreBytes(t, p)
-			keysRefused(t, p, "rotate-master to a weak key", "keys", "rotate-master", "--new-key-file", file)
+			if err := keysRefused(t, p, "rotate-master to a weak key", "keys", "rotate-master", "--new-key-file", file); !errors.Is(err, seal.ErrWeakKey) {
+				t.Errorf("rotate-master to a weak key: err %v, want ErrWeakKey", err)
+			}
 			p.vars["ACCOUNTS_NEW_MASTER_KEY"] = weak
-			keysRefused(t, p, "rotate-master to a weak key from env", "keys", "rotate-master")
+			if err := keysRefused(t, p, "rotate-master to a weak key from env", "keys", "rotate-master"); !errors.Is(err, seal.ErrWeakKey) {
+				t.Errorf("rotate-master to a weak key from env: err %v, want ErrWeakKey", err)
+			}
 			if !bytes.Equal(before, keysStoreBytes(t, p)) {
 				t.Errorf("rotate-master to a weak key changed the key store")
 			}
@@ -266,8 +293,11 @@ func TestKeysFilesReadableByOthersAreRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			what := filepath.Base(file) + " mode " + mode.String()
-			keysRefused(t, c, "serve with "+what, "serve", "--addr", "127.0.0.1:0")
-			keysRefused(t, c, "customer create with "+what, "customer", "create", "--name", "Shared AB")
+			for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0"}, {"customer", "create", "--name", "Shared AB"}} {
+				if err := keysRefused(t, c, args[0]+" with "+what, args...); !errors.Is(err, config.ErrNotPrivate) {
+					t.Errorf("%s with %s: err %v, want ErrNotPrivate", args[0], what, err)
+				}
+			}
 		}
 		if err := os.Chmod(file, 0o600); err != nil {
 			t.Fatal(err)
@@ -281,7 +311,9 @@ func TestKeysFilesReadableByOthersAreRefused(t *testing.T) {
 	e := newCLIEnv(t)
 	delete(e.vars, config.EnvMasterKey)
 	e.vars[config.EnvKeyFile] = file
-	keysRefused(t, e, "serve with a world-readable --key-file", "serve", "--addr", "127.0.0.1:0")
+	if err := keysRefused(t, e, "serve with a world-readable --key-file", "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, config.ErrNotPrivate) {
+		t.Errorf("serve with a world-readable --key-file: err %v, want ErrNotPrivate", err)
+	}
 	c.customer("Private Again AB")
 }
 
@@ -503,4 +535,104 @@ func TestKeysVerify(t *testing.T) {
 	}
 	_, _, err = c.run("keys", "verify", "--customer", "not-a-uuid")
 	cliUsage(t, "keys verify --customer not-a-uuid", err)
+}
+
+// keysNewKeyFile writes a new master key to a private file.
+func keysNewKeyFile(t *testing.T) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "new.key")
+	if err := os.WriteFile(file, []byte(seal.GenerateMasterKey()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// keysDropCheck makes c's key store one written before check values.
+func keysDropCheck(t *testing.T, c *cliEnv) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+keysLocation(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec("DROP TABLE master_key_check"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keysHasCheck reports whether c's key store has a check table.
+func keysHasCheck(t *testing.T, c *cliEnv) bool {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+keysLocation(t, c)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var n int
+	if err := raw.QueryRow("SELECT count(*) FROM sqlite_master WHERE name = 'master_key_check'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// A key store written before check values (an existing deployment) gets
+// one at the first start whose key opens every key in it; a wrong key is
+// refused with nothing written. One whose keys are wrapped under two master
+// keys (customers created under a wrong key by an older version) is
+// refused until rotate-master, given both, rewraps them under one.
+func TestKeysAdoptKeyStoreWithoutCheckValue(t *testing.T) {
+	c := newCLIEnv(t)
+	a := c.customer("Adopted A AB")
+	right := c.vars[config.EnvMasterKey]
+	keysDropCheck(t, c)
+
+	c.vars[config.EnvMasterKey] = seal.GenerateMasterKey()
+	if err := keysRefused(t, c, "serve with a wrong key", "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, masterkey.ErrWrongKey) {
+		t.Errorf("a wrong key on a key store without check value: err %v, want ErrWrongKey", err)
+	}
+	if keysHasCheck(t, c) {
+		t.Fatal("the refused start wrote to the key store")
+	}
+	c.vars[config.EnvMasterKey] = right
+	s := c.serve("--addr", "127.0.0.1:0")
+	s.stopCleanly(t)
+	if !keysHasCheck(t, c) {
+		t.Fatal("the first start with the right key wrote no check value")
+	}
+
+	// A customer wrapped under another key, as an older version allowed.
+	keysDropCheck(t, c)
+	other := seal.GenerateMasterKey()
+	otherKey, _ := seal.ParseMasterKey(other)
+	ks, err := keystore.Open(context.Background(), keysLocation(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Put(context.Background(), nil, otherKey.NewCustomerKeys("3f0c5c1e-5d0b-4a53-9d38-6c7d5b8a2e11")); err != nil {
+		t.Fatal(err)
+	}
+	ks.Close()
+	keysDropCheck(t, c)
+	if err := keysRefused(t, c, "serve on mixed keys", "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, masterkey.ErrMixedKeys) {
+		t.Errorf("keys under two master keys: err %v, want ErrMixedKeys", err)
+	}
+	if _, _, err := c.run("keys", "verify"); err == nil {
+		t.Error("keys verify passes keys under two master keys")
+	}
+	c.vars[config.EnvPreviousMasterKey] = other
+	newFile := keysNewKeyFile(t)
+	if _, _, err := c.run("keys", "rotate-master", "--new-key-file", newFile); err != nil {
+		t.Fatalf("rotate-master with both keys: %v", err)
+	}
+	raw, _ := os.ReadFile(newFile)
+	c.vars[config.EnvMasterKey] = string(raw)
+	delete(c.vars, config.EnvPreviousMasterKey)
+	if _, _, err := c.run("keys", "verify"); err != nil {
+		t.Errorf("keys verify after rotate-master: %v", err)
+	}
+	var cl cliClient
+	c.runJSON(&cl, "client", "create", "--customer", a.ID, "--json")
+	s = c.serve("--addr", "127.0.0.1:0")
+	keysCreateAddress(t, "http://"+s.addr, cl, http.StatusCreated)
+	s.stopCleanly(t)
 }

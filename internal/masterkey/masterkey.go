@@ -209,58 +209,64 @@ func FileLines(path string) ([]string, error) {
 }
 
 // Generate writes a new random key to a new key file at path, mode 0600;
-// it fails with an error matching os.ErrExist when the file exists.
+// it fails with an error matching os.ErrExist when the file exists. The
+// file appears whole (written aside, then linked into place): a process
+// starting at the same moment reads the key or no file, never half a key.
 func Generate(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp, err := writeTemp(path, seal.GenerateMasterKey())
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteString(seal.GenerateMasterKey() + "\n"); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	if err := f.Close(); err != nil {
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(path))
 }
 
-// WriteFile replaces the key file at path with keys (base64, one a line):
-// written to a new file, mode 0600, synced, then renamed over the old one,
-// so that a reader sees the old file or the new one, whole, and a crash
-// leaves one of them.
-func WriteFile(path string, keys ...string) error {
+// writeTemp writes keys (base64, one a line) to a new file, mode 0600, in
+// path's folder, synced, and returns its name.
+func writeTemp(path string, keys ...string) (string, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-*")
 	if err != nil {
-		return err
+		return "", err
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
+	fail := func(err error) (string, error) {
 		tmp.Close()
-		return err
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		return fail(err)
 	}
 	var b strings.Builder
 	for _, k := range keys {
 		b.WriteString(strings.TrimSpace(k) + "\n")
 	}
 	if _, err := tmp.WriteString(b.String()); err != nil {
-		tmp.Close()
-		return err
+		return fail(err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+		return fail(err)
 	}
 	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return tmp.Name(), nil
+}
+
+// WriteFile replaces the key file at path with keys (base64, one a line):
+// written aside, mode 0600, synced, then renamed over the old one, so that
+// a reader sees the old file or the new one, whole, and a crash leaves one
+// of them.
+func WriteFile(path string, keys ...string) error {
+	tmp, err := writeTemp(path, keys...)
+	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return syncDir(filepath.Dir(path))

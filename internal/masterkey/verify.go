@@ -137,6 +137,8 @@ type Checker struct {
 	ks    *keystore.Store
 	where string
 	log   *slog.Logger
+	// interval is how long a result is reused (checkInterval).
+	interval time.Duration
 
 	mu      sync.Mutex
 	at      time.Time
@@ -154,14 +156,14 @@ const (
 // NewChecker returns a Checker of src's keys against ks (where describes
 // it for messages).
 func NewChecker(src *Source, ks *keystore.Store, where string, log *slog.Logger) *Checker {
-	return &Checker{src: src, ks: ks, where: where, log: log}
+	return &Checker{src: src, ks: ks, where: where, log: log, interval: checkInterval}
 }
 
 // Ready returns nil while a key in hand opens the key store's check value.
 func (c *Checker) Ready(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.at.IsZero() && time.Since(c.at) < checkInterval {
+	if !c.at.IsZero() && time.Since(c.at) < c.interval {
 		return c.err
 	}
 	c.err = c.check(ctx)
