@@ -3,13 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -635,4 +640,160 @@ func TestKeysAdoptKeyStoreWithoutCheckValue(t *testing.T) {
 	s = c.serve("--addr", "127.0.0.1:0")
 	keysCreateAddress(t, "http://"+s.addr, cl, http.StatusCreated)
 	s.stopCleanly(t)
+}
+
+// cliPostgresDatabase creates a database of its own on the test server
+// (a key store must not be the data's database), dropped when the test
+// ends, and returns its URL. It skips when PostgreSQL is not configured.
+func cliPostgresDatabase(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv(storetest.PostgresEnv)
+	if base == "" {
+		t.Skip("PostgreSQL tests are off: set " + storetest.PostgresEnv)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s does not parse", storetest.PostgresEnv)
+	}
+	var random [6]byte
+	rand.Read(random[:])
+	name := "keys_" + hex.EncodeToString(random[:])
+	admin := func(q string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin("CREATE DATABASE " + name)
+	t.Cleanup(func() { admin("DROP DATABASE " + name + " WITH (FORCE)") })
+	u.Path = "/" + name
+	return u.String()
+}
+
+// The whole PostgreSQL deployment: data and key store in two databases of
+// one server. A wrong key is refused; a server left with the old key after
+// a rotation turns unready while one holding both keys serves on.
+func TestKeysOnPostgresKeyStore(t *testing.T) {
+	c := newCLIEnv(t)
+	c.vars[config.EnvDatabase] = storetest.PostgresURL(t)
+	c.vars[config.EnvKeyStore] = cliPostgresDatabase(t)
+	cu := c.customer("Postgres Keys AB")
+	var cl cliClient
+	c.runJSON(&cl, "client", "create", "--customer", cu.ID, "--json")
+	old := c.vars[config.EnvMasterKey]
+
+	wrong := *c
+	wrong.vars = maps.Clone(c.vars)
+	wrong.vars[config.EnvMasterKey] = seal.GenerateMasterKey()
+	if err := keysRefused(t, &wrong, "serve with a wrong key", "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, masterkey.ErrWrongKey) {
+		t.Errorf("a wrong key against a PostgreSQL key store: err %v, want ErrWrongKey", err)
+	}
+
+	newKey := seal.GenerateMasterKey()
+	rolling := *c
+	rolling.vars = maps.Clone(c.vars)
+	rolling.vars[config.EnvMasterKey], rolling.vars[config.EnvPreviousMasterKey] = newKey, old
+	stale := c.serve("--addr", "127.0.0.1:0")
+	both := rolling.serve("--addr", "127.0.0.1:0")
+	for _, s := range []*servedCLI{stale, both} {
+		if got := cliStatus("http://"+s.addr, "/readyz"); got != http.StatusOK {
+			t.Fatalf("/readyz before the rotation: %d", got)
+		}
+	}
+	c.vars["ACCOUNTS_NEW_MASTER_KEY"] = newKey
+	if _, _, err := c.run("keys", "rotate-master"); err != nil {
+		t.Fatalf("rotate-master: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for cliStatus("http://"+stale.addr, "/readyz") != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("a server with the old key only stayed ready after the rotation")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	keysCreateAddress(t, "http://"+both.addr, cl, http.StatusCreated)
+	if got := cliStatus("http://"+both.addr, "/readyz"); got != http.StatusOK {
+		t.Errorf("/readyz of the server with both keys: %d", got)
+	}
+	stale.stop()
+	both.stopCleanly(t)
+	c.vars[config.EnvMasterKey] = newKey
+	if _, _, err := c.run("keys", "verify"); err != nil {
+		t.Errorf("keys verify with the new key: %v", err)
+	}
+}
+
+// The command's refusals: exit code 2, one line on stderr that holds no key;
+// keys verify that finds a key that does not open: exit code 1.
+func TestKeysExitCodes(t *testing.T) {
+	bin := cliBuild(t)
+	c := newCLIEnv(t)
+	c.customer("Exit Keys AB")
+	wrong := seal.GenerateMasterKey()
+	weak := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	cases := []struct {
+		name string
+		vars map[string]string
+		args []string
+		want int
+	}{
+		{"wrong key", map[string]string{config.EnvMasterKey: wrong}, []string{"serve", "--addr", "127.0.0.1:0"}, 2},
+		{"weak key", map[string]string{config.EnvMasterKey: weak}, []string{"customer", "create", "--name", "X"}, 2},
+		{"mysql URL", map[string]string{config.EnvDatabase: "mysql://u:Zq9-pw-7Kx@h/x"}, []string{"migrate"}, 2},
+		{"verify with a wrong key", map[string]string{config.EnvMasterKey: wrong}, []string{"keys", "verify"}, 1},
+		{"verify", nil, []string{"keys", "verify"}, 0},
+	}
+	for _, tc := range cases {
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Env = cliCleanEnv()
+		for k, v := range c.vars {
+			if o, ok := tc.vars[k]; ok {
+				v = o
+			}
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		for k, v := range tc.vars {
+			if _, ok := c.vars[k]; !ok {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("%s: the command did not exit", tc.name)
+		}
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		if code != tc.want {
+			t.Errorf("%s: exit code %d, want %d", tc.name, code, tc.want)
+		}
+		line := strings.TrimSuffix(stderr.String(), "\n")
+		if tc.want == 2 && (line == "" || strings.Contains(line, "\n")) {
+			t.Errorf("%s: stderr is not one line (%d bytes)", tc.name, stderr.Len())
+		}
+		for _, secret := range []string{wrong, weak, c.vars[config.EnvMasterKey], "Zq9-pw-7Kx"} {
+			if strings.Contains(stderr.String(), secret) {
+				t.Errorf("%s: stderr holds key material or a password", tc.name)
+			}
+		}
+	}
 }

@@ -43,151 +43,201 @@ func keysRotateMaster(ctx context.Context, args []string, io IO) error {
 	if err := a.parse(args); err != nil {
 		return err
 	}
-	newEncoded := io.Env(envNewMasterKey)
-	if *newFile != "" {
-		if err := config.CheckPrivate("--new-key-file", *newFile); err != nil {
-			return refuse(err)
-		}
-		raw, err := os.ReadFile(*newFile)
-		if err != nil {
-			return usagef("--new-key-file: %v", err)
-		}
-		newEncoded = string(raw)
-	}
-	if newEncoded == "" {
-		return usagef("the new master key is required: --new-key-file or %s", envNewMasterKey)
-	}
-	newMaster, err := seal.ParseMasterKey(newEncoded)
-	if err != nil {
-		return refuse(fmt.Errorf("the new master key: %w", err))
-	}
-	if err := a.cfg.ValidateKeys(); err != nil {
-		return refuse(err)
-	}
-	// The current key may be weak: rotating is how a weak key is retired.
-	opts := masterkey.Options{Key: a.cfg.MasterKey, File: keyFileInUse(a.cfg), Previous: a.cfg.PreviousMasterKey, Retiring: true}
-	if opts.Key == "" {
-		if _, err := os.Stat(opts.File); errors.Is(err, os.ErrNotExist) {
-			return refuse(fmt.Errorf("%w: the key file %s is missing: rotate-master needs the current key; put the key file back, "+
-				"or give the key in %s", masterkey.ErrKeyFileMissing, opts.File, config.EnvMasterKey))
-		}
-	}
-	src, err := masterkey.Load(opts)
-	if err != nil {
-		return refuse(err)
-	}
-	location, _ := a.cfg.KeyStoreLocation()
-	ksLoc, _ := config.ParseLocation("--key-store", location)
-	where := ksLoc.String()
-	if peek, ok, err := keystore.Lookup(ctx, location); err != nil {
-		return fmt.Errorf("opening the key store %s: %w", where, err)
-	} else if !ok {
-		return usagef("there is no key store at %s: nothing to rotate", where)
-	} else {
-		peek.Close()
-	}
-	ks, err := keystore.Open(ctx, location)
+	r, err := prepareRotation(ctx, a.cfg, io.Env(envNewMasterKey), *newFile)
 	if err != nil {
 		return err
 	}
-	defer ks.Close()
-	held := append(src.MasterKeys(), newMaster)
-
-	// The key the store is wrapped under now: the check value's.
-	var current *seal.MasterKey
-	check, err := ks.Check(ctx)
-	if err != nil {
+	defer r.ks.Close()
+	if err := r.announce(); err != nil {
 		return err
 	}
-	if check != nil {
-		for _, k := range held {
-			if k.OpensCheck(check) {
-				current = k
-				break
-			}
-		}
-		if current == nil {
-			return refuse(fmt.Errorf("%w: neither the new key nor the master key from %s opens the key store %s: "+
-				"give the key it is wrapped under; nothing was changed", masterkey.ErrWrongKey, src.Origin(), where))
-		}
+	if err := r.ks.Rotate(ctx, r.rewrap); err != nil {
+		return r.undo(err)
 	}
-	file := src.File()
-	var before []string
-	if file != "" {
-		if before, err = masterkey.FileLines(file); err != nil {
-			return refuse(err)
-		}
-		if current == nil || !masterkey.SameKey(current, newMaster) {
-			// The new key first, and the one the store is under second.
-			old := before[0]
-			for _, line := range before {
-				if k, err := seal.ParseRetiringMasterKey(line); err == nil && current != nil && masterkey.SameKey(k, current) {
-					old = line
-				}
-			}
-			if err := masterkey.WriteFile(file, newEncoded, old); err != nil {
-				return fmt.Errorf("writing the new key to %s (nothing was rewrapped): %w", file, err)
-			}
-		}
-	}
-	rewrapped, already := 0, 0
-	err = ks.Rotate(ctx, func(_ []byte, all []seal.WrappedKey) ([]byte, []seal.WrappedKey, error) {
-		var out []seal.WrappedKey
-		var lost []string
-		for _, w := range all {
-			if newMaster.OpensKey(w) {
-				already++ // rewrapped by an earlier, interrupted run
-				continue
-			}
-			from := openedBy(src.MasterKeys(), w)
-			if from == nil {
-				lost = append(lost, w.CustomerID)
-				continue
-			}
-			nw, err := from.Rewrap(w, newMaster)
-			if err != nil {
-				return nil, nil, err
-			}
-			out = append(out, nw)
-		}
-		if len(lost) > 0 {
-			return nil, nil, refuse(fmt.Errorf("%w: %d customer keys (customer %s among them) open with neither the new key nor "+
-				"the master key from %s; nothing was changed: accounts keys verify lists them; give their master key as %s, "+
-				"or crypto-shred those customers (accounts customer delete)",
-				masterkey.ErrMixedKeys, len(lost), lost[0], src.Origin(), config.EnvPreviousMasterKey))
-		}
-		rewrapped = len(out)
-		return newMaster.NewCheck(), out, nil
-	})
-	if err != nil {
-		if file != "" {
-			// The store is as it was: so is the key file.
-			if werr := masterkey.WriteFile(file, before...); werr != nil {
-				err = errors.Join(err, fmt.Errorf("restoring %s (it holds the new key, then the old one: both work): %w", file, werr))
-			}
-		}
-		return err
-	}
-	if file != "" {
-		if err := masterkey.WriteFile(file, newEncoded); err != nil {
+	if r.file != "" {
+		if err := masterkey.WriteFile(r.file, r.newEncoded); err != nil {
 			return fmt.Errorf("the keys are rewrapped, but leaving the new key alone in %s failed (it holds the new key, "+
-				"then the old one: both work; run rotate-master again): %w", file, err)
+				"then the old one: both work; run rotate-master again): %w", r.file, err)
 		}
-		fmt.Fprintf(io.Stdout, "rewrapped %d keys (%d already were); %s now holds the new master key: delete the new key's copy%s\n",
-			rewrapped, already, file, newFileNote(*newFile))
+		fmt.Fprintf(io.Stdout, "rewrapped %d keys (%d already were); %s now holds the new master key%s\n",
+			r.rewrapped, r.already, r.file, deleteNote(*newFile))
 		return nil
 	}
 	fmt.Fprintf(io.Stdout, "rewrapped %d keys (%d already were); restart the servers one by one with %s set to the new key and %s unset\n",
-		rewrapped, already, config.EnvMasterKey, config.EnvPreviousMasterKey)
+		r.rewrapped, r.already, config.EnvMasterKey, config.EnvPreviousMasterKey)
 	return nil
 }
 
-// newFileNote names the new key's file in rotate-master's last line.
-func newFileNote(path string) string {
-	if path == "" {
+// masterRotation is one run of keys rotate-master.
+type masterRotation struct {
+	ks         *keystore.Store
+	where      string
+	src        *masterkey.Source // the keys in hand
+	newMaster  *seal.MasterKey
+	newEncoded string
+	// current is the key the key store is under (its check value's), nil
+	// for a key store without check value.
+	current *seal.MasterKey
+	// file is the key file in use ("" with keys in the environment), and
+	// before its lines as they were.
+	file   string
+	before []string
+	// rewrapped and already count the keys rewrapped now, and found
+	// under the new key already (an earlier, interrupted run).
+	rewrapped, already int
+}
+
+// prepareRotation reads the new key (strong, and private when in a file)
+// and the keys in hand (the current one may be weak: rotating is how a weak
+// key is retired), and opens the key store, which one of them must open.
+func prepareRotation(ctx context.Context, cfg config.Config, newFromEnv, newFile string) (*masterRotation, error) {
+	r := &masterRotation{newEncoded: newFromEnv}
+	if newFile != "" {
+		if err := config.CheckPrivate("--new-key-file", newFile); err != nil {
+			return nil, refuse(err)
+		}
+		raw, err := os.ReadFile(newFile)
+		if err != nil {
+			return nil, usagef("--new-key-file: %v", err)
+		}
+		r.newEncoded = string(raw)
+	}
+	if r.newEncoded == "" {
+		return nil, usagef("the new master key is required: --new-key-file or %s", envNewMasterKey)
+	}
+	var err error
+	if r.newMaster, err = seal.ParseMasterKey(r.newEncoded); err != nil {
+		return nil, refuse(fmt.Errorf("the new master key: %w", err))
+	}
+	if err := cfg.ValidateKeys(); err != nil {
+		return nil, refuse(err)
+	}
+	opts := masterkey.Options{Key: cfg.MasterKey, File: keyFileInUse(cfg), Previous: cfg.PreviousMasterKey, Retiring: true}
+	if opts.Key == "" {
+		if _, err := os.Stat(opts.File); errors.Is(err, os.ErrNotExist) {
+			return nil, refuse(fmt.Errorf("%w: the key file %s is missing: rotate-master needs the current key; put the key file back, "+
+				"or give the key in %s", masterkey.ErrKeyFileMissing, opts.File, config.EnvMasterKey))
+		}
+	}
+	if r.src, err = masterkey.Load(opts); err != nil {
+		return nil, refuse(err)
+	}
+	if r.file = r.src.File(); r.file != "" {
+		if r.before, err = masterkey.FileLines(r.file); err != nil {
+			return nil, refuse(err)
+		}
+	}
+	location, _ := cfg.KeyStoreLocation()
+	ksLoc, _ := config.ParseLocation("--key-store", location)
+	r.where = ksLoc.String()
+	if peek, ok, err := keystore.Lookup(ctx, location); err != nil {
+		return nil, fmt.Errorf("opening the key store %s: %w", r.where, err)
+	} else if !ok {
+		return nil, usagef("there is no key store at %s: nothing to rotate", r.where)
+	} else {
+		peek.Close()
+	}
+	if r.ks, err = keystore.Open(ctx, location); err != nil {
+		return nil, err
+	}
+	check, err := r.ks.Check(ctx)
+	if err != nil {
+		r.ks.Close()
+		return nil, err
+	}
+	if check != nil {
+		r.current = openingCheck(append(slices.Clone(r.src.MasterKeys()), r.newMaster), check)
+		if r.current == nil {
+			r.ks.Close()
+			return nil, refuse(fmt.Errorf("%w: neither the new key nor the master key from %s opens the key store %s: "+
+				"give the key it is wrapped under; nothing was changed", masterkey.ErrWrongKey, r.src.Origin(), r.where))
+		}
+	}
+	return r, nil
+}
+
+// openingCheck returns the first of keys that opens check, or nil.
+func openingCheck(keys []*seal.MasterKey, check []byte) *seal.MasterKey {
+	for _, k := range keys {
+		if k.OpensCheck(check) {
+			return k
+		}
+	}
+	return nil
+}
+
+// announce writes the key file, if one is in use, with the new key first
+// and the key the store is under second, before anything is rewrapped: a
+// server that reads it at any moment from now on opens the key store.
+func (r *masterRotation) announce() error {
+	if r.file == "" || (r.current != nil && masterkey.SameKey(r.current, r.newMaster)) {
+		return nil
+	}
+	old := r.before[0]
+	for _, line := range r.before {
+		if k, err := seal.ParseRetiringMasterKey(line); err == nil && r.current != nil && masterkey.SameKey(k, r.current) {
+			old = line
+		}
+	}
+	if err := masterkey.WriteFile(r.file, r.newEncoded, old); err != nil {
+		return fmt.Errorf("writing the new key to %s (nothing was rewrapped): %w", r.file, err)
+	}
+	return nil
+}
+
+// rewrap is the rotation, run by keystore.Rotate inside its transaction:
+// every key under a key in hand is rewrapped under the new one, and the
+// check value made anew. A key that opens with none of them stops it, with
+// nothing changed.
+func (r *masterRotation) rewrap(_ []byte, all []seal.WrappedKey) ([]byte, []seal.WrappedKey, error) {
+	var out []seal.WrappedKey
+	var lost []string
+	r.already = 0
+	for _, w := range all {
+		if r.newMaster.OpensKey(w) {
+			r.already++
+			continue
+		}
+		from := openedBy(r.src.MasterKeys(), w)
+		if from == nil {
+			lost = append(lost, w.CustomerID)
+			continue
+		}
+		nw, err := from.Rewrap(w, r.newMaster)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, nw)
+	}
+	if len(lost) > 0 {
+		return nil, nil, refuse(fmt.Errorf("%w: %d customer keys (customer %s among them) open with neither the new key nor "+
+			"the master key from %s; nothing was changed: accounts keys verify lists them; give their master key as %s, "+
+			"or crypto-shred those customers (accounts customer delete)",
+			masterkey.ErrMixedKeys, len(lost), lost[0], r.src.Origin(), config.EnvPreviousMasterKey))
+	}
+	r.rewrapped = len(out)
+	return r.newMaster.NewCheck(), out, nil
+}
+
+// undo puts the key file back as it was after a rotation that failed: the
+// key store is as it was too.
+func (r *masterRotation) undo(err error) error {
+	if r.file == "" {
+		return err
+	}
+	if werr := masterkey.WriteFile(r.file, r.before...); werr != nil {
+		return errors.Join(err, fmt.Errorf("restoring %s (it holds the new key, then the old one: both work): %w", r.file, werr))
+	}
+	return err
+}
+
+// deleteNote ends rotate-master's line: the new key's own file is a copy
+// of the key to remove.
+func deleteNote(newFile string) string {
+	if newFile == "" {
 		return ""
 	}
-	return " " + path
+	return "; delete " + newFile
 }
 
 // openedBy returns the first of masters that w is wrapped under, or nil.

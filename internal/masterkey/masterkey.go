@@ -9,6 +9,7 @@
 package masterkey
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -48,9 +49,11 @@ type Source struct {
 	// fromEnv is ACCOUNTS_PREVIOUS_MASTER_KEY, kept across reloads.
 	fromEnv []*seal.MasterKey
 
-	mu    sync.Mutex
-	keys  []*seal.MasterKey
-	stamp os.FileInfo
+	mu   sync.Mutex
+	keys []*seal.MasterKey
+	// digest is the SHA-256 of the key file as last read: a change is a
+	// change of content, however the file was replaced.
+	digest [sha256.Size]byte
 }
 
 // Options say where the master keys are.
@@ -85,11 +88,11 @@ func Load(o Options) (*Source, error) {
 	case o.File != "":
 		s.origin = "the key file " + o.File
 		s.file = o.File
-		info, keys, err := readFile(o.File, o.Retiring)
+		digest, keys, err := readFile(o.File, o.Retiring)
 		if err != nil {
 			return nil, err
 		}
-		s.keys, s.stamp = keys, info
+		s.keys, s.digest = keys, digest
 	default:
 		return nil, errors.New("masterkey: no master key given")
 	}
@@ -117,8 +120,8 @@ func (s *Source) MasterKeys() []*seal.MasterKey {
 	return s.keys
 }
 
-// Reload reads the key file again when it changed (another file renamed
-// over it, or rewritten), and reports whether the keys changed.
+// Reload reads the key file again and reports whether its keys changed
+// (another file renamed over it, or it was rewritten).
 func (s *Source) Reload() bool {
 	changed, _ := s.Refresh()
 	return changed
@@ -133,18 +136,14 @@ func (s *Source) Refresh() (bool, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	info, err := os.Stat(s.file)
+	digest, keys, err := readFile(s.file, false)
 	if err != nil {
 		return false, err
 	}
-	if s.stamp != nil && os.SameFile(info, s.stamp) && info.ModTime().Equal(s.stamp.ModTime()) && info.Size() == s.stamp.Size() {
+	if digest == s.digest {
 		return false, nil
 	}
-	info, keys, err := readFile(s.file, false)
-	if err != nil {
-		return false, err
-	}
-	s.keys, s.stamp = append(keys, s.fromEnv...), info
+	s.keys, s.digest = append(keys, s.fromEnv...), digest
 	return true, nil
 }
 
@@ -157,29 +156,25 @@ const maxKeyFileLines = 2
 // maxKeyFileSize bounds what is read of a key file named by mistake.
 const maxKeyFileSize = 4096
 
-// readFile reads a key file: private, one or two keys.
-func readFile(path string, retiring bool) (os.FileInfo, []*seal.MasterKey, error) {
+// readFile reads a key file: private, one or two keys. It returns the
+// digest of its content with the keys.
+func readFile(path string, retiring bool) (digest [sha256.Size]byte, keys []*seal.MasterKey, err error) {
 	if err := config.CheckPrivate("the key file", path); err != nil {
-		return nil, nil, err
+		return digest, nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the key file: %w", err)
+		return digest, nil, fmt.Errorf("reading the key file: %w", err)
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
 	raw, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize))
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the key file: %w", err)
+		return digest, nil, fmt.Errorf("reading the key file: %w", err)
 	}
 	lines := strings.Fields(string(raw))
 	if len(lines) == 0 || len(lines) > maxKeyFileLines || len(raw) == maxKeyFileSize {
-		return nil, nil, fmt.Errorf("the key file %s must hold a base64 master key on its first line (and, during a rotation, the previous key on its second); generate one with: %s", path, seal.GenerateHint)
+		return digest, nil, fmt.Errorf("the key file %s must hold a base64 master key on its first line (and, during a rotation, the previous key on its second); generate one with: %s", path, seal.GenerateHint)
 	}
-	var keys []*seal.MasterKey
 	for i, line := range lines {
 		parse := seal.ParseMasterKey
 		if retiring {
@@ -187,11 +182,11 @@ func readFile(path string, retiring bool) (os.FileInfo, []*seal.MasterKey, error
 		}
 		k, err := parse(line)
 		if err != nil {
-			return nil, nil, fmt.Errorf("the key file %s, line %d: %w", path, i+1, err)
+			return digest, nil, fmt.Errorf("the key file %s, line %d: %w", path, i+1, err)
 		}
 		keys = append(keys, k)
 	}
-	return info, keys, nil
+	return sha256.Sum256(raw), keys, nil
 }
 
 // FileLines returns the base64 keys of a key file as they are written,
