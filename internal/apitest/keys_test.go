@@ -1,7 +1,9 @@
 package apitest
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"accounts/internal/cli"
 	"accounts/internal/config"
@@ -162,7 +165,11 @@ func TestKeysRotateData(t *testing.T) {
 	}
 	defer ks.Close()
 	master, _ := seal.ParseMasterKey(e.vars[config.EnvMasterKey])
-	if err := ks.Put(context.Background(), []seal.WrappedKey{master.NewDataKey(c.customerID, 3)}); err != nil {
+	check, err := ks.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Put(context.Background(), check, []seal.WrappedKey{master.NewDataKey(c.customerID, 3)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := e.run("keys", "rotate-data", "--customer", c.customerID); err != nil {
@@ -185,4 +192,87 @@ func TestKeysRotateData(t *testing.T) {
 		t.Errorf("newest data key version %d after resuming, want 3", newest)
 	}
 	keysAllOpen(t, e, e.server.URL, c, paths, "after the resumed rotation")
+}
+
+// keysReadyz is a server's /readyz status.
+func keysReadyz(t *testing.T, base string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatalf("/readyz: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// keysEventually waits up to 10 s for /readyz to answer want.
+func keysEventually(t *testing.T, base string, want int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := keysReadyz(t, base)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s: /readyz %d, want %d", what, got, want)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A server whose master key no longer opens the customers' keys (the key
+// was rotated and it was not restarted with the new one) says so on
+// /readyz, so a load balancer stops sending it requests; a server holding
+// the new key and the old one as previous stays ready throughout.
+func TestKeysReadyzWhenTheMasterKeyNoLongerOpens(t *testing.T) {
+	e := newEnv(t)
+	c, paths := keysData(t, e, "R")
+	oldKey := e.vars[config.EnvMasterKey]
+	newKey := seal.GenerateMasterKey()
+	rolling := e.sibling(func(cfg *config.Config) { cfg.MasterKey, cfg.PreviousMasterKey = newKey, oldKey })
+	for _, base := range []string{e.server.URL, rolling.server.URL} {
+		if got := keysReadyz(t, base); got != http.StatusOK {
+			t.Fatalf("/readyz before the rotation: %d", got)
+		}
+	}
+
+	keyFile := filepath.Join(e.dir, "new.key")
+	if err := os.WriteFile(keyFile, []byte(newKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.run("keys", "rotate-master", "--new-key-file", keyFile); err != nil {
+		t.Fatalf("keys rotate-master: %v", err)
+	}
+	keysEventually(t, e.server.URL, http.StatusServiceUnavailable, "a server with only the old key")
+	keysEventually(t, rolling.server.URL, http.StatusOK, "a server with the new key and the old as previous")
+	keysAllOpen(t, e, rolling.server.URL, c, paths, "after the rotation, new key and old as previous")
+
+	// A key store whose check value is not the master key's, with keys
+	// that do not open either: the same.
+	fresh := e.sibling(func(cfg *config.Config) { cfg.MasterKey, cfg.PreviousMasterKey = newKey, "" })
+	keysEventually(t, fresh.server.URL, http.StatusOK, "a server with the new key")
+	raw, err := sql.Open("sqlite", "file:"+keysStoreFile(t, e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec("UPDATE customer_keys SET wrapped = ?", bytes.Repeat([]byte{9}, 60)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("UPDATE master_key_check SET check_value = ?", bytes.Repeat([]byte{9}, 60)); err != nil {
+		t.Fatal(err)
+	}
+	keysEventually(t, fresh.server.URL, http.StatusServiceUnavailable, "a server whose key store no longer matches its key")
+}
+
+// keysStoreFile is the path of the test's key store, a file on both engines.
+func keysStoreFile(t *testing.T, e *env) string {
+	t.Helper()
+	location, err := e.cfg.KeyStoreLocation()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return location
 }

@@ -46,14 +46,17 @@ func (a *adminFlags) bindKeys(fs *flag.FlagSet) {
 }
 
 // validate checks the configuration the flags and environment give, before
-// anything is opened: a refusal is bad input (exit 2).
+// anything is opened: a refusal is bad input (exit 2). For the commands
+// that use the key store, its location is checked too (a usable path or
+// URL, private, apart from the data); the master key is checked when the
+// keys are opened.
 func (a *adminFlags) validate() error {
 	if err := a.cfg.Validate(); err != nil {
 		return usagef("%v", err)
 	}
 	if a.keys {
-		if _, err := a.cfg.KeyStoreLocation(); err != nil {
-			return usagef("%v", err)
+		if err := a.cfg.ValidateKeyStore(); err != nil {
+			return refuse(err)
 		}
 	}
 	return nil
@@ -126,22 +129,24 @@ func customerCreate(fs *flag.FlagSet, io IO) runFunc {
 		if *name == "" || utf8.RuneCountInString(*name) > 255 {
 			return usagef("--name is required and at most 255 characters")
 		}
+		// The key first: a customer is never made under a key that does
+		// not open the key store (nor is the database migrated for one).
+		keys, err := openKeys(ctx, a.cfg, newLogger(io))
+		if err != nil {
+			return err
+		}
+		defer keys.Close()
 		db, err := a.open(ctx)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		ks, master, err := openKeys(ctx, a.cfg, newLogger(io))
-		if err != nil {
-			return err
-		}
-		defer ks.Close()
 		c := store.Customer{ID: uuid.NewString(), Name: *name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-		if err := ks.Put(ctx, master.NewCustomerKeys(c.ID)); err != nil {
+		if err := keys.put(ctx, keys.master.NewCustomerKeys(c.ID)); err != nil {
 			return err
 		}
 		if err := db.CreateCustomer(ctx, c); err != nil {
-			return errors.Join(err, ks.Destroy(ctx, c.ID))
+			return errors.Join(err, keys.store.Destroy(ctx, c.ID))
 		}
 		if a.json {
 			return printJSON(io, map[string]string{"id": c.ID, "name": c.Name, "created_at": formatTime(c.CreatedAt)})

@@ -3,15 +3,14 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 
 	"accounts/internal/auth"
 	"accounts/internal/config"
 	"accounts/internal/httpapi"
-	"accounts/internal/keystore"
 	"accounts/internal/limit"
+	"accounts/internal/masterkey"
 	"accounts/internal/records"
 	"accounts/internal/schema"
 	"accounts/internal/seal"
@@ -41,57 +40,50 @@ type App struct {
 	// a listener of its own.
 	Metrics http.Handler
 	store   store.Store
-	keys    *keystore.Store
+	keys    *keys
 }
 
 // Close releases the database and the key store.
 func (a *App) Close() error { return errors.Join(a.store.Close(), a.keys.Close()) }
 
-// openKeys opens the configured key store and the master key.
-func openKeys(ctx context.Context, cfg config.Config, log *slog.Logger) (*keystore.Store, *seal.MasterKey, error) {
-	master, err := loadMasterKey(cfg, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	location, err := cfg.KeyStoreLocation()
-	if err != nil {
-		return nil, nil, err
-	}
-	ks, err := keystore.Open(ctx, location)
-	if err != nil {
-		return nil, nil, err
-	}
-	return ks, master, nil
-}
-
-// OpenApp opens the database and the master key and builds the HTTP handler.
+// OpenApp checks the whole configuration, then the master key against the
+// key store, then opens the database (applying pending migrations) and
+// builds the HTTP handler: a configuration it refuses (a *UsageError)
+// changes nothing.
 func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, usagef("%v", err)
+	}
+	keys, err := openKeys(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	catalog := schema.New()
 	db, err := openStore(ctx, cfg, catalog)
 	if err != nil {
+		keys.Close()
 		return nil, err
 	}
-	ks, master, err := openKeys(ctx, cfg, log)
-	if err != nil {
-		db.Close()
-		return nil, err
+	if applied := db.Migrated(); len(applied) > 0 {
+		log.Info("applied migrations", "migrations", applied)
 	}
-	var previous *seal.MasterKey
-	if cfg.PreviousMasterKey != "" {
-		if previous, err = seal.ParseMasterKey(cfg.PreviousMasterKey); err != nil {
-			db.Close()
-			ks.Close()
-			return nil, fmt.Errorf("%s: %w", config.EnvPreviousMasterKey, err)
-		}
-	}
+	checker := masterkey.NewChecker(keys.masters, keys.store, keys.where, log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	limits := limit.New(cfg.Limits)
 	srv := httpapi.New(httpapi.Options{
-		Catalog:        catalog,
-		Records:        records.New(catalog, db, seal.NewKeyring(master, previous, ks), limits),
-		Auth:           auth.NewAuthenticator(db),
-		Ready:          db.Ready,
+		Catalog: catalog,
+		Records: records.New(catalog, db, seal.NewKeyringFrom(keys.masters, keys.store), limits),
+		Auth:    auth.NewAuthenticator(db),
+		// Ready while the database answers and the master key in hand
+		// opens the key store: a server left with the old key after a
+		// rotation leaves the load balancer instead of failing requests.
+		Ready: func(ctx context.Context) error {
+			if err := db.Ready(ctx); err != nil {
+				return err
+			}
+			return checker.Ready(ctx)
+		},
 		Logger:         log,
 		Registry:       reg,
 		Limits:         limits,
@@ -99,5 +91,5 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 		OmitMetrics:    cfg.MetricsAddr != "",
 	})
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	return &App{Handler: srv, Metrics: metrics, store: db, keys: ks}, nil
+	return &App{Handler: srv, Metrics: metrics, store: db, keys: keys}, nil
 }

@@ -51,7 +51,8 @@ func commands() *command {
 			{name: "list", synopsis: "--customer ID", summary: "list a customer's clients (never secrets)", bind: clientList},
 			{name: "revoke", synopsis: "--id ID", summary: "revoke an API client", bind: clientRevoke},
 		}},
-		{name: "keys", summary: "rotate the master key and the customers' data keys", children: []*command{
+		{name: "keys", summary: "verify and rotate the master key and the customers' data keys", children: []*command{
+			{name: "verify", synopsis: "[--customer ID]", summary: "check that every customer key opens with the master key in hand; exit 1 if one does not", bind: keysVerify},
 			{name: "rotate-master", synopsis: "--new-key-file FILE", summary: "rewrap every customer key under a new master key", bind: keysRotateMaster},
 			{name: "rotate-data", synopsis: "[--customer ID]", summary: "a new data key version; every value re-sealed (resumable)", bind: keysRotateData},
 		}},

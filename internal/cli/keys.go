@@ -1,64 +1,178 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"accounts/internal/config"
+	"accounts/internal/keystore"
+	"accounts/internal/masterkey"
 	"accounts/internal/seal"
+	"accounts/internal/store/postgres"
+	"accounts/internal/store/sqlite"
 )
 
-// loadMasterKey returns the master key from ACCOUNTS_MASTER_KEY, else from
-// the key file. With SQLite and neither given, it uses the key file beside
-// the database, generating it (mode 0600) on first use and saying so in the
-// log; the key itself is never logged.
-func loadMasterKey(cfg config.Config, log *slog.Logger) (*seal.MasterKey, error) {
-	if cfg.MasterKey != "" {
-		k, err := seal.ParseMasterKey(cfg.MasterKey)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", config.EnvMasterKey, err)
-		}
-		return k, nil
-	}
-	path := cfg.KeyFile
-	if path == "" {
-		if cfg.IsPostgres() {
-			return nil, errors.New("a master key is required with PostgreSQL: set " + config.EnvMasterKey + " or --key-file")
-		}
-		path = cfg.GeneratedKeyFile()
-		if err := generateKeyFile(path); err == nil {
-			log.Warn("generated a new master key file; keep it safe and apart from database backups", "path", path)
-		} else if !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("generating master key file: %w", err)
-		}
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading master key file: %w", err)
-	}
-	k, err := seal.ParseMasterKey(string(raw))
-	if err != nil {
-		return nil, fmt.Errorf("master key file %s: %w", path, err)
-	}
-	return k, nil
+// refusal is a UsageError (exit 2, one line) that keeps its cause, so that
+// errors.Is tells a wrong key from a weak one.
+type refusal struct {
+	UsageError
+	cause error
 }
 
-// generateKeyFile writes a new key to path unless the file exists.
-func generateKeyFile(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+func (r *refusal) Unwrap() []error { return []error{&r.UsageError, r.cause} }
+
+// refuse turns a configuration problem into a refusal.
+func refuse(err error) error {
+	return &refusal{UsageError: UsageError{Msg: err.Error()}, cause: err}
+}
+
+// keys are the key store and the master keys, verified against each other.
+type keys struct {
+	store   *keystore.Store
+	masters *masterkey.Source
+	// check is the key store's check value, and master the key in hand
+	// that opens it: the key every customer key is wrapped under, and new
+	// ones are.
+	check  []byte
+	master *seal.MasterKey
+	// where describes the key store for messages (never a whole URL).
+	where string
+}
+
+func (k *keys) Close() error { return k.store.Close() }
+
+// put stores new wrapped keys, provided the key store is still wrapped
+// under k.master (keystore.ErrCheckChanged otherwise).
+func (k *keys) put(ctx context.Context, wrapped []seal.WrappedKey) error {
+	return k.store.Put(ctx, k.check, wrapped)
+}
+
+// openKeys finds the master key and opens the key store, refusing — before
+// anything is created, generated or migrated — a key that is weak, exposed,
+// missing or not the one the key store's keys are wrapped under. With
+// SQLite and no key given, it uses the key file beside the database; it
+// generates that file (mode 0600, said in the log, the key never logged)
+// only for a new deployment: no key store holding keys, no customer in the
+// database. A key store from before check values gets its check value once
+// every key in it is seen to open.
+func openKeys(ctx context.Context, cfg config.Config, log *slog.Logger) (*keys, error) {
+	if err := cfg.ValidateKeys(); err != nil {
+		return nil, refuse(err)
+	}
+	location, err := cfg.KeyStoreLocation()
 	if err != nil {
-		return err
+		return nil, refuse(err)
 	}
-	if _, err := f.WriteString(seal.GenerateMasterKey() + "\n"); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
+	ksLoc, err := config.ParseLocation("--key-store", location)
+	if err != nil {
+		return nil, refuse(err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	where := ksLoc.String()
+	peek, exists, err := keystore.Lookup(ctx, location)
+	if err != nil {
+		return nil, fmt.Errorf("opening the key store %s: %w", where, err)
 	}
-	return f.Close()
+	if exists {
+		defer peek.Close()
+	}
+	opts := masterkey.Options{Key: cfg.MasterKey, File: cfg.KeyFile, Previous: cfg.PreviousMasterKey}
+	generate := ""
+	if opts.Key == "" && opts.File == "" {
+		opts.File = cfg.GeneratedKeyFile()
+		if _, err := os.Stat(opts.File); errors.Is(err, os.ErrNotExist) {
+			generate = opts.File
+		}
+	}
+	var src *masterkey.Source
+	var verdict masterkey.Verdict
+	if generate == "" {
+		if src, err = masterkey.Load(opts); err != nil {
+			return nil, refuse(err)
+		}
+		if verdict, err = masterkey.Inspect(ctx, nilIfAbsent(peek, exists), src, where); err != nil {
+			return nil, refuseKeys(err)
+		}
+	} else {
+		// A new key opens no existing key: only an empty key store and a
+		// database without customers may get one.
+		verdict = masterkey.Verdict{Empty: true}
+		if exists {
+			if check, err := peek.Check(ctx); err != nil {
+				return nil, err
+			} else if all, err := peek.All(ctx); err != nil {
+				return nil, err
+			} else if check != nil || len(all) > 0 {
+				return nil, refuse(fmt.Errorf("%w: the key file %s is missing, but the key store %s holds customer keys wrapped "+
+					"under the key it held: a new key would open none of them; put the key file back (from your secret store), "+
+					"or give the key in %s; nothing was changed", masterkey.ErrKeyFileMissing, generate, where, config.EnvMasterKey))
+			}
+		}
+	}
+	if verdict.Empty {
+		n, err := countCustomers(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			missing := ""
+			if generate != "" {
+				missing = fmt.Sprintf(" and there is no key file %s", generate)
+			}
+			return nil, refuse(fmt.Errorf("%w: the database holds %d customers, but the key store %s holds no key%s: "+
+				"--key-store (%s) does not name their key store, or it was lost; point it at theirs (or restore it from its "+
+				"backup, with the master key); nothing was changed", masterkey.ErrKeysMissing, n, where, missing, config.EnvKeyStore))
+		}
+	}
+	if generate != "" {
+		// Beside the database, whose folder may not exist yet.
+		if err := os.MkdirAll(filepath.Dir(generate), 0o700); err != nil {
+			return nil, fmt.Errorf("creating the master key file's folder: %w", err)
+		}
+		if err := masterkey.Generate(generate); err == nil {
+			log.Warn("generated a new master key file; keep it safe and apart from database backups", "path", generate)
+		} else if !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("generating the master key file: %w", err)
+		}
+		if src, err = masterkey.Load(opts); err != nil {
+			return nil, refuse(err)
+		}
+	}
+	ks, err := keystore.Open(ctx, location)
+	if err != nil {
+		return nil, fmt.Errorf("opening the key store %s: %w", where, err)
+	}
+	if verdict, err = masterkey.Establish(ctx, ks, src, verdict, where); err != nil {
+		ks.Close()
+		return nil, refuseKeys(err)
+	}
+	return &keys{store: ks, masters: src, check: verdict.Check, master: verdict.Master, where: where}, nil
+}
+
+// nilIfAbsent is ks, or nil when there is no key store.
+func nilIfAbsent(ks *keystore.Store, exists bool) *keystore.Store {
+	if !exists {
+		return nil
+	}
+	return ks
+}
+
+// refuseKeys makes a refusal of a key that does not fit the key store; any
+// other error (the key store does not answer) stays a failure.
+func refuseKeys(err error) error {
+	if masterkey.IsRefusal(err) {
+		return refuse(err)
+	}
+	return err
+}
+
+// countCustomers counts the data's customers without changing anything.
+func countCustomers(ctx context.Context, cfg config.Config) (int, error) {
+	if cfg.IsPostgres() {
+		return postgres.CountCustomers(ctx, cfg.Database)
+	}
+	return sqlite.CountCustomers(ctx, cfg.Database)
 }

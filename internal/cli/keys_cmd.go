@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"accounts/internal/config"
 	"accounts/internal/keystore"
+	"accounts/internal/masterkey"
 	"accounts/internal/schema"
 	"accounts/internal/seal"
 	"accounts/internal/store"
@@ -23,10 +23,21 @@ import (
 // --new-key-file is given.
 const envNewMasterKey = "ACCOUNTS_NEW_MASTER_KEY"
 
-// keysRotateMaster rewraps every customer key under a new master key, in
-// one transaction of the key store. Servers keep serving when they were
-// started with the new key as ACCOUNTS_MASTER_KEY and the old one as
-// ACCOUNTS_PREVIOUS_MASTER_KEY: keys wrapped under either unwrap.
+// keysRotateMaster rewraps every customer key, and the key store's check
+// value, under a new master key, in one transaction of the key store.
+//
+// With a key file (the embedded setup's generated one, or --key-file) it
+// is the whole rotation, with servers up: it first writes the file with
+// the new key and, second, the key the store is wrapped under; rewraps;
+// then leaves the new key alone in the file. Servers read the file again
+// when it changes (and when a key does not open), so whichever moment
+// they read it, a key in it opens the store. Interrupted, the file still
+// holds both, and running it again finishes.
+//
+// With keys in the environment, servers can't be told: they must run with
+// the new key as ACCOUNTS_MASTER_KEY and the old as
+// ACCOUNTS_PREVIOUS_MASTER_KEY before it runs (see the README); a server
+// left with the old key alone turns unready.
 func keysRotateMaster(fs *flag.FlagSet, io IO) runFunc {
 	a := newAdminFlags(fs, io)
 	a.bindKeys(fs)
@@ -39,75 +50,227 @@ func rotateMaster(ctx context.Context, a *adminFlags, newFile string) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
-	newEncoded := io.Env(envNewMasterKey)
-	if newFile != "" {
-		raw, err := os.ReadFile(newFile)
-		if err != nil {
-			return usagef("--new-key-file: %v", err)
-		}
-		newEncoded = string(raw)
-	}
-	if newEncoded == "" {
-		return usagef("the new master key is required: --new-key-file or %s", envNewMasterKey)
-	}
-	newMaster, err := seal.ParseMasterKey(newEncoded)
-	if err != nil {
-		return usagef("new master key: %v", err)
-	}
-	ks, master, err := openKeys(ctx, a.cfg, newLogger(io))
+	r, err := prepareRotation(ctx, a.cfg, io.Env(envNewMasterKey), newFile)
 	if err != nil {
 		return err
 	}
-	defer ks.Close()
-	all, err := ks.All(ctx)
-	if err != nil {
+	defer r.ks.Close()
+	if err := r.announce(); err != nil {
 		return err
 	}
-	rewrapped := make([]seal.WrappedKey, 0, len(all))
-	already := 0
-	for _, w := range all {
-		nw, err := master.Rewrap(w, newMaster)
-		if err != nil {
-			// A key the new master already opens was rotated by an earlier,
-			// interrupted run.
-			if _, err := newMaster.Rewrap(w, newMaster); err == nil {
-				already++
-				continue
-			}
-			return fmt.Errorf("a key of customer %s opens with neither master key", w.CustomerID)
-		}
-		rewrapped = append(rewrapped, nw)
+	if err := r.ks.Rotate(ctx, r.rewrap); err != nil {
+		return r.undo(err)
 	}
-	if err := ks.Replace(ctx, rewrapped); err != nil {
-		return err
-	}
-	path := keyFileInUse(a.cfg)
-	if path != "" {
-		if err := replaceKeyFile(path, newEncoded); err != nil {
-			return fmt.Errorf("the keys are rewrapped, but writing the new key to %s failed: %w", path, err)
+	if r.file != "" {
+		if err := masterkey.WriteFile(r.file, r.newEncoded); err != nil {
+			return fmt.Errorf("the keys are rewrapped, but leaving the new key alone in %s failed (it holds the new key, "+
+				"then the old one: both work; run rotate-master again): %w", r.file, err)
 		}
 	}
 	if a.json {
 		var keyFile *string
-		if path != "" {
-			keyFile = &path
+		if r.file != "" {
+			keyFile = &r.file
 		}
-		return printJSON(io, map[string]any{"rewrapped": len(rewrapped), "already": already, "key_file": keyFile})
+		return printJSON(io, map[string]any{"rewrapped": r.rewrapped, "already": r.already, "key_file": keyFile})
 	}
 	were := "were"
-	if already == 1 {
+	if r.already == 1 {
 		were = "was"
 	}
-	done := fmt.Sprintf("rewrapped %s (%d already %s)", plural(int64(len(rewrapped)), "key", "keys"), already, were)
-	if path != "" {
-		fmt.Fprintf(io.Stdout, "%s; %s now holds the new master key\n", done, path)
+	done := fmt.Sprintf("rewrapped %s (%d already %s)", plural(int64(r.rewrapped), "key", "keys"), r.already, were)
+	if r.file != "" {
+		fmt.Fprintf(io.Stdout, "%s; %s now holds the new master key%s\n", done, r.file, deleteNote(newFile))
 		return nil
 	}
-	fmt.Fprintf(io.Stdout, "%s; set %s to the new key and unset %s\n", done, config.EnvMasterKey, config.EnvPreviousMasterKey)
+	fmt.Fprintf(io.Stdout, "%s; restart the servers one by one with %s set to the new key and %s unset\n",
+		done, config.EnvMasterKey, config.EnvPreviousMasterKey)
 	return nil
 }
 
-// keyFileInUse is the file the current master key was read from, if any.
+// masterRotation is one run of keys rotate-master.
+type masterRotation struct {
+	ks         *keystore.Store
+	where      string
+	src        *masterkey.Source // the keys in hand
+	newMaster  *seal.MasterKey
+	newEncoded string
+	// current is the key the key store is under (its check value's), nil
+	// for a key store without check value.
+	current *seal.MasterKey
+	// file is the key file in use ("" with keys in the environment), and
+	// before its lines as they were.
+	file   string
+	before []string
+	// rewrapped and already count the keys rewrapped now, and found
+	// under the new key already (an earlier, interrupted run).
+	rewrapped, already int
+}
+
+// prepareRotation reads the new key (strong, and private when in a file)
+// and the keys in hand (the current one may be weak: rotating is how a weak
+// key is retired), and opens the key store, which one of them must open.
+func prepareRotation(ctx context.Context, cfg config.Config, newFromEnv, newFile string) (*masterRotation, error) {
+	r := &masterRotation{newEncoded: newFromEnv}
+	if newFile != "" {
+		if err := config.CheckPrivate("--new-key-file", newFile); err != nil {
+			return nil, refuse(err)
+		}
+		raw, err := os.ReadFile(newFile)
+		if err != nil {
+			return nil, usagef("--new-key-file: %v", err)
+		}
+		r.newEncoded = string(raw)
+	}
+	if r.newEncoded == "" {
+		return nil, usagef("the new master key is required: --new-key-file or %s", envNewMasterKey)
+	}
+	var err error
+	if r.newMaster, err = seal.ParseMasterKey(r.newEncoded); err != nil {
+		return nil, refuse(fmt.Errorf("the new master key: %w", err))
+	}
+	if err := cfg.ValidateKeys(); err != nil {
+		return nil, refuse(err)
+	}
+	opts := masterkey.Options{Key: cfg.MasterKey, File: keyFileInUse(cfg), Previous: cfg.PreviousMasterKey, Retiring: true}
+	if opts.Key == "" {
+		if _, err := os.Stat(opts.File); errors.Is(err, os.ErrNotExist) {
+			return nil, refuse(fmt.Errorf("%w: the key file %s is missing: rotate-master needs the current key; put the key file back, "+
+				"or give the key in %s", masterkey.ErrKeyFileMissing, opts.File, config.EnvMasterKey))
+		}
+	}
+	if r.src, err = masterkey.Load(opts); err != nil {
+		return nil, refuse(err)
+	}
+	if r.file = r.src.File(); r.file != "" {
+		if r.before, err = masterkey.FileLines(r.file); err != nil {
+			return nil, refuse(err)
+		}
+	}
+	location, _ := cfg.KeyStoreLocation()
+	ksLoc, _ := config.ParseLocation("--key-store", location)
+	r.where = ksLoc.String()
+	if peek, ok, err := keystore.Lookup(ctx, location); err != nil {
+		return nil, fmt.Errorf("opening the key store %s: %w", r.where, err)
+	} else if !ok {
+		return nil, usagef("there is no key store at %s: nothing to rotate", r.where)
+	} else {
+		peek.Close()
+	}
+	if r.ks, err = keystore.Open(ctx, location); err != nil {
+		return nil, err
+	}
+	check, err := r.ks.Check(ctx)
+	if err != nil {
+		r.ks.Close()
+		return nil, err
+	}
+	if check != nil {
+		r.current = openingCheck(append(slices.Clone(r.src.MasterKeys()), r.newMaster), check)
+		if r.current == nil {
+			r.ks.Close()
+			return nil, refuse(fmt.Errorf("%w: neither the new key nor the master key from %s opens the key store %s: "+
+				"give the key it is wrapped under; nothing was changed", masterkey.ErrWrongKey, r.src.Origin(), r.where))
+		}
+	}
+	return r, nil
+}
+
+// openingCheck returns the first of keys that opens check, or nil.
+func openingCheck(keys []*seal.MasterKey, check []byte) *seal.MasterKey {
+	for _, k := range keys {
+		if k.OpensCheck(check) {
+			return k
+		}
+	}
+	return nil
+}
+
+// announce writes the key file, if one is in use, with the new key first
+// and the key the store is under second, before anything is rewrapped: a
+// server that reads it at any moment from now on opens the key store.
+func (r *masterRotation) announce() error {
+	if r.file == "" || (r.current != nil && masterkey.SameKey(r.current, r.newMaster)) {
+		return nil
+	}
+	old := r.before[0]
+	for _, line := range r.before {
+		if k, err := seal.ParseRetiringMasterKey(line); err == nil && r.current != nil && masterkey.SameKey(k, r.current) {
+			old = line
+		}
+	}
+	if err := masterkey.WriteFile(r.file, r.newEncoded, old); err != nil {
+		return fmt.Errorf("writing the new key to %s (nothing was rewrapped): %w", r.file, err)
+	}
+	return nil
+}
+
+// rewrap is the rotation, run by keystore.Rotate inside its transaction:
+// every key under a key in hand is rewrapped under the new one, and the
+// check value made anew. A key that opens with none of them stops it, with
+// nothing changed.
+func (r *masterRotation) rewrap(_ []byte, all []seal.WrappedKey) ([]byte, []seal.WrappedKey, error) {
+	var out []seal.WrappedKey
+	var lost []string
+	r.already = 0
+	for _, w := range all {
+		if r.newMaster.OpensKey(w) {
+			r.already++
+			continue
+		}
+		from := openedBy(r.src.MasterKeys(), w)
+		if from == nil {
+			lost = append(lost, w.CustomerID)
+			continue
+		}
+		nw, err := from.Rewrap(w, r.newMaster)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, nw)
+	}
+	if len(lost) > 0 {
+		return nil, nil, refuse(fmt.Errorf("%w: %d customer keys (customer %s among them) open with neither the new key nor "+
+			"the master key from %s; nothing was changed: accounts keys verify lists them; give their master key as %s, "+
+			"or crypto-shred those customers (accounts customer delete)",
+			masterkey.ErrMixedKeys, len(lost), lost[0], r.src.Origin(), config.EnvPreviousMasterKey))
+	}
+	r.rewrapped = len(out)
+	return r.newMaster.NewCheck(), out, nil
+}
+
+// undo puts the key file back as it was after a rotation that failed: the
+// key store is as it was too.
+func (r *masterRotation) undo(err error) error {
+	if r.file == "" {
+		return err
+	}
+	if werr := masterkey.WriteFile(r.file, r.before...); werr != nil {
+		return errors.Join(err, fmt.Errorf("restoring %s (it holds the new key, then the old one: both work): %w", r.file, werr))
+	}
+	return err
+}
+
+// deleteNote ends rotate-master's line: the new key's own file is a copy
+// of the key to remove.
+func deleteNote(newFile string) string {
+	if newFile == "" {
+		return ""
+	}
+	return "; delete " + newFile
+}
+
+// openedBy returns the first of masters that w is wrapped under, or nil.
+func openedBy(masters []*seal.MasterKey, w seal.WrappedKey) *seal.MasterKey {
+	for _, m := range masters {
+		if m.OpensKey(w) {
+			return m
+		}
+	}
+	return nil
+}
+
+// keyFileInUse is the file the current master key is read from, if any.
 func keyFileInUse(cfg config.Config) string {
 	switch {
 	case cfg.MasterKey != "":
@@ -118,31 +281,6 @@ func keyFileInUse(cfg config.Config) string {
 		return cfg.GeneratedKeyFile()
 	}
 	return ""
-}
-
-// replaceKeyFile writes key to path atomically, mode 0600.
-func replaceKeyFile(path, key string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.WriteString(strings.TrimSpace(key) + "\n"); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // rotateBatch is how many rows one transaction of rotate-data re-seals.
@@ -178,6 +316,13 @@ func rotateData(ctx context.Context, a *adminFlags, only string) error {
 	if only != "" {
 		customers = []string{only}
 	}
+	// The keys first: nothing is migrated or re-sealed under a key that
+	// does not open the key store.
+	keys, err := openKeys(ctx, a.cfg, newLogger(a.io))
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
 	// The store finds a resource's statements by its declaration: the
 	// resources listed must be the catalog's the store was opened with.
 	catalog := schema.New()
@@ -191,13 +336,8 @@ func rotateData(ctx context.Context, a *adminFlags, only string) error {
 			return err
 		}
 	}
-	ks, master, err := openKeys(ctx, a.cfg, newLogger(a.io))
-	if err != nil {
-		return err
-	}
-	defer ks.Close()
 	if customers == nil {
-		all, err := ks.All(ctx)
+		all, err := keys.store.All(ctx)
 		if err != nil {
 			return err
 		}
@@ -213,7 +353,7 @@ func rotateData(ctx context.Context, a *adminFlags, only string) error {
 		progress = newProgress(io.Discard)
 	}
 	for _, c := range customers {
-		if err := rotateCustomer(ctx, db, catalog, ks, master, c, progress); err != nil {
+		if err := rotateCustomer(ctx, db, catalog, keys, c, progress); err != nil {
 			return fmt.Errorf("customer %s: %w", c, err)
 		}
 		if a.json {
@@ -232,29 +372,29 @@ type staleRow struct {
 	id  string
 }
 
-func rotateCustomer(ctx context.Context, db store.Store, catalog *schema.Catalog, ks *keystore.Store, master *seal.MasterKey, customerID string, progress *progress) error {
-	ring := seal.NewKeyring(master, nil, ks)
-	keys, err := ring.Customer(ctx, customerID)
+func rotateCustomer(ctx context.Context, db store.Store, catalog *schema.Catalog, keys *keys, customerID string, progress *progress) error {
+	ring := seal.NewKeyringFrom(keys.masters, keys.store)
+	ck, err := ring.Customer(ctx, customerID)
 	if err != nil {
 		return err
 	}
-	stale, err := staleRows(ctx, db, catalog, customerID, keys.Current())
+	stale, err := staleRows(ctx, db, catalog, customerID, ck.Current())
 	if err != nil {
 		return err
 	}
 	if len(stale) == 0 {
 		// The last rotation finished: start a new one.
-		if err := ks.Put(ctx, []seal.WrappedKey{master.NewDataKey(customerID, keys.Current()+1)}); err != nil {
+		if err := keys.put(ctx, []seal.WrappedKey{keys.master.NewDataKey(customerID, ck.Current()+1)}); err != nil {
 			return err
 		}
-		if keys, err = ring.Refresh(ctx, customerID); err != nil {
+		if ck, err = ring.Refresh(ctx, customerID); err != nil {
 			return err
 		}
-		if stale, err = staleRows(ctx, db, catalog, customerID, keys.Current()); err != nil {
+		if stale, err = staleRows(ctx, db, catalog, customerID, ck.Current()); err != nil {
 			return err
 		}
 	}
-	progress.start(customerID, keys.Current(), len(stale))
+	progress.start(customerID, ck.Current(), len(stale))
 	for start := 0; start < len(stale); start += rotateBatch {
 		batch := stale[start:min(start+rotateBatch, len(stale))]
 		err := db.Update(ctx, func(tx store.Tx) error {
@@ -266,14 +406,14 @@ func rotateCustomer(ctx context.Context, db store.Store, catalog *schema.Catalog
 				if err != nil {
 					return err
 				}
-				if v, _ := seal.Version(row.Sealed); v == keys.Current() {
+				if v, _ := seal.Version(row.Sealed); v == ck.Current() {
 					continue // re-sealed meanwhile by a write
 				}
-				plain, err := keys.Open(r.res.Name, r.id, row.Sealed)
+				plain, err := ck.Open(r.res.Name, r.id, row.Sealed)
 				if err != nil {
 					return fmt.Errorf("opening a %s row: %w", r.res.Name, err)
 				}
-				row.Sealed = keys.Seal(r.res.Name, r.id, plain)
+				row.Sealed = ck.Seal(r.res.Name, r.id, plain)
 				if err := tx.Update(ctx, customerID, r.res, row); err != nil {
 					return err
 				}

@@ -183,7 +183,9 @@ func loadTLS(cfg config.Config) (*tls.Config, error) {
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
 }
 
-// migrate applies pending migrations (opening the store does) and exits.
+// migrate applies pending migrations (opening the store does), prints the
+// name of each it applied on stdout, one a line (or that none was
+// pending), and exits.
 func migrate(fs *flag.FlagSet, io IO) runFunc {
 	var cfg config.Config
 	cfg.BindDatabase(fs, io.Env)
@@ -195,7 +197,14 @@ func migrate(fs *flag.FlagSet, io IO) runFunc {
 		if err != nil {
 			return err
 		}
-		newLogger(io).Info("database schema is current")
+		applied := db.Migrated()
+		for _, name := range applied {
+			fmt.Fprintf(io.Stdout, "applied %s\n", name)
+		}
+		if len(applied) == 0 {
+			fmt.Fprintln(io.Stdout, "no pending migrations")
+		}
+		newLogger(io).Info("database schema is current", "applied", len(applied))
 		return db.Close()
 	}
 }

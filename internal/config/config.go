@@ -7,8 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -109,10 +111,9 @@ func (c *Config) BindKeys(fs *flag.FlagSet, env Env) {
 
 // KeyStoreLocation returns where the key store is, or an error when none
 // is set and there is no default (PostgreSQL data needs one named).
+// ValidateKeyStore checks that it is apart from the data.
 func (c *Config) KeyStoreLocation() (string, error) {
 	switch {
-	case c.KeyStore != "" && c.KeyStore == c.Database:
-		return "", errors.New("the key store must be apart from the data: --key-store can't be the --database")
 	case c.KeyStore != "":
 		return c.KeyStore, nil
 	case c.IsPostgres():
@@ -120,6 +121,96 @@ func (c *Config) KeyStoreLocation() (string, error) {
 			" or --key-store to a file path or the postgres:// URL of a database other than the data's")
 	}
 	return filepath.Clean(c.Database) + ".keys", nil
+}
+
+// ValidateKeys checks, without changing anything, what a command that uses
+// the master key needs: a master key at all (PostgreSQL has no generated
+// key file), a key file that exists and is private, and the key store
+// (ValidateKeyStore). Whether the key is strong and the one the key store
+// is wrapped under is checked when it is read.
+func (c *Config) ValidateKeys() error {
+	if c.MasterKey == "" && c.KeyFile == "" && c.IsPostgres() {
+		return errors.New("a master key is required with PostgreSQL: set " + EnvMasterKey + " or --key-file (" + EnvKeyFile + ")")
+	}
+	if err := c.ValidateKeyStore(); err != nil {
+		return err
+	}
+	if c.MasterKey != "" {
+		return nil
+	}
+	if c.KeyFile == "" {
+		// The generated key file: checked when it exists; openKeys decides
+		// whether it may be generated.
+		return CheckPrivate("the key file", c.GeneratedKeyFile())
+	}
+	info, err := os.Stat(c.KeyFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("--key-file (%s) %s does not exist: give the file holding the master key", EnvKeyFile, c.KeyFile)
+	case err != nil:
+		return fmt.Errorf("--key-file (%s) %s can't be reached: %v", EnvKeyFile, c.KeyFile, pathError(err))
+	case !info.Mode().IsRegular():
+		return fmt.Errorf("--key-file (%s) %s is not a regular file", EnvKeyFile, c.KeyFile)
+	case !accessible(c.KeyFile, accessRead):
+		return fmt.Errorf("--key-file (%s) %s can't be read by this user: fix its owner", EnvKeyFile, c.KeyFile)
+	}
+	if err := CheckPrivate("the key file", c.KeyFile); err != nil {
+		return err
+	}
+	for _, other := range []string{c.Database, c.KeyStore} {
+		if other == "" {
+			continue
+		}
+		if loc, err := ParseLocation("", other); err == nil && loc.Same(Location{Path: absPath(c.KeyFile)}) {
+			return errors.New("--key-file must be a file of its own, not the database or the key store")
+		}
+	}
+	return nil
+}
+
+// ValidateKeyStore checks the key store's location: a postgres:// URL or a
+// usable file path, private when it is a file, and apart from the data —
+// compared by what the two locations name (server, port and database; or
+// file), not by their spelling.
+func (c *Config) ValidateKeyStore() error {
+	location, err := c.KeyStoreLocation()
+	if err != nil {
+		return err
+	}
+	flag := "--key-store (" + EnvKeyStore + ")"
+	ks, err := ParseLocation(flag, location)
+	if err != nil {
+		return err
+	}
+	data, err := ParseLocation("--database", c.Database)
+	if err != nil {
+		return err
+	}
+	if ks.Same(data) {
+		return fmt.Errorf("the key store must be apart from the data, but %s names the database %s: "+
+			"give a file path or the postgres:// URL of another database", flag, data)
+	}
+	if ks.Postgres {
+		return nil
+	}
+	if err := checkDatabaseFile(flag, ks.Path); err != nil {
+		return err
+	}
+	// SQLite gives its -wal and -shm files the main file's mode, but a
+	// chmod afterwards changes the main file only.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := CheckPrivate("the key store", ks.Path+suffix); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
 
 // BindServe registers --addr, the TLS flags, --allow-plaintext-http and
@@ -256,13 +347,24 @@ func (c *Config) GeneratedKeyFile() string {
 	return filepath.Clean(c.Database) + ".key"
 }
 
-// Validate checks the values that flags can't.
+// Validate checks the values that flags can't, without changing
+// anything: a --database that is neither a postgres:// URL nor a usable
+// file path is refused here, before any file is created for it.
 func (c *Config) Validate() error {
 	if err := c.envError(); err != nil {
 		return err
 	}
-	if c.Database == "" {
-		return errors.New("--database must not be empty")
+	data, err := ParseLocation("--database ("+EnvDatabase+")", c.Database)
+	if err != nil {
+		return err
+	}
+	if !data.Postgres {
+		// The data's file is not checked for privacy: on its own it holds
+		// no readable personal value (README), and a backup agent may
+		// read it.
+		if err := checkDatabaseFile("--database ("+EnvDatabase+")", data.Path); err != nil {
+			return err
+		}
 	}
 	return c.validateLimits()
 }

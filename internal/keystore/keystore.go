@@ -6,6 +6,7 @@
 package keystore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -26,11 +27,37 @@ import (
 type Store struct {
 	db *sql.DB
 	pg bool
+	// noCheckTable is set by Lookup on a key store written before check
+	// values existed: it has no check value.
+	noCheckTable bool
 }
+
+// ErrCheckChanged is returned by Put and Rotate when the key store's check
+// value is not the one the caller verified its master key against: a
+// master key rotation (or a first start) ran meanwhile. Nothing was
+// written; verify the master key again and retry.
+var ErrCheckChanged = errors.New("keystore: the master key check value changed meanwhile (a master key rotation ran); nothing was written: run the command again")
 
 // IsPostgres reports whether location names a PostgreSQL database.
 func IsPostgres(location string) bool {
 	return strings.HasPrefix(location, "postgres://") || strings.HasPrefix(location, "postgresql://")
+}
+
+// sqliteDSN is the driver's name for the key store file at path.
+func sqliteDSN(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	if readOnly {
+		// SQLite's own URI parameter: the file is opened read-only, and
+		// never created.
+		q.Add("mode", "ro")
+	} else {
+		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "secure_delete(1)"} {
+			q.Add("_pragma", p)
+		}
+		q.Add("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
 // Open opens (creating if needed) the key store at location: a file path
@@ -49,12 +76,7 @@ func Open(ctx context.Context, location string) (*Store, error) {
 		} else if !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("keystore: creating file: %w", err)
 		}
-		q := url.Values{}
-		for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "secure_delete(1)"} {
-			q.Add("_pragma", p)
-		}
-		q.Add("_txlock", "immediate")
-		s.db, err = sql.Open("sqlite", "file:"+(&url.URL{Path: location}).EscapedPath()+"?"+q.Encode())
+		s.db, err = sql.Open("sqlite", sqliteDSN(location, false))
 	}
 	if err != nil {
 		return nil, err
@@ -63,16 +85,66 @@ func Open(ctx context.Context, location string) (*Store, error) {
 	if s.pg {
 		blob = "bytea"
 	}
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS customer_keys (
+	for _, table := range []string{`CREATE TABLE IF NOT EXISTS customer_keys (
 		customer_id TEXT    NOT NULL,
 		purpose     TEXT    NOT NULL CHECK (purpose IN ('data', 'index')),
 		version     INTEGER NOT NULL,
-		wrapped     `+blob+` NOT NULL,
-		PRIMARY KEY (customer_id, purpose, version))`); err != nil {
-		s.db.Close()
-		return nil, fmt.Errorf("keystore: creating table: %w", err)
+		wrapped     ` + blob + ` NOT NULL,
+		PRIMARY KEY (customer_id, purpose, version))`,
+		// One row: the check value of the master key every customer key
+		// is wrapped under (seal.MasterKey.NewCheck).
+		`CREATE TABLE IF NOT EXISTS master_key_check (
+		id          INTEGER PRIMARY KEY CHECK (id = 1),
+		check_value ` + blob + ` NOT NULL)`,
+	} {
+		if _, err := s.db.ExecContext(ctx, table); err != nil {
+			s.db.Close()
+			return nil, fmt.Errorf("keystore: creating tables: %w", err)
+		}
 	}
 	return s, nil
+}
+
+// Lookup opens the key store at location for reading only, creating
+// nothing: ok is false, and s nil, when there is no key store there yet (no
+// file, or no tables in it). It is how a command learns what the key store
+// holds before it changes anything.
+func Lookup(ctx context.Context, location string) (s *Store, ok bool, err error) {
+	s = &Store{pg: IsPostgres(location)}
+	if s.pg {
+		s.db, err = sql.Open("pgx", location)
+	} else {
+		if _, err := os.Stat(location); errors.Is(err, os.ErrNotExist) {
+			return nil, false, nil
+		}
+		s.db, err = sql.Open("sqlite", sqliteDSN(location, true))
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	q := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`
+	if s.pg {
+		q = `SELECT count(*) FROM (SELECT to_regclass($1) AS t) r WHERE t IS NOT NULL`
+	}
+	exists := func(table string) (bool, error) {
+		var n int
+		err := s.db.QueryRowContext(ctx, q, table).Scan(&n)
+		return n > 0, err
+	}
+	keys, err := exists("customer_keys")
+	if err == nil && keys {
+		var check bool
+		check, err = exists("master_key_check")
+		s.noCheckTable = !check
+	}
+	if err != nil || !keys {
+		s.db.Close()
+		if err != nil {
+			return nil, false, fmt.Errorf("keystore: reading: %w", err)
+		}
+		return nil, false, nil
+	}
+	return s, true, nil
 }
 
 // Close closes the key store.
@@ -96,9 +168,70 @@ func (s *Store) bind(q string) string {
 	return b.String()
 }
 
-// Put stores new wrapped keys, all or none.
-func (s *Store) Put(ctx context.Context, keys []seal.WrappedKey) error {
+// Check returns the stored master key check value, nil when there is none
+// (a new key store, or one written before check values existed; also a key
+// store opened by Lookup that predates the check table).
+func (s *Store) Check(ctx context.Context) ([]byte, error) {
+	return s.check(ctx, s.db, "")
+}
+
+// queryRower is a *sql.DB or a *sql.Tx.
+type queryRower interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// check reads the check value; lock is appended to the statement (a row
+// lock on PostgreSQL).
+func (s *Store) check(ctx context.Context, q queryRower, lock string) ([]byte, error) {
+	if s.noCheckTable {
+		return nil, nil
+	}
+	var v []byte
+	err := q.QueryRowContext(ctx, `SELECT check_value FROM master_key_check WHERE id = 1`+lock).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// InitCheck stores check as the key store's check value unless it has one
+// already, and returns the one it holds then: check, or another process's
+// that came first.
+func (s *Store) InitCheck(ctx context.Context, check []byte) ([]byte, error) {
+	if _, err := s.db.ExecContext(ctx, s.bind(`INSERT INTO master_key_check (id, check_value) VALUES (1, ?) ON CONFLICT (id) DO NOTHING`), check); err != nil {
+		return nil, err
+	}
+	return s.Check(ctx)
+}
+
+// lockCheck is appended to the read of the check value in a write
+// transaction. On PostgreSQL a Put takes the row in share mode and a
+// Rotate exclusively, so a Put waits for a rotation in progress and then
+// sees its new check value; SQLite's write transactions are serial anyway.
+func (s *Store) lockCheck(exclusive bool) string {
+	switch {
+	case !s.pg:
+		return ""
+	case exclusive:
+		return " FOR UPDATE"
+	}
+	return " FOR SHARE"
+}
+
+// Put stores new wrapped keys, all or none, when the key store's check
+// value is still check: the value the caller verified its master key
+// against, so that every key in the store stays wrapped under one master
+// key even while a rotation runs (else ErrCheckChanged). A nil check
+// stands for a key store without one.
+func (s *Store) Put(ctx context.Context, check []byte, keys []seal.WrappedKey) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		stored, err := s.check(ctx, tx, s.lockCheck(false))
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(stored, check) {
+			return ErrCheckChanged
+		}
 		for _, k := range keys {
 			if _, err := tx.ExecContext(ctx, s.bind(`INSERT INTO customer_keys (customer_id, purpose, version, wrapped) VALUES (?, ?, ?, ?)`),
 				k.CustomerID, k.Purpose, k.Version, k.Wrapped); err != nil {
@@ -109,11 +242,32 @@ func (s *Store) Put(ctx context.Context, keys []seal.WrappedKey) error {
 	})
 }
 
-// Replace overwrites existing wrapped keys (a master key rotation), all or
-// none, and purges the old ones from the files.
-func (s *Store) Replace(ctx context.Context, keys []seal.WrappedKey) error {
+// Rotation is the work of a master key rotation, run by Rotate inside its
+// transaction: given the stored check value and every wrapped key, it
+// returns the new check value and the keys to overwrite (those it leaves
+// out stay as they are).
+type Rotation func(check []byte, keys []seal.WrappedKey) (newCheck []byte, rewrapped []seal.WrappedKey, err error)
+
+// Rotate rewraps the key store in one transaction: it reads the check value
+// and every key, lets fn rewrap them, and writes the keys and the new check
+// value together, so that no reader ever sees keys under one master key and
+// a check value of another, and no key added meanwhile is left behind.
+// Then it purges the replaced keys from the files.
+func (s *Store) Rotate(ctx context.Context, fn Rotation) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, k := range keys {
+		check, err := s.check(ctx, tx, s.lockCheck(true))
+		if err != nil {
+			return err
+		}
+		all, err := s.queryIn(ctx, tx, `SELECT customer_id, purpose, version, wrapped FROM customer_keys ORDER BY customer_id, purpose, version`)
+		if err != nil {
+			return err
+		}
+		newCheck, rewrapped, err := fn(check, all)
+		if err != nil {
+			return err
+		}
+		for _, k := range rewrapped {
 			r, err := tx.ExecContext(ctx, s.bind(`UPDATE customer_keys SET wrapped = ? WHERE customer_id = ? AND purpose = ? AND version = ?`),
 				k.Wrapped, k.CustomerID, k.Purpose, k.Version)
 			if err != nil {
@@ -123,7 +277,9 @@ func (s *Store) Replace(ctx context.Context, keys []seal.WrappedKey) error {
 				return fmt.Errorf("keystore: replacing a key that is not there (%v)", err)
 			}
 		}
-		return nil
+		_, err = tx.ExecContext(ctx, s.bind(`INSERT INTO master_key_check (id, check_value) VALUES (1, ?)
+			ON CONFLICT (id) DO UPDATE SET check_value = excluded.check_value`), newCheck)
+		return err
 	})
 	if err != nil {
 		return err
@@ -142,7 +298,13 @@ func (s *Store) All(ctx context.Context) ([]seal.WrappedKey, error) {
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) ([]seal.WrappedKey, error) {
-	rows, err := s.db.QueryContext(ctx, s.bind(q), args...)
+	return s.queryIn(ctx, s.db, q, args...)
+}
+
+func (s *Store) queryIn(ctx context.Context, db interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}, q string, args ...any) ([]seal.WrappedKey, error) {
+	rows, err := db.QueryContext(ctx, s.bind(q), args...)
 	if err != nil {
 		return nil, err
 	}

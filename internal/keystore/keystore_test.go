@@ -3,30 +3,42 @@ package keystore
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"accounts/internal/seal"
 	"accounts/internal/store/storetest"
 )
 
+func newMaster(t *testing.T) *seal.MasterKey {
+	t.Helper()
+	m, err := seal.ParseMasterKey(seal.GenerateMasterKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func testStore(t *testing.T, location string) {
 	ctx := context.Background()
+	if s, ok, err := Lookup(ctx, location); err != nil || ok || s != nil {
+		t.Fatalf("Lookup before Open: ok %v, err %v; want no key store", ok, err)
+	}
 	s, err := Open(ctx, location)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	defer s.Close()
-	master, err := seal.ParseMasterKey(seal.GenerateMasterKey())
-	if err != nil {
-		t.Fatal(err)
-	}
+	master := newMaster(t)
 	a, b := master.NewCustomerKeys("cust-a"), master.NewCustomerKeys("cust-b")
-	if err := s.Put(ctx, append(a, b...)); err != nil {
+	if err := s.Put(ctx, nil, append(a, b...)); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
-	if err := s.Put(ctx, a[:1]); err == nil {
+	if err := s.Put(ctx, nil, a[:1]); err == nil {
 		t.Error("a key was stored twice")
 	}
 	got, err := s.CustomerKeys(ctx, "cust-a")
@@ -40,19 +52,89 @@ func testStore(t *testing.T, location string) {
 	if err != nil || len(all) != 4 {
 		t.Fatalf("All: %d keys, err %v", len(all), err)
 	}
-	changed := got[0]
-	changed.Wrapped = bytes.Repeat([]byte{7}, len(changed.Wrapped))
-	if err := s.Replace(ctx, []seal.WrappedKey{changed}); err != nil {
-		t.Fatalf("Replace: %v", err)
+
+	// The check value: none yet; the first one stays.
+	if c, err := s.Check(ctx); err != nil || c != nil {
+		t.Fatalf("Check of a new key store: %d bytes, err %v", len(c), err)
 	}
-	if again, _ := s.CustomerKeys(ctx, "cust-a"); !bytes.Equal(again[0].Wrapped, changed.Wrapped) {
-		t.Error("Replace did not replace the key")
+	check := master.NewCheck()
+	if stored, err := s.InitCheck(ctx, check); err != nil || !bytes.Equal(stored, check) {
+		t.Fatalf("InitCheck: err %v, or another value stored", err)
 	}
-	missing := changed
+	if stored, err := s.InitCheck(ctx, newMaster(t).NewCheck()); err != nil || !bytes.Equal(stored, check) {
+		t.Fatalf("a second InitCheck: err %v, or it replaced the first", err)
+	}
+	if err := s.Put(ctx, nil, master.NewCustomerKeys("cust-c")); !errors.Is(err, ErrCheckChanged) {
+		t.Errorf("Put without the check value: err %v, want ErrCheckChanged", err)
+	}
+	if err := s.Put(ctx, newMaster(t).NewCheck(), master.NewCustomerKeys("cust-c")); !errors.Is(err, ErrCheckChanged) {
+		t.Errorf("Put with another check value: err %v, want ErrCheckChanged", err)
+	}
+	if err := s.Put(ctx, check, master.NewCustomerKeys("cust-c")); err != nil {
+		t.Errorf("Put with the check value: %v", err)
+	}
+
+	// Lookup reads the same, opened for reading only.
+	r, ok, err := Lookup(ctx, location)
+	if err != nil || !ok {
+		t.Fatalf("Lookup after Open: ok %v, err %v", ok, err)
+	}
+	if c, err := r.Check(ctx); err != nil || !bytes.Equal(c, check) {
+		t.Errorf("Lookup's Check: err %v, or another value", err)
+	}
+	if all, err := r.All(ctx); err != nil || len(all) != 6 {
+		t.Errorf("Lookup's All: %d keys, err %v", len(all), err)
+	}
+	r.Close()
+
+	// Rotate: every key and the check value, together.
+	fresh := newMaster(t)
+	freshCheck := fresh.NewCheck()
+	err = s.Rotate(ctx, func(c []byte, keys []seal.WrappedKey) ([]byte, []seal.WrappedKey, error) {
+		if !bytes.Equal(c, check) || len(keys) != 6 {
+			return nil, nil, fmt.Errorf("rotation saw %d keys, and the check value equal: %v", len(keys), bytes.Equal(c, check))
+		}
+		var out []seal.WrappedKey
+		for _, k := range keys {
+			nk, err := master.Rewrap(k, fresh)
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, nk)
+		}
+		return freshCheck, out, nil
+	})
+	if err != nil {
+		t.Fatalf("Rotate: %v", err)
+	}
+	if c, _ := s.Check(ctx); !bytes.Equal(c, freshCheck) {
+		t.Error("Rotate did not store the new check value")
+	}
+	all, _ = s.All(ctx)
+	for _, k := range all {
+		if !fresh.OpensKey(k) || master.OpensKey(k) {
+			t.Error("a key is not under the new master key after Rotate")
+		}
+	}
+	// A failing rotation changes nothing.
+	err = s.Rotate(ctx, func([]byte, []seal.WrappedKey) ([]byte, []seal.WrappedKey, error) {
+		return nil, nil, errors.New("stop")
+	})
+	if err == nil {
+		t.Error("a failing Rotate succeeded")
+	}
+	if c, _ := s.Check(ctx); !bytes.Equal(c, freshCheck) {
+		t.Error("a failing Rotate changed the check value")
+	}
+	missing := all[0]
 	missing.CustomerID = "nobody"
-	if err := s.Replace(ctx, []seal.WrappedKey{missing}); err == nil {
-		t.Error("Replace of a key that is not there succeeded")
+	err = s.Rotate(ctx, func(c []byte, _ []seal.WrappedKey) ([]byte, []seal.WrappedKey, error) {
+		return c, []seal.WrappedKey{missing}, nil
+	})
+	if err == nil {
+		t.Error("Rotate of a key that is not there succeeded")
 	}
+
 	if err := s.Destroy(ctx, "cust-a"); err != nil {
 		t.Fatalf("Destroy: %v", err)
 	}
@@ -74,4 +156,73 @@ func TestSQLiteKeyStore(t *testing.T) {
 
 func TestPostgresKeyStore(t *testing.T) {
 	testStore(t, storetest.PostgresURL(t))
+}
+
+// Keys put while a rotation runs are either rewrapped by it or refused
+// (ErrCheckChanged): the key store never ends with keys under two master
+// keys.
+func testPutDuringRotate(t *testing.T, location string) {
+	ctx := context.Background()
+	s, err := Open(ctx, location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	old, fresh := newMaster(t), newMaster(t)
+	check, err := s.InitCheck(ctx, old.NewCheck())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	refused := 0
+	var mu sync.Mutex
+	for i := range 20 {
+		wg.Go(func() {
+			err := s.Put(ctx, check, old.NewCustomerKeys(fmt.Sprintf("cust-%d", i)))
+			mu.Lock()
+			defer mu.Unlock()
+			if errors.Is(err, ErrCheckChanged) {
+				refused++
+			} else if err != nil {
+				t.Errorf("Put: %v", err)
+			}
+		})
+	}
+	wg.Go(func() {
+		err := s.Rotate(ctx, func(_ []byte, keys []seal.WrappedKey) ([]byte, []seal.WrappedKey, error) {
+			var out []seal.WrappedKey
+			for _, k := range keys {
+				nk, err := old.Rewrap(k, fresh)
+				if err != nil {
+					return nil, nil, err
+				}
+				out = append(out, nk)
+			}
+			return fresh.NewCheck(), out, nil
+		})
+		if err != nil {
+			t.Errorf("Rotate: %v", err)
+		}
+	})
+	wg.Wait()
+	all, err := s.All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2*(20-refused) {
+		t.Errorf("%d keys stored, want %d", len(all), 2*(20-refused))
+	}
+	for _, k := range all {
+		if !fresh.OpensKey(k) {
+			t.Errorf("a key of %s is not under the rotated master key", k.CustomerID)
+		}
+	}
+}
+
+func TestSQLitePutDuringRotate(t *testing.T) {
+	testPutDuringRotate(t, filepath.Join(t.TempDir(), "keys.db"))
+}
+
+func TestPostgresPutDuringRotate(t *testing.T) {
+	testPutDuringRotate(t, storetest.PostgresURL(t))
 }

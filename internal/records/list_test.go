@@ -112,7 +112,7 @@ func listRef(id string) any {
 func listNewCustomer(t *testing.T, ctx context.Context, db store.Store, ks *keystore.Store, master *seal.MasterKey, name string) auth.Principal {
 	t.Helper()
 	c := store.Customer{ID: uuid.NewString(), Name: name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	if err := ks.Put(ctx, master.NewCustomerKeys(c.ID)); err != nil {
+	if err := ks.Put(ctx, nil, master.NewCustomerKeys(c.ID)); err != nil {
 		t.Fatalf("store customer keys: %v", err)
 	}
 	if err := db.CreateCustomer(ctx, c); err != nil {

@@ -47,9 +47,42 @@ var ErrUnknownVersion = fmt.Errorf("%w: data key version not loaded", ErrOpen)
 // MasterKey wraps and unwraps customer keys. It is never stored in the database.
 type MasterKey struct{ aead cipher.AEAD }
 
+// ErrWeakKey is returned for a master key whose bytes are not random
+// enough to be a key: see weakness.
+var ErrWeakKey = errors.New("seal: weak master key")
+
+// GenerateHint is how to make a good master key; messages about a missing
+// or weak key end with it.
+const GenerateHint = "head -c 32 /dev/urandom | base64"
+
 // ParseMasterKey decodes a base64 (standard or URL alphabet, padded or not)
-// 32-byte key.
+// 32-byte key, and refuses a weak one (ErrWeakKey): a key that is all zero,
+// a repeated pattern or a passphrase protects every customer's data no
+// better than a guess does.
 func ParseMasterKey(encoded string) (*MasterKey, error) {
+	raw, err := decodeKey(encoded)
+	if err != nil {
+		return nil, err
+	}
+	if why := weakness(raw); why != "" {
+		return nil, fmt.Errorf("%w: %s; generate one with: %s", ErrWeakKey, why, GenerateHint)
+	}
+	return newMasterKey(raw)
+}
+
+// ParseRetiringMasterKey is ParseMasterKey without the strength check, for
+// the one key that may be weak: the key being rotated away from. A
+// deployment started before weak keys were refused must still be able to
+// rewrap its keys under a good one.
+func ParseRetiringMasterKey(encoded string) (*MasterKey, error) {
+	raw, err := decodeKey(encoded)
+	if err != nil {
+		return nil, err
+	}
+	return newMasterKey(raw)
+}
+
+func decodeKey(encoded string) ([]byte, error) {
 	encoded = strings.TrimSpace(encoded)
 	var raw []byte
 	var err error
@@ -59,8 +92,12 @@ func ParseMasterKey(encoded string) (*MasterKey, error) {
 		}
 	}
 	if err != nil || len(raw) != KeySize {
-		return nil, errors.New("seal: master key must be base64 of 32 bytes")
+		return nil, errors.New("seal: master key must be base64 of 32 bytes; generate one with: " + GenerateHint)
 	}
+	return raw, nil
+}
+
+func newMasterKey(raw []byte) (*MasterKey, error) {
 	aead, err := newGCM(raw)
 	if err != nil {
 		return nil, err
@@ -68,9 +105,113 @@ func ParseMasterKey(encoded string) (*MasterKey, error) {
 	return &MasterKey{aead: aead}, nil
 }
 
+// minDistinctBytes is the fewest different byte values a key may hold. 32
+// random bytes hold about 30; fewer than 16 happens by chance with a
+// probability below 1e-15, while a key typed or built by hand (a repeated
+// word, a few digits) rarely reaches it.
+const minDistinctBytes = 16
+
+// weakness says why raw is not a random key, or "" when nothing shows it.
+// It finds keys made by hand or by mistake, not every weak key: a key
+// derived from a guessable secret by a hash looks random here.
+func weakness(raw []byte) string {
+	distinct := map[byte]bool{}
+	for _, b := range raw {
+		distinct[b] = true
+	}
+	switch {
+	case len(distinct) == 1:
+		return "all its bytes are equal"
+	case repeats(raw):
+		return "it repeats a short pattern"
+	case progression(raw):
+		return "its bytes count up or down in equal steps"
+	case len(distinct) < minDistinctBytes:
+		return fmt.Sprintf("it holds only %d different byte values (random keys hold about 30)", len(distinct))
+	case printable(raw):
+		// 32 random bytes are all printable ASCII with a probability of
+		// about 1e-14: these are a password, a hex or base64 string.
+		return "all its bytes are printable text (a password or an encoded string, not random bytes)"
+	}
+	return ""
+}
+
+// repeats reports whether raw is a pattern of at most half its length,
+// repeated.
+func repeats(raw []byte) bool {
+	for period := 1; period <= len(raw)/2; period++ {
+		same := true
+		for i := period; i < len(raw) && same; i++ {
+			same = raw[i] == raw[i-period]
+		}
+		if same {
+			return true
+		}
+	}
+	return false
+}
+
+// progression reports whether raw's bytes differ by one constant step.
+func progression(raw []byte) bool {
+	for i := 2; i < len(raw); i++ {
+		if raw[i]-raw[i-1] != raw[1]-raw[0] {
+			return false
+		}
+	}
+	return true
+}
+
+func printable(raw []byte) bool {
+	for _, b := range raw {
+		if b < 0x20 || b > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // GenerateMasterKey returns a new random master key, base64-encoded.
 func GenerateMasterKey() string {
-	return base64.StdEncoding.EncodeToString(randomBytes(KeySize))
+	for {
+		raw := randomBytes(KeySize)
+		// Never true in practice (see weakness); drawn again rather than
+		// ever hand out a key that ParseMasterKey refuses.
+		if weakness(raw) == "" {
+			return base64.StdEncoding.EncodeToString(raw)
+		}
+	}
+}
+
+// checkAD is the associated data of a check value, so that no wrapped key
+// or sealed value opens as one, and a check value as neither.
+const checkAD = "accounts.master-key-check.v1"
+
+// checkPlain is what a check value seals; opening it proves the key.
+var checkPlain = []byte("accounts master key check")
+
+// NewCheck returns a check value of m: a small ciphertext that opens with
+// m only. Kept with the wrapped keys, it tells at start whether a master
+// key is the one they are wrapped under, before any of them is needed; it
+// reveals nothing about the key.
+func (m *MasterKey) NewCheck() []byte {
+	nonce := randomBytes(m.aead.NonceSize())
+	return m.aead.Seal(nonce, nonce, checkPlain, []byte(checkAD))
+}
+
+// OpensCheck reports whether check is a check value of m.
+func (m *MasterKey) OpensCheck(check []byte) bool {
+	n := m.aead.NonceSize()
+	if len(check) < n {
+		return false
+	}
+	plain, err := m.aead.Open(nil, check[:n], check[n:], []byte(checkAD))
+	return err == nil && string(plain) == string(checkPlain)
+}
+
+// OpensKey reports whether w is wrapped under m.
+func (m *MasterKey) OpensKey(w WrappedKey) bool {
+	_, err := m.unwrap(w)
+	return err == nil
 }
 
 // WrappedKey is one customer key as stored: encrypted under the master key.

@@ -70,12 +70,17 @@ type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Ready reports whether the database answers and its schema is current.
 	Ready(ctx context.Context) error
+	// Migrated returns the names of the migrations that opening the store
+	// applied, oldest first: none when the schema was already current.
+	Migrated() []string
 	Close() error
 
 	// CreateCustomer stores a customer. Its keys live in the key store.
 	CreateCustomer(ctx context.Context, c Customer) error
 	// Customer returns one customer.
 	Customer(ctx context.Context, id string) (Customer, error)
+	// Customers lists every customer, oldest first.
+	Customers(ctx context.Context) ([]Customer, error)
 	// DeleteCustomer deletes a customer with all its objects and clients, in
 	// one transaction. Its audit trail stays.
 	DeleteCustomer(ctx context.Context, customerID string) error

@@ -51,6 +51,25 @@ func (db *DB) Customer(ctx context.Context, id string) (store.Customer, error) {
 	return c, sanitize(err)
 }
 
+// Customers lists every customer, oldest first.
+func (db *DB) Customers(ctx context.Context) ([]store.Customer, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, name, created_at FROM customers ORDER BY created_at, id`)
+	if err != nil {
+		return nil, sanitize(err)
+	}
+	defer rows.Close()
+	var out []store.Customer
+	for rows.Next() {
+		var c store.Customer
+		if err := rows.Scan(&c.ID, &c.Name, &c.CreatedAt); err != nil {
+			return nil, sanitize(err)
+		}
+		c.CreatedAt = c.CreatedAt.UTC()
+		out = append(out, c)
+	}
+	return out, sanitize(rows.Err())
+}
+
 // CreateClient stores a new API client.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := db.pool.Exec(ctx, `INSERT INTO clients (id, customer_id, application_id, service_id,

@@ -36,7 +36,9 @@ var _ store.Store = (*DB)(nil)
 type DB struct {
 	pool       *pgxpool.Pool
 	migrations []store.Migration
-	stmts      map[*schema.Resource]statements
+	// migrated are the migrations Open applied.
+	migrated []string
+	stmts    map[*schema.Resource]statements
 	// uniqueColumns maps "table.constraint" of every unique and primary key
 	// constraint to its last column, the one a violation is reported on.
 	uniqueColumns map[string]string
@@ -165,6 +167,7 @@ func (db *DB) migrate(ctx context.Context) (err error) {
 		return fmt.Errorf("postgres: creating the migration table: %w", sanitize(err))
 	}
 	for _, m := range db.migrations {
+		applied := false
 		err := pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 			var n int
 			if err := tx.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
@@ -180,13 +183,45 @@ func (db *DB) migrate(ctx context.Context) (err error) {
 			}
 			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
 				m.Version, m.Name, time.Now().UTC().Truncate(time.Microsecond))
+			applied = err == nil
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("postgres: applying migration %s: %w", m.Name, sanitize(err))
 		}
+		if applied {
+			db.migrated = append(db.migrated, m.Name)
+		}
 	}
 	return nil
+}
+
+// Migrated returns the migrations Open applied.
+func (db *DB) Migrated() []string { return db.migrated }
+
+// CountCustomers counts the customers in the database at url (its current
+// schema) without creating, migrating or changing anything: 0 when it has
+// no customer table yet. A command asks before it decides whether a new
+// master key may be made.
+func CountCustomers(ctx context.Context, url string) (int, error) {
+	cfg, err := poolConfig(url)
+	if err != nil {
+		return 0, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: connecting: %w", sanitize(err))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('customers') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		return 0, sanitize(err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM customers`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: counting customers: %w", sanitize(err))
+	}
+	return n, nil
 }
 
 // loadUniqueColumns reads, for the current schema's unique, primary key and

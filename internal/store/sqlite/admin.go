@@ -51,6 +51,28 @@ func (db *DB) Customer(ctx context.Context, id string) (store.Customer, error) {
 	return c, err
 }
 
+// Customers lists every customer, oldest first.
+func (db *DB) Customers(ctx context.Context) ([]store.Customer, error) {
+	rows, err := db.reader.QueryContext(ctx, `SELECT id, name, created_at FROM customers ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Customer
+	for rows.Next() {
+		var c store.Customer
+		var created string
+		if err := rows.Scan(&c.ID, &c.Name, &created); err != nil {
+			return nil, err
+		}
+		if c.CreatedAt, err = time.Parse(store.TimeLayout, created); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 // CreateClient stores a new API client.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := db.writer.ExecContext(ctx, `INSERT INTO clients (id, customer_id, application_id, service_id,

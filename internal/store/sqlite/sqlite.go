@@ -44,6 +44,8 @@ type DB struct {
 	writer     *sql.DB
 	reader     *sql.DB
 	migrations []store.Migration
+	// migrated are the migrations Open applied.
+	migrated   []string
 	stmts      map[*schema.Resource]statements
 	readStmts  *preparedSet
 	writeStmts *preparedSet
@@ -143,6 +145,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlite: creating migration table: %w", err)
 	}
 	for _, m := range db.migrations {
+		applied := false
 		err := db.inTx(ctx, db.writer, func(tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
@@ -156,13 +159,46 @@ func (db *DB) migrate(ctx context.Context) error {
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 				m.Version, m.Name, time.Now().UTC().Format(store.TimeLayout))
+			applied = err == nil
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("sqlite: applying migration %s: %w", m.Name, err)
 		}
+		if applied {
+			db.migrated = append(db.migrated, m.Name)
+		}
 	}
 	return nil
+}
+
+// Migrated returns the migrations Open applied.
+func (db *DB) Migrated() []string { return db.migrated }
+
+// CountCustomers counts the customers in the database file at path without
+// creating, migrating or changing anything: 0 when there is no database
+// there yet, or no customer table in it. A command asks before it decides
+// whether a new master key may be made.
+func CountCustomers(ctx context.Context, path string) (int, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var tables, n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'customers'`).Scan(&tables); err != nil {
+		return 0, fmt.Errorf("sqlite: reading the database: %w", err)
+	}
+	if tables == 0 {
+		return 0, nil
+	}
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM customers`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: counting customers: %w", err)
+	}
+	return n, nil
 }
 
 // Ready checks that the database answers and every migration is applied.

@@ -1,0 +1,799 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"accounts/internal/config"
+	"accounts/internal/keystore"
+	"accounts/internal/masterkey"
+	"accounts/internal/seal"
+	"accounts/internal/store/storetest"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// keysRefused runs a command that must be refused: a *UsageError of one
+// line, returned at once (a serve that starts instead is stopped after a
+// few seconds and reported).
+func keysRefused(t *testing.T, c *cliEnv, what string, args ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	log := &serveLog{}
+	err := Run(ctx, args, IO{Env: c.env, Stdout: io.Discard, Stderr: log})
+	if ctx.Err() != nil {
+		t.Errorf("%s: %s started instead of refusing", what, args[0])
+		return err
+	}
+	cliUsage(t, what, err)
+	if log.count("listening") != 0 {
+		t.Errorf("%s: serve listened before refusing", what)
+	}
+	return err
+}
+
+// keysStored counts the wrapped keys in a key store, behind the service's back.
+func keysStored(t *testing.T, location string) int {
+	t.Helper()
+	ks, err := keystore.Open(context.Background(), location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks.Close()
+	all, err := ks.All(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(all)
+}
+
+// keysLocation is where c's key store is.
+func keysLocation(t *testing.T, c *cliEnv) string {
+	t.Helper()
+	if ks := c.vars[config.EnvKeyStore]; ks != "" {
+		return ks
+	}
+	return c.vars[config.EnvDatabase] + ".keys"
+}
+
+// A key file that goes missing while the key store holds keys is never
+// replaced by a new key: every command that needs the key refuses, and the
+// file is not created again. With the key file back, everything works.
+func TestKeysMissingKeyFileIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "accounts.db")
+	c := &cliEnv{t: t, vars: map[string]string{config.EnvDatabase: db}}
+	cu := c.customer("Missing Key AB")
+	keyFile := db + ".key"
+	kept := filepath.Join(t.TempDir(), "kept.key")
+	if err := os.Rename(keyFile, kept); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"serve", "--addr", "127.0.0.1:0"},
+		{"customer", "create", "--name", "Under A New Key AB"},
+		{"keys", "rotate-data"},
+		{"keys", "rotate-master", "--new-key-file", kept},
+	} {
+		err := keysRefused(t, c, strings.Join(args[:2], " ")+" without the key file", args...)
+		if !errors.Is(err, masterkey.ErrKeyFileMissing) {
+			t.Errorf("%s without the key file: err %v, want ErrKeyFileMissing", args[0], err)
+		}
+		if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s generated a new key file", args[0])
+		}
+	}
+	if n := keysStored(t, db+".keys"); n != 2 {
+		t.Errorf("the key store holds %d keys, want the first customer's 2", n)
+	}
+
+	// The key store gone too, while the database holds a customer.
+	if err := os.Rename(db+".keys", filepath.Join(dir, "keys.moved")); err != nil {
+		t.Fatal(err)
+	}
+	if err := keysRefused(t, c, "serve without key file and key store", "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, masterkey.ErrKeysMissing) {
+		t.Errorf("serve without key file and key store: err %v, want ErrKeysMissing", err)
+	}
+	if _, err := os.Stat(db + ".keys"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("serve created a key store while the database holds customers")
+	}
+	if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("serve generated a new key file while the database holds customers")
+	}
+	if err := os.Rename(filepath.Join(dir, "keys.moved"), db+".keys"); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.Rename(kept, keyFile); err != nil {
+		t.Fatal(err)
+	}
+	var cl cliClient
+	c.runJSON(&cl, "client", "create", "--customer", cu.ID, "--json")
+	s := c.serve("--addr", "127.0.0.1:0")
+	keysCreateAddress(t, "http://"+s.addr, cl, http.StatusCreated)
+	s.stopCleanly(t)
+}
+
+// keysCreateAddress creates an address as the client and checks the status.
+func keysCreateAddress(t *testing.T, base string, cl cliClient, want int) {
+	t.Helper()
+	body := strings.NewReader(`{"street": "Nyckelgatan", "postal_code": "111 22", "city": "Stockholm", "country": "Sverige"}`)
+	req, _ := http.NewRequest("POST", base+"/common/address/", body)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range cl.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("POST address: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Errorf("POST address: status %d, want %d", resp.StatusCode, want)
+	}
+}
+
+// keysEngines runs fn on SQLite, and on PostgreSQL when it is configured
+// (the key store is a file beside the test then, apart from the data).
+func keysEngines(t *testing.T, fn func(t *testing.T, c *cliEnv)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, newCLIEnv(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		c := newCLIEnv(t)
+		c.vars[config.EnvDatabase] = storetest.PostgresURL(t)
+		c.vars[config.EnvKeyStore] = filepath.Join(t.TempDir(), "keys.db")
+		fn(t, c)
+	})
+}
+
+// A master key other than the one the key store's keys are wrapped under
+// is refused at start by every command that uses it; no customer is made
+// under it, so the key store never holds keys wrapped under two master keys.
+func TestKeysWrongMasterKeyIsRefused(t *testing.T) {
+	keysEngines(t, func(t *testing.T, c *cliEnv) {
+		cu := c.customer("Right Key AB")
+		var cl cliClient
+		c.runJSON(&cl, "client", "create", "--customer", cu.ID, "--json")
+		right := c.vars[config.EnvMasterKey]
+		location := keysLocation(t, c)
+
+		c.vars[config.EnvMasterKey] = seal.GenerateMasterKey()
+		for _, args := range [][]string{
+			{"serve", "--addr", "127.0.0.1:0"},
+			{"customer", "create", "--name", "Wrong Key AB"},
+			{"keys", "rotate-data"},
+			{"keys", "rotate-master", "--new-key-file", keysNewKeyFile(t)},
+		} {
+			if err := keysRefused(t, c, args[0]+" with a wrong key", args...); !errors.Is(err, masterkey.ErrWrongKey) {
+				t.Errorf("%s with a wrong key: err %v, want ErrWrongKey", args[0], err)
+			}
+		}
+		if n := keysStored(t, location); n != 2 {
+			t.Errorf("the key store holds %d keys, want the first customer's 2", n)
+		}
+		// The wrong key as the previous one does not help either.
+		c.vars[config.EnvPreviousMasterKey] = seal.GenerateMasterKey()
+		keysRefused(t, c, "serve with two wrong keys", "serve", "--addr", "127.0.0.1:0")
+		delete(c.vars, config.EnvPreviousMasterKey)
+
+		c.vars[config.EnvMasterKey] = right
+		s := c.serve("--addr", "127.0.0.1:0")
+		keysCreateAddress(t, "http://"+s.addr, cl, http.StatusCreated)
+		s.stopCleanly(t)
+	})
+}
+
+// keysWeak are base64 master keys of 32 bytes that carry little entropy.
+func keysWeak() map[string]string {
+	pattern := []byte("0123456789abcdef0123456789abcdef")
+	seq := make([]byte, 32)
+	for i := range seq {
+		seq[i] = byte(i)
+	}
+	return map[string]string{
+		"all zero":       base64.StdEncoding.EncodeToString(make([]byte, 32)),
+		"constant":       base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x41}, 32)),
+		"repeating":      base64.StdEncoding.EncodeToString(pattern),
+		"two bytes":      base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xde, 0xad}, 16)),
+		"counting":       base64.StdEncoding.EncodeToString(seq),
+		"a passphrase":   base64.StdEncoding.EncodeToString([]byte("correct horse battery staple!!!!")),
+		"few byte kinds": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7, 8}, 4)),
+	}
+}
+
+// Weak master keys are refused wherever a master key is given: the
+// environment, a key file, the previous key and rotate-master's new key.
+func TestKeysWeakMasterKeysAreRefused(t *testing.T) {
+	for name, weak := range keysWeak() {
+		t.Run(name, func(t *testing.T) {
+			c := newCLIEnv(t)
+			c.vars[config.EnvMasterKey] = weak
+			for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0"}, {"customer", "create", "--name", "Weak AB"}} {
+				if err := keysRefused(t, c, args[0]+" with a weak key", args...); !errors.Is(err, seal.ErrWeakKey) {
+					t.Errorf("%s with a weak key: err %v, want ErrWeakKey", args[0], err)
+				}
+			}
+			if _, err := os.Stat(c.vars[config.EnvDatabase] + ".keys"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a key store was created for a weak key")
+			}
+
+			file := filepath.Join(t.TempDir(), "weak.key")
+			if err := os.WriteFile(file, []byte(weak+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f := newCLIEnv(t)
+			delete(f.vars, config.EnvMasterKey)
+			f.vars[config.EnvKeyFile] = file
+			if err := keysRefused(t, f, "serve with a weak key file", "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, seal.ErrWeakKey) {
+				t.Errorf("serve with a weak key file: err %v, want ErrWeakKey", err)
+			}
+
+			p := newCLIEnv(t)
+			p.customer("Strong AB")
+			p.vars[config.EnvPreviousMasterKey] = weak
+			if err := keysRefused(t, p, "serve with a weak previous key", "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, seal.ErrWeakKey) {
+				t.Errorf("serve with a weak previous key: err %v, want ErrWeakKey", err)
+			}
+			delete(p.vars, config.EnvPreviousMasterKey)
+			before := keysStoreBytes(t, p)
+			if err := keysRefused(t, p, "rotate-master to a weak key", "keys", "rotate-master", "--new-key-file", file); !errors.Is(err, seal.ErrWeakKey) {
+				t.Errorf("rotate-master to a weak key: err %v, want ErrWeakKey", err)
+			}
+			p.vars["ACCOUNTS_NEW_MASTER_KEY"] = weak
+			if err := keysRefused(t, p, "rotate-master to a weak key from env", "keys", "rotate-master"); !errors.Is(err, seal.ErrWeakKey) {
+				t.Errorf("rotate-master to a weak key from env: err %v, want ErrWeakKey", err)
+			}
+			if !bytes.Equal(before, keysStoreBytes(t, p)) {
+				t.Errorf("rotate-master to a weak key changed the key store")
+			}
+		})
+	}
+}
+
+// keysStoreBytes is every wrapped key of c's key store, concatenated.
+func keysStoreBytes(t *testing.T, c *cliEnv) []byte {
+	t.Helper()
+	ks, err := keystore.Open(context.Background(), keysLocation(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks.Close()
+	all, err := ks.All(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	for _, w := range all {
+		b = append(b, w.Wrapped...)
+	}
+	return b
+}
+
+// A key file or a key store file that group or others may read is refused.
+func TestKeysFilesReadableByOthersAreRefused(t *testing.T) {
+	c := newCLIEnv(t)
+	delete(c.vars, config.EnvMasterKey)
+	c.customer("Private AB")
+	db := c.vars[config.EnvDatabase]
+	for _, file := range []string{db + ".key", db + ".keys"} {
+		for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660} {
+			if err := os.Chmod(file, mode); err != nil {
+				t.Fatal(err)
+			}
+			what := filepath.Base(file) + " mode " + mode.String()
+			for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0"}, {"customer", "create", "--name", "Shared AB"}} {
+				if err := keysRefused(t, c, args[0]+" with "+what, args...); !errors.Is(err, config.ErrNotPrivate) {
+					t.Errorf("%s with %s: err %v, want ErrNotPrivate", args[0], what, err)
+				}
+			}
+		}
+		if err := os.Chmod(file, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An explicit key file likewise.
+	file := filepath.Join(t.TempDir(), "explicit.key")
+	if err := os.WriteFile(file, []byte(seal.GenerateMasterKey()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newCLIEnv(t)
+	delete(e.vars, config.EnvMasterKey)
+	e.vars[config.EnvKeyFile] = file
+	if err := keysRefused(t, e, "serve with a world-readable --key-file", "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, config.ErrNotPrivate) {
+		t.Errorf("serve with a world-readable --key-file: err %v, want ErrNotPrivate", err)
+	}
+	c.customer("Private Again AB")
+}
+
+// Every database location that is not a postgres:// URL or a usable file
+// path is refused at once, and nothing is created for it.
+func TestDatabaseLocationIsCheckedFirst(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	aFile := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(aFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aDir := filepath.Join(dir, "a-dir")
+	if err := os.Mkdir(aDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, location := range map[string]string{
+		"mysql URL":           "mysql://foo",
+		"sqlite URL":          "sqlite:///tmp/x.db",
+		"file URL":            "file:///tmp/x.db",
+		"http URL":            "http://example.com/db",
+		"upper-case scheme":   "POSTGRES://u@127.0.0.1:1/x",
+		"a directory":         aDir,
+		"a file as a folder":  filepath.Join(aFile, "accounts.db"),
+		"keyword/value DSN":   "host=127.0.0.1 port=1 dbname=x",
+		"in-memory database":  ":memory:",
+		"an SQLite file: URI": "file:x.db",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newCLIEnv(t)
+			c.vars[config.EnvDatabase] = location
+			for _, args := range [][]string{
+				{"migrate"},
+				{"serve", "--addr", "127.0.0.1:0"},
+				{"customer", "create", "--name", "Nowhere AB"},
+				{"client", "list", "--customer", "00000000-0000-0000-0000-000000000000"},
+			} {
+				keysRefused(t, c, name+": "+args[0], args...)
+			}
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(entries) != 2 {
+				var names []string
+				for _, e := range entries {
+					names = append(names, e.Name())
+				}
+				t.Errorf("the refused commands created %v in the working folder", names)
+			}
+		})
+	}
+	// A key store location is checked the same way.
+	c := newCLIEnv(t)
+	c.vars[config.EnvKeyStore] = "mysql://keys"
+	keysRefused(t, c, "a mysql key store", "serve", "--addr", "127.0.0.1:0")
+	if _, err := os.Stat(c.vars[config.EnvDatabase]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("serve created the database before refusing the key store")
+	}
+	c.vars[config.EnvKeyStore] = aDir
+	keysRefused(t, c, "a directory as key store", "serve", "--addr", "127.0.0.1:0")
+}
+
+// The key store must be apart from the data: two spellings of one
+// PostgreSQL database are one database.
+func TestKeyStoreApartComparesWhatURLsName(t *testing.T) {
+	for _, pair := range [][2]string{
+		{"postgresql://u@localhost:1/x", "postgres://u@127.0.0.1:1/x"},
+		{"postgres://u@[::1]:1/x", "postgres://other@localhost:1/x?sslmode=disable"},
+		{"postgres://u@LOCALHOST:1/x", "postgresql://u:secret@127.0.0.2:1/x"},
+		{"postgres://u@db.example:5432/x", "postgres://u@DB.example/x"},
+	} {
+		c := newCLIEnv(t)
+		c.vars[config.EnvDatabase] = pair[0]
+		c.vars[config.EnvKeyStore] = pair[1]
+		keysRefused(t, c, pair[0]+" and "+pair[1], "serve", "--addr", "127.0.0.1:0")
+	}
+	// A file key store named by another spelling of the database's path.
+	c := newCLIEnv(t)
+	db := c.vars[config.EnvDatabase]
+	c.vars[config.EnvKeyStore] = filepath.Join(filepath.Dir(db), ".", filepath.Base(db))
+	keysRefused(t, c, "the database file by another path", "serve", "--addr", "127.0.0.1:0")
+}
+
+// serve on PostgreSQL without a key store is refused before any migration.
+func TestServePostgresWithoutKeyStoreChangesNothing(t *testing.T) {
+	database := storetest.PostgresURL(t)
+	c := newCLIEnv(t)
+	c.vars[config.EnvDatabase] = database
+	keysRefused(t, c, "serve on PostgreSQL without a key store", "serve", "--addr", "127.0.0.1:0")
+	keysRefused(t, c, "customer create on PostgreSQL without a key store", "customer", "create", "--name", "No Store AB")
+	if n := cliPostgresTables(t, database); n != 0 {
+		t.Errorf("the refused commands created %d tables", n)
+	}
+}
+
+// migrate says which migrations it applied, then that none were pending.
+func TestMigrateSaysWhatItApplied(t *testing.T) {
+	files, err := filepath.Glob("../store/sqlite/migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no migrations found (err %v)", err)
+	}
+	c := newCLIEnv(t)
+	out, _, err := c.run("migrate")
+	if err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	for _, f := range files {
+		if !strings.Contains(out, filepath.Base(f)) {
+			t.Errorf("migrate's output does not name %s", filepath.Base(f))
+		}
+	}
+	again, _, err := c.run("migrate")
+	if err != nil {
+		t.Fatalf("a second migrate: %v", err)
+	}
+	for _, f := range files {
+		if strings.Contains(again, filepath.Base(f)) {
+			t.Errorf("a second migrate says it applied %s again", filepath.Base(f))
+		}
+	}
+	if strings.TrimSpace(again) == "" {
+		t.Errorf("a second migrate says nothing")
+	}
+}
+
+// cliPostgresTables counts the tables in the schema a test URL names.
+func cliPostgresTables(t *testing.T, database string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// keysVerifyResult is `keys verify --json`'s report.
+type keysVerifyResult struct {
+	Customers []struct {
+		CustomerID string `json:"customer_id"`
+		OK         bool   `json:"ok"`
+		Failed     []struct {
+			Purpose string `json:"purpose"`
+			Version int    `json:"version"`
+		} `json:"failed"`
+	} `json:"customers"`
+}
+
+// keys verify opens every customer's keys and reports each; it exits 1
+// when any fails, naming the key that does.
+func TestKeysVerify(t *testing.T) {
+	c := newCLIEnv(t)
+	a := c.customer("Verify A AB")
+	b := c.customer("Verify B AB")
+	if out, _, err := c.run("keys", "verify", "--json"); err != nil {
+		t.Fatalf("keys verify of intact keys: %v", err)
+	} else {
+		var res keysVerifyResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Customers) != 2 {
+			t.Fatalf("keys verify --json: %d customers (err %v), want 2", len(res.Customers), err)
+		}
+		for _, r := range res.Customers {
+			if !r.OK || len(r.Failed) != 0 {
+				t.Errorf("customer %s: ok %v, failed %v; want ok", r.CustomerID, r.OK, r.Failed)
+			}
+		}
+	}
+
+	// B's data key, damaged behind the service's back.
+	raw, err := sql.Open("sqlite", "file:"+keysLocation(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if r, err := raw.Exec("UPDATE customer_keys SET wrapped = ? WHERE customer_id = ? AND purpose = 'data'",
+		bytes.Repeat([]byte{7}, 60), b.ID); err != nil {
+		t.Fatal(err)
+	} else if n, _ := r.RowsAffected(); n != 1 {
+		t.Fatalf("damaged %d keys, want 1", n)
+	}
+
+	out, _, err := c.run("keys", "verify", "--json")
+	var ue *UsageError
+	if err == nil || errors.As(err, &ue) {
+		t.Errorf("keys verify of a damaged key: err %v, want a failure (exit 1)", err)
+	}
+	var res keysVerifyResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("keys verify --json printed no report: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, r := range res.Customers {
+		seen[r.CustomerID] = true
+		switch r.CustomerID {
+		case a.ID:
+			if !r.OK || len(r.Failed) != 0 {
+				t.Errorf("the intact customer is reported failing")
+			}
+		case b.ID:
+			if r.OK || len(r.Failed) != 1 || r.Failed[0].Purpose != "data" || r.Failed[0].Version != 1 {
+				t.Errorf("the damaged customer: ok %v, failed %+v; want data version 1", r.OK, r.Failed)
+			}
+		}
+	}
+	if !seen[a.ID] || !seen[b.ID] {
+		t.Errorf("keys verify reported %d customers, not both", len(res.Customers))
+	}
+	if _, _, err := c.run("keys", "verify", "--customer", a.ID); err != nil {
+		t.Errorf("keys verify --customer of the intact customer: %v", err)
+	}
+	if _, _, err := c.run("keys", "verify", "--customer", b.ID); err == nil || errors.As(err, &ue) {
+		t.Errorf("keys verify --customer of the damaged customer: err %v, want a failure", err)
+	}
+	_, _, err = c.run("keys", "verify", "--customer", "not-a-uuid")
+	cliUsage(t, "keys verify --customer not-a-uuid", err)
+}
+
+// keysNewKeyFile writes a new master key to a private file.
+func keysNewKeyFile(t *testing.T) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "new.key")
+	if err := os.WriteFile(file, []byte(seal.GenerateMasterKey()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// keysDropCheck makes c's key store one written before check values.
+func keysDropCheck(t *testing.T, c *cliEnv) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+keysLocation(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec("DROP TABLE master_key_check"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keysHasCheck reports whether c's key store has a check table.
+func keysHasCheck(t *testing.T, c *cliEnv) bool {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+keysLocation(t, c)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var n int
+	if err := raw.QueryRow("SELECT count(*) FROM sqlite_master WHERE name = 'master_key_check'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// A key store written before check values (an existing deployment) gets
+// one at the first start whose key opens every key in it; a wrong key is
+// refused with nothing written. One whose keys are wrapped under two master
+// keys (customers created under a wrong key by an older version) is
+// refused until rotate-master, given both, rewraps them under one.
+func TestKeysAdoptKeyStoreWithoutCheckValue(t *testing.T) {
+	c := newCLIEnv(t)
+	a := c.customer("Adopted A AB")
+	right := c.vars[config.EnvMasterKey]
+	keysDropCheck(t, c)
+
+	c.vars[config.EnvMasterKey] = seal.GenerateMasterKey()
+	if err := keysRefused(t, c, "serve with a wrong key", "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, masterkey.ErrWrongKey) {
+		t.Errorf("a wrong key on a key store without check value: err %v, want ErrWrongKey", err)
+	}
+	if keysHasCheck(t, c) {
+		t.Fatal("the refused start wrote to the key store")
+	}
+	c.vars[config.EnvMasterKey] = right
+	s := c.serve("--addr", "127.0.0.1:0")
+	s.stopCleanly(t)
+	if !keysHasCheck(t, c) {
+		t.Fatal("the first start with the right key wrote no check value")
+	}
+
+	// A customer wrapped under another key, as an older version allowed.
+	keysDropCheck(t, c)
+	other := seal.GenerateMasterKey()
+	otherKey, _ := seal.ParseMasterKey(other)
+	ks, err := keystore.Open(context.Background(), keysLocation(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Put(context.Background(), nil, otherKey.NewCustomerKeys("3f0c5c1e-5d0b-4a53-9d38-6c7d5b8a2e11")); err != nil {
+		t.Fatal(err)
+	}
+	ks.Close()
+	keysDropCheck(t, c)
+	if err := keysRefused(t, c, "serve on mixed keys", "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, masterkey.ErrMixedKeys) {
+		t.Errorf("keys under two master keys: err %v, want ErrMixedKeys", err)
+	}
+	if _, _, err := c.run("keys", "verify"); err == nil {
+		t.Error("keys verify passes keys under two master keys")
+	}
+	c.vars[config.EnvPreviousMasterKey] = other
+	newFile := keysNewKeyFile(t)
+	if _, _, err := c.run("keys", "rotate-master", "--new-key-file", newFile); err != nil {
+		t.Fatalf("rotate-master with both keys: %v", err)
+	}
+	raw, _ := os.ReadFile(newFile)
+	c.vars[config.EnvMasterKey] = string(raw)
+	delete(c.vars, config.EnvPreviousMasterKey)
+	if _, _, err := c.run("keys", "verify"); err != nil {
+		t.Errorf("keys verify after rotate-master: %v", err)
+	}
+	var cl cliClient
+	c.runJSON(&cl, "client", "create", "--customer", a.ID, "--json")
+	s = c.serve("--addr", "127.0.0.1:0")
+	keysCreateAddress(t, "http://"+s.addr, cl, http.StatusCreated)
+	s.stopCleanly(t)
+}
+
+// cliPostgresDatabase creates a database of its own on the test server
+// (a key store must not be the data's database), dropped when the test
+// ends, and returns its URL. It skips when PostgreSQL is not configured.
+func cliPostgresDatabase(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv(storetest.PostgresEnv)
+	if base == "" {
+		t.Skip("PostgreSQL tests are off: set " + storetest.PostgresEnv)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s does not parse", storetest.PostgresEnv)
+	}
+	var random [6]byte
+	rand.Read(random[:])
+	name := "keys_" + hex.EncodeToString(random[:])
+	admin := func(q string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin("CREATE DATABASE " + name)
+	t.Cleanup(func() { admin("DROP DATABASE " + name + " WITH (FORCE)") })
+	u.Path = "/" + name
+	return u.String()
+}
+
+// The whole PostgreSQL deployment: data and key store in two databases of
+// one server. A wrong key is refused; a server left with the old key after
+// a rotation turns unready while one holding both keys serves on.
+func TestKeysOnPostgresKeyStore(t *testing.T) {
+	c := newCLIEnv(t)
+	c.vars[config.EnvDatabase] = storetest.PostgresURL(t)
+	c.vars[config.EnvKeyStore] = cliPostgresDatabase(t)
+	cu := c.customer("Postgres Keys AB")
+	var cl cliClient
+	c.runJSON(&cl, "client", "create", "--customer", cu.ID, "--json")
+	old := c.vars[config.EnvMasterKey]
+
+	wrong := *c
+	wrong.vars = maps.Clone(c.vars)
+	wrong.vars[config.EnvMasterKey] = seal.GenerateMasterKey()
+	if err := keysRefused(t, &wrong, "serve with a wrong key", "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, masterkey.ErrWrongKey) {
+		t.Errorf("a wrong key against a PostgreSQL key store: err %v, want ErrWrongKey", err)
+	}
+
+	newKey := seal.GenerateMasterKey()
+	rolling := *c
+	rolling.vars = maps.Clone(c.vars)
+	rolling.vars[config.EnvMasterKey], rolling.vars[config.EnvPreviousMasterKey] = newKey, old
+	stale := c.serve("--addr", "127.0.0.1:0")
+	both := rolling.serve("--addr", "127.0.0.1:0")
+	for _, s := range []*servedCLI{stale, both} {
+		if got := cliStatus("http://"+s.addr, "/readyz"); got != http.StatusOK {
+			t.Fatalf("/readyz before the rotation: %d", got)
+		}
+	}
+	c.vars["ACCOUNTS_NEW_MASTER_KEY"] = newKey
+	if _, _, err := c.run("keys", "rotate-master"); err != nil {
+		t.Fatalf("rotate-master: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for cliStatus("http://"+stale.addr, "/readyz") != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("a server with the old key only stayed ready after the rotation")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	keysCreateAddress(t, "http://"+both.addr, cl, http.StatusCreated)
+	if got := cliStatus("http://"+both.addr, "/readyz"); got != http.StatusOK {
+		t.Errorf("/readyz of the server with both keys: %d", got)
+	}
+	stale.stop()
+	both.stopCleanly(t)
+	c.vars[config.EnvMasterKey] = newKey
+	if _, _, err := c.run("keys", "verify"); err != nil {
+		t.Errorf("keys verify with the new key: %v", err)
+	}
+}
+
+// The command's refusals: exit code 2, one line on stderr that holds no key;
+// keys verify that finds a key that does not open: exit code 1.
+func TestKeysExitCodes(t *testing.T) {
+	bin := cliBuild(t)
+	c := newCLIEnv(t)
+	c.customer("Exit Keys AB")
+	wrong := seal.GenerateMasterKey()
+	weak := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	cases := []struct {
+		name string
+		vars map[string]string
+		args []string
+		want int
+	}{
+		{"wrong key", map[string]string{config.EnvMasterKey: wrong}, []string{"serve", "--addr", "127.0.0.1:0"}, 2},
+		{"weak key", map[string]string{config.EnvMasterKey: weak}, []string{"customer", "create", "--name", "X"}, 2},
+		{"mysql URL", map[string]string{config.EnvDatabase: "mysql://u:Zq9-pw-7Kx@h/x"}, []string{"migrate"}, 2},
+		{"verify with a wrong key", map[string]string{config.EnvMasterKey: wrong}, []string{"keys", "verify"}, 1},
+		{"verify", nil, []string{"keys", "verify"}, 0},
+	}
+	for _, tc := range cases {
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Env = cliCleanEnv()
+		for k, v := range c.vars {
+			if o, ok := tc.vars[k]; ok {
+				v = o
+			}
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		for k, v := range tc.vars {
+			if _, ok := c.vars[k]; !ok {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("%s: the command did not exit", tc.name)
+		}
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		if code != tc.want {
+			t.Errorf("%s: exit code %d, want %d", tc.name, code, tc.want)
+		}
+		line := strings.TrimSuffix(stderr.String(), "\n")
+		if tc.want == 2 && (line == "" || strings.Contains(line, "\n")) {
+			t.Errorf("%s: stderr is not one line (%d bytes)", tc.name, stderr.Len())
+		}
+		for _, secret := range []string{wrong, weak, c.vars[config.EnvMasterKey], "Zq9-pw-7Kx"} {
+			if strings.Contains(stderr.String(), secret) {
+				t.Errorf("%s: stderr holds key material or a password", tc.name)
+			}
+		}
+	}
+}

@@ -1,0 +1,257 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"accounts/internal/config"
+	"accounts/internal/keystore"
+	"accounts/internal/seal"
+)
+
+// cliServer is an `accounts serve` process.
+type cliServer struct {
+	base string
+	stop func()
+}
+
+// cliStartServe starts the accounts binary's serve on a free loopback
+// port with only the given ACCOUNTS_ variables, and stops it (SIGTERM,
+// then a kill) when the test ends or stop is called.
+func cliStartServe(t *testing.T, bin string, vars map[string]string) *cliServer {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
+	cmd.Env = cliCleanEnv()
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addrCh := make(chan string, 1)
+	exited := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		for sc.Scan() {
+			var l cliLogLine
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "listening" && l.Addr != "" {
+				select {
+				case addrCh <- l.Addr:
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		cmd.Wait()
+		close(exited)
+	}()
+	stop := sync.OnceFunc(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	t.Cleanup(stop)
+	select {
+	case addr := <-addrCh:
+		return &cliServer{base: "http://" + addr, stop: stop}
+	case <-exited:
+		t.Fatalf("serve exited before listening")
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve logged no listening line")
+	}
+	return nil
+}
+
+// cliDo sends a request as the client and returns the status and the
+// decoded object; it never fails the test, so goroutines may use it.
+func cliDo(base string, cl cliClient, method, path, body string) (int, map[string]any) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	if err != nil {
+		return 0, nil
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range cl.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var obj map[string]any
+	json.NewDecoder(resp.Body).Decode(&obj)
+	return resp.StatusCode, obj
+}
+
+func cliStatus(base, path string) int {
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Get(base + path)
+	if err != nil {
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+const cliAddressBody = `{"street": "Rotationsgatan", "postal_code": "111 22", "city": "Stockholm", "country": "Sverige"}`
+
+// The README's master key rotation on SQLite, run as written against two
+// serve processes that use the generated key file: one command, with the
+// servers up. Every request before, during and after it succeeds — also
+// for a customer a server meets only after the rotation — the servers stay
+// ready, a customer made afterwards works on both, and the old key opens
+// nothing any more.
+func TestKeysRotateMasterWhileServingSQLite(t *testing.T) {
+	bin := cliBuild(t)
+	db := filepath.Join(t.TempDir(), "accounts.db")
+	admin := &cliEnv{t: t, vars: map[string]string{config.EnvDatabase: db}}
+	customers := map[string]cliClient{}
+	for _, name := range []string{"A", "B"} {
+		cu := admin.customer("Rotation " + name + " AB")
+		var cl cliClient
+		admin.runJSON(&cl, "client", "create", "--customer", cu.ID, "--json")
+		customers[name] = cl
+	}
+	vars := map[string]string{config.EnvDatabase: db}
+	s1, s2 := cliStartServe(t, bin, vars), cliStartServe(t, bin, vars)
+
+	// A is known to both servers; B only to the first, until after the rotation.
+	addresses := map[string]string{}
+	for _, name := range []string{"A", "B"} {
+		status, obj := cliDo(s1.base, customers[name], "POST", "/common/address/", cliAddressBody)
+		if status != http.StatusCreated {
+			t.Fatalf("creating %s's address: status %d", name, status)
+		}
+		addresses[name] = "/common/address/" + obj["id"].(string) + "/"
+	}
+	if status, _ := cliDo(s2.base, customers["A"], "GET", addresses["A"], ""); status != http.StatusOK {
+		t.Fatalf("A's address on the second server: status %d", status)
+	}
+	oldKey, err := os.ReadFile(db + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Requests go on while the key rotates.
+	var failures, requests atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, s := range []*cliServer{s1, s2} {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				check := func(ok bool) {
+					requests.Add(1)
+					if !ok {
+						failures.Add(1)
+					}
+				}
+				status, _ := cliDo(s.base, customers["A"], "GET", addresses["A"], "")
+				check(status == http.StatusOK)
+				status, _ = cliDo(s.base, customers["A"], "POST", "/common/address/", cliAddressBody)
+				check(status == http.StatusCreated)
+				check(cliStatus(s.base, "/readyz") == http.StatusOK)
+			}
+		})
+	}
+
+	newKey := seal.GenerateMasterKey()
+	newFile := filepath.Join(t.TempDir(), "new.key")
+	if err := os.WriteFile(newFile, []byte(newKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if _, _, err := admin.run("keys", "rotate-master", "--new-key-file", newFile); err != nil {
+		t.Fatalf("keys rotate-master: %v", err)
+	}
+	time.Sleep(3 * time.Second)
+
+	// B, met by the second server only now.
+	if status, _ := cliDo(s2.base, customers["B"], "GET", addresses["B"], ""); status != http.StatusOK {
+		t.Errorf("B's address on the second server after the rotation: status %d, want 200", status)
+	}
+	for _, name := range []string{"A", "B"} {
+		for i, s := range []*cliServer{s1, s2} {
+			if status, _ := cliDo(s.base, customers[name], "POST", "/common/address/", cliAddressBody); status != http.StatusCreated {
+				t.Errorf("creating for %s on server %d after the rotation: status %d", name, i+1, status)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if n := failures.Load(); n > 0 {
+		t.Errorf("%d of %d requests during the rotation failed", n, requests.Load())
+	}
+
+	if held, err := os.ReadFile(db + ".key"); err != nil || strings.TrimSpace(string(held)) != newKey {
+		t.Errorf("the key file does not hold the new key alone (err %v)", err)
+	}
+	// A customer made afterwards, with the key file as it is now.
+	c := admin.customer("Rotation C AB")
+	var cl cliClient
+	admin.runJSON(&cl, "client", "create", "--customer", c.ID, "--json")
+	for i, s := range []*cliServer{s1, s2} {
+		if status, _ := cliDo(s.base, cl, "POST", "/common/address/", cliAddressBody); status != http.StatusCreated {
+			t.Errorf("a customer made after the rotation, on server %d: status %d", i+1, status)
+		}
+	}
+	// The data keys rotate too, and a restarted server reads everything.
+	if _, _, err := admin.run("keys", "rotate-data"); err != nil {
+		t.Errorf("keys rotate-data after the rotation: %v", err)
+	}
+	s2.stop()
+	s3 := cliStartServe(t, bin, vars)
+	for _, name := range []string{"A", "B"} {
+		if status, _ := cliDo(s3.base, customers[name], "GET", addresses[name], ""); status != http.StatusOK {
+			t.Errorf("%s's address on a restarted server: status %d", name, status)
+		}
+	}
+
+	old, err := seal.ParseMasterKey(string(oldKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := keystore.Open(t.Context(), db+".keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks.Close()
+	all, err := ks.All(t.Context())
+	if err != nil || len(all) == 0 {
+		t.Fatalf("key store: %d keys (err %v)", len(all), err)
+	}
+	for _, w := range all {
+		if _, err := old.Rewrap(w, old); err == nil {
+			t.Errorf("the old master key still opens a key of customer %s", w.CustomerID)
+		}
+	}
+}
