@@ -28,8 +28,10 @@ import (
 type adminFlags struct {
 	cfg  config.Config
 	json bool
-	keys bool
-	io   IO
+	// keyStore is set for the commands that open the key store, master
+	// for those that need the master key too.
+	keyStore, master bool
+	io               IO
 }
 
 func newAdminFlags(fs *flag.FlagSet, io IO) *adminFlags {
@@ -39,25 +41,41 @@ func newAdminFlags(fs *flag.FlagSet, io IO) *adminFlags {
 	return a
 }
 
+// keyUse is what a command does with the keys.
+type keyUse int
+
+const (
+	keyStoreOnly  keyUse = iota // opens the key store, never a key in it (customer delete)
+	withMasterKey               // opens customer keys with the master key
+)
+
 // bindKeys adds --key-file and --key-store.
-func (a *adminFlags) bindKeys(fs *flag.FlagSet) {
+func (a *adminFlags) bindKeys(fs *flag.FlagSet, use keyUse) {
 	a.cfg.BindKeys(fs, a.io.Env)
-	a.keys = true
+	a.keyStore = true
+	a.master = use == withMasterKey
 }
 
 // validate checks the configuration the flags and environment give, before
 // anything is opened: a refusal is bad input (exit 2). For the commands
 // that use the key store, its location is checked too (a usable path or
-// URL, private, apart from the data); the master key is checked when the
-// keys are opened.
+// URL, private, apart from the data), and for those that use the master
+// key, that one is given where it must be and its file is private
+// (ValidateKeys). Whether the key is strong and fits the key store is
+// checked when the keys are opened.
 func (a *adminFlags) validate() error {
 	if err := a.cfg.Validate(); err != nil {
 		return usagef("%v", err)
 	}
-	if a.keys {
-		if err := a.cfg.ValidateKeyStore(); err != nil {
-			return refuse(err)
-		}
+	var err error
+	switch {
+	case a.master:
+		err = a.cfg.ValidateKeys()
+	case a.keyStore:
+		err = a.cfg.ValidateKeyStore()
+	}
+	if err != nil {
+		return refuse(err)
 	}
 	return nil
 }
@@ -119,7 +137,7 @@ func errUnknownCustomer(id string) error { return usagef("no customer with id %s
 
 func customerCreate(fs *flag.FlagSet, io IO) runFunc {
 	a := newAdminFlags(fs, io)
-	a.bindKeys(fs)
+	a.bindKeys(fs, withMasterKey)
 	name := fs.String("name", "", "the customer's `NAME` (required; at most 255 characters)")
 	return func(ctx context.Context, _ []string) error {
 		if err := a.validate(); err != nil {
@@ -164,7 +182,7 @@ func customerCreate(fs *flag.FlagSet, io IO) runFunc {
 // mistyped id in a script must not shred the wrong customer unasked.
 func customerDelete(fs *flag.FlagSet, io IO) runFunc {
 	a := newAdminFlags(fs, io)
-	a.bindKeys(fs)
+	a.bindKeys(fs, keyStoreOnly)
 	id := fs.String("id", "", "customer `ID` (required)")
 	yes := fs.Bool("yes", false, "do not ask for confirmation (required when stdin is not a terminal)")
 	return func(ctx context.Context, _ []string) error {

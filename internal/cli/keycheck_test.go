@@ -415,6 +415,34 @@ func TestServePostgresWithoutKeyStoreChangesNothing(t *testing.T) {
 	}
 }
 
+// On PostgreSQL with neither a master key nor a key store, every command
+// that uses the master key names the missing key first (there is no key
+// file to generate), and customer delete, which only opens the key store,
+// names the key store: refused by the tree's checks before anything
+// connects, so no server is needed.
+func TestKeysPostgresWithoutKeyNamesWhatIsMissing(t *testing.T) {
+	c := newCLIEnv(t)
+	c.vars[config.EnvDatabase] = "postgres://u@127.0.0.1:1/nowhere"
+	delete(c.vars, config.EnvMasterKey)
+	id := "00000000-0000-4000-8000-000000000000"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"customer", "create", "--name", "Keyless AB"}, config.EnvMasterKey},
+		{[]string{"keys", "rotate-master", "--new-key-file", keysNewKeyFile(t)}, config.EnvMasterKey},
+		{[]string{"keys", "rotate-data"}, config.EnvMasterKey},
+		{[]string{"keys", "verify"}, config.EnvMasterKey},
+		{[]string{"customer", "delete", "--id", id, "--yes"}, config.EnvKeyStore},
+	} {
+		what := strings.Join(tc.args[:2], " ")
+		err := keysRefused(t, c, what, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s on PostgreSQL without keys: err %v, want one naming %s", what, err, tc.want)
+		}
+	}
+}
+
 // migrate says which migrations it applied, then that none were pending.
 func TestMigrateSaysWhatItApplied(t *testing.T) {
 	files, err := filepath.Glob("../store/sqlite/migrations/*.sql")

@@ -40,7 +40,7 @@ const envNewMasterKey = "ACCOUNTS_NEW_MASTER_KEY"
 // left with the old key alone turns unready.
 func keysRotateMaster(fs *flag.FlagSet, io IO) runFunc {
 	a := newAdminFlags(fs, io)
-	a.bindKeys(fs)
+	a.bindKeys(fs, withMasterKey)
 	newFile := fs.String("new-key-file", "", "`FILE` holding the new base64 master key (or env "+envNewMasterKey+")")
 	return func(ctx context.Context, _ []string) error { return rotateMaster(ctx, a, *newFile) }
 }
@@ -297,7 +297,7 @@ const rotateBatch = 200
 // bar on a terminal.
 func keysRotateData(fs *flag.FlagSet, io IO) runFunc {
 	a := newAdminFlags(fs, io)
-	a.bindKeys(fs)
+	a.bindKeys(fs, withMasterKey)
 	only := fs.String("customer", "", "rotate this customer only (customer `ID`)")
 	return func(ctx context.Context, _ []string) error {
 		id, err := optionalID(fs, "customer", *only)

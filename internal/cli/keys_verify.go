@@ -55,7 +55,7 @@ var errKeysFail = errors.New("keys verify: keys that do not open (see the report
 // when any key fails, or the check value does not open.
 func keysVerify(fs *flag.FlagSet, io IO) runFunc {
 	a := newAdminFlags(fs, io)
-	a.bindKeys(fs)
+	a.bindKeys(fs, withMasterKey)
 	only := fs.String("customer", "", "verify this customer's keys only (customer `ID`)")
 	return func(ctx context.Context, _ []string) error {
 		id, err := optionalID(fs, "customer", *only)
@@ -70,9 +70,6 @@ func verifyKeys(ctx context.Context, a *adminFlags, onlyID string) error {
 	io := a.io
 	if err := a.validate(); err != nil {
 		return err
-	}
-	if err := a.cfg.ValidateKeys(); err != nil {
-		return refuse(err)
 	}
 	opts := masterkey.Options{Key: a.cfg.MasterKey, File: keyFileInUse(a.cfg), Previous: a.cfg.PreviousMasterKey}
 	if opts.Key == "" {
