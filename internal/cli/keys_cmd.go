@@ -218,7 +218,7 @@ func (r *masterRotation) rewrap(_ []byte, all []seal.WrappedKey) ([]byte, []seal
 			r.already++
 			continue
 		}
-		from := openedBy(r.src.MasterKeys(), w)
+		from := masterkey.OpenedBy(r.src.MasterKeys(), w)
 		if from == nil {
 			lost = append(lost, w.CustomerID)
 			continue
@@ -258,16 +258,6 @@ func deleteNote(newFile string) string {
 		return ""
 	}
 	return "; delete " + newFile
-}
-
-// openedBy returns the first of masters that w is wrapped under, or nil.
-func openedBy(masters []*seal.MasterKey, w seal.WrappedKey) *seal.MasterKey {
-	for _, m := range masters {
-		if m.OpensKey(w) {
-			return m
-		}
-	}
-	return nil
 }
 
 // keyFileInUse is the file the current master key is read from, if any.

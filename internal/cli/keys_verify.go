@@ -165,7 +165,7 @@ func verifyCustomerKeys(id string, wrapped []seal.WrappedKey, masters []*seal.Ma
 	r := customerKeysReport{CustomerID: id, Keys: len(wrapped), Failed: []keyFailure{}}
 	data, index := false, false
 	for _, w := range wrapped {
-		if openedBy(masters, w) == nil {
+		if masterkey.OpenedBy(masters, w) == nil {
 			r.Failed = append(r.Failed, keyFailure{Purpose: w.Purpose, Version: w.Version})
 			continue
 		}

@@ -59,7 +59,7 @@ func Inspect(ctx context.Context, ks *keystore.Store, src *Source, where string)
 	}
 	opened := 0
 	for _, w := range all {
-		if openedBy(keys, w) != nil {
+		if OpenedBy(keys, w) != nil {
 			opened++
 		}
 	}
@@ -83,8 +83,8 @@ func Inspect(ctx context.Context, ks *keystore.Store, src *Source, where string)
 		ErrMixedKeys, len(all), where, opened, src.describe(), len(all)-opened, config.EnvPreviousMasterKey)
 }
 
-// openedBy returns the first of keys that w is wrapped under, or nil.
-func openedBy(keys []*seal.MasterKey, w seal.WrappedKey) *seal.MasterKey {
+// OpenedBy returns the first of keys that w is wrapped under, or nil.
+func OpenedBy(keys []*seal.MasterKey, w seal.WrappedKey) *seal.MasterKey {
 	for _, k := range keys {
 		if k.OpensKey(w) {
 			return k
