@@ -6,11 +6,10 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 
 	"accounts/internal/config"
+	"accounts/internal/store/dialect"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
@@ -45,9 +44,10 @@ func runPostgresPass() int {
 // back, to inspect or tamper with what is stored. Statements use ?
 // placeholders on both engines.
 type rawDB struct {
-	t  testing.TB
-	db *sql.DB
-	pg bool
+	t       testing.TB
+	db      *sql.DB
+	pg      bool
+	dialect dialect.Dialect
 }
 
 func (e *env) rawDB() *rawDB {
@@ -67,26 +67,15 @@ func (e *env) rawDB() *rawDB {
 		e.t.Fatalf("opening the database directly: %v", err)
 	}
 	e.t.Cleanup(func() { db.Close() })
-	return &rawDB{t: e.t, db: db, pg: onPostgres()}
+	d := dialect.SQLite
+	if onPostgres() {
+		d = dialect.Postgres
+	}
+	return &rawDB{t: e.t, db: db, pg: onPostgres(), dialect: d}
 }
 
-// bind rewrites ? placeholders as $1, $2, ... for PostgreSQL.
-func (r *rawDB) bind(q string) string {
-	if !r.pg {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, c := range q {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+// bind writes q's ? placeholders as the database's engine takes them.
+func (r *rawDB) bind(q string) string { return r.dialect.Bind(q) }
 
 // exec runs one statement that must change exactly one row.
 func (r *rawDB) exec(q string, args ...any) {

@@ -14,10 +14,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"accounts/internal/seal"
+	"accounts/internal/store/dialect"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
@@ -27,6 +27,8 @@ import (
 type Store struct {
 	db *sql.DB
 	pg bool
+	// dialect writes the statements' placeholders for the engine.
+	dialect dialect.Dialect
 	// noCheckTable is set by Lookup on a key store written before check
 	// values existed: it has no check value.
 	noCheckTable bool
@@ -41,6 +43,14 @@ var ErrCheckChanged = errors.New("keystore: the master key check value changed m
 // IsPostgres reports whether location names a PostgreSQL database.
 func IsPostgres(location string) bool {
 	return strings.HasPrefix(location, "postgres://") || strings.HasPrefix(location, "postgresql://")
+}
+
+// newStore is a key store at location, not yet opened.
+func newStore(location string) *Store {
+	if IsPostgres(location) {
+		return &Store{pg: true, dialect: dialect.Postgres}
+	}
+	return &Store{dialect: dialect.SQLite}
 }
 
 // sqliteDSN is the driver's name for the key store file at path.
@@ -63,7 +73,7 @@ func sqliteDSN(path string, readOnly bool) string {
 // Open opens (creating if needed) the key store at location: a file path
 // (SQLite) or a postgres:// URL.
 func Open(ctx context.Context, location string) (*Store, error) {
-	s := &Store{pg: IsPostgres(location)}
+	s := newStore(location)
 	var err error
 	if s.pg {
 		s.db, err = sql.Open("pgx", location)
@@ -110,7 +120,7 @@ func Open(ctx context.Context, location string) (*Store, error) {
 // file, or no tables in it). It is how a command learns what the key store
 // holds before it changes anything.
 func Lookup(ctx context.Context, location string) (s *Store, ok bool, err error) {
-	s = &Store{pg: IsPostgres(location)}
+	s = newStore(location)
 	if s.pg {
 		s.db, err = sql.Open("pgx", location)
 	} else {
@@ -150,24 +160,6 @@ func Lookup(ctx context.Context, location string) (s *Store, ok bool, err error)
 // Close closes the key store.
 func (s *Store) Close() error { return s.db.Close() }
 
-// bind rewrites ? placeholders as $n for PostgreSQL.
-func (s *Store) bind(q string) string {
-	if !s.pg {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, c := range q {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
 // Check returns the stored master key check value, nil when there is none
 // (a new key store, or one written before check values existed; also a key
 // store opened by Lookup that predates the check table).
@@ -198,7 +190,7 @@ func (s *Store) check(ctx context.Context, q queryRower, lock string) ([]byte, e
 // already, and returns the one it holds then: check, or another process's
 // that came first.
 func (s *Store) InitCheck(ctx context.Context, check []byte) ([]byte, error) {
-	if _, err := s.db.ExecContext(ctx, s.bind(`INSERT INTO master_key_check (id, check_value) VALUES (1, ?) ON CONFLICT (id) DO NOTHING`), check); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.dialect.Bind(`INSERT INTO master_key_check (id, check_value) VALUES (1, ?) ON CONFLICT (id) DO NOTHING`), check); err != nil {
 		return nil, err
 	}
 	return s.Check(ctx)
@@ -233,7 +225,7 @@ func (s *Store) Put(ctx context.Context, check []byte, keys []seal.WrappedKey) e
 			return ErrCheckChanged
 		}
 		for _, k := range keys {
-			if _, err := tx.ExecContext(ctx, s.bind(`INSERT INTO customer_keys (customer_id, purpose, version, wrapped) VALUES (?, ?, ?, ?)`),
+			if _, err := tx.ExecContext(ctx, s.dialect.Bind(`INSERT INTO customer_keys (customer_id, purpose, version, wrapped) VALUES (?, ?, ?, ?)`),
 				k.CustomerID, k.Purpose, k.Version, k.Wrapped); err != nil {
 				return err
 			}
@@ -268,7 +260,7 @@ func (s *Store) Rotate(ctx context.Context, fn Rotation) error {
 			return err
 		}
 		for _, k := range rewrapped {
-			r, err := tx.ExecContext(ctx, s.bind(`UPDATE customer_keys SET wrapped = ? WHERE customer_id = ? AND purpose = ? AND version = ?`),
+			r, err := tx.ExecContext(ctx, s.dialect.Bind(`UPDATE customer_keys SET wrapped = ? WHERE customer_id = ? AND purpose = ? AND version = ?`),
 				k.Wrapped, k.CustomerID, k.Purpose, k.Version)
 			if err != nil {
 				return err
@@ -277,7 +269,7 @@ func (s *Store) Rotate(ctx context.Context, fn Rotation) error {
 				return fmt.Errorf("keystore: replacing a key that is not there (%v)", err)
 			}
 		}
-		_, err = tx.ExecContext(ctx, s.bind(`INSERT INTO master_key_check (id, check_value) VALUES (1, ?)
+		_, err = tx.ExecContext(ctx, s.dialect.Bind(`INSERT INTO master_key_check (id, check_value) VALUES (1, ?)
 			ON CONFLICT (id) DO UPDATE SET check_value = excluded.check_value`), newCheck)
 		return err
 	})
@@ -304,7 +296,7 @@ func (s *Store) query(ctx context.Context, q string, args ...any) ([]seal.Wrappe
 func (s *Store) queryIn(ctx context.Context, db interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }, q string, args ...any) ([]seal.WrappedKey, error) {
-	rows, err := db.QueryContext(ctx, s.bind(q), args...)
+	rows, err := db.QueryContext(ctx, s.dialect.Bind(q), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +315,7 @@ func (s *Store) queryIn(ctx context.Context, db interface {
 // Destroy deletes every key of a customer. Without them, no copy of the
 // customer's sealed data can be opened again.
 func (s *Store) Destroy(ctx context.Context, customerID string) error {
-	if _, err := s.db.ExecContext(ctx, s.bind(`DELETE FROM customer_keys WHERE customer_id = ?`), customerID); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.dialect.Bind(`DELETE FROM customer_keys WHERE customer_id = ?`), customerID); err != nil {
 		return err
 	}
 	return s.purge(ctx)

@@ -1,6 +1,9 @@
 package store
 
-import "accounts/internal/schema"
+import (
+	"accounts/internal/schema"
+	"accounts/internal/store/dialect"
+)
 
 // Column is one clear column of a resource's table, besides customer_id, id,
 // created_at and sealed, which every table has.
@@ -27,6 +30,7 @@ func Columns(res *schema.Resource) []Column {
 	return cols
 }
 
-// TimeLayout is how created_at is stored: UTC, fixed width, so that it sorts
-// as text, with the microsecond precision the API returns.
-const TimeLayout = "2006-01-02T15:04:05.000000Z"
+// TimeLayout is how created_at is written as text (and stored, on SQLite):
+// UTC, fixed width, so that it sorts as text, with the microsecond
+// precision the API returns.
+const TimeLayout = dialect.TimeLayout

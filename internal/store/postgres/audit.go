@@ -4,11 +4,21 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"time"
 
 	"accounts/internal/audit"
+	"accounts/internal/store/sqlbuild"
 
 	"github.com/jackc/pgx/v5"
+)
+
+// The statements on the audit heads that only this store runs: it locks
+// each head row for the transaction, where the SQLite store relies on its
+// one writer.
+const (
+	createAuditHead = `INSERT INTO audit_heads (customer_id, position, hash)
+			VALUES ($1, 0, $2) ON CONFLICT (customer_id) DO NOTHING`
+	lockAuditHead   = `SELECT position, hash FROM audit_heads WHERE customer_id = $1 FOR UPDATE`
+	updateAuditHead = `UPDATE audit_heads SET position = $2, hash = $3 WHERE customer_id = $1`
 )
 
 // AppendAudit links entries to their customers' chains. Each chain's head
@@ -27,46 +37,38 @@ func (t *txn) AppendAudit(ctx context.Context, entries []audit.Entry) error {
 	}
 	slices.Sort(customers)
 	for _, customer := range customers {
-		if _, err := t.tx.Exec(ctx, `INSERT INTO audit_heads (customer_id, position, hash)
-			VALUES ($1, 0, $2) ON CONFLICT (customer_id) DO NOTHING`, customer, make([]byte, audit.HashSize)); err != nil {
+		if _, err := t.tx.Exec(ctx, createAuditHead, customer, make([]byte, audit.HashSize)); err != nil {
 			return sanitize(err)
 		}
 		head := heads[customer]
-		if err := t.tx.QueryRow(ctx, `SELECT position, hash FROM audit_heads WHERE customer_id = $1 FOR UPDATE`,
-			customer).Scan(&head.Position, &head.Hash); err != nil {
+		if err := t.tx.QueryRow(ctx, lockAuditHead, customer).Scan(&head.Position, &head.Hash); err != nil {
 			return sanitize(err)
 		}
 	}
 	for i := range entries {
 		e := &entries[i]
 		heads[e.CustomerID].Append(e)
-		if _, err := t.tx.Exec(ctx, `INSERT INTO audit_entries (customer_id, position, at, client_id, request_id,
-			action, resource, object_ids, fields, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			e.CustomerID, e.Position, e.Time.UTC().Truncate(time.Microsecond), e.ClientID, e.RequestID, string(e.Action),
-			e.Resource, nonNil(e.ObjectIDs), nonNil(e.Fields), e.PrevHash, e.Hash); err != nil {
+		stmt, err := t.db.build.InsertAuditEntry(*e)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, stmt); err != nil {
 			return sanitize(err)
 		}
 	}
 	for _, customer := range customers {
 		head := heads[customer]
-		if _, err := t.tx.Exec(ctx, `UPDATE audit_heads SET position = $2, hash = $3 WHERE customer_id = $1`,
-			customer, head.Position, head.Hash); err != nil {
+		if _, err := t.tx.Exec(ctx, updateAuditHead, customer, head.Position, head.Hash); err != nil {
 			return sanitize(err)
 		}
 	}
 	return nil
 }
 
-func nonNil(l []string) []string {
-	if l == nil {
-		return []string{}
-	}
-	return l
-}
-
 // AuditCustomers lists the customers that have an audit chain.
 func (db *DB) AuditCustomers(ctx context.Context) ([]string, error) {
-	rows, err := db.pool.Query(ctx, `SELECT customer_id FROM audit_heads WHERE position > 0 ORDER BY customer_id`)
+	stmt := db.build.AuditCustomers()
+	rows, err := db.pool.Query(ctx, stmt.SQL, stmt.Args...)
 	if err != nil {
 		return nil, sanitize(err)
 	}
@@ -77,8 +79,8 @@ func (db *DB) AuditCustomers(ctx context.Context) ([]string, error) {
 // AuditHead returns the recorded head of a customer's chain.
 func (db *DB) AuditHead(ctx context.Context, customerID string) (audit.Chain, error) {
 	var head audit.Chain
-	err := db.pool.QueryRow(ctx, `SELECT position, hash FROM audit_heads WHERE customer_id = $1`, customerID).
-		Scan(&head.Position, &head.Hash)
+	stmt := db.build.AuditHead(customerID)
+	err := db.pool.QueryRow(ctx, stmt.SQL, stmt.Args...).Scan(&head.Position, &head.Hash)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && head.Position == 0) {
 		return audit.Chain{}, nil
 	}
@@ -87,21 +89,17 @@ func (db *DB) AuditHead(ctx context.Context, customerID string) (audit.Chain, er
 
 // AuditEntries streams a customer's entries in position order.
 func (db *DB) AuditEntries(ctx context.Context, customerID string, fn func(audit.Entry) error) error {
-	rows, err := db.pool.Query(ctx, `SELECT position, at, client_id, request_id, action, resource, object_ids,
-		fields, prev_hash, hash FROM audit_entries WHERE customer_id = $1 ORDER BY position`, customerID)
+	stmt := db.build.AuditEntries(customerID)
+	rows, err := db.pool.Query(ctx, stmt.SQL, stmt.Args...)
 	if err != nil {
 		return sanitize(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		e := audit.Entry{CustomerID: customerID}
-		var action string
-		if err := rows.Scan(&e.Position, &e.Time, &e.ClientID, &e.RequestID, &action, &e.Resource, &e.ObjectIDs,
-			&e.Fields, &e.PrevHash, &e.Hash); err != nil {
+		e, err := sqlbuild.ScanAuditEntry(customerID, rows)
+		if err != nil {
 			return sanitize(err)
 		}
-		e.Action = audit.Action(action)
-		e.Time = e.Time.UTC()
 		if err := fn(e); err != nil {
 			return err
 		}

@@ -21,6 +21,8 @@ import (
 
 	"accounts/internal/schema"
 	"accounts/internal/store"
+	"accounts/internal/store/dialect"
+	"accounts/internal/store/sqlbuild"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -38,7 +40,8 @@ type DB struct {
 	migrations []store.Migration
 	// migrated are the migrations Open applied.
 	migrated []string
-	stmts    map[*schema.Resource]statements
+	// build writes the statements.
+	build *sqlbuild.Builder
 	// uniqueColumns maps "table.constraint" of every unique and primary key
 	// constraint to its last column, the one a violation is reported on.
 	uniqueColumns map[string]string
@@ -74,15 +77,15 @@ func Open(ctx context.Context, url string, catalog *schema.Catalog) (*DB, error)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: creating the connection pool: %w", err)
 	}
-	db := &DB{pool: pool, migrations: migrations, stmts: map[*schema.Resource]statements{}}
-	if err := db.open(ctx, catalog); err != nil {
+	db := &DB{pool: pool, migrations: migrations, build: sqlbuild.New(catalog, dialect.Postgres)}
+	if err := db.open(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return db, nil
 }
 
-func (db *DB) open(ctx context.Context, catalog *schema.Catalog) error {
+func (db *DB) open(ctx context.Context) error {
 	if err := checkDurability(ctx, db.pool); err != nil {
 		return err
 	}
@@ -94,9 +97,6 @@ func (db *DB) open(ctx context.Context, catalog *schema.Catalog) error {
 		return err
 	}
 	db.uniqueColumns = cols
-	for _, res := range catalog.Resources {
-		db.stmts[res] = buildStatements(res)
-	}
 	return nil
 }
 
@@ -337,4 +337,14 @@ func (db *DB) classify(err error) error {
 		}
 	}
 	return sanitize(err)
+}
+
+// Dialect is the SQL dialect the store writes its statements in.
+func (db *DB) Dialect() dialect.Dialect { return dialect.Postgres }
+
+// TableColumns reads a table's columns from the database (its current
+// schema), for checking the tables the migrations made against the
+// declarations (storetest).
+func (db *DB) TableColumns(ctx context.Context, table string) ([]sqlbuild.TableColumn, error) {
+	return collect(ctx, db, db.build.Columns(table), sqlbuild.ScanTableColumn)
 }

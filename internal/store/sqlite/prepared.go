@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"accounts/internal/store/sqlbuild"
 )
 
 // preparedSet holds the fixed statements of one pool, prepared when the
@@ -49,32 +51,30 @@ func (t *txn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return t.tx.StmtContext(ctx, s), nil
 }
 
-func (t *txn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	s, err := t.stmt(ctx, query)
+func (t *txn) exec(ctx context.Context, stmt sqlbuild.Stmt) (sql.Result, error) {
+	s, err := t.stmt(ctx, stmt.SQL)
 	if err != nil {
 		return nil, err
 	}
-	return s.ExecContext(ctx, args...)
+	return s.ExecContext(ctx, stmt.Args...)
 }
 
 // queryRow runs a fixed single-row query; errors surface from Scan.
-func (t *txn) queryRow(ctx context.Context, query string, args ...any) rowScanner {
-	s, err := t.stmt(ctx, query)
+func (t *txn) queryRow(ctx context.Context, stmt sqlbuild.Stmt) sqlbuild.Scanner {
+	s, err := t.stmt(ctx, stmt.SQL)
 	if err != nil {
 		return errRow{err}
 	}
-	return s.QueryRowContext(ctx, args...)
+	return s.QueryRowContext(ctx, stmt.Args...)
 }
 
-func (t *txn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	s, err := t.stmt(ctx, query)
+func (t *txn) query(ctx context.Context, stmt sqlbuild.Stmt) (*sql.Rows, error) {
+	s, err := t.stmt(ctx, stmt.SQL)
 	if err != nil {
 		return nil, err
 	}
-	return s.QueryContext(ctx, args...)
+	return s.QueryContext(ctx, stmt.Args...)
 }
-
-type rowScanner interface{ Scan(...any) error }
 
 type errRow struct{ err error }
 

@@ -4,62 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
-	"strings"
-	"time"
 
 	"accounts/internal/schema"
 	"accounts/internal/store"
+	"accounts/internal/store/sqlbuild"
 )
 
-// statements are one resource's SQL, built once from its declaration.
-type statements struct {
-	resource   string
-	table      string
-	selectList string // the columns every row query selects, for scan
-	cols       []store.Column
-	insert     string
-	get        string
-	update     string
-	delete     string
-	exists     string
-	refs       map[string]string // field name -> select ids referencing a target
-	clear      map[string]string // field name -> set the reference to null
-}
-
-func buildStatements(res *schema.Resource) statements {
-	cols := store.Columns(res)
-	names := make([]string, len(cols))
-	sets := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = c.Name
-		sets[i] = c.Name + " = ?"
-	}
-	list := strings.Join(append(names, "sealed"), ", ")
-	s := statements{
-		resource:   res.Name,
-		table:      res.Table,
-		selectList: "id, created_at, " + list,
-		cols:       cols,
-		insert: fmt.Sprintf("INSERT INTO %s (customer_id, id, created_at, seq, %s) VALUES (?, ?, ?, ?%s)",
-			res.Table, list, strings.Repeat(", ?", len(cols)+1)),
-		get:    fmt.Sprintf("SELECT id, created_at, %s FROM %s WHERE customer_id = ? AND id = ?", list, res.Table),
-		update: fmt.Sprintf("UPDATE %s SET seq = ?, %s WHERE customer_id = ? AND id = ?", res.Table, strings.Join(append(sets, "sealed = ?"), ", ")),
-		delete: fmt.Sprintf("DELETE FROM %s WHERE customer_id = ? AND id = ?", res.Table),
-		exists: fmt.Sprintf("SELECT 1 FROM %s WHERE customer_id = ? AND id = ?", res.Table),
-		refs:   map[string]string{},
-		clear:  map[string]string{},
-	}
-	for _, f := range res.Fields {
-		if f.Type == schema.Ref {
-			s.refs[f.Name] = fmt.Sprintf("SELECT id FROM %s WHERE customer_id = ? AND %s = ? ORDER BY id", res.Table, f.Column())
-			s.clear[f.Name] = fmt.Sprintf("UPDATE %s SET %s = NULL, seq = ? WHERE customer_id = ? AND %s = ?", res.Table, f.Column(), f.Column())
-		}
-	}
-	return s
-}
-
-// txn is a store.Tx on one SQLite transaction.
+// txn is a store.Tx on one SQLite transaction. It runs the statements
+// sqlbuild writes: the fixed ones prepared (prepared.go), lists as built.
 type txn struct {
 	db       *DB
 	tx       *sql.Tx
@@ -69,28 +21,6 @@ type txn struct {
 	versions map[string]int64
 }
 
-// Fixed statements besides each resource's own.
-const (
-	bumpVersion = `INSERT INTO list_versions (customer_id, table_name, version) VALUES (?, ?, 1)
-		ON CONFLICT (customer_id, table_name) DO UPDATE SET version = version + 1 RETURNING version`
-	selectVersion    = `SELECT version FROM list_versions WHERE customer_id = ? AND table_name = ?`
-	savepoint        = "SAVEPOINT item"
-	rollbackTo       = "ROLLBACK TO SAVEPOINT item"
-	releaseSavepoint = "RELEASE SAVEPOINT item"
-)
-
-// queries lists every fixed statement, for preparing at open.
-func (s statements) queries() []string {
-	out := []string{s.insert, s.get, s.update, s.delete, s.exists}
-	for _, q := range s.refs {
-		out = append(out, q)
-	}
-	for _, q := range s.clear {
-		out = append(out, q)
-	}
-	return out
-}
-
 // bump raises the customer's list version of a table, once per
 // transaction, and returns the version the transaction's writes carry.
 func (t *txn) bump(ctx context.Context, customerID, table string) (int64, error) {
@@ -98,7 +28,12 @@ func (t *txn) bump(ctx context.Context, customerID, table string) (int64, error)
 		return v, nil
 	}
 	var v int64
-	err := t.queryRow(ctx, bumpVersion, customerID, table).Scan(&v)
+	err := t.queryRow(ctx, t.db.build.BumpVersion(customerID, table)).Scan(&v)
+	if isForeignKey(err) {
+		// The version row's one reference: the write is for an unknown
+		// customer.
+		return 0, &store.ReferenceViolation{Column: "customer_id"}
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -111,64 +46,95 @@ func (t *txn) bump(ctx context.Context, customerID, table string) (int64, error)
 
 // Version returns the customer's list version of res (0 before any write).
 func (t *txn) Version(ctx context.Context, customerID string, res *schema.Resource) (int64, error) {
+	s, err := t.db.build.Table(res)
+	if err != nil {
+		return 0, err
+	}
 	var v int64
-	err := t.queryRow(ctx, selectVersion, customerID, res.Table).Scan(&v)
+	err = t.queryRow(ctx, t.db.build.Version(customerID, s.Name())).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
 	return v, err
 }
 
-func (t *txn) args(s statements, row store.Row) []any {
-	out := make([]any, 0, len(s.cols)+1)
-	for _, c := range s.cols {
-		out = append(out, toSQL(row.Plain[c.Name]))
-	}
-	return append(out, row.Sealed)
-}
-
-func toSQL(v any) any {
-	if b, ok := v.(bool); ok {
-		if b {
-			return int64(1)
-		}
-		return int64(0)
-	}
-	return v
-}
-
 func (t *txn) Insert(ctx context.Context, customerID string, res *schema.Resource, row store.Row) error {
-	s := t.db.stmts[res]
-	seq, err := t.bump(ctx, customerID, res.Table)
+	s, err := t.db.build.Table(res)
 	if err != nil {
 		return err
 	}
-	args := append([]any{customerID, row.ID, row.CreatedAt.UTC().Format(store.TimeLayout), seq}, t.args(s, row)...)
-	_, err = t.exec(ctx, s.insert, args...)
-	return classify(err)
+	seq, err := t.bump(ctx, customerID, s.Name())
+	if err != nil {
+		return err
+	}
+	stmt, err := s.Insert(customerID, seq, row)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, stmt)
+	return t.classifyWrite(ctx, err, customerID, s, row)
 }
 
 func (t *txn) Update(ctx context.Context, customerID string, res *schema.Resource, row store.Row) error {
-	s := t.db.stmts[res]
-	seq, err := t.bump(ctx, customerID, res.Table)
+	s, err := t.db.build.Table(res)
 	if err != nil {
 		return err
 	}
-	args := append(append([]any{seq}, t.args(s, row)...), customerID, row.ID)
-	r, err := t.exec(ctx, s.update, args...)
+	seq, err := t.bump(ctx, customerID, s.Name())
 	if err != nil {
-		return classify(err)
+		return err
+	}
+	stmt, err := s.Update(customerID, seq, row)
+	if err != nil {
+		return err
+	}
+	r, err := t.exec(ctx, stmt)
+	if err != nil {
+		return t.classifyWrite(ctx, err, customerID, s, row)
 	}
 	return oneRow(r)
 }
 
-func (t *txn) Delete(ctx context.Context, customerID string, res *schema.Resource, id string) error {
-	if _, err := t.bump(ctx, customerID, res.Table); err != nil {
-		return err
+// classifyWrite classifies the error of a write of row. SQLite reports a
+// foreign key violation without naming the key, so the reference that is
+// missing is looked up: the customer first, then each reference of the
+// row (PostgreSQL names the constraint, and checks the customer's first).
+func (t *txn) classifyWrite(ctx context.Context, err error, customerID string, s *sqlbuild.Table, row store.Row) error {
+	if !isForeignKey(err) {
+		return classify(err)
 	}
-	r, err := t.exec(ctx, t.db.stmts[res].delete, customerID, id)
+	found := func(stmt sqlbuild.Stmt) (bool, error) {
+		var one int
+		err := t.tx.QueryRowContext(ctx, stmt.SQL, stmt.Args...).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	ok, ferr := found(t.db.build.CustomerExists(customerID))
+	if ferr != nil || !ok {
+		return errors.Join(ferr, &store.ReferenceViolation{Column: "customer_id"})
+	}
+	for _, r := range s.References(row) {
+		ok, ferr := found(r.Target.Exists(customerID, r.ID))
+		if ferr != nil || !ok {
+			return errors.Join(ferr, &store.ReferenceViolation{Column: r.Column})
+		}
+	}
+	return err
+}
+
+func (t *txn) Delete(ctx context.Context, customerID string, res *schema.Resource, id string) error {
+	s, err := t.db.build.Table(res)
 	if err != nil {
 		return err
+	}
+	if _, err := t.bump(ctx, customerID, s.Name()); err != nil {
+		return err
+	}
+	r, err := t.exec(ctx, s.Delete(customerID, id))
+	if err != nil {
+		return classify(err)
 	}
 	return oneRow(r)
 }
@@ -185,48 +151,24 @@ func oneRow(r sql.Result) error {
 }
 
 func (t *txn) Get(ctx context.Context, customerID string, res *schema.Resource, id string) (store.Row, error) {
-	s := t.db.stmts[res]
-	row, err := s.scan(t.queryRow(ctx, s.get, customerID, id))
+	s, err := t.db.build.Table(res)
+	if err != nil {
+		return store.Row{}, err
+	}
+	row, err := s.Scan(t.queryRow(ctx, s.Get(customerID, id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Row{}, store.ErrNotFound
 	}
 	return row, err
 }
 
-// scan reads one row selected with s.selectList.
-func (s statements) scan(src rowScanner) (store.Row, error) {
-	dest := make([]any, len(s.cols)+3)
-	var created string
-	row := store.Row{Plain: make(map[string]any, len(s.cols))}
-	vals := make([]any, len(s.cols))
-	dest[0], dest[1] = &row.ID, &created
-	for i := range s.cols {
-		dest[2+i] = &vals[i]
-	}
-	dest[len(dest)-1] = &row.Sealed
-	if err := src.Scan(dest...); err != nil {
-		return store.Row{}, err
-	}
-	var err error
-	if row.CreatedAt, err = time.Parse(store.TimeLayout, created); err != nil {
-		return store.Row{}, fmt.Errorf("sqlite: created_at of a %s row: %w", s.resource, err)
-	}
-	for i, c := range s.cols {
-		row.Plain[c.Name] = fromSQL(c, vals[i])
-	}
-	return row, nil
-}
-
-func fromSQL(c store.Column, v any) any {
-	if n, ok := v.(int64); ok && !c.Index && c.Field.Type == schema.Bool {
-		return n != 0
-	}
-	return v
-}
-
 func (t *txn) Exists(ctx context.Context, customerID string, res *schema.Resource, id string) (bool, error) {
+	s, err := t.db.build.Table(res)
+	if err != nil {
+		return false, err
+	}
 	var one int
-	err := t.queryRow(ctx, t.db.stmts[res].exists, customerID, id).Scan(&one)
+	err = t.queryRow(ctx, s.Exists(customerID, id)).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -234,7 +176,15 @@ func (t *txn) Exists(ctx context.Context, customerID string, res *schema.Resourc
 }
 
 func (t *txn) Referencing(ctx context.Context, customerID string, res *schema.Resource, f *schema.Field, target string) ([]string, error) {
-	rows, err := t.query(ctx, t.db.stmts[res].refs[f.Name], customerID, target)
+	s, err := t.db.build.Table(res)
+	if err != nil {
+		return nil, err
+	}
+	stmt, err := s.Referencing(customerID, f, target)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.query(ctx, stmt)
 	if err != nil {
 		return nil, err
 	}
@@ -251,10 +201,18 @@ func (t *txn) Referencing(ctx context.Context, customerID string, res *schema.Re
 }
 
 func (t *txn) ClearReferences(ctx context.Context, customerID string, res *schema.Resource, f *schema.Field, target string) error {
-	seq, err := t.bump(ctx, customerID, res.Table)
+	s, err := t.db.build.Table(res)
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, t.db.stmts[res].clear[f.Name], seq, customerID, target)
-	return err
+	seq, err := t.bump(ctx, customerID, s.Name())
+	if err != nil {
+		return err
+	}
+	stmt, err := s.ClearReferences(customerID, f, seq, target)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, stmt)
+	return classify(err)
 }

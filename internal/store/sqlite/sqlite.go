@@ -19,6 +19,8 @@ import (
 
 	"accounts/internal/schema"
 	"accounts/internal/store"
+	"accounts/internal/store/dialect"
+	"accounts/internal/store/sqlbuild"
 
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
@@ -45,8 +47,10 @@ type DB struct {
 	reader     *sql.DB
 	migrations []store.Migration
 	// migrated are the migrations Open applied.
-	migrated   []string
-	stmts      map[*schema.Resource]statements
+	migrated []string
+	// build writes the statements; the fixed ones are prepared on both
+	// pools when the store opens.
+	build      *sqlbuild.Builder
 	readStmts  *preparedSet
 	writeStmts *preparedSet
 }
@@ -80,7 +84,7 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	}
 	writer.SetMaxOpenConns(1)
 	writer.SetConnMaxIdleTime(0)
-	db := &DB{writer: writer, migrations: migrations, stmts: map[*schema.Resource]statements{}}
+	db := &DB{writer: writer, migrations: migrations, build: sqlbuild.New(catalog, dialect.SQLite)}
 	if err := db.migrate(ctx); err != nil {
 		writer.Close()
 		return nil, err
@@ -94,12 +98,7 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 	db.reader = reader
-	queries := []string{bumpVersion, selectVersion, savepoint, rollbackTo, releaseSavepoint,
-		selectAuditHead, upsertAuditHead, insertAuditEntry}
-	for _, res := range catalog.Resources {
-		db.stmts[res] = buildStatements(res)
-		queries = append(queries, db.stmts[res].queries()...)
-	}
+	queries := append(db.build.Fixed(), upsertAuditHead)
 	if db.writeStmts, err = newPreparedSet(ctx, writer, queries); err != nil {
 		db.Close()
 		return nil, err
@@ -235,6 +234,13 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	return db.inTx(ctx, db.writer, func(tx *sql.Tx) error { return fn(&txn{db: db, tx: tx, prepared: db.writeStmts}) })
 }
 
+// isForeignKey reports a foreign key violation. SQLite does not say which
+// key: the caller finds out (see txn.classifyWrite).
+func isForeignKey(err error) bool {
+	var se *sqlite3.Error
+	return errors.As(err, &se) && se.Code() == sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
 // classify turns a unique-constraint failure into a *store.UniqueViolation.
 // SQLite names the columns in the message ("UNIQUE constraint failed:
 // t.customer_id, t.tenant_id"); the last one is the constrained field. The
@@ -256,4 +262,13 @@ func classify(err error) error {
 		}
 	}
 	return err
+}
+
+// Dialect is the SQL dialect the store writes its statements in.
+func (db *DB) Dialect() dialect.Dialect { return dialect.SQLite }
+
+// TableColumns reads a table's columns from the database, for checking the
+// tables the migrations made against the declarations (storetest).
+func (db *DB) TableColumns(ctx context.Context, table string) ([]sqlbuild.TableColumn, error) {
+	return collect(ctx, db, db.build.Columns(table), sqlbuild.ScanTableColumn)
 }

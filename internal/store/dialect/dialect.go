@@ -1,0 +1,147 @@
+// Package dialect is what differs between the SQL of the two engines, and
+// nothing else: how a placeholder is written, which LIMIT means none, how
+// a time and a list of strings are bound, and the column type names (for
+// checking the live tables against the declarations). Every statement is
+// written once, with ? placeholders, in the text both engines take.
+//
+// It imports nothing of the service, so that every package writing SQL
+// for both engines (the stores, the key store, tests that open a database
+// directly) shares the one placeholder rewrite. Add to it only what a
+// second engine forces (ardanlabs/service business/sdk/sqldb/dialect).
+package dialect
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TimeLayout is how a time is written as text: UTC, fixed width, so that
+// it sorts as text, with the microsecond precision the API returns. SQLite
+// stores times in it; PostgreSQL's timestamptz keeps the same precision.
+const TimeLayout = "2006-01-02T15:04:05.000000Z"
+
+// Kind is what a column holds, whatever the engine calls its type.
+type Kind int
+
+// The kinds of the service's columns.
+const (
+	Text  Kind = iota // string
+	Bool              // bool
+	Bytes             // []byte
+	Time              // time.Time
+	Int               // int64
+	kinds
+)
+
+// Dialect is one engine's spelling. The zero value is not a dialect: use
+// SQLite or Postgres.
+type Dialect struct {
+	name string
+	// numbered placeholders are $1, $2, ...; otherwise ?.
+	numbered bool
+	// textTimes binds a time as text in TimeLayout; otherwise as a
+	// time.Time truncated to the microsecond (what timestamptz keeps).
+	textTimes bool
+	// jsonLists binds a list of strings as a JSON array in text;
+	// otherwise as a []string (a text[] column).
+	jsonLists bool
+	// noLimit is the LIMIT operand that sets no limit (OFFSET needs a
+	// LIMIT before it on SQLite).
+	noLimit any
+	types   [kinds]string
+	// columns selects a table's columns: name, type, and whether it is
+	// NOT NULL; its one placeholder is the table name.
+	columns string
+}
+
+// SQLite is the dialect of the embedded store (and the SQLite key store).
+// Bools need no encoding: the driver binds them as 0 and 1, and the
+// tables' CHECK constraints accept nothing else.
+var SQLite = Dialect{
+	name:      "sqlite",
+	textTimes: true,
+	jsonLists: true,
+	noLimit:   int64(-1),
+	types:     [kinds]string{Text: "text", Bool: "integer", Bytes: "blob", Time: "text", Int: "integer"},
+	columns:   `SELECT name, lower(type), "notnull" <> 0 FROM pragma_table_info(?) ORDER BY cid`,
+}
+
+// Postgres is the dialect of the server store (and a PostgreSQL key store).
+var Postgres = Dialect{
+	name:     "postgres",
+	numbered: true,
+	noLimit:  nil, // LIMIT NULL is no limit
+	types:    [kinds]string{Text: "text", Bool: "boolean", Bytes: "bytea", Time: "timestamp with time zone", Int: "bigint"},
+	columns: Numbered(`SELECT column_name::text, data_type::text, is_nullable = 'NO' FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position`),
+}
+
+func (d Dialect) String() string { return d.name }
+
+// Bind writes q's ? placeholders in the dialect's form. Statements hold no
+// ? other than placeholders (no string literal, no jsonb operator).
+func (d Dialect) Bind(q string) string {
+	if !d.numbered {
+		return q
+	}
+	return Numbered(q)
+}
+
+// Numbered rewrites ? placeholders as $1, $2, ... (pocketbase/dbx
+// PgsqlBuilder.GeneratePlaceholder).
+func Numbered(q string) string {
+	n := strings.Count(q, "?")
+	if n == 0 {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 2*n)
+	i := 0
+	for {
+		j := strings.IndexByte(q, '?')
+		if j < 0 {
+			b.WriteString(q)
+			return b.String()
+		}
+		i++
+		b.WriteString(q[:j])
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(i))
+		q = q[j+1:]
+	}
+}
+
+// Time is t as the dialect binds it: both forms keep microseconds, in UTC.
+func (d Dialect) Time(t time.Time) any {
+	if d.textTimes {
+		return t.UTC().Format(TimeLayout)
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// List is a list of strings as the dialect binds it; an empty list is
+// stored as empty, never as null.
+func (d Dialect) List(l []string) (any, error) {
+	if l == nil {
+		l = []string{}
+	}
+	if !d.jsonLists {
+		return l, nil
+	}
+	b, err := json.Marshal(l)
+	return string(b), err
+}
+
+// NoLimit is the LIMIT operand that sets no limit.
+func (d Dialect) NoLimit() any { return d.noLimit }
+
+// TypeName is the type a column of kind k has in the dialect's tables, as
+// ColumnsQuery reports it.
+func (d Dialect) TypeName(k Kind) string { return d.types[k] }
+
+// ColumnsQuery selects a table's columns as the live database has them:
+// one row per column of name, type (lower case) and whether it is NOT
+// NULL, in table order. Its one placeholder is the table name.
+func (d Dialect) ColumnsQuery() string { return d.columns }

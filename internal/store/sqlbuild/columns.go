@@ -1,0 +1,48 @@
+package sqlbuild
+
+import (
+	"accounts/internal/schema"
+	"accounts/internal/store"
+	"accounts/internal/store/dialect"
+)
+
+// TableColumn is one column of a table: its name, its type as the dialect
+// spells it (lower case), and whether it is NOT NULL.
+type TableColumn struct {
+	Name    string
+	Type    string
+	NotNull bool
+}
+
+// Declared lists the columns res's table must have for its statements, as
+// the declaration implies them, in the builder's dialect: customer_id, id,
+// created_at, seq, the clear columns (a required field's and a bool's not
+// null), and sealed (not null when the resource has personal fields).
+// Migrations are written by hand per engine; the conformance suite checks
+// each live table against this list.
+func (b *Builder) Declared(res *schema.Resource) []TableColumn {
+	col := func(name string, k dialect.Kind, notNull bool) TableColumn {
+		return TableColumn{Name: name, Type: b.d.TypeName(k), NotNull: notNull}
+	}
+	out := []TableColumn{
+		col("customer_id", dialect.Text, true),
+		col("id", dialect.Text, true),
+		col("created_at", dialect.Time, true),
+		col("seq", dialect.Int, true),
+	}
+	for _, c := range store.Columns(res) {
+		out = append(out, col(c.Name, kindOf(c), !c.Index && !c.Field.Nullable()))
+	}
+	return append(out, col("sealed", dialect.Bytes, len(res.PersonalFields()) > 0))
+}
+
+// Columns selects a table's columns as the live database has them, for
+// ScanTableColumn.
+func (b *Builder) Columns(table string) Stmt { return Stmt{b.d.ColumnsQuery(), []any{table}} }
+
+// ScanTableColumn reads one column selected by Columns.
+func ScanTableColumn(src Scanner) (TableColumn, error) {
+	var c TableColumn
+	err := src.Scan(&c.Name, &c.Type, &c.NotNull)
+	return c, err
+}

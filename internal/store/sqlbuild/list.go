@@ -1,0 +1,143 @@
+package sqlbuild
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"accounts/internal/store"
+	"accounts/internal/store/dialect"
+)
+
+// List selects, orders and pages a customer's rows, for Scan.
+func (t *Table) List(customerID string, spec store.ListSpec) (Stmt, error) {
+	var b strings.Builder
+	b.WriteString("SELECT " + t.selectList + " FROM " + t.res.Table + " WHERE ")
+	args, err := t.where(&b, customerID, spec.Where)
+	if err != nil {
+		return Stmt{}, err
+	}
+	if spec.Since > 0 {
+		b.WriteString(" AND seq > ?")
+		args = append(args, spec.Since)
+	}
+	for i, o := range spec.Order {
+		if _, ok := t.kinds[o.Column]; !ok {
+			return Stmt{}, fmt.Errorf("sqlbuild: %s has no column %q to order by", t.res.Name, o.Column)
+		}
+		if i == 0 {
+			b.WriteString(" ORDER BY ")
+		} else {
+			b.WriteString(", ")
+		}
+		if o.Desc {
+			b.WriteString(o.Column + " DESC NULLS LAST")
+		} else {
+			b.WriteString(o.Column + " ASC NULLS FIRST")
+		}
+	}
+	if spec.Limit < 0 || spec.Offset < 0 {
+		return Stmt{}, fmt.Errorf("sqlbuild: a negative limit or offset")
+	}
+	if spec.Limit > 0 || spec.Offset > 0 {
+		limit := t.d.NoLimit()
+		if spec.Limit > 0 {
+			limit = int64(spec.Limit)
+		}
+		b.WriteString(" LIMIT ? OFFSET ?")
+		args = append(args, limit, int64(spec.Offset))
+	}
+	return Stmt{t.d.Bind(b.String()), args}, nil
+}
+
+// Count counts the customer's rows the conditions select.
+func (t *Table) Count(customerID string, where []store.Condition) (Stmt, error) {
+	var b strings.Builder
+	b.WriteString("SELECT count(*) FROM " + t.res.Table + " WHERE ")
+	args, err := t.where(&b, customerID, where)
+	if err != nil {
+		return Stmt{}, err
+	}
+	return Stmt{t.d.Bind(b.String()), args}, nil
+}
+
+var comparison = map[store.CondOp]string{
+	store.Eq: "=", store.GT: ">", store.GTE: ">=", store.LT: "<", store.LTE: "<=",
+}
+
+// where writes the customer's filter and the conditions, over
+// allow-listed column names, every value a bound parameter, and returns
+// the values. An empty IN list selects nothing (negated: everything). A
+// negated condition also keeps rows where the column is null.
+func (t *Table) where(b *strings.Builder, customerID string, conds []store.Condition) ([]any, error) {
+	args := []any{customerID}
+	b.WriteString("customer_id = ?")
+	for _, c := range conds {
+		k, ok := t.kinds[c.Column]
+		if !ok {
+			return nil, fmt.Errorf("sqlbuild: %s has no column %q to filter on", t.res.Name, c.Column)
+		}
+		b.WriteString(" AND ")
+		if c.Op == store.IsNull {
+			var isNull, ok bool
+			if len(c.Values) == 1 {
+				isNull, ok = c.Values[0].(bool)
+			}
+			if !ok {
+				return nil, fmt.Errorf("sqlbuild: an is-null condition on %s needs one bool", c.Column)
+			}
+			if isNull != c.Negate {
+				b.WriteString(c.Column + " IS NULL")
+			} else {
+				b.WriteString(c.Column + " IS NOT NULL")
+			}
+			continue
+		}
+		op, ok := comparison[c.Op]
+		switch {
+		case c.Op == store.In:
+		case !ok:
+			return nil, fmt.Errorf("sqlbuild: unknown operator %d on %s", c.Op, c.Column)
+		case len(c.Values) != 1:
+			return nil, fmt.Errorf("sqlbuild: a comparison on %s needs one value, not %d", c.Column, len(c.Values))
+		}
+		for _, v := range c.Values {
+			v, err := t.condValue(c.Column, k, v)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, v)
+		}
+		var expr string
+		switch {
+		case c.Op == store.In && len(c.Values) == 0:
+			expr = "FALSE"
+		case c.Op == store.In:
+			expr = c.Column + " IN (?" + strings.Repeat(", ?", len(c.Values)-1) + ")"
+		default:
+			expr = c.Column + " " + op + " ?"
+		}
+		if c.Negate {
+			fmt.Fprintf(b, "(%s IS NULL OR NOT (%s))", c.Column, expr)
+		} else {
+			b.WriteString(expr)
+		}
+	}
+	return args, nil
+}
+
+// condValue checks a condition value and binds it: created_at values come
+// as text in dialect.TimeLayout.
+func (t *Table) condValue(column string, k dialect.Kind, v any) (any, error) {
+	if err := check(column, k, v); err != nil {
+		return nil, err
+	}
+	if k != dialect.Time || v == nil {
+		return v, nil
+	}
+	at, err := time.Parse(dialect.TimeLayout, v.(string))
+	if err != nil {
+		return nil, fmt.Errorf("sqlbuild: a %s condition value is not in dialect.TimeLayout", column)
+	}
+	return t.d.Time(at), nil
+}

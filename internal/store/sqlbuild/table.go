@@ -1,0 +1,187 @@
+package sqlbuild
+
+import (
+	"fmt"
+	"strings"
+
+	"accounts/internal/schema"
+	"accounts/internal/store"
+	"accounts/internal/store/dialect"
+)
+
+// Table is one resource's statements, written once from its declaration.
+// Every table has customer_id, id, created_at, seq (the list version of
+// the row's last write) and sealed, besides its clear columns.
+type Table struct {
+	res        *schema.Resource
+	d          dialect.Dialect
+	cols       []store.Column
+	selectList string // the columns every row query selects, for Scan
+	insert     string
+	get        string
+	update     string
+	delete     string
+	exists     string
+	refs       map[string]string // field name -> select ids referencing a target
+	clear      map[string]string // field name -> set the reference to null
+	targets    map[string]*Table // field name -> the referenced resource's table
+	// kinds are the kinds of the columns a list may filter and order on:
+	// the only column names that reach list SQL.
+	kinds map[string]dialect.Kind
+}
+
+func newTable(res *schema.Resource, d dialect.Dialect) *Table {
+	cols := store.Columns(res)
+	names := make([]string, len(cols))
+	sets := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+		sets[i] = c.Name + " = ?"
+	}
+	list := strings.Join(append(names, "sealed"), ", ")
+	t := &Table{
+		res:        res,
+		d:          d,
+		cols:       cols,
+		selectList: "id, created_at, " + list,
+		insert: d.Bind(fmt.Sprintf("INSERT INTO %s (customer_id, id, created_at, seq, %s) VALUES (?, ?, ?, ?%s)",
+			res.Table, list, strings.Repeat(", ?", len(cols)+1))),
+		get: d.Bind(fmt.Sprintf("SELECT id, created_at, %s FROM %s WHERE customer_id = ? AND id = ?", list, res.Table)),
+		update: d.Bind(fmt.Sprintf("UPDATE %s SET seq = ?, %s WHERE customer_id = ? AND id = ?",
+			res.Table, strings.Join(append(sets, "sealed = ?"), ", "))),
+		delete:  d.Bind(fmt.Sprintf("DELETE FROM %s WHERE customer_id = ? AND id = ?", res.Table)),
+		exists:  d.Bind(fmt.Sprintf("SELECT 1 FROM %s WHERE customer_id = ? AND id = ?", res.Table)),
+		refs:    map[string]string{},
+		clear:   map[string]string{},
+		targets: map[string]*Table{},
+		kinds:   map[string]dialect.Kind{schema.IDField.Name: dialect.Text, schema.CreatedAtField.Name: dialect.Time},
+	}
+	for _, c := range cols {
+		t.kinds[c.Name] = kindOf(c)
+	}
+	for _, f := range res.Fields {
+		if f.Type == schema.Ref {
+			t.refs[f.Name] = d.Bind(fmt.Sprintf("SELECT id FROM %s WHERE customer_id = ? AND %s = ? ORDER BY id", res.Table, f.Column()))
+			t.clear[f.Name] = d.Bind(fmt.Sprintf("UPDATE %s SET %s = NULL, seq = ? WHERE customer_id = ? AND %s = ?", res.Table, f.Column(), f.Column()))
+		}
+	}
+	return t
+}
+
+// Name is the table's name.
+func (t *Table) Name() string { return t.res.Table }
+
+// values returns row's clear values, then its sealed value. A value whose
+// type does not fit its column is an error.
+func (t *Table) values(row store.Row) ([]any, error) {
+	out := make([]any, 0, len(t.cols)+1)
+	for _, c := range t.cols {
+		v := row.Plain[c.Name]
+		if err := check(c.Name, t.kinds[c.Name], v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return append(out, row.Sealed), nil
+}
+
+// Insert stores row for a customer, stamped with list version seq.
+func (t *Table) Insert(customerID string, seq int64, row store.Row) (Stmt, error) {
+	values, err := t.values(row)
+	if err != nil {
+		return Stmt{}, err
+	}
+	args := append([]any{customerID, row.ID, t.d.Time(row.CreatedAt), seq}, values...)
+	return Stmt{t.insert, args}, nil
+}
+
+// Update replaces row's clear columns and sealed value (created_at stays),
+// stamped with list version seq. It changes no row when the customer has
+// none of that id.
+func (t *Table) Update(customerID string, seq int64, row store.Row) (Stmt, error) {
+	values, err := t.values(row)
+	if err != nil {
+		return Stmt{}, err
+	}
+	args := append(append([]any{seq}, values...), customerID, row.ID)
+	return Stmt{t.update, args}, nil
+}
+
+// Get selects one row, for Scan.
+func (t *Table) Get(customerID, id string) Stmt { return Stmt{t.get, []any{customerID, id}} }
+
+// Delete deletes one row.
+func (t *Table) Delete(customerID, id string) Stmt { return Stmt{t.delete, []any{customerID, id}} }
+
+// Exists selects 1 when the customer has a row of that id.
+func (t *Table) Exists(customerID, id string) Stmt { return Stmt{t.exists, []any{customerID, id}} }
+
+// Referencing selects, ordered, the ids of the rows whose reference f is
+// target.
+func (t *Table) Referencing(customerID string, f *schema.Field, target string) (Stmt, error) {
+	q, err := t.ref(t.refs, f)
+	return Stmt{q, []any{customerID, target}}, err
+}
+
+// ClearReferences sets reference f to null on every row whose f is
+// target, stamping them with list version seq.
+func (t *Table) ClearReferences(customerID string, f *schema.Field, seq int64, target string) (Stmt, error) {
+	q, err := t.ref(t.clear, f)
+	return Stmt{q, []any{seq, customerID, target}}, err
+}
+
+func (t *Table) ref(statements map[string]string, f *schema.Field) (string, error) {
+	if f == nil || statements[f.Name] == "" || t.res.Field(f.Name) != f {
+		name := "<nil>"
+		if f != nil {
+			name = f.Name
+		}
+		return "", fmt.Errorf("sqlbuild: %s.%s is not a reference of the resource", t.res.Name, name)
+	}
+	return statements[f.Name], nil
+}
+
+// Reference is one reference a row holds.
+type Reference struct {
+	Column string
+	// Target is the referenced resource's table, ID the referenced row.
+	Target *Table
+	ID     string
+}
+
+// References lists the references row holds (those not null), in
+// declaration order. A store that learns of a foreign key violation
+// without learning which key (SQLite) looks for the one that is missing.
+func (t *Table) References(row store.Row) []Reference {
+	var out []Reference
+	for _, f := range t.res.Fields {
+		if id, ok := row.Plain[f.Column()].(string); ok && f.Type == schema.Ref {
+			out = append(out, Reference{Column: f.Column(), Target: t.targets[f.Name], ID: id})
+		}
+	}
+	return out
+}
+
+// Scan reads one row selected by Get or List.
+func (t *Table) Scan(src Scanner) (store.Row, error) {
+	dest := make([]any, len(t.cols)+3)
+	var created any
+	row := store.Row{Plain: make(map[string]any, len(t.cols))}
+	vals := make([]any, len(t.cols))
+	dest[0], dest[1] = &row.ID, &created
+	for i := range t.cols {
+		dest[2+i] = &vals[i]
+	}
+	dest[len(dest)-1] = &row.Sealed
+	if err := src.Scan(dest...); err != nil {
+		return store.Row{}, err
+	}
+	var err error
+	if row.CreatedAt, err = readTime(created); err != nil {
+		return store.Row{}, fmt.Errorf("sqlbuild: created_at of a %s row: %w", t.res.Name, err)
+	}
+	for i, c := range t.cols {
+		row.Plain[c.Name] = readValue(t.kinds[c.Name], vals[i])
+	}
+	return row, nil
+}
