@@ -1,7 +1,8 @@
 // Package store defines the persistence the service needs, independent of
 // the database engine. Implementations live in sub-packages (sqlite, and
-// postgres); every method takes the customer id and every statement filters
-// on it, so one customer's data can't reach another's by omission.
+// postgres), on the statements sqlbuild writes once for both; every method
+// takes the customer id and every statement filters on it, so one
+// customer's data can't reach another's by omission.
 package store
 
 import (
@@ -24,10 +25,17 @@ func (e *UniqueViolation) Error() string { return "store: unique constraint on "
 
 // ReferenceViolation is returned when a write references a row the customer
 // does not have: the service checked it, but a concurrent delete came first.
-// Column names the referencing column.
+// Column names the referencing column; it is empty only where the engine
+// can't tell which key failed and nothing in the write names it (a delete
+// of a row SQLite still has references to).
 type ReferenceViolation struct{ Column string }
 
-func (e *ReferenceViolation) Error() string { return "store: foreign key on " + e.Column }
+func (e *ReferenceViolation) Error() string {
+	if e.Column == "" {
+		return "store: foreign key violation"
+	}
+	return "store: foreign key on " + e.Column
+}
 
 // Row is one object of a resource as stored.
 type Row struct {

@@ -52,7 +52,7 @@ func (t *txn) AppendAudit(ctx context.Context, entries []audit.Entry) error {
 		if err != nil {
 			return err
 		}
-		if _, err := t.exec(ctx, stmt); err != nil {
+		if _, err := t.tx.Exec(ctx, stmt.SQL, stmt.Args...); err != nil {
 			return sanitize(err)
 		}
 	}

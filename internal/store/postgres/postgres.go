@@ -289,12 +289,12 @@ func (db *DB) inTx(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) erro
 
 // View runs fn in a read-only transaction: one consistent snapshot.
 func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
-	return db.inTx(ctx, readOnly, func(tx pgx.Tx) error { return fn(&txn{db: db, tx: tx}) })
+	return db.inTx(ctx, readOnly, func(tx pgx.Tx) error { return fn(db.newTxn(tx)) })
 }
 
 // Update runs fn in a read-write transaction, committed when fn returns nil.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
-	return db.inTx(ctx, readWrite, func(tx pgx.Tx) error { return fn(&txn{db: db, tx: tx}) })
+	return db.inTx(ctx, readWrite, func(tx pgx.Tx) error { return fn(db.newTxn(tx)) })
 }
 
 // Error is a database error as the store returns it: the SQLSTATE code and

@@ -50,10 +50,12 @@ func (db *DB) Customers(ctx context.Context) ([]store.Customer, error) {
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 	stmt := db.build.CreateClient(c)
 	_, err := db.writer.ExecContext(ctx, stmt.SQL, stmt.Args...)
-	if isForeignKey(err) {
-		return &store.ReferenceViolation{Column: "customer_id"} // a client's one reference
+	err = classify(err)
+	var rv *store.ReferenceViolation
+	if errors.As(err, &rv) {
+		rv.Column = "customer_id" // a client's one reference
 	}
-	return classify(err)
+	return err
 }
 
 // Client returns the client with the given entity id.
@@ -97,4 +99,15 @@ func collect[T any](ctx context.Context, db *DB, stmt sqlbuild.Stmt, scan func(s
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+func oneRow(r sql.Result) error {
+	n, err := r.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"accounts/internal/audit"
+	"accounts/internal/store"
 	"accounts/internal/store/sqlbuild"
 )
 
@@ -23,8 +24,8 @@ func (t *txn) AppendAudit(ctx context.Context, entries []audit.Entry) error {
 		head, ok := heads[e.CustomerID]
 		if !ok {
 			head = &audit.Chain{}
-			err := t.queryRow(ctx, t.db.build.AuditHead(e.CustomerID)).Scan(&head.Position, &head.Hash)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			err := t.conn.QueryRow(ctx, t.db.build.AuditHead(e.CustomerID)).Scan(&head.Position, &head.Hash)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
 			heads[e.CustomerID] = head
@@ -34,13 +35,13 @@ func (t *txn) AppendAudit(ctx context.Context, entries []audit.Entry) error {
 		if err != nil {
 			return err
 		}
-		if _, err := t.exec(ctx, stmt); err != nil {
+		if _, err := t.conn.Exec(ctx, stmt); err != nil {
 			return err
 		}
 	}
 	for customer, head := range heads {
 		stmt := sqlbuild.Stmt{SQL: upsertAuditHead, Args: []any{customer, head.Position, head.Hash}}
-		if _, err := t.exec(ctx, stmt); err != nil {
+		if _, err := t.conn.Exec(ctx, stmt); err != nil {
 			return err
 		}
 	}

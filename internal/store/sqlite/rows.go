@@ -5,214 +5,81 @@ import (
 	"database/sql"
 	"errors"
 
-	"accounts/internal/schema"
 	"accounts/internal/store"
 	"accounts/internal/store/sqlbuild"
+	"accounts/internal/store/sqltx"
 )
 
-// txn is a store.Tx on one SQLite transaction. It runs the statements
-// sqlbuild writes: the fixed ones prepared (prepared.go), lists as built.
+// txn is a store.Tx on one SQLite transaction: sqltx's methods on conn,
+// and this store's AppendAudit (audit.go).
 type txn struct {
-	db       *DB
+	*sqltx.Tx
+	db   *DB
+	conn conn
+}
+
+func (db *DB) newTxn(tx *sql.Tx, prepared *preparedSet) *txn {
+	c := conn{tx: tx, prepared: prepared}
+	return &txn{Tx: sqltx.New(c, db.build), db: db, conn: c}
+}
+
+// conn runs statements in one transaction: the fixed ones on the
+// statements prepared at open (prepared.go), the others (lists, counts)
+// as they are.
+type conn struct {
 	tx       *sql.Tx
 	prepared *preparedSet
-	// versions are the list versions this transaction has bumped, by table:
-	// one bump per table per transaction.
-	versions map[string]int64
 }
 
-// bump raises the customer's list version of a table, once per
-// transaction, and returns the version the transaction's writes carry.
-func (t *txn) bump(ctx context.Context, customerID, table string) (int64, error) {
-	if v, ok := t.versions[table]; ok {
-		return v, nil
-	}
-	var v int64
-	err := t.queryRow(ctx, t.db.build.BumpVersion(customerID, table)).Scan(&v)
-	if isForeignKey(err) {
-		// The version row's one reference: the write is for an unknown
-		// customer.
-		return 0, &store.ReferenceViolation{Column: "customer_id"}
+func (c conn) Exec(ctx context.Context, s sqlbuild.Stmt) (int64, error) {
+	var r sql.Result
+	var err error
+	if ps := c.prepared.stmt(ctx, c.tx, s.SQL); ps != nil {
+		r, err = ps.ExecContext(ctx, s.Args...)
+	} else {
+		r, err = c.tx.ExecContext(ctx, s.SQL, s.Args...)
 	}
 	if err != nil {
-		return 0, err
+		return 0, classify(err)
 	}
-	if t.versions == nil {
-		t.versions = map[string]int64{}
-	}
-	t.versions[table] = v
-	return v, nil
+	return r.RowsAffected()
 }
 
-// Version returns the customer's list version of res (0 before any write).
-func (t *txn) Version(ctx context.Context, customerID string, res *schema.Resource) (int64, error) {
-	s, err := t.db.build.Table(res)
-	if err != nil {
-		return 0, err
+func (c conn) QueryRow(ctx context.Context, s sqlbuild.Stmt) sqlbuild.Scanner {
+	if ps := c.prepared.stmt(ctx, c.tx, s.SQL); ps != nil {
+		return row{ps.QueryRowContext(ctx, s.Args...)}
 	}
-	var v int64
-	err = t.queryRow(ctx, t.db.build.Version(customerID, s.Name())).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return v, err
+	return row{c.tx.QueryRowContext(ctx, s.SQL, s.Args...)}
 }
 
-func (t *txn) Insert(ctx context.Context, customerID string, res *schema.Resource, row store.Row) error {
-	s, err := t.db.build.Table(res)
-	if err != nil {
-		return err
+func (c conn) Query(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scanner) error) error {
+	var rows *sql.Rows
+	var err error
+	if ps := c.prepared.stmt(ctx, c.tx, s.SQL); ps != nil {
+		rows, err = ps.QueryContext(ctx, s.Args...)
+	} else {
+		rows, err = c.tx.QueryContext(ctx, s.SQL, s.Args...)
 	}
-	seq, err := t.bump(ctx, customerID, s.Name())
-	if err != nil {
-		return err
-	}
-	stmt, err := s.Insert(customerID, seq, row)
-	if err != nil {
-		return err
-	}
-	_, err = t.exec(ctx, stmt)
-	return t.classifyWrite(ctx, err, customerID, s, row)
-}
-
-func (t *txn) Update(ctx context.Context, customerID string, res *schema.Resource, row store.Row) error {
-	s, err := t.db.build.Table(res)
-	if err != nil {
-		return err
-	}
-	seq, err := t.bump(ctx, customerID, s.Name())
-	if err != nil {
-		return err
-	}
-	stmt, err := s.Update(customerID, seq, row)
-	if err != nil {
-		return err
-	}
-	r, err := t.exec(ctx, stmt)
-	if err != nil {
-		return t.classifyWrite(ctx, err, customerID, s, row)
-	}
-	return oneRow(r)
-}
-
-// classifyWrite classifies the error of a write of row. SQLite reports a
-// foreign key violation without naming the key, so the reference that is
-// missing is looked up: the customer first, then each reference of the
-// row (PostgreSQL names the constraint, and checks the customer's first).
-func (t *txn) classifyWrite(ctx context.Context, err error, customerID string, s *sqlbuild.Table, row store.Row) error {
-	if !isForeignKey(err) {
-		return classify(err)
-	}
-	found := func(stmt sqlbuild.Stmt) (bool, error) {
-		var one int
-		err := t.tx.QueryRowContext(ctx, stmt.SQL, stmt.Args...).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return false, nil
-		}
-		return err == nil, err
-	}
-	ok, ferr := found(t.db.build.CustomerExists(customerID))
-	if ferr != nil || !ok {
-		return errors.Join(ferr, &store.ReferenceViolation{Column: "customer_id"})
-	}
-	for _, r := range s.References(row) {
-		ok, ferr := found(r.Target.Exists(customerID, r.ID))
-		if ferr != nil || !ok {
-			return errors.Join(ferr, &store.ReferenceViolation{Column: r.Column})
-		}
-	}
-	return err
-}
-
-func (t *txn) Delete(ctx context.Context, customerID string, res *schema.Resource, id string) error {
-	s, err := t.db.build.Table(res)
-	if err != nil {
-		return err
-	}
-	if _, err := t.bump(ctx, customerID, s.Name()); err != nil {
-		return err
-	}
-	r, err := t.exec(ctx, s.Delete(customerID, id))
 	if err != nil {
 		return classify(err)
-	}
-	return oneRow(r)
-}
-
-func oneRow(r sql.Result) error {
-	n, err := r.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return store.ErrNotFound
-	}
-	return nil
-}
-
-func (t *txn) Get(ctx context.Context, customerID string, res *schema.Resource, id string) (store.Row, error) {
-	s, err := t.db.build.Table(res)
-	if err != nil {
-		return store.Row{}, err
-	}
-	row, err := s.Scan(t.queryRow(ctx, s.Get(customerID, id)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Row{}, store.ErrNotFound
-	}
-	return row, err
-}
-
-func (t *txn) Exists(ctx context.Context, customerID string, res *schema.Resource, id string) (bool, error) {
-	s, err := t.db.build.Table(res)
-	if err != nil {
-		return false, err
-	}
-	var one int
-	err = t.queryRow(ctx, s.Exists(customerID, id)).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func (t *txn) Referencing(ctx context.Context, customerID string, res *schema.Resource, f *schema.Field, target string) ([]string, error) {
-	s, err := t.db.build.Table(res)
-	if err != nil {
-		return nil, err
-	}
-	stmt, err := s.Referencing(customerID, f, target)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := t.query(ctx, stmt)
-	if err != nil {
-		return nil, err
 	}
 	defer rows.Close()
-	var ids []string
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
+		if err := fn(rows); err != nil {
+			return err
 		}
-		ids = append(ids, id)
 	}
-	return ids, rows.Err()
+	return classify(rows.Err())
 }
 
-func (t *txn) ClearReferences(ctx context.Context, customerID string, res *schema.Resource, f *schema.Field, target string) error {
-	s, err := t.db.build.Table(res)
-	if err != nil {
-		return err
+// row is a single-row result whose Scan reports no row as
+// store.ErrNotFound.
+type row struct{ r *sql.Row }
+
+func (r row) Scan(dest ...any) error {
+	err := r.r.Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
 	}
-	seq, err := t.bump(ctx, customerID, s.Name())
-	if err != nil {
-		return err
-	}
-	stmt, err := s.ClearReferences(customerID, f, seq, target)
-	if err != nil {
-		return err
-	}
-	_, err = t.exec(ctx, stmt)
 	return classify(err)
 }

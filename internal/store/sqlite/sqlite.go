@@ -226,23 +226,19 @@ func (db *DB) inTx(ctx context.Context, pool *sql.DB, fn func(*sql.Tx) error) er
 
 // View runs fn in a read transaction: one consistent snapshot.
 func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
-	return db.inTx(ctx, db.reader, func(tx *sql.Tx) error { return fn(&txn{db: db, tx: tx, prepared: db.readStmts}) })
+	return db.inTx(ctx, db.reader, func(tx *sql.Tx) error { return fn(db.newTxn(tx, db.readStmts)) })
 }
 
 // Update runs fn in a write transaction.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
-	return db.inTx(ctx, db.writer, func(tx *sql.Tx) error { return fn(&txn{db: db, tx: tx, prepared: db.writeStmts}) })
+	return db.inTx(ctx, db.writer, func(tx *sql.Tx) error { return fn(db.newTxn(tx, db.writeStmts)) })
 }
 
-// isForeignKey reports a foreign key violation. SQLite does not say which
-// key: the caller finds out (see txn.classifyWrite).
-func isForeignKey(err error) bool {
-	var se *sqlite3.Error
-	return errors.As(err, &se) && se.Code() == sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY
-}
-
-// classify turns a unique-constraint failure into a *store.UniqueViolation.
-// SQLite names the columns in the message ("UNIQUE constraint failed:
+// classify turns a constraint failure into the store's error: a unique
+// violation into a *store.UniqueViolation naming the column, a foreign key
+// violation into a *store.ReferenceViolation without a column (SQLite does
+// not say which key; sqltx finds the missing reference). SQLite names the
+// unique columns in the message ("UNIQUE constraint failed:
 // t.customer_id, t.tenant_id"); the last one is the constrained field. The
 // message carries names only, never values.
 func classify(err error) error {
@@ -251,6 +247,8 @@ func classify(err error) error {
 		return err
 	}
 	switch se.Code() {
+	case sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return &store.ReferenceViolation{}
 	case sqlite3lib.SQLITE_CONSTRAINT_UNIQUE, sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY:
 		msg := se.Error()
 		if i := strings.LastIndex(msg, "."); i >= 0 {

@@ -242,19 +242,6 @@ func testWriteValueTypes(t *testing.T, f *fixture) {
 	}
 }
 
-func wantReference(t *testing.T, what string, err error, column string, values ...string) {
-	t.Helper()
-	var rv *store.ReferenceViolation
-	if !errors.As(err, &rv) {
-		t.Errorf("%s: err = %v, want *store.ReferenceViolation", what, err)
-		return
-	}
-	if rv.Column != column {
-		t.Errorf("%s: violation on column %q, want %q", what, rv.Column, column)
-	}
-	noValues(t, what, err, values...)
-}
-
 // A write that references a row the customer does not have (a missing
 // row, another customer's row, or an unknown customer) is a
 // *store.ReferenceViolation naming the referencing column, on both

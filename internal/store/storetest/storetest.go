@@ -526,13 +526,26 @@ func testCustomerScope(t *testing.T, f *fixture) {
 
 func wantUnique(t *testing.T, what string, err error, column string, values ...string) {
 	t.Helper()
-	var uv *store.UniqueViolation
-	if !errors.As(err, &uv) {
-		t.Errorf("%s: err = %v, want *store.UniqueViolation", what, err)
+	var v *store.UniqueViolation
+	wantViolation(t, what, err, &v, func() string { return v.Column }, column, values...)
+}
+
+func wantReference(t *testing.T, what string, err error, column string, values ...string) {
+	t.Helper()
+	var v *store.ReferenceViolation
+	wantViolation(t, what, err, &v, func() string { return v.Column }, column, values...)
+}
+
+// wantViolation checks that err is a violation of target's type on column,
+// quoting none of the values.
+func wantViolation(t *testing.T, what string, err error, target any, got func() string, column string, values ...string) {
+	t.Helper()
+	if !errors.As(err, target) {
+		t.Errorf("%s: err = %v, want %v", what, err, reflect.TypeOf(target).Elem())
 		return
 	}
-	if uv.Column != column {
-		t.Errorf("%s: violation on column %q, want %q", what, uv.Column, column)
+	if c := got(); c != column {
+		t.Errorf("%s: violation on column %q, want %q", what, c, column)
 	}
 	noValues(t, what, err, values...)
 }
