@@ -63,9 +63,6 @@ func New(catalog *schema.Catalog, d dialect.Dialect) *Builder {
 	return b
 }
 
-// Dialect is the dialect the builder writes.
-func (b *Builder) Dialect() dialect.Dialect { return b.d }
-
 // Table returns res's statements. A resource the builder was not made with
 // is an error: its names would not be allow-listed.
 func (b *Builder) Table(res *schema.Resource) (*Table, error) {

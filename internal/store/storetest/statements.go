@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"accounts/internal/audit"
 	"accounts/internal/schema"
 	"accounts/internal/store"
 	"accounts/internal/store/dialect"
@@ -351,5 +354,84 @@ func testTablesMatchDeclarations(t *testing.T, f *fixture) {
 	}
 	if live, err := tr.TableColumns(f.ctx, "no_such_table"); err != nil || len(live) != 0 {
 		t.Errorf("TableColumns of a missing table: %d columns, err %v; want none", len(live), err)
+	}
+}
+
+// The audit trail round-trips exactly on both engines: times (UTC,
+// microseconds), lists of ids and field names (empty ones too), hashes,
+// and heads; a failed transaction appends nothing.
+func testAudit(t *testing.T, f *fixture) {
+	a, b := f.custA, f.custB
+	if ids, err := f.db.AuditCustomers(f.ctx); err != nil || len(ids) != 0 {
+		t.Errorf("AuditCustomers of a fresh store: %v, err %v", ids, err)
+	}
+	if head, err := f.db.AuditHead(f.ctx, a); err != nil || head.Position != 0 {
+		t.Errorf("AuditHead of a customer without entries: %+v, err %v", head, err)
+	}
+	at := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.FixedZone("CET", 3600))
+	entry := func(customerID string, action audit.Action, ids, fields []string) audit.Entry {
+		return audit.Entry{CustomerID: customerID, Time: at, ClientID: "client-" + customerID[:8], RequestID: uuid.NewString(),
+			Action: action, Resource: f.tenant.Name, ObjectIDs: ids, Fields: fields}
+	}
+	first := []audit.Entry{
+		entry(a, audit.Create, []string{uuid.NewString()}, []string{"first_name", "ssn"}),
+		entry(b, audit.Read, nil, nil),
+		entry(a, audit.Read, []string{uuid.NewString(), uuid.NewString()}, []string{}),
+	}
+	second := []audit.Entry{entry(a, audit.CascadeDelete, []string{uuid.NewString()}, nil)}
+	for _, entries := range [][]audit.Entry{first, second} {
+		if err := f.update(func(tx store.Tx) error { return tx.AppendAudit(f.ctx, entries) }); err != nil {
+			t.Fatalf("AppendAudit: %v", err)
+		}
+	}
+	err := f.update(func(tx store.Tx) error {
+		if err := tx.AppendAudit(f.ctx, []audit.Entry{entry(a, audit.Update, nil, nil)}); err != nil {
+			return err
+		}
+		return errTest
+	})
+	if !errors.Is(err, errTest) {
+		t.Fatalf("a failed AppendAudit transaction: %v", err)
+	}
+
+	if ids, err := f.db.AuditCustomers(f.ctx); err != nil || !slices.Equal(ids, sorted(a, b)) {
+		t.Errorf("AuditCustomers = %v (err %v), want %v", ids, err, sorted(a, b))
+	}
+	for _, c := range []struct {
+		customer string
+		want     []audit.Entry
+	}{{a, []audit.Entry{first[0], first[2], second[0]}}, {b, []audit.Entry{first[1]}}} {
+		var got []audit.Entry
+		err := f.db.AuditEntries(f.ctx, c.customer, func(e audit.Entry) error { got = append(got, e); return nil })
+		if err != nil {
+			t.Fatalf("AuditEntries: %v", err)
+		}
+		if len(got) != len(c.want) {
+			t.Fatalf("AuditEntries: %d entries, want %d", len(got), len(c.want))
+		}
+		var v audit.Verifier
+		for i, e := range got {
+			want := c.want[i]
+			wantTime := want.Time.UTC().Truncate(time.Microsecond)
+			switch {
+			case e.Position != int64(i+1), e.CustomerID != want.CustomerID, e.ClientID != want.ClientID,
+				e.RequestID != want.RequestID, e.Action != want.Action, e.Resource != want.Resource:
+				t.Errorf("entry %d = %+v, want %+v", i+1, e, want)
+			case !e.Time.Equal(wantTime) || e.Time.Location() != time.UTC:
+				t.Errorf("entry %d: time %v, want %v in UTC", i+1, e.Time, wantTime)
+			case !slices.Equal(e.ObjectIDs, want.ObjectIDs) || !slices.Equal(e.Fields, want.Fields):
+				t.Errorf("entry %d: object ids %v and fields %v, want %v and %v", i+1, e.ObjectIDs, e.Fields, want.ObjectIDs, want.Fields)
+			}
+			if err := v.Next(e); err != nil {
+				t.Errorf("entry %d: %v", i+1, err)
+			}
+		}
+		head, err := f.db.AuditHead(f.ctx, c.customer)
+		if err != nil {
+			t.Fatalf("AuditHead: %v", err)
+		}
+		if err := v.End(c.customer, head); err != nil || head.Position != int64(len(c.want)) {
+			t.Errorf("AuditHead %+v: %v", head, err)
+		}
 	}
 }

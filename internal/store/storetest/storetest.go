@@ -66,6 +66,7 @@ func Run(t *testing.T, open Opener) {
 		{"WriteValueTypes", testWriteValueTypes},
 		{"ReferenceViolation", testReferenceViolation},
 		{"TablesMatchDeclarations", testTablesMatchDeclarations},
+		{"Audit", testAudit},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
