@@ -1,6 +1,8 @@
 package servetest
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -108,5 +110,25 @@ func TestPostgresServer(t *testing.T) {
 	}
 	if got := get(t, s.Base+"/accounts/users/customer/tenant/", headers); got != http.StatusOK {
 		t.Errorf("listing tenants: status %d", got)
+	}
+}
+
+// Flags reach serve's command line, and a Prefix that execs serve keeps its
+// process id: the limit set by flag is the one in force, and the memory
+// read is the server's.
+func TestFlagsAndPrefix(t *testing.T) {
+	s := NewSQLiteDeployment(t).Start(Flags("--client-rate", "0"), Prefix("env"))
+	resp, err := http.Get(s.Base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `accounts_limit{limit="client_rate"} 0`) {
+		t.Errorf("/metrics does not show the client rate turned off by --client-rate 0")
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", s.PID))
+	if err != nil || strings.TrimSpace(string(status)) != "accounts" {
+		t.Errorf("process %d is %q (err %v), want the server, accounts", s.PID, status, err)
 	}
 }
