@@ -1,0 +1,396 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strings"
+)
+
+// Kinds of figure, each with its own margin in the baseline: ratios of two
+// rates measured in the same run, latencies and memory.
+const (
+	kindRatio   = "ratio"
+	kindLatency = "latency"
+	kindMemory  = "memory"
+)
+
+// targetSpec is one of issue 10's targets.
+type targetSpec struct {
+	name string
+	// engine is the engine it applies to: "" for each engine, "postgres"
+	// for PostgreSQL only, "cross" for PostgreSQL against SQLite.
+	engine  string
+	goal    string
+	kind    string
+	atLeast bool
+	target  float64
+	// value computes the figure from one run's results by engine.
+	value func(byEngine map[string]engineRun, engine string) (float64, bool)
+}
+
+var targets = []targetSpec{
+	{name: "get/ceiling", goal: "get ≥ 40% of ceiling", kind: kindRatio, atLeast: true, target: 0.40,
+		value: func(r map[string]engineRun, e string) (float64, bool) { return rpsRatio(r[e], "get", r[e], "ceiling") }},
+	{name: "create/disk", goal: "create ≥ 3× disk", kind: kindRatio, atLeast: true, target: 3,
+		value: func(r map[string]engineRun, e string) (float64, bool) { return rpsRatio(r[e], "create", r[e], "disk") }},
+	{name: "create p99 ms", goal: "create p99 ≤ 50 ms at 32 clients", kind: kindLatency, target: 50,
+		value: func(r map[string]engineRun, e string) (float64, bool) { return p99(r[e], "create") }},
+	{name: "list p99 ms", goal: "list p99 ≤ 50 ms at 32 clients", kind: kindLatency, target: 50,
+		value: func(r map[string]engineRun, e string) (float64, bool) { return p99(r[e], "list") }},
+	{name: "create/create-4", engine: "postgres", goal: "PostgreSQL: create (one customer) ≥ 80% of create-4", kind: kindRatio, atLeast: true, target: 0.80,
+		value: func(r map[string]engineRun, e string) (float64, bool) {
+			return rpsRatio(r[e], "create", r[e], "create-4")
+		}},
+	{name: "create/create-1", engine: "postgres", goal: "PostgreSQL: create (32 clients) not below create-1 (1 client)", kind: kindRatio, atLeast: true, target: 1,
+		value: func(r map[string]engineRun, e string) (float64, bool) {
+			return rpsRatio(r[e], "create", r[e], "create-1")
+		}},
+	{name: "get postgres/sqlite", engine: "cross", goal: "PostgreSQL get ≥ 60% of SQLite get", kind: kindRatio, atLeast: true, target: 0.60,
+		value: func(r map[string]engineRun, _ string) (float64, bool) {
+			pg, ok1 := r["postgres"]
+			lite, ok2 := r["sqlite"]
+			if !ok1 || !ok2 {
+				return 0, false
+			}
+			return rpsRatio(pg, "get", lite, "get")
+		}},
+	{name: "peak RSS MB", goal: "server peak RSS ≤ 150 MB across all scenarios", kind: kindMemory, target: 150,
+		value: func(r map[string]engineRun, e string) (float64, bool) {
+			peak := 0.0
+			for _, res := range r[e].Results {
+				peak = max(peak, res.PeakRSSMB)
+			}
+			return peak, peak > 0
+		}},
+}
+
+func rpsRatio(a engineRun, sa string, b engineRun, sb string) (float64, bool) {
+	ra, ok1 := a.find(sa)
+	rb, ok2 := b.find(sb)
+	if !ok1 || !ok2 || rb.RPS == 0 {
+		return 0, false
+	}
+	return ra.RPS / rb.RPS, true
+}
+
+func p99(er engineRun, scenario string) (float64, bool) {
+	r, ok := er.find(scenario)
+	return r.P99ms, ok && r.Requests > 0
+}
+
+// metric is one target's figure.
+type metric struct {
+	// Key names the figure in the baseline: "sqlite get/ceiling".
+	Key     string  `json:"key"`
+	Goal    string  `json:"goal"`
+	Kind    string  `json:"kind"`
+	AtLeast bool    `json:"at_least"`
+	Target  float64 `json:"target"`
+	// Value is the median of Runs, the figure of each run.
+	Value float64   `json:"value"`
+	Runs  []float64 `json:"runs"`
+	Met   bool      `json:"met"`
+}
+
+func (m metric) meets(v float64) bool {
+	if m.AtLeast {
+		return v >= m.Target
+	}
+	return v <= m.Target
+}
+
+// evaluate computes every target's figure that the runs have the scenarios
+// for, per run and their median.
+func evaluate(runs [][]engineRun, clients int) []metric {
+	var out []metric
+	for _, t := range targets {
+		var engines []string
+		switch t.engine {
+		case "":
+			engines = []string{"sqlite", "postgres"}
+		default:
+			engines = []string{t.engine}
+		}
+		for _, e := range engines {
+			m := metric{Key: e + " " + t.name, Goal: t.goal, Kind: t.kind, AtLeast: t.atLeast, Target: t.target}
+			if t.engine == "cross" {
+				m.Key = t.name
+			}
+			if t.kind == kindLatency && clients != 32 {
+				m.Goal += fmt.Sprintf(" (measured at %d)", clients)
+			}
+			for _, run := range runs {
+				byEngine := map[string]engineRun{}
+				for _, er := range run {
+					byEngine[er.Engine] = er
+				}
+				if v, ok := t.value(byEngine, e); ok {
+					m.Runs = append(m.Runs, v)
+				}
+			}
+			if len(m.Runs) == 0 {
+				continue
+			}
+			m.Value = median(m.Runs)
+			m.Met = m.meets(m.Value)
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// spread is how far a metric's runs lie apart, relative to their median:
+// (max − min) / median.
+func (m metric) spread() float64 {
+	if len(m.Runs) < 2 || m.Value == 0 {
+		return 0
+	}
+	return (slices.Max(m.Runs) - slices.Min(m.Runs)) / m.Value
+}
+
+// metricsTable shows each target, the figure and whether it is met; with
+// several runs, every run's figure and their spread too.
+func metricsTable(metrics []metric, runs int) string {
+	var b strings.Builder
+	if runs > 1 {
+		b.WriteString("| figure | target | median | met | runs | spread (max−min)/median |\n|---|---|---:|---|---|---:|\n")
+	} else {
+		b.WriteString("| figure | target | value | met |\n|---|---|---:|---|\n")
+	}
+	for _, m := range metrics {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |", m.Key, m.Goal, figure(m.Value), yesNo(m.Met))
+		if runs > 1 {
+			vals := make([]string, len(m.Runs))
+			for i, v := range m.Runs {
+				vals[i] = figure(v)
+			}
+			fmt.Fprintf(&b, " %s | %.0f%% |", strings.Join(vals, ", "), 100*m.spread())
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func figure(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
+}
+
+// baseline is the committed figures that --check holds a run to, each with
+// the margin it may fall short by.
+type baseline struct {
+	About    string             `json:"about"`
+	Settings baselineSettings   `json:"settings"`
+	Figures  map[string]figured `json:"figures"`
+}
+
+// figured is one figure of the baseline.
+type figured struct {
+	// Value is the median of Runs.
+	Value float64 `json:"value"`
+	// Margin is the fraction by which a run may fall short of the figure
+	// (see margin).
+	Margin float64   `json:"margin"`
+	Runs   []float64 `json:"runs"`
+}
+
+// baselineSettings are the run's settings the figures were measured with:
+// ratios and latencies depend on them.
+type baselineSettings struct {
+	Clients  int    `json:"clients"`
+	Duration string `json:"duration"`
+	Warmup   string `json:"warmup"`
+	Runs     int    `json:"runs"`
+}
+
+// marginFloors are the least margins, by kind of figure: the worst
+// run-to-run deviation from the median seen on the shared 2-CPU machine of
+// docs/benchmarks.md (ratios 21%, latencies 14% besides the bimodal SQLite
+// create p99, memory 7%), with room to spare.
+var marginFloors = map[string]float64{kindRatio: 0.25, kindLatency: 0.50, kindMemory: 0.15}
+
+// margin is a figure's margin: twice the farthest that one of its runs lay
+// from their median in the harmful direction (below for at-least figures,
+// above for at-most ones), and at least its kind's floor, rounded up to 5%.
+// Five runs see less than the worst a machine does: twice what they saw, or
+// the floor, covers it. An at-least margin stays under 90%, so that it still
+// fails a figure that falls to a tenth.
+func (m metric) margin() float64 {
+	worst := 0.0
+	if m.Value > 0 {
+		for _, v := range m.Runs {
+			if m.AtLeast {
+				worst = max(worst, (m.Value-v)/m.Value)
+			} else {
+				worst = max(worst, (v-m.Value)/m.Value)
+			}
+		}
+	}
+	margin := math.Ceil(max(marginFloors[m.Kind], 2*worst)*20-1e-9) / 20
+	if m.AtLeast {
+		margin = min(margin, 0.9)
+	}
+	return margin
+}
+
+const baselineAbout = "Figures of issue 10's targets as the service stands: medians of the runs of `go run ./bench --write-baseline` (with the settings below), and each figure's margin, from its runs' spread (docs/benchmarks.md). `go run ./bench --check` fails when a figure falls below min(target, value) × (1 − margin) (at-least targets) or rises above max(target, value) × (1 + margin) (at-most ones). Write it again when the service improves."
+
+func readBaseline(path string) (*baseline, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var b baseline
+	if err := json.Unmarshal(data, &b); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	for key, f := range b.Figures {
+		if f.Margin < 0 || f.Margin >= 100 {
+			return nil, fmt.Errorf("%s: the margin of %q must be a fraction from 0 to 100", path, key)
+		}
+	}
+	return &b, nil
+}
+
+func writeBaselineFile(path string, rep *report) error {
+	b := baseline{
+		About: baselineAbout,
+		Settings: baselineSettings{Clients: rep.Settings.Clients, Duration: rep.Settings.Duration.String(),
+			Warmup: rep.Settings.Warmup.String(), Runs: rep.Settings.Runs},
+		Figures: map[string]figured{},
+	}
+	round := func(v float64) float64 { return math.Round(v*1000) / 1000 }
+	for _, m := range rep.Metrics {
+		f := figured{Value: round(m.Value), Margin: m.margin()}
+		for _, v := range m.Runs {
+			f.Runs = append(f.Runs, round(v))
+		}
+		b.Figures[m.Key] = f
+	}
+	data, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+// checked is one metric held to the baseline.
+type checked struct {
+	metric
+	Baseline    float64
+	Margin      float64
+	HasBaseline bool
+	// Limit is the figure past which the metric is a regression.
+	Limit     float64
+	Regressed bool
+}
+
+// check holds each metric to the baseline: an at-least figure must not fall
+// below min(target, baseline) × (1 − margin), an at-most figure must not
+// rise above max(target, baseline) × (1 + margin). So a target once met is
+// held with the margin even before the baseline is written again, and one
+// not yet met must not get worse than the baseline by more than the margin.
+// A figure the baseline lacks is shown, not checked.
+func (b *baseline) check(metrics []metric) []checked {
+	var out []checked
+	for _, m := range metrics {
+		c := checked{metric: m}
+		f, ok := b.Figures[m.Key]
+		c.Baseline, c.Margin, c.HasBaseline = f.Value, f.Margin, ok
+		if ok {
+			if m.AtLeast {
+				c.Limit = min(m.Target, c.Baseline) * (1 - c.Margin)
+				c.Regressed = m.Value < c.Limit
+			} else {
+				c.Limit = max(m.Target, c.Baseline) * (1 + c.Margin)
+				c.Regressed = m.Value > c.Limit
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func regressions(cs []checked) int {
+	n := 0
+	for _, c := range cs {
+		if c.Regressed {
+			n++
+		}
+	}
+	return n
+}
+
+// checkMarkdown shows the check: each figure against the baseline, then the
+// verdict.
+func checkMarkdown(b *baseline, cs []checked, s settings) string {
+	var out strings.Builder
+	out.WriteString("\n### Check against the baseline\n\n")
+	bs := b.Settings
+	if bs.Clients != s.Clients || bs.Duration != s.Duration.String() || bs.Warmup != s.Warmup.String() {
+		fmt.Fprintf(&out, "Note: the baseline was measured with %d clients, %s after %s of warm-up; this run used %d clients, %s after %s.\n\n",
+			bs.Clients, bs.Duration, bs.Warmup, s.Clients, s.Duration, s.Warmup)
+	}
+	out.WriteString("| figure | value | target met | baseline | margin | fails when | verdict |\n|---|---:|---|---:|---:|---|---|\n")
+	for _, c := range cs {
+		base, margin, limit, verdict := "—", "—", "—", "not in the baseline: not checked"
+		if c.HasBaseline {
+			base, margin = figure(c.Baseline), fmt.Sprintf("%.0f%%", 100*c.Margin)
+			if c.AtLeast {
+				limit = "< " + figure(c.Limit)
+			} else {
+				limit = "> " + figure(c.Limit)
+			}
+			verdict = "ok"
+			if c.Regressed {
+				verdict = "**REGRESSION**"
+			}
+		}
+		fmt.Fprintf(&out, "| %s | %s | %s | %s | %s | %s | %s |\n", c.Key, figure(c.Value), yesNo(c.Met), base, margin, limit, verdict)
+	}
+	measured := map[string]bool{}
+	for _, c := range cs {
+		measured[c.Key] = true
+	}
+	var missing []string
+	for k := range b.Figures {
+		if !measured[k] {
+			missing = append(missing, k)
+		}
+	}
+	slices.Sort(missing)
+	if len(missing) > 0 {
+		fmt.Fprintf(&out, "\nIn the baseline but not measured by this run (not checked): %s.\n", strings.Join(missing, ", "))
+	}
+	if n := regressions(cs); n > 0 {
+		fmt.Fprintf(&out, "\nFAIL: %d figure(s) regressed beyond the margin.\n", n)
+	} else {
+		out.WriteString("\nPASS: no figure regressed beyond the margin.\n")
+	}
+	return out.String()
+}
+
+// MarshalJSON writes durations as Go durations ("10s").
+func (s settings) MarshalJSON() ([]byte, error) {
+	type plain settings
+	return json.Marshal(struct {
+		plain
+		Duration string `json:"duration"`
+		Warmup   string `json:"warmup"`
+	}{plain(s), s.Duration.String(), s.Warmup.String()})
+}
