@@ -208,9 +208,24 @@ func TestMargin(t *testing.T) {
 		{metric{Kind: kindLatency, Value: 100, Runs: []float64{100, 100, 600}}, 10},
 		{metric{Kind: kindMemory, Value: 100, Runs: []float64{100, 110}}, 0.2},
 	} {
-		if got := c.m.margin(); math.Abs(got-c.want) > 1e-9 {
+		if got := c.m.margin(1); math.Abs(got-c.want) > 1e-9 {
 			t.Errorf("margin of %+v = %v, want %v", c.m, got, c.want)
 		}
+	}
+}
+
+// With groups, the margin comes from the medians of consecutive groups of
+// runs: one wild run in a group of three does not widen it.
+func TestMarginGroups(t *testing.T) {
+	m := metric{Kind: kindRatio, AtLeast: true, Value: 1, Runs: []float64{1, 0.1, 1, 0.9, 1, 1.1, 0.95, 1, 1}}
+	if got := m.margin(3); math.Abs(got-0.25) > 1e-9 {
+		t.Errorf("margin(3) = %v, want the floor 0.25", got)
+	}
+	if got := m.margin(1); math.Abs(got-0.9) > 1e-9 {
+		t.Errorf("margin(1) = %v, want 0.9", got)
+	}
+	if got := m.margin(5); math.Abs(got-0.9) > 1e-9 { // fewer than two groups: the runs
+		t.Errorf("margin(5) = %v, want 0.9", got)
 	}
 }
 

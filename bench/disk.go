@@ -25,10 +25,17 @@ type committer func(ctx context.Context, value []byte) error
 // and its COMMIT in a loop, no HTTP. No request that commits once can be
 // answered faster than this on this machine — except that concurrent
 // requests may share a commit (group commit).
-func (b *bench) disk() result {
+func (b *bench) disk(d time.Duration) slice {
 	ctx := context.Background()
-	var commit committer
-	var note string
+	if b.commit == nil {
+		b.commit, b.commitNote = b.openDisk(ctx)
+	}
+	return slice{win: commitLoop(ctx, b.commit, b.s.Warmup, d), clients: 1, note: b.commitNote + ", 1 connection, no HTTP"}
+}
+
+// openDisk makes the disk scenario's table and returns how to commit a row
+// to it, and the durability settings it commits under.
+func (b *bench) openDisk(ctx context.Context) (commit committer, note string) {
 	if b.engine == "sqlite" {
 		// A file of its own beside the store's, opened with the DSN of the
 		// store's writer: WAL, synchronous=FULL, BEGIN IMMEDIATE.
@@ -81,9 +88,7 @@ func (b *bench) disk() result {
 		}
 		note = "synchronous_commit=" + sync
 	}
-	res := commitLoop(ctx, commit, b.s.Warmup, b.s.Duration).result("disk", 1)
-	res.Note = note + ", 1 connection, no HTTP"
-	return res
+	return commit, note
 }
 
 // commitLoop commits single rows one after another for warmup, then for

@@ -38,6 +38,7 @@ type settings struct {
 	Clients   int           `json:"clients"`
 	Duration  time.Duration `json:"duration"`
 	Warmup    time.Duration `json:"warmup"`
+	Slices    int           `json:"slices"`
 	Scenarios []string      `json:"scenarios"`
 	Runs      int           `json:"runs"`
 	Pin       bool          `json:"-"`
@@ -51,14 +52,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	database := fs.String("database", "sqlite", "comma-separated `engines`: sqlite (a fresh temporary file) and/or a postgres:// URL (a fresh schema in that database, dropped after)")
 	clients := fs.Int("clients", 32, "concurrent clients of every scenario (create-1 has one)")
 	duration := fs.Duration("duration", 10*time.Second, "measured time of each scenario")
-	warmup := fs.Duration("warmup", time.Second, "time each scenario runs before it is measured")
+	warmup := fs.Duration("warmup", 500*time.Millisecond, "time each slice of a scenario runs before it is measured")
+	sliceCount := fs.Int("slices", 5, "slices each scenario's measured time is cut into; the scenarios take turns, a slice at a time")
 	scenarioList := fs.String("scenarios", strings.Join(scenarioNames, ","), "scenarios to run, comma-separated")
 	runs := fs.Int("runs", 1, "runs of everything (each on a fresh database); tables show the medians")
 	asJSON := fs.Bool("json", false, "print the results as JSON instead of Markdown")
-	check := fs.Bool("check", false, "compare the ratios with the baseline file: exit 1 on a regression beyond its margins")
+	check := fs.Bool("check", false, "hold the figures to the baseline file, measuring with its settings (those not given as flags): exit 1 on a regression beyond its margins")
 	baselinePath := fs.String("baseline", "bench/baseline.json", "baseline file of --check and --write-baseline")
 	retries := fs.Int("retries", 1, "with --check: when a figure regresses, runs to add (judging the median of all runs) before failing")
-	writeBaseline := fs.Bool("write-baseline", false, "write this run's figures (medians; use --runs 5) and their margins into the baseline file")
+	writeBaseline := fs.Bool("write-baseline", false, "write the figures (medians of the runs) and their margins into the baseline file")
+	group := fs.Int("group", 1, "with --write-baseline: the `runs` a check takes the median of; margins come from the spread of medians of that many runs (give --runs a multiple of it)")
 	pin := fs.String("pin", "auto", "`mode`: auto (with taskset and 2 or more CPUs, serve on the first half of the CPUs and this program on the rest) or off")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./bench [flags]\n\nScenarios: %s\n\n", strings.Join(scenarioNames, ", "))
@@ -74,8 +77,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	s := settings{Clients: *clients, Duration: *duration, Warmup: *warmup, Runs: *runs, Pin: *pin == "auto"}
-	if fs.NArg() > 0 || *clients < 1 || *duration <= 0 || *warmup < 0 || *runs < 1 || (*pin != "auto" && *pin != "off") {
+	// A check measures as its baseline was measured, unless told otherwise.
+	var base *baseline
+	if *check {
+		var err error
+		if base, err = readBaseline(*baselinePath); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 2
+		}
+		if err := base.Settings.apply(fs); err != nil {
+			fmt.Fprintf(stderr, "bench: %s: %v\n", *baselinePath, err)
+			return 2
+		}
+	}
+	s := settings{Clients: *clients, Duration: *duration, Warmup: *warmup, Slices: *sliceCount, Runs: *runs, Pin: *pin == "auto"}
+	if fs.NArg() > 0 || *clients < 1 || *warmup < 0 || *runs < 1 || *group < 1 || (*pin != "auto" && *pin != "off") ||
+		*sliceCount < 1 || *duration < 100*time.Millisecond*time.Duration(*sliceCount) {
 		fs.Usage()
 		return 2
 	}
@@ -93,14 +110,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		s.Scenarios = append(s.Scenarios, name)
-	}
-	var base *baseline
-	if *check {
-		var err error
-		if base, err = readBaseline(*baselinePath); err != nil {
-			fmt.Fprintf(stderr, "bench: %v\n", err)
-			return 2
-		}
 	}
 
 	rep, err := newReport(s, stderr)
@@ -135,9 +144,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if regressions(checks) > 0 {
 			code = 1
 		}
+		// A request answered otherwise than expected is a fault of the
+		// service (or of the harness), whatever the figures.
+		if failed := rep.failedRequests(); failed != "" {
+			fmt.Fprintf(stdout, "FAIL: requests not answered as expected: %s.\n", failed)
+			code = 1
+		}
 	}
 	if *writeBaseline {
-		if err := writeBaselineFile(*baselinePath, rep); err != nil {
+		if err := writeBaselineFile(*baselinePath, rep, *group); err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
 			return 1
 		}

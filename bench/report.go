@@ -114,6 +114,20 @@ func (rep *report) measure(runs int, log io.Writer) error {
 	return nil
 }
 
+// failedRequests lists the scenarios of any run with requests not answered
+// as expected ("sqlite get: 3 (503: 3)"); "" when there are none.
+func (rep *report) failedRequests() string {
+	var failed []string
+	for _, er := range rep.Medians {
+		for _, r := range er.Results {
+			if r.errorCount() > 0 {
+				failed = append(failed, fmt.Sprintf("%s %s: %s", er.Engine, r.Scenario, errorsCell(r.Errors)))
+			}
+		}
+	}
+	return strings.Join(failed, "; ")
+}
+
 // moduleRoot is the directory of the module's go.mod, at or above the
 // working directory.
 func moduleRoot() (string, error) {
@@ -196,8 +210,8 @@ func (rep *report) markdown() string {
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %s, %s, Go %s; disk %s.\n", rep.Machine.CPUs, rep.Machine.CPU, rep.Machine.Memory, rep.Machine.Kernel, strings.TrimPrefix(rep.Machine.Go, "go"), rep.Machine.Disk)
 	fmt.Fprintf(&b, "Pinning: %s.\n", rep.Machine.Pinning)
 	fmt.Fprintf(&b, "Server limits: %s (the rest at their defaults).\n", strings.Join(serveLimitFlags, " "))
-	fmt.Fprintf(&b, "Each scenario: %d clients (create-1: one) for %s after %s of warm-up; %s. Took %s.\n",
-		s.Clients, s.Duration, s.Warmup, runs, rep.Elapsed)
+	fmt.Fprintf(&b, "Each scenario: %d clients (create-1: one) for %s in %d slices, each after %s of warm-up, the scenarios taking turns; %s. Took %s.\n",
+		s.Clients, s.Duration, s.Slices, s.Warmup, runs, rep.Elapsed)
 	for _, er := range rep.Medians {
 		fmt.Fprintf(&b, "\n### %s\n\n", er.Engine)
 		b.WriteString(table(er.Results))

@@ -91,6 +91,11 @@ type bench struct {
 	registry, writer, bulker *customer
 	spread                   []*customer
 	seq                      atomic.Int64
+	// rates are the create scenarios' last rates, to size their pools.
+	rates map[string]float64
+	// commit and commitNote are the disk scenario's, once it has begun.
+	commit     committer
+	commitNote string
 }
 
 // runEngine measures the scenarios on a fresh database of one engine.
@@ -120,9 +125,21 @@ func runEngine(s settings, db, engine string, p pinning, log io.Writer) (er engi
 	}
 	b.srv = b.d.Start(opts...)
 	er = engineRun{Engine: engine, LoadBefore: loadAverage()}
+	// The scenarios take turns, a slice of each at a time, so that a
+	// neighbour's burst on a shared machine falls on all of them alike.
+	tallies := map[string]*tally{}
+	sliceTime := s.Duration / time.Duration(s.Slices)
+	for i := range s.Slices {
+		fmt.Fprintf(log, "bench: %s: slice %d of %d, load average %s\n", engine, i+1, s.Slices, loadAverage())
+		for _, name := range s.Scenarios {
+			if tallies[name] == nil {
+				tallies[name] = &tally{win: window{errors: map[string]int{}}}
+			}
+			tallies[name].add(b.slice(name, sliceTime))
+		}
+	}
 	for _, name := range s.Scenarios {
-		fmt.Fprintf(log, "bench: %s %s\n", engine, name)
-		res := b.scenario(name)
+		res := tallies[name].result(name, s.Duration)
 		fmt.Fprintf(log, "bench: %s %s: %.0f/s, p50 %.2f ms, p99 %.2f ms, errors %d, peak RSS %.0f MB\n",
 			engine, name, res.RPS, res.P50ms, res.P99ms, res.errorCount(), res.PeakRSSMB)
 		er.Results = append(er.Results, res)
@@ -134,72 +151,109 @@ func runEngine(s settings, db, engine string, p pinning, log io.Writer) (er engi
 	return er, nil
 }
 
-func (b *bench) scenario(name string) result {
+// slice is one slice of a scenario: what was measured, by how many clients,
+// the server's peak memory meanwhile (0 when no server took part) and a note.
+type slice struct {
+	win     window
+	clients int
+	peakMB  float64
+	note    string
+}
+
+// tally adds a scenario's slices up.
+type tally struct {
+	win     window
+	clients int
+	peakMB  float64
+	note    string
+}
+
+func (t *tally) add(s slice) {
+	t.win.elapsed += s.win.elapsed
+	t.win.latencies = append(t.win.latencies, s.win.latencies...)
+	for k, n := range s.win.errors {
+		t.win.errors[k] += n
+	}
+	t.win.exhausted = t.win.exhausted || s.win.exhausted
+	t.clients, t.peakMB, t.note = s.clients, max(t.peakMB, s.peakMB), s.note
+}
+
+func (t *tally) result(name string, duration time.Duration) result {
+	res := t.win.result(name, t.clients)
+	res.PeakRSSMB, res.Note = t.peakMB, t.note
+	switch {
+	case name == "bulk":
+		res.Note = fmt.Sprintf("%.0f tenants/s", res.RPS*bulkItems)
+	case t.win.exhausted:
+		res.Note = fmt.Sprintf("fresh tenants ran out: measured over %.1f s", res.Seconds)
+	}
+	return res
+}
+
+// slice runs one slice of a scenario.
+func (b *bench) slice(name string, d time.Duration) slice {
 	clients := b.s.Clients
 	switch name {
 	case "ceiling":
-		return b.measure(name, clients, func(int) (*http.Request, int) {
+		return b.measure(clients, d, func(int) (*http.Request, int) {
 			return b.request(nil, "GET", "/healthz", nil), http.StatusOK
 		})
 	case "get":
 		c := b.registryCustomer()
-		return b.measure(name, clients, func(int) (*http.Request, int) {
+		return b.measure(clients, d, func(int) (*http.Request, int) {
 			id := c.identities[rand.IntN(len(c.identities))]
 			return b.request(c, "GET", piPath+id+"/", nil), http.StatusOK
 		})
 	case "list":
 		c := b.registryCustomer()
 		b.checkList(c)
-		return b.measure(name, clients, func(int) (*http.Request, int) {
+		return b.measure(clients, d, func(int) (*http.Request, int) {
 			return b.request(c, "GET", piPath+listQuery, nil), http.StatusOK
 		})
 	case "patch":
 		c := b.registryCustomer()
-		return b.measure(name, clients, func(int) (*http.Request, int) {
+		return b.measure(clients, d, func(int) (*http.Request, int) {
 			id := c.identities[rand.IntN(len(c.identities))]
 			body := fmt.Sprintf(`{"first_name": "Ändrad%d"}`, b.seq.Add(1))
 			return b.request(c, "PATCH", piPath+id+"/", []byte(body)), http.StatusOK
 		})
 	case "create":
-		return b.creates(name, clients, []*customer{b.writerCustomer()})
+		return b.creates(name, clients, []*customer{b.writerCustomer()}, d)
 	case "create-1":
-		return b.creates(name, 1, []*customer{b.writerCustomer()})
+		return b.creates(name, 1, []*customer{b.writerCustomer()}, d)
 	case "create-4":
-		return b.creates(name, clients, b.spreadCustomers())
+		return b.creates(name, clients, b.spreadCustomers(), d)
 	case "bulk":
 		c := b.bulkCustomer()
 		body := b.tenantBatch("Bulk", bulkItems)
-		res := b.measure(name, clients, func(int) (*http.Request, int) {
+		return b.measure(clients, d, func(int) (*http.Request, int) {
 			return b.request(c, "POST", tenantPath+"list/", body), http.StatusCreated
 		})
-		res.Note = fmt.Sprintf("%.0f tenants/s", res.RPS*bulkItems)
-		return res
 	case "disk":
-		return b.disk()
+		return b.disk(d)
 	}
 	panic("unknown scenario " + name)
 }
 
-// measure drives a scenario after resetting the server's peak memory, and
-// reads it after.
-func (b *bench) measure(name string, clients int, next nextRequest) result {
+// measure drives clients for a warm-up and then d, after resetting the
+// server's peak memory, and reads it after.
+func (b *bench) measure(clients int, d time.Duration, next nextRequest) slice {
 	if err := b.srv.ResetPeakRSS(); err != nil {
 		b.r.Fatalf("resetting the server's peak RSS: %v", err)
 	}
-	res := drive(b.hc, clients, b.s.Warmup, b.s.Duration, next).result(name, clients)
+	win := drive(b.hc, clients, b.s.Warmup, d, next)
 	peak, err := b.srv.PeakRSS()
 	if err != nil {
 		b.r.Fatalf("reading the server's peak RSS: %v\n%s", err, b.srv.Log())
 	}
-	res.PeakRSSMB = float64(peak) / 1024
-	return res
+	return slice{win: win, clients: clients, peakMB: float64(peak) / 1024}
 }
 
-// creates drives creates of protected identities, each of a fresh tenant,
-// client w writing to customer w mod len(cs). The pools of fresh tenants are
-// sized from a first, unmeasured run: half again what the measured rate
-// would take.
-func (b *bench) creates(name string, clients int, cs []*customer) result {
+// creates drives creates of protected identities for a slice, each of a
+// fresh tenant, client w writing to customer w mod len(cs). The pools of
+// fresh tenants are topped up before each slice to half again what the last
+// rate would take, the first rate coming from an unmeasured run.
+func (b *bench) creates(name string, clients int, cs []*customer, d time.Duration) slice {
 	next := func(w int) (*http.Request, int) {
 		c := cs[w%len(cs)]
 		tenant, ok := c.tenants.take()
@@ -211,21 +265,24 @@ func (b *bench) creates(name string, clients int, cs []*customer) result {
 			tenant, n, n, ssns[n%int64(len(ssns))])
 		return b.request(c, "POST", piPath, []byte(body)), http.StatusCreated
 	}
-	for _, c := range cs {
-		b.addTenants(c, max(0, 50*clients/len(cs)-c.tenants.remaining()))
+	topUp := func(rate float64) {
+		want := int(rate*(b.s.Warmup+d).Seconds()*1.5)/len(cs) + 10*clients
+		for _, c := range cs {
+			b.addTenants(c, max(0, want-c.tenants.remaining()))
+		}
 	}
-	calibration := max(b.s.Warmup, 500*time.Millisecond)
-	win := drive(b.hc, clients, 0, calibration, next)
-	rate := float64(len(win.latencies)) / max(win.elapsed.Seconds(), 0.001)
-	want := int(rate*(b.s.Warmup+b.s.Duration).Seconds()*1.5)/len(cs) + 10*clients
-	for _, c := range cs {
-		b.addTenants(c, max(0, want-c.tenants.remaining()))
+	if b.rates == nil {
+		b.rates = map[string]float64{}
 	}
-	res := b.measure(name, clients, next)
-	if res.Seconds < b.s.Duration.Seconds()*0.99 {
-		res.Note = fmt.Sprintf("fresh tenants ran out: measured over %.1f s", res.Seconds)
+	if _, ok := b.rates[name]; !ok {
+		topUp(50 * float64(clients))
+		win := drive(b.hc, clients, 0, max(b.s.Warmup, 500*time.Millisecond), next)
+		b.rates[name] = float64(len(win.latencies)) / max(win.elapsed.Seconds(), 0.001)
 	}
-	return res
+	topUp(b.rates[name])
+	sl := b.measure(clients, d, next)
+	b.rates[name] = max(b.rates[name], float64(len(sl.win.latencies))/max(sl.win.elapsed.Seconds(), 0.001))
+	return sl
 }
 
 // request makes a request with c's client headers (none for nil).

@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -209,13 +211,18 @@ type figured struct {
 	Runs   []float64 `json:"runs"`
 }
 
-// baselineSettings are the run's settings the figures were measured with:
-// ratios and latencies depend on them.
+// baselineSettings are the settings the figures were measured with, and a
+// check measures with: ratios and latencies depend on them.
 type baselineSettings struct {
-	Clients  int    `json:"clients"`
-	Duration string `json:"duration"`
-	Warmup   string `json:"warmup"`
-	Runs     int    `json:"runs"`
+	Scenarios string `json:"scenarios"`
+	Clients   int    `json:"clients"`
+	Duration  string `json:"duration"`
+	Warmup    string `json:"warmup"`
+	Slices    int    `json:"slices"`
+	// Runs is how many runs the check takes the median of; MeasuredRuns how
+	// many the figures are the median of.
+	Runs         int `json:"runs"`
+	MeasuredRuns int `json:"measured_runs"`
 }
 
 // marginFloors are the least margins, by kind of figure: the worst
@@ -224,16 +231,26 @@ type baselineSettings struct {
 // create p99, memory 7%), with room to spare.
 var marginFloors = map[string]float64{kindRatio: 0.25, kindLatency: 0.50, kindMemory: 0.15}
 
-// margin is a figure's margin: twice the farthest that one of its runs lay
-// from their median in the harmful direction (below for at-least figures,
-// above for at-most ones), and at least its kind's floor, rounded up to 5%.
-// Five runs see less than the worst a machine does: twice what they saw, or
-// the floor, covers it. An at-least margin stays under 90%, so that it still
-// fails a figure that falls to a tenth.
-func (m metric) margin() float64 {
+// margin is a figure's margin: twice the farthest that one of its samples
+// lay from the median of all its runs in the harmful direction (below for
+// at-least figures, above for at-most ones), and at least its kind's floor,
+// rounded up to 5%. The samples are the medians of consecutive groups of
+// group runs — a check judges the median of that many runs — or the runs
+// themselves when there are fewer than two groups. A handful of samples sees
+// less than the worst a machine does: twice what they saw, or the floor,
+// covers it. An at-least margin stays under 90%, so that it still fails a
+// figure that falls to a tenth.
+func (m metric) margin(group int) float64 {
+	samples := m.Runs
+	if group > 1 && len(m.Runs) >= 2*group {
+		samples = nil
+		for i := 0; i+group <= len(m.Runs); i += group {
+			samples = append(samples, median(m.Runs[i:i+group]))
+		}
+	}
 	worst := 0.0
 	if m.Value > 0 {
-		for _, v := range m.Runs {
+		for _, v := range samples {
 			if m.AtLeast {
 				worst = max(worst, (m.Value-v)/m.Value)
 			} else {
@@ -248,7 +265,7 @@ func (m metric) margin() float64 {
 	return margin
 }
 
-const baselineAbout = "Figures of issue 10's targets as the service stands: medians of the runs of `go run ./bench --write-baseline` (with the settings below), and each figure's margin, from its runs' spread (docs/benchmarks.md). `go run ./bench --check` fails when a figure falls below min(target, value) × (1 − margin) (at-least targets) or rises above max(target, value) × (1 + margin) (at-most ones). Write it again when the service improves."
+const baselineAbout = "Figures of issue 10's targets as the service stands: medians of the runs of `go run ./bench --write-baseline` (with the settings below), and each figure's margin, from the spread of medians of `runs` runs, as many as a check takes (docs/benchmarks.md). `go run ./bench --check` fails when a figure falls below min(target, value) × (1 − margin) (at-least targets) or rises above max(target, value) × (1 + margin) (at-most ones). Write it again when the service improves."
 
 func readBaseline(path string) (*baseline, error) {
 	data, err := os.ReadFile(path)
@@ -267,16 +284,36 @@ func readBaseline(path string) (*baseline, error) {
 	return &b, nil
 }
 
-func writeBaselineFile(path string, rep *report) error {
+// apply sets the flags of fs that the command line did not set to the
+// baseline's settings.
+func (bs baselineSettings) apply(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name, value := range map[string]string{
+		"scenarios": bs.Scenarios, "clients": strconv.Itoa(bs.Clients), "duration": bs.Duration,
+		"warmup": bs.Warmup, "slices": strconv.Itoa(bs.Slices), "runs": strconv.Itoa(bs.Runs),
+	} {
+		if !given[name] && value != "" && value != "0" {
+			if err := fs.Set(name, value); err != nil {
+				return fmt.Errorf("settings.%s: %v", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// writeBaselineFile writes the report's figures as the baseline of a check
+// that takes the median of group runs.
+func writeBaselineFile(path string, rep *report, group int) error {
 	b := baseline{
 		About: baselineAbout,
-		Settings: baselineSettings{Clients: rep.Settings.Clients, Duration: rep.Settings.Duration.String(),
-			Warmup: rep.Settings.Warmup.String(), Runs: rep.Settings.Runs},
+		Settings: baselineSettings{Scenarios: strings.Join(rep.Settings.Scenarios, ","), Clients: rep.Settings.Clients, Duration: rep.Settings.Duration.String(),
+			Warmup: rep.Settings.Warmup.String(), Slices: rep.Settings.Slices, Runs: group, MeasuredRuns: rep.Settings.Runs},
 		Figures: map[string]figured{},
 	}
 	round := func(v float64) float64 { return math.Round(v*1000) / 1000 }
 	for _, m := range rep.Metrics {
-		f := figured{Value: round(m.Value), Margin: m.margin()}
+		f := figured{Value: round(m.Value), Margin: m.margin(group)}
 		for _, v := range m.Runs {
 			f.Runs = append(f.Runs, round(v))
 		}
@@ -342,9 +379,9 @@ func checkMarkdown(b *baseline, cs []checked, s settings) string {
 	var out strings.Builder
 	out.WriteString("\n### Check against the baseline\n\n")
 	bs := b.Settings
-	if bs.Clients != s.Clients || bs.Duration != s.Duration.String() || bs.Warmup != s.Warmup.String() {
-		fmt.Fprintf(&out, "Note: the baseline was measured with %d clients, %s after %s of warm-up; this run used %d clients, %s after %s.\n\n",
-			bs.Clients, bs.Duration, bs.Warmup, s.Clients, s.Duration, s.Warmup)
+	if bs.Clients != s.Clients || bs.Duration != s.Duration.String() || bs.Warmup != s.Warmup.String() || bs.Slices != s.Slices || bs.Runs != s.Runs {
+		fmt.Fprintf(&out, "Note: the baseline is for checks of %d clients, %s in %d slices after %s of warm-up each, median of %d runs; this check: %d clients, %s in %d slices after %s, %d runs.\n\n",
+			bs.Clients, bs.Duration, bs.Slices, bs.Warmup, bs.Runs, s.Clients, s.Duration, s.Slices, s.Warmup, s.Runs)
 	}
 	out.WriteString("| figure | value | target met | baseline | margin | fails when | verdict |\n|---|---:|---|---:|---:|---|---|\n")
 	for _, c := range cs {
