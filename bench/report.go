@@ -235,26 +235,14 @@ func table(results []result) string {
 			rss = fmt.Sprintf("%.0f", r.PeakRSSMB)
 		}
 		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s |\n",
-			r.Scenario, r.Clients, rate(r.RPS), millis(r.P50ms), millis(r.P99ms), errorsCell(r.Errors), rss, r.Note)
+			r.Scenario, r.Clients, figure(r.RPS), figure(r.P50ms), figure(r.P99ms), errorsCell(r.Errors), rss, r.Note)
 	}
 	return b.String()
 }
 
-// rate shows a rate with three significant figures at most, whole numbers
-// from 100 up.
-func rate(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
-	}
-	return fmt.Sprintf("%.2f", v)
-}
-
-// millis shows a latency in milliseconds with three significant figures
-// at most.
-func millis(v float64) string {
+// figure shows a number with three significant figures at most, whole
+// from 100 up: a rate, a latency in milliseconds, a ratio.
+func figure(v float64) string {
 	switch {
 	case v >= 100:
 		return fmt.Sprintf("%.0f", v)

@@ -176,16 +176,6 @@ func metricsTable(metrics []metric, runs int) string {
 	return b.String()
 }
 
-func figure(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
-	}
-	return fmt.Sprintf("%.2f", v)
-}
-
 func yesNo(ok bool) string {
 	if ok {
 		return "yes"
