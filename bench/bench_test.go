@@ -201,7 +201,7 @@ func TestMargin(t *testing.T) {
 		m    metric
 		want float64
 	}{
-		{metric{Kind: kindRatio, AtLeast: true, Value: 1, Runs: []float64{1}}, 0.25},
+		{metric{Kind: kindRatio, AtLeast: true, Value: 1, Runs: []float64{1}}, 0.3},
 		{metric{Kind: kindRatio, AtLeast: true, Value: 1, Runs: []float64{0.84, 1, 3}}, 0.35},
 		{metric{Kind: kindRatio, AtLeast: true, Value: 1, Runs: []float64{0.2, 1, 1}}, 0.9},
 		{metric{Kind: kindLatency, Value: 100, Runs: []float64{10, 100, 120}}, 0.5},
@@ -218,8 +218,8 @@ func TestMargin(t *testing.T) {
 // runs: one wild run in a group of three does not widen it.
 func TestMarginGroups(t *testing.T) {
 	m := metric{Kind: kindRatio, AtLeast: true, Value: 1, Runs: []float64{1, 0.1, 1, 0.9, 1, 1.1, 0.95, 1, 1}}
-	if got := m.margin(3); math.Abs(got-0.25) > 1e-9 {
-		t.Errorf("margin(3) = %v, want the floor 0.25", got)
+	if got := m.margin(3); math.Abs(got-0.3) > 1e-9 {
+		t.Errorf("margin(3) = %v, want the floor 0.3", got)
 	}
 	if got := m.margin(1); math.Abs(got-0.9) > 1e-9 {
 		t.Errorf("margin(1) = %v, want 0.9", got)
