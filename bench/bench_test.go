@@ -279,3 +279,19 @@ func TestDrive(t *testing.T) {
 		t.Errorf("with 20 requests of work: exhausted %v after %v, %d answers", win.exhausted, win.elapsed, len(win.latencies))
 	}
 }
+
+// A scenario's slices add up to one row: answers over the time of all the
+// slices, the highest peak memory, errors summed.
+func TestSlicesAddUp(t *testing.T) {
+	total := &slice{win: window{errors: map[string]int{}}}
+	total.add(slice{win: window{elapsed: time.Second, latencies: []time.Duration{time.Millisecond, 3 * time.Millisecond}}, clients: 32, peakMB: 50})
+	total.add(slice{win: window{elapsed: time.Second, latencies: []time.Duration{2 * time.Millisecond}, errors: map[string]int{"503": 1}}, clients: 32, peakMB: 40})
+	r := total.result("get")
+	if r.Requests != 3 || r.RPS != 1.5 || r.P50ms != 2 || r.PeakRSSMB != 50 || r.Errors["503"] != 1 || r.Note != "" {
+		t.Errorf("result = %+v", r)
+	}
+	total.win.exhausted = true
+	if r := total.result("create"); !strings.Contains(r.Note, "ran out") {
+		t.Errorf("an exhausted create has the note %q", r.Note)
+	}
+}

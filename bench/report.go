@@ -24,7 +24,8 @@ type result struct {
 	// ("429"), and requests without a whole answer ("transport").
 	Errors map[string]int `json:"errors,omitempty"`
 	// PeakRSSMB is the server's peak resident memory (VmHWM) during the
-	// scenario, warm-up included; 0 for disk, which has no server.
+	// scenario's slices, warm-ups included, reset before each to what the
+	// server then held; 0 for disk, which has no server.
 	PeakRSSMB float64 `json:"peak_rss_mb,omitempty"`
 	Note      string  `json:"note,omitempty"`
 }
@@ -66,7 +67,9 @@ type report struct {
 	Medians []engineRun `json:"medians"`
 	// Metrics are the targets' figures: per run, then the median.
 	Metrics []metric `json:"metrics"`
-	Elapsed string   `json:"elapsed"`
+	// Checks hold the metrics to the baseline (with --check).
+	Checks  []checked `json:"checks,omitempty"`
+	Elapsed string    `json:"elapsed"`
 
 	started time.Time
 	pinning pinning

@@ -127,19 +127,19 @@ func runEngine(s settings, db, engine string, p pinning, log io.Writer) (er engi
 	er = engineRun{Engine: engine, LoadBefore: loadAverage()}
 	// The scenarios take turns, a slice of each at a time, so that a
 	// neighbour's burst on a shared machine falls on all of them alike.
-	tallies := map[string]*tally{}
+	totals := map[string]*slice{}
 	sliceTime := s.Duration / time.Duration(s.Slices)
 	for i := range s.Slices {
 		fmt.Fprintf(log, "bench: %s: slice %d of %d, load average %s\n", engine, i+1, s.Slices, loadAverage())
 		for _, name := range s.Scenarios {
-			if tallies[name] == nil {
-				tallies[name] = &tally{win: window{errors: map[string]int{}}}
+			if totals[name] == nil {
+				totals[name] = &slice{win: window{errors: map[string]int{}}}
 			}
-			tallies[name].add(b.slice(name, sliceTime))
+			totals[name].add(b.slice(name, sliceTime))
 		}
 	}
 	for _, name := range s.Scenarios {
-		res := tallies[name].result(name, s.Duration)
+		res := totals[name].result(name)
 		fmt.Fprintf(log, "bench: %s %s: %.0f/s, p50 %.2f ms, p99 %.2f ms, errors %d, peak RSS %.0f MB\n",
 			engine, name, res.RPS, res.P50ms, res.P99ms, res.errorCount(), res.PeakRSSMB)
 		er.Results = append(er.Results, res)
@@ -160,15 +160,8 @@ type slice struct {
 	note    string
 }
 
-// tally adds a scenario's slices up.
-type tally struct {
-	win     window
-	clients int
-	peakMB  float64
-	note    string
-}
-
-func (t *tally) add(s slice) {
+// add adds slice s to the scenario's slices so far, t.
+func (t *slice) add(s slice) {
 	t.win.elapsed += s.win.elapsed
 	t.win.latencies = append(t.win.latencies, s.win.latencies...)
 	for k, n := range s.win.errors {
@@ -178,7 +171,8 @@ func (t *tally) add(s slice) {
 	t.clients, t.peakMB, t.note = s.clients, max(t.peakMB, s.peakMB), s.note
 }
 
-func (t *tally) result(name string, duration time.Duration) result {
+// result is the row of a scenario's slices, added up.
+func (t *slice) result(name string) result {
 	res := t.win.result(name, t.clients)
 	res.PeakRSSMB, res.Note = t.peakMB, t.note
 	switch {

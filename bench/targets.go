@@ -319,12 +319,12 @@ func writeBaselineFile(path string, rep *report, group int) error {
 // checked is one metric held to the baseline.
 type checked struct {
 	metric
-	Baseline    float64
-	Margin      float64
-	HasBaseline bool
+	Baseline    float64 `json:"baseline"`
+	Margin      float64 `json:"margin"`
+	HasBaseline bool    `json:"has_baseline"`
 	// Limit is the figure past which the metric is a regression.
-	Limit     float64
-	Regressed bool
+	Limit     float64 `json:"limit"`
+	Regressed bool    `json:"regressed"`
 }
 
 // check holds each metric to the baseline: an at-least figure must not fall
