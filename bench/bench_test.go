@@ -2,8 +2,11 @@ package main
 
 import (
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -185,11 +188,36 @@ func TestCheck(t *testing.T) {
 	if n := regressions(cs); n != 4 {
 		t.Errorf("regressions = %d, want 4", n)
 	}
-	out := checkMarkdown(&baseline{Figures: map[string]figured{"a": b.Figures["a"], "gone": {Value: 1}}}, cs[:2], settings{Clients: 32})
-	for _, want := range []string{"| a | 0.16 | no | 0.20 | 25% | < 0.15 | ok |", "**REGRESSION**", "gone", "FAIL: 1 figure"} {
+	out := checkMarkdown(&baseline{Figures: map[string]figured{"a": b.Figures["a"], "gone": {Value: 1}}},
+		verdict{Checks: cs[:2], Judged: []int{1}}, [][]engineRun{{{Engine: "sqlite", ForeignCores: 0.1}}}, settings{Clients: 32})
+	for _, want := range []string{"| a | 0.16 | no | 0.20 | 25% | < 0.15 | ok |", "**REGRESSION**", "gone", "FAIL: 1 figure", "Run 1: other processes kept sqlite 0.10 CPUs busy: quiet"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check table lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// The check judges the runs that other processes left alone; when there are
+// none, all of them, and a regression then is inconclusive, not a failure.
+func TestJudge(t *testing.T) {
+	b := &baseline{Figures: map[string]figured{"sqlite get/ceiling": {Value: 0.3, Margin: 0.3}}}
+	run := func(get, foreign float64) []engineRun {
+		return []engineRun{{Engine: "sqlite", ForeignCores: foreign, Results: []result{row("ceiling", 1000, 1, 20), row("get", get, 1, 20)}}}
+	}
+	v := b.judge([][]engineRun{run(100, 0.9), run(300, 0.1), run(290, 0)}, 32)
+	if len(v.Judged) != 2 || v.Judged[0] != 2 || v.failed() || v.Inconclusive {
+		t.Errorf("a disturbed bad run among quiet good ones: %+v", v)
+	}
+	v = b.judge([][]engineRun{run(100, 0.9), run(300, 0.1), run(100, 0)}, 32)
+	if !v.failed() {
+		t.Errorf("quiet runs that regressed (median 0.2 < 0.21) do not fail: %+v", v)
+	}
+	v = b.judge([][]engineRun{run(100, 0.9), run(120, 0.5)}, 32)
+	if len(v.Judged) != 2 || !v.Inconclusive || v.failed() {
+		t.Errorf("only disturbed runs that regressed: %+v", v)
+	}
+	if v = b.judge([][]engineRun{run(300, 0.9)}, 32); v.Inconclusive || v.failed() {
+		t.Errorf("a disturbed run that did not regress: %+v", v)
 	}
 }
 
@@ -293,5 +321,21 @@ func TestSlicesAddUp(t *testing.T) {
 	total.win.exhausted = true
 	if r := total.result("create"); !strings.Contains(r.Note, "ran out") {
 		t.Errorf("an exhausted create has the note %q", r.Note)
+	}
+}
+
+// The ports of a process's TCP sockets are found from its descriptors.
+func TestTCPPorts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	if !tcpPorts([]string{strconv.Itoa(os.Getpid())})[port] {
+		t.Errorf("port %s of this process's listener not found", port)
+	}
+	if tcpPorts([]string{"1"})[port] {
+		t.Errorf("port %s found among process 1's sockets", port)
 	}
 }

@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the results as JSON instead of Markdown")
 	check := fs.Bool("check", false, "hold the figures to the baseline file, measuring with its settings (those not given as flags): exit 1 on a regression beyond its margins")
 	baselinePath := fs.String("baseline", "bench/baseline.json", "baseline file of --check and --write-baseline")
-	retries := fs.Int("retries", 1, "with --check: when a figure regresses, runs to add (judging the median of all runs) before failing")
+	retries := fs.Int("retries", 1, "with --check: when a figure regresses, runs to add before failing (the check judges the median of the runs that other processes left alone)")
 	writeBaseline := fs.Bool("write-baseline", false, "write the figures (medians of the runs) and their margins into the baseline file")
 	group := fs.Int("group", 1, "with --write-baseline: the `runs` a check takes the median of; margins come from the spread of medians of that many runs (give --runs a multiple of it)")
 	pin := fs.String("pin", "auto", "`mode`: auto (with taskset and 2 or more CPUs, serve on the first half of the CPUs and this program on the rest) or off")
@@ -116,15 +116,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		err = rep.measure(s.Runs, stderr)
 	}
-	var checks []checked
+	var v verdict
 	if err == nil && *check {
-		checks = base.check(rep.Metrics)
-		for retry := 0; retry < *retries && regressions(checks) > 0; retry++ {
-			fmt.Fprintf(stderr, "bench: %d figure(s) regressed beyond the margin: measuring again, to judge the median of the runs\n", regressions(checks))
+		v = base.judge(rep.Runs, s.Clients)
+		for retry := 0; retry < *retries && regressions(v.Checks) > 0; retry++ {
+			fmt.Fprintf(stderr, "bench: %d figure(s) regressed beyond the margin: measuring again\n", regressions(v.Checks))
 			if err = rep.measure(1, stderr); err != nil {
 				break
 			}
-			checks = base.check(rep.Metrics)
+			v = base.judge(rep.Runs, s.Clients)
 		}
 	}
 	if err != nil {
@@ -134,8 +134,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	code := 0
 	var failed string
 	if *check {
-		rep.Checks = checks
-		if regressions(checks) > 0 {
+		rep.Check = &v
+		if v.failed() {
 			code = 1
 		}
 		// A request answered otherwise than expected is a fault of the
@@ -151,14 +151,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		fmt.Fprint(stdout, rep.markdown())
 		if *check {
-			fmt.Fprint(stdout, checkMarkdown(base, checks, s))
+			fmt.Fprint(stdout, checkMarkdown(base, v, rep.Runs, s))
 		}
 	}
 	if failed != "" {
 		fmt.Fprintf(stderr, "bench: FAIL: requests not answered as expected: %s\n", failed)
 	}
 	if *check && *asJSON {
-		fmt.Fprintf(stderr, "bench: check: %d figure(s) regressed beyond the margin\n", regressions(checks))
+		fmt.Fprintf(stderr, "bench: check: %d figure(s) regressed beyond the margin (inconclusive: %v)\n", regressions(v.Checks), v.Inconclusive)
 	}
 	if *writeBaseline {
 		if err := writeBaselineFile(*baselinePath, rep, *group); err != nil {

@@ -40,10 +40,13 @@ func (r result) errorCount() int {
 
 // engineRun is one run of the scenarios on one engine.
 type engineRun struct {
-	Engine     string   `json:"engine"`
-	LoadBefore string   `json:"load_before"`
-	LoadAfter  string   `json:"load_after"`
-	Results    []result `json:"results"`
+	Engine     string `json:"engine"`
+	LoadBefore string `json:"load_before"`
+	LoadAfter  string `json:"load_after"`
+	// ForeignCores is how many processors other processes than the run's
+	// own kept busy on average during the scenarios.
+	ForeignCores float64  `json:"foreign_cores"`
+	Results      []result `json:"results"`
 }
 
 func (er engineRun) find(scenario string) (result, bool) {
@@ -67,9 +70,9 @@ type report struct {
 	Medians []engineRun `json:"medians"`
 	// Metrics are the targets' figures: per run, then the median.
 	Metrics []metric `json:"metrics"`
-	// Checks hold the metrics to the baseline (with --check).
-	Checks  []checked `json:"checks,omitempty"`
-	Elapsed string    `json:"elapsed"`
+	// Check holds the metrics to the baseline (with --check).
+	Check   *verdict `json:"check,omitempty"`
+	Elapsed string   `json:"elapsed"`
 
 	started time.Time
 	pinning pinning
@@ -165,7 +168,8 @@ func median(xs []float64) float64 {
 }
 
 // medians folds the runs into one engineRun per engine: each column's
-// median, errors summed, load averages of the first and last run.
+// median, errors summed, load averages of the first and last run, the
+// median of the foreign load.
 func medians(runs [][]engineRun) []engineRun {
 	if len(runs) == 0 {
 		return nil
@@ -173,6 +177,11 @@ func medians(runs [][]engineRun) []engineRun {
 	var out []engineRun
 	for e, first := range runs[0] {
 		m := engineRun{Engine: first.Engine, LoadBefore: first.LoadBefore, LoadAfter: runs[len(runs)-1][e].LoadAfter}
+		var foreign []float64
+		for _, run := range runs {
+			foreign = append(foreign, run[e].ForeignCores)
+		}
+		m.ForeignCores = median(foreign)
 		for _, r0 := range first.Results {
 			var rps, p50, p99, rss, secs, reqs []float64
 			row := result{Scenario: r0.Scenario, Clients: r0.Clients, Note: r0.Note}
@@ -218,7 +227,7 @@ func (rep *report) markdown() string {
 	for _, er := range rep.Medians {
 		fmt.Fprintf(&b, "\n### %s\n\n", er.Engine)
 		b.WriteString(table(er.Results))
-		fmt.Fprintf(&b, "\nLoad average (1, 5, 15 min) before: %s; after: %s.\n", er.LoadBefore, er.LoadAfter)
+		fmt.Fprintf(&b, "\nLoad average (1, 5, 15 min) before: %s; after: %s. Other processes kept %.2f CPUs busy on average.\n", er.LoadBefore, er.LoadAfter, er.ForeignCores)
 	}
 	if len(rep.Metrics) > 0 {
 		b.WriteString("\n### Targets (issue 10)\n\n")

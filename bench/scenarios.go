@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -125,6 +126,7 @@ func runEngine(s settings, db, engine string, p pinning, log io.Writer) (er engi
 	}
 	b.srv = b.d.Start(opts...)
 	er = engineRun{Engine: engine, LoadBefore: loadAverage()}
+	before := b.sampleCPU()
 	// The scenarios take turns, a slice of each at a time, so that a
 	// neighbour's burst on a shared machine falls on all of them alike.
 	totals := map[string]*slice{}
@@ -145,10 +147,22 @@ func runEngine(s settings, db, engine string, p pinning, log io.Writer) (er engi
 		er.Results = append(er.Results, res)
 	}
 	er.LoadAfter = loadAverage()
+	er.ForeignCores = servetest.ForeignCores(before, b.sampleCPU())
 	if err := b.srv.Stop(); err != nil {
 		return er, fmt.Errorf("serve did not exit cleanly: %v\n%s", err, b.srv.Log())
 	}
 	return er, nil
+}
+
+// sampleCPU samples the CPU time of the machine and of the run's own
+// processes: the server, this one and, on PostgreSQL, the database's
+// processes that work for them.
+func (b *bench) sampleCPU() servetest.CPUSample {
+	pids := []string{strconv.Itoa(b.srv.PID), strconv.Itoa(os.Getpid())}
+	if b.engine == "postgres" {
+		pids = append(pids, ownPostgres(pids...)...)
+	}
+	return servetest.SampleCPU(pids...)
 }
 
 // slice is one slice of a scenario: what was measured, by how many clients,

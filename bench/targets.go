@@ -353,6 +353,58 @@ func (b *baseline) check(metrics []metric) []checked {
 	return out
 }
 
+// disturbedCores is how much work of other processes makes a run unfit to
+// judge: a quarter of a processor taken on average, on a machine of two, is
+// time the server, the database or the load generator did not get (as in
+// internal/loadtest).
+const disturbedCores = 0.25
+
+func disturbed(run []engineRun) bool {
+	for _, er := range run {
+		if er.ForeignCores >= disturbedCores {
+			return true
+		}
+	}
+	return false
+}
+
+// verdict is the outcome of a check.
+type verdict struct {
+	Checks []checked `json:"checks"`
+	// Judged are the runs (numbered from 1) the figures were judged on:
+	// those that other processes left alone, or every run when they left
+	// none alone.
+	Judged []int `json:"judged_runs"`
+	// Inconclusive is set when a figure regressed but every run was
+	// disturbed: the regression may be the machine's, and is not a failure.
+	Inconclusive bool `json:"inconclusive"`
+}
+
+func (v verdict) failed() bool { return regressions(v.Checks) > 0 && !v.Inconclusive }
+
+// judge checks the figures of the runs that other processes left alone (all
+// of them when none was left alone) against the baseline.
+func (b *baseline) judge(runs [][]engineRun, clients int) verdict {
+	var v verdict
+	var quiet [][]engineRun
+	for i, run := range runs {
+		if !disturbed(run) {
+			quiet = append(quiet, run)
+			v.Judged = append(v.Judged, i+1)
+		}
+	}
+	allDisturbed := len(quiet) == 0
+	if allDisturbed {
+		quiet = runs
+		for i := range runs {
+			v.Judged = append(v.Judged, i+1)
+		}
+	}
+	v.Checks = b.check(evaluate(quiet, clients))
+	v.Inconclusive = allDisturbed && regressions(v.Checks) > 0
+	return v
+}
+
 func regressions(cs []checked) int {
 	n := 0
 	for _, c := range cs {
@@ -365,9 +417,26 @@ func regressions(cs []checked) int {
 
 // checkMarkdown shows the check: each figure against the baseline, then the
 // verdict.
-func checkMarkdown(b *baseline, cs []checked, s settings) string {
+func checkMarkdown(b *baseline, v verdict, runs [][]engineRun, s settings) string {
+	cs := v.Checks
 	var out strings.Builder
 	out.WriteString("\n### Check against the baseline\n\n")
+	for i, run := range runs {
+		var foreign []string
+		for _, er := range run {
+			foreign = append(foreign, fmt.Sprintf("%s %.2f", er.Engine, er.ForeignCores))
+		}
+		state := "quiet"
+		if disturbed(run) {
+			state = "disturbed"
+		}
+		fmt.Fprintf(&out, "Run %d: other processes kept %s CPUs busy: %s.\n", i+1, strings.Join(foreign, ", "), state)
+	}
+	judged := make([]string, len(v.Judged))
+	for i, n := range v.Judged {
+		judged[i] = strconv.Itoa(n)
+	}
+	fmt.Fprintf(&out, "Judged on run(s) %s (a run is disturbed from %.2f CPUs).\n\n", strings.Join(judged, ", "), disturbedCores)
 	bs := b.Settings
 	if bs.Clients != s.Clients || bs.Duration != s.Duration.String() || bs.Warmup != s.Warmup.String() || bs.Slices != s.Slices || bs.Runs != s.Runs {
 		fmt.Fprintf(&out, "Note: the baseline is for checks of %d clients, %s in %d slices after %s of warm-up each, median of %d runs; this check: %d clients, %s in %d slices after %s, %d runs.\n\n",
@@ -404,9 +473,12 @@ func checkMarkdown(b *baseline, cs []checked, s settings) string {
 	if len(missing) > 0 {
 		fmt.Fprintf(&out, "\nIn the baseline but not measured by this run (not checked): %s.\n", strings.Join(missing, ", "))
 	}
-	if n := regressions(cs); n > 0 {
+	switch n := regressions(cs); {
+	case n > 0 && v.Inconclusive:
+		fmt.Fprintf(&out, "\nINCONCLUSIVE (not a failure): %d figure(s) regressed beyond the margin, but other processes disturbed every run.\n", n)
+	case n > 0:
 		fmt.Fprintf(&out, "\nFAIL: %d figure(s) regressed beyond the margin.\n", n)
-	} else {
+	default:
 		out.WriteString("\nPASS: no figure regressed beyond the margin.\n")
 	}
 	return out.String()
