@@ -325,7 +325,7 @@ func TestFloodFairShare(t *testing.T) {
 	probeFor(t, b, piPath, probeID, time.Second)
 	before := sampleCPU(pid)
 	baseline := probeFor(t, b, piPath, probeID, baselineTime)
-	t.Logf("probe baseline: %v; other processes kept %.2f cores busy", baseline, foreignCores(before, sampleCPU(pid)))
+	t.Logf("probe baseline: %v; other processes kept %.2f cores busy", baseline, servetest.ForeignCores(before, sampleCPU(pid)))
 
 	rssBefore, err := sp.RSS()
 	if err != nil {
@@ -382,7 +382,7 @@ func floodPhase(t *testing.T, flood, b *apiClient, kinds []floodKind, probeID st
 	time.Sleep(time.Second)
 	before := sampleCPU(pid)
 	lat := probeFor(t, b, piPath, probeID, time.Until(until))
-	foreign := foreignCores(before, sampleCPU(pid))
+	foreign := servetest.ForeignCores(before, sampleCPU(pid))
 	<-floodDone
 	t.Logf("%d flood requests; the last answered %v after the flood's end", len(results), time.Since(until).Round(time.Millisecond))
 	return lat, results, foreign

@@ -202,58 +202,10 @@ func (l latencies) String() string {
 // ms rounds a duration for the log.
 func ms(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
 
-// clockTicks is the unit of the CPU times in /proc (USER_HZ), 100 on Linux.
-const clockTicks = 100
-
-// cpuSample is the machine's busy CPU time and that of the two processes
-// of a test (the server and this one), in clock ticks, at a moment.
-type cpuSample struct {
-	at                 time.Time
-	busy, server, self int64
-}
-
-func sampleCPU(serverPid int) cpuSample {
-	s := cpuSample{at: time.Now(), server: procCPU(strconv.Itoa(serverPid)), self: procCPU("self")}
-	data, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return s
-	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	fields := strings.Fields(line)
-	// cpu user nice system idle iowait irq softirq steal ...: all but idle
-	// and iowait is work.
-	for i, f := range fields[1:] {
-		if v, err := strconv.ParseInt(f, 10, 64); err == nil && i != 3 && i != 4 && i < 8 {
-			s.busy += v
-		}
-	}
-	return s
-}
-
-// procCPU is a process's user and system time, in clock ticks.
-func procCPU(pid string) int64 {
-	data, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The fields after the command's closing parenthesis start at the
-	// third; utime and stime are the 14th and 15th.
-	_, rest, _ := strings.Cut(string(data), ") ")
-	fields := strings.Fields(rest)
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return utime + stime
-}
-
-// foreignCores is how many processors, on average between a and b, other
-// processes than the server and this test kept busy: on a shared machine
-// they take the processors the latencies measured depend on.
-func foreignCores(a, b cpuSample) float64 {
-	ticks := (b.busy - a.busy) - (b.server - a.server) - (b.self - a.self)
-	return max(float64(ticks)/clockTicks/b.at.Sub(a.at).Seconds(), 0)
+// sampleCPU samples the machine's CPU time and that of the server and of
+// this test, whose work is not foreign.
+func sampleCPU(serverPid int) servetest.CPUSample {
+	return servetest.SampleCPU(strconv.Itoa(serverPid), "self")
 }
 
 // disturbedCores is how much foreign load makes a timing measurement

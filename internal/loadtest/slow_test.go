@@ -130,7 +130,7 @@ func TestSlowHeaderConnections(t *testing.T) {
 		before := sampleCPU(pid)
 		baseline := probeFor(t, c, piPath, id, 3*time.Second)
 		slow, attemptLives, openFDs := probeAmongSlowClients(t, c, id, u.Host, pid)
-		foreign := foreignCores(before, sampleCPU(pid))
+		foreign := servetest.ForeignCores(before, sampleCPU(pid))
 		lives = append(lives, attemptLives...)
 
 		base99, slow99 := baseline.quantile(0.99), slow.quantile(0.99)

@@ -1,6 +1,7 @@
 // Package servetest runs the real service for tests: the accounts binary
 // built once per test process, a deployment made with the real command
-// line, and `accounts serve` as a child process. Only tests import it.
+// line, and `accounts serve` as a child process. Tests import it, and the
+// benchmark harness (bench/), which runs its work under Run.
 //
 // The binary is built with plain `go build`, whatever the test process is
 // built with: under `go test -race` only the test process is instrumented,
@@ -19,7 +20,18 @@ import (
 	"testing"
 )
 
-// running is set while RunTests runs the tests: only then is someone there
+// TB is what the helpers need of their caller: a test's testing.TB has it,
+// and a program that runs servers (the benchmark harness) provides it too.
+// Fatal and Fatalf must not return.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	TempDir() string
+	Cleanup(func())
+}
+
+// running is set while RunTests (or Run) runs: only then is someone there
 // to remove what Binary builds.
 var running atomic.Bool
 
@@ -38,9 +50,14 @@ type build struct {
 // RunTests runs the package's tests (m.Run) and then removes the binaries
 // Binary built for them, which outlive any one test. The TestMain of a
 // package that calls Binary or Start calls it in place of m.Run.
-func RunTests(m *testing.M) int {
+func RunTests(m *testing.M) int { return Run(m.Run) }
+
+// Run runs main and then removes the binaries Binary built while it ran: a
+// program that starts servers with these helpers runs its work under it, as
+// tests run under RunTests.
+func Run(main func() int) int {
 	running.Store(true)
-	code := m.Run()
+	code := main()
 	running.Store(false)
 	builds.Lock()
 	defer builds.Unlock()
@@ -53,10 +70,10 @@ func RunTests(m *testing.M) int {
 // Binary returns the path of cmd/accounts built with the build tags, built
 // the first time a test of the process asks for it. A build that fails
 // fails every test that asks.
-func Binary(t testing.TB, tags ...string) string {
+func Binary(t TB, tags ...string) string {
 	t.Helper()
 	if !running.Load() {
-		t.Fatal("servetest: TestMain must run the tests with servetest.RunTests, which removes the binaries they build")
+		t.Fatal("servetest: TestMain must run the tests with servetest.RunTests (a program: its work with servetest.Run), which removes the binaries they build")
 	}
 	builds.Lock()
 	defer builds.Unlock()

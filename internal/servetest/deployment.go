@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"path/filepath"
-	"testing"
 
 	"accounts/internal/cli"
 	"accounts/internal/config"
@@ -18,7 +17,7 @@ import (
 // this process), and servers started on it are real `accounts serve`
 // processes.
 type Deployment struct {
-	t testing.TB
+	t TB
 	// Env is the ACCOUNTS_* environment of every command run in the
 	// deployment and of every server started on it.
 	Env map[string]string
@@ -28,7 +27,7 @@ type Deployment struct {
 // postgres:// URL (storetest.PostgresURL's, say), with a new master key.
 // On PostgreSQL the key store is a file of its own, apart from the data, as
 // it must be.
-func NewDeployment(t testing.TB, database string) *Deployment {
+func NewDeployment(t TB, database string) *Deployment {
 	t.Helper()
 	d := &Deployment{t: t, Env: map[string]string{
 		config.EnvDatabase:  database,
@@ -42,7 +41,7 @@ func NewDeployment(t testing.TB, database string) *Deployment {
 
 // NewSQLiteDeployment makes a deployment on a new SQLite file in a
 // directory of its own; its key store is the default one beside it.
-func NewSQLiteDeployment(t testing.TB) *Deployment {
+func NewSQLiteDeployment(t TB) *Deployment {
 	t.Helper()
 	return NewDeployment(t, filepath.Join(t.TempDir(), "accounts.db"))
 }

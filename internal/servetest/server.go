@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,11 +36,24 @@ type Option func(*startOptions)
 type startOptions struct {
 	tags              []string
 	deploymentEnvOnly bool
+	flags             []string
+	prefix            []string
 }
 
 // Tags starts the binary built with these build tags.
 func Tags(tags ...string) Option {
 	return func(o *startOptions) { o.tags = tags }
+}
+
+// Flags adds flags to serve's command line (`--client-rate 0`, say).
+func Flags(flags ...string) Option {
+	return func(o *startOptions) { o.flags = append(o.flags, flags...) }
+}
+
+// Prefix runs serve under a command that execs it in its own place, so that
+// the server keeps the process id (`taskset -c 0`, to pin it to a CPU).
+func Prefix(command ...string) Option {
+	return func(o *startOptions) { o.prefix = command }
 }
 
 // DeploymentEnvOnly keeps the test process's own ACCOUNTS_* variables from
@@ -67,7 +81,9 @@ func (d *Deployment) Start(opts ...Option) *Server {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	s.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
+	argv := append(slices.Clone(o.prefix), bin, "serve", "--addr", "127.0.0.1:0")
+	argv = append(argv, o.flags...)
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Env = d.environ(o.deploymentEnvOnly)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {

@@ -1,11 +1,15 @@
 package servetest
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"accounts/internal/config"
 	"accounts/internal/store/storetest"
@@ -108,5 +112,43 @@ func TestPostgresServer(t *testing.T) {
 	}
 	if got := get(t, s.Base+"/accounts/users/customer/tenant/", headers); got != http.StatusOK {
 		t.Errorf("listing tenants: status %d", got)
+	}
+}
+
+// Flags reach serve's command line, and a Prefix that execs serve keeps its
+// process id: the limit set by flag is the one in force, and the memory
+// read is the server's.
+func TestFlagsAndPrefix(t *testing.T) {
+	s := NewSQLiteDeployment(t).Start(Flags("--client-rate", "0"), Prefix("env"))
+	resp, err := http.Get(s.Base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `accounts_limit{limit="client_rate"} 0`) {
+		t.Errorf("/metrics does not show the client rate turned off by --client-rate 0")
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", s.PID))
+	if err != nil || strings.TrimSpace(string(status)) != "accounts" {
+		t.Errorf("process %d is %q (err %v), want the server, accounts", s.PID, status, err)
+	}
+}
+
+// Foreign work is the machine's less the sampled processes': a process
+// sampled at the end only counts from its start, one sampled at the start
+// only is left out.
+func TestForeignCores(t *testing.T) {
+	at := time.Now()
+	a := CPUSample{at: at, busy: 1000, procs: map[string]int64{"1": 100, "2": 50, "gone": 30}}
+	b := CPUSample{at: at.Add(2 * time.Second), busy: 1400, procs: map[string]int64{"1": 200, "2": 50, "new": 60}}
+	// 400 ticks of work, 100 of process 1 and 60 of the new one: 240 ticks
+	// in 2 s at 100 a second.
+	if got := ForeignCores(a, b); got < 1.2-1e-9 || got > 1.2+1e-9 {
+		t.Errorf("ForeignCores = %v, want 1.2", got)
+	}
+	s := SampleCPU("self")
+	if _, ok := s.procs[strconv.Itoa(os.Getpid())]; !ok || s.busy <= 0 {
+		t.Errorf("SampleCPU(self) = %+v", s)
 	}
 }

@@ -110,6 +110,12 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	return db, nil
 }
 
+// WriterDSN is the data source name (pragmas included: WAL,
+// synchronous=FULL) of the connection the store writes through, so that the
+// benchmark harness can time commits under the same settings without the
+// store.
+func WriterDSN(path string) string { return dsn(path, "immediate", false) }
+
 func dsn(path, txlock string, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_txlock", txlock)

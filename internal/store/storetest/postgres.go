@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"testing"
@@ -26,14 +27,30 @@ func PostgresURL(t testing.TB) string {
 	if base == "" {
 		t.Skip("PostgreSQL tests are off: set " + PostgresEnv + "=postgres://user@host:5432/dbname to run them")
 	}
-	// The URL may hold a password: no message below quotes it.
+	schemaURL, drop, err := NewSchema(base)
+	if err != nil {
+		t.Fatalf("%s: %v", PostgresEnv, err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return schemaURL
+}
+
+// NewSchema makes a new, empty schema in the PostgreSQL database at base
+// and returns base with search_path set to it, and a function that drops the
+// schema with everything in it. Its errors never quote the URL, which may
+// hold a password.
+func NewSchema(base string) (schemaURL string, drop func() error, err error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("%s must be a postgres:// URL", PostgresEnv)
+		return "", nil, errors.New("not a postgres:// URL")
 	}
 	var random [8]byte
 	if _, err := rand.Read(random[:]); err != nil {
-		t.Fatal(err)
+		return "", nil, err
 	}
 	name := "t_" + hex.EncodeToString(random[:])
 	admin := func(sql string) error {
@@ -48,15 +65,16 @@ func PostgresURL(t testing.TB) string {
 		return err
 	}
 	if err := admin("CREATE SCHEMA " + name); err != nil {
-		t.Fatalf("creating test schema: %v", err)
+		return "", nil, errors.New("creating schema: " + err.Error())
 	}
-	t.Cleanup(func() {
+	drop = func() error {
 		if err := admin("DROP SCHEMA " + name + " CASCADE"); err != nil {
-			t.Errorf("dropping test schema %s: %v", name, err)
+			return errors.New("dropping schema " + name + ": " + err.Error())
 		}
-	})
+		return nil
+	}
 	q := u.Query()
 	q.Set("search_path", name)
 	u.RawQuery = q.Encode()
-	return u.String()
+	return u.String(), drop, nil
 }
