@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -337,5 +338,38 @@ func TestTCPPorts(t *testing.T) {
 	}
 	if tcpPorts([]string{"1"})[port] {
 		t.Errorf("port %s found among process 1's sockets", port)
+	}
+}
+
+// TestSpellNamesApart: the scale mode's names tell every identity apart, so
+// that a lookup by a whole name matches exactly one.
+func TestSpellNamesApart(t *testing.T) {
+	seen := make(map[string]int, 1<<20)
+	for i := range 1 << 20 {
+		name := spell(i)
+		if j, dup := seen[name]; dup {
+			t.Fatalf("spell(%d) == spell(%d)", i, j)
+		}
+		seen[name] = i
+	}
+}
+
+func TestScaleSizes(t *testing.T) {
+	for _, tc := range []struct {
+		list string
+		want []int
+	}{
+		{"1000,100000,1000000", []int{1000, 100000, 1000000}},
+		{"5000", []int{5000}},
+		{"999", nil},
+		{"1000,1000", nil},
+		{"2000,1000", nil},
+		{"1000,", nil},
+		{"1e6", nil},
+	} {
+		got, ok := scaleSizes(tc.list)
+		if ok != (tc.want != nil) || !slices.Equal(got, tc.want) {
+			t.Errorf("scaleSizes(%q) = %v, %v; want %v", tc.list, got, ok, tc.want)
+		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	retries := fs.Int("retries", 1, "with --check: when a figure regresses, runs to add before failing (the check judges the median of the runs that other processes left alone)")
 	writeBaseline := fs.Bool("write-baseline", false, "write the figures (medians of the runs) and their margins into the baseline file")
 	group := fs.Int("group", 1, "with --write-baseline: the `runs` a check takes the median of; margins come from the spread of medians of that many runs (give --runs a multiple of it)")
+	scale := fs.String("scale", "", "comma-separated customer `sizes` (e.g. 1000,100000,1000000): instead of the scenarios, grow one customer to each size and measure issue 12's lookups (see docs/benchmarks.md)")
+	repeat := fs.Int("repeat", 21, "with --scale: times each lookup is made at each size (its median is shown)")
 	pin := fs.String("pin", "auto", "`mode`: auto (with taskset and 2 or more CPUs, serve on the first half of the CPUs and this program on the rest) or off")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./bench [flags]\n\nScenarios: %s\n\n", strings.Join(scenarioNames, ", "))
@@ -112,6 +115,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		s.Scenarios = append(s.Scenarios, name)
 	}
 
+	if *scale != "" {
+		sizes, ok := scaleSizes(*scale)
+		if !ok || *repeat < 1 || *check || *writeBaseline {
+			fmt.Fprintln(stderr, "bench: --scale takes increasing sizes of at least 1,000, comma-separated, --repeat at least 1, and neither --check nor --write-baseline")
+			return 2
+		}
+		return runScales(s, sizes, *repeat, *asJSON, stdout, stderr)
+	}
 	rep, err := newReport(s, stderr)
 	if err == nil {
 		err = rep.measure(s.Runs, stderr)
@@ -166,6 +177,59 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintf(stderr, "bench: wrote %s\n", *baselinePath)
+	}
+	return code
+}
+
+// scaleSizes parses --scale: increasing sizes of at least one bulk write.
+func scaleSizes(list string) ([]int, bool) {
+	var sizes []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < bulkItems || (len(sizes) > 0 && n <= sizes[len(sizes)-1]) {
+			return nil, false
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes, true
+}
+
+// runScales runs the scale mode on each engine in turn and prints its
+// tables.
+func runScales(s settings, sizes []int, repeat int, asJSON bool, stdout, stderr io.Writer) int {
+	rep, err := newReport(s, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	var runs []scaleRun
+	code := 0
+	for i, db := range s.Databases {
+		sr, err := runScale(s, sizes, repeat, db, s.Engines[i], rep.pinning, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %s: %v\n", s.Engines[i], err)
+			return 1
+		}
+		for _, row := range sr.Rows {
+			if len(row.Errors) > 0 {
+				code = 1
+			}
+		}
+		runs = append(runs, sr)
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct {
+			Machine machine    `json:"machine"`
+			Repeat  int        `json:"repeat"`
+			Runs    []scaleRun `json:"runs"`
+		}{rep.Machine, repeat, runs})
+	} else {
+		fmt.Fprint(stdout, scaleMarkdown(runs))
+	}
+	if code != 0 {
+		fmt.Fprintln(stderr, "bench: FAIL: lookups not answered as expected (see the errors column)")
 	}
 	return code
 }

@@ -104,27 +104,7 @@ func runEngine(s settings, db, engine string, p pinning, log io.Writer) (er engi
 	r := &runner{}
 	defer r.close()
 	defer catch(&err)
-	b := &bench{r: r, s: s, engine: engine, hc: newHTTPClient(s.Clients), log: log}
-	if engine == "sqlite" {
-		b.database = filepath.Join(r.TempDir(), "accounts.db")
-	} else {
-		url, drop, err := storetest.NewSchema(db)
-		if err != nil {
-			return er, fmt.Errorf("postgres: %v", err)
-		}
-		r.Cleanup(func() {
-			if err := drop(); err != nil {
-				fmt.Fprintf(log, "bench: %v\n", err)
-			}
-		})
-		b.database = url
-	}
-	b.d = servetest.NewDeployment(r, b.database)
-	opts := []servetest.Option{servetest.DeploymentEnvOnly(), servetest.Flags(serveLimitFlags...)}
-	if len(p.server) > 0 {
-		opts = append(opts, servetest.Prefix(p.server...))
-	}
-	b.srv = b.d.Start(opts...)
+	b := startBench(r, s, db, engine, p, log)
 	er = engineRun{Engine: engine, LoadBefore: loadAverage()}
 	before := b.sampleCPU()
 	// The scenarios take turns, a slice of each at a time, so that a
@@ -152,6 +132,33 @@ func runEngine(s settings, db, engine string, p pinning, log io.Writer) (er engi
 		return er, fmt.Errorf("serve did not exit cleanly: %v\n%s", err, b.srv.Log())
 	}
 	return er, nil
+}
+
+// startBench starts serve on a fresh database of one engine, its files and
+// schema removed by r's cleanups.
+func startBench(r *runner, s settings, db, engine string, p pinning, log io.Writer) *bench {
+	b := &bench{r: r, s: s, engine: engine, hc: newHTTPClient(s.Clients), log: log}
+	if engine == "sqlite" {
+		b.database = filepath.Join(r.TempDir(), "accounts.db")
+	} else {
+		url, drop, err := storetest.NewSchema(db)
+		if err != nil {
+			r.Fatalf("postgres: %v", err)
+		}
+		r.Cleanup(func() {
+			if err := drop(); err != nil {
+				fmt.Fprintf(log, "bench: %v\n", err)
+			}
+		})
+		b.database = url
+	}
+	b.d = servetest.NewDeployment(r, b.database)
+	opts := []servetest.Option{servetest.DeploymentEnvOnly(), servetest.Flags(serveLimitFlags...)}
+	if len(p.server) > 0 {
+		opts = append(opts, servetest.Prefix(p.server...))
+	}
+	b.srv = b.d.Start(opts...)
+	return b
 }
 
 // sampleCPU samples the CPU time of the machine and of the run's own
