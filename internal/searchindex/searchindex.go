@@ -1,0 +1,197 @@
+// Package searchindex computes the keyed tokens that let the database find
+// the candidate rows of a condition on an encrypted field without seeing
+// the field's value (issue 12; docs/design.md section 5): a blind index in
+// the manner of CipherSweet, of three kinds per field.
+//
+//   - Exact: one token of the whole value, case-folded, for exact, iexact
+//     and in.
+//   - Prefix: a token of each of the value's first 1..PrefixRunes
+//     characters, for startswith and istartswith.
+//   - Gram: a token of each of the value's distinct GramRunes-character
+//     substrings, for contains, icontains, endswith and iendswith: every
+//     gram of a query must be among the value's.
+//
+// A token is a keyed hash (HMAC-SHA-256 under a key of one customer's
+// field) truncated to a few bits, so that many values share each token:
+// the database holds candidates, never answers, and every candidate is
+// confirmed after decryption. Tokens are computed over the value's
+// strings.ToLower form, the form every case-insensitive operator of
+// internal/query compares, and strings.ToLower maps rune by rune; so a
+// value that matches a condition holds every token of the condition (no
+// match is ever missed), whatever the case of either side.
+package searchindex
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"hash"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Kind is what a token stands for.
+type Kind uint8
+
+// The kinds of token.
+const (
+	Exact Kind = iota + 1
+	Prefix
+	Gram
+)
+
+// PrefixRunes is the longest prefix with a token of its own: a longer
+// startswith query narrows by its first PrefixRunes characters.
+const PrefixRunes = 4
+
+// GramRunes is the length of the substrings contains queries narrow by; a
+// shorter query can't be narrowed (Query reports it).
+const GramRunes = 3
+
+// Token is one token of a value or a query: its kind and its truncated
+// keyed hash.
+type Token struct {
+	Kind  Kind
+	Value uint32
+}
+
+// Bits are the sizes tokens are truncated to, by kind: the fewer, the more
+// values share each token (less is revealed; more candidates to confirm).
+type Bits struct {
+	Exact, Prefix, Gram uint
+}
+
+// Key computes the tokens of one field of one customer. It is not safe for
+// concurrent use (it reuses its hash).
+type Key struct {
+	mac  hash.Hash
+	bits Bits
+	buf  []byte
+}
+
+// NewKey returns the Key for a field from its 32-byte key, which must be
+// the field's own (derived per customer and field, apart from the data
+// keys), with tokens truncated to bits (each 1..32).
+func NewKey(key []byte, bits Bits) *Key {
+	for _, b := range []uint{bits.Exact, bits.Prefix, bits.Gram} {
+		if b < 1 || b > 32 {
+			panic("searchindex: token bits must be 1..32")
+		}
+	}
+	return &Key{mac: hmac.New(sha256.New, key), bits: bits}
+}
+
+// token is the token of kind for s, a folded string or a part of one.
+func (k *Key) token(kind Kind, s string) Token {
+	k.mac.Reset()
+	k.buf = append(k.buf[:0], byte(kind))
+	k.buf = append(k.buf, s...)
+	k.mac.Write(k.buf)
+	k.buf = k.mac.Sum(k.buf[:0])
+	var bits uint
+	switch kind {
+	case Exact:
+		bits = k.bits.Exact
+	case Prefix:
+		bits = k.bits.Prefix
+	default:
+		bits = k.bits.Gram
+	}
+	return Token{Kind: kind, Value: binary.BigEndian.Uint32(k.buf) >> (32 - bits)}
+}
+
+// Value returns the distinct tokens of a stored value, in kind order.
+func (k *Key) Value(v string) []Token {
+	f := strings.ToLower(v)
+	tokens := []Token{k.token(Exact, f)}
+	ends := runeEnds(f)
+	for n := 1; n <= min(PrefixRunes, len(ends)); n++ {
+		tokens = append(tokens, k.token(Prefix, f[:ends[n-1]]))
+	}
+	for _, g := range grams(f, ends) {
+		tokens = append(tokens, k.token(Gram, g))
+	}
+	return distinct(tokens)
+}
+
+// Op is a condition's kind, as Query takes it.
+type Op uint8
+
+// The conditions Query narrows. Each stands for its case-sensitive and
+// case-insensitive forms alike: the tokens are of folded values, and a
+// case-sensitive match is a case-insensitive one too.
+const (
+	Equal      Op = iota + 1 // exact, iexact, and each value of in
+	StartsWith               // startswith, istartswith
+	Contains                 // contains, icontains, endswith, iendswith
+)
+
+// Query returns the tokens every value matching the condition holds, and
+// false when none narrow it: a query too short to hold a gram, or empty.
+func (k *Key) Query(op Op, q string) ([]Token, bool) {
+	f := strings.ToLower(q)
+	if f == "" {
+		return nil, false
+	}
+	ends := runeEnds(f)
+	switch op {
+	case Equal:
+		return []Token{k.token(Exact, f)}, true
+	case StartsWith:
+		return []Token{k.token(Prefix, f[:ends[min(PrefixRunes, len(ends))-1]])}, true
+	case Contains:
+		gs := grams(f, ends)
+		if len(gs) == 0 {
+			return nil, false
+		}
+		tokens := make([]Token, len(gs))
+		for i, g := range gs {
+			tokens[i] = k.token(Gram, g)
+		}
+		return distinct(tokens), true
+	}
+	return nil, false
+}
+
+// runeEnds returns the byte offset after each rune of s.
+func runeEnds(s string) []int {
+	ends := make([]int, 0, len(s))
+	for i := 0; i < len(s); {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		ends = append(ends, i)
+	}
+	return ends
+}
+
+// grams returns s's substrings of GramRunes runes (none when s is
+// shorter), ends being runeEnds(s).
+func grams(s string, ends []int) []string {
+	var gs []string
+	for i := GramRunes - 1; i < len(ends); i++ {
+		start := 0
+		if i >= GramRunes {
+			start = ends[i-GramRunes]
+		}
+		gs = append(gs, s[start:ends[i]])
+	}
+	return gs
+}
+
+// distinct sorts tokens and drops repeats.
+func distinct(tokens []Token) []Token {
+	slices.SortFunc(tokens, func(a, b Token) int {
+		if a.Kind != b.Kind {
+			return int(a.Kind) - int(b.Kind)
+		}
+		switch {
+		case a.Value < b.Value:
+			return -1
+		case a.Value > b.Value:
+			return 1
+		}
+		return 0
+	})
+	return slices.Compact(tokens)
+}

@@ -1,0 +1,215 @@
+package searchindex
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"accounts/internal/query"
+)
+
+var testBits = Bits{Exact: 20, Prefix: 16, Gram: 16}
+
+func testKey(seed byte) *Key { return NewKey(bytes.Repeat([]byte{seed}, 32), testBits) }
+
+// alphabet mixes cases, Swedish letters, characters whose lower case is
+// another width in UTF-8 (K: the Kelvin sign, 3 bytes, lower-cases to k),
+// and characters ToLower leaves alone.
+var alphabet = []rune("aAbBeEkKrRsSåÅäÄöÖéÉüÜ -'.İıKΣσς1@")
+
+func randomString(r *rand.Rand, maxRunes int) string {
+	n := r.IntN(maxRunes + 1)
+	var sb strings.Builder
+	for range n {
+		sb.WriteRune(alphabet[r.IntN(len(alphabet))])
+	}
+	return sb.String()
+}
+
+// queryOf picks a query for v: usually a piece of it in random case, at
+// times a random string.
+func queryOf(r *rand.Rand, v string) string {
+	rs := []rune(v)
+	if len(rs) == 0 || r.IntN(4) == 0 {
+		return randomString(r, 6)
+	}
+	i := r.IntN(len(rs))
+	j := i + r.IntN(len(rs)-i) + 1
+	piece := rs[i:j]
+	if r.IntN(2) == 0 {
+		piece = rs[:j] // a prefix
+	}
+	out := make([]rune, len(piece))
+	for k, c := range piece {
+		switch r.IntN(3) {
+		case 0:
+			c = []rune(strings.ToUpper(string(c)))[0]
+		case 1:
+			c = []rune(strings.ToLower(string(c)))[0]
+		}
+		out[k] = c
+	}
+	return string(out)
+}
+
+// ops pairs each operator of internal/query with the Op that narrows it.
+var ops = map[query.Op]Op{
+	query.Exact: Equal, query.IExact: Equal,
+	query.StartsWith: StartsWith, query.IStartsWith: StartsWith,
+	query.Contains: Contains, query.IContains: Contains, query.EndsWith: Contains, query.IEndsWith: Contains,
+}
+
+// TestNoMatchMissed is the index's promise: a value that the service's
+// matching (query.Filter.Match) says matches a condition holds every token
+// Query gives for it, so narrowing by tokens never loses a row.
+func TestNoMatchMissed(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	k := testKey(7)
+	matched := map[query.Op]int{}
+	for range 60_000 {
+		v := randomString(r, 12)
+		q := queryOf(r, v)
+		held := map[Token]bool{}
+		for _, tok := range k.Value(v) {
+			held[tok] = true
+		}
+		for qop, op := range ops {
+			if !(query.Filter{Op: qop, Values: []any{q}}).Match(v) {
+				continue
+			}
+			matched[qop]++
+			tokens, ok := k.Query(op, q)
+			if !ok {
+				continue
+			}
+			for _, tok := range tokens {
+				if !held[tok] {
+					t.Fatalf("%s: a matching value lacks a token of the query (value %d runes, query %d runes)",
+						qop, utf8.RuneCountInString(v), utf8.RuneCountInString(q))
+				}
+			}
+		}
+	}
+	for qop := range ops {
+		if matched[qop] < 1000 {
+			t.Errorf("%s matched only %d times: the generator does not exercise it", qop, matched[qop])
+		}
+	}
+}
+
+// TestQueriesNarrow: a value that does not match is, for most pairs, told
+// apart by its tokens, so the index does narrow.
+func TestQueriesNarrow(t *testing.T) {
+	k := testKey(7)
+	held := func(v string) map[Token]bool {
+		m := map[Token]bool{}
+		for _, tok := range k.Value(v) {
+			m[tok] = true
+		}
+		return m
+	}
+	holdsAll := func(v, q string, op Op) bool {
+		tokens, ok := k.Query(op, q)
+		if !ok {
+			t.Fatalf("query of %d runes not narrowed", utf8.RuneCountInString(q))
+		}
+		h := held(v)
+		for _, tok := range tokens {
+			if !h[tok] {
+				return false
+			}
+		}
+		return true
+	}
+	for _, tc := range []struct {
+		v, q string
+		op   Op
+		want bool
+	}{
+		{"Berglund", "BERGLUND", Equal, true},
+		{"Berglund", "Berglun", Equal, false},
+		{"Berglund", "bergl", StartsWith, true}, // narrowed by its first four
+		{"Berglund", "lund", StartsWith, false},
+		{"Åberg", "BERG", Contains, true},
+		{"Åberg", "berk", Contains, false},
+		{"Sjöström", "ÖSTR", Contains, true},
+		{"Sjöström", "ostr", Contains, false},
+	} {
+		if got := holdsAll(tc.v, tc.q, tc.op); got != tc.want {
+			t.Errorf("value %q, query %q (op %d): holds every token = %v, want %v", tc.v, tc.q, tc.op, got, tc.want)
+		}
+	}
+}
+
+func TestShortQueriesAreNotNarrowed(t *testing.T) {
+	k := testKey(7)
+	for _, tc := range []struct {
+		op   Op
+		q    string
+		want bool
+	}{
+		{Contains, "", false}, {Contains, "ab", false}, {Contains, "åä", false}, {Contains, "abc", true},
+		{StartsWith, "", false}, {StartsWith, "a", true}, {Equal, "", false}, {Equal, "a", true},
+	} {
+		if _, ok := k.Query(tc.op, tc.q); ok != tc.want {
+			t.Errorf("Query(%d, %q) narrows = %v, want %v", tc.op, tc.q, ok, tc.want)
+		}
+	}
+}
+
+// TestTokensAreKeyedAndTruncated: another field's key gives other tokens,
+// the same key the same ones, and every token fits its kind's bits.
+func TestTokensAreKeyedAndTruncated(t *testing.T) {
+	a, b := testKey(7), testKey(8)
+	va, vb := a.Value("Lindqvist"), b.Value("Lindqvist")
+	if len(va) != len(vb) {
+		t.Fatalf("token counts differ: %d and %d", len(va), len(vb))
+	}
+	same := 0
+	for i := range va {
+		if va[i] == vb[i] {
+			same++
+		}
+	}
+	if same > len(va)/2 {
+		t.Errorf("%d of %d tokens equal under different keys", same, len(va))
+	}
+	again := testKey(7).Value("Lindqvist")
+	for i := range va {
+		if va[i] != again[i] {
+			t.Fatalf("token %d differs between two computations under one key", i)
+		}
+	}
+	limit := map[Kind]uint32{Exact: 1 << testBits.Exact, Prefix: 1 << testBits.Prefix, Gram: 1 << testBits.Gram}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		for _, tok := range a.Value(randomString(r, 10)) {
+			if tok.Value >= limit[tok.Kind] {
+				t.Fatalf("a kind %d token has more bits than its kind's", tok.Kind)
+			}
+		}
+	}
+	// "Lindqvist": one exact token, four prefixes, seven grams.
+	kinds := map[Kind]int{}
+	for _, tok := range va {
+		kinds[tok.Kind]++
+	}
+	if kinds[Exact] != 1 || kinds[Prefix] != 4 || kinds[Gram] > 7 || kinds[Gram] < 6 {
+		t.Errorf("kinds of tokens %v, want 1 exact, 4 prefixes, 7 grams (fewer only where two collide)", kinds)
+	}
+}
+
+func TestNewKeyRefusesBadBits(t *testing.T) {
+	for _, bits := range []Bits{{0, 16, 16}, {16, 33, 16}, {16, 16, 0}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("NewKey accepted bits %v", bits)
+				}
+			}()
+			NewKey(make([]byte, 32), bits)
+		}()
+	}
+}
