@@ -34,7 +34,7 @@ func (b *builder) resource(res *schema.Resource) {
 		"Each item without `id` is created; each item with `id` is a partial update of that object. "+fmt.Sprintf("At most %d items, written in one transaction: all or nothing.", records.MaxBulkItems)+" On failure, 400 with an array of the same length: one error object per item, `{}` for the items that were fine.",
 		nil, b.bulkRequestBody(res), b.bulkResponses(res),
 		sample{method: "POST", path: list, body: []any{bulkExample(res)}}))
-	b.operation("GET", item, b.op(res, "get"+n, "Get a "+n, "", pk, nil,
+	b.operation("GET", item, b.op(res, "get"+n, "Get a "+n, "Answers the object, every field of it.", pk, nil,
 		b.responses(res, http.StatusOK, "The object.", n, exampleObject(res), false, true),
 		sample{method: "GET", path: itemPath}))
 	b.operation("PATCH", item, b.op(res, "update"+n, "Update a "+n,
@@ -213,7 +213,11 @@ func (b *builder) bodySchema(res *schema.Resource, m mode, description string) o
 			required = append(required, f.Name)
 		}
 	}
-	ignored := obj{"nullable": true, "description": "Read-only: ignored when sent."}
+	// Any JSON value at all: the service ignores it.
+	ignored := obj{"description": "Read-only: ignored when sent.", "anyOf": []any{
+		obj{"type": "string", "nullable": true}, obj{"type": "number"}, obj{"type": "boolean"},
+		obj{"type": "object"}, obj{"type": "array", "items": obj{}},
+	}}
 	props["created_at"] = ignored
 	if m == modeBulk {
 		props["id"] = obj{"type": "string", "format": "uuid", "description": "The object this item updates; without it, the item creates one."}
@@ -292,6 +296,9 @@ func (b *builder) fieldAbout(res *schema.Resource, f *schema.Field) string {
 		parts = append(parts, "A phone number.")
 	case schema.Date:
 		parts = append(parts, "A date, `YYYY-MM-DD`.")
+	}
+	if f.Allowed != "" {
+		parts = append(parts, f.Allowed)
 	}
 	if f.Required {
 		parts = append(parts, "Required; can't be null.")

@@ -138,12 +138,13 @@ func onlyRunes(ok func(rune) bool) func(string) string {
 	}
 }
 
-// Patterns of the character rules: the same sets as streetRune and
-// careOfRune (a test holds them together), written for the OpenAPI document.
-const (
-	streetPattern = `^[A-Za-z\u00AA\u00B5\u00BA\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u00FF0-9 ().:\u2019'-]*$`
-	careOfPattern = `^[\p{L}0-9()/&'#., -]*$`
-)
+// streetPattern is streetRune's set as a pattern (a test holds them
+// together), for the OpenAPI document.
+const streetPattern = `^[A-Za-z\u00AA\u00B5\u00BA\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u00FF0-9 ().:\u2019'-]*$`
+
+// careOfAllowed is careOfRune's set in words: letters of every script have
+// no pattern that ECMA-262 without its u flag reads.
+const careOfAllowed = "Letters of any script, digits, space and ()/&'#.,- only."
 
 func matches(re *regexp.Regexp) func(string) string {
 	return func(s string) string {
@@ -183,9 +184,9 @@ func address() *Resource {
 	country := str("country", 255)
 	country.Required = true
 	careOf := personal(str("care_of", 255))
-	careOf.Check, careOf.Pattern = onlyRunes(careOfRune), careOfPattern
+	careOf.Check, careOf.Allowed = onlyRunes(careOfRune), careOfAllowed
 	attention := personal(str("attention", 255))
-	attention.Check, attention.Pattern = onlyRunes(careOfRune), careOfPattern
+	attention.Check, attention.Allowed = onlyRunes(careOfRune), careOfAllowed
 	return &Resource{
 		Name:  Address,
 		Path:  "/common/address/",
