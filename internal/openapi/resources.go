@@ -22,7 +22,7 @@ func (b *builder) resource(res *schema.Resource) {
 	b.operation("GET", res.Path, b.op(res, "list"+n+"Collection", "List "+n+" objects (the collection path)",
 		"The same list as `GET "+list+"`.", b.listParameters(res), nil,
 		b.listResponses(res), sample{method: "GET", path: res.Path + "?" + ex.query}))
-	b.operation("POST", res.Path, b.op(res, "create"+n, "Create a "+n,
+	b.operation("POST", res.Path, b.op(res, "create"+n, "Create "+article(n),
 		"Creates one object and answers it whole.", nil,
 		b.requestBody(n+"Request", exampleOf(res).create),
 		b.responses(res, http.StatusCreated, "The object created.", n, exampleObject(res), true, false),
@@ -34,15 +34,15 @@ func (b *builder) resource(res *schema.Resource) {
 		"Each item without `id` is created; each item with `id` is a partial update of that object. "+fmt.Sprintf("At most %d items, written in one transaction: all or nothing.", records.MaxBulkItems)+" On failure, 400 with an array of the same length: one error object per item, `{}` for the items that were fine.",
 		nil, b.bulkRequestBody(res), b.bulkResponses(res),
 		sample{method: "POST", path: list, body: []any{bulkExample(res)}}))
-	b.operation("GET", item, b.op(res, "get"+n, "Get a "+n, "Answers the object, every field of it.", pk, nil,
+	b.operation("GET", item, b.op(res, "get"+n, "Get "+article(n), "Answers the object, every field of it.", pk, nil,
 		b.responses(res, http.StatusOK, "The object.", n, exampleObject(res), false, true),
 		sample{method: "GET", path: itemPath}))
-	b.operation("PATCH", item, b.op(res, "update"+n, "Update a "+n,
+	b.operation("PATCH", item, b.op(res, "update"+n, "Update "+article(n),
 		"A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.",
 		pk, b.requestBody("Patched"+n+"Request", ex.update),
 		b.responses(res, http.StatusOK, "The whole object after the update.", n, exampleObject(res), true, true),
 		sample{method: "PATCH", path: itemPath, body: ex.update}))
-	b.operation("DELETE", item, b.op(res, "delete"+n, "Delete a "+n, "A hard delete."+b.deletionAbout(res), pk, nil,
+	b.operation("DELETE", item, b.op(res, "delete"+n, "Delete "+article(n), "A hard delete."+b.deletionAbout(res), pk, nil,
 		b.responses(res, http.StatusNoContent, "Deleted.", "", nil, false, true),
 		sample{method: "DELETE", path: itemPath}))
 }
@@ -165,7 +165,7 @@ func (b *builder) resourceSchemas(res *schema.Resource) {
 		slim[name] = full[name]
 		slimNames = append(slimNames, name)
 	}
-	b.schemas[n+"Slim"] = obj{"type": "object", "description": "The slim form of a " + n + " (`_slim=true`).",
+	b.schemas[n+"Slim"] = obj{"type": "object", "description": "The slim form of " + article(n) + " (`_slim=true`).",
 		"properties": slim, "required": slimNames, "additionalProperties": false, "example": slimObject(res)}
 
 	b.schemas[n+"Request"] = b.bodySchema(res, modeCreate, "The body of a create. "+rulesAbout(res))
@@ -256,6 +256,8 @@ func (b *builder) fieldSchema(res *schema.Resource, f *schema.Field, m mode) obj
 	case schema.Number:
 		s = obj{"type": "number", "minimum": f.Min, "maximum": f.Max}
 	case schema.Ref:
+		// Inline rather than a $ref: a nullable allOf of an object schema
+		// is read by some validators (Spectral's) as refusing null.
 		s = obj{"type": "object", "required": []any{"id"}, "additionalProperties": false,
 			"properties": obj{"id": obj{"type": "string", "format": "uuid"}}}
 	default:
@@ -287,7 +289,7 @@ func (b *builder) fieldAbout(res *schema.Resource, f *schema.Field) string {
 	case schema.DateTime:
 		return "When the object was created: UTC, RFC 3339 with microseconds."
 	case schema.Ref:
-		parts = append(parts, fmt.Sprintf("A reference to a %s: `{\"id\": \"<uuid>\"}`, or null. It must name an existing %s of the same customer.", f.Target, f.Target))
+		parts = append(parts, fmt.Sprintf("A reference to %s: `{\"id\": \"<uuid>\"}`, or null. It must name an existing %s of the same customer.", article(f.Target), f.Target))
 	case schema.Email:
 		parts = append(parts, "An e-mail address: one `@`, a non-empty local part, a domain with a dot.")
 	case schema.SSN:
@@ -316,6 +318,14 @@ func (b *builder) fieldAbout(res *schema.Resource, f *schema.Field) string {
 		parts = append(parts, "Personal: stored encrypted, every read audited.")
 	}
 	return strings.Join(parts, " ")
+}
+
+// article puts "a" or "an" before a resource name.
+func article(name string) string {
+	if strings.ContainsRune("AEIOU", rune(name[0])) {
+		return "an " + name
+	}
+	return "a " + name
 }
 
 // ruleAbout writes what a rule between fields asks of one of them, in
