@@ -16,23 +16,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"accounts/internal/servetest"
 )
 
 // walkthroughHeading is the README section whose first sh block is run.
 const walkthroughHeading = "## Walkthrough"
-
-// repoRoot is the module's root: two folders up from this package.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("no go.mod at %s", root)
-	}
-	return root
-}
 
 // walkthroughBlock returns the first ```sh block under the walkthrough's
 // heading in README.md.
@@ -60,33 +49,6 @@ func walkthroughBlock(t *testing.T, readme string) string {
 	return ""
 }
 
-// needTools skips the test where a tool the walkthrough needs is missing,
-// saying how to run it; in CI (CI set) a missing tool is a failure, so
-// that CI never passes by skipping it.
-func needTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			msg := "the README walkthrough needs " + tool + " (apt-get install " + tool + ")"
-			if os.Getenv("CI") != "" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
-}
-
-// freePort is a TCP port nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // The README's walkthrough, run as written with bash -euo pipefail in a
 // folder of its own (beside links to the module's code, so its go build
 // builds this tree), on a free port: every step succeeds, it prints the
@@ -96,8 +58,10 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the command and runs a server")
 	}
-	needTools(t, "bash", "curl", "jq", "go")
-	root := repoRoot(t)
+	for _, tool := range []string{"bash", "curl", "jq", "go"} {
+		servetest.NeedTool(t, tool, "the README walkthrough needs it: apt-get install "+tool)
+	}
+	root := servetest.RepoRoot(t)
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +91,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if err := os.WriteFile(script, []byte(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := servetest.FreePort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", script)
