@@ -14,17 +14,6 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(servetest.RunTests(m)) }
 
-// nodeTool returns the path of a program of tools/npm's packages.
-func nodeTool(t *testing.T, name string) string {
-	t.Helper()
-	servetest.NeedTool(t, "node", "apt-get install nodejs npm")
-	path := filepath.Join(servetest.RepoRoot(t), "tools", "npm", "node_modules", ".bin", name)
-	if _, err := os.Stat(path); err != nil {
-		servetest.Missing(t, "this test needs "+name+" from tools/npm (npm ci --prefix tools/npm)")
-	}
-	return path
-}
-
 // live is a running server and the headers of a read_write client of one
 // customer.
 type live struct {

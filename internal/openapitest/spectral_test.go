@@ -15,7 +15,7 @@ import (
 // turned off there says why), finds nothing in the document: no error and
 // no warning.
 func TestSpectralFindsNothing(t *testing.T) {
-	spectral := nodeTool(t, "spectral")
+	spectral := servetest.NodeTool(t, "spectral")
 	root := servetest.RepoRoot(t)
 	for name, data := range map[string][]byte{
 		"openapi.json": httpapi.Reference(schema.New()).JSON,

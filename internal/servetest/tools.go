@@ -60,3 +60,16 @@ func FreePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// NodeTool returns the path of a program of the Node packages of
+// tools/npm; without them (npm ci --prefix tools/npm) or without node, the
+// test skips or, in CI, fails.
+func NodeTool(t testing.TB, name string) string {
+	t.Helper()
+	NeedTool(t, "node", "apt-get install nodejs npm")
+	path := filepath.Join(RepoRoot(t), "tools", "npm", "node_modules", ".bin", name)
+	if _, err := os.Stat(path); err != nil {
+		Missing(t, "this test needs "+name+" from tools/npm (npm ci --prefix tools/npm)")
+	}
+	return path
+}
