@@ -37,11 +37,13 @@ func codeSamples(t *testing.T, doc map[string]any, method, path string) map[stri
 	return out
 }
 
-// The curl and Go samples of every Protectedidentity operation, as the
-// document shows them, run against a live server with the ids of real
-// objects in place of the examples' and the client's headers in the
-// environment, and succeed: create, get, update, both lists, bulk write,
-// delete.
+// The code samples, as the document shows them, run against a live server
+// with the ids of real objects in place of the examples' and the client's
+// headers in the environment, and succeed: the curl samples of every
+// operation of every resource (so every example is a valid request), and
+// the Go samples of every Protectedidentity operation. For each resource:
+// create, get, update, both lists, bulk write; then the deletes, the
+// objects pointed to last.
 func TestCodeSamplesRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs curl and go run against a server")
@@ -52,18 +54,26 @@ func TestCodeSamplesRun(t *testing.T) {
 	if err := json.Unmarshal(httpapi.Reference(schema.New()).JSON, &doc); err != nil {
 		t.Fatal(err)
 	}
-	pi := schema.New().Resource(schema.ProtectedIdentity)
+	catalog := schema.New()
 	env := os.Environ()
 	for name, value := range srv.headers {
 		env = append(env, openapi.EnvName(name)+"="+value)
 	}
 	dir := t.TempDir()
-	runners := map[string]func(t *testing.T, source string) []byte{
-		"curl": func(t *testing.T, source string) []byte {
+	t.Run("curl", func(t *testing.T) {
+		run := func(t *testing.T, source string) []byte {
 			cmd := exec.Command("bash", "-euo", "pipefail", "-c", strings.Replace(source, "curl ", curl+" ", 1))
 			return runSample(t, cmd, env)
-		},
-		"Go": func(t *testing.T, source string) []byte {
+		}
+		// Each resource after those its examples point to.
+		var order []*schema.Resource
+		for _, name := range []string{schema.Organization, schema.Address, schema.Tenant, schema.Subtenant, schema.ProtectedIdentity} {
+			order = append(order, catalog.Resource(name))
+		}
+		runSamples(t, srv, doc, "curl", order, map[string]string{}, run)
+	})
+	t.Run("Go", func(t *testing.T) {
+		run := func(t *testing.T, source string) []byte {
 			file := filepath.Join(dir, "main.go")
 			if err := os.WriteFile(file, []byte(source), 0o600); err != nil {
 				t.Fatal(err)
@@ -74,40 +84,46 @@ func TestCodeSamplesRun(t *testing.T) {
 			// The Go samples print the status line, then the body.
 			_, body, _ := bytes.Cut(out, []byte("\n"))
 			return body
-		},
+		}
+		// A tenant of its own: a tenant has at most one identity.
+		ids := map[string]string{schema.Tenant: srv.create(t, "/accounts/users/customer/tenant/", `{"last_name": "Testsson"}`)}
+		runSamples(t, srv, doc, "Go", []*schema.Resource{catalog.Resource(schema.ProtectedIdentity)}, ids, run)
+	})
+}
+
+// runSamples runs one language's samples (label: its x-codeSamples label) of the resources' operations, in
+// order; ids maps a resource's example id to a real object's, and gains
+// each object the create samples make.
+func runSamples(t *testing.T, srv live, doc map[string]any, label string, resources []*schema.Resource, ids map[string]string, run func(*testing.T, string) []byte) {
+	t.Helper()
+	substitute := func(source string) string {
+		pairs := []string{openapi.ExampleServer, srv.base}
+		for name, id := range ids {
+			pairs = append(pairs, openapi.ExampleIDs[name], id)
+		}
+		return strings.NewReplacer(pairs...).Replace(source)
 	}
-	for _, lang := range []string{"curl", "Go"} {
-		t.Run(lang, func(t *testing.T) {
-			run := runners[lang]
-			// A tenant of its own: a tenant has at most one identity.
-			tenant := srv.create(t, "/accounts/users/customer/tenant/", `{"last_name": "Testsson"}`)
-			ids := strings.NewReplacer(
-				openapi.ExampleServer, srv.base,
-				openapi.ExampleIDs[schema.Tenant], tenant,
-			)
-			created := idOf(t, run(t, ids.Replace(codeSamples(t, doc, "POST", pi.Path)[lang])))
-			withPI := strings.NewReplacer(
-				openapi.ExampleServer, srv.base,
-				openapi.ExampleIDs[schema.Tenant], tenant,
-				openapi.ExampleIDs[schema.ProtectedIdentity], created,
-			)
-			for _, op := range []struct{ method, path string }{
-				{"GET", pi.Path + "{pk}/"},
-				{"PATCH", pi.Path + "{pk}/"},
-				{"GET", pi.Path},
-				{"GET", pi.Path + "list/"},
-				{"POST", pi.Path + "list/"},
-				{"DELETE", pi.Path + "{pk}/"},
-			} {
-				out := run(t, withPI.Replace(codeSamples(t, doc, op.method, op.path)[lang]))
-				if op.method == "GET" && op.path == pi.Path+"{pk}/" && idOf(t, out) != created {
-					t.Errorf("the get sample read another object")
-				}
+	for _, res := range resources {
+		ids[res.Name] = idOf(t, run(t, substitute(codeSamples(t, doc, "POST", res.Path)[label])))
+		for _, op := range []struct{ method, path string }{
+			{"GET", res.Path + "{pk}/"},
+			{"PATCH", res.Path + "{pk}/"},
+			{"GET", res.Path},
+			{"GET", res.Path + "list/"},
+			{"POST", res.Path + "list/"},
+		} {
+			out := run(t, substitute(codeSamples(t, doc, op.method, op.path)[label]))
+			if op.method == "GET" && op.path == res.Path+"{pk}/" && idOf(t, out) != ids[res.Name] {
+				t.Errorf("the get sample of %s read another object", res.Name)
 			}
-			if got := srv.status(t, "GET", pi.Path+created+"/"); got != http.StatusNotFound {
-				t.Errorf("after the delete sample, the identity answers %d, want 404", got)
-			}
-		})
+		}
+	}
+	for i := len(resources) - 1; i >= 0; i-- {
+		res := resources[i]
+		run(t, substitute(codeSamples(t, doc, "DELETE", res.Path+"{pk}/")[label]))
+		if got := srv.status(t, "GET", res.Path+ids[res.Name]+"/"); got != http.StatusNotFound {
+			t.Errorf("after the delete sample, the %s answers %d, want 404", res.Name, got)
+		}
 	}
 }
 
