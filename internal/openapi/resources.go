@@ -131,7 +131,7 @@ func (b *builder) listResponses(res *schema.Resource) obj {
 			"schema":  obj{"anyOf": []any{objects, ref("schemas", n+"Statistics")}},
 			"example": []any{exampleObject(res)},
 		},
-		"application/jsonl": obj{"schema": objects},
+		"application/jsonl": obj{"schema": objects, "example": []any{exampleObject(res)}},
 	})}
 	b.errors(r, false, false, false)
 	return r
@@ -151,13 +151,14 @@ func (b *builder) bulkResponses(res *schema.Resource) obj {
 func (b *builder) resourceSchemas(res *schema.Resource) {
 	n := res.Name
 	full := obj{}
+	example := exampleObject(res)
 	var all []any
 	for _, f := range append([]*schema.Field{schema.IDField, schema.CreatedAtField}, res.Fields...) {
-		full[f.Name] = b.fieldSchema(res, f, modeResponse)
+		full[f.Name] = b.fieldSchema(res, f, modeResponse, example)
 		all = append(all, f.Name)
 	}
 	b.schemas[n] = obj{"type": "object", "description": b.resourceAbout(res), "properties": full,
-		"required": all, "additionalProperties": false, "example": exampleObject(res)}
+		"required": all, "additionalProperties": false, "example": example}
 
 	slim := obj{}
 	var slimNames []any
@@ -208,7 +209,7 @@ func (b *builder) bodySchema(res *schema.Resource, m mode, description string) o
 	props := obj{}
 	var required []any
 	for _, f := range res.Fields {
-		props[f.Name] = b.fieldSchema(res, f, m)
+		props[f.Name] = b.fieldSchema(res, f, m, nil)
 		if f.Required && m == modeCreate {
 			required = append(required, f.Name)
 		}
@@ -232,15 +233,15 @@ func (b *builder) bodySchema(res *schema.Resource, m mode, description string) o
 }
 
 // fieldSchema is the schema of one field, with its rules in its
-// description, as Pigello's reference writes them.
-func (b *builder) fieldSchema(res *schema.Resource, f *schema.Field, m mode) obj {
+// description, as Pigello's reference writes them; a response's shows the
+// field's value in example, the resource's example object.
+func (b *builder) fieldSchema(res *schema.Resource, f *schema.Field, m mode, example map[string]any) obj {
 	s := obj{}
 	switch f.Type {
 	case schema.ID:
 		s = obj{"type": "string", "format": "uuid", "readOnly": true}
 	case schema.DateTime:
-		s = obj{"type": "string", "format": "date-time", "readOnly": true,
-			"description": "When the object was created: UTC, RFC 3339 with microseconds."}
+		s = obj{"type": "string", "format": "date-time", "readOnly": true}
 	case schema.String:
 		s = obj{"type": "string", "minLength": 1, "maxLength": f.MaxLen}
 	case schema.Email:
@@ -272,10 +273,8 @@ func (b *builder) fieldSchema(res *schema.Resource, f *schema.Field, m mode) obj
 	if d := b.fieldAbout(res, f); d != "" {
 		s["description"] = d
 	}
-	if m == modeResponse {
-		if v, ok := exampleObject(res)[f.Name]; ok && v != nil {
-			s["example"] = v
-		}
+	if m == modeResponse && example[f.Name] != nil {
+		s["example"] = example[f.Name]
 	}
 	return s
 }

@@ -111,7 +111,7 @@ func quotedList(items []string) string {
 
 func (s sample) python() string {
 	var b strings.Builder
-	b.WriteString("import os\n\nimport requests\n\n")
+	b.WriteString("import json\nimport os\n\nimport requests\n\n")
 	fmt.Fprintf(&b, "headers = {\n    f\"X-PIGELLO-{h}\": os.environ[\"PIGELLO_\" + h.replace(\"-\", \"_\")]\n    for h in (%s)\n}\n", quotedList(headerSuffixes))
 	fmt.Fprintf(&b, "response = requests.request(\n    %q,\n    %q,\n    headers=headers,\n", s.method, s.url())
 	if s.body != nil {
@@ -121,7 +121,7 @@ func (s sample) python() string {
 	if s.method == "DELETE" {
 		b.WriteString("print(response.status_code)\n")
 	} else {
-		b.WriteString("print(response.json())\n")
+		b.WriteString("print(json.dumps(response.json(), indent=2, ensure_ascii=False))\n")
 	}
 	return b.String()
 }
@@ -176,7 +176,7 @@ func (s sample) javascript() string {
 	if s.method == "DELETE" {
 		b.WriteString("console.log(response.status);\n")
 	} else {
-		b.WriteString("console.log(await response.json());\n")
+		b.WriteString("console.log(JSON.stringify(await response.json(), null, 2));\n")
 	}
 	return b.String()
 }

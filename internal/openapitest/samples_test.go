@@ -41,7 +41,8 @@ func codeSamples(t *testing.T, doc map[string]any, method, path string) map[stri
 // with the ids of real objects in place of the examples' and the client's
 // headers in the environment, and succeed: the curl samples of every
 // operation of every resource (so every example is a valid request), and
-// the Go samples of every Protectedidentity operation. For each resource:
+// the Go, JavaScript and Python samples of every Protectedidentity
+// operation. For each resource:
 // create, get, update, both lists, bulk write; then the deletes, the
 // objects pointed to last.
 func TestCodeSamplesRun(t *testing.T) {
@@ -88,6 +89,33 @@ func TestCodeSamplesRun(t *testing.T) {
 		// A tenant of its own: a tenant has at most one identity.
 		ids := map[string]string{schema.Tenant: srv.create(t, "/accounts/users/customer/tenant/", `{"last_name": "Testsson"}`)}
 		runSamples(t, srv, doc, "Go", []*schema.Resource{catalog.Resource(schema.ProtectedIdentity)}, ids, run)
+	})
+	t.Run("JavaScript", func(t *testing.T) {
+		node := servetest.NeedTool(t, "node", "apt-get install nodejs")
+		run := func(t *testing.T, source string) []byte {
+			file := filepath.Join(dir, "sample.mjs")
+			if err := os.WriteFile(file, []byte(source), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return runSample(t, exec.Command(node, file), env)
+		}
+		ids := map[string]string{schema.Tenant: srv.create(t, "/accounts/users/customer/tenant/", `{"last_name": "Testsson"}`)}
+		runSamples(t, srv, doc, "JavaScript", []*schema.Resource{catalog.Resource(schema.ProtectedIdentity)}, ids, run)
+	})
+	t.Run("Python", func(t *testing.T) {
+		python := servetest.NeedTool(t, "python3", "apt-get install python3")
+		if exec.Command(python, "-c", "import requests").Run() != nil {
+			servetest.Missing(t, "the Python samples need requests (apt-get install python3-requests)")
+		}
+		run := func(t *testing.T, source string) []byte {
+			file := filepath.Join(dir, "sample.py")
+			if err := os.WriteFile(file, []byte(source), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return runSample(t, exec.Command(python, file), env)
+		}
+		ids := map[string]string{schema.Tenant: srv.create(t, "/accounts/users/customer/tenant/", `{"last_name": "Testsson"}`)}
+		runSamples(t, srv, doc, "Python", []*schema.Resource{catalog.Resource(schema.ProtectedIdentity)}, ids, run)
 	})
 }
 
