@@ -73,55 +73,56 @@ func TestCodeSamplesRun(t *testing.T) {
 		}
 		runSamples(t, srv, doc, "curl", order, map[string]string{}, run)
 	})
-	t.Run("Go", func(t *testing.T) {
-		run := func(t *testing.T, source string) []byte {
-			file := filepath.Join(dir, "main.go")
-			if err := os.WriteFile(file, []byte(source), 0o600); err != nil {
-				t.Fatal(err)
+	// The Protectedidentity samples of the languages whose samples are
+	// programs: written to a file of dir, run by argv with the file last.
+	programs := []struct {
+		label, file string
+		argv        func(t *testing.T) []string
+		// cut drops what the program prints before the body.
+		cut bool
+	}{
+		{"Go", "main.go", func(t *testing.T) []string {
+			return []string{servetest.NeedTool(t, "go", "install Go"), "run"}
+		}, true},
+		{"JavaScript", "sample.mjs", func(t *testing.T) []string {
+			return []string{servetest.NeedTool(t, "node", "apt-get install nodejs")}
+		}, false},
+		{"Python", "sample.py", func(t *testing.T) []string {
+			python := servetest.NeedTool(t, "python3", "apt-get install python3")
+			if exec.Command(python, "-c", "import requests").Run() != nil {
+				servetest.Missing(t, "the Python samples need requests (apt-get install python3-requests)")
 			}
-			cmd := exec.Command("go", "run", file)
-			cmd.Dir = dir
-			out := runSample(t, cmd, append(env, "GOFLAGS=", "GO111MODULE=on"))
-			// The Go samples print the status line, then the body.
-			_, body, _ := bytes.Cut(out, []byte("\n"))
-			return body
-		}
-		// A tenant of its own: a tenant has at most one identity.
-		ids := map[string]string{schema.Tenant: srv.create(t, "/accounts/users/customer/tenant/", `{"last_name": "Testsson"}`)}
-		runSamples(t, srv, doc, "Go", []*schema.Resource{catalog.Resource(schema.ProtectedIdentity)}, ids, run)
-	})
-	t.Run("JavaScript", func(t *testing.T) {
-		node := servetest.NeedTool(t, "node", "apt-get install nodejs")
-		run := func(t *testing.T, source string) []byte {
-			file := filepath.Join(dir, "sample.mjs")
-			if err := os.WriteFile(file, []byte(source), 0o600); err != nil {
-				t.Fatal(err)
+			return []string{python}
+		}, false},
+	}
+	for _, p := range programs {
+		t.Run(p.label, func(t *testing.T) {
+			argv := p.argv(t)
+			run := func(t *testing.T, source string) []byte {
+				file := filepath.Join(dir, p.file)
+				if err := os.WriteFile(file, []byte(source), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				cmd := exec.Command(argv[0], append(argv[1:], file)...)
+				cmd.Dir = dir
+				out := runSample(t, cmd, append(env, "GOFLAGS=", "GO111MODULE=on"))
+				if p.cut {
+					// The Go samples print the status line, then the body.
+					_, out, _ = bytes.Cut(out, []byte("\n"))
+				}
+				return out
 			}
-			return runSample(t, exec.Command(node, file), env)
-		}
-		ids := map[string]string{schema.Tenant: srv.create(t, "/accounts/users/customer/tenant/", `{"last_name": "Testsson"}`)}
-		runSamples(t, srv, doc, "JavaScript", []*schema.Resource{catalog.Resource(schema.ProtectedIdentity)}, ids, run)
-	})
-	t.Run("Python", func(t *testing.T) {
-		python := servetest.NeedTool(t, "python3", "apt-get install python3")
-		if exec.Command(python, "-c", "import requests").Run() != nil {
-			servetest.Missing(t, "the Python samples need requests (apt-get install python3-requests)")
-		}
-		run := func(t *testing.T, source string) []byte {
-			file := filepath.Join(dir, "sample.py")
-			if err := os.WriteFile(file, []byte(source), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			return runSample(t, exec.Command(python, file), env)
-		}
-		ids := map[string]string{schema.Tenant: srv.create(t, "/accounts/users/customer/tenant/", `{"last_name": "Testsson"}`)}
-		runSamples(t, srv, doc, "Python", []*schema.Resource{catalog.Resource(schema.ProtectedIdentity)}, ids, run)
-	})
+			// A tenant of its own: a tenant has at most one identity.
+			ids := map[string]string{schema.Tenant: srv.create(t, "/accounts/users/customer/tenant/", `{"last_name": "Testsson"}`)}
+			runSamples(t, srv, doc, p.label, []*schema.Resource{catalog.Resource(schema.ProtectedIdentity)}, ids, run)
+		})
+	}
 }
 
-// runSamples runs one language's samples (label: its x-codeSamples label) of the resources' operations, in
-// order; ids maps a resource's example id to a real object's, and gains
-// each object the create samples make.
+// runSamples runs one language's samples (label: its x-codeSamples
+// label) of the resources' operations, in order; ids maps a resource's
+// example id to a real object's, and gains each object the create
+// samples make.
 func runSamples(t *testing.T, srv live, doc map[string]any, label string, resources []*schema.Resource, ids map[string]string, run func(*testing.T, string) []byte) {
 	t.Helper()
 	substitute := func(source string) string {

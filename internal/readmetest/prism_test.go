@@ -1,14 +1,12 @@
 package readmetest
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,24 +15,6 @@ import (
 	"accounts/internal/schema"
 	"accounts/internal/servetest"
 )
-
-// lockedLog is a process's output, written and read concurrently.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // prismViolation is a line of Prism's log that reports a request or a
 // response the document does not allow.
@@ -59,8 +39,18 @@ func TestREADMEWalkthroughThroughPrism(t *testing.T) {
 	port, prismPort := servetest.FreePort(t), servetest.FreePort(t)
 	cmd := exec.Command(prism, "proxy", spec, "http://127.0.0.1:"+strconv.Itoa(port),
 		"--errors", "--host", "127.0.0.1", "--port", strconv.Itoa(prismPort))
-	var log lockedLog
-	cmd.Stdout, cmd.Stderr = &log, &log
+	// A file, which the test reads while Prism writes it.
+	logPath := filepath.Join(t.TempDir(), "prism.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	readLog := func() string {
+		data, _ := os.ReadFile(logPath)
+		return string(data)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -69,17 +59,17 @@ func TestREADMEWalkthroughThroughPrism(t *testing.T) {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 	})
-	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(log.String(), "Prism is listening"); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(readLog(), "Prism is listening"); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("Prism did not start within 60 s:\n%s", log.String())
+			t.Fatalf("Prism did not start within 60 s:\n%s", readLog())
 		}
 	}
-	started := len(log.String())
+	started := len(readLog())
 
 	run := runWalkthrough(t, readmeWalkthrough(t), port, "API=http://127.0.0.1:"+strconv.Itoa(prismPort))
 	// Prism's log names paths and statuses, and quotes no body: it may be
 	// printed. stdout holds the identity: never printed.
-	proxied := log.String()[started:]
+	proxied := readLog()[started:]
 	if run.err != nil {
 		t.Fatalf("the walkthrough through Prism failed: %v\nstderr:\n%s\nPrism:\n%s", run.err, run.stderr.String(), proxied)
 	}
