@@ -3,7 +3,9 @@ package openapi_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"testing"
 	"time"
@@ -90,5 +92,60 @@ func TestDocumentBuildsQuickly(t *testing.T) {
 	httpapi.Reference(schema.New())
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("building the document took %v", d)
+	}
+}
+
+// identityNumber is a string shaped like a Swedish personal identity
+// number.
+var identityNumber = regexp.MustCompile(`^(18|19|20)[0-9]{6}[-+]?[0-9]{4}$`)
+
+// Every identity number in the document (examples, code samples) is one
+// of testdata/personnummer.json's valid test numbers: a number made up
+// could be a living person's.
+func TestExampleNumbersAreTestVectors(t *testing.T) {
+	data, err := os.ReadFile("../../testdata/personnummer.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vectors struct {
+		Valid []struct{ Input, Canonical string } `json:"valid"`
+	}
+	if err := json.Unmarshal(data, &vectors); err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, v := range vectors.Valid {
+		known[v.Input], known[v.Canonical] = true, true
+	}
+	var doc any
+	if err := json.Unmarshal(httpapi.Reference(schema.New()).JSON, &doc); err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		case string:
+			for _, word := range regexp.MustCompile(`[0-9+-]+`).FindAllString(v, -1) {
+				if identityNumber.MatchString(word) {
+					found++
+					if !known[word] {
+						t.Errorf("the document holds an identity number that is not a test vector")
+					}
+				}
+			}
+		}
+	}
+	walk(doc)
+	if found == 0 {
+		t.Fatal("the document holds no identity number: its examples lack the ssn")
 	}
 }
