@@ -77,7 +77,7 @@ type Address struct {
 	// CareOf Letters of any script, digits, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
 	CareOf *string `json:"care_of"`
 
-	// City Required; can't be null. Personal: stored encrypted, every read audited.
+	// City Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
 	//
 	// Example: Stockholm
 	City string `json:"city"`
@@ -91,7 +91,9 @@ type Address struct {
 	//
 	// Example: 2026-11-27T12:00:00.123456Z
 	CreatedAt *time.Time `json:"created_at,omitempty"`
-	CustomId  *string    `json:"custom_id"`
+
+	// CustomId Matched by `_search`.
+	CustomId *string `json:"custom_id"`
 
 	// Id The object's id, made by the server.
 	//
@@ -109,12 +111,12 @@ type Address struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization"`
 
-	// PostalCode Required; can't be null. Personal: stored encrypted, every read audited.
+	// PostalCode Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
 	//
 	// Example: 123 45
 	PostalCode string `json:"postal_code"`
 
-	// Street Required; can't be null. Personal: stored encrypted, every read audited.
+	// Street Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
 	//
 	// Example: Storgatan
 	Street string `json:"street"`
@@ -133,7 +135,7 @@ type AddressBulkItem struct {
 	// CareOf Letters of any script, digits, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
 	CareOf *string `json:"care_of,omitempty"`
 
-	// City Required; can't be null. Personal: stored encrypted, every read audited.
+	// City Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
 	City *string `json:"city,omitempty"`
 
 	// Country Required; can't be null.
@@ -141,7 +143,9 @@ type AddressBulkItem struct {
 
 	// CreatedAt Read-only: ignored when sent.
 	CreatedAt *AddressBulkItem_CreatedAt `json:"created_at,omitempty"`
-	CustomId  *string                    `json:"custom_id,omitempty"`
+
+	// CustomId Matched by `_search`.
+	CustomId *string `json:"custom_id,omitempty"`
 
 	// Id The object this item updates; without it, the item creates one.
 	Id *openapi_types.UUID `json:"id,omitempty"`
@@ -157,10 +161,10 @@ type AddressBulkItem struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
 
-	// PostalCode Required; can't be null. Personal: stored encrypted, every read audited.
+	// PostalCode Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PostalCode *string `json:"postal_code,omitempty"`
 
-	// Street Required; can't be null. Personal: stored encrypted, every read audited.
+	// Street Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
 	Street *string `json:"street,omitempty"`
 
 	// StreetNumber Personal: stored encrypted, every read audited.
@@ -195,7 +199,7 @@ type AddressRequest struct {
 	// CareOf Letters of any script, digits, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
 	CareOf *string `json:"care_of,omitempty"`
 
-	// City Required; can't be null. Personal: stored encrypted, every read audited.
+	// City Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
 	City string `json:"city"`
 
 	// Country Required; can't be null.
@@ -203,7 +207,9 @@ type AddressRequest struct {
 
 	// CreatedAt Read-only: ignored when sent.
 	CreatedAt *AddressRequest_CreatedAt `json:"created_at,omitempty"`
-	CustomId  *string                   `json:"custom_id,omitempty"`
+
+	// CustomId Matched by `_search`.
+	CustomId *string `json:"custom_id,omitempty"`
 
 	// Id Read-only: ignored when sent.
 	Id *AddressRequest_Id `json:"id,omitempty"`
@@ -219,10 +225,10 @@ type AddressRequest struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
 
-	// PostalCode Required; can't be null. Personal: stored encrypted, every read audited.
+	// PostalCode Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PostalCode string `json:"postal_code"`
 
-	// Street Required; can't be null. Personal: stored encrypted, every read audited.
+	// Street Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
 	Street string `json:"street"`
 
 	// StreetNumber Personal: stored encrypted, every read audited.
@@ -282,7 +288,9 @@ type AddressSlim struct {
 	//
 	// Example: 2026-11-27T12:00:00.123456Z
 	CreatedAt *time.Time `json:"created_at,omitempty"`
-	CustomId  *string    `json:"custom_id"`
+
+	// CustomId Matched by `_search`.
+	CustomId *string `json:"custom_id"`
 
 	// Id The object's id, made by the server.
 	//
@@ -343,7 +351,9 @@ type Organization struct {
 	// Example: 2026-11-27T12:00:00.123456Z
 	CreatedAt *time.Time `json:"created_at,omitempty"`
 
-	// CustomId Example: ORG-1001
+	// CustomId Matched by `_search`.
+	//
+	// Example: ORG-1001
 	CustomId *string `json:"custom_id"`
 
 	// Id The object's id, made by the server.
@@ -351,12 +361,12 @@ type Organization struct {
 	// Example: 5f0c7a2e-8d41-4b6a-9c3e-1a2b3c4d5e01
 	Id *openapi_types.UUID `json:"id,omitempty"`
 
-	// Name Required; can't be null. Must be unique.
+	// Name Required; can't be null. Must be unique. Matched by `_search`.
 	//
 	// Example: Acme Fastigheter AB
 	Name string `json:"name"`
 
-	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer. A organization can't be its own ancestor.
+	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer. An organization can't be its own ancestor.
 	Organization *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization"`
@@ -366,15 +376,17 @@ type Organization struct {
 type OrganizationBulkItem struct {
 	// CreatedAt Read-only: ignored when sent.
 	CreatedAt *OrganizationBulkItem_CreatedAt `json:"created_at,omitempty"`
-	CustomId  *string                         `json:"custom_id,omitempty"`
+
+	// CustomId Matched by `_search`.
+	CustomId *string `json:"custom_id,omitempty"`
 
 	// Id The object this item updates; without it, the item creates one.
 	Id *openapi_types.UUID `json:"id,omitempty"`
 
-	// Name Required; can't be null. Must be unique.
+	// Name Required; can't be null. Must be unique. Matched by `_search`.
 	Name *string `json:"name,omitempty"`
 
-	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer. A organization can't be its own ancestor.
+	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer. An organization can't be its own ancestor.
 	Organization *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
@@ -404,15 +416,17 @@ type OrganizationBulkItem_CreatedAt struct {
 type OrganizationRequest struct {
 	// CreatedAt Read-only: ignored when sent.
 	CreatedAt *OrganizationRequest_CreatedAt `json:"created_at,omitempty"`
-	CustomId  *string                        `json:"custom_id,omitempty"`
+
+	// CustomId Matched by `_search`.
+	CustomId *string `json:"custom_id,omitempty"`
 
 	// Id Read-only: ignored when sent.
 	Id *OrganizationRequest_Id `json:"id,omitempty"`
 
-	// Name Required; can't be null. Must be unique.
+	// Name Required; can't be null. Must be unique. Matched by `_search`.
 	Name string `json:"name"`
 
-	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer. A organization can't be its own ancestor.
+	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer. An organization can't be its own ancestor.
 	Organization *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
@@ -467,7 +481,7 @@ type OrganizationSlim struct {
 	// Example: 5f0c7a2e-8d41-4b6a-9c3e-1a2b3c4d5e01
 	Id *openapi_types.UUID `json:"id,omitempty"`
 
-	// Name Required; can't be null. Must be unique.
+	// Name Required; can't be null. Must be unique. Matched by `_search`.
 	//
 	// Example: Acme Fastigheter AB
 	Name string `json:"name"`
@@ -505,7 +519,7 @@ type PatchedAddressRequest struct {
 	// CareOf Letters of any script, digits, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
 	CareOf *string `json:"care_of,omitempty"`
 
-	// City Required; can't be null. Personal: stored encrypted, every read audited.
+	// City Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
 	City *string `json:"city,omitempty"`
 
 	// Country Required; can't be null.
@@ -513,7 +527,9 @@ type PatchedAddressRequest struct {
 
 	// CreatedAt Read-only: ignored when sent.
 	CreatedAt *PatchedAddressRequest_CreatedAt `json:"created_at,omitempty"`
-	CustomId  *string                          `json:"custom_id,omitempty"`
+
+	// CustomId Matched by `_search`.
+	CustomId *string `json:"custom_id,omitempty"`
 
 	// Id Read-only: ignored when sent.
 	Id *PatchedAddressRequest_Id `json:"id,omitempty"`
@@ -529,10 +545,10 @@ type PatchedAddressRequest struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
 
-	// PostalCode Required; can't be null. Personal: stored encrypted, every read audited.
+	// PostalCode Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PostalCode *string `json:"postal_code,omitempty"`
 
-	// Street Required; can't be null. Personal: stored encrypted, every read audited.
+	// Street Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
 	Street *string `json:"street,omitempty"`
 
 	// StreetNumber Personal: stored encrypted, every read audited.
@@ -583,15 +599,17 @@ type PatchedAddressRequest_Id struct {
 type PatchedOrganizationRequest struct {
 	// CreatedAt Read-only: ignored when sent.
 	CreatedAt *PatchedOrganizationRequest_CreatedAt `json:"created_at,omitempty"`
-	CustomId  *string                               `json:"custom_id,omitempty"`
+
+	// CustomId Matched by `_search`.
+	CustomId *string `json:"custom_id,omitempty"`
 
 	// Id Read-only: ignored when sent.
 	Id *PatchedOrganizationRequest_Id `json:"id,omitempty"`
 
-	// Name Required; can't be null. Must be unique.
+	// Name Required; can't be null. Must be unique. Matched by `_search`.
 	Name *string `json:"name,omitempty"`
 
-	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer. A organization can't be its own ancestor.
+	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer. An organization can't be its own ancestor.
 	Organization *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
@@ -649,12 +667,14 @@ type PatchedProtectedidentityRequest struct {
 	CurrentRegisteredAddress *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"current_registered_address,omitempty"`
+
+	// CustomId Matched by `_search`.
 	CustomId *string `json:"custom_id,omitempty"`
 
-	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Personal: stored encrypted, every read audited.
+	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Matched by `_search`. Personal: stored encrypted, every read audited.
 	Email *openapi_types.Email `json:"email,omitempty"`
 
-	// FirstName Personal: stored encrypted, every read audited.
+	// FirstName Matched by `_search`. Personal: stored encrypted, every read audited.
 	FirstName *string `json:"first_name,omitempty"`
 
 	// FutureAddress A reference to an Address: `{"id": "<uuid>"}`, or null. It must name an existing Address of the same customer.
@@ -665,7 +685,7 @@ type PatchedProtectedidentityRequest struct {
 	// Id Read-only: ignored when sent.
 	Id *PatchedProtectedidentityRequest_Id `json:"id,omitempty"`
 
-	// LastName Personal: stored encrypted, every read audited.
+	// LastName Matched by `_search`. Personal: stored encrypted, every read audited.
 	LastName *string `json:"last_name,omitempty"`
 
 	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer.
@@ -673,7 +693,7 @@ type PatchedProtectedidentityRequest struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
 
-	// PhoneNumber A phone number. Personal: stored encrypted, every read audited.
+	// PhoneNumber A phone number. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PhoneNumber *string `json:"phone_number,omitempty"`
 
 	// PreviousAddress A reference to an Address: `{"id": "<uuid>"}`, or null. It must name an existing Address of the same customer.
@@ -740,7 +760,7 @@ type PatchedSubtenantRequest struct {
 	// BirthDate A date, `YYYY-MM-DD`. Personal: stored encrypted, every read audited.
 	BirthDate *openapi_types.Date `json:"birth_date,omitempty"`
 
-	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Personal: stored encrypted, every read audited.
+	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	CorporateName *string `json:"corporate_name,omitempty"`
 
 	// CreatedAt Read-only: ignored when sent.
@@ -750,12 +770,14 @@ type PatchedSubtenantRequest struct {
 	CurrentRegisteredAddress *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"current_registered_address,omitempty"`
+
+	// CustomId Matched by `_search`.
 	CustomId *string `json:"custom_id,omitempty"`
 
-	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Personal: stored encrypted, every read audited.
+	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Matched by `_search`. Personal: stored encrypted, every read audited.
 	Email *openapi_types.Email `json:"email,omitempty"`
 
-	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Personal: stored encrypted, every read audited.
+	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	FirstName *string `json:"first_name,omitempty"`
 
 	// FutureAddress A reference to an Address: `{"id": "<uuid>"}`, or null. It must name an existing Address of the same customer.
@@ -767,7 +789,7 @@ type PatchedSubtenantRequest struct {
 	Id       *PatchedSubtenantRequest_Id `json:"id,omitempty"`
 	IsActive *bool                       `json:"is_active,omitempty"`
 
-	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Personal: stored encrypted, every read audited.
+	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	LastName *string `json:"last_name,omitempty"`
 
 	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer.
@@ -775,7 +797,7 @@ type PatchedSubtenantRequest struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
 
-	// PhoneNumber A phone number. Personal: stored encrypted, every read audited.
+	// PhoneNumber A phone number. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PhoneNumber *string `json:"phone_number,omitempty"`
 
 	// Ssn A Swedish personal identity number (personnummer or coordination number): `YYYYMMDDNNNC` or `YYYYMMDD-NNNC` (or `+`), an existing date (day + 60 for a coordination number), a valid Luhn check digit. Stored and returned in the 12-digit form. Personal: stored encrypted, every read audited.
@@ -827,7 +849,7 @@ type PatchedTenantRequest struct {
 	// BirthDate A date, `YYYY-MM-DD`. Personal: stored encrypted, every read audited.
 	BirthDate *openapi_types.Date `json:"birth_date,omitempty"`
 
-	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Personal: stored encrypted, every read audited.
+	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	CorporateName *string `json:"corporate_name,omitempty"`
 
 	// CreatedAt Read-only: ignored when sent.
@@ -837,12 +859,14 @@ type PatchedTenantRequest struct {
 	CurrentRegisteredAddress *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"current_registered_address,omitempty"`
+
+	// CustomId Matched by `_search`.
 	CustomId *string `json:"custom_id,omitempty"`
 
-	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Personal: stored encrypted, every read audited.
+	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Matched by `_search`. Personal: stored encrypted, every read audited.
 	Email *openapi_types.Email `json:"email,omitempty"`
 
-	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Personal: stored encrypted, every read audited.
+	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	FirstName *string `json:"first_name,omitempty"`
 
 	// FutureAddress A reference to an Address: `{"id": "<uuid>"}`, or null. It must name an existing Address of the same customer.
@@ -853,7 +877,7 @@ type PatchedTenantRequest struct {
 	// Id Read-only: ignored when sent.
 	Id *PatchedTenantRequest_Id `json:"id,omitempty"`
 
-	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Personal: stored encrypted, every read audited.
+	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	LastName *string `json:"last_name,omitempty"`
 
 	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer.
@@ -861,7 +885,7 @@ type PatchedTenantRequest struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
 
-	// PhoneNumber A phone number. Personal: stored encrypted, every read audited.
+	// PhoneNumber A phone number. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PhoneNumber *string `json:"phone_number,omitempty"`
 
 	// Ssn A Swedish personal identity number (personnummer or coordination number): `YYYYMMDDNNNC` or `YYYYMMDD-NNNC` (or `+`), an existing date (day + 60 for a coordination number), a valid Luhn check digit. Stored and returned in the 12-digit form. Personal: stored encrypted, every read audited.
@@ -927,14 +951,16 @@ type Protectedidentity struct {
 	CurrentRegisteredAddress *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"current_registered_address"`
+
+	// CustomId Matched by `_search`.
 	CustomId *string `json:"custom_id"`
 
-	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Personal: stored encrypted, every read audited.
+	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Matched by `_search`. Personal: stored encrypted, every read audited.
 	//
 	// Example: tolvan@example.se
 	Email *openapi_types.Email `json:"email"`
 
-	// FirstName Personal: stored encrypted, every read audited.
+	// FirstName Matched by `_search`. Personal: stored encrypted, every read audited.
 	//
 	// Example: Tolvan
 	FirstName *string `json:"first_name"`
@@ -949,7 +975,7 @@ type Protectedidentity struct {
 	// Example: 5f0c7a2e-8d41-4b6a-9c3e-1a2b3c4d5e05
 	Id *openapi_types.UUID `json:"id,omitempty"`
 
-	// LastName Personal: stored encrypted, every read audited.
+	// LastName Matched by `_search`. Personal: stored encrypted, every read audited.
 	//
 	// Example: Tolvansson
 	LastName *string `json:"last_name"`
@@ -959,7 +985,7 @@ type Protectedidentity struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization"`
 
-	// PhoneNumber A phone number. Personal: stored encrypted, every read audited.
+	// PhoneNumber A phone number. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PhoneNumber *string `json:"phone_number"`
 
 	// PreviousAddress A reference to an Address: `{"id": "<uuid>"}`, or null. It must name an existing Address of the same customer.
@@ -997,12 +1023,14 @@ type ProtectedidentityBulkItem struct {
 	CurrentRegisteredAddress *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"current_registered_address,omitempty"`
+
+	// CustomId Matched by `_search`.
 	CustomId *string `json:"custom_id,omitempty"`
 
-	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Personal: stored encrypted, every read audited.
+	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Matched by `_search`. Personal: stored encrypted, every read audited.
 	Email *openapi_types.Email `json:"email,omitempty"`
 
-	// FirstName Personal: stored encrypted, every read audited.
+	// FirstName Matched by `_search`. Personal: stored encrypted, every read audited.
 	FirstName *string `json:"first_name,omitempty"`
 
 	// FutureAddress A reference to an Address: `{"id": "<uuid>"}`, or null. It must name an existing Address of the same customer.
@@ -1013,7 +1041,7 @@ type ProtectedidentityBulkItem struct {
 	// Id The object this item updates; without it, the item creates one.
 	Id *openapi_types.UUID `json:"id,omitempty"`
 
-	// LastName Personal: stored encrypted, every read audited.
+	// LastName Matched by `_search`. Personal: stored encrypted, every read audited.
 	LastName *string `json:"last_name,omitempty"`
 
 	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer.
@@ -1021,7 +1049,7 @@ type ProtectedidentityBulkItem struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
 
-	// PhoneNumber A phone number. Personal: stored encrypted, every read audited.
+	// PhoneNumber A phone number. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PhoneNumber *string `json:"phone_number,omitempty"`
 
 	// PreviousAddress A reference to an Address: `{"id": "<uuid>"}`, or null. It must name an existing Address of the same customer.
@@ -1075,12 +1103,14 @@ type ProtectedidentityRequest struct {
 	CurrentRegisteredAddress *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"current_registered_address,omitempty"`
+
+	// CustomId Matched by `_search`.
 	CustomId *string `json:"custom_id,omitempty"`
 
-	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Personal: stored encrypted, every read audited.
+	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Matched by `_search`. Personal: stored encrypted, every read audited.
 	Email *openapi_types.Email `json:"email,omitempty"`
 
-	// FirstName Personal: stored encrypted, every read audited.
+	// FirstName Matched by `_search`. Personal: stored encrypted, every read audited.
 	FirstName *string `json:"first_name,omitempty"`
 
 	// FutureAddress A reference to an Address: `{"id": "<uuid>"}`, or null. It must name an existing Address of the same customer.
@@ -1091,7 +1121,7 @@ type ProtectedidentityRequest struct {
 	// Id Read-only: ignored when sent.
 	Id *ProtectedidentityRequest_Id `json:"id,omitempty"`
 
-	// LastName Personal: stored encrypted, every read audited.
+	// LastName Matched by `_search`. Personal: stored encrypted, every read audited.
 	LastName *string `json:"last_name,omitempty"`
 
 	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer.
@@ -1099,7 +1129,7 @@ type ProtectedidentityRequest struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
 
-	// PhoneNumber A phone number. Personal: stored encrypted, every read audited.
+	// PhoneNumber A phone number. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PhoneNumber *string `json:"phone_number,omitempty"`
 
 	// PreviousAddress A reference to an Address: `{"id": "<uuid>"}`, or null. It must name an existing Address of the same customer.
@@ -1169,7 +1199,9 @@ type ProtectedidentitySlim struct {
 	//
 	// Example: 2026-11-27T12:00:00.123456Z
 	CreatedAt *time.Time `json:"created_at,omitempty"`
-	CustomId  *string    `json:"custom_id"`
+
+	// CustomId Matched by `_search`.
+	CustomId *string `json:"custom_id"`
 
 	// Id The object's id, made by the server.
 	//
@@ -1233,7 +1265,7 @@ type Subtenant struct {
 	// BirthDate A date, `YYYY-MM-DD`. Personal: stored encrypted, every read audited.
 	BirthDate *openapi_types.Date `json:"birth_date"`
 
-	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Personal: stored encrypted, every read audited.
+	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	CorporateName *string `json:"corporate_name"`
 
 	// CreatedAt When the object was created: UTC, RFC 3339 with microseconds.
@@ -1245,12 +1277,14 @@ type Subtenant struct {
 	CurrentRegisteredAddress *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"current_registered_address"`
+
+	// CustomId Matched by `_search`.
 	CustomId *string `json:"custom_id"`
 
-	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Personal: stored encrypted, every read audited.
+	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Matched by `_search`. Personal: stored encrypted, every read audited.
 	Email *openapi_types.Email `json:"email"`
 
-	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Personal: stored encrypted, every read audited.
+	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	//
 	// Example: Test
 	FirstName *string `json:"first_name"`
@@ -1268,7 +1302,7 @@ type Subtenant struct {
 	// IsActive Example: true
 	IsActive bool `json:"is_active"`
 
-	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Personal: stored encrypted, every read audited.
+	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	//
 	// Example: Testsson
 	LastName *string `json:"last_name"`
@@ -1278,7 +1312,7 @@ type Subtenant struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization"`
 
-	// PhoneNumber A phone number. Personal: stored encrypted, every read audited.
+	// PhoneNumber A phone number. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PhoneNumber *string `json:"phone_number"`
 
 	// Ssn A Swedish personal identity number (personnummer or coordination number): `YYYYMMDDNNNC` or `YYYYMMDD-NNNC` (or `+`), an existing date (day + 60 for a coordination number), a valid Luhn check digit. Stored and returned in the 12-digit form. Personal: stored encrypted, every read audited.
@@ -1290,7 +1324,7 @@ type SubtenantBulkItem struct {
 	// BirthDate A date, `YYYY-MM-DD`. Personal: stored encrypted, every read audited.
 	BirthDate *openapi_types.Date `json:"birth_date,omitempty"`
 
-	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Personal: stored encrypted, every read audited.
+	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	CorporateName *string `json:"corporate_name,omitempty"`
 
 	// CreatedAt Read-only: ignored when sent.
@@ -1300,12 +1334,14 @@ type SubtenantBulkItem struct {
 	CurrentRegisteredAddress *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"current_registered_address,omitempty"`
+
+	// CustomId Matched by `_search`.
 	CustomId *string `json:"custom_id,omitempty"`
 
-	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Personal: stored encrypted, every read audited.
+	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Matched by `_search`. Personal: stored encrypted, every read audited.
 	Email *openapi_types.Email `json:"email,omitempty"`
 
-	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Personal: stored encrypted, every read audited.
+	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	FirstName *string `json:"first_name,omitempty"`
 
 	// FutureAddress A reference to an Address: `{"id": "<uuid>"}`, or null. It must name an existing Address of the same customer.
@@ -1317,7 +1353,7 @@ type SubtenantBulkItem struct {
 	Id       *openapi_types.UUID `json:"id,omitempty"`
 	IsActive *bool               `json:"is_active,omitempty"`
 
-	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Personal: stored encrypted, every read audited.
+	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	LastName *string `json:"last_name,omitempty"`
 
 	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer.
@@ -1325,7 +1361,7 @@ type SubtenantBulkItem struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
 
-	// PhoneNumber A phone number. Personal: stored encrypted, every read audited.
+	// PhoneNumber A phone number. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PhoneNumber *string `json:"phone_number,omitempty"`
 
 	// Ssn A Swedish personal identity number (personnummer or coordination number): `YYYYMMDDNNNC` or `YYYYMMDD-NNNC` (or `+`), an existing date (day + 60 for a coordination number), a valid Luhn check digit. Stored and returned in the 12-digit form. Personal: stored encrypted, every read audited.
@@ -1357,7 +1393,7 @@ type SubtenantRequest struct {
 	// BirthDate A date, `YYYY-MM-DD`. Personal: stored encrypted, every read audited.
 	BirthDate *openapi_types.Date `json:"birth_date,omitempty"`
 
-	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Personal: stored encrypted, every read audited.
+	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	CorporateName *string `json:"corporate_name,omitempty"`
 
 	// CreatedAt Read-only: ignored when sent.
@@ -1367,12 +1403,14 @@ type SubtenantRequest struct {
 	CurrentRegisteredAddress *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"current_registered_address,omitempty"`
+
+	// CustomId Matched by `_search`.
 	CustomId *string `json:"custom_id,omitempty"`
 
-	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Personal: stored encrypted, every read audited.
+	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Matched by `_search`. Personal: stored encrypted, every read audited.
 	Email *openapi_types.Email `json:"email,omitempty"`
 
-	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Personal: stored encrypted, every read audited.
+	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	FirstName *string `json:"first_name,omitempty"`
 
 	// FutureAddress A reference to an Address: `{"id": "<uuid>"}`, or null. It must name an existing Address of the same customer.
@@ -1384,7 +1422,7 @@ type SubtenantRequest struct {
 	Id       *SubtenantRequest_Id `json:"id,omitempty"`
 	IsActive *bool                `json:"is_active,omitempty"`
 
-	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Personal: stored encrypted, every read audited.
+	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	LastName *string `json:"last_name,omitempty"`
 
 	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer.
@@ -1392,7 +1430,7 @@ type SubtenantRequest struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
 
-	// PhoneNumber A phone number. Personal: stored encrypted, every read audited.
+	// PhoneNumber A phone number. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PhoneNumber *string `json:"phone_number,omitempty"`
 
 	// Ssn A Swedish personal identity number (personnummer or coordination number): `YYYYMMDDNNNC` or `YYYYMMDD-NNNC` (or `+`), an existing date (day + 60 for a coordination number), a valid Luhn check digit. Stored and returned in the 12-digit form. Personal: stored encrypted, every read audited.
@@ -1447,7 +1485,9 @@ type SubtenantSlim struct {
 	//
 	// Example: 2026-11-27T12:00:00.123456Z
 	CreatedAt *time.Time `json:"created_at,omitempty"`
-	CustomId  *string    `json:"custom_id"`
+
+	// CustomId Matched by `_search`.
+	CustomId *string `json:"custom_id"`
 
 	// Id The object's id, made by the server.
 	//
@@ -1493,7 +1533,7 @@ type Tenant struct {
 	// BirthDate A date, `YYYY-MM-DD`. Personal: stored encrypted, every read audited.
 	BirthDate *openapi_types.Date `json:"birth_date"`
 
-	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Personal: stored encrypted, every read audited.
+	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	CorporateName *string `json:"corporate_name"`
 
 	// CreatedAt When the object was created: UTC, RFC 3339 with microseconds.
@@ -1505,12 +1545,14 @@ type Tenant struct {
 	CurrentRegisteredAddress *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"current_registered_address"`
+
+	// CustomId Matched by `_search`.
 	CustomId *string `json:"custom_id"`
 
-	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Personal: stored encrypted, every read audited.
+	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Matched by `_search`. Personal: stored encrypted, every read audited.
 	Email *openapi_types.Email `json:"email"`
 
-	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Personal: stored encrypted, every read audited.
+	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	//
 	// Example: Test
 	FirstName *string `json:"first_name"`
@@ -1525,7 +1567,7 @@ type Tenant struct {
 	// Example: 5f0c7a2e-8d41-4b6a-9c3e-1a2b3c4d5e02
 	Id *openapi_types.UUID `json:"id,omitempty"`
 
-	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Personal: stored encrypted, every read audited.
+	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	//
 	// Example: Testsson
 	LastName *string `json:"last_name"`
@@ -1537,7 +1579,7 @@ type Tenant struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization"`
 
-	// PhoneNumber A phone number. Personal: stored encrypted, every read audited.
+	// PhoneNumber A phone number. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PhoneNumber *string `json:"phone_number"`
 
 	// Ssn A Swedish personal identity number (personnummer or coordination number): `YYYYMMDDNNNC` or `YYYYMMDD-NNNC` (or `+`), an existing date (day + 60 for a coordination number), a valid Luhn check digit. Stored and returned in the 12-digit form. Personal: stored encrypted, every read audited.
@@ -1552,7 +1594,7 @@ type TenantBulkItem struct {
 	// BirthDate A date, `YYYY-MM-DD`. Personal: stored encrypted, every read audited.
 	BirthDate *openapi_types.Date `json:"birth_date,omitempty"`
 
-	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Personal: stored encrypted, every read audited.
+	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	CorporateName *string `json:"corporate_name,omitempty"`
 
 	// CreatedAt Read-only: ignored when sent.
@@ -1562,12 +1604,14 @@ type TenantBulkItem struct {
 	CurrentRegisteredAddress *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"current_registered_address,omitempty"`
+
+	// CustomId Matched by `_search`.
 	CustomId *string `json:"custom_id,omitempty"`
 
-	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Personal: stored encrypted, every read audited.
+	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Matched by `_search`. Personal: stored encrypted, every read audited.
 	Email *openapi_types.Email `json:"email,omitempty"`
 
-	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Personal: stored encrypted, every read audited.
+	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	FirstName *string `json:"first_name,omitempty"`
 
 	// FutureAddress A reference to an Address: `{"id": "<uuid>"}`, or null. It must name an existing Address of the same customer.
@@ -1578,7 +1622,7 @@ type TenantBulkItem struct {
 	// Id The object this item updates; without it, the item creates one.
 	Id *openapi_types.UUID `json:"id,omitempty"`
 
-	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Personal: stored encrypted, every read audited.
+	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	LastName *string `json:"last_name,omitempty"`
 
 	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer.
@@ -1586,7 +1630,7 @@ type TenantBulkItem struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
 
-	// PhoneNumber A phone number. Personal: stored encrypted, every read audited.
+	// PhoneNumber A phone number. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PhoneNumber *string `json:"phone_number,omitempty"`
 
 	// Ssn A Swedish personal identity number (personnummer or coordination number): `YYYYMMDDNNNC` or `YYYYMMDD-NNNC` (or `+`), an existing date (day + 60 for a coordination number), a valid Luhn check digit. Stored and returned in the 12-digit form. Personal: stored encrypted, every read audited.
@@ -1619,7 +1663,7 @@ type TenantRequest struct {
 	// BirthDate A date, `YYYY-MM-DD`. Personal: stored encrypted, every read audited.
 	BirthDate *openapi_types.Date `json:"birth_date,omitempty"`
 
-	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Personal: stored encrypted, every read audited.
+	// CorporateName This field, or at least one of the following fields must be set: first_name, last_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	CorporateName *string `json:"corporate_name,omitempty"`
 
 	// CreatedAt Read-only: ignored when sent.
@@ -1629,12 +1673,14 @@ type TenantRequest struct {
 	CurrentRegisteredAddress *struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"current_registered_address,omitempty"`
+
+	// CustomId Matched by `_search`.
 	CustomId *string `json:"custom_id,omitempty"`
 
-	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Personal: stored encrypted, every read audited.
+	// Email An e-mail address: one `@`, a non-empty local part, a domain with a dot. Matched by `_search`. Personal: stored encrypted, every read audited.
 	Email *openapi_types.Email `json:"email,omitempty"`
 
-	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Personal: stored encrypted, every read audited.
+	// FirstName This field, or at least one of the following fields must be set: last_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	FirstName *string `json:"first_name,omitempty"`
 
 	// FutureAddress A reference to an Address: `{"id": "<uuid>"}`, or null. It must name an existing Address of the same customer.
@@ -1645,7 +1691,7 @@ type TenantRequest struct {
 	// Id Read-only: ignored when sent.
 	Id *TenantRequest_Id `json:"id,omitempty"`
 
-	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Personal: stored encrypted, every read audited.
+	// LastName This field, or at least one of the following fields must be set: first_name, corporate_name. Matched by `_search`. Personal: stored encrypted, every read audited.
 	LastName *string `json:"last_name,omitempty"`
 
 	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer.
@@ -1653,7 +1699,7 @@ type TenantRequest struct {
 		Id openapi_types.UUID `json:"id"`
 	} `json:"organization,omitempty"`
 
-	// PhoneNumber A phone number. Personal: stored encrypted, every read audited.
+	// PhoneNumber A phone number. Matched by `_search`. Personal: stored encrypted, every read audited.
 	PhoneNumber *string `json:"phone_number,omitempty"`
 
 	// Ssn A Swedish personal identity number (personnummer or coordination number): `YYYYMMDDNNNC` or `YYYYMMDD-NNNC` (or `+`), an existing date (day + 60 for a coordination number), a valid Luhn check digit. Stored and returned in the 12-digit form. Personal: stored encrypted, every read audited.
@@ -1709,7 +1755,9 @@ type TenantSlim struct {
 	//
 	// Example: 2026-11-27T12:00:00.123456Z
 	CreatedAt *time.Time `json:"created_at,omitempty"`
-	CustomId  *string    `json:"custom_id"`
+
+	// CustomId Matched by `_search`.
+	CustomId *string `json:"custom_id"`
 
 	// Id The object's id, made by the server.
 	//

@@ -311,7 +311,11 @@ func (b *builder) fieldAbout(res *schema.Resource, f *schema.Field) string {
 		parts = append(parts, ruleAbout(rule, f.Name)...)
 	}
 	if f.Acyclic {
-		parts = append(parts, fmt.Sprintf("A %s can't be its own ancestor.", strings.ToLower(res.Name)))
+		whole := article(strings.ToLower(res.Name))
+		parts = append(parts, strings.ToUpper(whole[:1])+whole[1:]+" can't be its own ancestor.")
+	}
+	if f.Searchable {
+		parts = append(parts, "Matched by `_search`.")
 	}
 	if f.Personal {
 		parts = append(parts, "Personal: stored encrypted, every read audited.")
@@ -321,7 +325,7 @@ func (b *builder) fieldAbout(res *schema.Resource, f *schema.Field) string {
 
 // article puts "a" or "an" before a resource name.
 func article(name string) string {
-	if strings.ContainsRune("AEIOU", rune(name[0])) {
+	if strings.ContainsRune("AEIOUaeiou", rune(name[0])) {
 		return "an " + name
 	}
 	return "a " + name
