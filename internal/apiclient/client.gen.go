@@ -28487,6 +28487,11 @@ type DocsResponse200Headers struct {
 	XRequestID *string
 }
 
+// DocsResponse304Headers the declared response headers of an HTTP 304 response for Docs
+type DocsResponse304Headers struct {
+	XRequestID *string
+}
+
 // DocsResponse500Headers the declared response headers of an HTTP 500 response for Docs
 type DocsResponse500Headers struct {
 	XRequestID *string
@@ -28499,6 +28504,8 @@ type DocsResponse struct {
 	JSON500 *InternalServerError
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *DocsResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *DocsResponse304Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *DocsResponse500Headers
 }
@@ -28542,6 +28549,11 @@ type DocsScriptResponse200Headers struct {
 	XRequestID *string
 }
 
+// DocsScriptResponse304Headers the declared response headers of an HTTP 304 response for DocsScript
+type DocsScriptResponse304Headers struct {
+	XRequestID *string
+}
+
 // DocsScriptResponse500Headers the declared response headers of an HTTP 500 response for DocsScript
 type DocsScriptResponse500Headers struct {
 	XRequestID *string
@@ -28554,6 +28566,8 @@ type DocsScriptResponse struct {
 	JSON500 *InternalServerError
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *DocsScriptResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *DocsScriptResponse304Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *DocsScriptResponse500Headers
 }
@@ -35561,6 +35575,9 @@ func ParseDocsResponse(rsp *http.Response) (*DocsResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalServerError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -35581,6 +35598,16 @@ func ParseDocsResponse(rsp *http.Response) (*DocsResponse, error) {
 			headers.XRequestID = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers DocsResponse304Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 500:
 		var headers DocsResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -35610,6 +35637,9 @@ func ParseDocsScriptResponse(rsp *http.Response) (*DocsScriptResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalServerError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -35630,6 +35660,16 @@ func ParseDocsScriptResponse(rsp *http.Response) (*DocsScriptResponse, error) {
 			headers.XRequestID = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers DocsScriptResponse304Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 500:
 		var headers DocsScriptResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {

@@ -5,8 +5,12 @@
 package apidocs
 
 import (
+	"bytes"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"net/http"
+	"time"
 )
 
 var (
@@ -25,19 +29,32 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 
 // Page serves the reference page.
 func Page(w http.ResponseWriter, r *http.Request) {
-	serve(w, "text/html; charset=utf-8", page)
+	serve(w, r, "text/html; charset=utf-8", page, pageTag)
 }
 
 // Script serves the Redoc bundle.
 func Script(w http.ResponseWriter, r *http.Request) {
-	serve(w, "text/javascript; charset=utf-8", script)
+	serve(w, r, "text/javascript; charset=utf-8", script, scriptTag)
 }
 
-func serve(w http.ResponseWriter, contentType string, body []byte) {
+// Entity tags of the embedded files: a browser that has the bundle
+// revalidates it (no-cache) and gets 304, not its megabyte again.
+var (
+	pageTag   = entityTag(page)
+	scriptTag = entityTag(script)
+)
+
+func entityTag(body []byte) string {
+	sum := sha256.Sum256(body)
+	return `"` + hex.EncodeToString(sum[:16]) + `"`
+}
+
+func serve(w http.ResponseWriter, r *http.Request, contentType string, body []byte, tag string) {
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Content-Security-Policy", contentSecurityPolicy)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-cache")
-	w.Write(body)
+	h.Set("ETag", tag)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 }

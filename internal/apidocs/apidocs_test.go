@@ -56,3 +56,20 @@ func TestPageHeaders(t *testing.T) {
 		}
 	}
 }
+
+// A browser that has a file gets 304 for it, not the file again.
+func TestRevalidation(t *testing.T) {
+	first := httptest.NewRecorder()
+	Script(first, httptest.NewRequest("GET", "/docs/redoc.standalone.js", nil))
+	tag := first.Header().Get("ETag")
+	if first.Code != http.StatusOK || tag == "" || first.Body.Len() != len(script) {
+		t.Fatalf("first fetch: status %d, ETag %q, %d bytes", first.Code, tag, first.Body.Len())
+	}
+	again := httptest.NewRequest("GET", "/docs/redoc.standalone.js", nil)
+	again.Header.Set("If-None-Match", tag)
+	second := httptest.NewRecorder()
+	Script(second, again)
+	if second.Code != http.StatusNotModified || second.Body.Len() != 0 {
+		t.Errorf("revalidation: status %d, %d bytes; want 304, none", second.Code, second.Body.Len())
+	}
+}

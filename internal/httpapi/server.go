@@ -209,6 +209,7 @@ func Reference(c *schema.Catalog) *openapi.Document {
 		Internal:         internalErrorBody("7c3e9a51-2f4b-4d8e-a6c1-0b9d8e7f6a52"),
 		BodyLimit:        maxBody,
 		BulkBodyLimit:    maxBulkBody,
+		BulkItems:        records.MaxBulkItems,
 	})
 }
 

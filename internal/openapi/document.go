@@ -16,13 +16,15 @@ import (
 )
 
 // HTTP is what the document takes from the HTTP layer: the fixed error
-// bodies it writes, shown as they are, and its body limits.
+// bodies it writes, shown as they are, and its limits.
 type HTTP struct {
 	ParseError, Unauthenticated, Forbidden, NotFound, MethodNotAllowed,
 	TooLarge, Unsupported, Throttled, Overloaded, Internal map[string]string
 	// BodyLimit and BulkBodyLimit are the largest bodies, in bytes, of a
 	// single object and of a bulk write.
 	BodyLimit, BulkBodyLimit int64
+	// BulkItems is the most items a bulk write takes.
+	BulkItems int
 }
 
 // Service paths: the endpoints that are not a resource's.

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"accounts/internal/records"
 	"accounts/internal/schema"
 )
 
@@ -31,7 +30,7 @@ func (b *builder) resource(res *schema.Resource) {
 		"Filters, ordering, paging, search and the slim form: see the parameters. Unpaged, the whole result is streamed.",
 		b.listParameters(res), nil, b.listResponses(res), sample{method: "GET", path: list + "?" + ex.query}))
 	b.operation("POST", list, b.op(res, "bulkWrite"+n, "Create or update "+n+" objects in bulk",
-		"Each item without `id` is created; each item with `id` is a partial update of that object. "+fmt.Sprintf("At most %d items, written in one transaction: all or nothing.", records.MaxBulkItems)+" On failure, 400 with an array of the same length: one error object per item, `{}` for the items that were fine.",
+		"Each item without `id` is created; each item with `id` is a partial update of that object. "+fmt.Sprintf("At most %d items, written in one transaction: all or nothing.", b.bodies.BulkItems)+" On failure, 400 with an array of the same length: one error object per item, `{}` for the items that were fine.",
 		nil, b.bulkRequestBody(res), b.bulkResponses(res),
 		sample{method: "POST", path: list, body: []any{bulkExample(res)}}))
 	b.operation("GET", item, b.op(res, "get"+n, "Get "+article(n), "Answers the object, every field of it.", pk, nil,
@@ -83,7 +82,7 @@ func (b *builder) requestBody(schemaName string, example map[string]any) obj {
 
 func (b *builder) bulkRequestBody(res *schema.Resource) obj {
 	return obj{"required": true, "content": jsonContent(obj{
-		"type": "array", "maxItems": records.MaxBulkItems, "items": ref("schemas", res.Name+"BulkItem"),
+		"type": "array", "maxItems": b.bodies.BulkItems, "items": ref("schemas", res.Name+"BulkItem"),
 	}, []any{bulkExample(res)})}
 }
 

@@ -28,10 +28,11 @@ func (b *builder) serviceEndpoints() {
 		obj{"200": success("The document.", obj{"application/json": obj{"schema": obj{"type": "object"}}})}))
 	b.operation("GET", PathYAML, public("openapiYAML", "This document, as YAML", "The same document as `/openapi.json`, in YAML.",
 		obj{"200": success("The document.", obj{"application/yaml": obj{"schema": obj{"type": "object"}}})}))
+	notModified := success("Not modified: the request's If-None-Match names the file's ETag.", nil)
 	b.operation("GET", PathDocs, public("docs", "The API reference page",
 		"This document rendered by Redoc, whose files are embedded in the binary: the page works with no network.",
-		obj{"200": success("The page.", text("text/html"))}))
+		obj{"200": success("The page.", text("text/html")), "304": notModified}))
 	b.operation("GET", PathDocsScript, public("docsScript", "The reference page's renderer",
 		"The Redoc standalone bundle the reference page loads.",
-		obj{"200": success("The script.", text("text/javascript"))}))
+		obj{"200": success("The script.", text("text/javascript")), "304": notModified}))
 }
