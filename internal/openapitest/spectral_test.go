@@ -17,17 +17,14 @@ import (
 func TestSpectralFindsNothing(t *testing.T) {
 	spectral := servetest.NodeTool(t, "spectral")
 	root := servetest.RepoRoot(t)
-	for name, data := range map[string][]byte{
-		"openapi.json": httpapi.Reference(schema.New()).JSON,
-		"openapi.yaml": httpapi.Reference(schema.New()).YAML,
-	} {
-		spec := filepath.Join(t.TempDir(), name)
-		if err := os.WriteFile(spec, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(spectral, "lint", "--ruleset", filepath.Join(root, ".spectral.yaml"), "--fail-severity", "warn", spec)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("spectral lint %s: %v\n%s", name, err, out)
-		}
+	// The JSON form: internal/openapi holds the YAML form to be the same
+	// document.
+	spec := filepath.Join(t.TempDir(), "openapi.json")
+	if err := os.WriteFile(spec, httpapi.Reference(schema.New()).JSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(spectral, "lint", "--ruleset", filepath.Join(root, ".spectral.yaml"), "--fail-severity", "warn", spec)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("spectral lint: %v\n%s", err, out)
 	}
 }
