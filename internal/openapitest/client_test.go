@@ -14,6 +14,7 @@ import (
 	"accounts/internal/httpapi"
 	"accounts/internal/schema"
 	"accounts/internal/servetest"
+	"accounts/internal/store/storetest"
 
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
@@ -65,9 +66,16 @@ type reference = struct {
 
 // The generated client runs the README's walkthrough and the rest of a
 // protected identity's life: an organization, a tenant, the identity; get
-// it, PATCH it, find it in a filtered list, delete it.
+// it, PATCH it, find it in a filtered list, delete it. On SQLite, and on
+// PostgreSQL when ACCOUNTS_TEST_POSTGRES names a server.
 func TestGeneratedClientWalkthrough(t *testing.T) {
-	srv := startServer(t)
+	t.Run("sqlite", func(t *testing.T) { clientWalkthrough(t, startServer(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		clientWalkthrough(t, startOn(t, servetest.NewDeployment(t, storetest.PostgresURL(t))))
+	})
+}
+
+func clientWalkthrough(t *testing.T, srv live) {
 	ctx := context.Background()
 	c, err := apiclient.NewClientWithResponses(srv.base, apiclient.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
 		for k, v := range srv.headers {

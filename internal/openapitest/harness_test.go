@@ -25,7 +25,13 @@ type live struct {
 // customer and client.
 func startServer(t *testing.T) live {
 	t.Helper()
-	d := servetest.NewSQLiteDeployment(t)
+	return startOn(t, servetest.NewSQLiteDeployment(t))
+}
+
+// startOn starts `accounts serve` on the deployment, with one customer and
+// client.
+func startOn(t *testing.T, d *servetest.Deployment) live {
+	t.Helper()
 	customer := d.Customer("Acme Fastigheter AB")
 	headers := d.Client(customer, "read_write")
 	s := d.Start(servetest.DeploymentEnvOnly())
