@@ -104,14 +104,28 @@ func (c checkedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	respBody, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(respBody))
 	if err != nil {
-		return resp, nil // the caller meets the cut-short body itself
+		// A body cut short is the caller's to meet: the bytes that came,
+		// then the same error.
+		resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(respBody), failingReader{err}))
+		return resp, nil
 	}
+	resp.Body = io.NopCloser(bytes.NewReader(respBody))
 	if msg := checkExchange(req, reqBody, resp, respBody); msg != "" {
 		c.t.Errorf("OpenAPI: %s", msg)
 	}
 	return resp, nil
+}
+
+// failingReader fails every read with its error.
+type failingReader struct{ err error }
+
+func (f failingReader) Read([]byte) (int, error) { return 0, f.err }
+
+// checkedClient is an HTTP client whose exchanges are validated, for the
+// tests that send requests of their own making.
+func checkedClient(t testing.TB) *http.Client {
+	return &http.Client{Transport: checkedTransport{t: t, next: http.DefaultTransport}}
 }
 
 // checkExchange returns what is wrong with one exchange, or "". What it
