@@ -1,7 +1,8 @@
 // Package openapi builds the service's OpenAPI 3.0.3 document from the
 // resource declarations (internal/schema) and the list query language
-// (internal/query), at start: the document can't describe a field, a rule
-// or a filter the service does not have, nor miss one it has.
+// (internal/query) the service runs on, never by hand: the document can't
+// describe a field, a rule or a filter the service does not have, nor miss
+// one it has.
 package openapi
 
 import (
@@ -152,6 +153,8 @@ func (b *builder) operation(method, path string, op obj) {
 	b.operations = append(b.operations, method+" "+path)
 }
 
+// resourceAbout describes a resource: what it is, its path, and what
+// deleting one does.
 func (b *builder) resourceAbout(res *schema.Resource) string {
 	about := map[string]string{
 		schema.ProtectedIdentity: "The real identity of a tenant or sub-tenant who lives under protected personal data. Exactly one of `tenant` and `sub_tenant` is set, and each has at most one protected identity.",
@@ -188,8 +191,11 @@ func (b *builder) deletionAbout(res *schema.Resource) string {
 	return s
 }
 
+// ref points to a component of the document.
 func ref(kind, name string) obj { return obj{"$ref": "#/components/" + kind + "/" + name} }
 
+// jsonContent is an application/json body of the schema, with its
+// example when one is given.
 func jsonContent(schemaValue any, examples ...any) obj {
 	m := obj{"schema": schemaValue}
 	if len(examples) == 1 {

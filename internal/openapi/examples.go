@@ -21,7 +21,7 @@ var ExampleIDs = map[string]string{
 // exampleCreatedAt is the created_at of every example object.
 const exampleCreatedAt = "2026-11-27T12:00:00.123456Z"
 
-// tolvan is Skatteverket's published test person (testdata/personnummer.json),
+// tolvanSSN is Skatteverket's published test person (testdata/personnummer.json),
 // the one the README's walkthrough creates: never a number made up.
 const tolvanSSN = "19121212-1212"
 
@@ -34,6 +34,7 @@ type example struct {
 	query string
 }
 
+// refTo is a reference to the example object of a resource.
 func refTo(resource string) map[string]any { return map[string]any{"id": ExampleIDs[resource]} }
 
 // examples are the requests of each resource's examples and code samples.
