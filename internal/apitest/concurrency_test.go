@@ -66,7 +66,7 @@ func TestConcurrencyOneIdentityPerTenant(t *testing.T) {
 
 	transport := &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n}
 	defer transport.CloseIdleConnections()
-	hc := &http.Client{Transport: transport}
+	hc := &http.Client{Transport: checkedTransport{t: t, next: transport}}
 
 	results := make([]concurrencyResult, n)
 	var ready, done sync.WaitGroup

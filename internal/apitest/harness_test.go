@@ -73,6 +73,11 @@ func TestMain(m *testing.M) {
 			code = 1
 		}
 	}
+	// The OpenAPI coverage check needs the whole suite: not a -run, -bench
+	// or -short selection.
+	if code == 0 && n > 0 && wholeSuite() {
+		code = checkCoverage()
+	}
 	if code == 0 && !onPostgres() {
 		code = runPostgresPass()
 	}
@@ -261,7 +266,10 @@ func (e *env) sendBody(base, method, path string, body any, headers map[string]s
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	httpClient := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	httpClient := &http.Client{
+		Transport:     checkedTransport{t: e.t, next: http.DefaultTransport},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)

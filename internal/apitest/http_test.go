@@ -209,7 +209,7 @@ func TestHTTPBodySizeLimit(t *testing.T) {
 		for k, v := range c.headers {
 			req.Header.Set(k, v)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := checkedClient(t).Do(req)
 		if err != nil {
 			t.Fatalf("chunked %s: %v", target.method, err)
 		}

@@ -197,7 +197,7 @@ func TestKeysRotateData(t *testing.T) {
 // keysReadyz is a server's /readyz status.
 func keysReadyz(t *testing.T, base string) int {
 	t.Helper()
-	resp, err := http.Get(base + "/readyz")
+	resp, err := checkedClient(t).Get(base + "/readyz")
 	if err != nil {
 		t.Fatalf("/readyz: %v", err)
 	}

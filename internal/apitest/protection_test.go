@@ -70,7 +70,7 @@ func protectionStreamFailsClosed(t *testing.T, c *client, path string, values ..
 	for k, v := range c.headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := checkedClient(t).Do(req)
 	if err != nil {
 		return // broken off before the status line: fails closed
 	}

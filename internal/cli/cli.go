@@ -61,6 +61,7 @@ func commands() *command {
 			{name: "list", synopsis: "--customer ID", summary: "print a customer's audit entries (--object ID, --since DATE)", bind: auditList},
 		}},
 		{name: "version", summary: "print the module version and build information", bind: version},
+		{name: "openapi", summary: "print the OpenAPI document of the API (--yaml for YAML)", bind: openapiDocument},
 		{name: "completion", synopsis: "bash|zsh", summary: "print a shell completion script", args: []string{"bash", "zsh"},
 			bind: func(fs *flag.FlagSet, io IO) runFunc { return completion(root, io) }},
 		{name: "help", synopsis: "[COMMAND...]", summary: "show a command's help (as -h does)", maxArgs: -1,

@@ -154,6 +154,7 @@ func TestCLIBadInputEveryCommand(t *testing.T) {
 		"audit list": {valid: []string{"--customer", cu.ID}, required: []string{"customer"}, ids: []string{"customer", "object"}, unknown: "customer",
 			bad: [][]string{{"--customer", cu.ID, "--since", "yesterday"}, {"--customer", cu.ID, "--since", "2026-01-02T03:04:05"}}},
 		"version":    {},
+		"openapi":    {},
 		"completion": {valid: []string{"bash"}, bad: [][]string{{}, {"fish"}}},
 		"help":       {bad: [][]string{{"frobnicate"}, {"customer", "frobnicate"}}},
 	}

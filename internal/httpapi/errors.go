@@ -75,8 +75,10 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error, statu
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
 	id := requestID(r.Context())
 	s.log.ErrorContext(r.Context(), "request failed", "request_id", id, "error", err.Error())
-	writeJSON(w, http.StatusInternalServerError, map[string]string{
-		"detail":     "Internal server error.",
-		"request_id": id,
-	})
+	writeJSON(w, http.StatusInternalServerError, internalErrorBody(id))
+}
+
+// internalErrorBody is the 500 body of the request with that id.
+func internalErrorBody(id string) map[string]string {
+	return map[string]string{"detail": "Internal server error.", "request_id": id}
 }

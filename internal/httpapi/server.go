@@ -10,11 +10,14 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"accounts/internal/apidocs"
 	"accounts/internal/apperr"
 	"accounts/internal/auth"
 	"accounts/internal/limit"
+	"accounts/internal/openapi"
 	"accounts/internal/query"
 	"accounts/internal/records"
 	"accounts/internal/schema"
@@ -66,7 +69,9 @@ type Server struct {
 	mux            *http.ServeMux
 	// patterns are the registered route patterns, for the trailing-slash redirect.
 	patterns map[string]bool
-	handler  http.Handler
+	// routeNames are the route table's rows as "METHOD pattern".
+	routeNames []string
+	handler    http.Handler
 }
 
 // New builds the server and its route table.
@@ -112,12 +117,19 @@ type route struct {
 // registers a method-less pattern that answers 405 with Allow, and the
 // catch-all answers 308 to the slashed path or 404.
 func (s *Server) routes(metricsHandler http.Handler) {
+	// Built at the first request for it: a server that never serves the
+	// document (most of the tests' servers) does not pay for it.
+	reference := sync.OnceValue(func() *openapi.Document { return Reference(s.catalog) })
 	table := []route{
-		{"GET", "/healthz", public, s.healthz},
-		{"GET", "/readyz", public, s.readyz},
+		{"GET", openapi.PathHealthz, public, s.healthz},
+		{"GET", openapi.PathReadyz, public, s.readyz},
+		{"GET", openapi.PathJSON, public, serveBytes("application/json", func() []byte { return reference().JSON })},
+		{"GET", openapi.PathYAML, public, serveBytes("application/yaml", func() []byte { return reference().YAML })},
+		{"GET", openapi.PathDocs, public, apidocs.Page},
+		{"GET", openapi.PathDocsScript, public, apidocs.Script},
 	}
 	if metricsHandler != nil {
-		table = append(table, route{"GET", "/metrics", public, metricsHandler.ServeHTTP})
+		table = append(table, route{"GET", openapi.PathMetrics, public, metricsHandler.ServeHTTP})
 	}
 	for _, res := range s.catalog.Resources {
 		h := resourceHandlers{s: s, res: res}
@@ -137,6 +149,7 @@ func (s *Server) routes(metricsHandler http.Handler) {
 	byPath := map[string]map[string]http.Handler{}
 	var paths []string
 	for _, rt := range table {
+		s.routeNames = append(s.routeNames, rt.method+" "+rt.pattern)
 		if byPath[rt.pattern] == nil {
 			byPath[rt.pattern] = map[string]http.Handler{}
 			paths = append(paths, rt.pattern)
@@ -176,12 +189,46 @@ func (s *Server) routes(metricsHandler http.Handler) {
 	}))
 }
 
+// Routes lists the route table's rows as "METHOD pattern" (HEAD, which
+// every GET route answers too, is not a row).
+func (s *Server) Routes() []string { return slices.Clone(s.routeNames) }
+
+// Reference builds the OpenAPI document of the routes New serves, with the
+// bodies and limits this package writes and enforces.
+func Reference(c *schema.Catalog) *openapi.Document {
+	return openapi.New(c, openapi.HTTP{
+		ParseError:       bodyParseError,
+		Unauthenticated:  bodyUnauthenticated,
+		Forbidden:        bodyForbidden,
+		NotFound:         bodyNotFound,
+		MethodNotAllowed: methodNotAllowedBody(http.MethodPut),
+		TooLarge:         bodyTooLarge,
+		Unsupported:      bodyUnsupported,
+		Throttled:        bodyThrottled,
+		Overloaded:       bodyOverloaded,
+		Internal:         internalErrorBody("7c3e9a51-2f4b-4d8e-a6c1-0b9d8e7f6a52"),
+		BodyLimit:        maxBody,
+		BulkBodyLimit:    maxBulkBody,
+		BulkItems:        records.MaxBulkItems,
+	})
+}
+
+// serveBytes answers a fixed body.
+func serveBytes(contentType string, body func() []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Write(body())
+	}
+}
+
+func methodNotAllowedBody(method string) map[string]string {
+	return map[string]string{"detail": `Method "` + method + `" not allowed.`}
+}
+
 func methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{
-			"detail": `Method "` + r.Method + `" not allowed.`,
-		})
+		writeJSON(w, http.StatusMethodNotAllowed, methodNotAllowedBody(r.Method))
 	}
 }
 

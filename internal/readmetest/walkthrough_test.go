@@ -16,22 +16,21 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"accounts/internal/servetest"
 )
 
 // walkthroughHeading is the README section whose first sh block is run.
 const walkthroughHeading = "## Walkthrough"
 
-// repoRoot is the module's root: two folders up from this package.
-func repoRoot(t *testing.T) string {
+// readmeWalkthrough is the walkthrough block of the module's README.md.
+func readmeWalkthrough(t *testing.T) string {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	readme, err := os.ReadFile(filepath.Join(servetest.RepoRoot(t), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("no go.mod at %s", root)
-	}
-	return root
+	return walkthroughBlock(t, string(readme))
 }
 
 // walkthroughBlock returns the first ```sh block under the walkthrough's
@@ -60,33 +59,6 @@ func walkthroughBlock(t *testing.T, readme string) string {
 	return ""
 }
 
-// needTools skips the test where a tool the walkthrough needs is missing,
-// saying how to run it; in CI (CI set) a missing tool is a failure, so
-// that CI never passes by skipping it.
-func needTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			msg := "the README walkthrough needs " + tool + " (apt-get install " + tool + ")"
-			if os.Getenv("CI") != "" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
-}
-
-// freePort is a TCP port nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // The README's walkthrough, run as written with bash -euo pipefail in a
 // folder of its own (beside links to the module's code, so its go build
 // builds this tree), on a free port: every step succeeds, it prints the
@@ -96,13 +68,10 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the command and runs a server")
 	}
-	needTools(t, "bash", "curl", "jq", "go")
-	root := repoRoot(t)
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
+	for _, tool := range []string{"bash", "curl", "jq", "go"} {
+		servetest.NeedTool(t, tool, "the README walkthrough needs it: apt-get install "+tool)
 	}
-	block := walkthroughBlock(t, string(readme))
+	block := readmeWalkthrough(t)
 	// What the walkthrough must keep: no JSON picked apart by sed, one
 	// place for the port, curl that fails on an HTTP error.
 	if regexp.MustCompile(`\bsed\b`).MatchString(block) {
@@ -117,40 +86,10 @@ func TestREADMEWalkthrough(t *testing.T) {
 		}
 	}
 
-	dir := t.TempDir()
-	for _, name := range []string{"go.mod", "go.sum", "cmd", "internal"} {
-		if err := os.Symlink(filepath.Join(root, name), filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	script := filepath.Join(dir, "walkthrough.sh")
-	if err := os.WriteFile(script, []byte(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", script)
-	cmd.Dir = dir
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ACCOUNTS_") && !strings.HasPrefix(kv, "PORT=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(port))
-	// Its own process group: on a timeout the server goes with the script.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 30 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	t.Cleanup(func() {
-		if cmd.Process != nil {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		}
-	})
-	serverLog, _ := os.ReadFile(filepath.Join(dir, "data", "server.log"))
+	port := servetest.FreePort(t)
+	run := runWalkthrough(t, block, port)
+	stdout, stderr := &run.stdout, &run.stderr
+	dir, serverLog, runErr := run.dir, run.serverLog, run.err
 	if runErr != nil {
 		// stdout holds the identity: never printed. stderr holds the steps'
 		// errors; the server's log holds no personal value by design.
@@ -225,4 +164,55 @@ func TestREADMEWalkthrough(t *testing.T) {
 			t.Fatalf("the server still listens after the walkthrough ended")
 		}
 	}
+}
+
+// walkthroughRun is what one run of the walkthrough left.
+type walkthroughRun struct {
+	dir            string // the folder it ran in
+	stdout, stderr bytes.Buffer
+	serverLog      []byte
+	err            error
+}
+
+// runWalkthrough runs the walkthrough block as written with bash -euo
+// pipefail in a folder of its own (beside links to the module's code, so
+// its go build builds this tree), its server on port, with env added to
+// the environment (less the test process's ACCOUNTS_* and PORT).
+func runWalkthrough(t *testing.T, block string, port int, env ...string) *walkthroughRun {
+	t.Helper()
+	root := servetest.RepoRoot(t)
+	run := &walkthroughRun{dir: t.TempDir()}
+	dir := run.dir
+	for _, name := range []string{"go.mod", "go.sum", "cmd", "internal"} {
+		if err := os.Symlink(filepath.Join(root, name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := filepath.Join(dir, "walkthrough.sh")
+	if err := os.WriteFile(script, []byte(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", script)
+	cmd.Dir = dir
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ACCOUNTS_") && !strings.HasPrefix(kv, "PORT=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(append(cmd.Env, "PORT="+strconv.Itoa(port)), env...)
+	// Its own process group: on a timeout the server goes with the script.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 30 * time.Second
+	cmd.Stdout, cmd.Stderr = &run.stdout, &run.stderr
+	run.err = cmd.Run()
+	t.Cleanup(func() {
+		if cmd.Process != nil {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	})
+	run.serverLog, _ = os.ReadFile(filepath.Join(dir, "data", "server.log"))
+	return run
 }

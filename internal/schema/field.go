@@ -52,6 +52,13 @@ type Field struct {
 	// Check validates a string after the type's own rules; it returns a
 	// message naming the rule, or "".
 	Check func(string) string
+	// Pattern is the rule Check enforces, as a regular expression that
+	// both ECMA-262 and Go read alike, for the OpenAPI document: clients
+	// and validating proxies check it before a request is sent.
+	Pattern string
+	// Allowed says in words which characters Check allows, where no
+	// pattern that every client reads alike can (letters of every script).
+	Allowed string
 	// Min and Max bound a Number.
 	Min, Max float64
 	// Target names the referenced resource of a Ref.

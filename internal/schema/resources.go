@@ -138,6 +138,14 @@ func onlyRunes(ok func(rune) bool) func(string) string {
 	}
 }
 
+// streetPattern is streetRune's set as a pattern (a test holds them
+// together), for the OpenAPI document.
+const streetPattern = `^[A-Za-z\u00AA\u00B5\u00BA\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u00FF0-9 ().:\u2019'-]*$`
+
+// careOfAllowed is careOfRune's set in words: letters of every script have
+// no pattern that ECMA-262 without its u flag reads.
+const careOfAllowed = "Letters of any script, digits, space and ()/&'#.,- only."
+
 func matches(re *regexp.Regexp) func(string) string {
 	return func(s string) string {
 		if !re.MatchString(s) {
@@ -166,19 +174,19 @@ func careOfRune(r rune) bool {
 
 func address() *Resource {
 	street := personal(searchable(str("street", 255)))
-	street.Required, street.Check = true, onlyRunes(streetRune)
+	street.Required, street.Check, street.Pattern = true, onlyRunes(streetRune), streetPattern
 	streetNumber := personal(str("street_number", 255))
-	streetNumber.Check = matches(streetNumberPattern)
+	streetNumber.Check, streetNumber.Pattern = matches(streetNumberPattern), streetNumberPattern.String()
 	postal := personal(searchable(str("postal_code", 16)))
-	postal.Required, postal.Check = true, matches(postalCodePattern)
+	postal.Required, postal.Check, postal.Pattern = true, matches(postalCodePattern), postalCodePattern.String()
 	city := personal(searchable(str("city", 255)))
 	city.Required = true
 	country := str("country", 255)
 	country.Required = true
 	careOf := personal(str("care_of", 255))
-	careOf.Check = onlyRunes(careOfRune)
+	careOf.Check, careOf.Allowed = onlyRunes(careOfRune), careOfAllowed
 	attention := personal(str("attention", 255))
-	attention.Check = onlyRunes(careOfRune)
+	attention.Check, attention.Allowed = onlyRunes(careOfRune), careOfAllowed
 	return &Resource{
 		Name:  Address,
 		Path:  "/common/address/",
