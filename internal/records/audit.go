@@ -120,7 +120,7 @@ const (
 const batchTimeout = 10 * time.Second
 
 func newReadLog(db store.Store) *readLog {
-	cfg := group.Config{MaxBatch: maxReadBatch, MaxDelay: gatherWait, MaxInFlight: readBatchesInFlight}
+	cfg := group.Config[audit.Entry]{MaxBatch: maxReadBatch, MaxDelay: gatherWait, MaxInFlight: readBatchesInFlight}
 	return &readLog{batches: group.New(cfg, func(entries []audit.Entry, _ []error) error {
 		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 		defer cancel()

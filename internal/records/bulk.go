@@ -36,6 +36,7 @@ func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resour
 		return nil, err
 	}
 	defer release()
+	ctx = store.WithWriteRows(ctx, len(items))
 	itemErrs := make([]apperr.FieldErrors, len(items))
 	ids := make([]string, len(items))
 	decoded := make([]schema.Values, len(items))
@@ -54,18 +55,6 @@ func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resour
 		return nil, err
 	}
 	out := make([]Object, len(items))
-	// Creates are checked and sealed before the write is queued (see
-	// Create); updates need the stored object, so theirs is done inside.
-	created := make([]store.Row, len(items))
-	for i := range items {
-		if len(itemErrs[i]) > 0 || ids[i] != "" {
-			continue
-		}
-		if out[i], created[i], err = s.newObject(keys, res, decoded[i]); err != nil {
-			itemErrs[i] = apperr.FieldsOf(err)
-			failed = true
-		}
-	}
 	// apply writes the items in order. Isolated, each item runs in its own
 	// savepoint and every failure is recorded; otherwise the first failure
 	// ends the attempt with errIsolate.
@@ -78,7 +67,7 @@ func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resour
 			write := func() error {
 				var err error
 				if ids[i] == "" {
-					err = s.insertIn(ctx, tx, w, p, out[i], created[i])
+					out[i], err = s.createIn(ctx, tx, keys, w, p, res, decoded[i])
 				} else {
 					out[i], err = s.updateIn(ctx, tx, keys, w, p, res, ids[i], decoded[i])
 				}

@@ -126,6 +126,18 @@ func (s *Service) newObject(keys *seal.CustomerKeys, res *schema.Resource, value
 	return obj, toRow(keys, obj), nil
 }
 
+// createIn checks the rules of a new object's decoded values, seals it and
+// inserts it, all inside the transaction: for bulk writes, whose items are
+// sealed one at a time so that the bulk writes waiting for the writer
+// don't each hold a thousand sealed rows.
+func (s *Service) createIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, w *auditWrites, p auth.Principal, res *schema.Resource, values schema.Values) (Object, error) {
+	obj, row, err := s.newObject(keys, res, values)
+	if err != nil {
+		return Object{}, err
+	}
+	return obj, s.insertIn(ctx, tx, w, p, obj, row)
+}
+
 // insertIn checks a new object's references and inserts it, sealed as row.
 func (s *Service) insertIn(ctx context.Context, tx store.Tx, w *auditWrites, p auth.Principal, obj Object, row store.Row) error {
 	if err := s.checkReferences(ctx, tx, p.CustomerID, obj, nil); err != nil {

@@ -70,6 +70,27 @@ type Client struct {
 	RevokedAt        *time.Time
 }
 
+// writeRowsKey is the context key of WithWriteRows.
+type writeRowsKey struct{}
+
+// WithWriteRows returns a context saying that the Update run with it writes
+// about n rows (a bulk write). The stores share transactions between
+// concurrent Updates, and keep a transaction's rows bounded by this count,
+// so that large writes don't gather into one transaction that holds them
+// all, and all their callers' memory, until it commits.
+func WithWriteRows(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, writeRowsKey{}, n)
+}
+
+// WriteRows returns the rows an Update run with ctx writes, as
+// WithWriteRows said: 1 when it said nothing.
+func WriteRows(ctx context.Context) int {
+	if n, ok := ctx.Value(writeRowsKey{}).(int); ok {
+		return n
+	}
+	return 1
+}
+
 // Store is the database.
 type Store interface {
 	// View runs fn in a read-only transaction.

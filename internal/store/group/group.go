@@ -20,8 +20,8 @@ import (
 	"time"
 )
 
-// Config bounds the batches of a Committer.
-type Config struct {
+// Config bounds the batches of a Committer of requests of type T.
+type Config[T any] struct {
 	// MaxBatch is the most requests one batch holds (at least 1). The
 	// requests that gather while a slow commit runs are committed in
 	// batches of at most this many, so one batch's work stays bounded.
@@ -34,6 +34,12 @@ type Config struct {
 	MaxDelay time.Duration
 	// MaxInFlight is how many batches may commit at once (at least 1).
 	MaxInFlight int
+	// Weight, when set, weighs a request (the rows it writes, say), and
+	// a batch holds requests of at most MaxWeight in all, or a single
+	// heavier one: so the batch's memory and time stay bounded when some
+	// requests are large. Without it every request weighs nothing.
+	Weight    func(T) int
+	MaxWeight int
 }
 
 // CommitFunc commits one batch, in the order the requests came. It may set
@@ -44,7 +50,7 @@ type CommitFunc[T any] func(batch []T, errs []error) error
 
 // Committer gathers requests of type T into batches and commits them.
 type Committer[T any] struct {
-	cfg    Config
+	cfg    Config[T]
 	commit CommitFunc[T]
 
 	mu          sync.Mutex
@@ -64,7 +70,7 @@ type call[T any] struct {
 
 // New returns a Committer committing batches with commit. It panics when
 // cfg's bounds are below 1: that is a programming error.
-func New[T any](cfg Config, commit CommitFunc[T]) *Committer[T] {
+func New[T any](cfg Config[T], commit CommitFunc[T]) *Committer[T] {
 	if cfg.MaxBatch < 1 || cfg.MaxInFlight < 1 {
 		panic("group: MaxBatch and MaxInFlight must be at least 1")
 	}
@@ -125,7 +131,16 @@ func (c *Committer[T]) Do(item T) error {
 // take removes the next batch from the pending requests. Called with mu
 // held.
 func (c *Committer[T]) take() []*call[T] {
-	n := min(len(c.pending), c.cfg.MaxBatch)
+	n, weight := 0, 0
+	for n < len(c.pending) && n < c.cfg.MaxBatch {
+		if c.cfg.Weight != nil {
+			weight += c.cfg.Weight(c.pending[n].item)
+			if n > 0 && weight > c.cfg.MaxWeight {
+				break
+			}
+		}
+		n++
+	}
 	batch := c.pending[:n:n]
 	c.pending = c.pending[n:]
 	if len(c.pending) == 0 {
@@ -149,6 +164,10 @@ func (c *Committer[T]) run(batch []*call[T]) {
 				cl.done <- err
 			}
 		}
+		// The batch shares its array with the pending requests that
+		// came after it: let go of what its requests hold (a bulk
+		// write's thousand objects) now, not when the array is dropped.
+		clear(batch)
 	}()
 	if len(batch) == 0 {
 		err = nil

@@ -76,7 +76,7 @@ func within(t *testing.T, what string, fn func()) {
 
 func TestEveryRequestCommittedOnce(t *testing.T) {
 	r := &recorder{}
-	c := New(Config{MaxBatch: 8, MaxDelay: 100 * time.Microsecond, MaxInFlight: 1}, r.commit)
+	c := New(Config[int]{MaxBatch: 8, MaxDelay: 100 * time.Microsecond, MaxInFlight: 1}, r.commit)
 	var errs []error
 	within(t, "200 concurrent requests", func() { errs = doAll(c, 0, 200) })
 	for i, err := range errs {
@@ -112,7 +112,7 @@ func TestErrorReachesEveryMemberAndNextRequestsServed(t *testing.T) {
 		}
 		return nil
 	}
-	c := New(Config{MaxBatch: 64, MaxInFlight: 1}, r.commit)
+	c := New(Config[int]{MaxBatch: 64, MaxInFlight: 1}, r.commit)
 	var errs []error
 	within(t, "requests of a failing batch", func() { errs = doAll(c, 0, 16) })
 	for i, err := range errs {
@@ -150,7 +150,7 @@ func TestPanicReachesEveryMemberAndNextRequestsServed(t *testing.T) {
 			}
 			return nil
 		}
-		c := New(Config{MaxBatch: 4, MaxDelay: 50 * time.Microsecond, MaxInFlight: inFlight}, r.commit)
+		c := New(Config[int]{MaxBatch: 4, MaxDelay: 50 * time.Microsecond, MaxInFlight: inFlight}, r.commit)
 		var errs []error
 		within(t, "requests of panicking batches", func() { errs = doAll(c, 0, 32) })
 		for i, err := range errs {
@@ -189,7 +189,7 @@ func TestGoexitInCommitDoesNotWedge(t *testing.T) {
 		}
 		return nil
 	}
-	c := New(Config{MaxBatch: 1, MaxInFlight: 1}, r.commit)
+	c := New(Config[int]{MaxBatch: 1, MaxInFlight: 1}, r.commit)
 	// The first request's own goroutine ends inside the commit, so its
 	// Do never returns: run it apart, and the others once it has.
 	go c.Do(0)
@@ -214,7 +214,7 @@ func TestMemberErrorFailsThatMemberOnly(t *testing.T) {
 		}
 		return nil
 	}
-	c := New(Config{MaxBatch: 16, MaxDelay: 100 * time.Microsecond, MaxInFlight: 1}, r.commit)
+	c := New(Config[int]{MaxBatch: 16, MaxDelay: 100 * time.Microsecond, MaxInFlight: 1}, r.commit)
 	var errs []error
 	within(t, "a batch with failing members", func() { errs = doAll(c, 0, 32) })
 	for i, err := range errs {
@@ -227,7 +227,7 @@ func TestMemberErrorFailsThatMemberOnly(t *testing.T) {
 // A panic after the commit failed members alone still fails them all:
 // nothing of a panicking batch can count as committed.
 func TestPanicAfterMemberErrorFailsAll(t *testing.T) {
-	c := New(Config{MaxBatch: 4, MaxInFlight: 1}, func(batch []int, errs []error) error {
+	c := New(Config[int]{MaxBatch: 4, MaxInFlight: 1}, func(batch []int, errs []error) error {
 		errs[0] = errInjected
 		panic("later")
 	})
@@ -244,7 +244,7 @@ func TestBatchesCappedDuringSlowCommit(t *testing.T) {
 	var mu sync.Mutex
 	var sizes []int
 	running, most := 0, 0
-	c := New(Config{MaxBatch: 5, MaxInFlight: 1}, func(batch []int, _ []error) error {
+	c := New(Config[int]{MaxBatch: 5, MaxInFlight: 1}, func(batch []int, _ []error) error {
 		mu.Lock()
 		sizes = append(sizes, len(batch))
 		running++
@@ -279,7 +279,7 @@ func TestBatchesCappedDuringSlowCommit(t *testing.T) {
 func TestSeveralBatchesInFlight(t *testing.T) {
 	var mu sync.Mutex
 	running, most := 0, 0
-	c := New(Config{MaxBatch: 2, MaxInFlight: 3}, func(batch []int, _ []error) error {
+	c := New(Config[int]{MaxBatch: 2, MaxInFlight: 3}, func(batch []int, _ []error) error {
 		mu.Lock()
 		running++
 		most = max(most, running)
@@ -304,7 +304,7 @@ func TestSeveralBatchesInFlight(t *testing.T) {
 
 // A lone request does not wait for a batch to gather.
 func TestLoneRequestDoesNotWait(t *testing.T) {
-	c := New(Config{MaxBatch: 8, MaxDelay: time.Second, MaxInFlight: 1}, func([]int, []error) error { return nil })
+	c := New(Config[int]{MaxBatch: 8, MaxDelay: time.Second, MaxInFlight: 1}, func([]int, []error) error { return nil })
 	start := time.Now()
 	if err := c.Do(1); err != nil {
 		t.Fatal(err)
@@ -315,7 +315,7 @@ func TestLoneRequestDoesNotWait(t *testing.T) {
 }
 
 func TestNewRefusesZeroBounds(t *testing.T) {
-	for _, cfg := range []Config{{MaxBatch: 0, MaxInFlight: 1}, {MaxBatch: 1, MaxInFlight: 0}} {
+	for _, cfg := range []Config[int]{{MaxBatch: 0, MaxInFlight: 1}, {MaxBatch: 1, MaxInFlight: 0}} {
 		func() {
 			defer func() {
 				if recover() == nil {
@@ -324,5 +324,45 @@ func TestNewRefusesZeroBounds(t *testing.T) {
 			}()
 			New(cfg, func([]int, []error) error { return nil })
 		}()
+	}
+}
+
+// With Weight set, a batch holds requests of at most MaxWeight in all, or
+// one heavier request alone.
+func TestBatchesCappedByWeight(t *testing.T) {
+	var mu sync.Mutex
+	var batches [][]int
+	c := New(Config[int]{MaxBatch: 100, MaxInFlight: 1, MaxWeight: 10, Weight: func(v int) int { return v % 100 }},
+		func(batch []int, _ []error) error {
+			mu.Lock()
+			batches = append(batches, slices.Clone(batch))
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+			return nil
+		})
+	// Weights 1 (values 1, 101, ...) and one of 50 (value 50).
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v := 1 + 100*i
+			if i == 20 {
+				v = 50
+			}
+			if err := c.Do(v); err != nil {
+				t.Errorf("Do(%d): %v", v, err)
+			}
+		}()
+	}
+	within(t, "weighed requests", wg.Wait)
+	for _, b := range batches {
+		total := 0
+		for _, v := range b {
+			total += v % 100
+		}
+		if total > 10 && len(b) > 1 {
+			t.Errorf("a batch %v of weight %d, above MaxWeight 10", b, total)
+		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // The statements that link a transaction's audit entries to their chains,
-// three round trips whatever the number of entries and customers:
+// two round trips whatever the number of entries and customers:
 //
 //   - lockAuditHeads locks the head row of each customer (creating it at
 //     position 0 first if need be) and returns it: the upsert's DO UPDATE
@@ -23,7 +23,7 @@ import (
 //     rows are locked in that order, so two transactions can't deadlock.
 //   - insertAuditEntries stores every entry with one statement (arrays of
 //     columns, unnested; the lists as JSON, one array per entry).
-//   - updateAuditHeads writes every new head.
+//   - updateAuditHeads writes every new head, sent with the entries.
 //
 // The transaction links its entries as its last step (sqltx.Tx.RunBatch), so
 // a head row stays locked only for the time of these statements and the
@@ -98,16 +98,15 @@ func (t *txn) linkAudit(ctx context.Context, entries []*audit.Entry) error {
 		}
 		prevs[i], hashes[i] = e.PrevHash, e.Hash
 	}
-	if _, err := t.tx.Exec(ctx, insertAuditEntries, cs, positions, times, clients, requests, actions, resources,
-		ids, fields, prevs, hashes); err != nil {
-		return sanitize(err)
-	}
 	headPositions, headHashes := make([]int64, len(customers)), make([][]byte, len(customers))
 	for i, c := range customers {
 		headPositions[i], headHashes[i] = heads[c].Position, heads[c].Hash
 	}
-	_, err = t.tx.Exec(ctx, updateAuditHeads, customers, headPositions, headHashes)
-	return sanitize(err)
+	// The entries and the heads go in one round trip.
+	b := &pgx.Batch{}
+	b.Queue(insertAuditEntries, cs, positions, times, clients, requests, actions, resources, ids, fields, prevs, hashes)
+	b.Queue(updateAuditHeads, customers, headPositions, headHashes)
+	return sanitize(t.tx.SendBatch(ctx, b).Close())
 }
 
 // jsonList is a list of strings as insertAuditEntries takes it: a JSON

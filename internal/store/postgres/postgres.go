@@ -86,7 +86,8 @@ func Open(ctx context.Context, url string, catalog *schema.Catalog) (*DB, error)
 		return nil, fmt.Errorf("postgres: creating the connection pool: %w", err)
 	}
 	db := &DB{pool: pool, migrations: migrations, build: sqlbuild.New(catalog, dialect.Postgres)}
-	db.writes = group.New(group.Config{MaxBatch: maxWriteBatch, MaxInFlight: writeBatchesInFlight}, db.commitBatch)
+	db.writes = group.New(group.Config[sqltx.Request]{MaxBatch: maxWriteBatch, MaxInFlight: writeBatchesInFlight,
+		Weight: sqltx.Rows, MaxWeight: sqltx.MaxBatchRows}, db.commitBatch)
 	if err := db.open(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -91,7 +91,8 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	writer.SetMaxOpenConns(1)
 	writer.SetConnMaxIdleTime(0)
 	db := &DB{writer: writer, migrations: migrations, build: sqlbuild.New(catalog, dialect.SQLite)}
-	db.writes = group.New(group.Config{MaxBatch: maxWriteBatch, MaxInFlight: 1}, db.commitBatch)
+	db.writes = group.New(group.Config[sqltx.Request]{MaxBatch: maxWriteBatch, MaxInFlight: 1,
+		Weight: sqltx.Rows, MaxWeight: sqltx.MaxBatchRows}, db.commitBatch)
 	if err := db.migrate(ctx); err != nil {
 		writer.Close()
 		return nil, err

@@ -385,6 +385,13 @@ type Request struct {
 	Fn  func(store.Tx) error
 }
 
+// MaxBatchRows bounds the rows of the requests that share a transaction
+// (store.WriteRows): a request writing more runs in a transaction alone.
+const MaxBatchRows = 1000
+
+// Rows weighs a request for the group commit: the rows it writes.
+func Rows(r Request) int { return store.WriteRows(r.Ctx) }
+
 // RunBatch runs the requests of a batch in one transaction, tx being the
 // store.Tx the engine wraps t in: each in its own savepoint when there are
 // several, so that a failing request undoes only its own writes. errs[i]
