@@ -91,8 +91,8 @@ func (t *Tx) write(customerID string, res *schema.Resource) (*sqlbuild.Table, in
 	return s, pendingSeq, nil
 }
 
-// takeVersion bumps the customer's list version of table s and stamps the
-// rows the transaction wrote with it. The bump locks the version's row
+// takeVersion bumps the list version key names and stamps the rows the
+// transaction wrote to that table of that customer with it. The bump locks the version's row
 // until the transaction ends, so concurrent writers of that table get
 // their versions in commit order.
 func (t *Tx) takeVersion(ctx context.Context, key versionKey) error {
