@@ -238,58 +238,55 @@ func TestPanicAfterMemberErrorFailsAll(t *testing.T) {
 	}
 }
 
+// slowCommit is a CommitFunc that takes 20 ms, recording each batch and
+// how many commits ran at once.
+type slowCommit struct {
+	mu            sync.Mutex
+	batches       [][]int
+	running, most int
+}
+
+func (s *slowCommit) commit(batch []int, _ []error) error {
+	s.mu.Lock()
+	s.batches = append(s.batches, slices.Clone(batch))
+	s.running++
+	s.most = max(s.most, s.running)
+	s.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	s.mu.Lock()
+	s.running--
+	s.mu.Unlock()
+	return nil
+}
+
 // While a slow commit runs, requests gather and are committed in batches of
 // at most MaxBatch, one commit at a time with MaxInFlight 1.
 func TestBatchesCappedDuringSlowCommit(t *testing.T) {
-	var mu sync.Mutex
-	var sizes []int
-	running, most := 0, 0
-	c := New(Config[int]{MaxBatch: 5, MaxInFlight: 1}, func(batch []int, _ []error) error {
-		mu.Lock()
-		sizes = append(sizes, len(batch))
-		running++
-		most = max(most, running)
-		mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-		mu.Lock()
-		running--
-		mu.Unlock()
-		return nil
-	})
+	s := &slowCommit{}
+	c := New(Config[int]{MaxBatch: 5, MaxInFlight: 1}, s.commit)
 	within(t, "requests behind a slow commit", func() { doAll(c, 0, 40) })
 	total := 0
-	for _, n := range sizes {
-		total += n
-		if n > 5 {
-			t.Errorf("batch of %d, above MaxBatch 5", n)
+	for _, b := range s.batches {
+		total += len(b)
+		if len(b) > 5 {
+			t.Errorf("batch of %d, above MaxBatch 5", len(b))
 		}
 	}
 	if total != 40 {
 		t.Errorf("committed %d requests, want 40", total)
 	}
-	if most != 1 {
-		t.Errorf("%d commits ran at once, want 1", most)
+	if s.most != 1 {
+		t.Errorf("%d commits ran at once, want 1", s.most)
 	}
-	if len(sizes) >= 40 {
-		t.Errorf("%d commits for 40 requests: nothing was batched", len(sizes))
+	if len(s.batches) >= 40 {
+		t.Errorf("%d commits for 40 requests: nothing was batched", len(s.batches))
 	}
 }
 
 // With MaxInFlight above 1, several batches commit at once, never more.
 func TestSeveralBatchesInFlight(t *testing.T) {
-	var mu sync.Mutex
-	running, most := 0, 0
-	c := New(Config[int]{MaxBatch: 2, MaxInFlight: 3}, func(batch []int, _ []error) error {
-		mu.Lock()
-		running++
-		most = max(most, running)
-		mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-		mu.Lock()
-		running--
-		mu.Unlock()
-		return nil
-	})
+	s := &slowCommit{}
+	c := New(Config[int]{MaxBatch: 2, MaxInFlight: 3}, s.commit)
 	var errs []error
 	within(t, "requests with three batches in flight", func() { errs = doAll(c, 0, 30) })
 	for i, err := range errs {
@@ -297,8 +294,8 @@ func TestSeveralBatchesInFlight(t *testing.T) {
 			t.Fatalf("request %d: %v", i, err)
 		}
 	}
-	if most < 2 || most > 3 {
-		t.Errorf("%d commits ran at once, want 2 or 3 (MaxInFlight 3)", most)
+	if s.most < 2 || s.most > 3 {
+		t.Errorf("%d commits ran at once, want 2 or 3 (MaxInFlight 3)", s.most)
 	}
 }
 
@@ -330,16 +327,9 @@ func TestNewRefusesZeroBounds(t *testing.T) {
 // With Weight set, a batch holds requests of at most MaxWeight in all, or
 // one heavier request alone.
 func TestBatchesCappedByWeight(t *testing.T) {
-	var mu sync.Mutex
-	var batches [][]int
-	c := New(Config[int]{MaxBatch: 100, MaxInFlight: 1, MaxWeight: 10, Weight: func(v int) int { return v % 100 }},
-		func(batch []int, _ []error) error {
-			mu.Lock()
-			batches = append(batches, slices.Clone(batch))
-			mu.Unlock()
-			time.Sleep(5 * time.Millisecond)
-			return nil
-		})
+	s := &slowCommit{}
+	weight := func(v int) int { return v % 100 }
+	c := New(Config[int]{MaxBatch: 100, MaxInFlight: 1, MaxWeight: 10, Weight: weight}, s.commit)
 	// Weights 1 (values 1, 101, ...) and one of 50 (value 50).
 	var wg sync.WaitGroup
 	for i := range 40 {
@@ -356,10 +346,10 @@ func TestBatchesCappedByWeight(t *testing.T) {
 		}()
 	}
 	within(t, "weighed requests", wg.Wait)
-	for _, b := range batches {
+	for _, b := range s.batches {
 		total := 0
 		for _, v := range b {
-			total += v % 100
+			total += weight(v)
 		}
 		if total > 10 && len(b) > 1 {
 			t.Errorf("a batch %v of weight %d, above MaxWeight 10", b, total)
