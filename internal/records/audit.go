@@ -3,13 +3,13 @@ package records
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"accounts/internal/audit"
 	"accounts/internal/auth"
 	"accounts/internal/schema"
 	"accounts/internal/store"
+	"accounts/internal/store/group"
 )
 
 // entry builds the audit entry of one operation by p on objects of res.
@@ -93,86 +93,42 @@ func audits(res *schema.Resource) bool { return auditEnabled && len(res.Personal
 
 // readLog appends the audit entries of reads. A read must not answer before
 // its entry is durable, and a commit per read would make every read wait for
-// its own disk flush; so appends from concurrent reads are gathered and
-// written together, one transaction per batch (group commit). Each caller
-// still returns only once the batch holding its entry has committed.
+// its own disk flush; so the entries of concurrent reads are gathered and
+// written together, one transaction per batch (group commit, see
+// store/group), each read returning once the batch holding its entry has
+// committed. A failure or panic in a batch fails its reads (they answer an
+// error, never the object) and leaves the next batches to go on.
 type readLog struct {
-	db store.Store
-
-	mu          sync.Mutex
-	writing     bool
-	pending     []*pendingEntry
-	lastArrival time.Time
+	batches *group.Committer[audit.Entry]
 }
 
-type pendingEntry struct {
-	entry audit.Entry
-	done  chan error
-	// lead is signalled when this caller is to write the next batch.
-	lead chan struct{}
-	// busy says reads were arriving close together when this one came.
-	busy bool
-}
-
-// gatherWait is how long a writer lets a batch gather when reads are
-// arriving close together: fewer, larger commits cost less in all than many
-// small ones. A lone read never waits.
-const gatherWait = 300 * time.Microsecond
+// The bounds of the read log's batches. Entries arriving close together
+// wait up to gatherWait for a batch to gather: fewer, larger commits cost
+// less in all than many small ones, and a lone read never waits. A batch
+// holds at most maxReadBatch entries, so reads gathered behind a slow
+// commit are written in bounded transactions; readBatchesInFlight of them
+// may commit at once (PostgreSQL commits them side by side; the SQLite
+// store gathers them into its one writer's next transaction).
+const (
+	gatherWait          = 300 * time.Microsecond
+	maxReadBatch        = 256
+	readBatchesInFlight = 4
+)
 
 // batchTimeout bounds one batch's commit, whatever the callers' contexts:
 // a batch carries the entries of many requests.
 const batchTimeout = 10 * time.Second
 
-// record appends e and returns once it is durable (or failed). At most one
-// caller writes at a time; entries arriving meanwhile wait, and the writer
-// hands the next batch to the first of them, so no caller writes more than
-// one batch. Callers wait for their batch even when their context ends: a
-// batch's commit is bounded by batchTimeout, and a caller that left could
-// not take its turn to write.
-func (l *readLog) record(e audit.Entry) error {
-	p := &pendingEntry{entry: e, done: make(chan error, 1), lead: make(chan struct{}, 1)}
-	now := time.Now()
-	l.mu.Lock()
-	p.busy = now.Sub(l.lastArrival) < 2*gatherWait
-	l.lastArrival = now
-	l.pending = append(l.pending, p)
-	if !l.writing {
-		l.writing = true
-		p.lead <- struct{}{}
-	}
-	l.mu.Unlock()
-	select {
-	case err := <-p.done:
-		return err
-	case <-p.lead:
-	}
-	if p.busy {
-		time.Sleep(gatherWait)
-	}
-	l.mu.Lock()
-	batch := l.pending
-	l.pending = nil
-	l.mu.Unlock()
-	l.write(batch)
-	l.mu.Lock()
-	if len(l.pending) > 0 {
-		l.pending[0].lead <- struct{}{}
-	} else {
-		l.writing = false
-	}
-	l.mu.Unlock()
-	return <-p.done
+func newReadLog(db store.Store) *readLog {
+	cfg := group.Config[audit.Entry]{MaxBatch: maxReadBatch, MaxDelay: gatherWait, MaxInFlight: readBatchesInFlight}
+	return &readLog{batches: group.New(cfg, func(entries []audit.Entry, _ []error) error {
+		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+		defer cancel()
+		return db.Update(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, entries) })
+	})}
 }
 
-func (l *readLog) write(batch []*pendingEntry) {
-	entries := make([]audit.Entry, len(batch))
-	for i, p := range batch {
-		entries[i] = p.entry
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-	defer cancel()
-	err := l.db.Update(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, entries) })
-	for _, p := range batch {
-		p.done <- err
-	}
-}
+// record appends e and returns once it is durable (or failed). Callers wait
+// for their batch even when their context ends: a batch's commit is bounded
+// by batchTimeout.
+func (l *readLog) record(e audit.Entry) error { return l.batches.Do(e) }

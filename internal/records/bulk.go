@@ -36,6 +36,7 @@ func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resour
 		return nil, err
 	}
 	defer release()
+	ctx = store.WithWriteRows(ctx, len(items))
 	itemErrs := make([]apperr.FieldErrors, len(items))
 	ids := make([]string, len(items))
 	decoded := make([]schema.Values, len(items))

@@ -66,7 +66,7 @@ func New(catalog *schema.Catalog, db store.Store, keys *seal.Keyring, limits *li
 		db:      db,
 		keys:    keys,
 		cache:   newObjectCache(cacheMaxRows, cacheMaxTotal, cacheTTL),
-		reads:   &readLog{db: db},
+		reads:   newReadLog(db),
 		limits:  limits,
 		now:     time.Now,
 	}
@@ -77,7 +77,11 @@ var (
 	errForbidden = apperr.New(apperr.Forbidden, nil)
 )
 
-// Create validates body as a new object of res and stores it.
+// Create validates body as a new object of res and stores it. Everything
+// that needs no transaction (decoding, the rules, sealing and blind
+// indexing) is done before the write is queued: the store's writes share
+// transactions (group commit), and work done inside one delays every
+// write of its batch.
 func (s *Service) Create(ctx context.Context, p auth.Principal, res *schema.Resource, body Body) (Object, error) {
 	if !p.CanWrite() {
 		return Object{}, errForbidden
@@ -90,23 +94,28 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, res *schema.Reso
 	if err != nil {
 		return Object{}, err
 	}
-	var obj Object
+	obj, row, err := s.newObject(keys, res, values)
+	if err != nil {
+		return Object{}, err
+	}
 	err = s.db.Update(ctx, func(tx store.Tx) error {
 		w := &auditWrites{}
-		if obj, err = s.createIn(ctx, tx, keys, w, p, res, values); err != nil {
+		if err := s.insertIn(ctx, tx, w, p, obj, row); err != nil {
 			return err
 		}
 		return w.flush(ctx, tx)
 	})
-	return obj, err
+	if err != nil {
+		return Object{}, err
+	}
+	return obj, nil
 }
 
-// createIn checks the rules and references of a new object's decoded values
-// and inserts it.
-func (s *Service) createIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, w *auditWrites, p auth.Principal, res *schema.Resource, values schema.Values) (Object, error) {
-	customerID := p.CustomerID
+// newObject checks the rules of a new object's decoded values and seals
+// it: the part of a create that needs no transaction.
+func (s *Service) newObject(keys *seal.CustomerKeys, res *schema.Resource, values schema.Values) (Object, store.Row, error) {
 	if err := checkRules(res, values); err != nil {
-		return Object{}, err
+		return Object{}, store.Row{}, err
 	}
 	obj := Object{
 		Resource:  res,
@@ -114,14 +123,31 @@ func (s *Service) createIn(ctx context.Context, tx store.Tx, keys *seal.Customer
 		CreatedAt: s.now().UTC().Truncate(time.Microsecond),
 		Values:    values,
 	}
-	if err := s.checkReferences(ctx, tx, customerID, obj, nil); err != nil {
+	return obj, toRow(keys, obj), nil
+}
+
+// createIn checks the rules of a new object's decoded values, seals it and
+// inserts it, all inside the transaction: for bulk writes, whose items are
+// sealed one at a time so that the bulk writes waiting for the writer
+// don't each hold a thousand sealed rows.
+func (s *Service) createIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, w *auditWrites, p auth.Principal, res *schema.Resource, values schema.Values) (Object, error) {
+	obj, row, err := s.newObject(keys, res, values)
+	if err != nil {
 		return Object{}, err
 	}
-	if err := constraintErr(obj, tx.Insert(ctx, customerID, res, toRow(keys, obj))); err != nil {
-		return Object{}, err
+	return obj, s.insertIn(ctx, tx, w, p, obj, row)
+}
+
+// insertIn checks a new object's references and inserts it, sealed as row.
+func (s *Service) insertIn(ctx context.Context, tx store.Tx, w *auditWrites, p auth.Principal, obj Object, row store.Row) error {
+	if err := s.checkReferences(ctx, tx, p.CustomerID, obj, nil); err != nil {
+		return err
 	}
-	w.add(s, ctx, p, audit.Create, res, obj.ID, setFields(res, values))
-	return obj, nil
+	if err := constraintErr(obj, tx.Insert(ctx, p.CustomerID, obj.Resource, row)); err != nil {
+		return err
+	}
+	w.add(s, ctx, p, audit.Create, obj.Resource, obj.ID, setFields(obj.Resource, obj.Values))
+	return nil
 }
 
 // Get returns one object of the customer.

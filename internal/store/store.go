@@ -70,11 +70,37 @@ type Client struct {
 	RevokedAt        *time.Time
 }
 
+// writeRowsKey is the context key of WithWriteRows.
+type writeRowsKey struct{}
+
+// WithWriteRows returns a context saying that the Update run with it writes
+// about n rows (a bulk write). The stores share transactions between
+// concurrent Updates, and keep a transaction's rows bounded by this count,
+// so that large writes don't gather into one transaction that holds them
+// all, and all their callers' memory, until it commits.
+func WithWriteRows(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, writeRowsKey{}, n)
+}
+
+// WriteRows returns the rows an Update run with ctx writes, as
+// WithWriteRows said: 1 when it said nothing.
+func WriteRows(ctx context.Context) int {
+	if n, ok := ctx.Value(writeRowsKey{}).(int); ok {
+		return n
+	}
+	return 1
+}
+
 // Store is the database.
 type Store interface {
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(Tx) error) error
-	// Update runs fn in a read-write transaction, committed when fn returns nil.
+	// Update runs fn in a read-write transaction, committed when fn returns
+	// nil, and returns once it has committed. The transaction may be shared
+	// with concurrent Updates (group commit), fn's writes in a savepoint of
+	// it, so fn's failure undoes only its own writes; and fn may run more
+	// than once (when the database aborts a shared transaction), so it must
+	// leave nothing behind but through the transaction.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Ready reports whether the database answers and its schema is current.
 	Ready(ctx context.Context) error
@@ -139,7 +165,8 @@ type Tx interface {
 	Savepoint(ctx context.Context, fn func() error) error
 	// AppendAudit links entries (of one or more customers, in order) to the
 	// end of their customers' chains and stores them with the transaction:
-	// it sets each entry's Position, PrevHash and Hash. Appends to one
-	// customer's chain are serialized across transactions and processes.
+	// when it is about to commit, it sets each entry's Position, PrevHash
+	// and Hash. Appends to one customer's chain are serialized across
+	// transactions and processes.
 	AppendAudit(ctx context.Context, entries []audit.Entry) error
 }

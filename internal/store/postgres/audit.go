@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
+	"time"
 
 	"accounts/internal/audit"
 	"accounts/internal/store/sqlbuild"
@@ -11,58 +13,110 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// The statements on the audit heads that only this store runs: it locks
-// each head row for the transaction, where the SQLite store relies on its
-// one writer.
+// The statements that link a transaction's audit entries to their chains,
+// two round trips whatever the number of entries and customers:
+//
+//   - lockAuditHeads locks the head row of each customer (creating it at
+//     position 0 first if need be) and returns it: the upsert's DO UPDATE
+//     locks the row until the transaction ends, so appends to one chain,
+//     from any process, queue in order. The customers come sorted, and the
+//     rows are locked in that order, so two transactions can't deadlock.
+//   - insertAuditEntries stores every entry with one statement (arrays of
+//     columns, unnested; the lists as JSON, one array per entry).
+//   - updateAuditHeads writes every new head, sent with the entries.
+//
+// The transaction links its entries as its last step (sqltx.Tx.RunBatch), so
+// a head row stays locked only for the time of these statements and the
+// commit: writers of one customer queue there, not for the whole of their
+// transactions. A transaction shared by a batch of requests extends each
+// chain once for the whole batch.
 const (
-	createAuditHead = `INSERT INTO audit_heads (customer_id, position, hash)
-			VALUES ($1, 0, $2) ON CONFLICT (customer_id) DO NOTHING`
-	lockAuditHead   = `SELECT position, hash FROM audit_heads WHERE customer_id = $1 FOR UPDATE`
-	updateAuditHead = `UPDATE audit_heads SET position = $2, hash = $3 WHERE customer_id = $1`
+	lockAuditHeads = `INSERT INTO audit_heads AS h (customer_id, position, hash)
+			SELECT c, 0, $2 FROM unnest($1::text[]) AS c ORDER BY c
+			ON CONFLICT (customer_id) DO UPDATE SET position = h.position
+			RETURNING customer_id, position, hash`
+	insertAuditEntries = `INSERT INTO audit_entries (customer_id, position, at, client_id, request_id, action,
+			resource, object_ids, fields, prev_hash, hash)
+		SELECT c, p, a, cl, r, act, res,
+			ARRAY(SELECT jsonb_array_elements_text(o)), ARRAY(SELECT jsonb_array_elements_text(f)), ph, h
+		FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::jsonb[], $9::jsonb[], $10::bytea[], $11::bytea[]) AS e(c, p, a, cl, r, act, res, o, f, ph, h)`
+	updateAuditHeads = `UPDATE audit_heads AS h SET position = n.p, hash = n.hash
+		FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS n(c, p, hash) WHERE h.customer_id = n.c`
 )
 
-// AppendAudit links entries to their customers' chains. Each chain's head
-// row is locked (created first if need be) until the transaction ends, so
-// concurrent appends to one chain, from any process, queue in order. Heads
-// are locked in customer order, so two transactions appending for the same
-// customers can't deadlock.
-func (t *txn) AppendAudit(ctx context.Context, entries []audit.Entry) error {
-	heads := map[string]*audit.Chain{}
+// linkAudit links the entries a transaction appended to their customers'
+// chains, in order, just before it commits.
+func (t *txn) linkAudit(ctx context.Context, entries []*audit.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
 	var customers []string
 	for _, e := range entries {
-		if heads[e.CustomerID] == nil {
-			heads[e.CustomerID] = &audit.Chain{}
+		if !slices.Contains(customers, e.CustomerID) {
 			customers = append(customers, e.CustomerID)
 		}
 	}
 	slices.Sort(customers)
-	for _, customer := range customers {
-		if _, err := t.tx.Exec(ctx, createAuditHead, customer, make([]byte, audit.HashSize)); err != nil {
-			return sanitize(err)
-		}
-		head := heads[customer]
-		if err := t.tx.QueryRow(ctx, lockAuditHead, customer).Scan(&head.Position, &head.Hash); err != nil {
-			return sanitize(err)
-		}
+	heads := make(map[string]*audit.Chain, len(customers))
+	rows, err := t.tx.Query(ctx, lockAuditHeads, customers, make([]byte, audit.HashSize))
+	if err != nil {
+		return sanitize(err)
 	}
-	for i := range entries {
-		e := &entries[i]
+	for rows.Next() {
+		var customer string
+		head := &audit.Chain{}
+		if err := rows.Scan(&customer, &head.Position, &head.Hash); err != nil {
+			rows.Close()
+			return sanitize(err)
+		}
+		heads[customer] = head
+	}
+	if err := rows.Err(); err != nil {
+		return sanitize(err)
+	}
+	if len(heads) != len(customers) {
+		return errors.New("postgres: audit heads missing after locking them")
+	}
+	n := len(entries)
+	var (
+		cs, clients, requests, actions, resources = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		ids, fields                               = make([]string, n), make([]string, n)
+		positions                                 = make([]int64, n)
+		times                                     = make([]time.Time, n)
+		prevs, hashes                             = make([][]byte, n), make([][]byte, n)
+	)
+	for i, e := range entries {
 		heads[e.CustomerID].Append(e)
-		stmt, err := t.db.build.InsertAuditEntry(*e)
-		if err != nil {
+		cs[i], positions[i], times[i] = e.CustomerID, e.Position, e.Time.UTC().Truncate(time.Microsecond)
+		clients[i], requests[i], actions[i], resources[i] = e.ClientID, e.RequestID, string(e.Action), e.Resource
+		if ids[i], err = jsonList(e.ObjectIDs); err != nil {
 			return err
 		}
-		if _, err := t.tx.Exec(ctx, stmt.SQL, stmt.Args...); err != nil {
-			return sanitize(err)
+		if fields[i], err = jsonList(e.Fields); err != nil {
+			return err
 		}
+		prevs[i], hashes[i] = e.PrevHash, e.Hash
 	}
-	for _, customer := range customers {
-		head := heads[customer]
-		if _, err := t.tx.Exec(ctx, updateAuditHead, customer, head.Position, head.Hash); err != nil {
-			return sanitize(err)
-		}
+	headPositions, headHashes := make([]int64, len(customers)), make([][]byte, len(customers))
+	for i, c := range customers {
+		headPositions[i], headHashes[i] = heads[c].Position, heads[c].Hash
 	}
-	return nil
+	// The entries and the heads go in one round trip.
+	b := &pgx.Batch{}
+	b.Queue(insertAuditEntries, cs, positions, times, clients, requests, actions, resources, ids, fields, prevs, hashes)
+	b.Queue(updateAuditHeads, customers, headPositions, headHashes)
+	return sanitize(t.tx.SendBatch(ctx, b).Close())
+}
+
+// jsonList is a list of strings as insertAuditEntries takes it: a JSON
+// array (empty, never null).
+func jsonList(l []string) (string, error) {
+	if l == nil {
+		l = []string{}
+	}
+	b, err := json.Marshal(l)
+	return string(b), err
 }
 
 // AuditCustomers lists the customers that have an audit chain.

@@ -7,7 +7,11 @@
 // COMMITTED transactions: uniqueness is left to the constraints, and the
 // list-version bump (INSERT ... ON CONFLICT DO UPDATE on one row per
 // customer and table) holds that row's lock until commit, so concurrent
-// writers of a customer's table get their versions in commit order.
+// writers of a customer's table get their versions in commit order. The
+// bump, and the lock of the customer's audit chain, are a transaction's
+// last statements (sqltx.Tx.RunBatch), and concurrent writes of a process
+// share transactions (group commit, see Update), so a customer's writers
+// queue only for those statements and the commit, once per batch.
 package postgres
 
 import (
@@ -22,7 +26,9 @@ import (
 	"accounts/internal/schema"
 	"accounts/internal/store"
 	"accounts/internal/store/dialect"
+	"accounts/internal/store/group"
 	"accounts/internal/store/sqlbuild"
+	"accounts/internal/store/sqltx"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -45,6 +51,8 @@ type DB struct {
 	// uniqueColumns maps "table.constraint" of every unique and primary key
 	// constraint to its last column, the one a violation is reported on.
 	uniqueColumns map[string]string
+	// writes gathers concurrent Updates into shared transactions.
+	writes *group.Committer[sqltx.Request]
 }
 
 // DefaultConnectTimeout bounds opening a connection when the URL sets no
@@ -78,6 +86,8 @@ func Open(ctx context.Context, url string, catalog *schema.Catalog) (*DB, error)
 		return nil, fmt.Errorf("postgres: creating the connection pool: %w", err)
 	}
 	db := &DB{pool: pool, migrations: migrations, build: sqlbuild.New(catalog, dialect.Postgres)}
+	db.writes = group.New(group.Config[sqltx.Request]{MaxBatch: maxWriteBatch, MaxInFlight: writeBatchesInFlight,
+		Weight: sqltx.Rows, MaxWeight: sqltx.MaxBatchRows}, db.commitBatch)
 	if err := db.open(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -289,12 +299,86 @@ func (db *DB) inTx(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) erro
 
 // View runs fn in a read-only transaction: one consistent snapshot.
 func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
-	return db.inTx(ctx, readOnly, func(tx pgx.Tx) error { return fn(db.newTxn(tx)) })
+	return db.inTx(ctx, readOnly, func(tx pgx.Tx) error { return fn(db.newTxn(tx, nil)) })
 }
 
-// Update runs fn in a read-write transaction, committed when fn returns nil.
+// The bounds of the write batches: at most maxWriteBatch Updates share a
+// transaction, and writeBatchesInFlight transactions run at once (a
+// quarter of the default pool, which reads need too). Batches run side by
+// side up to their last statements (sqltx.Tx.RunBatch), where batches
+// writing the same customer's tables queue.
+const (
+	maxWriteBatch        = 64
+	writeBatchesInFlight = DefaultMaxConns / 4
+)
+
+// batchTimeout bounds one batch's transaction, whatever its requests'
+// contexts: it carries the writes of many requests.
+const batchTimeout = 30 * time.Second
+
+// Update runs fn in a read-write transaction and returns once it has
+// committed. Concurrent Updates share transactions (group commit): each
+// runs in a savepoint of one, so one failing undoes its own writes only,
+// and each returns only once the shared transaction has committed. So fn
+// must do its validation, sealing and other work that needs no
+// transaction before, not inside. fn may run twice (see commitBatch): it
+// must leave nothing behind but through the transaction.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
-	return db.inTx(ctx, readWrite, func(tx pgx.Tx) error { return fn(db.newTxn(tx)) })
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.writes.Do(sqltx.Request{Ctx: ctx, Fn: fn})
+}
+
+// commitBatch runs a batch of Updates in one transaction. A transaction
+// holding the row locks of many requests can deadlock with another one
+// (of this process or another) that takes some of the same rows in the
+// other order; PostgreSQL then aborts one of them. The requests a deadlock
+// (or a serialization failure) failed run again, each in a transaction of
+// its own, which holds only its own rows: all of them when the shared
+// transaction was aborted (what the others saw in it never committed),
+// else those whose own statements were chosen to fail.
+func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
+	err := db.commitShared(batch, errs)
+	if len(batch) == 1 {
+		return err
+	}
+	for i, r := range batch {
+		if !retryable(err) && !retryable(errs[i]) {
+			continue
+		}
+		if solo := db.commitShared([]sqltx.Request{r}, errs[i:i+1]); solo != nil {
+			errs[i] = solo
+		}
+	}
+	if retryable(err) {
+		return nil
+	}
+	return err
+}
+
+// retryable reports whether err is PostgreSQL's deadlock or serialization
+// failure: the transaction did nothing wrong and may run again.
+func retryable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Code == "40P01" || e.Code == "40001")
+}
+
+// commitShared runs a batch of Updates in one transaction.
+func (db *DB) commitShared(batch []sqltx.Request, errs []error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	tx, err := db.pool.BeginTx(ctx, readWrite)
+	if err != nil {
+		return sanitize(err)
+	}
+	defer tx.Rollback(ctx) // a no-op once committed
+	t := db.newTxn(tx, ctx)
+	commit, err := t.RunBatch(ctx, t, batch, errs, t.linkAudit)
+	if err != nil || !commit {
+		return err
+	}
+	return sanitize(tx.Commit(ctx))
 }
 
 // Error is a database error as the store returns it: the SQLSTATE code and

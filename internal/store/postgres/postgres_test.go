@@ -12,6 +12,7 @@ import (
 
 	"accounts/internal/schema"
 	"accounts/internal/store"
+	"accounts/internal/store/sqltx"
 	"accounts/internal/store/storetest"
 )
 
@@ -239,5 +240,70 @@ func TestErrorsQuoteNoValues(t *testing.T) {
 	}
 	if strings.Contains(s.Error(), "secret-customer") {
 		t.Error("the error message quotes a value")
+	}
+}
+
+// Two shared transactions that take the same two rows in opposite orders
+// deadlock, and PostgreSQL fails the statement of one of their requests:
+// that request runs again in a transaction of its own, and every request
+// of both batches succeeds.
+func TestDeadlockedRequestRunsAgain(t *testing.T) {
+	db := open(t, storetest.PostgresURL(t), schema.New())
+	ctx := context.Background()
+	if _, err := db.pool.Exec(ctx, `CREATE TABLE deadlock_probe (id int PRIMARY KEY, n int NOT NULL);
+		INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	bump := func(tx store.Tx, id int) error {
+		_, err := tx.(*txn).tx.Exec(ctx, `UPDATE deadlock_probe SET n = n + 1 WHERE id = $1`, id)
+		return sanitize(err)
+	}
+	// Each batch locks its first row, then waits until the other has
+	// locked its own before it asks for the other's.
+	batch := func(first, second int, locked chan<- struct{}, other <-chan struct{}) []sqltx.Request {
+		var once sync.Once
+		return []sqltx.Request{
+			{Ctx: ctx, Fn: func(tx store.Tx) error {
+				err := bump(tx, first)
+				once.Do(func() { close(locked) })
+				return err
+			}},
+			{Ctx: ctx, Fn: func(tx store.Tx) error {
+				<-other
+				return bump(tx, second)
+			}},
+		}
+	}
+	aLocked, bLocked := make(chan struct{}), make(chan struct{})
+	batches := [][]sqltx.Request{batch(1, 2, aLocked, bLocked), batch(2, 1, bLocked, aLocked)}
+	errs := [][]error{make([]error, 2), make([]error, 2)}
+	batchErrs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			batchErrs[i] = db.commitBatch(batches[i], errs[i])
+		}()
+	}
+	wg.Wait()
+	for i := range batches {
+		if batchErrs[i] != nil {
+			t.Errorf("batch %d: %v", i, batchErrs[i])
+		}
+		for j, err := range errs[i] {
+			if err != nil {
+				t.Errorf("batch %d, request %d: %v", i, j, err)
+			}
+		}
+	}
+	for _, id := range []int{1, 2} {
+		var n int
+		if err := db.pool.QueryRow(ctx, `SELECT n FROM deadlock_probe WHERE id = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Errorf("row %d bumped %d times, want 2 (once by each batch)", id, n)
+		}
 	}
 }

@@ -86,7 +86,7 @@ func (b *Builder) Fixed() []string {
 	out := []string{b.fixed.bumpVersion, b.fixed.selectVersion, Savepoint, RollbackTo, ReleaseSavepoint,
 		b.fixed.auditHead, b.fixed.insertAuditEntry}
 	for _, t := range b.tables {
-		out = append(out, t.insert, t.get, t.update, t.delete, t.exists)
+		out = append(out, t.insert, t.get, t.update, t.delete, t.exists, t.stamp)
 		for _, q := range t.refs {
 			out = append(out, q)
 		}

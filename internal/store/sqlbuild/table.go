@@ -22,6 +22,7 @@ type Table struct {
 	update     string
 	delete     string
 	exists     string
+	stamp      string
 	refs       map[string]string // field name -> select ids referencing a target
 	clear      map[string]string // field name -> set the reference to null
 	targets    map[string]*Table // field name -> the referenced resource's table
@@ -51,6 +52,7 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 			res.Table, strings.Join(append(sets, "sealed = ?"), ", "))),
 		delete:  d.Bind(fmt.Sprintf("DELETE FROM %s WHERE customer_id = ? AND id = ?", res.Table)),
 		exists:  d.Bind(fmt.Sprintf("SELECT 1 FROM %s WHERE customer_id = ? AND id = ?", res.Table)),
+		stamp:   d.Bind(fmt.Sprintf("UPDATE %s SET seq = ? WHERE customer_id = ? AND seq = ?", res.Table)),
 		refs:    map[string]string{},
 		clear:   map[string]string{},
 		targets: map[string]*Table{},
@@ -105,6 +107,13 @@ func (t *Table) Update(customerID string, seq int64, row store.Row) (Stmt, error
 	}
 	args := append(append([]any{seq}, values...), customerID, row.ID)
 	return Stmt{t.update, args}, nil
+}
+
+// Stamp gives a customer's rows written with the placeholder list version
+// pending the version seq (see sqltx: a transaction writes its rows with a
+// placeholder and takes its version just before it commits).
+func (t *Table) Stamp(customerID string, pending, seq int64) Stmt {
+	return Stmt{t.stamp, []any{seq, customerID, pending}}
 }
 
 // Get selects one row, for Scan.

@@ -16,11 +16,11 @@ import (
 const upsertAuditHead = `INSERT INTO audit_heads (customer_id, position, hash) VALUES (?, ?, ?)
 		ON CONFLICT (customer_id) DO UPDATE SET position = excluded.position, hash = excluded.hash`
 
-// AppendAudit links entries to their customers' chains.
-func (t *txn) AppendAudit(ctx context.Context, entries []audit.Entry) error {
+// linkAudit links the entries a transaction appended to their customers'
+// chains, in order, just before it commits.
+func (t *txn) linkAudit(ctx context.Context, entries []*audit.Entry) error {
 	heads := map[string]*audit.Chain{}
-	for i := range entries {
-		e := &entries[i]
+	for _, e := range entries {
 		head, ok := heads[e.CustomerID]
 		if !ok {
 			head = &audit.Chain{}

@@ -11,15 +11,15 @@ import (
 )
 
 // txn is a store.Tx on one SQLite transaction: sqltx's methods on conn,
-// and this store's AppendAudit (audit.go).
+// and this store's linking of audit entries (audit.go).
 type txn struct {
 	*sqltx.Tx
 	db   *DB
 	conn conn
 }
 
-func (db *DB) newTxn(tx *sql.Tx, prepared *preparedSet) *txn {
-	c := conn{tx: tx, prepared: prepared}
+func (db *DB) newTxn(tx *sql.Tx, prepared *preparedSet, shared bool) *txn {
+	c := conn{tx: tx, prepared: prepared, shared: shared}
 	return &txn{Tx: sqltx.New(c, db.build), db: db, conn: c}
 }
 
@@ -29,9 +29,26 @@ func (db *DB) newTxn(tx *sql.Tx, prepared *preparedSet) *txn {
 type conn struct {
 	tx       *sql.Tx
 	prepared *preparedSet
+	// shared is set in a transaction that several requests share (a
+	// batch of writes): their statements then run whatever becomes of the
+	// context of the request that runs them. The driver interrupts a
+	// statement whose context ends, and SQLite rolls back the whole
+	// transaction of an interrupted write, the other requests' writes
+	// with it; a request whose client left still finishes its writes,
+	// which take no longer than any other's.
+	shared bool
+}
+
+// detach returns the context a statement runs under.
+func (c conn) detach(ctx context.Context) context.Context {
+	if c.shared {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 func (c conn) Exec(ctx context.Context, s sqlbuild.Stmt) (int64, error) {
+	ctx = c.detach(ctx)
 	var r sql.Result
 	var err error
 	if ps := c.prepared.stmt(ctx, c.tx, s.SQL); ps != nil {
@@ -46,6 +63,7 @@ func (c conn) Exec(ctx context.Context, s sqlbuild.Stmt) (int64, error) {
 }
 
 func (c conn) QueryRow(ctx context.Context, s sqlbuild.Stmt) sqlbuild.Scanner {
+	ctx = c.detach(ctx)
 	if ps := c.prepared.stmt(ctx, c.tx, s.SQL); ps != nil {
 		return row{ps.QueryRowContext(ctx, s.Args...)}
 	}
@@ -53,6 +71,7 @@ func (c conn) QueryRow(ctx context.Context, s sqlbuild.Stmt) sqlbuild.Scanner {
 }
 
 func (c conn) Query(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scanner) error) error {
+	ctx = c.detach(ctx)
 	var rows *sql.Rows
 	var err error
 	if ps := c.prepared.stmt(ctx, c.tx, s.SQL); ps != nil {

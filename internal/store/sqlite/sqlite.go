@@ -1,6 +1,8 @@
 // Package sqlite is the embedded store: one SQLite file in WAL mode, one
-// writer connection (write transactions begin IMMEDIATE, so concurrent
-// writers queue instead of failing) and a pool of read-only readers.
+// writer connection (write transactions begin IMMEDIATE, so other
+// processes' writers queue instead of failing) and a pool of read-only
+// readers. Concurrent writes share the writer's transactions (group
+// commit, see Update).
 package sqlite
 
 import (
@@ -20,7 +22,9 @@ import (
 	"accounts/internal/schema"
 	"accounts/internal/store"
 	"accounts/internal/store/dialect"
+	"accounts/internal/store/group"
 	"accounts/internal/store/sqlbuild"
+	"accounts/internal/store/sqltx"
 
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
@@ -53,6 +57,8 @@ type DB struct {
 	build      *sqlbuild.Builder
 	readStmts  *preparedSet
 	writeStmts *preparedSet
+	// writes gathers concurrent Updates into shared transactions.
+	writes *group.Committer[sqltx.Request]
 }
 
 // Open opens (creating if needed, with its folder) the database at path and
@@ -85,6 +91,8 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	writer.SetMaxOpenConns(1)
 	writer.SetConnMaxIdleTime(0)
 	db := &DB{writer: writer, migrations: migrations, build: sqlbuild.New(catalog, dialect.SQLite)}
+	db.writes = group.New(group.Config[sqltx.Request]{MaxBatch: maxWriteBatch, MaxInFlight: 1,
+		Weight: sqltx.Rows, MaxWeight: sqltx.MaxBatchRows}, db.commitBatch)
 	if err := db.migrate(ctx); err != nil {
 		writer.Close()
 		return nil, err
@@ -232,12 +240,42 @@ func (db *DB) inTx(ctx context.Context, pool *sql.DB, fn func(*sql.Tx) error) er
 
 // View runs fn in a read transaction: one consistent snapshot.
 func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
-	return db.inTx(ctx, db.reader, func(tx *sql.Tx) error { return fn(db.newTxn(tx, db.readStmts)) })
+	return db.inTx(ctx, db.reader, func(tx *sql.Tx) error { return fn(db.newTxn(tx, db.readStmts, false)) })
 }
 
-// Update runs fn in a write transaction.
+// maxWriteBatch is the most Updates one transaction holds. The writes that
+// gather while a transaction commits join the next one; the cap bounds how
+// long its last writer waits for the others' work.
+const maxWriteBatch = 64
+
+// Update runs fn in a write transaction and returns once it has committed
+// (synchronous=FULL: durably). Concurrent Updates share one transaction of
+// the one writer, and one flush (group commit): each runs in a savepoint
+// of it, so one failing undoes its own writes only, and each returns only
+// once the shared transaction has committed. So fn must do its own
+// validation, sealing and other work that needs no transaction before,
+// not inside: every writer of the batch waits for it.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
-	return db.inTx(ctx, db.writer, func(tx *sql.Tx) error { return fn(db.newTxn(tx, db.writeStmts)) })
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.writes.Do(sqltx.Request{Ctx: ctx, Fn: fn})
+}
+
+// commitBatch runs a batch of Updates in one transaction.
+func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
+	ctx := context.Background()
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // a no-op once committed
+	t := db.newTxn(tx, db.writeStmts, true)
+	commit, err := t.RunBatch(ctx, t, batch, errs, t.linkAudit)
+	if err != nil || !commit {
+		return err
+	}
+	return tx.Commit()
 }
 
 // classify turns a constraint failure into the store's error: a unique

@@ -3,15 +3,28 @@
 // gives, which executes them with the engine's driver and classifies its
 // errors. So the engines keep only what truly differs: how a statement
 // runs (SQLite's statements prepared at open, pgx's cache), their error
-// codes, and appending to the audit trail, whose head rows each engine
-// serializes its own way (the engines embed *Tx and add AppendAudit).
+// codes, and linking audit entries to their chains, whose head rows each
+// engine reads and writes its own way.
+//
+// A transaction takes the rows every writer of a customer shares at its
+// very end (finish), in a fixed order: the list version of each table it
+// wrote, and the audit chains it extends. Until then its rows carry a
+// placeholder version and its audit entries wait in memory, so concurrent
+// transactions of one customer run side by side and queue only for their
+// last statements and commit, and two transactions can't take those rows in
+// opposite orders (no deadlock). Several requests can share one
+// transaction (RunBatch, the group commit of the engines' Update), each in
+// its own savepoint.
 package sqltx
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"maps"
+	"slices"
 
+	"accounts/internal/audit"
 	"accounts/internal/schema"
 	"accounts/internal/store"
 	"accounts/internal/store/sqlbuild"
@@ -33,38 +46,94 @@ type Conn interface {
 	Query(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scanner) error) error
 }
 
-// Tx is store.Tx but for AppendAudit, on a Conn.
+// pendingSeq is the list version a transaction's rows carry until finish
+// gives them the version it takes. No committed row keeps it (versions
+// start at 1), and other transactions never see a row that has it.
+const pendingSeq = -1
+
+// versionKey names one customer's list version of one table.
+type versionKey struct {
+	customerID string
+	table      *sqlbuild.Table
+}
+
+// Tx is store.Tx on a Conn.
 type Tx struct {
 	conn  Conn
 	build *sqlbuild.Builder
-	// versions are the list versions this transaction has bumped, by table:
-	// one bump per table per transaction.
-	versions map[string]int64
+	// versions are the list versions this transaction writes, by customer
+	// and table: pendingSeq until the version is taken (by finish, or by
+	// Version inside the transaction), then the version taken.
+	versions map[versionKey]int64
+	// entries are the audit entries appended, linked by finish.
+	entries []*audit.Entry
 }
 
 // New is a transaction running build's statements on conn.
 func New(conn Conn, build *sqlbuild.Builder) *Tx { return &Tx{conn: conn, build: build} }
 
-// write looks up res's statements and bumps the customer's list version of
-// its table, once per transaction: it returns the version the
-// transaction's writes carry.
-func (t *Tx) write(ctx context.Context, customerID string, res *schema.Resource) (*sqlbuild.Table, int64, error) {
+// write looks up res's statements and returns the list version the
+// transaction's writes of the customer's table carry: pendingSeq until it
+// is taken.
+func (t *Tx) write(customerID string, res *schema.Resource) (*sqlbuild.Table, int64, error) {
 	s, err := t.build.Table(res)
 	if err != nil {
 		return nil, 0, err
 	}
-	if v, ok := t.versions[s.Name()]; ok {
+	key := versionKey{customerID, s}
+	if v, ok := t.versions[key]; ok {
 		return s, v, nil
 	}
-	var v int64
-	if err := t.conn.QueryRow(ctx, t.build.BumpVersion(customerID, s.Name())).Scan(&v); err != nil {
-		return nil, 0, t.reference(ctx, err, customerID, nil, store.Row{})
-	}
 	if t.versions == nil {
-		t.versions = map[string]int64{}
+		t.versions = map[versionKey]int64{}
 	}
-	t.versions[s.Name()] = v
-	return s, v, nil
+	t.versions[key] = pendingSeq
+	return s, pendingSeq, nil
+}
+
+// takeVersion bumps the list version key names and stamps the rows the
+// transaction wrote to that table of that customer with it. The bump locks the version's row
+// until the transaction ends, so concurrent writers of that table get
+// their versions in commit order.
+func (t *Tx) takeVersion(ctx context.Context, key versionKey) error {
+	var v int64
+	if err := t.conn.QueryRow(ctx, t.build.BumpVersion(key.customerID, key.table.Name())).Scan(&v); err != nil {
+		return t.reference(ctx, err, key.customerID, nil, store.Row{})
+	}
+	if _, err := t.conn.Exec(ctx, key.table.Stamp(key.customerID, pendingSeq, v)); err != nil {
+		return err
+	}
+	t.versions[key] = v
+	return nil
+}
+
+// finish takes the versions the transaction's writes still wait for, in
+// customer and table order, and returns the audit entries appended, in
+// order, for the engine to link to their chains (in customer order) just
+// before it commits.
+func (t *Tx) finish(ctx context.Context) ([]*audit.Entry, error) {
+	keys := slices.SortedFunc(maps.Keys(t.versions), func(a, b versionKey) int {
+		return cmp.Or(cmp.Compare(a.customerID, b.customerID), cmp.Compare(a.table.Name(), b.table.Name()))
+	})
+	for _, key := range keys {
+		if t.versions[key] != pendingSeq {
+			continue
+		}
+		if err := t.takeVersion(ctx, key); err != nil {
+			return nil, err
+		}
+	}
+	return t.entries, nil
+}
+
+// AppendAudit keeps entries for finish, which links them to their chains
+// when the transaction is about to commit: each entry's Position, PrevHash
+// and Hash are set then.
+func (t *Tx) AppendAudit(_ context.Context, entries []audit.Entry) error {
+	for i := range entries {
+		t.entries = append(t.entries, &entries[i])
+	}
+	return nil
 }
 
 // reference names the column of a foreign key violation the engine could
@@ -107,10 +176,22 @@ func (t *Tx) reference(ctx context.Context, err error, customerID string, s *sql
 }
 
 // Version returns the customer's list version of res (0 before any write).
+// A transaction that has written the table takes its version first, so it
+// sees its own writes' version.
 func (t *Tx) Version(ctx context.Context, customerID string, res *schema.Resource) (int64, error) {
 	s, err := t.build.Table(res)
 	if err != nil {
 		return 0, err
+	}
+	key := versionKey{customerID, s}
+	if v, ok := t.versions[key]; ok {
+		if v != pendingSeq {
+			return v, nil
+		}
+		if err := t.takeVersion(ctx, key); err != nil {
+			return 0, err
+		}
+		return t.versions[key], nil
 	}
 	var v int64
 	err = t.conn.QueryRow(ctx, t.build.Version(customerID, s.Name())).Scan(&v)
@@ -139,7 +220,7 @@ func (t *Tx) Update(ctx context.Context, customerID string, res *schema.Resource
 // transaction's list version, and returns the rows it changed.
 func (t *Tx) writeRow(ctx context.Context, customerID string, res *schema.Resource, row store.Row,
 	stmt func(*sqlbuild.Table, string, int64, store.Row) (sqlbuild.Stmt, error)) (int64, error) {
-	s, seq, err := t.write(ctx, customerID, res)
+	s, seq, err := t.write(customerID, res)
 	if err != nil {
 		return 0, err
 	}
@@ -153,7 +234,7 @@ func (t *Tx) writeRow(ctx context.Context, customerID string, res *schema.Resour
 
 // Delete deletes a row.
 func (t *Tx) Delete(ctx context.Context, customerID string, res *schema.Resource, id string) error {
-	s, _, err := t.write(ctx, customerID, res)
+	s, _, err := t.write(customerID, res)
 	if err != nil {
 		return err
 	}
@@ -219,7 +300,7 @@ func (t *Tx) Referencing(ctx context.Context, customerID string, res *schema.Res
 // ClearReferences sets field f to null on every res row that references
 // target.
 func (t *Tx) ClearReferences(ctx context.Context, customerID string, res *schema.Resource, f *schema.Field, target string) error {
-	s, seq, err := t.write(ctx, customerID, res)
+	s, seq, err := t.write(customerID, res)
 	if err != nil {
 		return err
 	}
@@ -267,22 +348,78 @@ func (t *Tx) Count(ctx context.Context, customerID string, res *schema.Resource,
 
 // Savepoint runs fn inside SAVEPOINT, rolling back to it when fn fails.
 // An error inside fn aborts a PostgreSQL transaction; rolling back to the
-// savepoint makes it usable again. The list versions bumped inside fn are
-// rolled back with it, so they are forgotten too: the next write bumps
-// again.
+// savepoint makes it usable again. What fn left for finish (versions,
+// audit entries) is forgotten with its writes.
 func (t *Tx) Savepoint(ctx context.Context, fn func() error) error {
+	fnErr, err := t.savepoint(ctx, fn)
+	return cmp.Or(err, fnErr)
+}
+
+// savepoint runs fn inside SAVEPOINT and returns fn's error apart from the
+// transaction's: when err is set, the savepoint could not be taken, rolled
+// back or released, and the transaction can't go on.
+func (t *Tx) savepoint(ctx context.Context, fn func() error) (fnErr, err error) {
 	if _, err := t.conn.Exec(ctx, sqlbuild.Stmt{SQL: sqlbuild.Savepoint}); err != nil {
-		return err
+		return nil, err
 	}
-	versions := maps.Clone(t.versions)
-	if err := fn(); err != nil {
-		if _, rbErr := t.conn.Exec(ctx, sqlbuild.Stmt{SQL: sqlbuild.RollbackTo}); rbErr != nil {
-			return rbErr
+	versions, entries := maps.Clone(t.versions), len(t.entries)
+	if fnErr := fn(); fnErr != nil {
+		if _, err := t.conn.Exec(ctx, sqlbuild.Stmt{SQL: sqlbuild.RollbackTo}); err != nil {
+			return fnErr, err
 		}
 		t.versions = versions
-		t.conn.Exec(ctx, sqlbuild.Stmt{SQL: sqlbuild.ReleaseSavepoint})
-		return err
+		clear(t.entries[entries:])
+		t.entries = t.entries[:entries]
+		if _, err := t.conn.Exec(ctx, sqlbuild.Stmt{SQL: sqlbuild.ReleaseSavepoint}); err != nil {
+			return fnErr, err
+		}
+		return fnErr, nil
 	}
-	_, err := t.conn.Exec(ctx, sqlbuild.Stmt{SQL: sqlbuild.ReleaseSavepoint})
-	return err
+	_, err = t.conn.Exec(ctx, sqlbuild.Stmt{SQL: sqlbuild.ReleaseSavepoint})
+	return nil, err
+}
+
+// Request is one caller's transaction function, run in a batch.
+type Request struct {
+	Ctx context.Context
+	Fn  func(store.Tx) error
+}
+
+// MaxBatchRows bounds the rows of the requests that share a transaction
+// (store.WriteRows): a request writing more runs in a transaction alone.
+const MaxBatchRows = 1000
+
+// Rows weighs a request for the group commit: the rows it writes.
+func Rows(r Request) int { return store.WriteRows(r.Ctx) }
+
+// RunBatch runs the requests of a batch in one transaction, tx being the
+// store.Tx the engine wraps t in: each in its own savepoint when there are
+// several, so that a failing request undoes only its own writes. errs[i]
+// gets request i's error. Then it finishes the transaction (finish) and
+// has link link the audit entries to their chains. It reports whether
+// anything is left to commit, and returns an error when the transaction
+// can't go on, which fails the whole batch.
+func (t *Tx) RunBatch(ctx context.Context, tx store.Tx, batch []Request, errs []error,
+	link func(context.Context, []*audit.Entry) error) (commit bool, err error) {
+	if len(batch) == 1 {
+		errs[0] = batch[0].Fn(tx)
+		commit = errs[0] == nil
+	} else {
+		for i, r := range batch {
+			var fnErr error
+			if fnErr, err = t.savepoint(r.Ctx, func() error { return r.Fn(tx) }); err != nil {
+				return false, err
+			}
+			errs[i] = fnErr
+			commit = commit || fnErr == nil
+		}
+	}
+	if !commit {
+		return false, nil
+	}
+	entries, err := t.finish(ctx)
+	if err != nil {
+		return false, err
+	}
+	return true, link(ctx, entries)
 }

@@ -1,0 +1,206 @@
+// Package group commits concurrent requests together (group commit): a
+// request waits until the batch holding it has committed, and a batch
+// commits all its requests with one transaction and one flush, so that
+// requests arriving together share the cost of making them durable.
+//
+// It follows bbolt's DB.Batch (a capped batch, a panic in it turned into
+// an error) and pebble's LogWriter.flushLoop (the pending requests taken
+// whole while one batch commits), without a goroutine of its own: the
+// caller whose request finds no batch committing commits one, and a
+// caller that finishes a batch hands what gathered meanwhile to the first
+// of its callers. It fails safe: every request of a batch gets the batch's
+// outcome, whatever the commit did (returned an error, panicked, or ended
+// its goroutine), and the hand-off runs in a defer, so no failure can
+// leave later requests waiting for a leader that is gone.
+package group
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// Config bounds the batches of a Committer of requests of type T.
+type Config[T any] struct {
+	// MaxBatch is the most requests one batch holds (at least 1). The
+	// requests that gather while a slow commit runs are committed in
+	// batches of at most this many, so one batch's work stays bounded.
+	MaxBatch int
+	// MaxDelay is how long a caller that starts committing, with no batch
+	// to take over, lets its batch gather when requests are arriving close
+	// together (within twice MaxDelay of each other); a lone request never
+	// waits, and a batch handed over after a commit never waits either: it
+	// gathered while that commit ran. 0 never waits.
+	MaxDelay time.Duration
+	// MaxInFlight is how many batches may commit at once (at least 1).
+	MaxInFlight int
+	// Weight, when set, weighs a request (the rows it writes, say), and
+	// a batch holds requests of at most MaxWeight in all, or a single
+	// heavier one: so the batch's memory and time stay bounded when some
+	// requests are large. Without it every request weighs nothing.
+	Weight    func(T) int
+	MaxWeight int
+}
+
+// CommitFunc commits one batch, in the order the requests came. It may set
+// errs[i] (len(errs) == len(batch)) to fail request i alone; the error it
+// returns fails every request it has not failed alone. A panic fails every
+// request of the batch.
+type CommitFunc[T any] func(batch []T, errs []error) error
+
+// Committer gathers requests of type T into batches and commits them.
+type Committer[T any] struct {
+	cfg    Config[T]
+	commit CommitFunc[T]
+
+	mu          sync.Mutex
+	pending     []*call[T]
+	inFlight    int
+	lastArrival time.Time
+}
+
+// call is one request waiting for its batch.
+type call[T any] struct {
+	item T
+	done chan error
+	// lead receives a batch this caller is to commit: the batch after the
+	// one that just committed, which holds this request.
+	lead chan []*call[T]
+}
+
+// New returns a Committer committing batches with commit. It panics when
+// cfg's bounds are below 1: that is a programming error.
+func New[T any](cfg Config[T], commit CommitFunc[T]) *Committer[T] {
+	if cfg.MaxBatch < 1 || cfg.MaxInFlight < 1 {
+		panic("group: MaxBatch and MaxInFlight must be at least 1")
+	}
+	return &Committer[T]{cfg: cfg, commit: commit}
+}
+
+// ErrPanic is the error (wrapped in a *PanicError) that every request of a
+// batch whose commit panicked gets.
+var ErrPanic = errors.New("group: the batch's commit panicked")
+
+// ErrAbandoned is the error every request of a batch gets when its commit
+// ended its goroutine without returning (runtime.Goexit).
+var ErrAbandoned = errors.New("group: the batch's commit did not return")
+
+// PanicError carries the value a commit panicked with. Its message does not
+// quote the value, which may hold any data of the batch.
+type PanicError struct{ Value any }
+
+func (e *PanicError) Error() string { return ErrPanic.Error() }
+
+// Unwrap makes errors.Is(err, ErrPanic) hold.
+func (e *PanicError) Unwrap() error { return ErrPanic }
+
+// Do adds item to a batch and returns once that batch has committed: nil
+// when it did and the commit did not fail item alone, else the error. The
+// caller may commit batches itself while it waits, its own or the next.
+func (c *Committer[T]) Do(item T) error {
+	cl := &call[T]{item: item, done: make(chan error, 1), lead: make(chan []*call[T], 1)}
+	now := time.Now()
+	c.mu.Lock()
+	busy := now.Sub(c.lastArrival) < 2*c.cfg.MaxDelay
+	c.lastArrival = now
+	c.pending = append(c.pending, cl)
+	first := c.inFlight < c.cfg.MaxInFlight
+	if first {
+		c.inFlight++
+	}
+	c.mu.Unlock()
+	if first {
+		if busy && c.cfg.MaxDelay > 0 {
+			time.Sleep(c.cfg.MaxDelay)
+		}
+		c.mu.Lock()
+		batch := c.take()
+		c.mu.Unlock()
+		c.run(batch)
+	}
+	for {
+		select {
+		case err := <-cl.done:
+			return err
+		case batch := <-cl.lead:
+			c.run(batch)
+		}
+	}
+}
+
+// take removes the next batch from the pending requests. Called with mu
+// held.
+func (c *Committer[T]) take() []*call[T] {
+	n, weight := 0, 0
+	for n < len(c.pending) && n < c.cfg.MaxBatch {
+		if c.cfg.Weight != nil {
+			weight += c.cfg.Weight(c.pending[n].item)
+			if n > 0 && weight > c.cfg.MaxWeight {
+				break
+			}
+		}
+		n++
+	}
+	batch := c.pending[:n:n]
+	c.pending = c.pending[n:]
+	if len(c.pending) == 0 {
+		c.pending = nil
+	}
+	return batch
+}
+
+// run commits batch (which may be empty: another committer took its
+// requests) and then hands the turn over. Both the answers and the
+// hand-off are deferred, so they happen however the commit ends.
+func (c *Committer[T]) run(batch []*call[T]) {
+	defer c.handOff()
+	errs := make([]error, len(batch))
+	err := ErrAbandoned
+	defer func() {
+		for i, cl := range batch {
+			if errs[i] != nil {
+				cl.done <- errs[i]
+			} else {
+				cl.done <- err
+			}
+		}
+		// The batch shares its array with the pending requests that
+		// came after it: let go of what its requests hold (a bulk
+		// write's thousand objects) now, not when the array is dropped.
+		clear(batch)
+	}()
+	if len(batch) == 0 {
+		err = nil
+		return
+	}
+	items := make([]T, len(batch))
+	for i, cl := range batch {
+		items[i] = cl.item
+	}
+	err = c.safelyCommit(items, errs)
+}
+
+// safelyCommit runs the commit, turning a panic into a *PanicError for the
+// whole batch.
+func (c *Committer[T]) safelyCommit(items []T, errs []error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			clear(errs)
+			err = &PanicError{Value: p}
+		}
+	}()
+	return c.commit(items, errs)
+}
+
+// handOff gives the requests that gathered to the first of their callers,
+// who commits them without waiting, or ends this turn when none did.
+func (c *Committer[T]) handOff() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) == 0 {
+		c.inFlight--
+		return
+	}
+	next := c.take()
+	next[0].lead <- next
+}

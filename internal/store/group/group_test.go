@@ -1,0 +1,358 @@
+package group
+
+import (
+	"errors"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+var errInjected = errors.New("injected failure")
+
+// recorder is a CommitFunc that remembers its batches and fails the way
+// its failure hook says.
+type recorder struct {
+	mu      sync.Mutex
+	batches [][]int
+	// fail, when set, is called with each batch before it is recorded.
+	fail func(batch []int, errs []error) error
+}
+
+func (r *recorder) commit(batch []int, errs []error) error {
+	if r.fail != nil {
+		if err := r.fail(batch, errs); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.batches = append(r.batches, slices.Clone(batch))
+	return nil
+}
+
+func (r *recorder) committed() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var all []int
+	for _, b := range r.batches {
+		all = append(all, b...)
+	}
+	slices.Sort(all)
+	return all
+}
+
+// doAll runs Do for items 0..n-1 at once and returns each one's error.
+func doAll(c *Committer[int], from, n int) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.Do(from + i)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// within fails the test when fn does not return in time: a wedged
+// committer shows as a timeout, not as a test that hangs.
+func within(t *testing.T, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not return: the committer is wedged", what)
+	}
+}
+
+func TestEveryRequestCommittedOnce(t *testing.T) {
+	r := &recorder{}
+	c := New(Config[int]{MaxBatch: 8, MaxDelay: 100 * time.Microsecond, MaxInFlight: 1}, r.commit)
+	var errs []error
+	within(t, "200 concurrent requests", func() { errs = doAll(c, 0, 200) })
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	want := make([]int, 200)
+	for i := range want {
+		want[i] = i
+	}
+	if got := r.committed(); !slices.Equal(got, want) {
+		t.Fatalf("committed %v, want each of 0..199 once", got)
+	}
+	for _, b := range r.batches {
+		if len(b) > 8 {
+			t.Errorf("a batch of %d requests, above MaxBatch 8", len(b))
+		}
+	}
+}
+
+// A failing commit fails every request of its batch, and the next
+// requests are served.
+func TestErrorReachesEveryMemberAndNextRequestsServed(t *testing.T) {
+	r := &recorder{}
+	var failing sync.Mutex
+	failNext := true
+	r.fail = func([]int, []error) error {
+		failing.Lock()
+		defer failing.Unlock()
+		if failNext {
+			return errInjected
+		}
+		return nil
+	}
+	c := New(Config[int]{MaxBatch: 64, MaxInFlight: 1}, r.commit)
+	var errs []error
+	within(t, "requests of a failing batch", func() { errs = doAll(c, 0, 16) })
+	for i, err := range errs {
+		if !errors.Is(err, errInjected) {
+			t.Errorf("request %d of a failing commit returned %v, want the commit's error", i, err)
+		}
+	}
+	failing.Lock()
+	failNext = false
+	failing.Unlock()
+	within(t, "requests after a failed batch", func() { errs = doAll(c, 100, 16) })
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("request %d after a failed batch: %v", i, err)
+		}
+	}
+	if got := len(r.committed()); got != 16 {
+		t.Errorf("committed %d requests after the failure, want 16", got)
+	}
+}
+
+// A panic in a commit reaches every member as an error, and the next
+// requests are served: nothing is left holding the turn.
+func TestPanicReachesEveryMemberAndNextRequestsServed(t *testing.T) {
+	for _, inFlight := range []int{1, 3} {
+		r := &recorder{}
+		var mu sync.Mutex
+		panics := true
+		r.fail = func(batch []int, _ []error) error {
+			mu.Lock()
+			p := panics
+			mu.Unlock()
+			if p {
+				panic("injected panic")
+			}
+			return nil
+		}
+		c := New(Config[int]{MaxBatch: 4, MaxDelay: 50 * time.Microsecond, MaxInFlight: inFlight}, r.commit)
+		var errs []error
+		within(t, "requests of panicking batches", func() { errs = doAll(c, 0, 32) })
+		for i, err := range errs {
+			var pe *PanicError
+			if !errors.Is(err, ErrPanic) || !errors.As(err, &pe) || pe.Value != "injected panic" {
+				t.Errorf("in flight %d: request %d of a panicking commit returned %v, want a *PanicError", inFlight, i, err)
+			}
+		}
+		mu.Lock()
+		panics = false
+		mu.Unlock()
+		within(t, "requests after panicking batches", func() { errs = doAll(c, 100, 32) })
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("in flight %d: request %d after a panic: %v", inFlight, i, err)
+			}
+		}
+	}
+}
+
+// A commit that ends its goroutine (runtime.Goexit, as t.FailNow does)
+// fails the other members of its batch, and later requests are served.
+func TestGoexitInCommitDoesNotWedge(t *testing.T) {
+	r := &recorder{}
+	var mu sync.Mutex
+	exit := true
+	exited := make(chan struct{})
+	r.fail = func([]int, []error) error {
+		mu.Lock()
+		e := exit
+		exit = false
+		mu.Unlock()
+		if e {
+			close(exited)
+			runtime.Goexit()
+		}
+		return nil
+	}
+	c := New(Config[int]{MaxBatch: 1, MaxInFlight: 1}, r.commit)
+	// The first request's own goroutine ends inside the commit, so its
+	// Do never returns: run it apart, and the others once it has.
+	go c.Do(0)
+	<-exited
+	var errs []error
+	within(t, "requests after a commit that exited", func() { errs = doAll(c, 1, 8) })
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("request %d after the exited commit: %v", i, err)
+		}
+	}
+}
+
+// A commit can fail one member alone; the others commit.
+func TestMemberErrorFailsThatMemberOnly(t *testing.T) {
+	r := &recorder{}
+	r.fail = func(batch []int, errs []error) error {
+		for i, v := range batch {
+			if v%2 == 1 {
+				errs[i] = errInjected
+			}
+		}
+		return nil
+	}
+	c := New(Config[int]{MaxBatch: 16, MaxDelay: 100 * time.Microsecond, MaxInFlight: 1}, r.commit)
+	var errs []error
+	within(t, "a batch with failing members", func() { errs = doAll(c, 0, 32) })
+	for i, err := range errs {
+		if odd := i%2 == 1; odd != errors.Is(err, errInjected) {
+			t.Errorf("request %d returned %v", i, err)
+		}
+	}
+}
+
+// A panic after the commit failed members alone still fails them all:
+// nothing of a panicking batch can count as committed.
+func TestPanicAfterMemberErrorFailsAll(t *testing.T) {
+	c := New(Config[int]{MaxBatch: 4, MaxInFlight: 1}, func(batch []int, errs []error) error {
+		errs[0] = errInjected
+		panic("later")
+	})
+	var err error
+	within(t, "a panicking batch", func() { err = c.Do(1) })
+	if !errors.Is(err, ErrPanic) {
+		t.Fatalf("Do returned %v, want ErrPanic", err)
+	}
+}
+
+// slowCommit is a CommitFunc that takes 20 ms, recording each batch and
+// how many commits ran at once.
+type slowCommit struct {
+	mu            sync.Mutex
+	batches       [][]int
+	running, most int
+}
+
+func (s *slowCommit) commit(batch []int, _ []error) error {
+	s.mu.Lock()
+	s.batches = append(s.batches, slices.Clone(batch))
+	s.running++
+	s.most = max(s.most, s.running)
+	s.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	s.mu.Lock()
+	s.running--
+	s.mu.Unlock()
+	return nil
+}
+
+// While a slow commit runs, requests gather and are committed in batches of
+// at most MaxBatch, one commit at a time with MaxInFlight 1.
+func TestBatchesCappedDuringSlowCommit(t *testing.T) {
+	s := &slowCommit{}
+	c := New(Config[int]{MaxBatch: 5, MaxInFlight: 1}, s.commit)
+	within(t, "requests behind a slow commit", func() { doAll(c, 0, 40) })
+	total := 0
+	for _, b := range s.batches {
+		total += len(b)
+		if len(b) > 5 {
+			t.Errorf("batch of %d, above MaxBatch 5", len(b))
+		}
+	}
+	if total != 40 {
+		t.Errorf("committed %d requests, want 40", total)
+	}
+	if s.most != 1 {
+		t.Errorf("%d commits ran at once, want 1", s.most)
+	}
+	if len(s.batches) >= 40 {
+		t.Errorf("%d commits for 40 requests: nothing was batched", len(s.batches))
+	}
+}
+
+// With MaxInFlight above 1, several batches commit at once, never more.
+func TestSeveralBatchesInFlight(t *testing.T) {
+	s := &slowCommit{}
+	c := New(Config[int]{MaxBatch: 2, MaxInFlight: 3}, s.commit)
+	var errs []error
+	within(t, "requests with three batches in flight", func() { errs = doAll(c, 0, 30) })
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if s.most < 2 || s.most > 3 {
+		t.Errorf("%d commits ran at once, want 2 or 3 (MaxInFlight 3)", s.most)
+	}
+}
+
+// A lone request does not wait for a batch to gather.
+func TestLoneRequestDoesNotWait(t *testing.T) {
+	c := New(Config[int]{MaxBatch: 8, MaxDelay: time.Second, MaxInFlight: 1}, func([]int, []error) error { return nil })
+	start := time.Now()
+	if err := c.Do(1); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("a lone request took %v with MaxDelay 1s: it waited for a batch", d)
+	}
+}
+
+func TestNewRefusesZeroBounds(t *testing.T) {
+	for _, cfg := range []Config[int]{{MaxBatch: 0, MaxInFlight: 1}, {MaxBatch: 1, MaxInFlight: 0}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("New(%+v) did not panic", cfg)
+				}
+			}()
+			New(cfg, func([]int, []error) error { return nil })
+		}()
+	}
+}
+
+// With Weight set, a batch holds requests of at most MaxWeight in all, or
+// one heavier request alone.
+func TestBatchesCappedByWeight(t *testing.T) {
+	s := &slowCommit{}
+	weight := func(v int) int { return v % 100 }
+	c := New(Config[int]{MaxBatch: 100, MaxInFlight: 1, MaxWeight: 10, Weight: weight}, s.commit)
+	// Weights 1 (values 1, 101, ...) and one of 50 (value 50).
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v := 1 + 100*i
+			if i == 20 {
+				v = 50
+			}
+			if err := c.Do(v); err != nil {
+				t.Errorf("Do(%d): %v", v, err)
+			}
+		}()
+	}
+	within(t, "weighed requests", wg.Wait)
+	for _, b := range s.batches {
+		total := 0
+		for _, v := range b {
+			total += weight(v)
+		}
+		if total > 10 && len(b) > 1 {
+			t.Errorf("a batch %v of weight %d, above MaxWeight 10", b, total)
+		}
+	}
+}
