@@ -74,6 +74,11 @@ type Client struct {
 type Store interface {
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(Tx) error) error
+	// Get returns one row of the customer, read by a single statement
+	// outside any explicit transaction (one statement is one snapshot):
+	// the read of a GET by id, which a BEGIN and COMMIT around it would
+	// cost as much as the select itself. Tx.Get reads within a transaction.
+	Get(ctx context.Context, customerID string, res *schema.Resource, id string) (Row, error)
 	// Update runs fn in a read-write transaction, committed when fn returns nil.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Ready reports whether the database answers and its schema is current.

@@ -235,6 +235,17 @@ func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 	return db.inTx(ctx, db.reader, func(tx *sql.Tx) error { return fn(db.newTxn(tx, db.readStmts)) })
 }
 
+// Get reads one row with the statement prepared on the reader pool, in
+// SQLite's implicit transaction of that one statement.
+func (db *DB) Get(ctx context.Context, customerID string, res *schema.Resource, id string) (store.Row, error) {
+	t, err := db.build.Table(res)
+	if err != nil {
+		return store.Row{}, err
+	}
+	s := t.Get(customerID, id)
+	return t.Scan(row{db.readStmts.onPool(s.SQL).QueryRowContext(ctx, s.Args...)})
+}
+
 // Update runs fn in a write transaction.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	return db.inTx(ctx, db.writer, func(tx *sql.Tx) error { return fn(db.newTxn(tx, db.writeStmts)) })
