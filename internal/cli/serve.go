@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"accounts/internal/config"
+	"accounts/internal/logsink"
 	"accounts/internal/schema"
 )
 
@@ -61,7 +62,12 @@ func runServe(ctx context.Context, cfg config.Config, io IO) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	log := newLogger(io)
+	// The log is buffered (logsink): a request does not wait for its
+	// access log line to be written. Closed last, so the lines of shutdown
+	// are written too.
+	sink := logsink.New(io.Stderr, logsink.FlushInterval)
+	defer sink.Close()
+	log := slog.New(sink.Handler(slog.NewJSONHandler(sink, nil)))
 	app, err := OpenApp(ctx, cfg, log)
 	if err != nil {
 		return err

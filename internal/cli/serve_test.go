@@ -462,3 +462,21 @@ func TestServeAllowPlaintextHTTP(t *testing.T) {
 		})
 	}
 }
+
+// serve's log is buffered (logsink), and a clean shutdown loses none of
+// it: every request served has its access log line once serve returns.
+func TestServeLogsEveryRequestByShutdown(t *testing.T) {
+	c := newCLIEnv(t)
+	s := c.serve("--addr", "127.0.0.1:0")
+	client := &http.Client{Timeout: 5 * time.Second}
+	const requests = 200
+	for range requests {
+		if status, _, err := cliGet(client, "http://"+s.addr+"/healthz"); err != nil || status != http.StatusOK {
+			t.Fatalf("/healthz: status %d, err %v", status, err)
+		}
+	}
+	s.stopCleanly(t, s.addr)
+	if got := s.log.count("request"); got != requests {
+		t.Errorf("%d request lines after shutdown, want %d", got, requests)
+	}
+}

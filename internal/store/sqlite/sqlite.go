@@ -98,7 +98,8 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 	db.reader = reader
-	queries := append(db.build.Fixed(), upsertAuditHead)
+	// With the fixed statements, the client lookup of authentication.
+	queries := append(db.build.Fixed(), upsertAuditHead, db.build.Client("").SQL)
 	if db.writeStmts, err = newPreparedSet(ctx, writer, queries); err != nil {
 		db.Close()
 		return nil, err
