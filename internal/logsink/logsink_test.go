@@ -1,36 +1,30 @@
 package logsink
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// lockedBuffer is the sink's underlying writer: written by the sink's
-// goroutines, read by the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+// written is the sink's underlying writer: a file, which the sink's
+// goroutines write while the test reads it.
+type written struct{ path string }
 
 // msgs returns the msg of each JSON line written so far, failing the test
 // on a line that is not one whole JSON object.
-func (b *lockedBuffer) msgs(t *testing.T) []string {
+func (w written) msgs(t *testing.T) []string {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	data, err := os.ReadFile(w.path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []string
-	for line := range strings.Lines(b.buf.String()) {
+	for line := range strings.Lines(string(data)) {
 		var ev struct{ Msg string }
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("a line that is not a whole JSON object: %v", err)
@@ -40,16 +34,21 @@ func (b *lockedBuffer) msgs(t *testing.T) []string {
 	return out
 }
 
-func newLogger(interval time.Duration) (*slog.Logger, *Sink, *lockedBuffer) {
-	out := &lockedBuffer{}
-	s := New(out, interval)
-	return slog.New(s.Handler(slog.NewJSONHandler(s, nil))), s, out
+func newLogger(t *testing.T, interval time.Duration) (*slog.Logger, *Sink, written) {
+	path := filepath.Join(t.TempDir(), "log")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	s := New(f, interval)
+	return slog.New(s.Handler(slog.NewJSONHandler(s, nil))), s, written{path}
 }
 
 // An Info line waits in the buffer; a Warn line goes out at once, after
 // the lines logged before it.
 func TestWarnWritesOutAtOnce(t *testing.T) {
-	log, s, out := newLogger(time.Hour)
+	log, s, out := newLogger(t, time.Hour)
 	defer s.Close()
 	log.Info("first")
 	if got := out.msgs(t); len(got) != 0 {
@@ -67,7 +66,7 @@ func TestWarnWritesOutAtOnce(t *testing.T) {
 
 // An Info line goes out by itself within the flush interval.
 func TestInfoWrittenWithinInterval(t *testing.T) {
-	log, s, out := newLogger(20 * time.Millisecond)
+	log, s, out := newLogger(t, 20*time.Millisecond)
 	defer s.Close()
 	log.Info("waiting")
 	deadline := time.Now().Add(5 * time.Second)
@@ -83,7 +82,7 @@ func TestInfoWrittenWithinInterval(t *testing.T) {
 // all come out whole by Close; lines logged after Close are written at
 // once.
 func TestCloseWritesEveryLine(t *testing.T) {
-	log, s, out := newLogger(time.Hour)
+	log, s, out := newLogger(t, time.Hour)
 	const goroutines, lines = 16, 500
 	var wg sync.WaitGroup
 	for range goroutines {
