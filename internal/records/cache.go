@@ -64,10 +64,11 @@ type objectSet struct {
 	mu sync.Mutex
 	// folded holds a text column's values lower-cased (strings.ToLower;
 	// "" for a value that is not a string), for case-insensitive filters
-	// and _search.
+	// and _search. Personal values among them live and go with the set,
+	// under the cache's bounds.
 	folded map[*schema.Field][]string
-	// orders holds every position in the order of an _order_by, by
-	// orderKey, at most maxOrders of them.
+	// orders holds every position in the order of an _order_by, by its
+	// field names and directions, at most maxOrders of them.
 	orders map[string][]int
 }
 
