@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -478,5 +479,26 @@ func TestServeLogsEveryRequestByShutdown(t *testing.T) {
 	s.stopCleanly(t, s.addr)
 	if got := s.log.count("request"); got != requests {
 		t.Errorf("%d request lines after shutdown, want %d", got, requests)
+	}
+}
+
+// serve raises GOMAXPROCS to two when the process may use one CPU, and
+// leaves it as the operator set it.
+func TestAtLeastTwoProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, c := range []struct {
+		env        string
+		start, got int
+	}{{"", 1, 2}, {"", 3, 3}, {"1", 1, 1}} {
+		runtime.GOMAXPROCS(c.start)
+		atLeastTwoProcs(IO{Env: func(k string) string {
+			if k == "GOMAXPROCS" {
+				return c.env
+			}
+			return ""
+		}})
+		if got := runtime.GOMAXPROCS(0); got != c.got {
+			t.Errorf("GOMAXPROCS=%q, starting at %d: %d, want %d", c.env, c.start, got, c.got)
+		}
 	}
 }
