@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"reflect"
 	"testing"
+	"time"
+
+	"accounts/internal/auth"
 
 	"github.com/google/uuid"
 )
@@ -194,6 +197,7 @@ func TestAuthRevokedClient(t *testing.T) {
 	if _, _, err := e.run("client", "revoke", "--id", extra.id); err != nil {
 		t.Fatalf("client revoke: %v", err)
 	}
+	extra.awaitRefused(objPath, time.Now())
 	v401 := &auth401{t: t}
 	v401.check("revoked GET", extra.do("GET", objPath, nil))
 	v401.check("revoked POST", extra.do("POST", orgPath, map[string]any{"name": "Auth Revoked Org"}))
@@ -310,5 +314,25 @@ func TestAuthPublicEndpoints(t *testing.T) {
 	h := map[string]string{"X-PIGELLO-CLIENT-SECRET": "x"}
 	if r := e.send("GET", "/healthz", nil, h, ""); r.status != http.StatusOK {
 		t.Errorf("GET /healthz with a stray header: status %d, want 200", r.status)
+	}
+}
+
+// awaitRefused sends GET path as c until it is refused with 401, and fails
+// the test when a request sent auth.ClientCacheTTL or more after since
+// still got through: the bound within which a client revoked (or deleted
+// with its customer) at since stops being served from the cache of
+// authenticated clients.
+func (c *client) awaitRefused(path string, since time.Time) {
+	c.e.t.Helper()
+	for {
+		sent := time.Since(since)
+		r := c.do("GET", path, nil)
+		if r.status == http.StatusUnauthorized {
+			return
+		}
+		if sent >= auth.ClientCacheTTL {
+			c.e.t.Fatalf("a request sent %v after the revocation got status %d; the bound is %v", sent, r.status, auth.ClientCacheTTL)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"accounts/internal/cli"
 	"accounts/internal/config"
@@ -70,6 +71,7 @@ func TestCustomerDeleteShredsEveryCopy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("customer delete: %v", err)
 	}
+	a.awaitRefused(piPath+aID+"/", time.Now())
 	var deleted struct {
 		ID        string `json:"id"`
 		DeletedAt string `json:"deleted_at"`

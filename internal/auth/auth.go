@@ -2,7 +2,10 @@
 // and issues the clients that carry them.
 //
 // Secrets are 32 random bytes, shown once at issue and stored only as a
-// SHA-256 digest; digests are compared in constant time.
+// SHA-256 digest; digests are compared in constant time. A client read from
+// the database authenticates its requests for ClientCacheTTL without being
+// read again: that is how long a revocation takes, at most, to reach every
+// process.
 package auth
 
 import (
@@ -77,11 +80,15 @@ type Authenticator struct {
 	// dummy is compared against when no client is found, so that the work
 	// done does not depend on whether the entity id exists.
 	dummy []byte
+	// recent holds the clients that authenticated in the last
+	// ClientCacheTTL, so that a client's every request does not read the
+	// database.
+	recent *clientCache
 }
 
 // NewAuthenticator returns an Authenticator over clients.
 func NewAuthenticator(clients Clients) *Authenticator {
-	return &Authenticator{clients: clients, dummy: Digest(newSecret())}
+	return &Authenticator{clients: clients, dummy: Digest(newSecret()), recent: newClientCache(clientCacheSize)}
 }
 
 // Authenticate returns the principal for h, an Unauthenticated error for any
@@ -107,18 +114,32 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (Princi
 	if len(secret) > maxSecretLen {
 		return Principal{}, denied
 	}
-	c, err := a.clients.Client(ctx, entity)
-	if errors.Is(err, store.ErrNotFound) {
-		subtle.ConstantTimeCompare(Digest(secret), a.dummy)
-		return Principal{}, denied
+	digest := Digest(secret)
+	key := cacheKey{entity: entity, digest: [sha256.Size]byte(digest)}
+	// now is before the database is read, so a cached client is never
+	// older than its age says.
+	now := time.Now()
+	c, cached := a.recent.get(key, now)
+	if !cached {
+		var err error
+		c, err = a.clients.Client(ctx, entity)
+		if errors.Is(err, store.ErrNotFound) {
+			subtle.ConstantTimeCompare(digest, a.dummy)
+			return Principal{}, denied
+		}
+		if err != nil {
+			return Principal{}, apperr.New(apperr.Unavailable, err)
+		}
 	}
-	if err != nil {
-		return Principal{}, apperr.New(apperr.Unavailable, err)
-	}
-	secretOK := subtle.ConstantTimeCompare(Digest(secret), c.SecretDigest) == 1
+	// The same checks whether the client came from the database or the
+	// cache: a cached client is only ever what the database said.
+	secretOK := subtle.ConstantTimeCompare(digest, c.SecretDigest) == 1
 	if !secretOK || c.RevokedAt != nil || c.CustomerID != customer || c.ApplicationID != app ||
 		c.ServiceID != service || c.ServiceVersionID != version || c.ClientCT != ct {
 		return Principal{}, denied
+	}
+	if !cached {
+		a.recent.put(key, c, now)
 	}
 	return Principal{CustomerID: c.CustomerID, ClientID: c.ID, Scope: Scope(c.Scope)}, nil
 }

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -460,5 +461,44 @@ func TestServeAllowPlaintextHTTP(t *testing.T) {
 			}
 			s.stopCleanly(t, s.addr)
 		})
+	}
+}
+
+// serve's log is buffered (logsink), and a clean shutdown loses none of
+// it: every request served has its access log line once serve returns.
+func TestServeLogsEveryRequestByShutdown(t *testing.T) {
+	c := newCLIEnv(t)
+	s := c.serve("--addr", "127.0.0.1:0")
+	client := &http.Client{Timeout: 5 * time.Second}
+	const requests = 200
+	for range requests {
+		if status, _, err := cliGet(client, "http://"+s.addr+"/healthz"); err != nil || status != http.StatusOK {
+			t.Fatalf("/healthz: status %d, err %v", status, err)
+		}
+	}
+	s.stopCleanly(t, s.addr)
+	if got := s.log.count("request"); got != requests {
+		t.Errorf("%d request lines after shutdown, want %d", got, requests)
+	}
+}
+
+// serve raises GOMAXPROCS to two when the process may use one CPU, and
+// leaves it as the operator set it.
+func TestAtLeastTwoProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, c := range []struct {
+		env        string
+		start, got int
+	}{{"", 1, 2}, {"", 3, 3}, {"1", 1, 1}} {
+		runtime.GOMAXPROCS(c.start)
+		atLeastTwoProcs(IO{Env: func(k string) string {
+			if k == "GOMAXPROCS" {
+				return c.env
+			}
+			return ""
+		}})
+		if got := runtime.GOMAXPROCS(0); got != c.got {
+			t.Errorf("GOMAXPROCS=%q, starting at %d: %d, want %d", c.env, c.start, got, c.got)
+		}
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"accounts/internal/apperr"
 	"accounts/internal/records"
@@ -155,9 +157,69 @@ func appendValue(b []byte, f *schema.Field, v any) []byte {
 		b = append(b, v.(string)...) // a UUID: nothing to escape
 		return append(b, '"', '}')
 	}
+	switch x := v.(type) {
+	case string:
+		return appendString(b, x)
+	case bool:
+		return strconv.AppendBool(b, x)
+	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		panic("httpapi: field values always marshal: " + err.Error())
 	}
 	return append(b, bytes.TrimSpace(data)...)
+}
+
+// appendString encodes s as a JSON string exactly as encoding/json's
+// Marshal does (HTML-safe: <, > and & escaped; U+2028 and U+2029 escaped;
+// an invalid UTF-8 byte as U+FFFD), without Marshal's allocations: every
+// object of a response has a dozen strings.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

@@ -179,12 +179,18 @@ func (h resourceHandlers) bulk(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
+	// Written as encoded, through a buffer of its own, rather than as one
+	// slice of the whole answer (about 400 KiB for 1,000 objects).
+	bw := bufio.NewWriterSize(w, 32<<10)
 	b := []byte{'['}
 	for i, o := range objs {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendObject(b, o)
+		bw.Write(b)
+		b = b[:0]
 	}
-	w.Write(append(b, ']'))
+	bw.WriteByte(']')
+	bw.Flush()
 }

@@ -61,6 +61,37 @@ func (f Filter) match(v any) bool {
 	return false
 }
 
+// FoldedMatcher returns, for a case-insensitive filter (iexact, icontains,
+// istartswith, iendswith), a test of a non-null value given in its
+// strings.ToLower form that answers as Match does on the value itself,
+// negation included; nil for any other filter. A caller that keeps many
+// values lower-cased (the service's cache of decoded objects) then folds
+// only the filter's value, once, instead of both sides on every test.
+func (f Filter) FoldedMatcher() func(folded string) bool {
+	switch f.Op {
+	case IExact, IContains, IStartsWith, IEndsWith:
+	default:
+		return nil
+	}
+	want, _ := f.Values[0].(string)
+	want = strings.ToLower(want)
+	var m func(string) bool
+	switch f.Op {
+	case IExact:
+		m = func(s string) bool { return s == want }
+	case IContains:
+		m = func(s string) bool { return strings.Contains(s, want) }
+	case IStartsWith:
+		m = func(s string) bool { return strings.HasPrefix(s, want) }
+	case IEndsWith:
+		m = func(s string) bool { return strings.HasSuffix(s, want) }
+	}
+	if f.Negate {
+		return func(s string) bool { return !m(s) }
+	}
+	return m
+}
+
 // Case-insensitive matching means: compare the strings.ToLower forms. The
 // helpers below answer that without allocating when both sides are ASCII,
 // the common case on every list request, and fall back to ToLower otherwise.

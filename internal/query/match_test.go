@@ -36,3 +36,30 @@ func FuzzContainsFold(f *testing.F) {
 		}
 	})
 }
+
+// FoldedMatcher, given a value lower-cased ahead of time, answers as Match
+// does on the value, for every case-insensitive operator, negated or not.
+func TestFoldedMatcherAgreesWithMatch(t *testing.T) {
+	words := []string{"", "a", "A", "Berg", "BERG", "åberg", "ÅBERG", "Sjöström", "İstanbul", "ß", "SS", "K", "k", "abcABC", "x-y.z"}
+	for _, op := range []Op{IExact, IContains, IStartsWith, IEndsWith} {
+		for _, negate := range []bool{false, true} {
+			for _, want := range words {
+				f := Filter{Op: op, Negate: negate, Values: []any{want}}
+				m := f.FoldedMatcher()
+				if m == nil {
+					t.Fatalf("op %v: no folded matcher", op)
+				}
+				for _, v := range words {
+					if got := m(strings.ToLower(v)); got != f.Match(v) {
+						t.Errorf("op %v negate %v, %q on %q: folded %v, Match %v", op, negate, want, v, got, !got)
+					}
+				}
+			}
+		}
+	}
+	for _, op := range []Op{Exact, Contains, In, IsNull, GT} {
+		if (Filter{Op: op, Values: []any{"a"}}).FoldedMatcher() != nil {
+			t.Errorf("op %v: a folded matcher for a case-sensitive or non-text filter", op)
+		}
+	}
+}

@@ -2,7 +2,9 @@ package records
 
 import (
 	"context"
+	"hash/maphash"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,7 +31,15 @@ type objectCache struct {
 	maxRows  int
 	maxTotal int
 	ttl      time.Duration
+	// refreshing serializes the refreshes of an entry: a key's refresh
+	// holds the slot its hash picks (a send into a channel of one).
+	refreshing [refreshSlots]chan struct{}
+	seed       maphash.Seed
 }
+
+// refreshSlots is how many entries can be refreshed at once; keys whose
+// hashes pick the same slot take turns.
+const refreshSlots = 64
 
 type cacheKey struct {
 	customerID string
@@ -44,15 +54,31 @@ type cacheEntry struct {
 
 // objectSet is one customer's objects of a resource, with each filterable
 // field's values also laid out as a column: filtering and sorting thousands
-// of objects then reads arrays instead of chasing one map per object. It is
-// never changed once built.
+// of objects then reads arrays instead of chasing one map per object. Its
+// objects and columns are never changed once built; what lists derive from
+// them and reuse (lower-cased columns, orders) is added as they ask.
 type objectSet struct {
 	objects []Object
 	columns map[*schema.Field][]any
+
+	mu sync.Mutex
+	// folded holds a text column's values lower-cased (strings.ToLower;
+	// "" for a value that is not a string), for case-insensitive filters
+	// and _search. Personal values among them live and go with the set,
+	// under the cache's bounds.
+	folded map[*schema.Field][]string
+	// orders holds every position in the order of an _order_by, by its
+	// field names and directions, at most maxOrders of them.
+	orders map[string][]int
 }
 
+// maxOrders bounds the orders an objectSet keeps: each is a position per
+// object.
+const maxOrders = 8
+
 func newObjectSet(res *schema.Resource, byID map[string]Object) *objectSet {
-	set := &objectSet{objects: make([]Object, 0, len(byID)), columns: map[*schema.Field][]any{}}
+	set := &objectSet{objects: make([]Object, 0, len(byID)), columns: map[*schema.Field][]any{},
+		folded: map[*schema.Field][]string{}, orders: map[string][]int{}}
 	for _, o := range byID {
 		set.objects = append(set.objects, o)
 	}
@@ -68,7 +94,23 @@ func newObjectSet(res *schema.Resource, byID map[string]Object) *objectSet {
 }
 
 func newObjectCache(maxRows, maxTotal int, ttl time.Duration) *objectCache {
-	return &objectCache{entries: map[cacheKey]*cacheEntry{}, maxRows: maxRows, maxTotal: maxTotal, ttl: ttl}
+	c := &objectCache{entries: map[cacheKey]*cacheEntry{}, maxRows: maxRows, maxTotal: maxTotal, ttl: ttl, seed: maphash.MakeSeed()}
+	for i := range c.refreshing {
+		c.refreshing[i] = make(chan struct{}, 1)
+	}
+	return c
+}
+
+// lockRefresh waits until no other caller refreshes k's entry (or ctx
+// ends), and returns the function that lets the next one in.
+func (c *objectCache) lockRefresh(ctx context.Context, k cacheKey) (func(), error) {
+	slot := c.refreshing[maphash.String(c.seed, k.customerID+"\x00"+k.res.Name)%refreshSlots]
+	select {
+	case slot <- struct{}{}:
+		return func() { <-slot }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (c *objectCache) get(k cacheKey, now time.Time) *cacheEntry {
@@ -130,6 +172,17 @@ func (s *Service) objects(ctx context.Context, tx store.Tx, keys *seal.CustomerK
 	if entry != nil && entry.version == version {
 		return entry.set, true, nil
 	}
+	// One refresh of an entry at a time: the lists that find it stale
+	// together wait for the first to take in the changes and use its set,
+	// instead of each decrypting the same rows at once.
+	release, err := s.cache.lockRefresh(ctx, key)
+	if err != nil {
+		return nil, false, err
+	}
+	defer release()
+	if entry = s.cache.get(key, s.now()); entry != nil && entry.version == version {
+		return entry.set, true, nil
+	}
 	count, err := tx.Count(ctx, customerID, res, nil)
 	if err != nil {
 		return nil, false, err
@@ -171,39 +224,120 @@ func (s *Service) objects(ctx context.Context, tx store.Tx, keys *seal.CustomerK
 	return set, true, nil
 }
 
-// filter returns the positions of the objects that pass every filter of q
-// and its search, reading the columns.
-func (set *objectSet) filter(res *schema.Resource, q query.Query) []int {
-	keep := make([]bool, len(set.objects))
-	for i := range keep {
-		keep[i] = true
+// page emits, in q's order, the objects that pass every filter of q and
+// its search, from the first-th match to the last-th (last < 0: no end),
+// and returns the number of matches. Without statistics it stops at the
+// last match it emits: the count is then only what it has seen.
+func (set *objectSet) page(res *schema.Resource, q query.Query, first, last int, emit func(Object) error) (int, error) {
+	match := set.matcher(res, q)
+	count := 0
+	for _, i := range set.ordered(q.Order) {
+		if !match(i) {
+			continue
+		}
+		if count >= first && (last < 0 || count <= last) {
+			if err := emit(set.objects[i]); err != nil {
+				return count, err
+			}
+		}
+		count++
+		if last >= 0 && count > last && !q.Statistics {
+			break
+		}
 	}
+	return count, nil
+}
+
+// matcher returns a test of the object at a position against every filter
+// of q and its search, reading the columns. Case-insensitive filters and
+// the search compare lower-cased columns with the term lower-cased once.
+func (set *objectSet) matcher(res *schema.Resource, q query.Query) func(int) bool {
+	var tests []func(int) bool
 	for _, f := range q.Filters {
 		col := set.columns[f.Field]
-		for i, v := range col {
-			if keep[i] && !f.Match(v) {
-				keep[i] = false
-			}
+		if m := f.FoldedMatcher(); m != nil {
+			folded := set.foldedColumn(f.Field)
+			nullMatches := f.Match(nil)
+			tests = append(tests, func(i int) bool {
+				if col[i] == nil {
+					return nullMatches
+				}
+				return m(folded[i])
+			})
+			continue
 		}
+		tests = append(tests, func(i int) bool { return f.Match(col[i]) })
 	}
 	if q.Search != "" {
-		var cols [][]any
+		term := strings.ToLower(q.Search)
+		var cols [][]string
 		for _, f := range res.SearchFields() {
-			cols = append(cols, set.columns[f])
+			cols = append(cols, set.foldedColumn(f))
 		}
-		for i := range keep {
-			if keep[i] {
-				keep[i] = searchHit(cols, i, q.Search)
+		tests = append(tests, func(i int) bool {
+			for _, col := range cols {
+				if strings.Contains(col[i], term) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	return func(i int) bool {
+		for _, test := range tests {
+			if !test(i) {
+				return false
 			}
 		}
+		return true
 	}
-	var out []int
-	for i, k := range keep {
-		if k {
-			out = append(out, i)
+}
+
+// foldedColumn returns f's column lower-cased, making it on first use.
+func (set *objectSet) foldedColumn(f *schema.Field) []string {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	if col, ok := set.folded[f]; ok {
+		return col
+	}
+	col := make([]string, len(set.objects))
+	for i, v := range set.columns[f] {
+		s, _ := v.(string)
+		col[i] = strings.ToLower(s)
+	}
+	set.folded[f] = col
+	return col
+}
+
+// ordered returns every position in the order of the keys, sorting on
+// first use of that order and keeping the result (for up to maxOrders
+// orders; others are sorted on each use).
+func (set *objectSet) ordered(order []query.OrderKey) []int {
+	var key strings.Builder
+	for _, k := range order {
+		key.WriteString(k.Field.Name)
+		if k.Desc {
+			key.WriteString(" desc")
 		}
+		key.WriteByte(',')
 	}
-	return out
+	set.mu.Lock()
+	positions, ok := set.orders[key.String()]
+	set.mu.Unlock()
+	if ok {
+		return positions
+	}
+	positions = make([]int, len(set.objects))
+	for i := range positions {
+		positions[i] = i
+	}
+	set.sort(positions, order)
+	set.mu.Lock()
+	if len(set.orders) < maxOrders {
+		set.orders[key.String()] = positions
+	}
+	set.mu.Unlock()
+	return positions
 }
 
 // sort orders positions by the order keys, reading the columns. The keys
@@ -225,13 +359,4 @@ func (set *objectSet) sort(positions []int, order []query.OrderKey) {
 		}
 		return 0
 	})
-}
-
-func searchHit(cols [][]any, i int, term string) bool {
-	for _, col := range cols {
-		if s, ok := col[i].(string); ok && query.ContainsFold(s, term) {
-			return true
-		}
-	}
-	return false
 }

@@ -171,15 +171,8 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 					return err
 				}
 				if ok {
-					positions := set.filter(res, q)
-					set.sort(positions, q.Order)
-					count = len(positions)
-					for i := first; i < len(positions) && (last < 0 || i <= last); i++ {
-						if err := emit(set.objects[positions[i]]); err != nil {
-							return err
-						}
-					}
-					return nil
+					count, err = set.page(res, q, first, last, emit)
+					return err
 				}
 			}
 			switch {

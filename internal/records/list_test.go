@@ -26,6 +26,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -1329,4 +1330,53 @@ func TestListPathsAgreeAfterWrites(t *testing.T) {
 		return listIDs(objs)
 	}())
 	e.checkCacheUse(t)
+}
+
+// Many lists at once on a cache made stale by a write (one rebuilds it,
+// the others wait for it), each asking its own order and case-insensitive
+// filters of the set they share: every answer is the scanning service's.
+func TestConcurrentListsOnStaleCache(t *testing.T) {
+	e := newListEnv(t)
+	tenantRes := e.catalog.Resource(schema.Tenant)
+	queries := []string{
+		"last_name__icontains=BERG&_order_by=last_name&_page=1&_page_size=5&_statistics=true",
+		"first_name__istartswith=a&_order_by=-first_name",
+		"_search=ö&_order_by=email",
+		"last_name__iexact=berg&first_name__iendswith=A",
+		"email__icontains=EXAMPLE&_order_by=-last_name,first_name&_page=2&_page_size=3",
+	}
+	want := map[string]listRun{}
+	check := func() {
+		for _, qs := range queries {
+			vals, _ := url.ParseQuery(qs)
+			r, err := e.list(e.scanning, e.p, tenantRes, vals)
+			if err != nil {
+				t.Fatalf("scanning %s: %v", qs, err)
+			}
+			want[qs] = r
+		}
+		if len(want[queries[0]].ids) == 0 || len(want[queries[2]].ids) == 0 {
+			t.Fatal("fixture: the icontains or the search query selects nothing")
+		}
+		var wg sync.WaitGroup
+		for i := range 4 * len(queries) {
+			qs := queries[i%len(queries)]
+			wg.Go(func() {
+				vals, _ := url.ParseQuery(qs)
+				got, err := e.list(e.cached, e.p, tenantRes, vals)
+				switch {
+				case err != nil:
+					t.Errorf("cached %s: %v", qs, err)
+				case !slices.Equal(got.ids, want[qs].ids) || (vals.Has("_statistics") && got.count != want[qs].count):
+					t.Errorf("cached %s: %s, count %d want %d", qs, listDiff(got.ids, want[qs].ids), got.count, want[qs].count)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	check()
+	if _, err := e.cached.Update(e.ctx, e.p, tenantRes, e.tenants[3], listBody(t, "last_name", "Östberg", "first_name", "Anna")); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	check()
 }

@@ -158,14 +158,12 @@ func (s *Service) Get(ctx context.Context, p auth.Principal, res *schema.Resourc
 	}
 	var obj Object
 	err = s.retryOnNewKeys(ctx, p.CustomerID, &keys, func() error {
-		return s.db.View(ctx, func(tx store.Tx) error {
-			row, err := tx.Get(ctx, p.CustomerID, res, id)
-			if err != nil {
-				return notFound(err)
-			}
-			obj, err = fromRow(keys, res, row, true)
-			return err
-		})
+		row, err := s.db.Get(ctx, p.CustomerID, res, id)
+		if err != nil {
+			return notFound(err)
+		}
+		obj, err = fromRow(keys, res, row, true)
+		return err
 	})
 	if err != nil {
 		return Object{}, err

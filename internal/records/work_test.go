@@ -139,7 +139,9 @@ func TestOrderByPersonalFieldIsBounded(t *testing.T) {
 	for _, l := range lasts {
 		items = append(items, listBody(t, "last_name", l))
 	}
-	if _, err := e.s.Bulk(e.ctx, e.p, tenant, items); err != nil {
+	// Bulk clears the bodies it was given: the second service below gets
+	// the same items, so this one gets a copy of the slice.
+	if _, err := e.s.Bulk(e.ctx, e.p, tenant, slices.Clone(items)); err != nil {
 		t.Fatalf("bulk: %v", err)
 	}
 	slices.Sort(lasts)

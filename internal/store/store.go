@@ -95,6 +95,11 @@ func WriteRows(ctx context.Context) int {
 type Store interface {
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(Tx) error) error
+	// Get returns one row of the customer, read by a single statement
+	// outside any explicit transaction (one statement is one snapshot):
+	// the read of a GET by id, which a BEGIN and COMMIT around it would
+	// cost as much as the select itself. Tx.Get reads within a transaction.
+	Get(ctx context.Context, customerID string, res *schema.Resource, id string) (Row, error)
 	// Update runs fn in a read-write transaction, committed when fn returns
 	// nil, and returns once it has committed. The transaction may be shared
 	// with concurrent Updates (group commit), fn's writes in a savepoint of

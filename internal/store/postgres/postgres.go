@@ -302,6 +302,18 @@ func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 	return db.inTx(ctx, readOnly, func(tx pgx.Tx) error { return fn(db.newTxn(tx, nil)) })
 }
 
+// Get reads one row by a single statement on a pooled connection (pgx
+// keeps it prepared there), in PostgreSQL's implicit transaction of that
+// statement: one round trip instead of BEGIN, SELECT and COMMIT.
+func (db *DB) Get(ctx context.Context, customerID string, res *schema.Resource, id string) (store.Row, error) {
+	t, err := db.build.Table(res)
+	if err != nil {
+		return store.Row{}, err
+	}
+	s := t.Get(customerID, id)
+	return t.Scan(row{db, db.pool.QueryRow(ctx, s.SQL, s.Args...)})
+}
+
 // The bounds of the write batches: at most maxWriteBatch Updates share a
 // transaction, and writeBatchesInFlight transactions run at once (a
 // quarter of the default pool, which reads need too). Batches run side by

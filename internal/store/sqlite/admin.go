@@ -61,7 +61,7 @@ func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 // Client returns the client with the given entity id.
 func (db *DB) Client(ctx context.Context, id string) (store.Client, error) {
 	stmt := db.build.Client(id)
-	c, err := sqlbuild.ScanClient(db.reader.QueryRowContext(ctx, stmt.SQL, stmt.Args...))
+	c, err := sqlbuild.ScanClient(db.readStmts.onPool(stmt.SQL).QueryRowContext(ctx, stmt.Args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, store.ErrNotFound
 	}

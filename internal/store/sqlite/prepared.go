@@ -39,6 +39,10 @@ func (p *preparedSet) close() {
 	}
 }
 
+// onPool returns the prepared statement of query on the pool itself, for a
+// statement run outside a transaction, or nil when query is not prepared.
+func (p *preparedSet) onPool(query string) *sql.Stmt { return p.stmts[query] }
+
 // stmt returns the prepared statement of query bound to tx, or nil when
 // query is not a fixed statement.
 func (p *preparedSet) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {

@@ -106,7 +106,8 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 	db.reader = reader
-	queries := append(db.build.Fixed(), upsertAuditHead)
+	// With the fixed statements, the client lookup of authentication.
+	queries := append(db.build.Fixed(), upsertAuditHead, db.build.Client("").SQL)
 	if db.writeStmts, err = newPreparedSet(ctx, writer, queries); err != nil {
 		db.Close()
 		return nil, err
@@ -241,6 +242,17 @@ func (db *DB) inTx(ctx context.Context, pool *sql.DB, fn func(*sql.Tx) error) er
 // View runs fn in a read transaction: one consistent snapshot.
 func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 	return db.inTx(ctx, db.reader, func(tx *sql.Tx) error { return fn(db.newTxn(tx, db.readStmts, false)) })
+}
+
+// Get reads one row with the statement prepared on the reader pool, in
+// SQLite's implicit transaction of that one statement.
+func (db *DB) Get(ctx context.Context, customerID string, res *schema.Resource, id string) (store.Row, error) {
+	t, err := db.build.Table(res)
+	if err != nil {
+		return store.Row{}, err
+	}
+	s := t.Get(customerID, id)
+	return t.Scan(row{db.readStmts.onPool(s.SQL).QueryRowContext(ctx, s.Args...)})
 }
 
 // maxWriteBatch is the most Updates one transaction holds. The writes that

@@ -179,6 +179,9 @@ func (f *fixture) insert(t *testing.T, customerID string, res *schema.Resource, 
 
 func (f *fixture) update(fn func(tx store.Tx) error) error { return f.db.Update(f.ctx, fn) }
 
+// get reads a row both ways a store reads one, Tx.Get in a View and
+// Store.Get outside a transaction, and fails the test unless they agree;
+// so every case that reads a row holds both to the same answer.
 func (f *fixture) get(t *testing.T, customerID string, res *schema.Resource, id string) (store.Row, error) {
 	t.Helper()
 	var row store.Row
@@ -187,6 +190,13 @@ func (f *fixture) get(t *testing.T, customerID string, res *schema.Resource, id 
 		row, err = tx.Get(f.ctx, customerID, res, id)
 		return err
 	})
+	single, singleErr := f.db.Get(f.ctx, customerID, res, id)
+	switch {
+	case (err == nil) != (singleErr == nil) || errors.Is(err, store.ErrNotFound) != errors.Is(singleErr, store.ErrNotFound):
+		t.Errorf("Get of a %s: in a View err = %v, outside a transaction err = %v", res.Name, err, singleErr)
+	case err == nil:
+		checkRow(t, "Store.Get beside Tx.Get of a "+res.Name, single, row)
+	}
 	return row, err
 }
 
