@@ -213,3 +213,37 @@ func TestNewKeyRefusesBadBits(t *testing.T) {
 		}()
 	}
 }
+
+// FuzzNoMatchMissed is TestNoMatchMissed over any valid UTF-8 strings the
+// fuzzer finds: values and queries are UTF-8 by the time they reach the
+// index (anything else is refused with a 400 as it is decoded).
+func FuzzNoMatchMissed(f *testing.F) {
+	f.Add("Åberg", "BERG")
+	f.Add("Sjöström", "ÖSTR")
+	f.Add("İzmir", "izm")
+	f.Add("KELVIN", "kel")
+	k := testKey(7)
+	f.Fuzz(func(t *testing.T, v, q string) {
+		if !utf8.ValidString(v) || !utf8.ValidString(q) {
+			return
+		}
+		held := map[Token]bool{}
+		for _, tok := range k.Value(v) {
+			held[tok] = true
+		}
+		for qop, op := range ops {
+			if !(query.Filter{Op: qop, Values: []any{q}}).Match(v) {
+				continue
+			}
+			tokens, ok := k.Query(op, q)
+			if !ok {
+				continue
+			}
+			for _, tok := range tokens {
+				if !held[tok] {
+					t.Fatalf("%s: a matching value lacks a token of the query", qop)
+				}
+			}
+		}
+	})
+}
