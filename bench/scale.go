@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -146,14 +147,6 @@ func runScale(s settings, sizes []int, repeat int, db, engine string, p pinning,
 	return sr, nil
 }
 
-func (b *bench) peakMB() float64 {
-	peak, err := b.srv.PeakRSS()
-	if err != nil {
-		b.r.Fatalf("reading the server's peak RSS: %v", err)
-	}
-	return float64(peak) / 1024
-}
-
 // grow adds identities (each with a tenant of its own) until c has size,
 // with scaleSeeders bulk writers at once.
 func (b *bench) grow(c *scaleCustomer, size int) {
@@ -169,9 +162,23 @@ func (b *bench) grow(c *scaleCustomer, size int) {
 		close(batches)
 	}()
 	ids, tenants := make([]string, size-from), make([]string, size-from)
+	// A seeder's Fatal (a panic) is carried back to this goroutine, whose
+	// caller recovers it; the seeder drains the batches so the feeder ends.
+	var failed atomic.Pointer[fatal]
 	var wg sync.WaitGroup
 	for range scaleSeeders {
 		wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					f, ok := p.(fatal)
+					if !ok {
+						panic(p)
+					}
+					failed.CompareAndSwap(nil, &f)
+					for range batches {
+					}
+				}
+			}()
 			for start := range batches {
 				n := min(bulkItems, size-start)
 				ts := b.bulkWrite(c.customer, tenantPath, b.tenantBatch("Skala", n))
@@ -193,6 +200,9 @@ func (b *bench) grow(c *scaleCustomer, size int) {
 		})
 	}
 	wg.Wait()
+	if f := failed.Load(); f != nil {
+		panic(*f)
+	}
 	c.ids, c.tenants = append(c.ids, ids...), append(c.tenants, tenants...)
 }
 

@@ -257,11 +257,17 @@ func (b *bench) measure(clients int, d time.Duration, next nextRequest) slice {
 		b.r.Fatalf("resetting the server's peak RSS: %v", err)
 	}
 	win := drive(b.hc, clients, b.s.Warmup, d, next)
+	return slice{win: win, clients: clients, peakMB: b.peakMB()}
+}
+
+// peakMB is the server's peak resident memory since it started or since
+// its last ResetPeakRSS, in MB.
+func (b *bench) peakMB() float64 {
 	peak, err := b.srv.PeakRSS()
 	if err != nil {
 		b.r.Fatalf("reading the server's peak RSS: %v\n%s", err, b.srv.Log())
 	}
-	return slice{win: win, clients: clients, peakMB: float64(peak) / 1024}
+	return float64(peak) / 1024
 }
 
 // creates drives creates of protected identities for a slice, each of a
