@@ -70,26 +70,8 @@ func TestNoMatchMissed(t *testing.T) {
 	matched := map[query.Op]int{}
 	for range 60_000 {
 		v := randomString(r, 12)
-		q := queryOf(r, v)
-		held := map[Token]bool{}
-		for _, tok := range k.Value(v) {
-			held[tok] = true
-		}
-		for qop, op := range ops {
-			if !(query.Filter{Op: qop, Values: []any{q}}).Match(v) {
-				continue
-			}
+		for _, qop := range checkNoMatchMissed(t, k, v, queryOf(r, v)) {
 			matched[qop]++
-			tokens, ok := k.Query(op, q)
-			if !ok {
-				continue
-			}
-			for _, tok := range tokens {
-				if !held[tok] {
-					t.Fatalf("%s: a matching value lacks a token of the query (value %d runes, query %d runes)",
-						qop, utf8.RuneCountInString(v), utf8.RuneCountInString(q))
-				}
-			}
 		}
 	}
 	for qop := range ops {
@@ -99,23 +81,50 @@ func TestNoMatchMissed(t *testing.T) {
 	}
 }
 
+// checkNoMatchMissed fails t when v matches q under an operator but lacks
+// a token of Query for it, and returns the operators v matched.
+func checkNoMatchMissed(t *testing.T, k *Key, v, q string) []query.Op {
+	t.Helper()
+	held := heldTokens(k, v)
+	var matched []query.Op
+	for qop, op := range ops {
+		if !(query.Filter{Op: qop, Values: []any{q}}).Match(v) {
+			continue
+		}
+		matched = append(matched, qop)
+		tokens, ok := k.Query(op, q)
+		if !ok {
+			continue
+		}
+		for _, tok := range tokens {
+			if !held[tok] {
+				t.Fatalf("%s: a matching value lacks a token of the query (value %d runes, query %d runes)",
+					qop, utf8.RuneCountInString(v), utf8.RuneCountInString(q))
+			}
+		}
+	}
+	return matched
+}
+
+// heldTokens is the set of v's tokens.
+func heldTokens(k *Key, v string) map[Token]bool {
+	held := map[Token]bool{}
+	for _, tok := range k.Value(v) {
+		held[tok] = true
+	}
+	return held
+}
+
 // TestQueriesNarrow: a value that does not match is, for most pairs, told
 // apart by its tokens, so the index does narrow.
 func TestQueriesNarrow(t *testing.T) {
 	k := testKey(7)
-	held := func(v string) map[Token]bool {
-		m := map[Token]bool{}
-		for _, tok := range k.Value(v) {
-			m[tok] = true
-		}
-		return m
-	}
 	holdsAll := func(v, q string, op Op) bool {
 		tokens, ok := k.Query(op, q)
 		if !ok {
 			t.Fatalf("query of %d runes not narrowed", utf8.RuneCountInString(q))
 		}
-		h := held(v)
+		h := heldTokens(k, v)
 		for _, tok := range tokens {
 			if !h[tok] {
 				return false
@@ -227,23 +236,6 @@ func FuzzNoMatchMissed(f *testing.F) {
 		if !utf8.ValidString(v) || !utf8.ValidString(q) {
 			return
 		}
-		held := map[Token]bool{}
-		for _, tok := range k.Value(v) {
-			held[tok] = true
-		}
-		for qop, op := range ops {
-			if !(query.Filter{Op: qop, Values: []any{q}}).Match(v) {
-				continue
-			}
-			tokens, ok := k.Query(op, q)
-			if !ok {
-				continue
-			}
-			for _, tok := range tokens {
-				if !held[tok] {
-					t.Fatalf("%s: a matching value lacks a token of the query", qop)
-				}
-			}
-		}
+		checkNoMatchMissed(t, k, v, q)
 	})
 }
