@@ -14,6 +14,7 @@ import (
 	"accounts/internal/config"
 	"accounts/internal/keystore"
 	"accounts/internal/masterkey"
+	"accounts/internal/records"
 	"accounts/internal/schema"
 	"accounts/internal/seal"
 	"accounts/internal/store"
@@ -399,11 +400,10 @@ func rotateCustomer(ctx context.Context, db store.Store, catalog *schema.Catalog
 				if v, _ := seal.Version(row.Sealed); v == ck.Current() {
 					continue // re-sealed meanwhile by a write
 				}
-				plain, err := ck.Open(r.res.Name, r.id, row.Sealed)
+				row, err = records.Reseal(ck, r.res, row)
 				if err != nil {
-					return fmt.Errorf("opening a %s row: %w", r.res.Name, err)
+					return err
 				}
-				row.Sealed = ck.Seal(r.res.Name, r.id, plain)
 				if err := tx.Update(ctx, customerID, r.res, row); err != nil {
 					return err
 				}

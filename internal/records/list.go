@@ -11,18 +11,22 @@ import (
 	"accounts/internal/auth"
 	"accounts/internal/query"
 	"accounts/internal/schema"
+	"accounts/internal/searchindex"
 	"accounts/internal/seal"
 	"accounts/internal/store"
 )
 
 // listPlan splits a query between the database and the service. The
-// database sees only clear columns and blind indexes; everything about a
-// personal field's value is decided here, after decryption, over rows the
-// database has already narrowed to one customer.
+// database sees only clear columns, blind indexes and search tokens;
+// everything about a personal field's value is decided here, after
+// decryption, over rows the database has already narrowed to one customer.
 type listPlan struct {
 	where []store.Condition
 	// inService are the filters the database can't decide (alone).
 	inService []query.Filter
+	// match narrows to the candidates of the filters and _search that the
+	// search tokens can narrow (every candidate is confirmed here).
+	match []store.TokenQuery
 	// order is the database's order; nil when the service sorts.
 	order []store.OrderBy
 	// open says the personal fields must be decrypted.
@@ -31,6 +35,10 @@ type listPlan struct {
 
 func plan(keys *seal.CustomerKeys, res *schema.Resource, q query.Query) listPlan {
 	p := listPlan{open: !q.Slim || q.Search != ""}
+	var tokenKeys []*searchindex.Key
+	if res.SearchIndexed() {
+		tokenKeys = searchKeys(keys, res)
+	}
 	for _, f := range q.Filters {
 		cond, exact := condition(keys, f)
 		if cond != nil {
@@ -39,6 +47,16 @@ func plan(keys *seal.CustomerKeys, res *schema.Resource, q query.Query) listPlan
 		if !exact {
 			p.inService = append(p.inService, f)
 			p.open = p.open || f.Field.Personal
+		}
+		if tokenKeys != nil && cond == nil {
+			if tq, ok := filterTokens(res, tokenKeys, f); ok {
+				p.match = append(p.match, tq)
+			}
+		}
+	}
+	if tokenKeys != nil && q.Search != "" {
+		if tq, ok := searchTermTokens(res, tokenKeys, q.Search); ok {
+			p.match = append(p.match, tq)
 		}
 	}
 	for _, k := range q.Order {
@@ -162,6 +180,15 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 					return Object{}, false, err
 				}
 				return obj, matches(res, q, pl.inService, obj), nil
+			}
+			if len(pl.match) > 0 {
+				// A selective query is answered from its candidates alone.
+				var done bool
+				var err error
+				count, done, err = s.listCandidates(ctx, tx, p.CustomerID, res, q, pl, first, last, decode, emit)
+				if err != nil || done {
+					return err
+				}
 			}
 			if pl.open && (pl.order == nil || len(pl.inService) > 0 || q.Search != "") {
 				// The service must look at personal values: use the cache of

@@ -11,7 +11,8 @@ import (
 )
 
 // toRow turns an object into its stored form: clear columns, blind indexes,
-// and the personal fields sealed together under the customer's data key.
+// the personal fields sealed together under the customer's data key, and
+// the search tokens of its searchable fields.
 func toRow(keys *seal.CustomerKeys, obj Object) store.Row {
 	cols := store.Columns(obj.Resource)
 	row := store.Row{ID: obj.ID, CreatedAt: obj.CreatedAt, Plain: make(map[string]any, len(cols))}
@@ -39,7 +40,20 @@ func toRow(keys *seal.CustomerKeys, obj Object) store.Row {
 		}
 		row.Sealed = keys.Seal(obj.Resource.Name, obj.ID, plain)
 	}
+	row.Search = searchTokens(keys, obj.Resource, obj.Values)
 	return row
+}
+
+// Reseal returns a stored row sealed again under the keys' current data
+// key, its blind indexes and search tokens computed afresh: what keys
+// rotate-data writes, which so also indexes rows written before their
+// resource was search-indexed.
+func Reseal(keys *seal.CustomerKeys, res *schema.Resource, row store.Row) (store.Row, error) {
+	obj, err := fromRow(keys, res, row, true)
+	if err != nil {
+		return store.Row{}, err
+	}
+	return toRow(keys, obj), nil
 }
 
 // indexForm is the value a blind index is computed over: e-mail addresses

@@ -53,6 +53,21 @@ func (r *Resource) SearchFields() []*Field {
 	return out
 }
 
+// SearchIndexed reports whether res's rows carry search tokens (see
+// internal/searchindex): those of resources with a searchable personal
+// field, whose lists on that field could otherwise only be answered by
+// decrypting every row. Every searchable field of such a resource is
+// indexed, personal or not, so that _search, which looks in all of them,
+// can be narrowed by the index alone.
+func (r *Resource) SearchIndexed() bool {
+	for _, f := range r.Fields {
+		if f.Searchable && f.Personal {
+			return true
+		}
+	}
+	return false
+}
+
 // PersonalFields returns the personal fields in declaration order.
 func (r *Resource) PersonalFields() []*Field {
 	var out []*Field

@@ -379,6 +379,17 @@ func (k *CustomerKeys) BlindIndex(field, canonical string) []byte {
 	return mac.Sum(nil)
 }
 
+// SearchKey returns the key of a field's search tokens (see
+// internal/searchindex): derived from the customer's index key for one
+// resource and field, so that tokens of different fields and resources
+// can't be told equal, and never equal to a blind index (whose input
+// never starts with a NUL byte).
+func (k *CustomerKeys) SearchKey(resource, field string) []byte {
+	mac := hmac.New(sha256.New, k.index)
+	mac.Write([]byte("\x00search\x00" + resource + "\x00" + field))
+	return mac.Sum(nil)
+}
+
 func newGCM(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {

@@ -195,3 +195,17 @@ func distinct(tokens []Token) []Token {
 	})
 	return slices.Compact(tokens)
 }
+
+// FieldBits is how many bits of an encoded token name its field: a row's
+// tokens of all its fields are kept together, and a token of one field
+// must not be taken for another's.
+const FieldBits = 8
+
+// Encode packs a token of field number field (0 ≤ field < 1<<FieldBits)
+// into one non-negative integer: the field, the kind, then the value.
+func (t Token) Encode(field int) int64 {
+	if field < 0 || field >= 1<<FieldBits {
+		panic("searchindex: field number out of range")
+	}
+	return int64(field)<<34 | int64(t.Kind)<<32 | int64(t.Value)
+}

@@ -42,4 +42,14 @@ type ListSpec struct {
 	// Since selects only rows written after that list version (see
 	// Tx.Version); 0 selects all.
 	Since int64
+	// Match narrows to rows whose search tokens satisfy every query (see
+	// TokenQuery); only for a schema.Resource.SearchIndexed resource.
+	Match []TokenQuery
 }
+
+// TokenQuery selects the rows holding every token of at least one of its
+// groups (an OR of ANDs). Tokens are a keyed, truncated digest
+// (internal/searchindex), so a match is a candidate that the service
+// confirms after decrypting it, never an answer. A query with no group
+// selects nothing.
+type TokenQuery [][]int64

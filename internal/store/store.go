@@ -47,6 +47,9 @@ type Row struct {
 	Plain map[string]any
 	// Sealed holds the personal fields, encrypted.
 	Sealed []byte
+	// Search holds the row's search tokens when its resource is
+	// schema.Resource.SearchIndexed (an empty slice: none), else nil.
+	Search []int64
 }
 
 // Customer is a property-management company whose data the service keeps.
@@ -165,6 +168,10 @@ type Tx interface {
 	Version(ctx context.Context, customerID string, res *schema.Resource) (int64, error)
 	// Count counts the rows the conditions select.
 	Count(ctx context.Context, customerID string, res *schema.Resource, where []Condition) (int, error)
+	// Unindexed counts the customer's rows of a search-indexed res that
+	// have no search tokens: those written before res was indexed, which
+	// a ListSpec.Match would miss.
+	Unindexed(ctx context.Context, customerID string, res *schema.Resource) (int, error)
 	// Savepoint runs fn so that when it fails, only its own writes are undone
 	// and the transaction goes on.
 	Savepoint(ctx context.Context, fn func() error) error

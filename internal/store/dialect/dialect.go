@@ -32,6 +32,7 @@ const (
 	Bytes             // []byte
 	Time              // time.Time
 	Int               // int64
+	Tokens            // []int64: a row's search tokens
 	kinds
 )
 
@@ -47,6 +48,10 @@ type Dialect struct {
 	// jsonLists binds a list of strings as a JSON array in text;
 	// otherwise as a []string (a text[] column).
 	jsonLists bool
+	// ftsTokens keeps search tokens as text, indexed by an FTS5 table
+	// beside the rows and found through an integer row number (SQLite);
+	// otherwise as an array column with a GIN index (PostgreSQL).
+	ftsTokens bool
 	// noLimit is the LIMIT operand that sets no limit (OFFSET needs a
 	// LIMIT before it on SQLite).
 	noLimit any
@@ -63,8 +68,9 @@ var SQLite = Dialect{
 	name:      "sqlite",
 	textTimes: true,
 	jsonLists: true,
+	ftsTokens: true,
 	noLimit:   int64(-1),
-	types:     [kinds]string{Text: "text", Bool: "integer", Bytes: "blob", Time: "text", Int: "integer"},
+	types:     [kinds]string{Text: "text", Bool: "integer", Bytes: "blob", Time: "text", Int: "integer", Tokens: "text"},
 	columns:   `SELECT name, lower(type), "notnull" <> 0 FROM pragma_table_info(?) ORDER BY cid`,
 }
 
@@ -73,7 +79,7 @@ var Postgres = Dialect{
 	name:     "postgres",
 	numbered: true,
 	noLimit:  nil, // LIMIT NULL is no limit
-	types:    [kinds]string{Text: "text", Bool: "boolean", Bytes: "bytea", Time: "timestamp with time zone", Int: "bigint"},
+	types:    [kinds]string{Text: "text", Bool: "boolean", Bytes: "bytea", Time: "timestamp with time zone", Int: "bigint", Tokens: "ARRAY"},
 	columns: Numbered(`SELECT column_name::text, data_type::text, is_nullable = 'NO' FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position`),
 }
@@ -133,6 +139,35 @@ func (d Dialect) List(l []string) (any, error) {
 	b, err := json.Marshal(l)
 	return string(b), err
 }
+
+// FTSTokens reports whether search tokens are text in an FTS5 index found
+// through a row number (SQLite), rather than an array column (PostgreSQL).
+func (d Dialect) FTSTokens() bool { return d.ftsTokens }
+
+// Tokens is a row's search tokens as the dialect binds them: a []int64
+// (bigint[]), or for FTS5 the tokens as words (see TokenWord) separated
+// by spaces.
+func (d Dialect) Tokens(tokens []int64) any {
+	if !d.ftsTokens {
+		if tokens == nil {
+			tokens = []int64{}
+		}
+		return tokens
+	}
+	var b strings.Builder
+	for i, t := range tokens {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(TokenWord(t))
+	}
+	return b.String()
+}
+
+// TokenWord is a token as an FTS5 word: base 36, lower case, which FTS5's
+// default tokenizer keeps whole and which no query operator (AND, OR,
+// NOT, NEAR: upper case only) can be.
+func TokenWord(t int64) string { return "t" + strconv.FormatUint(uint64(t), 36) }
 
 // NoLimit is the LIMIT operand that sets no limit.
 func (d Dialect) NoLimit() any { return d.noLimit }

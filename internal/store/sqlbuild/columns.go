@@ -17,7 +17,9 @@ type TableColumn struct {
 // Declared lists the columns res's table must have for its statements, as
 // the declaration implies them, in the builder's dialect: customer_id, id,
 // created_at, seq, the clear columns (a required field's and a bool's not
-// null), and sealed (not null when the resource has personal fields).
+// null), sealed (not null when the resource has personal fields), and a
+// search-indexed resource's tokens (on SQLite, with the row number its
+// FTS5 index finds rows by).
 // Migrations are written by hand per engine; the conformance suite checks
 // each live table against this list.
 func (b *Builder) Declared(res *schema.Resource) []TableColumn {
@@ -33,7 +35,15 @@ func (b *Builder) Declared(res *schema.Resource) []TableColumn {
 	for _, c := range store.Columns(res) {
 		out = append(out, col(c.Name, kindOf(c), !c.Index && !c.Field.Nullable()))
 	}
-	return append(out, col("sealed", dialect.Bytes, len(res.PersonalFields()) > 0))
+	out = append(out, col("sealed", dialect.Bytes, len(res.PersonalFields()) > 0))
+	if res.SearchIndexed() {
+		// Null in rows written before the resource was indexed.
+		out = append(out, col("search_tokens", dialect.Tokens, false))
+		if b.d.FTSTokens() {
+			out = append(out, col("search_row", dialect.Int, false))
+		}
+	}
+	return out
 }
 
 // Columns selects a table's columns as the live database has them, for

@@ -21,6 +21,9 @@ func (t *Table) List(customerID string, spec store.ListSpec) (Stmt, error) {
 		b.WriteString(" AND seq > ?")
 		args = append(args, spec.Since)
 	}
+	if args, err = t.match(&b, args, spec.Match); err != nil {
+		return Stmt{}, err
+	}
 	for i, o := range spec.Order {
 		if _, ok := t.kinds[o.Column]; !ok {
 			return Stmt{}, fmt.Errorf("sqlbuild: %s has no column %q to order by", t.res.Name, o.Column)
@@ -122,6 +125,57 @@ func (t *Table) where(b *strings.Builder, customerID string, conds []store.Condi
 		} else {
 			b.WriteString(expr)
 		}
+	}
+	return args, nil
+}
+
+// match writes the token queries, each an AND of its own: on SQLite, the
+// row numbers its FTS5 index finds for one MATCH expression (an OR of
+// ANDs of quoted token words); on PostgreSQL, an OR of array containments
+// that its GIN index answers.
+func (t *Table) match(b *strings.Builder, args []any, queries []store.TokenQuery) ([]any, error) {
+	if len(queries) > 0 && !t.searched {
+		return nil, fmt.Errorf("sqlbuild: %s rows have no search tokens", t.res.Name)
+	}
+	for _, q := range queries {
+		b.WriteString(" AND ")
+		if len(q) == 0 {
+			b.WriteString("FALSE")
+			continue
+		}
+		for _, group := range q {
+			if len(group) == 0 {
+				return nil, fmt.Errorf("sqlbuild: an empty token group on %s", t.res.Name)
+			}
+		}
+		if t.d.FTSTokens() {
+			var expr strings.Builder
+			for i, group := range q {
+				if i > 0 {
+					expr.WriteString(" OR ")
+				}
+				expr.WriteByte('(')
+				for j, tok := range group {
+					if j > 0 {
+						expr.WriteString(" AND ")
+					}
+					expr.WriteString(`"` + dialect.TokenWord(tok) + `"`)
+				}
+				expr.WriteByte(')')
+			}
+			fmt.Fprintf(b, "search_row IN (SELECT rowid FROM %[1]s_search WHERE %[1]s_search MATCH ?)", t.res.Table)
+			args = append(args, expr.String())
+			continue
+		}
+		b.WriteByte('(')
+		for i, group := range q {
+			if i > 0 {
+				b.WriteString(" OR ")
+			}
+			b.WriteString("search_tokens @> ?")
+			args = append(args, group)
+		}
+		b.WriteByte(')')
 	}
 	return args, nil
 }

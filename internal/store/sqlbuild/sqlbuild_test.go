@@ -80,6 +80,9 @@ func TestPlaceholders(t *testing.T) {
 				t.Fatal(err)
 			}
 			row := store.Row{ID: "x", CreatedAt: now, Plain: map[string]any{}}
+			if res.SearchIndexed() {
+				row.Search = []int64{1, 2}
+			}
 			insert, err := tb.Insert("c", 1, row)
 			if err != nil {
 				t.Fatal(err)
@@ -90,6 +93,16 @@ func TestPlaceholders(t *testing.T) {
 			}
 			stmts := map[string]Stmt{"Insert": insert, "Update": update, "Get": tb.Get("c", "x"),
 				"Delete": tb.Delete("c", "x"), "Exists": tb.Exists("c", "x")}
+			if res.SearchIndexed() {
+				stmts["Unindexed"], err = tb.Unindexed("c")
+				if err != nil {
+					t.Fatal(err)
+				}
+				stmts["List with tokens"], err = tb.List("c", store.ListSpec{Match: []store.TokenQuery{{{1, 2}, {3}}, {{4}}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
 			for _, f := range res.Fields {
 				if f.Type != schema.Ref {
 					continue

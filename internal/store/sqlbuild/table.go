@@ -23,6 +23,10 @@ type Table struct {
 	delete     string
 	exists     string
 	stamp      string
+	unindexed  string
+	// searched is true for a schema.Resource.SearchIndexed resource: its
+	// rows carry search tokens, written with every insert and update.
+	searched bool
 	refs       map[string]string // field name -> select ids referencing a target
 	clear      map[string]string // field name -> set the reference to null
 	targets    map[string]*Table // field name -> the referenced resource's table
@@ -40,23 +44,39 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 		sets[i] = c.Name + " = ?"
 	}
 	list := strings.Join(append(names, "sealed"), ", ")
+	written, values := append(names, "sealed"), strings.Repeat(", ?", len(cols)+1)
+	sets = append(sets, "sealed = ?")
+	searched := res.SearchIndexed()
+	if searched {
+		written, values = append(written, "search_tokens"), values+", ?"
+		sets = append(sets, "search_tokens = ?")
+		if d.FTSTokens() {
+			// The FTS5 index finds rows by an integer that never changes
+			// (a rowid may, at VACUUM): the next one, which the one writer
+			// of the database takes alone.
+			written = append(written, "search_row")
+			values += fmt.Sprintf(", (SELECT coalesce(max(search_row), 0) + 1 FROM %s)", res.Table)
+		}
+	}
 	t := &Table{
 		res:        res,
 		d:          d,
 		cols:       cols,
+		searched:   searched,
 		selectList: "id, created_at, " + list,
 		insert: d.Bind(fmt.Sprintf("INSERT INTO %s (customer_id, id, created_at, seq, %s) VALUES (?, ?, ?, ?%s)",
-			res.Table, list, strings.Repeat(", ?", len(cols)+1))),
+			res.Table, strings.Join(written, ", "), values)),
 		get: d.Bind(fmt.Sprintf("SELECT id, created_at, %s FROM %s WHERE customer_id = ? AND id = ?", list, res.Table)),
 		update: d.Bind(fmt.Sprintf("UPDATE %s SET seq = ?, %s WHERE customer_id = ? AND id = ?",
-			res.Table, strings.Join(append(sets, "sealed = ?"), ", "))),
-		delete:  d.Bind(fmt.Sprintf("DELETE FROM %s WHERE customer_id = ? AND id = ?", res.Table)),
-		exists:  d.Bind(fmt.Sprintf("SELECT 1 FROM %s WHERE customer_id = ? AND id = ?", res.Table)),
-		stamp:   d.Bind(fmt.Sprintf("UPDATE %s SET seq = ? WHERE customer_id = ? AND seq = ?", res.Table)),
-		refs:    map[string]string{},
-		clear:   map[string]string{},
-		targets: map[string]*Table{},
-		kinds:   map[string]dialect.Kind{schema.IDField.Name: dialect.Text, schema.CreatedAtField.Name: dialect.Time},
+			res.Table, strings.Join(sets, ", "))),
+		delete:    d.Bind(fmt.Sprintf("DELETE FROM %s WHERE customer_id = ? AND id = ?", res.Table)),
+		exists:    d.Bind(fmt.Sprintf("SELECT 1 FROM %s WHERE customer_id = ? AND id = ?", res.Table)),
+		stamp:     d.Bind(fmt.Sprintf("UPDATE %s SET seq = ? WHERE customer_id = ? AND seq = ?", res.Table)),
+		unindexed: d.Bind(fmt.Sprintf("SELECT count(*) FROM %s WHERE customer_id = ? AND search_tokens IS NULL", res.Table)),
+		refs:      map[string]string{},
+		clear:     map[string]string{},
+		targets:   map[string]*Table{},
+		kinds:     map[string]dialect.Kind{schema.IDField.Name: dialect.Text, schema.CreatedAtField.Name: dialect.Time},
 	}
 	for _, c := range cols {
 		t.kinds[c.Name] = kindOf(c)
@@ -73,10 +93,12 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 // Name is the table's name.
 func (t *Table) Name() string { return t.res.Table }
 
-// values returns row's clear values, then its sealed value. A value whose
-// type does not fit its column is an error.
+// values returns row's clear values, then its sealed value and, for a
+// searched resource, its search tokens. A value whose type does not fit
+// its column is an error, and so is a searched row without tokens: it
+// would be missing from every lookup through them.
 func (t *Table) values(row store.Row) ([]any, error) {
-	out := make([]any, 0, len(t.cols)+1)
+	out := make([]any, 0, len(t.cols)+2)
 	for _, c := range t.cols {
 		v := row.Plain[c.Name]
 		if err := check(c.Name, t.kinds[c.Name], v); err != nil {
@@ -84,7 +106,16 @@ func (t *Table) values(row store.Row) ([]any, error) {
 		}
 		out = append(out, v)
 	}
-	return append(out, row.Sealed), nil
+	out = append(out, row.Sealed)
+	switch {
+	case t.searched && row.Search == nil:
+		return nil, fmt.Errorf("sqlbuild: a %s row without search tokens", t.res.Name)
+	case t.searched:
+		out = append(out, t.d.Tokens(row.Search))
+	case row.Search != nil:
+		return nil, fmt.Errorf("sqlbuild: %s rows have no search tokens", t.res.Name)
+	}
+	return out, nil
 }
 
 // Insert stores row for a customer, stamped with list version seq.
@@ -114,6 +145,15 @@ func (t *Table) Update(customerID string, seq int64, row store.Row) (Stmt, error
 // placeholder and takes its version just before it commits).
 func (t *Table) Stamp(customerID string, pending, seq int64) Stmt {
 	return Stmt{t.stamp, []any{seq, customerID, pending}}
+}
+
+// Unindexed counts the customer's rows written before their resource was
+// search-indexed (no tokens): lookups through the tokens would miss them.
+func (t *Table) Unindexed(customerID string) (Stmt, error) {
+	if !t.searched {
+		return Stmt{}, fmt.Errorf("sqlbuild: %s rows have no search tokens", t.res.Name)
+	}
+	return Stmt{t.unindexed, []any{customerID}}, nil
 }
 
 // Get selects one row, for Scan.

@@ -331,6 +331,22 @@ func (t *Tx) List(ctx context.Context, customerID string, res *schema.Resource, 
 	})
 }
 
+// Unindexed counts the customer's res rows that have no search tokens
+// (written before res was indexed).
+func (t *Tx) Unindexed(ctx context.Context, customerID string, res *schema.Resource) (int, error) {
+	s, err := t.build.Table(res)
+	if err != nil {
+		return 0, err
+	}
+	stmt, err := s.Unindexed(customerID)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = t.conn.QueryRow(ctx, stmt).Scan(&n)
+	return n, err
+}
+
 // Count counts the rows the conditions select.
 func (t *Tx) Count(ctx context.Context, customerID string, res *schema.Resource, where []store.Condition) (int, error) {
 	s, err := t.build.Table(res)

@@ -1,0 +1,127 @@
+package storetest
+
+import (
+	"testing"
+
+	"accounts/internal/schema"
+	"accounts/internal/store"
+)
+
+// Search tokens: a ListSpec.Match selects the rows holding every token of
+// one of a query's groups, ANDs the queries, keeps to the customer, and
+// goes with the other conditions and orders.
+func testSearchTokens(t *testing.T, f *fixture) {
+	rows := []store.Row{
+		f.row(f.tenant, f.base, map[string]any{"custom_id": "x"}),
+		f.row(f.tenant, f.base, map[string]any{"custom_id": "y"}),
+		f.row(f.tenant, f.base, nil),
+		f.row(f.tenant, f.base, nil),
+	}
+	rows[0].Search = []int64{1, 2, 3}
+	rows[1].Search = []int64{2, 3, 4}
+	rows[2].Search = []int64{1 << 40, 5}
+	f.insert(t, f.custA, f.tenant, rows...)
+	other := f.row(f.tenant, f.base, nil)
+	other.Search = []int64{1, 2, 3, 4, 5}
+	f.insert(t, f.custB, f.tenant, other)
+
+	match := func(qs ...store.TokenQuery) []string {
+		return sorted(f.list(t, f.custA, f.tenant, store.ListSpec{Match: qs})...)
+	}
+	cases := []struct {
+		name string
+		qs   []store.TokenQuery
+		want []int
+	}{
+		{"one token", []store.TokenQuery{{{2}}}, []int{0, 1}},
+		{"every token of a group", []store.TokenQuery{{{1, 3}}}, []int{0}},
+		{"a token no row holds", []store.TokenQuery{{{1, 4}}}, nil},
+		{"a group of one of two", []store.TokenQuery{{{1, 3}, {4}}}, []int{0, 1}},
+		{"two queries", []store.TokenQuery{{{2}}, {{4}, {5}}}, []int{1}},
+		{"a large token", []store.TokenQuery{{{1 << 40}}}, []int{2}},
+		{"a negative token", []store.TokenQuery{{{-1}}}, nil},
+		{"a query of no group", []store.TokenQuery{{}}, nil},
+	}
+	for _, c := range cases {
+		sameIDs(t, c.name, match(c.qs...), sorted(ids(rows, c.want...)...))
+	}
+	// With conditions, order and paging.
+	got := f.list(t, f.custA, f.tenant, store.ListSpec{
+		Match: []store.TokenQuery{{{3}}},
+		Where: []store.Condition{{Column: "custom_id", Op: store.In, Values: []any{"x", "y"}}},
+		Order: []store.OrderBy{{Column: "custom_id", Desc: true}},
+		Limit: 1,
+	})
+	sameIDs(t, "with a condition, an order and a limit", got, ids(rows, 1))
+	refused(t, "a group of no token", func() error {
+		return f.db.View(f.ctx, func(tx store.Tx) error {
+			return tx.List(f.ctx, f.custA, f.tenant, store.ListSpec{Match: []store.TokenQuery{{{}}}}, func(store.Row) error { return nil })
+		})
+	})
+	refused(t, "tokens of a resource without them", func() error {
+		return f.db.View(f.ctx, func(tx store.Tx) error {
+			return tx.List(f.ctx, f.custA, f.org, store.ListSpec{Match: []store.TokenQuery{{{1}}}}, func(store.Row) error { return nil })
+		})
+	})
+	refused(t, "a row of a searched resource without tokens", func() error {
+		r := f.row(f.tenant, f.base, nil)
+		r.Search = nil
+		return f.update(func(tx store.Tx) error { return tx.Insert(f.ctx, f.custA, f.tenant, r) })
+	})
+	refused(t, "tokens on a row of a resource without them", func() error {
+		r := f.row(f.org, f.base, nil)
+		r.Search = []int64{1}
+		return f.update(func(tx store.Tx) error { return tx.Insert(f.ctx, f.custA, f.org, r) })
+	})
+	unindexed(t, f, f.custA, f.tenant, 0)
+}
+
+// The tokens follow a row's writes: an update replaces them, a delete and
+// a cascaded delete remove them, and a row written again after a delete
+// is found by its new tokens only.
+func testSearchTokensFollowWrites(t *testing.T, f *fixture) {
+	tenant := f.row(f.tenant, f.base, nil)
+	tenant.Search = []int64{7}
+	f.insert(t, f.custA, f.tenant, tenant)
+	pi := f.row(f.pi, f.base, map[string]any{"tenant_id": tenant.ID})
+	pi.Search = []int64{10, 11}
+	f.insert(t, f.custA, f.pi, pi)
+	find := func(res *schema.Resource, tok int64) []string {
+		return f.list(t, f.custA, res, store.ListSpec{Match: []store.TokenQuery{{{tok}}}})
+	}
+	sameIDs(t, "inserted", find(f.pi, 11), []string{pi.ID})
+
+	pi.Search = []int64{12}
+	if err := f.update(func(tx store.Tx) error { return tx.Update(f.ctx, f.custA, f.pi, pi) }); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	sameIDs(t, "an old token after the update", find(f.pi, 11), nil)
+	sameIDs(t, "the new token after the update", find(f.pi, 12), []string{pi.ID})
+
+	// Deleting the tenant cascades to its protected identity.
+	if err := f.update(func(tx store.Tx) error { return tx.Delete(f.ctx, f.custA, f.tenant, tenant.ID) }); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	sameIDs(t, "a deleted row's token", find(f.tenant, 7), nil)
+	sameIDs(t, "a cascaded row's token", find(f.pi, 12), nil)
+
+	again := f.row(f.tenant, f.base, nil)
+	again.Search = []int64{8}
+	f.insert(t, f.custA, f.tenant, again)
+	sameIDs(t, "a new row's token", find(f.tenant, 8), []string{again.ID})
+	sameIDs(t, "a deleted row's token, once another row is written", find(f.tenant, 7), nil)
+	unindexed(t, f, f.custA, f.pi, 0)
+}
+
+func unindexed(t *testing.T, f *fixture, customerID string, res *schema.Resource, want int) {
+	t.Helper()
+	var n int
+	err := f.db.View(f.ctx, func(tx store.Tx) error {
+		var err error
+		n, err = tx.Unindexed(f.ctx, customerID, res)
+		return err
+	})
+	if err != nil || n != want {
+		t.Errorf("Unindexed %s = %d, %v; want %d", res.Name, n, err, want)
+	}
+}
