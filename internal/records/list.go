@@ -11,8 +11,8 @@ import (
 	"accounts/internal/auth"
 	"accounts/internal/query"
 	"accounts/internal/schema"
-	"accounts/internal/searchindex"
 	"accounts/internal/seal"
+	"accounts/internal/searchindex"
 	"accounts/internal/store"
 )
 

@@ -5,8 +5,8 @@ import (
 
 	"accounts/internal/query"
 	"accounts/internal/schema"
-	"accounts/internal/searchindex"
 	"accounts/internal/seal"
+	"accounts/internal/searchindex"
 	"accounts/internal/store"
 )
 

@@ -27,12 +27,12 @@ type Kind int
 
 // The kinds of the service's columns.
 const (
-	Text  Kind = iota // string
-	Bool              // bool
-	Bytes             // []byte
-	Time              // time.Time
-	Int               // int64
-	Tokens            // []int64: a row's search tokens
+	Text   Kind = iota // string
+	Bool               // bool
+	Bytes              // []byte
+	Time               // time.Time
+	Int                // int64
+	Tokens             // []int64: a row's search tokens
 	kinds
 )
 

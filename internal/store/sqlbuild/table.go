@@ -27,9 +27,9 @@ type Table struct {
 	// searched is true for a schema.Resource.SearchIndexed resource: its
 	// rows carry search tokens, written with every insert and update.
 	searched bool
-	refs       map[string]string // field name -> select ids referencing a target
-	clear      map[string]string // field name -> set the reference to null
-	targets    map[string]*Table // field name -> the referenced resource's table
+	refs     map[string]string // field name -> select ids referencing a target
+	clear    map[string]string // field name -> set the reference to null
+	targets  map[string]*Table // field name -> the referenced resource's table
 	// kinds are the kinds of the columns a list may filter and order on:
 	// the only column names that reach list SQL.
 	kinds map[string]dialect.Kind
