@@ -44,6 +44,14 @@ type Config struct {
 	// SortRows caps the matches one list may hold to order them by a
 	// personal field, which only memory can do.
 	SortRows int
+	// ListCacheRows is the largest customer's resource whose decrypted
+	// objects the list cache keeps (0: no cache). The cache only speeds up
+	// lists of small, busy customers; lists are fast without it.
+	ListCacheRows int
+	// SearchCandidates is the most candidate rows a list reads through the
+	// search tokens to answer from them alone (0: lists never use the
+	// tokens); a list with more is read in the database's order instead.
+	SearchCandidates int
 	// AuthWindow is the window in which failed authentications are
 	// counted: AddressAuthFailures from one source address, or
 	// ClientAuthFailures naming one client id, and further attempts from

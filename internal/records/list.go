@@ -181,7 +181,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 				}
 				return obj, matches(res, q, pl.inService, obj), nil
 			}
-			if len(pl.match) > 0 {
+			if len(pl.match) > 0 && s.candidates > 0 {
 				// A selective query is answered from its candidates alone.
 				var done bool
 				var err error

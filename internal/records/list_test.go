@@ -47,7 +47,10 @@ type listEnv struct {
 	catalog  *schema.Catalog
 	cached   *Service
 	scanning *Service
-	p, other auth.Principal
+	// decrypting has neither the cache nor the search tokens: every list
+	// decrypts every row, the reference the other two are held to.
+	decrypting *Service
+	p, other   auth.Principal
 
 	// objs holds customer one's objects by resource name, in creation
 	// order, as the service returned them (the oracle's model).
@@ -188,6 +191,9 @@ func newListEnv(t *testing.T) *listEnv {
 		otherIDs: map[string]bool{},
 	}
 	e.scanning.cache = newObjectCache(0, 0, time.Minute)
+	e.decrypting = New(catalog, db, ring, nil)
+	e.decrypting.cache = newObjectCache(0, 0, time.Minute)
+	e.decrypting.candidates = 0
 	ssns := listLoadSSNs(t)
 	orgRes := catalog.Resource(schema.Organization)
 	addrRes := catalog.Resource(schema.Address)
@@ -789,14 +795,11 @@ func (e *listEnv) checkAll(t *testing.T, stage string, full bool) map[string][]l
 			}
 			names, variants := st.variants(vals)
 			for vi, v := range variants {
-				for _, svc := range []struct {
-					name string
-					s    *Service
-				}{{"cached", e.cached}, {"scanning", e.scanning}} {
+				for _, svc := range e.services() {
 					if vi == 0 && svc.name == "cached" {
 						continue
 					}
-					if !full && svc.name == "scanning" && names[vi] != "plain" && names[vi] != "personal-tautology" {
+					if !full && svc.name != "cached" && names[vi] != "plain" && names[vi] != "personal-tautology" {
 						continue
 					}
 					got, err := e.list(svc.s, e.p, res, v)
@@ -1052,10 +1055,7 @@ func (e *listEnv) checkKnown(t *testing.T, stage string, fixed bool) {
 		if k.n > 0 {
 			want = want[min(k.first, len(want)):min(k.first+k.n, len(want))]
 		}
-		for _, svc := range []struct {
-			name string
-			s    *Service
-		}{{"cached", e.cached}, {"scanning", e.scanning}} {
+		for _, svc := range e.services() {
 			got, err := e.list(svc.s, e.p, res, vals)
 			if err != nil {
 				t.Errorf("%s on %s: %v", where, svc.name, err)
@@ -1066,6 +1066,19 @@ func (e *listEnv) checkKnown(t *testing.T, stage string, fixed bool) {
 			}
 		}
 	}
+}
+
+// namedService is one of the services the paths are compared on.
+type namedService struct {
+	name string
+	s    *Service
+}
+
+// services are the cached service (the search tokens first, then the
+// cache), the scanning one (the tokens, no cache) and the decrypting one
+// (neither).
+func (e *listEnv) services() []namedService {
+	return []namedService{{"cached", e.cached}, {"scanning", e.scanning}, {"decrypting", e.decrypting}}
 }
 
 // checkCacheUse asserts that the cached service did use its cache and the
@@ -1098,7 +1111,7 @@ func TestListKnownAnswers(t *testing.T) {
 	// The other customer sees only its own objects.
 	for _, name := range []string{schema.Tenant, schema.ProtectedIdentity, schema.Address} {
 		res := e.catalog.Resource(name)
-		for _, s := range []*Service{e.cached, e.scanning} {
+		for _, s := range []*Service{e.cached, e.scanning, e.decrypting} {
 			for _, qs := range []string{"", "email__iexact=dup.person@example.se", "_search=a", "_order_by=-custom_id&_statistics=true"} {
 				vals, _ := url.ParseQuery(qs)
 				if name == schema.Address && strings.HasPrefix(qs, "email") {
@@ -1162,10 +1175,7 @@ func TestListPathsAgreeAfterWrites(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", stage, err)
 		}
-		for _, svc := range []struct {
-			name string
-			s    *Service
-		}{{"cached", e.cached}, {"scanning", e.scanning}} {
+		for _, svc := range e.services() {
 			got, err := e.list(svc.s, p, e.catalog.Resource(resource), vals)
 			if err != nil {
 				t.Fatalf("%s on %s: %v", stage, svc.name, err)

@@ -44,14 +44,18 @@ type Service struct {
 	db      store.Store
 	keys    *seal.Keyring
 	cache   *objectCache
-	reads   *readLog
-	limits  *limit.Limits
-	now     func() time.Time
+	// candidates bounds the rows a list reads through the search tokens
+	// (0: lists don't use them).
+	candidates int
+	reads      *readLog
+	limits     *limit.Limits
+	now        func() time.Time
 }
 
 // Bounds of the decoded-object cache that lists on personal fields use: a
-// customer's resource of up to cacheMaxRows objects is cached, at most
-// cacheMaxTotal objects in all, each set for at most cacheTTL unused.
+// customer's resource of up to the limits' ListCacheRows objects
+// (cacheMaxRows without limits) is cached, at most cacheMaxTotal objects
+// in all, each set for at most cacheTTL unused.
 const (
 	cacheMaxRows  = 50_000
 	cacheMaxTotal = 200_000
@@ -59,16 +63,22 @@ const (
 )
 
 // New returns a Service over db, sealing with keys; limits admit its
-// expensive work (nil: no limits).
+// expensive work and bound its list cache (nil: no limits, the default
+// cache).
 func New(catalog *schema.Catalog, db store.Store, keys *seal.Keyring, limits *limit.Limits) *Service {
+	cacheRows, candidates := cacheMaxRows, defaultSearchCandidates
+	if limits != nil {
+		cacheRows, candidates = limits.Config().ListCacheRows, limits.Config().SearchCandidates
+	}
 	return &Service{
-		catalog: catalog,
-		db:      db,
-		keys:    keys,
-		cache:   newObjectCache(cacheMaxRows, cacheMaxTotal, cacheTTL),
-		reads:   newReadLog(db),
-		limits:  limits,
-		now:     time.Now,
+		catalog:    catalog,
+		db:         db,
+		keys:       keys,
+		cache:      newObjectCache(cacheRows, cacheMaxTotal, cacheTTL),
+		candidates: candidates,
+		reads:      newReadLog(db),
+		limits:     limits,
+		now:        time.Now,
 	}
 }
 

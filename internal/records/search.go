@@ -17,12 +17,13 @@ import (
 // one and the database's copy tells less of them.
 var searchBits = searchindex.Bits{Exact: 32, Prefix: 24, Gram: 16}
 
-// candidateLimit is the most candidate rows a list reads through the
-// search tokens. Up to it, the candidates are decrypted, confirmed and
-// ordered in memory (at most this many objects held); a query with more
-// candidates is not selective, and is read in the database's order
-// instead, where a page ends as soon as it is full.
-const candidateLimit = 1000
+// defaultSearchCandidates is the most candidate rows a list reads through
+// the search tokens without limits (limit.Config.SearchCandidates). Up to
+// it, the candidates are decrypted, confirmed and ordered in memory (at
+// most this many objects held); a query with more candidates is not
+// selective, and is read in the database's order instead, where a page
+// ends as soon as it is full.
+const defaultSearchCandidates = 1000
 
 // searchKeys are a customer's token keys of one resource's search fields,
 // by field number (its place among the resource's search fields).
@@ -135,7 +136,7 @@ func indexed(ctx context.Context, tx store.Tx, customerID string, res *schema.Re
 }
 
 // listCandidates answers a list from the rows its search tokens select,
-// when there are at most candidateLimit of them: each is decrypted and
+// when there are at most s.candidates of them: each is decrypted and
 // confirmed (decode), and the matches are ordered in memory and paged. It
 // reports done = false, having emitted nothing, when the customer has rows
 // without tokens or the query has more candidates; the list is then read
@@ -147,12 +148,12 @@ func (s *Service) listCandidates(ctx context.Context, tx store.Tx, customerID st
 		return 0, false, err
 	}
 	var rows []store.Row
-	spec := store.ListSpec{Where: pl.where, Match: pl.match, Limit: candidateLimit + 1}
+	spec := store.ListSpec{Where: pl.where, Match: pl.match, Limit: s.candidates + 1}
 	err = tx.List(ctx, customerID, res, spec, func(row store.Row) error {
 		rows = append(rows, row)
 		return nil
 	})
-	if err != nil || len(rows) > candidateLimit {
+	if err != nil || len(rows) > s.candidates {
 		return 0, false, err
 	}
 	sorter := newMemorySort(s.limits, q, first, last)

@@ -28,6 +28,8 @@ func newWorkEnv(t *testing.T, cfg limit.Config) *workEnv {
 	t.Helper()
 	catalog, db, ks, master := openTestStore(t)
 	ctx := context.Background()
+	// The cache and the search tokens as serve has them by default.
+	cfg.ListCacheRows, cfg.SearchCandidates = cacheMaxRows, defaultSearchCandidates
 	limits := limit.New(cfg)
 	return &workEnv{
 		ctx:    ctx,

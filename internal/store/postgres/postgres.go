@@ -444,3 +444,36 @@ func (db *DB) Dialect() dialect.Dialect { return dialect.Postgres }
 func (db *DB) TableColumns(ctx context.Context, table string) ([]sqlbuild.TableColumn, error) {
 	return collect(ctx, db, db.build.Columns(table), sqlbuild.ScanTableColumn)
 }
+
+// Explain returns the plan PostgreSQL makes for stmt, one line per row of
+// EXPLAIN (storetest's plan checks): after ANALYZE, as autovacuum keeps
+// the statistics of a live database, and with sequential scans priced out
+// of reach (enable_seqscan off), so that a plan that still scans the table
+// has no index that serves the statement, however large it grows.
+func (db *DB) Explain(ctx context.Context, stmt sqlbuild.Stmt) ([]string, error) {
+	if _, err := db.pool.Exec(ctx, "ANALYZE"); err != nil {
+		return nil, sanitize(err)
+	}
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return nil, sanitize(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+		return nil, sanitize(err)
+	}
+	rows, err := tx.Query(ctx, "EXPLAIN "+stmt.SQL, stmt.Args...)
+	if err != nil {
+		return nil, sanitize(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return nil, sanitize(err)
+		}
+		out = append(out, line)
+	}
+	return out, sanitize(rows.Err())
+}

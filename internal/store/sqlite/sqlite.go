@@ -326,3 +326,23 @@ func (db *DB) Dialect() dialect.Dialect { return dialect.SQLite }
 func (db *DB) TableColumns(ctx context.Context, table string) ([]sqlbuild.TableColumn, error) {
 	return collect(ctx, db, db.build.Columns(table), sqlbuild.ScanTableColumn)
 }
+
+// Explain returns the plan SQLite makes for stmt, one line per step of
+// EXPLAIN QUERY PLAN (storetest's plan checks).
+func (db *DB) Explain(ctx context.Context, stmt sqlbuild.Stmt) ([]string, error) {
+	rows, err := db.reader.QueryContext(ctx, "EXPLAIN QUERY PLAN "+stmt.SQL, stmt.Args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			return nil, err
+		}
+		out = append(out, detail)
+	}
+	return out, rows.Err()
+}

@@ -1,10 +1,12 @@
 package storetest
 
 import (
+	"strings"
 	"testing"
 
 	"accounts/internal/schema"
 	"accounts/internal/store"
+	"accounts/internal/store/sqlbuild"
 )
 
 // Search tokens: a ListSpec.Match selects the rows holding every token of
@@ -123,5 +125,101 @@ func unindexed(t *testing.T, f *fixture, customerID string, res *schema.Resource
 	})
 	if err != nil || n != want {
 		t.Errorf("Unindexed %s = %d, %v; want %d", res.Name, n, err, want)
+	}
+}
+
+// fullScan reports whether a plan step reads a whole table: SQLite's
+// "SCAN tenants" (not its FTS5 index's "SCAN tenants_search VIRTUAL
+// TABLE ..."), PostgreSQL's "Seq Scan on".
+func fullScan(step string) bool {
+	step = strings.TrimSpace(strings.TrimLeft(step, " ->"))
+	return strings.Contains(step, "Seq Scan on") ||
+		(strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "VIRTUAL TABLE"))
+}
+
+// Every lookup the service makes by a blind index or the search tokens is
+// planned through the index that serves it, never by walking the
+// customer's rows (in list order or any other): an equality lookup with
+// the lists' default order, a lookup through the tokens, the check for
+// rows without tokens, and a lookup by a unique reference.
+func testLookupPlans(t *testing.T, f *fixture) {
+	tr, ok := f.db.(TableReader)
+	if !ok {
+		t.Fatalf("the store (%T) does not implement storetest.TableReader", f.db)
+	}
+	build := sqlbuild.New(f.catalog, tr.Dialect())
+	// Rows of two customers, so that a plan has something to choose over.
+	for _, customer := range []string{f.custA, f.custB} {
+		rows := make([]store.Row, 200)
+		for i := range rows {
+			rows[i] = f.row(f.tenant, f.base, map[string]any{"ssn_bidx": randomBytes(32), "email_bidx": randomBytes(32)})
+			rows[i].Search = []int64{int64(i), int64(i + 1000)}
+		}
+		f.insert(t, customer, f.tenant, rows...)
+		pis := make([]store.Row, len(rows))
+		for i, r := range rows {
+			pis[i] = f.row(f.pi, f.base, map[string]any{"tenant_id": r.ID, "ssn_bidx": randomBytes(32)})
+			pis[i].Search = []int64{int64(i)}
+		}
+		f.insert(t, customer, f.pi, pis...)
+	}
+	defaultOrder := []store.OrderBy{{Column: "created_at"}, {Column: "id"}}
+	tenant, err := build.Table(f.tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pi, err := build.Table(f.pi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func(tb *sqlbuild.Table, spec store.ListSpec) sqlbuild.Stmt {
+		stmt, err := tb.List(f.custA, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return stmt
+	}
+	eq := func(col string, v any) []store.Condition {
+		return []store.Condition{{Column: col, Op: store.Eq, Values: []any{v}}}
+	}
+	// SQLite reads the rows by the numbers its FTS5 index gives;
+	// PostgreSQL's GIN index gives the rows.
+	tokenIndex := "tenants_search"
+	if tr.Dialect().FTSTokens() {
+		tokenIndex = "tenants_search_row"
+	}
+	unindexed, err := tenant.Unindexed(f.custA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, index string
+		stmt        sqlbuild.Stmt
+	}{
+		{"ssn, default order", "tenants_ssn", list(tenant, store.ListSpec{Where: eq("ssn_bidx", randomBytes(32)), Order: defaultOrder})},
+		{"email, default order", "tenants_email", list(tenant, store.ListSpec{Where: eq("email_bidx", randomBytes(32)), Order: defaultOrder})},
+		{"phone, default order", "tenants_phone_number", list(tenant, store.ListSpec{Where: eq("phone_number_bidx", randomBytes(32)), Order: defaultOrder})},
+		{"protected identity's ssn, a page", "protected_identities_ssn",
+			list(pi, store.ListSpec{Where: eq("ssn_bidx", randomBytes(32)), Order: defaultOrder, Limit: 10})},
+		{"tokens", tokenIndex, list(tenant, store.ListSpec{Match: []store.TokenQuery{{{5}}}, Limit: 1001})},
+		{"tokens, an OR of groups and two queries", tokenIndex,
+			list(tenant, store.ListSpec{Match: []store.TokenQuery{{{5, 1005}, {7}}, {{5}}}, Limit: 1001})},
+		{"rows without tokens", "tenants_unindexed", unindexed},
+	}
+	for _, c := range cases {
+		plan, err := tr.Explain(f.ctx, c.stmt)
+		if err != nil {
+			t.Fatalf("%s: Explain: %v", c.name, err)
+		}
+		uses := false
+		for _, step := range plan {
+			if fullScan(step) {
+				t.Errorf("%s: the plan reads a whole table: %q", c.name, plan)
+			}
+			uses = uses || strings.Contains(step, c.index)
+		}
+		if !uses {
+			t.Errorf("%s: the plan does not use %s: %q", c.name, c.index, plan)
+		}
 	}
 }

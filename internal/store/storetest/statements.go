@@ -29,6 +29,10 @@ import (
 type TableReader interface {
 	Dialect() dialect.Dialect
 	TableColumns(ctx context.Context, table string) ([]sqlbuild.TableColumn, error)
+	// Explain returns the engine's plan for a statement, a line per step
+	// (PostgreSQL: with sequential scans priced out of reach, so that a
+	// scan in the plan means no index serves it).
+	Explain(ctx context.Context, stmt sqlbuild.Stmt) ([]string, error)
 }
 
 // secret is a value the error messages must not quote.

@@ -65,6 +65,7 @@ func Run(t *testing.T, open Opener) {
 		{"ListEmptyIn", testListEmptyIn},
 		{"SearchTokens", testSearchTokens},
 		{"SearchTokensFollowWrites", testSearchTokensFollowWrites},
+		{"LookupPlans", testLookupPlans},
 		{"ListRefusals", testListRefusals},
 		{"UnknownResource", testUnknownResource},
 		{"WriteValueTypes", testWriteValueTypes},
