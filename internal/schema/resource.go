@@ -16,6 +16,10 @@ type Resource struct {
 	// Rules are the cross-field rules, checked on the object as it will be
 	// after the write.
 	Rules []Rule
+	// NoSearchTokens keeps a resource with searchable personal fields out
+	// of the search index (SearchIndexed), where even the equality of its
+	// values must not be seen in the database (docs/encrypted-search.md).
+	NoSearchTokens bool
 
 	byName map[string]*Field
 }
@@ -58,8 +62,12 @@ func (r *Resource) SearchFields() []*Field {
 // field, whose lists on that field could otherwise only be answered by
 // decrypting every row. Every searchable field of such a resource is
 // indexed, personal or not, so that _search, which looks in all of them,
-// can be narrowed by the index alone.
+// can be narrowed by the index alone. A resource may opt out
+// (NoSearchTokens).
 func (r *Resource) SearchIndexed() bool {
+	if r.NoSearchTokens {
+		return false
+	}
 	for _, f := range r.Fields {
 		if f.Searchable && f.Personal {
 			return true

@@ -199,5 +199,10 @@ func address() *Resource {
 			ref("organization", Organization),
 		},
 		Slim: []string{"id", "created_at", "country", "organization", "custom_id"},
+		// An address's search tokens would group the rows of one street,
+		// postal code or city: labelled from one known address or the
+		// landlord's public buildings, they would tell where the person of
+		// a protected identity lives. Lists on addresses decrypt instead.
+		NoSearchTokens: true,
 	}
 }

@@ -1,5 +1,6 @@
 -- Search over encrypted fields (docs/encrypted-search.md). The rows of each
--- resource with a searchable personal field carry search tokens: keyed,
+-- resource with a searchable personal field, addresses excepted (see
+-- schema.Resource.NoSearchTokens), carry search tokens: keyed,
 -- truncated digests of their searchable values (internal/searchindex),
 -- in an array with a GIN index. Rows written before this migration have
 -- no tokens (null) until they are written again; the service does not
@@ -8,10 +9,6 @@
 -- The blind-index lookups get indexes that also give the lists' default
 -- order (created_at, id), so that an equality lookup reads only its
 -- matches instead of walking the customer's rows in that order.
-
-ALTER TABLE addresses ADD COLUMN search_tokens bigint[];
-CREATE INDEX addresses_search ON addresses USING gin (search_tokens);
-CREATE INDEX addresses_unindexed ON addresses (customer_id) WHERE search_tokens IS NULL;
 
 ALTER TABLE tenants ADD COLUMN search_tokens bigint[];
 CREATE INDEX tenants_search ON tenants USING gin (search_tokens);

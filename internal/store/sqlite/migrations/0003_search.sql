@@ -1,5 +1,6 @@
 -- Search over encrypted fields (docs/encrypted-search.md). The rows of each
--- resource with a searchable personal field carry search tokens: keyed,
+-- resource with a searchable personal field, addresses excepted (see
+-- schema.Resource.NoSearchTokens), carry search tokens: keyed,
 -- truncated digests of their searchable values (internal/searchindex),
 -- as words, indexed by an FTS5 table that finds them by search_row, an
 -- integer given at insert that never changes (a rowid may, at VACUUM).
@@ -11,26 +12,6 @@
 -- The blind-index lookups get indexes that also give the lists' default
 -- order (created_at, id), so that an equality lookup reads only its
 -- matches instead of walking the customer's rows in that order.
-
-ALTER TABLE addresses ADD COLUMN search_tokens TEXT;
-ALTER TABLE addresses ADD COLUMN search_row INTEGER;
-UPDATE addresses SET search_row = rowid;
-CREATE UNIQUE INDEX addresses_search_row ON addresses (search_row);
-CREATE INDEX addresses_unindexed ON addresses (customer_id) WHERE search_tokens IS NULL;
-CREATE VIRTUAL TABLE addresses_search USING fts5 (
-    search_tokens, content = 'addresses', content_rowid = 'search_row', detail = none, columnsize = 0);
-CREATE TRIGGER addresses_search_insert AFTER INSERT ON addresses WHEN new.search_tokens IS NOT NULL BEGIN
-    INSERT INTO addresses_search (rowid, search_tokens) VALUES (new.search_row, new.search_tokens);
-END;
-CREATE TRIGGER addresses_search_delete AFTER DELETE ON addresses WHEN old.search_tokens IS NOT NULL BEGIN
-    INSERT INTO addresses_search (addresses_search, rowid, search_tokens) VALUES ('delete', old.search_row, old.search_tokens);
-END;
-CREATE TRIGGER addresses_search_update AFTER UPDATE OF search_tokens ON addresses BEGIN
-    INSERT INTO addresses_search (addresses_search, rowid, search_tokens)
-        SELECT 'delete', old.search_row, old.search_tokens WHERE old.search_tokens IS NOT NULL;
-    INSERT INTO addresses_search (rowid, search_tokens)
-        SELECT new.search_row, new.search_tokens WHERE new.search_tokens IS NOT NULL;
-END;
 
 ALTER TABLE tenants ADD COLUMN search_tokens TEXT;
 ALTER TABLE tenants ADD COLUMN search_row INTEGER;
