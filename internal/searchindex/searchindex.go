@@ -42,7 +42,8 @@ const (
 )
 
 // PrefixRunes is the longest prefix with a token of its own: a longer
-// startswith query narrows by its first PrefixRunes characters.
+// startswith query narrows by its first PrefixRunes characters and by
+// its grams.
 const PrefixRunes = 4
 
 // GramRunes is the length of the substrings contains queries narrow by; a
@@ -139,7 +140,16 @@ func (k *Key) Query(op Op, q string) ([]Token, bool) {
 	case Equal:
 		return []Token{k.token(Exact, f)}, true
 	case StartsWith:
-		return []Token{k.token(Prefix, f[:ends[min(PrefixRunes, len(ends))-1]])}, true
+		// A value starting with q holds q's prefix token and every gram of
+		// q: the grams narrow a query longer than PrefixRunes, whose
+		// prefix token alone many values share.
+		tokens := []Token{k.token(Prefix, f[:ends[min(PrefixRunes, len(ends))-1]])}
+		if len(ends) > PrefixRunes {
+			for _, g := range grams(f, ends) {
+				tokens = append(tokens, k.token(Gram, g))
+			}
+		}
+		return distinct(tokens), true
 	case Contains:
 		gs := grams(f, ends)
 		if len(gs) == 0 {
