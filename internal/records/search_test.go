@@ -12,8 +12,8 @@ import (
 
 	"accounts/internal/query"
 	"accounts/internal/schema"
-	"accounts/internal/searchindex"
 	"accounts/internal/seal"
+	"accounts/internal/searchindex"
 )
 
 // searchAlphabet is what the random values are made of: letters whose
