@@ -168,6 +168,11 @@ type Tx interface {
 	Version(ctx context.Context, customerID string, res *schema.Resource) (int64, error)
 	// Count counts the rows the conditions select.
 	Count(ctx context.Context, customerID string, res *schema.Resource, where []Condition) (int, error)
+	// Candidates counts, up to limit, the rows of a search-indexed res, of
+	// every customer, whose tokens satisfy the queries (see
+	// ListSpec.Match): read from the token index alone, a cheap upper
+	// bound on one customer's candidates.
+	Candidates(ctx context.Context, res *schema.Resource, match []TokenQuery, limit int) (int, error)
 	// Unindexed counts the customer's rows of a search-indexed res that
 	// have no search tokens: those written before res was indexed, which
 	// a ListSpec.Match would miss.

@@ -139,47 +139,54 @@ func (t *Table) where(b *strings.Builder, customerID string, conds []store.Condi
 	return args, nil
 }
 
-// match writes the token queries, each an AND of its own: on SQLite, the
-// row numbers its FTS5 index finds for one MATCH expression (an OR of
-// ANDs of quoted token words); on PostgreSQL, an OR of array containments
-// that its GIN index answers.
+// match writes the token queries, ANDed: on SQLite, the row numbers its
+// FTS5 index finds for one MATCH expression (an AND of ORs of ANDs of
+// quoted token words); on PostgreSQL, ORs of array containments that its
+// GIN index answers.
 func (t *Table) match(b *strings.Builder, args []any, queries []store.TokenQuery) ([]any, error) {
-	if len(queries) > 0 && !t.searched {
-		return nil, fmt.Errorf("sqlbuild: %s rows have no search tokens", t.res.Name)
+	if len(queries) == 0 {
+		return args, nil
+	}
+	cond, condArgs, err := t.matchCondition(queries)
+	if err != nil {
+		return nil, err
+	}
+	b.WriteString(" AND " + cond)
+	return append(args, condArgs...), nil
+}
+
+// matchesNothing is the condition of token queries one of which has no
+// group.
+const matchesNothing = "FALSE"
+
+// matchCondition is the condition of match, and its values.
+func (t *Table) matchCondition(queries []store.TokenQuery) (string, []any, error) {
+	if !t.searched {
+		return "", nil, fmt.Errorf("sqlbuild: %s rows have no search tokens", t.res.Name)
 	}
 	for _, q := range queries {
-		b.WriteString(" AND ")
 		if len(q) == 0 {
-			b.WriteString("FALSE")
-			continue
+			return matchesNothing, nil, nil
 		}
 		for _, group := range q {
 			if len(group) == 0 {
-				return nil, fmt.Errorf("sqlbuild: an empty token group on %s", t.res.Name)
+				return "", nil, fmt.Errorf("sqlbuild: an empty token group on %s", t.res.Name)
 			}
 		}
-		if t.d.FTSTokens() {
-			var expr strings.Builder
-			for i, group := range q {
-				if i > 0 {
-					expr.WriteString(" OR ")
-				}
-				expr.WriteByte('(')
-				for j, tok := range group {
-					if j > 0 {
-						expr.WriteString(" AND ")
-					}
-					expr.WriteString(`"` + dialect.TokenWord(tok) + `"`)
-				}
-				expr.WriteByte(')')
-			}
-			fmt.Fprintf(b, "search_row IN (SELECT rowid FROM %[1]s_search WHERE %[1]s_search MATCH ?)", t.res.Table)
-			args = append(args, expr.String())
-			continue
+	}
+	if t.d.FTSTokens() {
+		return fmt.Sprintf("search_row IN (SELECT rowid FROM %[1]s_search WHERE %[1]s_search MATCH ?)", t.res.Table),
+			[]any{ftsExpression(queries)}, nil
+	}
+	var b strings.Builder
+	var args []any
+	for i, q := range queries {
+		if i > 0 {
+			b.WriteString(" AND ")
 		}
 		b.WriteByte('(')
-		for i, group := range q {
-			if i > 0 {
+		for j, group := range q {
+			if j > 0 {
 				b.WriteString(" OR ")
 			}
 			b.WriteString("search_tokens @> ?")
@@ -187,7 +194,54 @@ func (t *Table) match(b *strings.Builder, args []any, queries []store.TokenQuery
 		}
 		b.WriteByte(')')
 	}
-	return args, nil
+	return b.String(), args, nil
+}
+
+// ftsExpression writes token queries as one FTS5 query: an AND of ORs of
+// ANDs of quoted token words.
+func ftsExpression(queries []store.TokenQuery) string {
+	var expr strings.Builder
+	for i, q := range queries {
+		if i > 0 {
+			expr.WriteString(" AND ")
+		}
+		expr.WriteByte('(')
+		for j, group := range q {
+			if j > 0 {
+				expr.WriteString(" OR ")
+			}
+			expr.WriteByte('(')
+			for k, tok := range group {
+				if k > 0 {
+					expr.WriteString(" AND ")
+				}
+				expr.WriteString(`"` + dialect.TokenWord(tok) + `"`)
+			}
+			expr.WriteByte(')')
+		}
+		expr.WriteByte(')')
+	}
+	return expr.String()
+}
+
+// Candidates counts, up to limit, the rows of every customer whose tokens
+// satisfy the queries: read from the token index alone (no row is read),
+// it bounds a customer's candidates cheaply, so that a query with too
+// many is not read at all.
+func (t *Table) Candidates(queries []store.TokenQuery, limit int) (Stmt, error) {
+	cond, args, err := t.matchCondition(queries)
+	switch {
+	case err != nil:
+		return Stmt{}, err
+	case cond == matchesNothing:
+		return Stmt{"SELECT 0", nil}, nil
+	}
+	args = append(args, int64(limit))
+	if t.d.FTSTokens() {
+		return Stmt{t.d.Bind(fmt.Sprintf("SELECT count(*) FROM (SELECT rowid FROM %[1]s_search WHERE %[1]s_search MATCH ? LIMIT ?)", t.res.Table)),
+			[]any{ftsExpression(queries), int64(limit)}}, nil
+	}
+	return Stmt{t.d.Bind(fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT ?) AS candidates", t.res.Table, cond)), args}, nil
 }
 
 // condValue checks a condition value and binds it: created_at values come
