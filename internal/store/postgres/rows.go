@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strconv"
+	"sync/atomic"
 
 	"accounts/internal/store"
 	"accounts/internal/store/sqlbuild"
@@ -71,6 +73,60 @@ func (c conn) Query(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scann
 		}
 	}
 	return c.db.classify(rows.Err())
+}
+
+// cursors numbers the cursors of Stream, whose names must differ within a
+// transaction.
+var cursors atomic.Uint64
+
+// The rows a Stream fetches at a time: few at first, since a page may
+// need few, then more, so that a long stream costs few round trips.
+const (
+	firstFetch = 128
+	maxFetch   = 4096
+)
+
+// Stream reads a query through a cursor. A query sent whole is planned to
+// give all its rows at the least cost (a customer's rows sorted after
+// reading them all, say) and its rows keep arriving when the caller has
+// stopped: pgx reads every one of them off the connection before the next
+// statement. A cursor is planned to give its first rows soon
+// (cursor_tuple_fraction) and yields only the rows fetched.
+func (c conn) Stream(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scanner) error) error {
+	ctx = c.context(ctx)
+	name := "stream_" + strconv.FormatUint(cursors.Add(1), 10)
+	if _, err := c.tx.Exec(ctx, "DECLARE "+name+" NO SCROLL CURSOR FOR "+s.SQL, s.Args...); err != nil {
+		return c.db.classify(err)
+	}
+	for batch := firstFetch; ; batch = min(2*batch, maxFetch) {
+		rows, err := c.tx.Query(ctx, "FETCH "+strconv.Itoa(batch)+" FROM "+name)
+		if err != nil {
+			return c.db.classify(err)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+			if err := fn(rows); err != nil {
+				rows.Close()
+				c.closeCursor(ctx, name)
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return c.db.classify(err)
+		}
+		if n < batch {
+			return c.db.classify(c.closeCursor(ctx, name))
+		}
+	}
+}
+
+// closeCursor closes a Stream's cursor, which would otherwise last until
+// the transaction ends.
+func (c conn) closeCursor(ctx context.Context, name string) error {
+	_, err := c.tx.Exec(ctx, "CLOSE "+name)
+	return err
 }
 
 // row is a single-row result whose Scan reports no row as

@@ -91,6 +91,12 @@ func (c conn) Query(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scann
 	return classify(rows.Err())
 }
 
+// Stream is Query: SQLite steps through a query's rows as they are
+// taken, and stops reading when the caller stops.
+func (c conn) Stream(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scanner) error) error {
+	return c.Query(ctx, s, fn)
+}
+
 // row is a single-row result whose Scan reports no row as
 // store.ErrNotFound.
 type row struct{ r *sql.Row }

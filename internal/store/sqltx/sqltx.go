@@ -44,6 +44,11 @@ type Conn interface {
 	// Query calls fn with each row of a query, in order, and returns fn's
 	// first error as it is.
 	Query(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scanner) error) error
+	// Stream is Query for a query whose caller may stop early, after a
+	// few of many rows (a list filtered in the service, cut at the end of
+	// its page): the engine plans it to give its first rows soon and
+	// reads no more of them than the caller takes.
+	Stream(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scanner) error) error
 }
 
 // pendingSeq is the list version a transaction's rows carry until finish
@@ -322,7 +327,11 @@ func (t *Tx) List(ctx context.Context, customerID string, res *schema.Resource, 
 	if err != nil {
 		return err
 	}
-	return t.conn.Query(ctx, stmt, func(r sqlbuild.Scanner) error {
+	query := t.conn.Query
+	if spec.Limit == 0 {
+		query = t.conn.Stream
+	}
+	return query(ctx, stmt, func(r sqlbuild.Scanner) error {
 		row, err := s.Scan(r)
 		if err != nil {
 			return err

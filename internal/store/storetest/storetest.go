@@ -50,6 +50,7 @@ func Run(t *testing.T, open Opener) {
 		{"ListPaging", testListPaging},
 		{"ListOffsetWithoutLimit", testListOffsetWithoutLimit},
 		{"ListStopsAtError", testListStops},
+		{"ListStreamsManyRows", testListStreamsManyRows},
 		{"Versions", testVersions},
 		{"VersionsConcurrent", testVersionsConcurrent},
 		{"ConcurrentUpdatesFailAlone", testConcurrentUpdatesFailAlone},
@@ -810,6 +811,54 @@ func testListOffsetWithoutLimit(t *testing.T, f *fixture) {
 	rows := f.listRows(t)
 	got := f.list(t, f.custA, f.tenant, store.ListSpec{Order: []store.OrderBy{{Column: "created_at"}}, Offset: 2})
 	sameIDs(t, "List offset 2 without limit", got, ids(rows, 2, 3, 4))
+}
+
+// An unpaged list yields every row in order however many there are (the
+// PostgreSQL store fetches them in batches of growing size), and one
+// stopped halfway leaves the transaction usable.
+func testListStreamsManyRows(t *testing.T, f *fixture) {
+	const n = 1500
+	rows := make([]store.Row, n)
+	for i := range rows {
+		rows[i] = f.row(f.tenant, f.base, nil)
+	}
+	f.insert(t, f.custA, f.tenant, rows...)
+	want := sorted(ids(rows, func() []int {
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx
+	}()...)...)
+	sameIDs(t, "every row, by id", f.list(t, f.custA, f.tenant, store.ListSpec{Order: []store.OrderBy{{Column: "id"}}}), want)
+	err := f.db.View(f.ctx, func(tx store.Tx) error {
+		taken := 0
+		err := tx.List(f.ctx, f.custA, f.tenant, store.ListSpec{Order: []store.OrderBy{{Column: "id"}}}, func(store.Row) error {
+			taken++
+			if taken == 700 {
+				return errTest
+			}
+			return nil
+		})
+		if !errors.Is(err, errTest) {
+			t.Errorf("List stopped at row 700 returned %v, want fn's error", err)
+		}
+		var again []string
+		err = tx.List(f.ctx, f.custA, f.tenant, store.ListSpec{Order: []store.OrderBy{{Column: "id", Desc: true}}}, func(r store.Row) error {
+			again = append(again, r.ID)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(again) != n || again[0] != want[n-1] {
+			t.Errorf("a list after a stopped one: %d rows", len(again))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("View: %v", err)
+	}
 }
 
 func testListStops(t *testing.T, f *fixture) {
