@@ -43,6 +43,8 @@ type settings struct {
 	Scenarios []string      `json:"scenarios"`
 	Runs      int           `json:"runs"`
 	Pin       bool          `json:"-"`
+	// ServeFlags are flags given to serve besides serveLimitFlags.
+	ServeFlags []string `json:"serve_flags,omitempty"`
 }
 
 func main() { os.Exit(servetest.Run(func() int { return run(os.Args[1:], os.Stdout, os.Stderr) })) }
@@ -65,6 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	group := fs.Int("group", 1, "with --write-baseline: the `runs` a check takes the median of; margins come from the spread of medians of that many runs (give --runs a multiple of it)")
 	scale := fs.String("scale", "", "comma-separated customer `sizes` (e.g. 1000,100000,1000000): instead of the scenarios, grow one customer to each size and measure issue 12's lookups (see docs/benchmarks.md)")
 	repeat := fs.Int("repeat", 21, "with --scale: times each lookup is made at each size (its median is shown)")
+	serveFlags := fs.String("serve-flags", "", "more `flags` for serve, space-separated, e.g. \"--list-cache-rows 0\" (the decrypted-object cache off)")
 	pin := fs.String("pin", "auto", "`mode`: auto (with taskset and 2 or more CPUs, serve on the first half of the CPUs and this program on the rest) or off")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./bench [flags]\n\nScenarios: %s\n\n", strings.Join(scenarioNames, ", "))
@@ -93,7 +96,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	s := settings{Clients: *clients, Duration: *duration, Warmup: *warmup, Slices: *sliceCount, Runs: *runs, Pin: *pin == "auto"}
+	s := settings{Clients: *clients, Duration: *duration, Warmup: *warmup, Slices: *sliceCount, Runs: *runs, Pin: *pin == "auto",
+		ServeFlags: strings.Fields(*serveFlags)}
 	if fs.NArg() > 0 || *clients < 1 || *warmup < 0 || *runs < 1 || *group < 1 || (*pin != "auto" && *pin != "off") ||
 		*sliceCount < 1 || *duration < 100*time.Millisecond*time.Duration(*sliceCount) {
 		fs.Usage()
@@ -226,6 +230,7 @@ func runScales(s settings, sizes []int, repeat int, asJSON bool, stdout, stderr 
 			Runs    []scaleRun `json:"runs"`
 		}{rep.Machine, repeat, runs})
 	} else {
+		fmt.Fprintf(stdout, "Server flags: %s.\n", strings.Join(append(slices.Clone(serveLimitFlags), s.ServeFlags...), " "))
 		fmt.Fprint(stdout, scaleMarkdown(runs))
 	}
 	if code != 0 {

@@ -221,7 +221,7 @@ func (rep *report) markdown() string {
 	}
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %s, %s, Go %s; disk %s.\n", rep.Machine.CPUs, rep.Machine.CPU, rep.Machine.Memory, rep.Machine.Kernel, strings.TrimPrefix(rep.Machine.Go, "go"), rep.Machine.Disk)
 	fmt.Fprintf(&b, "Pinning: %s.\n", rep.Machine.Pinning)
-	fmt.Fprintf(&b, "Server limits: %s (the rest at their defaults).\n", strings.Join(serveLimitFlags, " "))
+	fmt.Fprintf(&b, "Server limits: %s (the rest at their defaults).\n", strings.Join(append(slices.Clone(serveLimitFlags), s.ServeFlags...), " "))
 	fmt.Fprintf(&b, "Each scenario: %d clients (create-1: one) for %s in %d slices, each after %s of warm-up, the scenarios taking turns; %s. Took %s.\n",
 		s.Clients, s.Duration, s.Slices, s.Warmup, runs, rep.Elapsed)
 	for _, er := range rep.Medians {
