@@ -120,6 +120,8 @@ func newEnvWith(t testing.TB, configure func(*config.Config)) *env {
 	e.vars = map[string]string{
 		config.EnvDatabase:  filepath.Join(dir, "accounts.db"),
 		config.EnvMasterKey: seal.GenerateMasterKey(),
+		// The tests' rotations do not wait for servers to load new keys.
+		config.EnvKeySettle: "0s",
 	}
 	if onPostgres() {
 		// The key store stays a file: apart from the data, as it must be.

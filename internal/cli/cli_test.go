@@ -39,6 +39,8 @@ func newCLIEnv(t *testing.T) *cliEnv {
 	return &cliEnv{t: t, vars: map[string]string{
 		config.EnvDatabase:  filepath.Join(t.TempDir(), "accounts.db"),
 		config.EnvMasterKey: seal.GenerateMasterKey(),
+		// No server runs beside the tests' rotations.
+		config.EnvKeySettle: "0s",
 	}}
 }
 

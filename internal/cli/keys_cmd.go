@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"accounts/internal/config"
 	"accounts/internal/keystore"
@@ -278,9 +279,15 @@ func keyFileInUse(cfg config.Config) string {
 const rotateBatch = 200
 
 // keysRotateData gives each customer (or one) a new data key version and
-// re-seals every value under it. It is resumable: a customer whose values
-// are not all under its newest version is finished first, without another
-// new version.
+// index key version, and re-seals and re-indexes every value under them.
+// It is resumable: a customer whose values are not all under its newest
+// version is finished first, without another new version.
+//
+// The new index key is given --settle before the data key that puts it to
+// use: rows are indexed under the index key of their seal version, and a
+// lookup finds them only under an index key it holds, so every server must
+// hold the new index key (each reads a customer's keys again within
+// seal.KeyCacheTTL) before any row is indexed under it.
 //
 // With --json it prints JSON Lines: one object per customer as its
 // rotation finishes, {"customer_id", "version", "values"} (the values
@@ -290,16 +297,29 @@ func keysRotateData(fs *flag.FlagSet, io IO) runFunc {
 	a := newAdminFlags(fs, io)
 	a.bindKeys(fs, withMasterKey)
 	only := fs.String("customer", "", "rotate this customer only (customer `ID`)")
+	settle := defaultSettle
+	settleErr := error(nil)
+	if v := io.Env(config.EnvKeySettle); v != "" {
+		settle, settleErr = time.ParseDuration(v)
+	}
+	fs.DurationVar(&settle, "settle", settle, fmt.Sprintf("time between adding the new index keys and the data keys that put them to use, for every server to load them (env %s; 0 only with no server running)", config.EnvKeySettle))
 	return func(ctx context.Context, _ []string) error {
+		if settleErr != nil || settle < 0 {
+			return usagef("%s: not a duration of 0 or more", config.EnvKeySettle)
+		}
 		id, err := optionalID(fs, "customer", *only)
 		if err != nil {
 			return err
 		}
-		return rotateData(ctx, a, id)
+		return rotateData(ctx, a, id, settle)
 	}
 }
 
-func rotateData(ctx context.Context, a *adminFlags, only string) error {
+// defaultSettle is rotate-data's wait for every server to load new index
+// keys: the time a server keeps a customer's keys, and a margin.
+const defaultSettle = seal.KeyCacheTTL + 10*time.Second
+
+func rotateData(ctx context.Context, a *adminFlags, only string, settle time.Duration) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
@@ -343,6 +363,9 @@ func rotateData(ctx context.Context, a *adminFlags, only string) error {
 	if a.json {
 		progress = newProgress(io.Discard)
 	}
+	if err := startRotations(ctx, db, catalog, keys, customers, settle, a.io.Stderr); err != nil {
+		return err
+	}
 	for _, c := range customers {
 		if err := rotateCustomer(ctx, db, catalog, keys, c, progress); err != nil {
 			return fmt.Errorf("customer %s: %w", c, err)
@@ -363,6 +386,58 @@ type staleRow struct {
 	id  string
 }
 
+// startRotations gives the customers whose last rotation finished (every
+// value under their newest data key) a new index key version, waits
+// settle, then gives them the data key version of the same number. A
+// customer with values left under an older version keeps its keys: its
+// rotation is finished first.
+func startRotations(ctx context.Context, db store.Store, catalog *schema.Catalog, keys *keys, customers []string, settle time.Duration, log io.Writer) error {
+	ring := seal.NewKeyringFrom(keys.masters, keys.store)
+	next := map[string]int{}
+	for _, c := range customers {
+		ck, err := ring.Customer(ctx, c)
+		if err != nil {
+			return fmt.Errorf("customer %s: %w", c, err)
+		}
+		stale, err := staleRows(ctx, db, catalog, c, ck.Current())
+		if err != nil {
+			return fmt.Errorf("customer %s: %w", c, err)
+		}
+		if len(stale) > 0 {
+			continue
+		}
+		v := ck.Current() + 1
+		if !ck.HasIndexKey(v) { // else made by a run that stopped before its data key
+			if err := keys.put(ctx, []seal.WrappedKey{keys.master.NewIndexKey(c, v)}); err != nil {
+				return fmt.Errorf("customer %s: %w", c, err)
+			}
+		}
+		next[c] = v
+	}
+	if len(next) == 0 {
+		return nil
+	}
+	if settle > 0 {
+		fmt.Fprintf(log, "rotate-data: new index keys for %s; waiting %s for every server to load them\n",
+			plural(int64(len(next)), "customer", "customers"), settle)
+		select {
+		case <-time.After(settle):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for _, c := range customers {
+		if v, ok := next[c]; ok {
+			if err := keys.put(ctx, []seal.WrappedKey{keys.master.NewDataKey(c, v)}); err != nil {
+				return fmt.Errorf("customer %s: %w", c, err)
+			}
+		}
+	}
+	return nil
+}
+
+// rotateCustomer re-seals, and so re-indexes, the customer's values under
+// its newest data key version.
 func rotateCustomer(ctx context.Context, db store.Store, catalog *schema.Catalog, keys *keys, customerID string, progress *progress) error {
 	ring := seal.NewKeyringFrom(keys.masters, keys.store)
 	ck, err := ring.Customer(ctx, customerID)
@@ -372,18 +447,6 @@ func rotateCustomer(ctx context.Context, db store.Store, catalog *schema.Catalog
 	stale, err := staleRows(ctx, db, catalog, customerID, ck.Current())
 	if err != nil {
 		return err
-	}
-	if len(stale) == 0 {
-		// The last rotation finished: start a new one.
-		if err := keys.put(ctx, []seal.WrappedKey{keys.master.NewDataKey(customerID, ck.Current()+1)}); err != nil {
-			return err
-		}
-		if ck, err = ring.Refresh(ctx, customerID); err != nil {
-			return err
-		}
-		if stale, err = staleRows(ctx, db, catalog, customerID, ck.Current()); err != nil {
-			return err
-		}
 	}
 	progress.start(customerID, ck.Current(), len(stale))
 	for start := 0; start < len(stale); start += rotateBatch {

@@ -26,6 +26,8 @@ const (
 	EnvKeyFile   = "ACCOUNTS_KEY_FILE"
 	EnvMasterKey = "ACCOUNTS_MASTER_KEY"
 	EnvKeyStore  = "ACCOUNTS_KEY_STORE"
+	// EnvKeySettle sets keys rotate-data's --settle.
+	EnvKeySettle = "ACCOUNTS_KEY_SETTLE"
 	// EnvPreviousMasterKey holds the master key being rotated away from,
 	// while keys may still be wrapped under it (see keys rotate-master).
 	EnvPreviousMasterKey = "ACCOUNTS_PREVIOUS_MASTER_KEY"

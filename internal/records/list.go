@@ -35,7 +35,7 @@ type listPlan struct {
 
 func plan(keys *seal.CustomerKeys, res *schema.Resource, q query.Query) listPlan {
 	p := listPlan{open: !q.Slim || q.Search != ""}
-	var tokenKeys []*searchindex.Key
+	var tokenKeys [][]*searchindex.Key
 	if res.SearchIndexed() {
 		tokenKeys = searchKeys(keys, res)
 	}
@@ -92,9 +92,16 @@ func condition(keys *seal.CustomerKeys, f query.Filter) (*store.Condition, bool)
 		if !ok || (email && f.Negate) {
 			return nil, false
 		}
-		hashes := make([]any, len(f.Values))
-		for i, v := range f.Values {
-			hashes[i] = keys.BlindIndex(f.Field.Name, indexForm(f.Field, v.(string)))
+		// A value's hash under every index key held: rows are indexed
+		// under the key of their seal version (see seal.CustomerKeys).
+		var hashes []any
+		for _, v := range f.Values {
+			for _, h := range keys.BlindIndexes(f.Field.Name, indexForm(f.Field, v.(string))) {
+				hashes = append(hashes, h)
+			}
+		}
+		if op == store.Eq && len(hashes) > 1 {
+			op = store.In
 		}
 		return &store.Condition{Column: col, Op: op, Negate: f.Negate, Values: hashes}, !email
 	}

@@ -25,13 +25,17 @@ var searchBits = searchindex.Bits{Exact: 32, Prefix: 24, Gram: 16}
 // ends as soon as it is full.
 const defaultSearchCandidates = 1000
 
-// searchKeys are a customer's token keys of one resource's search fields,
-// by field number (its place among the resource's search fields).
-func searchKeys(keys *seal.CustomerKeys, res *schema.Resource) []*searchindex.Key {
+// searchKeys are a customer's token keys of one resource's search fields
+// that lookups use, by field number (its place among the resource's
+// search fields), one per index key held: rows are indexed under the
+// index key of their seal version (see seal.CustomerKeys).
+func searchKeys(keys *seal.CustomerKeys, res *schema.Resource) [][]*searchindex.Key {
 	fields := res.SearchFields()
-	out := make([]*searchindex.Key, len(fields))
+	out := make([][]*searchindex.Key, len(fields))
 	for i, f := range fields {
-		out[i] = searchindex.NewKey(keys.SearchKey(res.Name, f.Name), searchBits)
+		for _, k := range keys.SearchKeys(res.Name, f.Name) {
+			out[i] = append(out[i], searchindex.NewKey(k, searchBits))
+		}
 	}
 	return out
 }
@@ -66,10 +70,11 @@ var tokenOps = map[query.Op]searchindex.Op{
 }
 
 // filterTokens returns the token query a filter of a search-indexed
-// resource narrows by: a group per value (in has several). A negated
+// resource narrows by: a group per value (in has several) and index key.
+// A negated
 // filter, a field without tokens, or a value too short to narrow by (a
 // contains of fewer than searchindex.GramRunes characters) narrows nothing.
-func filterTokens(res *schema.Resource, keys []*searchindex.Key, f query.Filter) (store.TokenQuery, bool) {
+func filterTokens(res *schema.Resource, keys [][]*searchindex.Key, f query.Filter) (store.TokenQuery, bool) {
 	op, ok := tokenOps[f.Op]
 	if !ok || f.Negate {
 		return nil, false
@@ -84,26 +89,30 @@ func filterTokens(res *schema.Resource, keys []*searchindex.Key, f query.Filter)
 		if !ok {
 			return nil, false
 		}
-		toks, ok := keys[i].Query(op, s)
-		if !ok {
-			return nil, false
+		for _, k := range keys[i] {
+			toks, ok := k.Query(op, s)
+			if !ok {
+				return nil, false
+			}
+			q = append(q, encode(toks, i))
 		}
-		q = append(q, encode(toks, i))
 	}
 	return q, len(q) > 0
 }
 
 // searchTermTokens returns the token query of _search: a group per search
-// field, each of the term's grams, since _search is icontains over every
-// search field.
-func searchTermTokens(res *schema.Resource, keys []*searchindex.Key, term string) (store.TokenQuery, bool) {
+// field and index key, each of the term's grams, since _search is
+// icontains over every search field.
+func searchTermTokens(res *schema.Resource, keys [][]*searchindex.Key, term string) (store.TokenQuery, bool) {
 	var q store.TokenQuery
 	for i := range res.SearchFields() {
-		toks, ok := keys[i].Query(searchindex.Contains, term)
-		if !ok {
-			return nil, false
+		for _, k := range keys[i] {
+			toks, ok := k.Query(searchindex.Contains, term)
+			if !ok {
+				return nil, false
+			}
+			q = append(q, encode(toks, i))
 		}
-		q = append(q, encode(toks, i))
 	}
 	return q, len(q) > 0
 }

@@ -41,13 +41,13 @@ type staticMasters []*MasterKey
 func (s staticMasters) MasterKeys() []*MasterKey { return s }
 func (s staticMasters) Reload() bool             { return false }
 
-// keyCacheTTL is how long unwrapped keys are kept in memory before they are
+// KeyCacheTTL is how long unwrapped keys are kept in memory before they are
 // read again: so that keys destroyed (a customer crypto-shredded) or added
 // (a new data key version) elsewhere take effect here within a minute.
-const keyCacheTTL = time.Minute
+const KeyCacheTTL = time.Minute
 
 // Keyring unwraps customer keys on first use and keeps them in memory for
-// keyCacheTTL, so a request costs no key unwrapping after the customer's
+// KeyCacheTTL, so a request costs no key unwrapping after the customer's
 // first. It can hold two master keys while the master key is rotated: keys
 // wrapped under either unwrap.
 type Keyring struct {
@@ -96,7 +96,7 @@ func (k *Keyring) Customer(ctx context.Context, customerID string) (*CustomerKey
 	k.mu.Lock()
 	c, ok := k.cache[customerID]
 	k.mu.Unlock()
-	if ok && now.Sub(c.loaded) < keyCacheTTL {
+	if ok && now.Sub(c.loaded) < KeyCacheTTL {
 		return c.keys, nil
 	}
 	wrapped, err := k.source.CustomerKeys(ctx, customerID)

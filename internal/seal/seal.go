@@ -2,7 +2,8 @@
 //
 // The key hierarchy: a master key, held outside the database, wraps each
 // customer's keys; each customer has versioned data keys (AES-256-GCM) that
-// seal row values, and one index key for blind indexes (HMAC-SHA-256). The
+// seal row values, and versioned index keys (HMAC-SHA-256) for blind
+// indexes and search tokens. The
 // associated data of every sealed value binds it to its customer, resource,
 // row and key version, so a ciphertext copied anywhere else fails to open.
 package seal
@@ -17,6 +18,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -259,17 +261,26 @@ func wrapAD(customerID, purpose string, version int) []byte {
 }
 
 // CustomerKeys are one customer's unwrapped keys.
+//
+// Index keys are versioned with the data keys: a value sealed under data
+// key version v has its blind indexes and search tokens computed under the
+// newest index key of a version up to v (indexFor), so a row's seal version
+// names its index key and re-sealing a row (keys rotate-data) re-indexes
+// it. Lookups compute their hashes under every index key held, so rows
+// indexed under any of them are found while a rotation is under way.
 type CustomerKeys struct {
 	customerID string
 	current    int
 	data       map[int]cipher.AEAD
-	index      []byte
+	index      map[int][]byte
+	// indexVersions are the index keys' versions, ascending.
+	indexVersions []int
 }
 
 // Unwrap opens a customer's wrapped keys. The newest data key version seals
 // new values; every version opens.
 func (m *MasterKey) Unwrap(customerID string, wrapped []WrappedKey) (*CustomerKeys, error) {
-	k := &CustomerKeys{customerID: customerID, data: map[int]cipher.AEAD{}}
+	k := &CustomerKeys{customerID: customerID, data: map[int]cipher.AEAD{}, index: map[int][]byte{}}
 	for _, w := range wrapped {
 		if w.CustomerID != customerID {
 			return nil, ErrOpen
@@ -287,11 +298,13 @@ func (m *MasterKey) Unwrap(customerID string, wrapped []WrappedKey) (*CustomerKe
 			k.data[w.Version] = aead
 			k.current = max(k.current, w.Version)
 		case PurposeIndex:
-			k.index = raw
+			k.index[w.Version] = raw
+			k.indexVersions = append(k.indexVersions, w.Version)
 		}
 	}
-	if k.current == 0 || k.index == nil {
-		return nil, errors.New("seal: customer has no data or index key")
+	slices.Sort(k.indexVersions)
+	if k.current == 0 || k.indexFor(k.current) == nil {
+		return nil, errors.New("seal: customer has no data key, or no index key for it")
 	}
 	return k, nil
 }
@@ -368,11 +381,47 @@ func (m *MasterKey) Rewrap(w WrappedKey, to *MasterKey) (WrappedKey, error) {
 	return to.wrap(w.CustomerID, w.Purpose, w.Version, raw), nil
 }
 
-// BlindIndex returns the keyed hash of a field's canonical value, for exact
-// lookups without decrypting. Keyed, never plain: personal identity numbers
-// are few enough to reverse a plain hash by enumeration.
+// NewIndexKey returns a new index key version for a customer, wrapped
+// under m: the index key of data key versions from version on.
+func (m *MasterKey) NewIndexKey(customerID string, version int) WrappedKey {
+	return m.wrap(customerID, PurposeIndex, version, randomBytes(KeySize))
+}
+
+// HasIndexKey reports whether the keys hold an index key of version.
+func (k *CustomerKeys) HasIndexKey(version int) bool { return k.index[version] != nil }
+
+// indexFor is the index key of values sealed under data key version v:
+// the newest of a version up to v, or nil.
+func (k *CustomerKeys) indexFor(v int) []byte {
+	var key []byte
+	for _, iv := range k.indexVersions {
+		if iv <= v {
+			key = k.index[iv]
+		}
+	}
+	return key
+}
+
+// BlindIndex returns the keyed hash of a field's canonical value under the
+// index key of the current data key version, for a value written now.
+// Keyed, never plain: personal identity numbers are few enough to reverse
+// a plain hash by enumeration.
 func (k *CustomerKeys) BlindIndex(field, canonical string) []byte {
-	mac := hmac.New(sha256.New, k.index)
+	return blindIndex(k.indexFor(k.current), field, canonical)
+}
+
+// BlindIndexes returns the keyed hashes of a field's canonical value under
+// every index key held, oldest first: what an exact lookup looks for.
+func (k *CustomerKeys) BlindIndexes(field, canonical string) [][]byte {
+	out := make([][]byte, len(k.indexVersions))
+	for i, v := range k.indexVersions {
+		out[i] = blindIndex(k.index[v], field, canonical)
+	}
+	return out
+}
+
+func blindIndex(key []byte, field, canonical string) []byte {
+	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(field))
 	mac.Write([]byte{0})
 	mac.Write([]byte(canonical))
@@ -380,12 +429,26 @@ func (k *CustomerKeys) BlindIndex(field, canonical string) []byte {
 }
 
 // SearchKey returns the key of a field's search tokens (see
-// internal/searchindex): derived from the customer's index key for one
-// resource and field, so that tokens of different fields and resources
-// can't be told equal, and never equal to a blind index (whose input
-// never starts with a NUL byte).
+// internal/searchindex) for a value written now: derived from the index
+// key of the current data key version for one resource and field, so that
+// tokens of different fields and resources can't be told equal, and never
+// equal to a blind index (whose input never starts with a NUL byte).
 func (k *CustomerKeys) SearchKey(resource, field string) []byte {
-	mac := hmac.New(sha256.New, k.index)
+	return searchKey(k.indexFor(k.current), resource, field)
+}
+
+// SearchKeys returns a field's search keys under every index key held,
+// oldest first: what a lookup computes its tokens under.
+func (k *CustomerKeys) SearchKeys(resource, field string) [][]byte {
+	out := make([][]byte, len(k.indexVersions))
+	for i, v := range k.indexVersions {
+		out[i] = searchKey(k.index[v], resource, field)
+	}
+	return out
+}
+
+func searchKey(key []byte, resource, field string) []byte {
+	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte("\x00search\x00" + resource + "\x00" + field))
 	return mac.Sum(nil)
 }

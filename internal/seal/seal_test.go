@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -123,6 +124,54 @@ func TestBlindIndexIsKeyedPerCustomerAndField(t *testing.T) {
 	}
 	if bytes.Equal(x, a.BlindIndex("ssn", "other")) {
 		t.Error("two values share a blind index")
+	}
+}
+
+// Index keys follow the data key versions: values written now are indexed
+// under the newest index key of a version up to the current data key's,
+// lookups hash under every index key held, and keys without an index key
+// for the current data version do not open.
+func TestIndexKeysAreVersionedWithTheDataKeys(t *testing.T) {
+	m := mustMaster(t)
+	base := m.NewCustomerKeys("c")
+	open := func(extra ...WrappedKey) *CustomerKeys {
+		t.Helper()
+		k, err := m.Unwrap("c", append(slices.Clone(base), extra...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	v1 := open()
+	// Data key 2 without index key 2: still indexed under index key 1.
+	d2 := open(m.NewDataKey("c", 2))
+	if !bytes.Equal(d2.BlindIndex("ssn", "x"), v1.BlindIndex("ssn", "x")) || !bytes.Equal(d2.SearchKey("R", "f"), v1.SearchKey("R", "f")) {
+		t.Error("data key 2 without index key 2 does not index under index key 1")
+	}
+	// Index key 3 before data key 3 (a rotation's first step): lookups use
+	// it, writes do not yet.
+	i3 := m.NewIndexKey("c", 3)
+	pending := open(m.NewDataKey("c", 2), i3)
+	if !bytes.Equal(pending.BlindIndex("ssn", "x"), v1.BlindIndex("ssn", "x")) {
+		t.Error("an index key of a data version not yet made is used for writes")
+	}
+	if got := pending.BlindIndexes("ssn", "x"); len(got) != 2 || !bytes.Equal(got[0], v1.BlindIndex("ssn", "x")) {
+		t.Errorf("lookups hash under %d index keys, want both, the older first", len(got))
+	}
+	if got := pending.SearchKeys("R", "f"); len(got) != 2 || !bytes.Equal(got[0], v1.SearchKey("R", "f")) {
+		t.Errorf("lookups use %d search keys, want both, the older first", len(got))
+	}
+	// Data key 3: writes use index key 3.
+	rotated := open(m.NewDataKey("c", 2), i3, m.NewDataKey("c", 3))
+	if got := rotated.BlindIndexes("ssn", "x"); !bytes.Equal(rotated.BlindIndex("ssn", "x"), got[1]) || bytes.Equal(got[0], got[1]) {
+		t.Error("after data key 3, writes are not indexed under index key 3 alone")
+	}
+	if !rotated.HasIndexKey(3) || rotated.HasIndexKey(2) {
+		t.Error("HasIndexKey does not report the index keys held")
+	}
+	// No index key up to the current data version: refused.
+	if _, err := m.Unwrap("c", []WrappedKey{m.NewDataKey("c", 1), m.NewIndexKey("c", 2)}); err == nil {
+		t.Error("keys without an index key for their data version opened")
 	}
 }
 
