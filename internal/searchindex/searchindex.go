@@ -145,13 +145,13 @@ func (k *Key) Query(op Op, q string) ([]Token, bool) {
 		// prefix token alone many values share.
 		tokens := []Token{k.token(Prefix, f[:ends[min(PrefixRunes, len(ends))-1]])}
 		if len(ends) > PrefixRunes {
-			for _, g := range grams(f, ends) {
+			for _, g := range covering(grams(f, ends)) {
 				tokens = append(tokens, k.token(Gram, g))
 			}
 		}
 		return distinct(tokens), true
 	case Contains:
-		gs := grams(f, ends)
+		gs := covering(grams(f, ends))
 		if len(gs) == 0 {
 			return nil, false
 		}
@@ -187,6 +187,21 @@ func grams(s string, ends []int) []string {
 		gs = append(gs, s[start:ends[i]])
 	}
 	return gs
+}
+
+// covering returns the grams, in order, that start every GramRunes
+// characters, and the last: together they cover every character of the
+// query, and a value holding them all is as likely a match as one holding
+// every gram, while the database intersects a third as many token lists.
+func covering(gs []string) []string {
+	var out []string
+	for i := 0; i < len(gs); i += GramRunes {
+		out = append(out, gs[i])
+	}
+	if last := len(gs) - 1; last > 0 && last%GramRunes != 0 {
+		out = append(out, gs[last])
+	}
+	return out
 }
 
 // distinct sorts tokens and drops repeats.
