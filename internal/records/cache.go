@@ -163,6 +163,9 @@ func (c *objectCache) expire(now time.Time) {
 // set is too large to cache; the caller then scans.
 // Every row read counts on meter.
 func (s *Service) objects(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, customerID string, res *schema.Resource, meter *workMeter) (*objectSet, bool, error) {
+	if s.cache.maxRows == 0 {
+		return nil, false, nil // the cache is off
+	}
 	version, err := tx.Version(ctx, customerID, res)
 	if err != nil {
 		return nil, false, err
@@ -183,12 +186,14 @@ func (s *Service) objects(ctx context.Context, tx store.Tx, keys *seal.CustomerK
 	if entry = s.cache.get(key, s.now()); entry != nil && entry.version == version {
 		return entry.set, true, nil
 	}
+	// A customer too large for the cache is told by reading past the
+	// bound, not by counting all its rows at every list.
+	if larger, err := tx.Larger(ctx, customerID, res, s.cache.maxRows); err != nil || larger {
+		return nil, false, err
+	}
 	count, err := tx.Count(ctx, customerID, res, nil)
 	if err != nil {
 		return nil, false, err
-	}
-	if count > s.cache.maxRows {
-		return nil, false, nil
 	}
 	objects := make(map[string]Object, count)
 	spec := store.ListSpec{}

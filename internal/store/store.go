@@ -168,6 +168,9 @@ type Tx interface {
 	Version(ctx context.Context, customerID string, res *schema.Resource) (int64, error)
 	// Count counts the rows the conditions select.
 	Count(ctx context.Context, customerID string, res *schema.Resource, where []Condition) (int, error)
+	// Larger reports whether the customer has more than n rows of res,
+	// reading at most n+1 of them.
+	Larger(ctx context.Context, customerID string, res *schema.Resource, n int) (bool, error)
 	// Candidates counts, up to limit, the rows of a search-indexed res, of
 	// every customer, whose tokens satisfy the queries (see
 	// ListSpec.Match): read from the token index alone, a cheap upper

@@ -53,6 +53,13 @@ func (t *Table) List(customerID string, spec store.ListSpec) (Stmt, error) {
 	return Stmt{t.d.Bind(b.String()), args}, nil
 }
 
+// Larger selects how many rows the customer has, counted up to n+1: more
+// than n when it selects n+1, without counting the rest.
+func (t *Table) Larger(customerID string, n int) Stmt {
+	return Stmt{t.d.Bind(fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s WHERE customer_id = ? LIMIT ?) AS upto", t.res.Table)),
+		[]any{customerID, int64(n) + 1}}
+}
+
 // Count counts the customer's rows the conditions select.
 func (t *Table) Count(customerID string, where []store.Condition) (Stmt, error) {
 	var b strings.Builder

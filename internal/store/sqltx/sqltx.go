@@ -340,6 +340,17 @@ func (t *Tx) List(ctx context.Context, customerID string, res *schema.Resource, 
 	})
 }
 
+// Larger reports whether the customer has more than n rows of res.
+func (t *Tx) Larger(ctx context.Context, customerID string, res *schema.Resource, n int) (bool, error) {
+	s, err := t.build.Table(res)
+	if err != nil {
+		return false, err
+	}
+	var count int
+	err = t.conn.QueryRow(ctx, s.Larger(customerID, n)).Scan(&count)
+	return count > n, err
+}
+
 // Candidates counts, up to limit, the res rows of every customer whose
 // search tokens satisfy the queries, from the token index alone.
 func (t *Tx) Candidates(ctx context.Context, res *schema.Resource, match []store.TokenQuery, limit int) (int, error) {

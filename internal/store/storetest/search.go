@@ -77,6 +77,22 @@ func testSearchTokens(t *testing.T, f *fixture) {
 	})
 	unindexed(t, f, f.custA, f.tenant, 0)
 
+	// Larger tells a customer's size from a bound.
+	for _, c := range []struct {
+		n    int
+		want bool
+	}{{0, true}, {3, true}, {4, false}, {10, false}} {
+		var larger bool
+		err := f.db.View(f.ctx, func(tx store.Tx) error {
+			var err error
+			larger, err = tx.Larger(f.ctx, f.custA, f.tenant, c.n)
+			return err
+		})
+		if err != nil || larger != c.want {
+			t.Errorf("Larger than %d (customer A has 4 rows): %v, %v; want %v", c.n, larger, err, c.want)
+		}
+	}
+
 	// Candidates counts every customer's rows, up to the limit.
 	for _, c := range []struct {
 		name  string
