@@ -75,6 +75,22 @@ func (c conn) Query(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scann
 	return c.db.classify(rows.Err())
 }
 
+// ByIndex runs fn with sequential scans priced out of reach
+// (enable_seqscan off for the transaction, then on again): PostgreSQL has
+// no hint, and before ANALYZE has seen a table grow it reads the whole
+// table for a lookup through the search tokens' GIN index.
+func (c conn) ByIndex(ctx context.Context, fn func() error) error {
+	ctx = c.context(ctx)
+	if _, err := c.tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+		return c.db.classify(err)
+	}
+	fnErr := fn()
+	if _, err := c.tx.Exec(ctx, "SET LOCAL enable_seqscan = on"); err != nil && fnErr == nil {
+		return c.db.classify(err)
+	}
+	return fnErr
+}
+
 // cursors numbers the cursors of Stream, whose names must differ within a
 // transaction.
 var cursors atomic.Uint64

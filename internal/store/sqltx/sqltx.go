@@ -49,6 +49,12 @@ type Conn interface {
 	// its page): the engine plans it to give its first rows soon and
 	// reads no more of them than the caller takes.
 	Stream(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scanner) error) error
+	// ByIndex runs fn, whose statements an index serves, so that they are
+	// planned through it even where the engine's statistics would have them
+	// read the whole table (PostgreSQL's, before ANALYZE has seen a table
+	// grow: it takes a lookup through the search tokens of a few rows for
+	// one of many).
+	ByIndex(ctx context.Context, fn func() error) error
 }
 
 // pendingSeq is the list version a transaction's rows carry until finish
@@ -331,13 +337,19 @@ func (t *Tx) List(ctx context.Context, customerID string, res *schema.Resource, 
 	if spec.Limit == 0 {
 		query = t.conn.Stream
 	}
-	return query(ctx, stmt, func(r sqlbuild.Scanner) error {
-		row, err := s.Scan(r)
-		if err != nil {
-			return err
-		}
-		return fn(row)
-	})
+	list := func() error {
+		return query(ctx, stmt, func(r sqlbuild.Scanner) error {
+			row, err := s.Scan(r)
+			if err != nil {
+				return err
+			}
+			return fn(row)
+		})
+	}
+	if len(spec.Match) > 0 {
+		return t.conn.ByIndex(ctx, list)
+	}
+	return list()
 }
 
 // Larger reports whether the customer has more than n rows of res.
@@ -363,7 +375,7 @@ func (t *Tx) Candidates(ctx context.Context, res *schema.Resource, match []store
 		return 0, err
 	}
 	var n int
-	err = t.conn.QueryRow(ctx, stmt).Scan(&n)
+	err = t.conn.ByIndex(ctx, func() error { return t.conn.QueryRow(ctx, stmt).Scan(&n) })
 	return n, err
 }
 
