@@ -189,9 +189,17 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 				return obj, matches(res, q, pl.inService, obj), nil
 			}
 			if len(pl.match) > 0 && s.candidates > 0 {
-				// A selective query is answered from its candidates alone.
 				var done bool
 				var err error
+				if shortTerms(pl.match) && pl.order != nil && q.Paged() && !q.Statistics {
+					// A short term matches many rows, likely enough to fill
+					// a page from the first rows read in order.
+					count, done, err = pageFromFirstRows(ctx, tx, p.CustomerID, res, q, pl, first, last, decode, emit)
+					if err != nil || done {
+						return err
+					}
+				}
+				// A selective query is answered from its candidates alone.
 				count, done, err = s.listCandidates(ctx, tx, p.CustomerID, res, q, pl, first, last, decode, emit)
 				if err != nil || done {
 					return err

@@ -2,6 +2,7 @@ package records
 
 import (
 	"context"
+	"errors"
 
 	"accounts/internal/query"
 	"accounts/internal/schema"
@@ -185,4 +186,66 @@ func (s *Service) listCandidates(ctx context.Context, tx store.Tx, customerID st
 		}
 	}
 	return sorter.matches, true, sorter.emit(emit)
+}
+
+// firstRowsBudget is how many rows pageFromFirstRows reads at most.
+const firstRowsBudget = 256
+
+// shortTerms reports whether every group of the token queries is one or
+// two prefix or gram tokens: a startswith or contains of a few characters,
+// which many rows match. Counting such candidates costs more than finding
+// a page of them in order (PostgreSQL reads a GIN posting list whole).
+func shortTerms(match []store.TokenQuery) bool {
+	for _, q := range match {
+		for _, group := range q {
+			if len(group) > 2 {
+				return false
+			}
+			for _, tok := range group {
+				if searchindex.KindOf(tok) == searchindex.Exact {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// pageFromFirstRows answers a page in the database's order from the first
+// firstRowsBudget rows read in it, each decrypted and checked, when they
+// hold the page (or are all the rows). It reports done = false, having
+// emitted nothing, when they do not.
+func pageFromFirstRows(ctx context.Context, tx store.Tx, customerID string, res *schema.Resource, q query.Query, pl listPlan,
+	first, last int, decode func(store.Row) (Object, bool, error), emit func(Object) error) (count int, done bool, err error) {
+	var page []Object
+	read, matches := 0, 0
+	spec := store.ListSpec{Where: pl.where, Order: pl.order, Limit: firstRowsBudget}
+	err = tx.List(ctx, customerID, res, spec, func(row store.Row) error {
+		read++
+		obj, ok, err := decode(row)
+		if err != nil || !ok {
+			return err
+		}
+		i := matches
+		matches++
+		if i >= first {
+			page = append(page, obj)
+		}
+		if i >= last {
+			return errStop
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errStop), err == nil && read < firstRowsBudget:
+		for _, o := range page {
+			if err := emit(o); err != nil {
+				return 0, true, err
+			}
+		}
+		return matches, true, nil
+	case err != nil:
+		return 0, true, err
+	}
+	return 0, false, nil
 }

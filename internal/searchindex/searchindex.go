@@ -221,6 +221,9 @@ func distinct(tokens []Token) []Token {
 	return slices.Compact(tokens)
 }
 
+// KindOf is the kind of an encoded token (see Encode).
+func KindOf(encoded int64) Kind { return Kind(encoded >> 32 & 3) }
+
 // FieldBits is how many bits of an encoded token name its field: a row's
 // tokens of all its fields are kept together, and a token of one field
 // must not be taken for another's.

@@ -239,3 +239,16 @@ func FuzzNoMatchMissed(f *testing.F) {
 		checkNoMatchMissed(t, k, v, q)
 	})
 }
+
+// An encoded token keeps its kind, whatever its field and value.
+func TestKindOfEncodedToken(t *testing.T) {
+	for _, kind := range []Kind{Exact, Prefix, Gram} {
+		for _, field := range []int{0, 1, 1<<FieldBits - 1} {
+			for _, v := range []uint32{0, 1, 1<<32 - 1} {
+				if got := KindOf(Token{Kind: kind, Value: v}.Encode(field)); got != kind {
+					t.Errorf("KindOf(Encode) = %d, want %d (field %d, value %d)", got, kind, field, v)
+				}
+			}
+		}
+	}
+}

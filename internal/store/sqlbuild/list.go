@@ -33,9 +33,17 @@ func (t *Table) List(customerID string, spec store.ListSpec) (Stmt, error) {
 		} else {
 			b.WriteString(", ")
 		}
-		if o.Desc {
+		// Where a column can't be null the nulls' place is left unsaid:
+		// PostgreSQL walks its indexes (ASC NULLS LAST) only for an order
+		// they give, and would sort every row of the customer instead.
+		switch {
+		case t.notNull[o.Column] && o.Desc:
+			b.WriteString(o.Column + " DESC")
+		case t.notNull[o.Column]:
+			b.WriteString(o.Column + " ASC")
+		case o.Desc:
 			b.WriteString(o.Column + " DESC NULLS LAST")
-		} else {
+		default:
 			b.WriteString(o.Column + " ASC NULLS FIRST")
 		}
 	}

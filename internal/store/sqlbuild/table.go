@@ -33,6 +33,8 @@ type Table struct {
 	// kinds are the kinds of the columns a list may filter and order on:
 	// the only column names that reach list SQL.
 	kinds map[string]dialect.Kind
+	// notNull are those of them that are NOT NULL (see Declared).
+	notNull map[string]bool
 }
 
 func newTable(res *schema.Resource, d dialect.Dialect) *Table {
@@ -78,8 +80,10 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 		targets:   map[string]*Table{},
 		kinds:     map[string]dialect.Kind{schema.IDField.Name: dialect.Text, schema.CreatedAtField.Name: dialect.Time},
 	}
+	t.notNull = map[string]bool{schema.IDField.Name: true, schema.CreatedAtField.Name: true}
 	for _, c := range cols {
 		t.kinds[c.Name] = kindOf(c)
+		t.notNull[c.Name] = !c.Index && !c.Field.Nullable()
 	}
 	for _, f := range res.Fields {
 		if f.Type == schema.Ref {

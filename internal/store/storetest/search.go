@@ -240,17 +240,22 @@ func testLookupPlans(t *testing.T, f *fixture) {
 	cases := []struct {
 		name, index string
 		stmt        sqlbuild.Stmt
+		// ordered: the index gives the order, no sort of the rows read
+		ordered bool
 	}{
-		{"ssn, default order", "tenants_ssn", list(tenant, store.ListSpec{Where: eq("ssn_bidx", randomBytes(32)), Order: defaultOrder})},
-		{"email, default order", "tenants_email", list(tenant, store.ListSpec{Where: eq("email_bidx", randomBytes(32)), Order: defaultOrder})},
-		{"phone, default order", "tenants_phone_number", list(tenant, store.ListSpec{Where: eq("phone_number_bidx", randomBytes(32)), Order: defaultOrder})},
+		{"a page in the default order", "tenants_created", list(tenant, store.ListSpec{Order: defaultOrder, Limit: 20}), true},
+		{"a page newest first", "tenants_created", list(tenant, store.ListSpec{
+			Order: []store.OrderBy{{Column: "created_at", Desc: true}, {Column: "id", Desc: true}}, Limit: 20}), true},
+		{"ssn, default order", "tenants_ssn", list(tenant, store.ListSpec{Where: eq("ssn_bidx", randomBytes(32)), Order: defaultOrder}), true},
+		{"email, default order", "tenants_email", list(tenant, store.ListSpec{Where: eq("email_bidx", randomBytes(32)), Order: defaultOrder}), true},
+		{"phone, default order", "tenants_phone_number", list(tenant, store.ListSpec{Where: eq("phone_number_bidx", randomBytes(32)), Order: defaultOrder}), true},
 		{"protected identity's ssn, a page", "protected_identities_ssn",
-			list(pi, store.ListSpec{Where: eq("ssn_bidx", randomBytes(32)), Order: defaultOrder, Limit: 10})},
-		{"tokens", tokenIndex, list(tenant, store.ListSpec{Match: []store.TokenQuery{{{5}}}, Limit: 1001})},
+			list(pi, store.ListSpec{Where: eq("ssn_bidx", randomBytes(32)), Order: defaultOrder, Limit: 10}), true},
+		{"tokens", tokenIndex, list(tenant, store.ListSpec{Match: []store.TokenQuery{{{5}}}, Limit: 1001}), false},
 		{"tokens, an OR of groups and two queries", tokenIndex,
-			list(tenant, store.ListSpec{Match: []store.TokenQuery{{{5, 1005}, {7}}, {{5}}}, Limit: 1001})},
-		{"rows without tokens", "tenants_unindexed", unindexed},
-		{"candidates", "tenants_search", candidates},
+			list(tenant, store.ListSpec{Match: []store.TokenQuery{{{5, 1005}, {7}}, {{5}}}, Limit: 1001}), false},
+		{"rows without tokens", "tenants_unindexed", unindexed, false},
+		{"candidates", "tenants_search", candidates, false},
 	}
 	for _, c := range cases {
 		plan, err := tr.Explain(f.ctx, c.stmt)
@@ -266,6 +271,11 @@ func testLookupPlans(t *testing.T, f *fixture) {
 		}
 		if !uses {
 			t.Errorf("%s: the plan does not use %s: %q", c.name, c.index, plan)
+		}
+		for _, step := range plan {
+			if c.ordered && (strings.Contains(step, "Sort") || strings.Contains(step, "TEMP B-TREE")) {
+				t.Errorf("%s: the plan sorts the rows instead of reading them in the index's order: %q", c.name, plan)
+			}
 		}
 	}
 }
