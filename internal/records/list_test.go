@@ -92,7 +92,7 @@ func listLoadSSNs(t *testing.T) []string {
 }
 
 // listBody builds a request body from key/value pairs; nil is JSON null.
-func listBody(t *testing.T, kv ...any) Body {
+func listBody(t testing.TB, kv ...any) Body {
 	t.Helper()
 	b := Body{}
 	for i := 0; i < len(kv); i += 2 {
@@ -113,7 +113,7 @@ func listRef(id string) any {
 	return map[string]string{"id": id}
 }
 
-func listNewCustomer(t *testing.T, ctx context.Context, db store.Store, ks *keystore.Store, master *seal.MasterKey, name string) auth.Principal {
+func listNewCustomer(t testing.TB, ctx context.Context, db store.Store, ks *keystore.Store, master *seal.MasterKey, name string) auth.Principal {
 	t.Helper()
 	c := store.Customer{ID: uuid.NewString(), Name: name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	if err := ks.Put(ctx, nil, master.NewCustomerKeys(c.ID)); err != nil {

@@ -2,18 +2,28 @@ package records
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"accounts/internal/keystore"
 	"accounts/internal/query"
 	"accounts/internal/schema"
-	"accounts/internal/seal"
 	"accounts/internal/searchindex"
+	"accounts/internal/seal"
+	"accounts/internal/store"
+	"accounts/internal/store/postgres"
+	"accounts/internal/store/sqlite"
+	"accounts/internal/store/storetest"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 // searchAlphabet is what the random values are made of: letters whose
@@ -277,4 +287,107 @@ func candidateRows(postings map[searchindex.Token][]int32, toks []searchindex.To
 		out = next
 	}
 	return out
+}
+
+// BenchmarkSearchIndexSize reports what the search index costs a protected
+// identity on each engine (PostgreSQL when ACCOUNTS_TEST_POSTGRES is set),
+// over 20,000 of them seeded as the scale benchmark seeds them (a first
+// name, a surname with syllables, an e-mail address):
+//
+//	go test -run '^$' -bench SearchIndexSize -benchtime 1x ./internal/records/
+//
+// tokens/row is the mean number of tokens; column-B/row the bytes of the
+// row's token column; index-B/row those of the index over it (SQLite: the
+// FTS5 table's pages; PostgreSQL: the GIN index, after its pending list
+// is merged).
+func BenchmarkSearchIndexSize(b *testing.B) {
+	const n = 20_000
+	engines := []string{"sqlite"}
+	if os.Getenv(storetest.PostgresEnv) != "" {
+		engines = append(engines, "postgres")
+	}
+	for _, engine := range engines {
+		b.Run(engine, func(b *testing.B) {
+			ctx := context.Background()
+			catalog := schema.New()
+			var db store.Store
+			var raw *sql.DB
+			var err error
+			if engine == "sqlite" {
+				path := filepath.Join(b.TempDir(), "a.db")
+				db, err = sqlite.Open(ctx, path, catalog)
+				if err == nil {
+					raw, err = sql.Open("sqlite", "file:"+path)
+				}
+			} else {
+				url := storetest.PostgresURL(b)
+				db, err = postgres.Open(ctx, url, catalog)
+				if err == nil {
+					raw, err = sql.Open("pgx", url)
+				}
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			defer raw.Close()
+			master, _ := seal.ParseMasterKey(seal.GenerateMasterKey())
+			ks, err := keystore.Open(ctx, filepath.Join(b.TempDir(), "a.keys"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ks.Close()
+			s := New(catalog, db, seal.NewKeyring(master, nil, ks), nil)
+			p := listNewCustomer(b, ctx, db, ks, master, "Size One")
+			syllables := []string{"ka", "lo", "mi", "ne", "ri", "sa", "to", "vu", "be", "da", "fe", "gi", "ho", "ju", "ly", "py"}
+			surnames := []string{"Lindqvist", "Berglund", "Nilsson", "Holm", "Sjöström", "Ek", "Dahl", "Falk", "Wikström", "Åberg"}
+			spell := func(x int) string {
+				var sb strings.Builder
+				for range 5 {
+					sb.WriteString(syllables[x&15])
+					x >>= 4
+				}
+				return sb.String()
+			}
+			tenantRes, piRes := catalog.Resource(schema.Tenant), catalog.Resource(schema.ProtectedIdentity)
+			for start := 0; start < n; start += 1000 {
+				tenants := make([]Body, 1000)
+				for k := range tenants {
+					tenants[k] = listBody(b, "last_name", "Storlek")
+				}
+				made, err := s.Bulk(ctx, p, tenantRes, tenants)
+				if err != nil {
+					b.Fatal(err)
+				}
+				pis := make([]Body, 1000)
+				for k := range pis {
+					i := start + k
+					pis[k] = listBody(b, "tenant", listRef(made[k].ID), "first_name", spell(i+1<<19),
+						"last_name", surnames[i%len(surnames)]+spell(i), "email", fmt.Sprintf("skala%07d@example.se", i))
+				}
+				if _, err := s.Bulk(ctx, p, piRes, pis); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var tokens, column, index float64
+			if engine == "sqlite" {
+				err = raw.QueryRow(`SELECT (SELECT sum(length(search_tokens) - length(replace(search_tokens, ' ', '')) + 1) FROM protected_identities),
+					(SELECT sum(length(search_tokens)) FROM protected_identities),
+					(SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'protected_identities_search%')`).Scan(&tokens, &column, &index)
+			} else {
+				if _, err = raw.Exec(`SELECT gin_clean_pending_list('protected_identities_search')`); err == nil {
+					err = raw.QueryRow(`SELECT sum(cardinality(search_tokens)), sum(pg_column_size(search_tokens)),
+						pg_relation_size('protected_identities_search') FROM protected_identities`).Scan(&tokens, &column, &index)
+				}
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+			}
+			b.ReportMetric(tokens/n, "tokens/row")
+			b.ReportMetric(column/n, "column-B/row")
+			b.ReportMetric(index/n, "index-B/row")
+		})
+	}
 }
