@@ -80,11 +80,13 @@ func (b *Builder) Table(res *schema.Resource) (*Table, error) {
 // Fixed lists the text of every statement that does not depend on the
 // call (each resource's insert, get, update, delete, exists, referencing
 // and clearing statements; list versions, savepoints, the audit head and
-// entry), so that a store can prepare them when it opens. List and count
+// the insert of each number of audit entries up to AuditEntriesPerInsert),
+// so that a store can prepare them when it opens. List and count
 // statements, whose text depends on the filters, are not among them.
 func (b *Builder) Fixed() []string {
 	out := []string{b.fixed.bumpVersion, b.fixed.selectVersion, Savepoint, RollbackTo, ReleaseSavepoint,
-		b.fixed.auditHead, b.fixed.insertAuditEntry}
+		b.fixed.auditHead}
+	out = append(out, b.fixed.insertAuditEntries...)
 	for _, t := range b.tables {
 		out = append(out, t.insert, t.get, t.update, t.delete, t.exists, t.stamp)
 		for _, q := range t.refs {
