@@ -53,21 +53,21 @@ func TestPlaceholders(t *testing.T) {
 			t.Fatalf("InsertAuditEntries of one entry: %d statements, %v", len(entries), err)
 		}
 		fixed := map[string]Stmt{
-			"BumpVersion":      b.BumpVersion("c", "tenants"),
-			"Version":          b.Version("c", "tenants"),
-			"AuditHead":        b.AuditHead("c"),
+			"BumpVersion":        b.BumpVersion("c", "tenants"),
+			"Version":            b.Version("c", "tenants"),
+			"AuditHead":          b.AuditHead("c"),
 			"InsertAuditEntries": entries[0],
-			"AuditCustomers":   b.AuditCustomers(),
-			"AuditEntries":     b.AuditEntries("c"),
-			"CreateCustomer":   b.CreateCustomer(store.Customer{ID: "c", CreatedAt: now}),
-			"Customer":         b.Customer("c"),
-			"CustomerExists":   b.CustomerExists("c"),
-			"Customers":        b.Customers(),
-			"CreateClient":     b.CreateClient(store.Client{ID: "x", CreatedAt: now}),
-			"Client":           b.Client("x"),
-			"Clients":          b.Clients("c"),
-			"RevokeClient":     b.RevokeClient("x", now),
-			"Columns":          b.Columns("tenants"),
+			"AuditCustomers":     b.AuditCustomers(),
+			"AuditEntries":       b.AuditEntries("c"),
+			"CreateCustomer":     b.CreateCustomer(store.Customer{ID: "c", CreatedAt: now}),
+			"Customer":           b.Customer("c"),
+			"CustomerExists":     b.CustomerExists("c"),
+			"Customers":          b.Customers(),
+			"CreateClient":       b.CreateClient(store.Client{ID: "x", CreatedAt: now}),
+			"Client":             b.Client("x"),
+			"Clients":            b.Clients("c"),
+			"RevokeClient":       b.RevokeClient("x", now),
+			"Columns":            b.Columns("tenants"),
 		}
 		for i, s := range b.DeleteCustomer("c") {
 			fixed["DeleteCustomer "+strconv.Itoa(i)] = s
