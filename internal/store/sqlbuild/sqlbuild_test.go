@@ -144,12 +144,12 @@ func TestPlaceholders(t *testing.T) {
 
 // Audit entries are stored AuditEntriesPerInsert to a statement, in order,
 // each statement with a row of placeholders per entry and a text that
-// Fixed lists (so that a store prepares it).
+// AuditInserts lists (so that a store prepares it).
 func TestInsertAuditEntries(t *testing.T) {
 	for _, d := range []dialect.Dialect{dialect.SQLite, dialect.Postgres} {
 		b := New(schema.New(), d)
 		fixed := map[string]bool{}
-		for _, q := range b.Fixed() {
+		for _, q := range b.AuditInserts() {
 			fixed[q] = true
 		}
 		for _, n := range []int{0, 1, 2, AuditEntriesPerInsert, AuditEntriesPerInsert + 1, 2*AuditEntriesPerInsert + 3} {
@@ -170,7 +170,7 @@ func TestInsertAuditEntries(t *testing.T) {
 				what := fmt.Sprintf("%d entries, statement %d", n, i)
 				checkPlaceholders(t, d, what, s)
 				if !fixed[s.SQL] {
-					t.Errorf("%s (%s): the statement is not among Fixed's: %s", what, d, s.SQL)
+					t.Errorf("%s (%s): the statement is not among AuditInserts': %s", what, d, s.SQL)
 				}
 				for row := 0; row < len(s.Args)/auditEntryColumns; row++ {
 					args := s.Args[row*auditEntryColumns:]
