@@ -59,12 +59,12 @@ func TestMedian(t *testing.T) {
 // A window's row: requests completed over the measured time, latencies by
 // nearest rank, errors only when there are some.
 func TestWindowResult(t *testing.T) {
-	win := window{elapsed: 2 * time.Second, errors: map[string]int{}}
+	win := window{elapsed: 2 * time.Second, errors: map[string]int{}, serverCPU: 15 * time.Millisecond}
 	for i := 1; i <= 100; i++ {
 		win.latencies = append(win.latencies, time.Duration(101-i)*time.Millisecond)
 	}
 	r := win.result("get", 32)
-	if r.Requests != 100 || r.RPS != 50 || r.P50ms != 50 || r.P99ms != 99 || r.Errors != nil || r.Clients != 32 {
+	if r.Requests != 100 || r.RPS != 50 || r.P50ms != 50 || r.P99ms != 99 || r.Errors != nil || r.Clients != 32 || r.ServerCPUus != 150 {
 		t.Errorf("result = %+v", r)
 	}
 }
@@ -78,16 +78,16 @@ func row(scenario string, rps, p99, rss float64) result {
 // Medians take each column's median over the runs and sum the errors.
 func TestMedians(t *testing.T) {
 	runs := [][]engineRun{
-		{run1("sqlite", row("get", 100, 10, 40))},
-		{run1("sqlite", result{Scenario: "get", RPS: 300, P99ms: 30, PeakRSSMB: 60, Errors: map[string]int{"429": 2}})},
-		{run1("sqlite", result{Scenario: "get", RPS: 200, P99ms: 20, PeakRSSMB: 50, Errors: map[string]int{"429": 1, "transport": 1}})},
+		{run1("sqlite", result{Scenario: "get", RPS: 100, P99ms: 10, PeakRSSMB: 40, ServerCPUus: 90})},
+		{run1("sqlite", result{Scenario: "get", RPS: 300, P99ms: 30, PeakRSSMB: 60, ServerCPUus: 70, Errors: map[string]int{"429": 2}})},
+		{run1("sqlite", result{Scenario: "get", RPS: 200, P99ms: 20, PeakRSSMB: 50, ServerCPUus: 80, Errors: map[string]int{"429": 1, "transport": 1}})},
 	}
 	m := medians(runs)
 	if len(m) != 1 || len(m[0].Results) != 1 {
 		t.Fatalf("medians = %+v", m)
 	}
 	got := m[0].Results[0]
-	if got.RPS != 200 || got.P99ms != 20 || got.PeakRSSMB != 50 || got.Errors["429"] != 3 || got.Errors["transport"] != 1 {
+	if got.RPS != 200 || got.P99ms != 20 || got.PeakRSSMB != 50 || got.ServerCPUus != 80 || got.Errors["429"] != 3 || got.Errors["transport"] != 1 {
 		t.Errorf("median row = %+v", got)
 	}
 }
@@ -260,15 +260,15 @@ func TestMarginGroups(t *testing.T) {
 
 func TestTable(t *testing.T) {
 	got := table([]result{
-		{Scenario: "get", Clients: 32, RPS: 2632.4, P50ms: 9.333, P99ms: 146.7, PeakRSSMB: 42.2},
-		{Scenario: "bulk", Clients: 32, RPS: 23, P50ms: 604, P99ms: 2121, PeakRSSMB: 190, Errors: map[string]int{"transport": 1, "503": 2}, Note: "23000 tenants/s"},
+		{Scenario: "get", Clients: 32, RPS: 2632.4, P50ms: 9.333, P99ms: 146.7, PeakRSSMB: 42.2, ServerCPUus: 92.43},
+		{Scenario: "bulk", Clients: 32, RPS: 23, P50ms: 604, P99ms: 2121, PeakRSSMB: 190, ServerCPUus: 41234.4, Errors: map[string]int{"transport": 1, "503": 2}, Note: "23000 tenants/s"},
 		{Scenario: "disk", Clients: 1, RPS: 7784, P50ms: 0.123, P99ms: 0.3, Note: "synchronous=FULL"},
 	})
-	want := `| scenario | clients | req/s | p50 ms | p99 ms | errors | server peak RSS MB | note |
-|---|---:|---:|---:|---:|---:|---:|---|
-| get | 32 | 2632 | 9.33 | 147 | 0 | 42 |  |
-| bulk | 32 | 23.0 | 604 | 2121 | 3 (503: 2, transport: 1) | 190 | 23000 tenants/s |
-| disk | 1 | 7784 | 0.12 | 0.30 | 0 | — | synchronous=FULL |
+	want := `| scenario | clients | req/s | p50 ms | p99 ms | errors | server peak RSS MB | server CPU µs/req | note |
+|---|---:|---:|---:|---:|---:|---:|---:|---|
+| get | 32 | 2632 | 9.33 | 147 | 0 | 42 | 92.4 |  |
+| bulk | 32 | 23.0 | 604 | 2121 | 3 (503: 2, transport: 1) | 190 | 41234 | 23000 tenants/s |
+| disk | 1 | 7784 | 0.12 | 0.30 | 0 | — | — | synchronous=FULL |
 `
 	if got != want {
 		t.Errorf("table:\n%s\nwant:\n%s", got, want)
@@ -290,10 +290,23 @@ func TestDrive(t *testing.T) {
 		req, _ := http.NewRequest("GET", srv.URL, nil)
 		return req, http.StatusOK
 	}
-	win := drive(hc, 4, 50*time.Millisecond, 200*time.Millisecond, next)
+	// The server's CPU clock is read when the measured time begins (1 s)
+	// and when it ends (3 s): 2 s over the requests measured.
+	var readings []time.Time
+	clock := func() time.Duration {
+		readings = append(readings, time.Now())
+		return time.Duration(2*len(readings)-1) * time.Second
+	}
+	start := time.Now()
+	win := drive(hc, 4, 50*time.Millisecond, 200*time.Millisecond, next, clock)
 	r := win.result("x", 4)
 	if r.Requests == 0 || r.Errors["429"] == 0 || len(r.Errors) != 1 || win.exhausted || r.Seconds < 0.19 || r.Seconds > 0.21 {
 		t.Errorf("result %+v, exhausted %v", r, win.exhausted)
+	}
+	if len(readings) != 2 || readings[0].Sub(start) < 50*time.Millisecond || readings[1].Sub(start) < 250*time.Millisecond {
+		t.Errorf("the server's CPU clock was read at %v after the start, want once at the end of the warm-up and once at the end", readings)
+	} else if want := 2e6 / float64(r.Requests); math.Abs(r.ServerCPUus-want) > 1e-6 {
+		t.Errorf("server CPU %v µs/req, want %v (2 s over %d requests)", r.ServerCPUus, want, r.Requests)
 	}
 	var left atomic.Int64
 	left.Store(20)
@@ -303,7 +316,7 @@ func TestDrive(t *testing.T) {
 		}
 		return next(w)
 	}
-	win = drive(hc, 4, 0, 10*time.Second, limited)
+	win = drive(hc, 4, 0, 10*time.Second, limited, nil)
 	if !win.exhausted || win.elapsed > 5*time.Second || len(win.latencies) > 20 {
 		t.Errorf("with 20 requests of work: exhausted %v after %v, %d answers", win.exhausted, win.elapsed, len(win.latencies))
 	}
@@ -313,10 +326,10 @@ func TestDrive(t *testing.T) {
 // slices, the highest peak memory, errors summed.
 func TestSlicesAddUp(t *testing.T) {
 	total := &slice{win: window{errors: map[string]int{}}}
-	total.add(slice{win: window{elapsed: time.Second, latencies: []time.Duration{time.Millisecond, 3 * time.Millisecond}}, clients: 32, peakMB: 50})
-	total.add(slice{win: window{elapsed: time.Second, latencies: []time.Duration{2 * time.Millisecond}, errors: map[string]int{"503": 1}}, clients: 32, peakMB: 40})
+	total.add(slice{win: window{elapsed: time.Second, latencies: []time.Duration{time.Millisecond, 3 * time.Millisecond}, serverCPU: 100 * time.Microsecond}, clients: 32, peakMB: 50})
+	total.add(slice{win: window{elapsed: time.Second, latencies: []time.Duration{2 * time.Millisecond}, errors: map[string]int{"503": 1}, serverCPU: 200 * time.Microsecond}, clients: 32, peakMB: 40})
 	r := total.result("get")
-	if r.Requests != 3 || r.RPS != 1.5 || r.P50ms != 2 || r.PeakRSSMB != 50 || r.Errors["503"] != 1 || r.Note != "" {
+	if r.Requests != 3 || r.RPS != 1.5 || r.P50ms != 2 || r.PeakRSSMB != 50 || r.Errors["503"] != 1 || r.Note != "" || r.ServerCPUus != 100 {
 		t.Errorf("result = %+v", r)
 	}
 	total.win.exhausted = true

@@ -45,13 +45,18 @@ type window struct {
 	errors    map[string]int
 	// exhausted is set when a client ran out of work before the end.
 	exhausted bool
+	// serverCPU is the CPU time the server spent over the measured time
+	// (0 when drive was given no clock for it).
+	serverCPU time.Duration
 }
 
 // drive runs clients goroutines, each sending next's requests one after
 // another on the shared keep-alive connections, for warmup and then dur.
 // Every request is counted when it completes: a closed loop of fixed
-// concurrency, whose rate is completions per second.
-func drive(hc *http.Client, clients int, warmup, dur time.Duration, next nextRequest) window {
+// concurrency, whose rate is completions per second. serverCPU, when not
+// nil, is read when the measured time begins and when it ends, so that the
+// server's CPU time per request can be told from the same window.
+func drive(hc *http.Client, clients int, warmup, dur time.Duration, next nextRequest, serverCPU func() time.Duration) window {
 	start := time.Now()
 	t0, t1 := start.Add(warmup), start.Add(warmup+dur)
 	var stop atomic.Bool
@@ -77,18 +82,35 @@ func drive(hc *http.Client, clients int, warmup, dur time.Duration, next nextReq
 			}
 		})
 	}
+	var cpu0, cpu1 time.Duration
+	began := false
+	begin := time.NewTimer(time.Until(t0))
 	timer := time.NewTimer(time.Until(t1))
 	end := t1
-	select {
-	case <-timer.C:
-	case <-out:
-		timer.Stop()
-		end = outAt
+wait:
+	for {
+		select {
+		case <-begin.C:
+			began = true
+			if serverCPU != nil {
+				cpu0 = serverCPU()
+			}
+		case <-timer.C:
+			break wait
+		case <-out:
+			timer.Stop()
+			end = outAt
+			break wait
+		}
 	}
+	if serverCPU != nil && began {
+		cpu1 = serverCPU()
+	}
+	begin.Stop()
 	stop.Store(true)
 	wg.Wait()
 
-	win := window{elapsed: end.Sub(t0), errors: map[string]int{}, exhausted: end.Before(t1)}
+	win := window{elapsed: end.Sub(t0), errors: map[string]int{}, exhausted: end.Before(t1), serverCPU: max(cpu1-cpu0, 0)}
 	for _, samples := range tallies {
 		for _, s := range samples {
 			if s.end.Before(t0) || s.end.After(end) {
@@ -148,6 +170,9 @@ func (win window) result(scenario string, clients int) result {
 	}
 	if len(win.errors) > 0 {
 		r.Errors = win.errors
+	}
+	if len(lat) > 0 {
+		r.ServerCPUus = float64(win.serverCPU) / float64(time.Microsecond) / float64(len(lat))
 	}
 	return r
 }

@@ -27,7 +27,13 @@ type result struct {
 	// scenario's slices, warm-ups included, reset before each to what the
 	// server then held; 0 for disk, which has no server.
 	PeakRSSMB float64 `json:"peak_rss_mb,omitempty"`
-	Note      string  `json:"note,omitempty"`
+	// ServerCPUus is the server's CPU time (user and system, all threads)
+	// over the measured time per request completed in it, in µs; 0 for
+	// disk. With serve pinned to one CPU it bounds the rate:
+	// req/s ≤ 1e6 / ServerCPUus, so it tells a CPU-bound scenario from one
+	// that waits.
+	ServerCPUus float64 `json:"server_cpu_us_per_req,omitempty"`
+	Note        string  `json:"note,omitempty"`
 }
 
 func (r result) errorCount() int {
@@ -183,7 +189,7 @@ func medians(runs [][]engineRun) []engineRun {
 		}
 		m.ForeignCores = median(foreign)
 		for _, r0 := range first.Results {
-			var rps, p50, p99, rss, secs, reqs []float64
+			var rps, p50, p99, rss, secs, reqs, cpu []float64
 			row := result{Scenario: r0.Scenario, Clients: r0.Clients, Note: r0.Note}
 			for _, run := range runs {
 				r, ok := run[e].find(r0.Scenario)
@@ -192,6 +198,7 @@ func medians(runs [][]engineRun) []engineRun {
 				}
 				rps, p50, p99 = append(rps, r.RPS), append(p50, r.P50ms), append(p99, r.P99ms)
 				rss, secs, reqs = append(rss, r.PeakRSSMB), append(secs, r.Seconds), append(reqs, float64(r.Requests))
+				cpu = append(cpu, r.ServerCPUus)
 				for k, v := range r.Errors {
 					if row.Errors == nil {
 						row.Errors = map[string]int{}
@@ -201,6 +208,7 @@ func medians(runs [][]engineRun) []engineRun {
 			}
 			row.RPS, row.P50ms, row.P99ms = median(rps), median(p50), median(p99)
 			row.PeakRSSMB, row.Seconds, row.Requests = median(rss), median(secs), int(median(reqs))
+			row.ServerCPUus = median(cpu)
 			if r0.Scenario == "bulk" {
 				row.Note = fmt.Sprintf("%.0f tenants/s", row.RPS*bulkItems)
 			}
@@ -239,15 +247,18 @@ func (rep *report) markdown() string {
 // table renders results as a Markdown table.
 func table(results []result) string {
 	var b strings.Builder
-	b.WriteString("| scenario | clients | req/s | p50 ms | p99 ms | errors | server peak RSS MB | note |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| scenario | clients | req/s | p50 ms | p99 ms | errors | server peak RSS MB | server CPU µs/req | note |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range results {
-		rss := "—"
+		rss, cpu := "—", "—"
 		if r.PeakRSSMB > 0 {
 			rss = fmt.Sprintf("%.0f", r.PeakRSSMB)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s |\n",
-			r.Scenario, r.Clients, figure(r.RPS), figure(r.P50ms), figure(r.P99ms), errorsCell(r.Errors), rss, r.Note)
+		if r.ServerCPUus > 0 {
+			cpu = figure(r.ServerCPUus)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Scenario, r.Clients, figure(r.RPS), figure(r.P50ms), figure(r.P99ms), errorsCell(r.Errors), rss, cpu, r.Note)
 	}
 	return b.String()
 }

@@ -190,6 +190,7 @@ func (t *slice) add(s slice) {
 		t.win.errors[k] += n
 	}
 	t.win.exhausted = t.win.exhausted || s.win.exhausted
+	t.win.serverCPU += s.win.serverCPU
 	t.clients, t.peakMB, t.note = s.clients, max(t.peakMB, s.peakMB), s.note
 }
 
@@ -257,7 +258,7 @@ func (b *bench) measure(clients int, d time.Duration, next nextRequest) slice {
 	if err := b.srv.ResetPeakRSS(); err != nil {
 		b.r.Fatalf("resetting the server's peak RSS: %v", err)
 	}
-	win := drive(b.hc, clients, b.s.Warmup, d, next)
+	win := drive(b.hc, clients, b.s.Warmup, d, next, b.srv.CPUTime)
 	return slice{win: win, clients: clients, peakMB: b.peakMB()}
 }
 
@@ -298,7 +299,7 @@ func (b *bench) creates(name string, clients int, cs []*customer, d time.Duratio
 	}
 	if _, ok := b.rates[name]; !ok {
 		topUp(50 * float64(clients))
-		win := drive(b.hc, clients, 0, max(b.s.Warmup, 500*time.Millisecond), next)
+		win := drive(b.hc, clients, 0, max(b.s.Warmup, 500*time.Millisecond), next, nil)
 		b.rates[name] = float64(len(win.latencies)) / max(win.elapsed.Seconds(), 0.001)
 	}
 	topUp(b.rates[name])

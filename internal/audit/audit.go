@@ -51,21 +51,31 @@ type Entry struct {
 // Digest computes the hash an entry must carry: SHA-256 over every field
 // but Hash, each length-prefixed so no two entries encode alike.
 func (e *Entry) Digest() []byte {
-	var b bytes.Buffer
+	// Appended to one buffer sized for the entry: every read appends an
+	// entry, and binary.Write's reflection allocated per field.
+	n := len(digestDomain) + 8 + 8 + 4*8 + len(e.CustomerID) + len(e.ClientID) + len(e.RequestID) +
+		len(e.Action) + len(e.Resource) + len(e.PrevHash)
+	for _, s := range e.ObjectIDs {
+		n += 4 + len(s)
+	}
+	for _, s := range e.Fields {
+		n += 4 + len(s)
+	}
+	b := make([]byte, 0, n)
 	str := func(s string) {
-		binary.Write(&b, binary.BigEndian, uint32(len(s)))
-		b.WriteString(s)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+		b = append(b, s...)
 	}
 	list := func(l []string) {
-		binary.Write(&b, binary.BigEndian, uint32(len(l)))
+		b = binary.BigEndian.AppendUint32(b, uint32(len(l)))
 		for _, s := range l {
 			str(s)
 		}
 	}
-	b.WriteString("accounts.audit.v1")
+	b = append(b, digestDomain...)
 	str(e.CustomerID)
-	binary.Write(&b, binary.BigEndian, e.Position)
-	binary.Write(&b, binary.BigEndian, e.Time.UTC().UnixMicro())
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Position))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UTC().UnixMicro()))
 	str(e.ClientID)
 	str(e.RequestID)
 	str(string(e.Action))
@@ -73,9 +83,12 @@ func (e *Entry) Digest() []byte {
 	list(e.ObjectIDs)
 	list(e.Fields)
 	str(string(e.PrevHash))
-	sum := sha256.Sum256(b.Bytes())
+	sum := sha256.Sum256(b)
 	return sum[:]
 }
+
+// digestDomain begins every digest's input: the version of its encoding.
+const digestDomain = "accounts.audit.v1"
 
 // Chain links new entries after a chain's head: each gets the next
 // position, the previous hash and its own hash.

@@ -377,3 +377,16 @@ func TestRequestIDContext(t *testing.T) {
 		t.Errorf("inner RequestID: %q, want def", got)
 	}
 }
+
+// The digest of a fixed entry is the one chains already stored carry: a
+// change of its encoding would make every stored chain fail verification.
+func TestDigestStable(t *testing.T) {
+	e := Entry{CustomerID: "c1", Position: 42, Time: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC),
+		ClientID: "k1", RequestID: "r1", Action: Read, Resource: "protectedidentity",
+		ObjectIDs: []string{"o1", "o2"}, Fields: []string{"ssn", "email"}, PrevHash: bytes.Repeat([]byte{7}, HashSize)}
+	if got := fmt.Sprintf("%x", e.Digest()); got != digestGolden {
+		t.Errorf("digest %s, want %s", got, digestGolden)
+	}
+}
+
+const digestGolden = "cf272f6a19e078dbb88f495ab3409d4fd8ceaa8bb3e021b9ef8cb4fe0876588a"

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"accounts/internal/apperr"
@@ -98,10 +99,25 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(data)
 }
 
+// objectBuffers keep the buffers objects are encoded into between answers:
+// a GET answers about 1 KiB, which appending from nothing allocated several
+// times over, on every request.
+var objectBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuffer is the largest buffer kept for reuse: an object with long
+// text would otherwise keep its buffer's size for good.
+const maxPooledBuffer = 64 << 10
+
 func writeObject(w http.ResponseWriter, status int, obj records.Object) {
+	buf := objectBuffers.Get().(*[]byte)
+	b := appendObject((*buf)[:0], obj)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(appendObject(nil, obj))
+	w.Write(b) // copied: the buffer is free again when Write returns
+	if cap(b) <= maxPooledBuffer {
+		*buf = b
+		objectBuffers.Put(buf)
+	}
 }
 
 // appendObject encodes an object with every field, in declaration order.

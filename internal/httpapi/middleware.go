@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -112,20 +113,21 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			elapsed := time.Since(start)
 			aborted := ri.aborted || sw.writeErr
 			s.metrics.observe(ri.route, sw.status, aborted, elapsed)
-			attrs := []any{
-				"request_id", ri.id,
-				"route", ri.route,
-				"status", sw.status,
-				"duration_ms", float64(elapsed.Microseconds()) / 1000,
-				"bytes", sw.bytes,
-				"customer_id", ri.principal.CustomerID,
-				"client_id", ri.principal.ClientID,
-			}
+			// Typed attributes: a line per request, without boxing each
+			// value as the key-value form does.
+			level, msg, outcome := slog.LevelInfo, "request", "complete"
 			if aborted {
-				s.log.WarnContext(r.Context(), "request aborted", append(attrs, "outcome", "aborted")...)
-				return
+				level, msg, outcome = slog.LevelWarn, "request aborted", "aborted"
 			}
-			s.log.InfoContext(r.Context(), "request", append(attrs, "outcome", "complete")...)
+			s.log.LogAttrs(r.Context(), level, msg,
+				slog.String("request_id", ri.id),
+				slog.String("route", ri.route),
+				slog.Int("status", sw.status),
+				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+				slog.Int64("bytes", sw.bytes),
+				slog.String("customer_id", ri.principal.CustomerID),
+				slog.String("client_id", ri.principal.ClientID),
+				slog.String("outcome", outcome))
 		}()
 		ctx := audit.WithRequestID(context.WithValue(r.Context(), ctxKey{}, ri), ri.id)
 		next.ServeHTTP(sw, r.WithContext(ctx))

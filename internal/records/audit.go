@@ -106,9 +106,14 @@ type readLog struct {
 // wait up to gatherWait for a batch to gather: fewer, larger commits cost
 // less in all than many small ones, and a lone read never waits. A batch
 // holds at most maxReadBatch entries, so reads gathered behind a slow
-// commit are written in bounded transactions; readBatchesInFlight of them
-// may commit at once (PostgreSQL commits them side by side; the SQLite
-// store gathers them into its one writer's next transaction).
+// commit are written in bounded transactions. On a store whose concurrent
+// Updates share its next transaction (SQLite), readBatchesInFlight of them
+// may be queued at once: the next batch then waits in the writer's queue
+// while one commits, and they commit together. On one that commits them
+// side by side (PostgreSQL), one batch commits at a time: batches side by
+// side were each smaller, and each paid a transaction's fixed cost (four
+// round trips and the server's work on each); one at a time, the reads that
+// arrive while a batch commits form the next.
 const (
 	gatherWait          = 300 * time.Microsecond
 	maxReadBatch        = 256
@@ -120,7 +125,11 @@ const (
 const batchTimeout = 10 * time.Second
 
 func newReadLog(db store.Store) *readLog {
-	cfg := group.Config[audit.Entry]{MaxBatch: maxReadBatch, MaxDelay: gatherWait, MaxInFlight: readBatchesInFlight}
+	inFlight := readBatchesInFlight
+	if !db.UpdatesShareTransactions() {
+		inFlight = 1
+	}
+	cfg := group.Config[audit.Entry]{MaxBatch: maxReadBatch, MaxDelay: gatherWait, MaxInFlight: inFlight}
 	return &readLog{batches: group.New(cfg, func(entries []audit.Entry, _ []error) error {
 		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 		defer cancel()

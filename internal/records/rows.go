@@ -83,27 +83,22 @@ func fromRow(keys *seal.CustomerKeys, res *schema.Resource, row store.Row, open 
 	if err != nil {
 		return Object{}, fmt.Errorf("records: opening a %s row: %w", res.Name, err)
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(plain, &raw); err != nil {
+	// One decoding into values: strings, and float64 for numbers, exactly
+	// the types toRow sealed.
+	var sealed map[string]any
+	if err := json.Unmarshal(plain, &sealed); err != nil {
 		return Object{}, fmt.Errorf("records: decoding the sealed fields of a %s row", res.Name)
 	}
 	for _, f := range personal {
-		obj.Values[f.Name] = nil
-		r, ok := raw[f.Name]
+		v := sealed[f.Name]
+		ok := v == nil
+		switch v.(type) {
+		case float64:
+			ok = f.Type == schema.Number
+		case string:
+			ok = f.Type != schema.Number
+		}
 		if !ok {
-			continue
-		}
-		var v any
-		if f.Type == schema.Number {
-			var n float64
-			err = json.Unmarshal(r, &n)
-			v = n
-		} else {
-			var s string
-			err = json.Unmarshal(r, &s)
-			v = s
-		}
-		if err != nil {
 			return Object{}, fmt.Errorf("records: decoding sealed field %s of a %s row", f.Name, res.Name)
 		}
 		obj.Values[f.Name] = v

@@ -1,5 +1,7 @@
 package schema
 
+import "slices"
+
 // Resource declares one resource of the API.
 type Resource struct {
 	// Name is the resource's name in the contract, e.g. "Protectedidentity".
@@ -22,6 +24,9 @@ type Resource struct {
 	NoSearchTokens bool
 
 	byName map[string]*Field
+	// personal are the personal fields, listed once: every read and write
+	// of an object asks for them.
+	personal []*Field
 }
 
 // Field returns the named writable field, or nil.
@@ -76,16 +81,9 @@ func (r *Resource) SearchIndexed() bool {
 	return false
 }
 
-// PersonalFields returns the personal fields in declaration order.
-func (r *Resource) PersonalFields() []*Field {
-	var out []*Field
-	for _, f := range r.Fields {
-		if f.Personal {
-			out = append(out, f)
-		}
-	}
-	return out
-}
+// PersonalFields returns the personal fields in declaration order. The
+// slice is the resource's own: callers must not change it.
+func (r *Resource) PersonalFields() []*Field { return r.personal }
 
 // Catalog is the set of resources the service serves.
 type Catalog struct {
@@ -121,7 +119,11 @@ func newCatalog(resources ...*Resource) *Catalog {
 		r.byName = map[string]*Field{}
 		for _, f := range r.Fields {
 			r.byName[f.Name] = f
+			if f.Personal {
+				r.personal = append(r.personal, f)
+			}
 		}
+		r.personal = slices.Clip(r.personal) // an append by a caller copies
 		c.byName[r.Name] = r
 	}
 	for _, r := range resources {

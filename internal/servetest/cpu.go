@@ -75,3 +75,10 @@ func ForeignCores(a, b CPUSample) float64 {
 	}
 	return max(float64(ticks)/clockTicks/b.at.Sub(a.at).Seconds(), 0)
 }
+
+// CPUTime is the server's user and system CPU time so far, all its threads,
+// to the clock tick (10 ms): what a load spent in it is the difference of
+// two readings.
+func (s *Server) CPUTime() time.Duration {
+	return time.Duration(procCPU(strconv.Itoa(s.PID))) * time.Second / clockTicks
+}

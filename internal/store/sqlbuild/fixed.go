@@ -3,6 +3,8 @@ package sqlbuild
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"accounts/internal/audit"
@@ -21,12 +23,14 @@ const (
 
 // fixedStatements are the statements that are not a resource's, bound.
 type fixedStatements struct {
-	bumpVersion, selectVersion                                string
-	auditHead, insertAuditEntry, auditCustomers, auditEntries string
-	createCustomer, customer, customerExists, customers       string
-	createClient, client, clients, revokeClient               string
-	deleteCustomerRows                                        []string
-	deleteCustomer                                            string
+	bumpVersion, selectVersion              string
+	auditHead, auditCustomers, auditEntries string
+	// insertAuditEntries[n-1] stores n entries.
+	insertAuditEntries                                  []string
+	createCustomer, customer, customerExists, customers string
+	createClient, client, clients, revokeClient         string
+	deleteCustomerRows                                  []string
+	deleteCustomer                                      string
 }
 
 const clientColumns = `id, customer_id, application_id, service_id, service_version_id, client_ct,
@@ -45,8 +49,6 @@ func newFixed(d dialect.Dialect) fixedStatements {
 		selectVersion: d.Bind(`SELECT version FROM list_versions WHERE customer_id = ? AND table_name = ?`),
 
 		auditHead: d.Bind(`SELECT position, hash FROM audit_heads WHERE customer_id = ?`),
-		insertAuditEntry: d.Bind(`INSERT INTO audit_entries (customer_id, position, at, client_id, request_id, action,
-		resource, object_ids, fields, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		// A head at position 0 stands for an empty chain (the PostgreSQL
 		// store creates heads before it locks them).
 		auditCustomers: `SELECT customer_id FROM audit_heads WHERE position > 0 ORDER BY customer_id`,
@@ -64,6 +66,12 @@ func newFixed(d dialect.Dialect) fixedStatements {
 		client:       d.Bind(`SELECT ` + clientColumns + ` FROM clients WHERE id = ?`),
 		clients:      d.Bind(`SELECT ` + clientColumns + ` FROM clients WHERE customer_id = ? ORDER BY created_at, id`),
 		revokeClient: d.Bind(`UPDATE clients SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`),
+	}
+	row := "(" + strings.Repeat("?, ", auditEntryColumns-1) + "?)"
+	for n := 1; n <= AuditEntriesPerInsert; n++ {
+		f.insertAuditEntries = append(f.insertAuditEntries, d.Bind(`INSERT INTO audit_entries (customer_id, position, at,
+		client_id, request_id, action, resource, object_ids, fields, prev_hash, hash) VALUES `+
+			strings.Repeat(row+", ", n-1)+row))
 	}
 	for _, table := range customerTables {
 		f.deleteCustomerRows = append(f.deleteCustomerRows, d.Bind("DELETE FROM "+table+" WHERE customer_id = ?"))
@@ -87,18 +95,39 @@ func (b *Builder) AuditHead(customerID string) Stmt {
 	return Stmt{b.fixed.auditHead, []any{customerID}}
 }
 
-// InsertAuditEntry stores one linked entry.
-func (b *Builder) InsertAuditEntry(e audit.Entry) (Stmt, error) {
-	ids, err := b.d.List(e.ObjectIDs)
-	if err != nil {
-		return Stmt{}, err
+// auditEntryColumns is the number of columns (and parameters) of an audit
+// entry's row.
+const auditEntryColumns = 11
+
+// AuditEntriesPerInsert is the most entries one InsertAuditEntries
+// statement stores. A batch of reads commits hundreds of entries, and a
+// statement per entry cost more than the entries' own work; a statement
+// per 64 entries binds 704 parameters, well below the least limit SQLite
+// has ever had on a statement (999), and its text for every count up to
+// the cap is fixed, so that it can be prepared once.
+const AuditEntriesPerInsert = 64
+
+// InsertAuditEntries stores linked entries, in order: one statement per
+// AuditEntriesPerInsert of them.
+func (b *Builder) InsertAuditEntries(entries []*audit.Entry) ([]Stmt, error) {
+	stmts := make([]Stmt, 0, (len(entries)+AuditEntriesPerInsert-1)/AuditEntriesPerInsert)
+	for chunk := range slices.Chunk(entries, AuditEntriesPerInsert) {
+		args := make([]any, 0, len(chunk)*auditEntryColumns)
+		for _, e := range chunk {
+			ids, err := b.d.List(e.ObjectIDs)
+			if err != nil {
+				return nil, err
+			}
+			fields, err := b.d.List(e.Fields)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, e.CustomerID, e.Position, b.d.Time(e.Time), e.ClientID,
+				e.RequestID, string(e.Action), e.Resource, ids, fields, e.PrevHash, e.Hash)
+		}
+		stmts = append(stmts, Stmt{b.fixed.insertAuditEntries[len(chunk)-1], args})
 	}
-	fields, err := b.d.List(e.Fields)
-	if err != nil {
-		return Stmt{}, err
-	}
-	return Stmt{b.fixed.insertAuditEntry, []any{e.CustomerID, e.Position, b.d.Time(e.Time), e.ClientID,
-		e.RequestID, string(e.Action), e.Resource, ids, fields, e.PrevHash, e.Hash}}, nil
+	return stmts, nil
 }
 
 // AuditCustomers selects the customers whose chain has an entry, ordered.

@@ -21,6 +21,7 @@ package sqlbuild
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"accounts/internal/schema"
@@ -79,12 +80,13 @@ func (b *Builder) Table(res *schema.Resource) (*Table, error) {
 
 // Fixed lists the text of every statement that does not depend on the
 // call (each resource's insert, get, update, delete, exists, referencing
-// and clearing statements; list versions, savepoints, the audit head and
-// entry), so that a store can prepare them when it opens. List and count
-// statements, whose text depends on the filters, are not among them.
+// and clearing statements; list versions, savepoints, the audit head),
+// so that a store can prepare them when it opens. List and count
+// statements, whose text depends on the filters, are not among them, nor
+// the audit inserts (AuditInserts).
 func (b *Builder) Fixed() []string {
 	out := []string{b.fixed.bumpVersion, b.fixed.selectVersion, Savepoint, RollbackTo, ReleaseSavepoint,
-		b.fixed.auditHead, b.fixed.insertAuditEntry}
+		b.fixed.auditHead}
 	for _, t := range b.tables {
 		out = append(out, t.insert, t.get, t.update, t.delete, t.exists, t.stamp)
 		for _, q := range t.refs {
@@ -96,6 +98,12 @@ func (b *Builder) Fixed() []string {
 	}
 	return out
 }
+
+// AuditInserts lists the text of InsertAuditEntries's statements, one per
+// number of entries up to AuditEntriesPerInsert, apart from Fixed: only the
+// connection that links audit entries needs them prepared, and prepared
+// they take a few MiB of SQLite's memory on each connection.
+func (b *Builder) AuditInserts() []string { return slices.Clone(b.fixed.insertAuditEntries) }
 
 // kindOf is the kind of a clear column's values.
 func kindOf(c store.Column) dialect.Kind {

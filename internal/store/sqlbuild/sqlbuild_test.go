@@ -1,6 +1,7 @@
 package sqlbuild
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -47,26 +48,26 @@ func TestPlaceholders(t *testing.T) {
 	now := time.Now()
 	for _, d := range []dialect.Dialect{dialect.SQLite, dialect.Postgres} {
 		b := New(catalog, d)
-		entry, err := b.InsertAuditEntry(audit.Entry{CustomerID: "c", Time: now, ObjectIDs: []string{"x"}})
-		if err != nil {
-			t.Fatal(err)
+		entries, err := b.InsertAuditEntries([]*audit.Entry{{CustomerID: "c", Time: now, ObjectIDs: []string{"x"}}})
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("InsertAuditEntries of one entry: %d statements, %v", len(entries), err)
 		}
 		fixed := map[string]Stmt{
-			"BumpVersion":      b.BumpVersion("c", "tenants"),
-			"Version":          b.Version("c", "tenants"),
-			"AuditHead":        b.AuditHead("c"),
-			"InsertAuditEntry": entry,
-			"AuditCustomers":   b.AuditCustomers(),
-			"AuditEntries":     b.AuditEntries("c"),
-			"CreateCustomer":   b.CreateCustomer(store.Customer{ID: "c", CreatedAt: now}),
-			"Customer":         b.Customer("c"),
-			"CustomerExists":   b.CustomerExists("c"),
-			"Customers":        b.Customers(),
-			"CreateClient":     b.CreateClient(store.Client{ID: "x", CreatedAt: now}),
-			"Client":           b.Client("x"),
-			"Clients":          b.Clients("c"),
-			"RevokeClient":     b.RevokeClient("x", now),
-			"Columns":          b.Columns("tenants"),
+			"BumpVersion":        b.BumpVersion("c", "tenants"),
+			"Version":            b.Version("c", "tenants"),
+			"AuditHead":          b.AuditHead("c"),
+			"InsertAuditEntries": entries[0],
+			"AuditCustomers":     b.AuditCustomers(),
+			"AuditEntries":       b.AuditEntries("c"),
+			"CreateCustomer":     b.CreateCustomer(store.Customer{ID: "c", CreatedAt: now}),
+			"Customer":           b.Customer("c"),
+			"CustomerExists":     b.CustomerExists("c"),
+			"Customers":          b.Customers(),
+			"CreateClient":       b.CreateClient(store.Client{ID: "x", CreatedAt: now}),
+			"Client":             b.Client("x"),
+			"Clients":            b.Clients("c"),
+			"RevokeClient":       b.RevokeClient("x", now),
+			"Columns":            b.Columns("tenants"),
 		}
 		for i, s := range b.DeleteCustomer("c") {
 			fixed["DeleteCustomer "+strconv.Itoa(i)] = s
@@ -149,6 +150,51 @@ func TestPlaceholders(t *testing.T) {
 		for _, q := range b.Fixed() {
 			if d == dialect.Postgres && strings.Contains(q, "?") {
 				t.Errorf("a fixed statement is not bound for %s: %s", d, q)
+			}
+		}
+	}
+}
+
+// Audit entries are stored AuditEntriesPerInsert to a statement, in order,
+// each statement with a row of placeholders per entry and a text that
+// AuditInserts lists (so that a store prepares it).
+func TestInsertAuditEntries(t *testing.T) {
+	for _, d := range []dialect.Dialect{dialect.SQLite, dialect.Postgres} {
+		b := New(schema.New(), d)
+		fixed := map[string]bool{}
+		for _, q := range b.AuditInserts() {
+			fixed[q] = true
+		}
+		for _, n := range []int{0, 1, 2, AuditEntriesPerInsert, AuditEntriesPerInsert + 1, 2*AuditEntriesPerInsert + 3} {
+			entries := make([]*audit.Entry, n)
+			for i := range entries {
+				entries[i] = &audit.Entry{CustomerID: "c" + strconv.Itoa(i%3), Position: int64(i + 1), Time: time.Now(),
+					ObjectIDs: []string{"x"}, Fields: []string{"ssn"}, Hash: []byte{byte(i)}}
+			}
+			stmts, err := b.InsertAuditEntries(entries)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (n + AuditEntriesPerInsert - 1) / AuditEntriesPerInsert; len(stmts) != want {
+				t.Errorf("%s: %d entries in %d statements, want %d", d, n, len(stmts), want)
+			}
+			next := 0
+			for i, s := range stmts {
+				what := fmt.Sprintf("%d entries, statement %d", n, i)
+				checkPlaceholders(t, d, what, s)
+				if !fixed[s.SQL] {
+					t.Errorf("%s (%s): the statement is not among AuditInserts': %s", what, d, s.SQL)
+				}
+				for row := 0; row < len(s.Args)/auditEntryColumns; row++ {
+					args := s.Args[row*auditEntryColumns:]
+					if args[0] != entries[next].CustomerID || args[1] != entries[next].Position {
+						t.Errorf("%s (%s): row %d stores (%v, %v), want entry %d", what, d, row, args[0], args[1], next)
+					}
+					next++
+				}
+			}
+			if next != n {
+				t.Errorf("%s: %d of %d entries stored", d, next, n)
 			}
 		}
 	}

@@ -17,7 +17,9 @@ const upsertAuditHead = `INSERT INTO audit_heads (customer_id, position, hash) V
 		ON CONFLICT (customer_id) DO UPDATE SET position = excluded.position, hash = excluded.hash`
 
 // linkAudit links the entries a transaction appended to their customers'
-// chains, in order, just before it commits.
+// chains, in order, just before it commits, and stores them with as few
+// statements as sqlbuild.AuditEntriesPerInsert allows: a batch of reads
+// carries hundreds of entries.
 func (t *txn) linkAudit(ctx context.Context, entries []*audit.Entry) error {
 	heads := map[string]*audit.Chain{}
 	for _, e := range entries {
@@ -31,10 +33,12 @@ func (t *txn) linkAudit(ctx context.Context, entries []*audit.Entry) error {
 			heads[e.CustomerID] = head
 		}
 		head.Append(e)
-		stmt, err := t.db.build.InsertAuditEntry(*e)
-		if err != nil {
-			return err
-		}
+	}
+	stmts, err := t.db.build.InsertAuditEntries(entries)
+	if err != nil {
+		return err
+	}
+	for _, stmt := range stmts {
 		if _, err := t.conn.Exec(ctx, stmt); err != nil {
 			return err
 		}

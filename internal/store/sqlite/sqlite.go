@@ -106,9 +106,10 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 	db.reader = reader
-	// With the fixed statements, the client lookup of authentication.
+	// With the fixed statements, the client lookup of authentication; the
+	// writer links audit entries, so it has their inserts too.
 	queries := append(db.build.Fixed(), upsertAuditHead, db.build.Client("").SQL)
-	if db.writeStmts, err = newPreparedSet(ctx, writer, queries); err != nil {
+	if db.writeStmts, err = newPreparedSet(ctx, writer, append(db.build.AuditInserts(), queries...)); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -273,6 +274,10 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	}
 	return db.writes.Do(sqltx.Request{Ctx: ctx, Fn: fn})
 }
+
+// UpdatesShareTransactions is true: the one writer commits every Update
+// that waits for it in its next transaction.
+func (db *DB) UpdatesShareTransactions() bool { return true }
 
 // commitBatch runs a batch of Updates in one transaction.
 func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
