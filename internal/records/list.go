@@ -188,6 +188,19 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 				}
 				return obj, matches(res, q, pl.inService, obj), nil
 			}
+			if pl.open && (pl.order == nil || len(pl.inService) > 0 || q.Search != "") {
+				// The service must look at personal values: a small customer's
+				// are in the cache of decoded objects, which every filter can be
+				// checked against at no decryption.
+				set, ok, err := s.objects(ctx, tx, keys, p.CustomerID, res, meter)
+				if err != nil {
+					return err
+				}
+				if ok {
+					count, err = set.page(res, q, first, last, emit)
+					return err
+				}
+			}
 			if len(pl.match) > 0 && s.candidates > 0 {
 				var done bool
 				var err error
@@ -199,21 +212,10 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 						return err
 					}
 				}
-				// A selective query is answered from its candidates alone.
+				// A large customer's (or with the cache off): a selective
+				// query is answered from its candidates alone.
 				count, done, err = s.listCandidates(ctx, tx, p.CustomerID, res, q, pl, first, last, decode, emit)
 				if err != nil || done {
-					return err
-				}
-			}
-			if pl.open && (pl.order == nil || len(pl.inService) > 0 || q.Search != "") {
-				// The service must look at personal values: use the cache of
-				// decoded objects, which every filter can be checked against.
-				set, ok, err := s.objects(ctx, tx, keys, p.CustomerID, res, meter)
-				if err != nil {
-					return err
-				}
-				if ok {
-					count, err = set.page(res, q, first, last, emit)
 					return err
 				}
 			}
