@@ -45,9 +45,8 @@ func TestCrashSQLite(t *testing.T) {
 	d := servetest.NewSQLiteDeployment(t)
 	r := crash(t, d, nil)
 	path := d.Env[config.EnvDatabase]
-	for _, file := range []string{path, path + ".keys"} {
-		integrityCheck(t, file)
-	}
+	integrityCheck(t, path, "tenants_search", "subtenants_search", "protected_identities_search")
+	integrityCheck(t, path+".keys")
 	r.verifyAudit()
 	r.checkAuditEntries()
 }
@@ -324,9 +323,11 @@ func (r *run) checkAuditEntries() {
 }
 
 // integrityCheck runs SQLite's own consistency checks on a file the server
-// has stopped using: the b-trees and indexes, and the foreign keys (a
-// cascade cut in half would leave an identity without its tenant).
-func integrityCheck(t *testing.T, path string) {
+// has stopped using: the b-trees and indexes, the foreign keys (a cascade
+// cut in half would leave an identity without its tenant), and that each
+// FTS5 index of searchIndexes holds exactly its table's tokens (a write or
+// delete whose index change was lost fails it).
+func integrityCheck(t *testing.T, path string, searchIndexes ...string) {
 	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -359,7 +360,12 @@ func integrityCheck(t *testing.T, path string) {
 	for fk.Next() {
 		t.Errorf("foreign_key_check on %s: a row refers to a missing one", filepath.Base(path))
 	}
-	t.Logf("%s: integrity_check ok, foreign keys ok", filepath.Base(path))
+	for _, index := range searchIndexes {
+		if _, err := db.Exec("INSERT INTO " + index + " (" + index + ", rank) VALUES ('integrity-check', 1)"); err != nil {
+			t.Errorf("%s does not match its table: %v", index, err)
+		}
+	}
+	t.Logf("%s: integrity_check ok, foreign keys ok, %d search indexes ok", filepath.Base(path), len(searchIndexes))
 }
 
 // ssnVector is a valid number of testdata/personnummer.json: the only
