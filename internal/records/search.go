@@ -157,11 +157,6 @@ func (s *Service) listCandidates(ctx context.Context, tx store.Tx, customerID st
 	if err != nil || !ok {
 		return 0, false, err
 	}
-	// Counted in the token index first: a query with too many candidates
-	// reads none of them.
-	if n, err := tx.Candidates(ctx, res, pl.match, s.candidates+1); err != nil || n > s.candidates {
-		return 0, false, err
-	}
 	var rows []store.Row
 	spec := store.ListSpec{Where: pl.where, Match: pl.match, Limit: s.candidates + 1}
 	err = tx.List(ctx, customerID, res, spec, func(row store.Row) error {

@@ -177,11 +177,6 @@ type Tx interface {
 	// Larger reports whether the customer has more than n rows of res,
 	// reading at most n+1 of them.
 	Larger(ctx context.Context, customerID string, res *schema.Resource, n int) (bool, error)
-	// Candidates counts, up to limit, the rows of a search-indexed res, of
-	// every customer, whose tokens satisfy the queries (see
-	// ListSpec.Match): read from the token index alone, a cheap upper
-	// bound on one customer's candidates.
-	Candidates(ctx context.Context, res *schema.Resource, match []TokenQuery, limit int) (int, error)
 	// Unindexed counts the customer's rows of a search-indexed res that
 	// have no search tokens: those written before res was indexed, which
 	// a ListSpec.Match would miss.

@@ -12,11 +12,29 @@ import (
 // List selects, orders and pages a customer's rows, for Scan.
 func (t *Table) List(customerID string, spec store.ListSpec) (Stmt, error) {
 	var b strings.Builder
-	b.WriteString("SELECT " + t.selectList + " FROM " + t.res.Table + " WHERE ")
-	args, err := t.where(&b, customerID, spec.Where, len(spec.Match) > 0)
+	var args []any
+	byTokens := len(spec.Match) > 0
+	if byTokens && t.d.FTSTokens() {
+		// The FTS5 index yields the candidates' row numbers as they are
+		// read, and the rows are looked up by them (CROSS JOIN keeps that
+		// order): a LIMIT stops the index's work too, where a subquery's
+		// whole list of row numbers would be made first.
+		expr, err := t.ftsMatch(spec.Match)
+		if err != nil {
+			return Stmt{}, err
+		}
+		fmt.Fprintf(&b, "SELECT %s FROM %[2]s_search CROSS JOIN %[2]s ON %[2]s.search_row = %[2]s_search.rowid WHERE %[2]s_search MATCH ? AND ",
+			t.qualifiedSelect, t.res.Table)
+		args = append(args, expr)
+		spec.Match = nil
+	} else {
+		b.WriteString("SELECT " + t.selectList + " FROM " + t.res.Table + " WHERE ")
+	}
+	whereArgs, err := t.where(&b, customerID, spec.Where, byTokens)
 	if err != nil {
 		return Stmt{}, err
 	}
+	args = append(args, whereArgs...)
 	if spec.Since > 0 {
 		b.WriteString(" AND seq > ?")
 		args = append(args, spec.Since)
@@ -212,6 +230,20 @@ func (t *Table) matchCondition(queries []store.TokenQuery) (string, []any, error
 	return b.String(), args, nil
 }
 
+// ftsMatch checks token queries and writes them as one FTS5 query; a
+// query of no group, which selects nothing, as a token no row holds (the
+// empty token list).
+func (t *Table) ftsMatch(queries []store.TokenQuery) (string, error) {
+	cond, _, err := t.matchCondition(queries)
+	switch {
+	case err != nil:
+		return "", err
+	case cond == matchesNothing:
+		return `"` + dialect.TokenWord(-1) + `"`, nil
+	}
+	return ftsExpression(queries), nil
+}
+
 // ftsExpression writes token queries as one FTS5 query: an AND of ORs of
 // ANDs of quoted token words.
 func ftsExpression(queries []store.TokenQuery) string {
@@ -237,26 +269,6 @@ func ftsExpression(queries []store.TokenQuery) string {
 		expr.WriteByte(')')
 	}
 	return expr.String()
-}
-
-// Candidates counts, up to limit, the rows of every customer whose tokens
-// satisfy the queries: read from the token index alone (no row is read),
-// it bounds a customer's candidates cheaply, so that a query with too
-// many is not read at all.
-func (t *Table) Candidates(queries []store.TokenQuery, limit int) (Stmt, error) {
-	cond, args, err := t.matchCondition(queries)
-	switch {
-	case err != nil:
-		return Stmt{}, err
-	case cond == matchesNothing:
-		return Stmt{"SELECT 0", nil}, nil
-	}
-	args = append(args, int64(limit))
-	if t.d.FTSTokens() {
-		return Stmt{t.d.Bind(fmt.Sprintf("SELECT count(*) FROM (SELECT rowid FROM %[1]s_search WHERE %[1]s_search MATCH ? LIMIT ?)", t.res.Table)),
-			[]any{ftsExpression(queries), int64(limit)}}, nil
-	}
-	return Stmt{t.d.Bind(fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT ?) AS candidates", t.res.Table, cond)), args}, nil
 }
 
 // condValue checks a condition value and binds it: created_at values come

@@ -17,13 +17,16 @@ type Table struct {
 	d          dialect.Dialect
 	cols       []store.Column
 	selectList string // the columns every row query selects, for Scan
-	insert     string
-	get        string
-	update     string
-	delete     string
-	exists     string
-	stamp      string
-	unindexed  string
+	// qualifiedSelect is selectList with the table's name on each column,
+	// for a query that joins another table.
+	qualifiedSelect string
+	insert          string
+	get             string
+	update          string
+	delete          string
+	exists          string
+	stamp           string
+	unindexed       string
 	// searched is true for a schema.Resource.SearchIndexed resource: its
 	// rows carry search tokens, written with every insert and update.
 	searched bool
@@ -60,12 +63,17 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 			values += fmt.Sprintf(", (SELECT coalesce(max(search_row), 0) + 1 FROM %s)", res.Table)
 		}
 	}
+	qualified := make([]string, 0, len(names)+3)
+	for _, n := range append([]string{"id", "created_at"}, append(names, "sealed")...) {
+		qualified = append(qualified, res.Table+"."+n)
+	}
 	t := &Table{
-		res:        res,
-		d:          d,
-		cols:       cols,
-		searched:   searched,
-		selectList: "id, created_at, " + list,
+		qualifiedSelect: strings.Join(qualified, ", "),
+		res:             res,
+		d:               d,
+		cols:            cols,
+		searched:        searched,
+		selectList:      "id, created_at, " + list,
 		insert: d.Bind(fmt.Sprintf("INSERT INTO %s (customer_id, id, created_at, seq, %s) VALUES (?, ?, ?, ?%s)",
 			res.Table, strings.Join(written, ", "), values)),
 		get: d.Bind(fmt.Sprintf("SELECT id, created_at, %s FROM %s WHERE customer_id = ? AND id = ?", list, res.Table)),

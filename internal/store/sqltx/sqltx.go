@@ -363,22 +363,6 @@ func (t *Tx) Larger(ctx context.Context, customerID string, res *schema.Resource
 	return count > n, err
 }
 
-// Candidates counts, up to limit, the res rows of every customer whose
-// search tokens satisfy the queries, from the token index alone.
-func (t *Tx) Candidates(ctx context.Context, res *schema.Resource, match []store.TokenQuery, limit int) (int, error) {
-	s, err := t.build.Table(res)
-	if err != nil {
-		return 0, err
-	}
-	stmt, err := s.Candidates(match, limit)
-	if err != nil {
-		return 0, err
-	}
-	var n int
-	err = t.conn.ByIndex(ctx, func() error { return t.conn.QueryRow(ctx, stmt).Scan(&n) })
-	return n, err
-}
-
 // Unindexed counts the customer's res rows that have no search tokens
 // (written before res was indexed).
 func (t *Tx) Unindexed(ctx context.Context, customerID string, res *schema.Resource) (int, error) {

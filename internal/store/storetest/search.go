@@ -93,29 +93,6 @@ func testSearchTokens(t *testing.T, f *fixture) {
 		}
 	}
 
-	// Candidates counts every customer's rows, up to the limit.
-	for _, c := range []struct {
-		name  string
-		qs    []store.TokenQuery
-		limit int
-		want  int
-	}{
-		{"one token, both customers", []store.TokenQuery{{{2}}}, 10, 3},
-		{"up to the limit", []store.TokenQuery{{{2}}}, 2, 2},
-		{"two queries", []store.TokenQuery{{{2}}, {{4}, {5}}}, 10, 2},
-		{"no row", []store.TokenQuery{{{1, 4, 6}}}, 10, 0},
-		{"a query of no group", []store.TokenQuery{{}}, 10, 0},
-	} {
-		var n int
-		err := f.db.View(f.ctx, func(tx store.Tx) error {
-			var err error
-			n, err = tx.Candidates(f.ctx, f.tenant, c.qs, c.limit)
-			return err
-		})
-		if err != nil || n != c.want {
-			t.Errorf("Candidates, %s: %d, %v; want %d", c.name, n, err, c.want)
-		}
-	}
 }
 
 // The tokens follow a row's writes: an update replaces them, a delete and
@@ -233,10 +210,6 @@ func testLookupPlans(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	candidates, err := tenant.Candidates([]store.TokenQuery{{{5, 1005}, {7}}, {{5}}}, 1001)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cases := []struct {
 		name, index string
 		stmt        sqlbuild.Stmt
@@ -255,7 +228,6 @@ func testLookupPlans(t *testing.T, f *fixture) {
 		{"tokens, an OR of groups and two queries", tokenIndex,
 			list(tenant, store.ListSpec{Match: []store.TokenQuery{{{5, 1005}, {7}}, {{5}}}, Limit: 1001}), false},
 		{"rows without tokens", "tenants_unindexed", unindexed, false},
-		{"candidates", "tenants_search", candidates, false},
 	}
 	for _, c := range cases {
 		plan, err := tr.Explain(f.ctx, c.stmt)
