@@ -456,7 +456,17 @@ func (db *DB) TableColumns(ctx context.Context, table string) ([]sqlbuild.TableC
 // of reach (enable_seqscan off), so that a plan that still scans the table
 // has no index that serves the statement, however large it grows.
 func (db *DB) Explain(ctx context.Context, stmt sqlbuild.Stmt) ([]string, error) {
-	if _, err := db.pool.Exec(ctx, "ANALYZE"); err != nil {
+	// The store's own tables: ANALYZE alone would read every schema of
+	// the database.
+	var tables []string
+	rows, err := db.pool.Query(ctx, "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = current_schema()")
+	if err == nil {
+		tables, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if err != nil {
+		return nil, sanitize(err)
+	}
+	if _, err := db.pool.Exec(ctx, "ANALYZE "+strings.Join(tables, ", ")); err != nil {
 		return nil, sanitize(err)
 	}
 	tx, err := db.pool.Begin(ctx)
@@ -467,7 +477,7 @@ func (db *DB) Explain(ctx context.Context, stmt sqlbuild.Stmt) ([]string, error)
 	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
 		return nil, sanitize(err)
 	}
-	rows, err := tx.Query(ctx, "EXPLAIN "+stmt.SQL, stmt.Args...)
+	rows, err = tx.Query(ctx, "EXPLAIN "+stmt.SQL, stmt.Args...)
 	if err != nil {
 		return nil, sanitize(err)
 	}
