@@ -12,7 +12,6 @@ import (
 	"accounts/internal/query"
 	"accounts/internal/schema"
 	"accounts/internal/seal"
-	"accounts/internal/searchindex"
 	"accounts/internal/store"
 )
 
@@ -35,10 +34,7 @@ type listPlan struct {
 
 func plan(keys *seal.CustomerKeys, res *schema.Resource, q query.Query) listPlan {
 	p := listPlan{open: !q.Slim || q.Search != ""}
-	var tokenKeys [][]*searchindex.Key
-	if res.SearchIndexed() {
-		tokenKeys = searchKeys(keys, res)
-	}
+	searched := res.SearchIndexed()
 	for _, f := range q.Filters {
 		cond, exact := condition(keys, f)
 		if cond != nil {
@@ -48,14 +44,14 @@ func plan(keys *seal.CustomerKeys, res *schema.Resource, q query.Query) listPlan
 			p.inService = append(p.inService, f)
 			p.open = p.open || f.Field.Personal
 		}
-		if tokenKeys != nil && cond == nil {
-			if tq, ok := filterTokens(res, tokenKeys, f); ok {
+		if searched && cond == nil {
+			if tq, ok := filterTokens(keys, res, f); ok {
 				p.match = append(p.match, tq)
 			}
 		}
 	}
-	if tokenKeys != nil && q.Search != "" {
-		if tq, ok := searchTermTokens(res, tokenKeys, q.Search); ok {
+	if searched && q.Search != "" {
+		if tq, ok := searchTermTokens(keys, res, q.Search); ok {
 			p.match = append(p.match, tq)
 		}
 	}

@@ -26,17 +26,14 @@ var searchBits = searchindex.Bits{Exact: 32, Prefix: 24, Gram: 16}
 // ends as soon as it is full.
 const defaultSearchCandidates = 1000
 
-// searchKeys are a customer's token keys of one resource's search fields
-// that lookups use, by field number (its place among the resource's
-// search fields), one per index key held: rows are indexed under the
-// index key of their seal version (see seal.CustomerKeys).
-func searchKeys(keys *seal.CustomerKeys, res *schema.Resource) [][]*searchindex.Key {
-	fields := res.SearchFields()
-	out := make([][]*searchindex.Key, len(fields))
-	for i, f := range fields {
-		for _, k := range keys.SearchKeys(res.Name, f.Name) {
-			out[i] = append(out[i], searchindex.NewKey(k, searchBits))
-		}
+// lookupKeys are the customer's token keys a lookup on search field f of
+// res uses, one per index key held: rows are indexed under the index key
+// of their seal version (see seal.CustomerKeys). Made for the fields a
+// list looks up, not for every list.
+func lookupKeys(keys *seal.CustomerKeys, res *schema.Resource, f *schema.Field) []*searchindex.Key {
+	var out []*searchindex.Key
+	for _, k := range keys.SearchKeys(res.Name, f.Name) {
+		out = append(out, searchindex.NewKey(k, searchBits))
 	}
 	return out
 }
@@ -72,10 +69,10 @@ var tokenOps = map[query.Op]searchindex.Op{
 
 // filterTokens returns the token query a filter of a search-indexed
 // resource narrows by: a group per value (in has several) and index key.
-// A negated
-// filter, a field without tokens, or a value too short to narrow by (a
-// contains of fewer than searchindex.GramRunes characters) narrows nothing.
-func filterTokens(res *schema.Resource, keys [][]*searchindex.Key, f query.Filter) (store.TokenQuery, bool) {
+// A negated filter, a field without tokens, or a value too short to narrow
+// by (a contains of fewer than searchindex.GramRunes characters) narrows
+// nothing.
+func filterTokens(keys *seal.CustomerKeys, res *schema.Resource, f query.Filter) (store.TokenQuery, bool) {
 	op, ok := tokenOps[f.Op]
 	if !ok || f.Negate {
 		return nil, false
@@ -84,13 +81,14 @@ func filterTokens(res *schema.Resource, keys [][]*searchindex.Key, f query.Filte
 	if i < 0 {
 		return nil, false
 	}
+	fieldKeys := lookupKeys(keys, res, f.Field)
 	var q store.TokenQuery
 	for _, v := range f.Values {
 		s, ok := v.(string)
 		if !ok {
 			return nil, false
 		}
-		for _, k := range keys[i] {
+		for _, k := range fieldKeys {
 			toks, ok := k.Query(op, s)
 			if !ok {
 				return nil, false
@@ -104,10 +102,10 @@ func filterTokens(res *schema.Resource, keys [][]*searchindex.Key, f query.Filte
 // searchTermTokens returns the token query of _search: a group per search
 // field and index key, each of the term's grams, since _search is
 // icontains over every search field.
-func searchTermTokens(res *schema.Resource, keys [][]*searchindex.Key, term string) (store.TokenQuery, bool) {
+func searchTermTokens(keys *seal.CustomerKeys, res *schema.Resource, term string) (store.TokenQuery, bool) {
 	var q store.TokenQuery
-	for i := range res.SearchFields() {
-		for _, k := range keys[i] {
+	for i, f := range res.SearchFields() {
+		for _, k := range lookupKeys(keys, res, f) {
 			toks, ok := k.Query(searchindex.Contains, term)
 			if !ok {
 				return nil, false

@@ -413,9 +413,14 @@ func (k *CustomerKeys) BlindIndex(field, canonical string) []byte {
 // BlindIndexes returns the keyed hashes of a field's canonical value under
 // every index key held, oldest first: what an exact lookup looks for.
 func (k *CustomerKeys) BlindIndexes(field, canonical string) [][]byte {
+	return k.underEveryIndexKey(func(key []byte) []byte { return blindIndex(key, field, canonical) })
+}
+
+// underEveryIndexKey returns derive of each index key held, oldest first.
+func (k *CustomerKeys) underEveryIndexKey(derive func(key []byte) []byte) [][]byte {
 	out := make([][]byte, len(k.indexVersions))
 	for i, v := range k.indexVersions {
-		out[i] = blindIndex(k.index[v], field, canonical)
+		out[i] = derive(k.index[v])
 	}
 	return out
 }
@@ -440,11 +445,7 @@ func (k *CustomerKeys) SearchKey(resource, field string) []byte {
 // SearchKeys returns a field's search keys under every index key held,
 // oldest first: what a lookup computes its tokens under.
 func (k *CustomerKeys) SearchKeys(resource, field string) [][]byte {
-	out := make([][]byte, len(k.indexVersions))
-	for i, v := range k.indexVersions {
-		out[i] = searchKey(k.index[v], resource, field)
-	}
-	return out
+	return k.underEveryIndexKey(func(key []byte) []byte { return searchKey(key, resource, field) })
 }
 
 func searchKey(key []byte, resource, field string) []byte {
