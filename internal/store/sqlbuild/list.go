@@ -172,52 +172,23 @@ func (t *Table) where(b *strings.Builder, customerID string, conds []store.Condi
 	return args, nil
 }
 
-// match writes the token queries, ANDed: on SQLite, the row numbers its
-// FTS5 index finds for one MATCH expression (an AND of ORs of ANDs of
-// quoted token words); on PostgreSQL, ORs of array containments that its
-// GIN index answers.
+// match writes the token queries, ANDed, as PostgreSQL's condition: ORs
+// of array containments that its GIN index answers. (SQLite's are the
+// MATCH of List's join with its FTS5 index: ftsExpression.)
 func (t *Table) match(b *strings.Builder, args []any, queries []store.TokenQuery) ([]any, error) {
 	if len(queries) == 0 {
 		return args, nil
 	}
-	cond, condArgs, err := t.matchCondition(queries)
+	nothing, err := t.checkMatch(queries)
 	if err != nil {
 		return nil, err
 	}
-	b.WriteString(" AND " + cond)
-	return append(args, condArgs...), nil
-}
-
-// matchesNothing is the condition of token queries one of which has no
-// group.
-const matchesNothing = "FALSE"
-
-// matchCondition is the condition of match, and its values.
-func (t *Table) matchCondition(queries []store.TokenQuery) (string, []any, error) {
-	if !t.searched {
-		return "", nil, fmt.Errorf("sqlbuild: %s rows have no search tokens", t.res.Name)
+	if nothing {
+		b.WriteString(" AND FALSE")
+		return args, nil
 	}
 	for _, q := range queries {
-		if len(q) == 0 {
-			return matchesNothing, nil, nil
-		}
-		for _, group := range q {
-			if len(group) == 0 {
-				return "", nil, fmt.Errorf("sqlbuild: an empty token group on %s", t.res.Name)
-			}
-		}
-	}
-	if t.d.FTSTokens() {
-		return fmt.Sprintf("search_row IN (SELECT rowid FROM %[1]s_search WHERE %[1]s_search MATCH ?)", t.res.Table),
-			[]any{ftsExpression(queries)}, nil
-	}
-	var b strings.Builder
-	var args []any
-	for i, q := range queries {
-		if i > 0 {
-			b.WriteString(" AND ")
-		}
-		b.WriteByte('(')
+		b.WriteString(" AND (")
 		for j, group := range q {
 			if j > 0 {
 				b.WriteString(" OR ")
@@ -227,18 +198,35 @@ func (t *Table) matchCondition(queries []store.TokenQuery) (string, []any, error
 		}
 		b.WriteByte(')')
 	}
-	return b.String(), args, nil
+	return args, nil
+}
+
+// checkMatch refuses token queries of a resource without tokens or with an
+// empty group; nothing reports a query of no group, which selects no row.
+func (t *Table) checkMatch(queries []store.TokenQuery) (nothing bool, err error) {
+	if !t.searched {
+		return false, fmt.Errorf("sqlbuild: %s rows have no search tokens", t.res.Name)
+	}
+	for _, q := range queries {
+		for _, group := range q {
+			if len(group) == 0 {
+				return false, fmt.Errorf("sqlbuild: an empty token group on %s", t.res.Name)
+			}
+		}
+		nothing = nothing || len(q) == 0
+	}
+	return nothing, nil
 }
 
 // ftsMatch checks token queries and writes them as one FTS5 query; a
 // query of no group, which selects nothing, as a token no row holds (the
 // empty token list).
 func (t *Table) ftsMatch(queries []store.TokenQuery) (string, error) {
-	cond, _, err := t.matchCondition(queries)
+	nothing, err := t.checkMatch(queries)
 	switch {
 	case err != nil:
 		return "", err
-	case cond == matchesNothing:
+	case nothing:
 		return `"` + dialect.TokenWord(-1) + `"`, nil
 	}
 	return ftsExpression(queries), nil
