@@ -115,22 +115,17 @@ func (c conn) Stream(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scan
 		return c.db.classify(err)
 	}
 	for batch := firstFetch; ; batch = min(2*batch, maxFetch) {
-		rows, err := c.tx.Query(ctx, "FETCH "+strconv.Itoa(batch)+" FROM "+name)
-		if err != nil {
-			return c.db.classify(err)
-		}
 		n := 0
-		for rows.Next() {
+		fetch := sqlbuild.Stmt{SQL: "FETCH " + strconv.Itoa(batch) + " FROM " + name}
+		err := c.Query(ctx, fetch, func(r sqlbuild.Scanner) error {
 			n++
-			if err := fn(rows); err != nil {
-				rows.Close()
-				c.closeCursor(ctx, name)
-				return err
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return c.db.classify(err)
+			return fn(r)
+		})
+		if err != nil {
+			// fn's error (or the fetch's) stands; the cursor goes with the
+			// transaction if it can't be closed now.
+			c.closeCursor(ctx, name)
+			return err
 		}
 		if n < batch {
 			return c.db.classify(c.closeCursor(ctx, name))
