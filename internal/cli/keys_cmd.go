@@ -298,7 +298,7 @@ func keysRotateData(fs *flag.FlagSet, io IO) runFunc {
 	a.bindKeys(fs, withMasterKey)
 	only := fs.String("customer", "", "rotate this customer only (customer `ID`)")
 	settle := defaultSettle
-	settleErr := error(nil)
+	var settleErr error
 	if v := io.Env(config.EnvKeySettle); v != "" {
 		settle, settleErr = time.ParseDuration(v)
 	}
