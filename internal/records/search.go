@@ -16,7 +16,7 @@ import (
 // apart from almost all others, as a blind index does; prefix and gram
 // tokens are shorter, so that many prefixes and substrings share each
 // one and the database's copy tells less of them.
-var searchBits = searchindex.Bits{Exact: 32, Prefix: 24, Gram: 16}
+var searchBits = searchindex.Bits{Exact: 32, Prefix: 24, Gram: 16, LongGram: 16}
 
 // defaultSearchCandidates is the most candidate rows a list reads through
 // the search tokens without limits (limit.Config.SearchCandidates). Up to

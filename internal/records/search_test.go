@@ -20,6 +20,7 @@ import (
 	"accounts/internal/searchindex"
 	"accounts/internal/store"
 	"accounts/internal/store/postgres"
+	"accounts/internal/store/sqlbuild"
 	"accounts/internal/store/sqlite"
 	"accounts/internal/store/storetest"
 
@@ -371,13 +372,13 @@ func BenchmarkSearchIndexSize(b *testing.B) {
 			}
 			var tokens, column, index float64
 			if engine == "sqlite" {
-				err = raw.QueryRow(`SELECT (SELECT sum(length(search_tokens) - length(replace(search_tokens, ' ', '')) + 1) FROM protected_identities),
-					(SELECT sum(length(search_tokens)) FROM protected_identities),
-					(SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'protected_identities_search%')`).Scan(&tokens, &column, &index)
+				err = raw.QueryRow(strings.ReplaceAll(`SELECT (SELECT sum(length(TOKENS) - length(replace(TOKENS, ' ', '')) + 1) FROM protected_identities),
+					(SELECT sum(length(TOKENS)) FROM protected_identities),
+					(SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'protected_identities_search%')`, "TOKENS", sqlbuild.TokensColumn)).Scan(&tokens, &column, &index)
 			} else {
 				if _, err = raw.Exec(`SELECT gin_clean_pending_list('protected_identities_search')`); err == nil {
-					err = raw.QueryRow(`SELECT sum(cardinality(search_tokens)), sum(pg_column_size(search_tokens)),
-						pg_relation_size('protected_identities_search') FROM protected_identities`).Scan(&tokens, &column, &index)
+					err = raw.QueryRow(strings.ReplaceAll(`SELECT sum(cardinality(TOKENS)), sum(pg_column_size(TOKENS)),
+						pg_relation_size('protected_identities_search') FROM protected_identities`, "TOKENS", sqlbuild.TokensColumn)).Scan(&tokens, &column, &index)
 				}
 			}
 			if err != nil {

@@ -8,8 +8,16 @@
 //   - Prefix: a token of each of the value's first 1..PrefixRunes
 //     characters, for startswith and istartswith.
 //   - Gram: a token of each of the value's distinct GramRunes-character
-//     substrings, for contains, icontains, endswith and iendswith: every
-//     gram of a query must be among the value's.
+//     substrings, for contains, icontains, endswith and iendswith of
+//     fewer than LongGramRunes characters: every gram of a query must be
+//     among the value's.
+//   - LongGram: the same of the value's LongGramRunes-character
+//     substrings, for those queries when they are longer, and for the
+//     rest of a startswith query past its prefix token. Each short gram
+//     is held by many rows of a large customer (a syllable of a name, a
+//     group of digits of a phone number), so the lists a long query
+//     intersects would grow with the customer; a long gram's list stays
+//     short.
 //
 // A token is a keyed hash (HMAC-SHA-256 under a key of one customer's
 // field) truncated to a few bits, so that many values share each token:
@@ -39,7 +47,16 @@ const (
 	Exact Kind = iota + 1
 	Prefix
 	Gram
+	LongGram
 )
+
+// Format is the version of the tokens' definition: their kinds, lengths,
+// encoding and sizes (records.searchBits). Tokens of different formats
+// can't be compared, so the column that holds them is named with it
+// (sqlbuild.TokensColumn), and a change renames the column: a process of
+// an earlier format then fails to write instead of writing tokens that
+// this one's lookups would not find.
+const Format = 2
 
 // PrefixRunes is the longest prefix with a token of its own: a longer
 // startswith query narrows by its first PrefixRunes characters and by
@@ -49,6 +66,10 @@ const PrefixRunes = 4
 // GramRunes is the length of the substrings contains queries narrow by; a
 // shorter query can't be narrowed (Query reports it).
 const GramRunes = 3
+
+// LongGramRunes is the length of the substrings queries of that many
+// characters or more narrow by.
+const LongGramRunes = 5
 
 // Token is one token of a value or a query: its kind and its truncated
 // keyed hash.
@@ -60,7 +81,7 @@ type Token struct {
 // Bits are the sizes tokens are truncated to, by kind: the fewer, the more
 // values share each token (less is revealed; more candidates to confirm).
 type Bits struct {
-	Exact, Prefix, Gram uint
+	Exact, Prefix, Gram, LongGram uint
 }
 
 // Key computes the tokens of one field of one customer. It is not safe for
@@ -75,7 +96,7 @@ type Key struct {
 // the field's own (derived per customer and field, apart from the data
 // keys), with tokens truncated to bits (each 1..32).
 func NewKey(key []byte, bits Bits) *Key {
-	for _, b := range []uint{bits.Exact, bits.Prefix, bits.Gram} {
+	for _, b := range []uint{bits.Exact, bits.Prefix, bits.Gram, bits.LongGram} {
 		if b < 1 || b > 32 {
 			panic("searchindex: token bits must be 1..32")
 		}
@@ -96,8 +117,10 @@ func (k *Key) token(kind Kind, s string) Token {
 		bits = k.bits.Exact
 	case Prefix:
 		bits = k.bits.Prefix
-	default:
+	case Gram:
 		bits = k.bits.Gram
+	default:
+		bits = k.bits.LongGram
 	}
 	return Token{Kind: kind, Value: binary.BigEndian.Uint32(k.buf) >> (32 - bits)}
 }
@@ -110,8 +133,11 @@ func (k *Key) Value(v string) []Token {
 	for n := 1; n <= min(PrefixRunes, len(ends)); n++ {
 		tokens = append(tokens, k.token(Prefix, f[:ends[n-1]]))
 	}
-	for _, g := range grams(f, ends) {
+	for _, g := range grams(f, ends, GramRunes) {
 		tokens = append(tokens, k.token(Gram, g))
+	}
+	for _, g := range grams(f, ends, LongGramRunes) {
+		tokens = append(tokens, k.token(LongGram, g))
 	}
 	return distinct(tokens)
 }
@@ -145,23 +171,33 @@ func (k *Key) Query(op Op, q string) ([]Token, bool) {
 		// prefix token alone many values share.
 		tokens := []Token{k.token(Prefix, f[:ends[min(PrefixRunes, len(ends))-1]])}
 		if len(ends) > PrefixRunes {
-			for _, g := range covering(grams(f, ends)) {
-				tokens = append(tokens, k.token(Gram, g))
-			}
+			tokens = append(tokens, k.gramTokens(f, ends)...)
 		}
 		return distinct(tokens), true
 	case Contains:
-		gs := covering(grams(f, ends))
-		if len(gs) == 0 {
+		tokens := k.gramTokens(f, ends)
+		if len(tokens) == 0 {
 			return nil, false
-		}
-		tokens := make([]Token, len(gs))
-		for i, g := range gs {
-			tokens[i] = k.token(Gram, g)
 		}
 		return distinct(tokens), true
 	}
 	return nil, false
+}
+
+// gramTokens are the tokens of q's covering grams, long ones when q is
+// long enough to hold one (they narrow far more), else short ones; none
+// when q is shorter than a gram.
+func (k *Key) gramTokens(q string, ends []int) []Token {
+	kind, n := Gram, GramRunes
+	if len(ends) >= LongGramRunes {
+		kind, n = LongGram, LongGramRunes
+	}
+	gs := covering(grams(q, ends, n), n)
+	tokens := make([]Token, len(gs))
+	for i, g := range gs {
+		tokens[i] = k.token(kind, g)
+	}
+	return tokens
 }
 
 // runeEnds returns the byte offset after each rune of s.
@@ -175,30 +211,30 @@ func runeEnds(s string) []int {
 	return ends
 }
 
-// grams returns s's substrings of GramRunes runes (none when s is
-// shorter), ends being runeEnds(s).
-func grams(s string, ends []int) []string {
+// grams returns s's substrings of n runes (none when s is shorter), ends
+// being runeEnds(s).
+func grams(s string, ends []int, n int) []string {
 	var gs []string
-	for i := GramRunes - 1; i < len(ends); i++ {
+	for i := n - 1; i < len(ends); i++ {
 		start := 0
-		if i >= GramRunes {
-			start = ends[i-GramRunes]
+		if i >= n {
+			start = ends[i-n]
 		}
 		gs = append(gs, s[start:ends[i]])
 	}
 	return gs
 }
 
-// covering returns the grams, in order, that start every GramRunes
+// covering returns the grams of n runes, in order, that start every n
 // characters, and the last: together they cover every character of the
 // query, and a value holding them all is as likely a match as one holding
-// every gram, while the database intersects a third as many token lists.
-func covering(gs []string) []string {
+// every gram, while the database intersects an n-th as many token lists.
+func covering(gs []string, n int) []string {
 	var out []string
-	for i := 0; i < len(gs); i += GramRunes {
+	for i := 0; i < len(gs); i += n {
 		out = append(out, gs[i])
 	}
-	if last := len(gs) - 1; last > 0 && last%GramRunes != 0 {
+	if last := len(gs) - 1; last > 0 && last%n != 0 {
 		out = append(out, gs[last])
 	}
 	return out
@@ -221,8 +257,11 @@ func distinct(tokens []Token) []Token {
 	return slices.Compact(tokens)
 }
 
+// kindBits is how many bits of an encoded token name its kind.
+const kindBits = 3
+
 // KindOf is the kind of an encoded token (see Encode).
-func KindOf(encoded int64) Kind { return Kind(encoded >> 32 & 3) }
+func KindOf(encoded int64) Kind { return Kind(encoded >> 32 & (1<<kindBits - 1)) }
 
 // FieldBits is how many bits of an encoded token name its field: a row's
 // tokens of all its fields are kept together, and a token of one field
@@ -235,5 +274,5 @@ func (t Token) Encode(field int) int64 {
 	if field < 0 || field >= 1<<FieldBits {
 		panic("searchindex: field number out of range")
 	}
-	return int64(field)<<34 | int64(t.Kind)<<32 | int64(t.Value)
+	return int64(field)<<(32+kindBits) | int64(t.Kind)<<32 | int64(t.Value)
 }

@@ -2,6 +2,7 @@ package searchindex
 
 import (
 	"bytes"
+	"maps"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -10,7 +11,7 @@ import (
 	"accounts/internal/query"
 )
 
-var testBits = Bits{Exact: 20, Prefix: 16, Gram: 16}
+var testBits = Bits{Exact: 20, Prefix: 16, Gram: 16, LongGram: 16}
 
 func testKey(seed byte) *Key { return NewKey(bytes.Repeat([]byte{seed}, 32), testBits) }
 
@@ -145,6 +146,10 @@ func TestQueriesNarrow(t *testing.T) {
 		{"Åberg", "berk", Contains, false},
 		{"Sjöström", "ÖSTR", Contains, true},
 		{"Sjöström", "ostr", Contains, false},
+		{"Lindqvist", "DQVIST", Contains, true},
+		{"Lindqvist", "dqvsit", Contains, false},
+		{"Lindqvist", "lindqv", StartsWith, true},
+		{"Lindqvist", "lindvq", StartsWith, false},
 	} {
 		if got := holdsAll(tc.v, tc.q, tc.op); got != tc.want {
 			t.Errorf("value %q, query %q (op %d): holds every token = %v, want %v", tc.v, tc.q, tc.op, got, tc.want)
@@ -191,7 +196,7 @@ func TestTokensAreKeyedAndTruncated(t *testing.T) {
 			t.Fatalf("token %d differs between two computations under one key", i)
 		}
 	}
-	limit := map[Kind]uint32{Exact: 1 << testBits.Exact, Prefix: 1 << testBits.Prefix, Gram: 1 << testBits.Gram}
+	limit := map[Kind]uint32{Exact: 1 << testBits.Exact, Prefix: 1 << testBits.Prefix, Gram: 1 << testBits.Gram, LongGram: 1 << testBits.LongGram}
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 2000 {
 		for _, tok := range a.Value(randomString(r, 10)) {
@@ -200,18 +205,51 @@ func TestTokensAreKeyedAndTruncated(t *testing.T) {
 			}
 		}
 	}
-	// "Lindqvist": one exact token, four prefixes, seven grams.
+	// "Lindqvist": one exact token, four prefixes, seven grams, five
+	// long grams.
 	kinds := map[Kind]int{}
 	for _, tok := range va {
 		kinds[tok.Kind]++
 	}
-	if kinds[Exact] != 1 || kinds[Prefix] != 4 || kinds[Gram] > 7 || kinds[Gram] < 6 {
-		t.Errorf("kinds of tokens %v, want 1 exact, 4 prefixes, 7 grams (fewer only where two collide)", kinds)
+	if kinds[Exact] != 1 || kinds[Prefix] != 4 || kinds[Gram] > 7 || kinds[Gram] < 6 || kinds[LongGram] > 5 || kinds[LongGram] < 4 {
+		t.Errorf("kinds of tokens %v, want 1 exact, 4 prefixes, 7 grams, 5 long grams (fewer only where two collide)", kinds)
+	}
+}
+
+// TestLongQueriesUseLongGrams: a contains query narrows by long grams once
+// it is long enough to hold one, and by as few as cover it; a startswith
+// query by its prefix and, past it, by long grams.
+func TestLongQueriesUseLongGrams(t *testing.T) {
+	k := testKey(7)
+	for _, tc := range []struct {
+		op    Op
+		q     string
+		kinds map[Kind]int
+	}{
+		{Contains, "abc", map[Kind]int{Gram: 1}},
+		{Contains, "abcd", map[Kind]int{Gram: 2}},
+		{Contains, "abcde", map[Kind]int{LongGram: 1}},
+		{Contains, "abcdefghij", map[Kind]int{LongGram: 2}},
+		{Contains, "abcdefghijk", map[Kind]int{LongGram: 3}},
+		{StartsWith, "abcd", map[Kind]int{Prefix: 1}},
+		{StartsWith, "abcdefghi", map[Kind]int{Prefix: 1, LongGram: 2}},
+	} {
+		tokens, ok := k.Query(tc.op, tc.q)
+		if !ok {
+			t.Fatalf("Query(%d, %q) does not narrow", tc.op, tc.q)
+		}
+		kinds := map[Kind]int{}
+		for _, tok := range tokens {
+			kinds[tok.Kind]++
+		}
+		if !maps.Equal(kinds, tc.kinds) {
+			t.Errorf("Query(%d, %q): tokens by kind %v, want %v", tc.op, tc.q, kinds, tc.kinds)
+		}
 	}
 }
 
 func TestNewKeyRefusesBadBits(t *testing.T) {
-	for _, bits := range []Bits{{0, 16, 16}, {16, 33, 16}, {16, 16, 0}} {
+	for _, bits := range []Bits{{0, 16, 16, 16}, {16, 33, 16, 16}, {16, 16, 0, 16}, {16, 16, 16, 0}} {
 		func() {
 			defer func() {
 				if recover() == nil {
@@ -242,7 +280,7 @@ func FuzzNoMatchMissed(f *testing.F) {
 
 // An encoded token keeps its kind, whatever its field and value.
 func TestKindOfEncodedToken(t *testing.T) {
-	for _, kind := range []Kind{Exact, Prefix, Gram} {
+	for _, kind := range []Kind{Exact, Prefix, Gram, LongGram} {
 		for _, field := range []int{0, 1, 1<<FieldBits - 1} {
 			for _, v := range []uint32{0, 1, 1<<32 - 1} {
 				if got := KindOf(Token{Kind: kind, Value: v}.Encode(field)); got != kind {

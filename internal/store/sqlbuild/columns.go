@@ -6,6 +6,13 @@ import (
 	"accounts/internal/store/dialect"
 )
 
+// TokensColumn is the column of a search-indexed resource's tokens. Its
+// name carries the tokens' format (searchindex.Format): a new format is a
+// new column, so that a process of an earlier version, still running
+// beside this one, fails to write rather than writing tokens of a format
+// this one's lookups would not find.
+const TokensColumn = "search_tokens_v2"
+
 // TableColumn is one column of a table: its name, its type as the dialect
 // spells it (lower case), and whether it is NOT NULL.
 type TableColumn struct {
@@ -38,7 +45,7 @@ func (b *Builder) Declared(res *schema.Resource) []TableColumn {
 	out = append(out, col("sealed", dialect.Bytes, len(res.PersonalFields()) > 0))
 	if res.SearchIndexed() {
 		// Null in rows written before the resource was indexed.
-		out = append(out, col("search_tokens", dialect.Tokens, false))
+		out = append(out, col(TokensColumn, dialect.Tokens, false))
 		if b.d.FTSTokens() {
 			out = append(out, col("search_row", dialect.Int, false))
 		}

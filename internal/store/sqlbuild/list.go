@@ -193,7 +193,7 @@ func (t *Table) match(b *strings.Builder, args []any, queries []store.TokenQuery
 			if j > 0 {
 				b.WriteString(" OR ")
 			}
-			b.WriteString("search_tokens @> ?")
+			b.WriteString(TokensColumn + " @> ?")
 			args = append(args, group)
 		}
 		b.WriteByte(')')

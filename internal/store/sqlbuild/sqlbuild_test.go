@@ -10,6 +10,7 @@ import (
 
 	"accounts/internal/audit"
 	"accounts/internal/schema"
+	"accounts/internal/searchindex"
 	"accounts/internal/store"
 	"accounts/internal/store/dialect"
 )
@@ -220,5 +221,14 @@ func TestOffsetWithoutLimit(t *testing.T) {
 		if !strings.Contains(s.SQL, " LIMIT ") || s.Args[n-2] != c.want || s.Args[n-1] != int64(2) {
 			t.Errorf("%s: offset without a limit: %s %v", c.d, s.SQL, s.Args)
 		}
+	}
+}
+
+// The tokens' column is named with their format, so that a change of
+// format (searchindex.Format) can't be made without a new column and the
+// migration that adds it.
+func TestTokensColumnNamesTheTokenFormat(t *testing.T) {
+	if want := fmt.Sprintf("search_tokens_v%d", searchindex.Format); TokensColumn != want {
+		t.Errorf("TokensColumn = %q, want %q", TokensColumn, want)
 	}
 }

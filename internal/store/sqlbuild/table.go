@@ -53,8 +53,8 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 	sets = append(sets, "sealed = ?")
 	searched := res.SearchIndexed()
 	if searched {
-		written, values = append(written, "search_tokens"), values+", ?"
-		sets = append(sets, "search_tokens = ?")
+		written, values = append(written, TokensColumn), values+", ?"
+		sets = append(sets, TokensColumn+" = ?")
 		if d.FTSTokens() {
 			// The FTS5 index finds rows by an integer that never changes
 			// (a rowid may, at VACUUM): the next one, which the one writer
@@ -82,7 +82,7 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 		delete:    d.Bind(fmt.Sprintf("DELETE FROM %s WHERE customer_id = ? AND id = ?", res.Table)),
 		exists:    d.Bind(fmt.Sprintf("SELECT 1 FROM %s WHERE customer_id = ? AND id = ?", res.Table)),
 		stamp:     d.Bind(fmt.Sprintf("UPDATE %s SET seq = ? WHERE customer_id = ? AND seq = ?", res.Table)),
-		unindexed: d.Bind(fmt.Sprintf("SELECT count(*) FROM %s WHERE customer_id = ? AND search_tokens IS NULL", res.Table)),
+		unindexed: d.Bind(fmt.Sprintf("SELECT count(*) FROM %s WHERE customer_id = ? AND %s IS NULL", res.Table, TokensColumn)),
 		refs:      map[string]string{},
 		clear:     map[string]string{},
 		targets:   map[string]*Table{},
