@@ -21,6 +21,7 @@ import (
 
 	"accounts/internal/config"
 	"accounts/internal/servetest"
+	"accounts/internal/store/sqlbuild"
 	"accounts/internal/store/storetest"
 )
 
@@ -45,7 +46,7 @@ func TestCrashSQLite(t *testing.T) {
 	d := servetest.NewSQLiteDeployment(t)
 	r := crash(t, d, nil)
 	path := d.Env[config.EnvDatabase]
-	integrityCheck(t, path, "tenants_search", "subtenants_search", "protected_identities_search")
+	integrityCheck(t, path, "tenants", "subtenants", "protected_identities")
 	integrityCheck(t, path+".keys")
 	r.verifyAudit()
 	r.checkAuditEntries()
@@ -324,10 +325,11 @@ func (r *run) checkAuditEntries() {
 
 // integrityCheck runs SQLite's own consistency checks on a file the server
 // has stopped using: the b-trees and indexes, the foreign keys (a cascade
-// cut in half would leave an identity without its tenant), and that each
-// FTS5 index of searchIndexes holds exactly its table's tokens (a write or
-// delete whose index change was lost fails it).
-func integrityCheck(t *testing.T, path string, searchIndexes ...string) {
+// cut in half would leave an identity without its tenant), and that the
+// FTS5 index of each of searchedTables is consistent and holds tokens of
+// exactly the rows that have them (a write or delete whose index change
+// was lost fails it).
+func integrityCheck(t *testing.T, path string, searchedTables ...string) {
 	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -360,12 +362,21 @@ func integrityCheck(t *testing.T, path string, searchIndexes ...string) {
 	for fk.Next() {
 		t.Errorf("foreign_key_check on %s: a row refers to a missing one", filepath.Base(path))
 	}
-	for _, index := range searchIndexes {
+	for _, table := range searchedTables {
+		index := table + "_search"
 		if _, err := db.Exec("INSERT INTO " + index + " (" + index + ", rank) VALUES ('integrity-check', 1)"); err != nil {
-			t.Errorf("%s does not match its table: %v", index, err)
+			t.Errorf("%s is not consistent: %v", index, err)
+		}
+		// The index holds the tokens of exactly the rows that have them.
+		var strays int
+		err := db.QueryRow(strings.NewReplacer("TABLE", table, "INDEX", index, "TOKENS", sqlbuild.TokensColumn).Replace(`SELECT
+			(SELECT count(*) FROM TABLE WHERE TOKENS IS NOT NULL AND search_row NOT IN (SELECT rowid FROM INDEX)) +
+			(SELECT count(*) FROM INDEX WHERE rowid NOT IN (SELECT search_row FROM TABLE WHERE TOKENS IS NOT NULL))`)).Scan(&strays)
+		if err != nil || strays != 0 {
+			t.Errorf("%s and %s: %d rows in one and not the other (%v)", index, table, strays, err)
 		}
 	}
-	t.Logf("%s: integrity_check ok, foreign keys ok, %d search indexes ok", filepath.Base(path), len(searchIndexes))
+	t.Logf("%s: integrity_check ok, foreign keys ok, %d search indexes ok", filepath.Base(path), len(searchedTables))
 }
 
 // ssnVector is a valid number of testdata/personnummer.json: the only

@@ -70,7 +70,7 @@ var SQLite = Dialect{
 	jsonLists: true,
 	ftsTokens: true,
 	noLimit:   int64(-1),
-	types:     [kinds]string{Text: "text", Bool: "integer", Bytes: "blob", Time: "text", Int: "integer", Tokens: "text"},
+	types:     [kinds]string{Text: "text", Bool: "integer", Bytes: "blob", Time: "text", Int: "integer", Tokens: "integer"},
 	columns:   `SELECT name, lower(type), "notnull" <> 0 FROM pragma_table_info(?) ORDER BY cid`,
 }
 
@@ -144,9 +144,10 @@ func (d Dialect) List(l []string) (any, error) {
 // through a row number (SQLite), rather than an array column (PostgreSQL).
 func (d Dialect) FTSTokens() bool { return d.ftsTokens }
 
-// Tokens is a row's search tokens as the dialect binds them: a []int64
-// (bigint[]), or for FTS5 the tokens as words (see TokenWord) separated
-// by spaces.
+// Tokens is a row's search tokens as the dialect binds them into the
+// row: a []int64 (bigint[]); for FTS5, their number, since the tokens
+// themselves are kept only in the FTS5 index (TokenWords), which needs no
+// copy of them to delete a row's (contentless_delete).
 func (d Dialect) Tokens(tokens []int64) any {
 	if !d.ftsTokens {
 		if tokens == nil {
@@ -154,6 +155,12 @@ func (d Dialect) Tokens(tokens []int64) any {
 		}
 		return tokens
 	}
+	return int64(len(tokens))
+}
+
+// TokenWords is a row's search tokens as the FTS5 index takes them: words
+// (see TokenWord) separated by spaces.
+func TokenWords(tokens []int64) string {
 	var b strings.Builder
 	for i, t := range tokens {
 		if i > 0 {

@@ -6,7 +6,8 @@ import (
 	"accounts/internal/store/dialect"
 )
 
-// TokensColumn is the column of a search-indexed resource's tokens. Its
+// TokensColumn is the column of a search-indexed resource's tokens (on
+// SQLite, their number: the tokens are in the FTS5 index only). Its
 // name carries the tokens' format (searchindex.Format): a new format is a
 // new column, so that a process of an earlier version, still running
 // beside this one, fails to write rather than writing tokens of a format
@@ -25,8 +26,8 @@ type TableColumn struct {
 // the declaration implies them, in the builder's dialect: customer_id, id,
 // created_at, seq, the clear columns (a required field's and a bool's not
 // null), sealed (not null when the resource has personal fields), and a
-// search-indexed resource's tokens (on SQLite, with the row number its
-// FTS5 index finds rows by).
+// search-indexed resource's tokens (on SQLite, their number, with the
+// row number its FTS5 index finds rows by).
 // Migrations are written by hand per engine; the conformance suite checks
 // each live table against this list.
 func (b *Builder) Declared(res *schema.Resource) []TableColumn {

@@ -27,6 +27,9 @@ type Table struct {
 	exists          string
 	stamp           string
 	unindexed       string
+	// indexTokens writes a row's tokens into the FTS5 index (SQLite),
+	// replacing those it had; empty where the tokens are in the row.
+	indexTokens string
 	// searched is true for a schema.Resource.SearchIndexed resource: its
 	// rows carry search tokens, written with every insert and update.
 	searched bool
@@ -63,6 +66,10 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 			values += fmt.Sprintf(", (SELECT coalesce(max(search_row), 0) + 1 FROM %s)", res.Table)
 		}
 	}
+	var indexTokens string
+	if searched && d.FTSTokens() {
+		indexTokens = d.Bind(fmt.Sprintf("INSERT OR REPLACE INTO %[1]s_search (rowid, tokens) SELECT search_row, ? FROM %[1]s WHERE customer_id = ? AND id = ?", res.Table))
+	}
 	qualified := make([]string, 0, len(names)+3)
 	for _, n := range append([]string{"id", "created_at"}, append(names, "sealed")...) {
 		qualified = append(qualified, res.Table+"."+n)
@@ -79,14 +86,15 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 		get: d.Bind(fmt.Sprintf("SELECT id, created_at, %s FROM %s WHERE customer_id = ? AND id = ?", list, res.Table)),
 		update: d.Bind(fmt.Sprintf("UPDATE %s SET seq = ?, %s WHERE customer_id = ? AND id = ?",
 			res.Table, strings.Join(sets, ", "))),
-		delete:    d.Bind(fmt.Sprintf("DELETE FROM %s WHERE customer_id = ? AND id = ?", res.Table)),
-		exists:    d.Bind(fmt.Sprintf("SELECT 1 FROM %s WHERE customer_id = ? AND id = ?", res.Table)),
-		stamp:     d.Bind(fmt.Sprintf("UPDATE %s SET seq = ? WHERE customer_id = ? AND seq = ?", res.Table)),
-		unindexed: d.Bind(fmt.Sprintf("SELECT count(*) FROM %s WHERE customer_id = ? AND %s IS NULL", res.Table, TokensColumn)),
-		refs:      map[string]string{},
-		clear:     map[string]string{},
-		targets:   map[string]*Table{},
-		kinds:     map[string]dialect.Kind{schema.IDField.Name: dialect.Text, schema.CreatedAtField.Name: dialect.Time},
+		delete:      d.Bind(fmt.Sprintf("DELETE FROM %s WHERE customer_id = ? AND id = ?", res.Table)),
+		exists:      d.Bind(fmt.Sprintf("SELECT 1 FROM %s WHERE customer_id = ? AND id = ?", res.Table)),
+		stamp:       d.Bind(fmt.Sprintf("UPDATE %s SET seq = ? WHERE customer_id = ? AND seq = ?", res.Table)),
+		unindexed:   d.Bind(fmt.Sprintf("SELECT count(*) FROM %s WHERE customer_id = ? AND %s IS NULL", res.Table, TokensColumn)),
+		indexTokens: indexTokens,
+		refs:        map[string]string{},
+		clear:       map[string]string{},
+		targets:     map[string]*Table{},
+		kinds:       map[string]dialect.Kind{schema.IDField.Name: dialect.Text, schema.CreatedAtField.Name: dialect.Time},
 	}
 	t.notNull = map[string]bool{schema.IDField.Name: true, schema.CreatedAtField.Name: true}
 	for _, c := range cols {
@@ -150,6 +158,17 @@ func (t *Table) Update(customerID string, seq int64, row store.Row) (Stmt, error
 	}
 	args := append(append([]any{seq}, values...), customerID, row.ID)
 	return Stmt{t.update, args}, nil
+}
+
+// IndexTokens writes row's tokens, once Insert or Update has written the
+// row, into the FTS5 index that keeps them apart from the row (SQLite);
+// false where the row's own column holds them (PostgreSQL), or the
+// resource has none.
+func (t *Table) IndexTokens(customerID string, row store.Row) (Stmt, bool) {
+	if t.indexTokens == "" {
+		return Stmt{}, false
+	}
+	return Stmt{t.indexTokens, []any{dialect.TokenWords(row.Search), customerID, row.ID}}, true
 }
 
 // Stamp gives a customer's rows written with the placeholder list version

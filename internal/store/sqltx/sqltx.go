@@ -240,6 +240,9 @@ func (t *Tx) writeRow(ctx context.Context, customerID string, res *schema.Resour
 		return 0, err
 	}
 	n, err := t.conn.Exec(ctx, st)
+	if ix, ok := s.IndexTokens(customerID, row); ok && err == nil && n > 0 {
+		_, err = t.conn.Exec(ctx, ix)
+	}
 	return n, t.reference(ctx, err, customerID, s, row)
 }
 

@@ -9,6 +9,13 @@
 -- without tokens, and so read the way rows from before migration 3 are,
 -- until it is written again: `accounts keys rotate-data` re-indexes them
 -- all.
+--
+-- The tokens are kept in the FTS5 index only, not in the row as well: a
+-- contentless index that can delete a row's tokens by its row number
+-- (contentless_delete), which the service writes after the row
+-- (sqlbuild.Table.IndexTokens) and a trigger deletes with it, cascades
+-- included. The row's search_tokens_v2 holds their number, null for a
+-- row without them (found by the partial index <table>_unindexed).
 
 DROP TRIGGER tenants_search_insert;
 DROP TRIGGER tenants_search_delete;
@@ -16,21 +23,11 @@ DROP TRIGGER tenants_search_update;
 DROP TABLE tenants_search;
 DROP INDEX tenants_unindexed;
 ALTER TABLE tenants DROP COLUMN search_tokens;
-ALTER TABLE tenants ADD COLUMN search_tokens_v2 TEXT;
+ALTER TABLE tenants ADD COLUMN search_tokens_v2 INTEGER;
 CREATE INDEX tenants_unindexed ON tenants (customer_id) WHERE search_tokens_v2 IS NULL;
-CREATE VIRTUAL TABLE tenants_search USING fts5 (
-    search_tokens_v2, content = 'tenants', content_rowid = 'search_row', detail = none, columnsize = 0);
-CREATE TRIGGER tenants_search_insert AFTER INSERT ON tenants WHEN new.search_tokens_v2 IS NOT NULL BEGIN
-    INSERT INTO tenants_search (rowid, search_tokens_v2) VALUES (new.search_row, new.search_tokens_v2);
-END;
+CREATE VIRTUAL TABLE tenants_search USING fts5 (tokens, content = '', contentless_delete = 1, detail = none);
 CREATE TRIGGER tenants_search_delete AFTER DELETE ON tenants WHEN old.search_tokens_v2 IS NOT NULL BEGIN
-    INSERT INTO tenants_search (tenants_search, rowid, search_tokens_v2) VALUES ('delete', old.search_row, old.search_tokens_v2);
-END;
-CREATE TRIGGER tenants_search_update AFTER UPDATE OF search_tokens_v2 ON tenants BEGIN
-    INSERT INTO tenants_search (tenants_search, rowid, search_tokens_v2)
-        SELECT 'delete', old.search_row, old.search_tokens_v2 WHERE old.search_tokens_v2 IS NOT NULL;
-    INSERT INTO tenants_search (rowid, search_tokens_v2)
-        SELECT new.search_row, new.search_tokens_v2 WHERE new.search_tokens_v2 IS NOT NULL;
+    DELETE FROM tenants_search WHERE rowid = old.search_row;
 END;
 
 DROP TRIGGER subtenants_search_insert;
@@ -39,21 +36,11 @@ DROP TRIGGER subtenants_search_update;
 DROP TABLE subtenants_search;
 DROP INDEX subtenants_unindexed;
 ALTER TABLE subtenants DROP COLUMN search_tokens;
-ALTER TABLE subtenants ADD COLUMN search_tokens_v2 TEXT;
+ALTER TABLE subtenants ADD COLUMN search_tokens_v2 INTEGER;
 CREATE INDEX subtenants_unindexed ON subtenants (customer_id) WHERE search_tokens_v2 IS NULL;
-CREATE VIRTUAL TABLE subtenants_search USING fts5 (
-    search_tokens_v2, content = 'subtenants', content_rowid = 'search_row', detail = none, columnsize = 0);
-CREATE TRIGGER subtenants_search_insert AFTER INSERT ON subtenants WHEN new.search_tokens_v2 IS NOT NULL BEGIN
-    INSERT INTO subtenants_search (rowid, search_tokens_v2) VALUES (new.search_row, new.search_tokens_v2);
-END;
+CREATE VIRTUAL TABLE subtenants_search USING fts5 (tokens, content = '', contentless_delete = 1, detail = none);
 CREATE TRIGGER subtenants_search_delete AFTER DELETE ON subtenants WHEN old.search_tokens_v2 IS NOT NULL BEGIN
-    INSERT INTO subtenants_search (subtenants_search, rowid, search_tokens_v2) VALUES ('delete', old.search_row, old.search_tokens_v2);
-END;
-CREATE TRIGGER subtenants_search_update AFTER UPDATE OF search_tokens_v2 ON subtenants BEGIN
-    INSERT INTO subtenants_search (subtenants_search, rowid, search_tokens_v2)
-        SELECT 'delete', old.search_row, old.search_tokens_v2 WHERE old.search_tokens_v2 IS NOT NULL;
-    INSERT INTO subtenants_search (rowid, search_tokens_v2)
-        SELECT new.search_row, new.search_tokens_v2 WHERE new.search_tokens_v2 IS NOT NULL;
+    DELETE FROM subtenants_search WHERE rowid = old.search_row;
 END;
 
 DROP TRIGGER protected_identities_search_insert;
@@ -62,19 +49,9 @@ DROP TRIGGER protected_identities_search_update;
 DROP TABLE protected_identities_search;
 DROP INDEX protected_identities_unindexed;
 ALTER TABLE protected_identities DROP COLUMN search_tokens;
-ALTER TABLE protected_identities ADD COLUMN search_tokens_v2 TEXT;
+ALTER TABLE protected_identities ADD COLUMN search_tokens_v2 INTEGER;
 CREATE INDEX protected_identities_unindexed ON protected_identities (customer_id) WHERE search_tokens_v2 IS NULL;
-CREATE VIRTUAL TABLE protected_identities_search USING fts5 (
-    search_tokens_v2, content = 'protected_identities', content_rowid = 'search_row', detail = none, columnsize = 0);
-CREATE TRIGGER protected_identities_search_insert AFTER INSERT ON protected_identities WHEN new.search_tokens_v2 IS NOT NULL BEGIN
-    INSERT INTO protected_identities_search (rowid, search_tokens_v2) VALUES (new.search_row, new.search_tokens_v2);
-END;
+CREATE VIRTUAL TABLE protected_identities_search USING fts5 (tokens, content = '', contentless_delete = 1, detail = none);
 CREATE TRIGGER protected_identities_search_delete AFTER DELETE ON protected_identities WHEN old.search_tokens_v2 IS NOT NULL BEGIN
-    INSERT INTO protected_identities_search (protected_identities_search, rowid, search_tokens_v2) VALUES ('delete', old.search_row, old.search_tokens_v2);
-END;
-CREATE TRIGGER protected_identities_search_update AFTER UPDATE OF search_tokens_v2 ON protected_identities BEGIN
-    INSERT INTO protected_identities_search (protected_identities_search, rowid, search_tokens_v2)
-        SELECT 'delete', old.search_row, old.search_tokens_v2 WHERE old.search_tokens_v2 IS NOT NULL;
-    INSERT INTO protected_identities_search (rowid, search_tokens_v2)
-        SELECT new.search_row, new.search_tokens_v2 WHERE new.search_tokens_v2 IS NOT NULL;
+    DELETE FROM protected_identities_search WHERE rowid = old.search_row;
 END;
