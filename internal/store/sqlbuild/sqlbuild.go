@@ -89,6 +89,9 @@ func (b *Builder) Fixed() []string {
 		b.fixed.auditHead}
 	for _, t := range b.tables {
 		out = append(out, t.insert, t.get, t.update, t.delete, t.exists, t.stamp)
+		if t.indexTokens != "" {
+			out = append(out, t.indexTokens)
+		}
 		for _, q := range t.refs {
 			out = append(out, q)
 		}

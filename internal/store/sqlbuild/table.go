@@ -1,7 +1,9 @@
 package sqlbuild
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"accounts/internal/schema"
@@ -27,8 +29,9 @@ type Table struct {
 	exists          string
 	stamp           string
 	unindexed       string
-	// indexTokens writes a row's tokens into the FTS5 index (SQLite),
-	// replacing those it had; empty where the tokens are in the row.
+	// indexTokens writes rows' tokens into the FTS5 index that keeps them
+	// rather than the row (SQLite), from a JSON array of [customer id,
+	// id, words] (IndexTokens); empty where the tokens are in the row.
 	indexTokens string
 	// searched is true for a schema.Resource.SearchIndexed resource: its
 	// rows carry search tokens, written with every insert and update.
@@ -68,7 +71,8 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 	}
 	var indexTokens string
 	if searched && d.FTSTokens() {
-		indexTokens = d.Bind(fmt.Sprintf("INSERT OR REPLACE INTO %[1]s_search (rowid, tokens) SELECT search_row, ? FROM %[1]s WHERE customer_id = ? AND id = ?", res.Table))
+		indexTokens = fmt.Sprintf("INSERT OR REPLACE INTO %[1]s_search (rowid, tokens) SELECT %[1]s.search_row, w.value ->> 2 FROM json_each(?) AS w "+
+			"JOIN %[1]s ON %[1]s.customer_id = w.value ->> 0 AND %[1]s.id = w.value ->> 1", res.Table)
 	}
 	qualified := make([]string, 0, len(names)+3)
 	for _, n := range append([]string{"id", "created_at"}, append(names, "sealed")...) {
@@ -160,15 +164,41 @@ func (t *Table) Update(customerID string, seq int64, row store.Row) (Stmt, error
 	return Stmt{t.update, args}, nil
 }
 
-// IndexTokens writes row's tokens, once Insert or Update has written the
-// row, into the FTS5 index that keeps them apart from the row (SQLite);
-// false where the row's own column holds them (PostgreSQL), or the
-// resource has none.
-func (t *Table) IndexTokens(customerID string, row store.Row) (Stmt, bool) {
-	if t.indexTokens == "" {
-		return Stmt{}, false
+// TokenWrite is the tokens of a row Insert or Update wrote, for
+// IndexTokens.
+type TokenWrite struct {
+	CustomerID, ID string
+	Search         []int64
+}
+
+// FTSIndexed reports whether the rows' tokens are kept in an FTS5 index
+// that IndexTokens writes (SQLite), rather than in the row (PostgreSQL),
+// where Insert and Update write them.
+func (t *Table) FTSIndexed() bool { return t.indexTokens != "" }
+
+// tokenWritesPerStatement bounds the rows of one IndexTokens statement.
+const tokenWritesPerStatement = 500
+
+// IndexTokens writes the tokens of rows, once Insert or Update has written
+// them, into the FTS5 index, replacing what it held for them; each row
+// once (the last write of a row in a transaction). A row deleted since
+// gets none. The rows go in as few statements as tokenWritesPerStatement
+// allows, all of one text (prepared once): FTS5 moves what it has
+// gathered to disk at each statement, as a segment it must later merge.
+func (t *Table) IndexTokens(rows []TokenWrite) ([]Stmt, error) {
+	var out []Stmt
+	for chunk := range slices.Chunk(rows, tokenWritesPerStatement) {
+		triples := make([][3]string, len(chunk))
+		for i, r := range chunk {
+			triples[i] = [3]string{r.CustomerID, r.ID, dialect.TokenWords(r.Search)}
+		}
+		arg, err := json.Marshal(triples)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Stmt{t.indexTokens, []any{string(arg)}})
 	}
-	return Stmt{t.indexTokens, []any{dialect.TokenWords(row.Search), customerID, row.ID}}, true
+	return out, nil
 }
 
 // Stamp gives a customer's rows written with the placeholder list version

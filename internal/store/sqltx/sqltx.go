@@ -78,6 +78,12 @@ type Tx struct {
 	versions map[versionKey]int64
 	// entries are the audit entries appended, linked by finish.
 	entries []*audit.Entry
+	// tokenWrites are the tokens of the rows written that finish writes
+	// into their FTS5 index (sqlbuild.Table.IndexTokens): FTS5 moves what
+	// it has gathered to disk at every savepoint and statement, as a
+	// segment it must later merge, so a batch's rows are indexed together
+	// after its savepoints, rather than each in its own.
+	tokenWrites []tokenWrite
 }
 
 // New is a transaction running build's statements on conn.
@@ -118,11 +124,15 @@ func (t *Tx) takeVersion(ctx context.Context, key versionKey) error {
 	return nil
 }
 
-// finish takes the versions the transaction's writes still wait for, in
+// finish writes the tokens of the rows written into the FTS5 indexes,
+// takes the versions the transaction's writes still wait for, in
 // customer and table order, and returns the audit entries appended, in
 // order, for the engine to link to their chains (in customer order) just
 // before it commits.
 func (t *Tx) finish(ctx context.Context) ([]*audit.Entry, error) {
+	if err := t.writeTokens(ctx); err != nil {
+		return nil, err
+	}
 	keys := slices.SortedFunc(maps.Keys(t.versions), func(a, b versionKey) int {
 		return cmp.Or(cmp.Compare(a.customerID, b.customerID), cmp.Compare(a.table.Name(), b.table.Name()))
 	})
@@ -135,6 +145,49 @@ func (t *Tx) finish(ctx context.Context) ([]*audit.Entry, error) {
 		}
 	}
 	return t.entries, nil
+}
+
+// tokenWrite is a row's tokens for its table's FTS5 index.
+type tokenWrite struct {
+	table *sqlbuild.Table
+	sqlbuild.TokenWrite
+}
+
+// writeTokens writes the tokens of the rows written into their tables'
+// FTS5 indexes: the last write of each row, table by table.
+func (t *Tx) writeTokens(ctx context.Context) error {
+	type rowKey struct {
+		table          *sqlbuild.Table
+		customerID, id string
+	}
+	last := map[rowKey]int{}
+	for i, w := range t.tokenWrites {
+		last[rowKey{w.table, w.CustomerID, w.ID}] = i
+	}
+	byTable := map[*sqlbuild.Table][]sqlbuild.TokenWrite{}
+	var tables []*sqlbuild.Table
+	for i, w := range t.tokenWrites {
+		if last[rowKey{w.table, w.CustomerID, w.ID}] != i {
+			continue
+		}
+		if _, ok := byTable[w.table]; !ok {
+			tables = append(tables, w.table)
+		}
+		byTable[w.table] = append(byTable[w.table], w.TokenWrite)
+	}
+	t.tokenWrites = nil
+	for _, table := range tables {
+		stmts, err := table.IndexTokens(byTable[table])
+		if err != nil {
+			return err
+		}
+		for _, stmt := range stmts {
+			if _, err := t.conn.Exec(ctx, stmt); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // AppendAudit keeps entries for finish, which links them to their chains
@@ -240,8 +293,8 @@ func (t *Tx) writeRow(ctx context.Context, customerID string, res *schema.Resour
 		return 0, err
 	}
 	n, err := t.conn.Exec(ctx, st)
-	if ix, ok := s.IndexTokens(customerID, row); ok && err == nil && n > 0 {
-		_, err = t.conn.Exec(ctx, ix)
+	if s.FTSIndexed() && err == nil && n > 0 {
+		t.tokenWrites = append(t.tokenWrites, tokenWrite{s, sqlbuild.TokenWrite{CustomerID: customerID, ID: row.ID, Search: row.Search}})
 	}
 	return n, t.reference(ctx, err, customerID, s, row)
 }
@@ -332,6 +385,11 @@ func (t *Tx) List(ctx context.Context, customerID string, res *schema.Resource, 
 	if err != nil {
 		return err
 	}
+	if len(spec.Match) > 0 && len(t.tokenWrites) > 0 {
+		// Lists through tokens are reads' (View); here they would miss the
+		// rows this transaction wrote, whose tokens finish writes.
+		return errors.New("sqltx: a list through search tokens in a transaction that has written search-indexed rows")
+	}
 	stmt, err := s.List(customerID, spec)
 	if err != nil {
 		return err
@@ -413,7 +471,7 @@ func (t *Tx) savepoint(ctx context.Context, fn func() error) (fnErr, err error) 
 	if _, err := t.conn.Exec(ctx, sqlbuild.Stmt{SQL: sqlbuild.Savepoint}); err != nil {
 		return nil, err
 	}
-	versions, entries := maps.Clone(t.versions), len(t.entries)
+	versions, entries, tokenWrites := maps.Clone(t.versions), len(t.entries), len(t.tokenWrites)
 	if fnErr := fn(); fnErr != nil {
 		if _, err := t.conn.Exec(ctx, sqlbuild.Stmt{SQL: sqlbuild.RollbackTo}); err != nil {
 			return fnErr, err
@@ -421,6 +479,8 @@ func (t *Tx) savepoint(ctx context.Context, fn func() error) (fnErr, err error) 
 		t.versions = versions
 		clear(t.entries[entries:])
 		t.entries = t.entries[:entries]
+		clear(t.tokenWrites[tokenWrites:])
+		t.tokenWrites = t.tokenWrites[:tokenWrites]
 		if _, err := t.conn.Exec(ctx, sqlbuild.Stmt{SQL: sqlbuild.ReleaseSavepoint}); err != nil {
 			return fnErr, err
 		}

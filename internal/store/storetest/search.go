@@ -1,8 +1,12 @@
 package storetest
 
 import (
+	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"accounts/internal/schema"
 	"accounts/internal/store"
@@ -250,4 +254,100 @@ func testLookupPlans(t *testing.T, f *fixture) {
 			}
 		}
 	}
+}
+
+// The tokens of the rows written in a shared transaction (the writes that
+// gather behind a slow one) are those of the writes that succeed: a write
+// that fails leaves none, whatever its neighbours do. Within one
+// transaction, a row written again or deleted has the tokens of its last
+// write, or none; and a list through tokens there is either refused or
+// sees the transaction's own writes, never misses them.
+func testSearchTokensInSharedTransactions(t *testing.T, f *fixture) {
+	const n = 12
+	rows := make([]store.Row, n)
+	for i := range rows {
+		rows[i] = f.row(f.tenant, f.base, nil)
+		rows[i].Search = []int64{100, 200 + int64(i)}
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	started := make(chan struct{})
+	wg.Go(func() {
+		err := f.update(func(tx store.Tx) error {
+			close(started)
+			time.Sleep(100 * time.Millisecond)
+			return nil
+		})
+		if err != nil {
+			t.Errorf("the slow Update: %v", err)
+		}
+	})
+	<-started
+	for i := range rows {
+		wg.Go(func() {
+			errs[i] = f.update(func(tx store.Tx) error {
+				if err := tx.Insert(f.ctx, f.custA, f.tenant, rows[i]); err != nil {
+					return err
+				}
+				if i%3 == 0 {
+					return errTest
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	find := func(tok int64) []string {
+		return sorted(f.list(t, f.custA, f.tenant, store.ListSpec{Match: []store.TokenQuery{{{tok}}}})...)
+	}
+	var succeeded []string
+	for i, r := range rows {
+		if i%3 == 0 {
+			if !errors.Is(errs[i], errTest) {
+				t.Errorf("write %d, failing with its own error: %v", i, errs[i])
+			}
+			sameIDs(t, "the token of a failed write", find(200+int64(i)), nil)
+			continue
+		}
+		if errs[i] != nil {
+			t.Errorf("write %d beside failing ones: %v", i, errs[i])
+		}
+		sameIDs(t, "the token of a write that succeeded", find(200+int64(i)), []string{r.ID})
+		succeeded = append(succeeded, r.ID)
+	}
+	sameIDs(t, "a token of every write", find(100), sorted(succeeded...))
+
+	again, gone, kept := f.row(f.tenant, f.base, nil), f.row(f.tenant, f.base, nil), f.row(f.tenant, f.base, nil)
+	again.Search, gone.Search, kept.Search = []int64{300}, []int64{302}, []int64{303}
+	err := f.update(func(tx store.Tx) error {
+		for _, r := range []store.Row{again, gone, kept} {
+			if err := tx.Insert(f.ctx, f.custA, f.tenant, r); err != nil {
+				return err
+			}
+		}
+		again.Search = []int64{301}
+		if err := tx.Update(f.ctx, f.custA, f.tenant, again); err != nil {
+			return err
+		}
+		if err := tx.Delete(f.ctx, f.custA, f.tenant, gone.ID); err != nil {
+			return err
+		}
+		var seen []string
+		err := tx.List(f.ctx, f.custA, f.tenant, store.ListSpec{Match: []store.TokenQuery{{{301}}}}, func(r store.Row) error {
+			seen = append(seen, r.ID)
+			return nil
+		})
+		if err == nil && !slices.Equal(seen, []string{again.ID}) {
+			t.Errorf("a list through tokens inside the writing transaction saw %d rows, want the one written", len(seen))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("writing, writing again and deleting in one transaction: %v", err)
+	}
+	sameIDs(t, "a row's tokens before it was written again", find(300), nil)
+	sameIDs(t, "a row's tokens written again", find(301), []string{again.ID})
+	sameIDs(t, "a row deleted in the transaction that wrote it", find(302), nil)
+	sameIDs(t, "a row written beside them", find(303), []string{kept.ID})
+	unindexed(t, f, f.custA, f.tenant, 0)
 }

@@ -66,6 +66,7 @@ func Run(t *testing.T, open Opener) {
 		{"ListEmptyIn", testListEmptyIn},
 		{"SearchTokens", testSearchTokens},
 		{"SearchTokensFollowWrites", testSearchTokensFollowWrites},
+		{"SearchTokensInSharedTransactions", testSearchTokensInSharedTransactions},
 		{"LookupPlans", testLookupPlans},
 		{"ListRefusals", testListRefusals},
 		{"UnknownResource", testUnknownResource},
