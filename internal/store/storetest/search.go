@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"accounts/internal/schema"
 	"accounts/internal/store"
@@ -271,18 +270,7 @@ func testSearchTokensInSharedTransactions(t *testing.T, f *fixture) {
 	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
-	started := make(chan struct{})
-	wg.Go(func() {
-		err := f.update(func(tx store.Tx) error {
-			close(started)
-			time.Sleep(100 * time.Millisecond)
-			return nil
-		})
-		if err != nil {
-			t.Errorf("the slow Update: %v", err)
-		}
-	})
-	<-started
+	f.holdWriter(t, &wg)
 	for i := range rows {
 		wg.Go(func() {
 			errs[i] = f.update(func(tx store.Tx) error {

@@ -1095,6 +1095,24 @@ func testVersionsConcurrent(t *testing.T, f *fixture) {
 // so that they gather (the stores share transactions between concurrent
 // Updates): each gets its own outcome, and the writes of the failing ones
 // are undone without undoing their neighbours'.
+// holdWriter starts an Update that holds the writer for a while, and
+// returns once it has begun: the Updates started meanwhile gather behind it
+// and share the next transaction. wg waits for it too.
+func (f *fixture) holdWriter(t *testing.T, wg *sync.WaitGroup) {
+	started := make(chan struct{})
+	wg.Go(func() {
+		err := f.update(func(tx store.Tx) error {
+			close(started)
+			time.Sleep(100 * time.Millisecond)
+			return nil
+		})
+		if err != nil {
+			t.Errorf("the slow Update: %v", err)
+		}
+	})
+	<-started
+}
+
 func testConcurrentUpdatesFailAlone(t *testing.T, f *fixture) {
 	a := f.custA
 	const n = 24
@@ -1108,20 +1126,7 @@ func testConcurrentUpdatesFailAlone(t *testing.T, f *fixture) {
 	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
-	started := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		err := f.update(func(tx store.Tx) error {
-			close(started)
-			time.Sleep(100 * time.Millisecond)
-			return nil
-		})
-		if err != nil {
-			t.Errorf("the slow Update: %v", err)
-		}
-	}()
-	<-started
+	f.holdWriter(t, &wg)
 	for i := range rows {
 		wg.Add(1)
 		go func() {
