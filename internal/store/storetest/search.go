@@ -213,12 +213,13 @@ func testLookupPlans(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct {
+	type planCase struct {
 		name, index string
 		stmt        sqlbuild.Stmt
 		// ordered: the index gives the order, no sort of the rows read
 		ordered bool
-	}{
+	}
+	cases := []planCase{
 		{"a page in the default order", "tenants_created", list(tenant, store.ListSpec{Order: defaultOrder, Limit: 20}), true},
 		{"a page newest first", "tenants_created", list(tenant, store.ListSpec{
 			Order: []store.OrderBy{{Column: "created_at", Desc: true}, {Column: "id", Desc: true}}, Limit: 20}), true},
@@ -231,6 +232,14 @@ func testLookupPlans(t *testing.T, f *fixture) {
 		{"tokens, an OR of groups and two queries", tokenIndex,
 			list(tenant, store.ListSpec{Match: []store.TokenQuery{{{5, 1005}, {7}}, {{5}}}, Limit: 1001}), false},
 		{"rows without tokens", "tenants_unindexed", unindexed, false},
+	}
+	if tenant.FTSIndexed() {
+		// A transaction's tokens find their rows by primary key.
+		writes, err := tenant.IndexTokens([]sqlbuild.TokenWrite{{CustomerID: f.custA, ID: "an id", Search: []int64{1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, planCase{"writing tokens into the FTS5 index", "sqlite_autoindex_tenants_1", writes[0], false})
 	}
 	for _, c := range cases {
 		plan, err := tr.Explain(f.ctx, c.stmt)
