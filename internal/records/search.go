@@ -185,9 +185,11 @@ func (s *Service) listCandidates(ctx context.Context, tx store.Tx, customerID st
 const firstRowsBudget = 256
 
 // shortTerms reports whether every group of the token queries is one or
-// two prefix or gram tokens: a startswith or contains of a few characters,
-// which many rows match. Counting such candidates costs more than finding
-// a page of them in order (PostgreSQL reads a GIN posting list whole).
+// two prefix or (short) gram tokens: a startswith or contains of a few
+// characters, which many rows match. Counting such candidates costs more
+// than finding a page of them in order (PostgreSQL reads a GIN posting
+// list whole). An exact or long-gram token is selective: its candidates
+// are few, and reading rows in order would decrypt many for nothing.
 func shortTerms(match []store.TokenQuery) bool {
 	for _, q := range match {
 		for _, group := range q {
@@ -195,7 +197,7 @@ func shortTerms(match []store.TokenQuery) bool {
 				return false
 			}
 			for _, tok := range group {
-				if searchindex.KindOf(tok) == searchindex.Exact {
+				if kind := searchindex.KindOf(tok); kind == searchindex.Exact || kind == searchindex.LongGram {
 					return false
 				}
 			}
