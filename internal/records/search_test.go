@@ -198,6 +198,13 @@ func mustKeys(t *testing.T, s *Service, customerID string) *seal.CustomerKeys {
 	return keys
 }
 
+// syntheticSurnames and syntheticSyllables spell the synthetic names the
+// search benchmarks seed, as the scale benchmark (bench/scale.go) does.
+var (
+	syntheticSurnames  = []string{"Lindqvist", "Berglund", "Nilsson", "Holm", "Sjöström", "Ek", "Dahl", "Falk", "Wikström", "Åberg"}
+	syntheticSyllables = []string{"ka", "lo", "mi", "ne", "ri", "sa", "to", "vu", "be", "da", "fe", "gi", "ho", "ju", "ly", "py"}
+)
+
 // BenchmarkSearchFalsePositives measures, with the service's token sizes
 // (searchBits), what share of the candidates the tokens give are not
 // matches, by kind of lookup, over one field of n synthetic names (a
@@ -209,15 +216,13 @@ func mustKeys(t *testing.T, s *Service, customerID string) *seal.CustomerKeys {
 // 300 lookups of parts of stored names, and cand-* the mean candidates.
 func BenchmarkSearchFalsePositives(b *testing.B) {
 	const n = 100_000
-	surnames := []string{"Lindqvist", "Berglund", "Nilsson", "Holm", "Sjöström", "Ek", "Dahl", "Falk", "Wikström", "Åberg"}
-	syllables := []string{"ka", "lo", "mi", "ne", "ri", "sa", "to", "vu", "be", "da", "fe", "gi", "ho", "ju", "ly", "py"}
 	r := rand.New(rand.NewPCG(1, 2))
 	names := make([]string, n)
 	for i := range names {
 		var sb strings.Builder
-		sb.WriteString(surnames[r.IntN(len(surnames))])
+		sb.WriteString(syntheticSurnames[r.IntN(len(syntheticSurnames))])
 		for j := 0; j < 2+r.IntN(3); j++ {
-			sb.WriteString(syllables[r.IntN(len(syllables))])
+			sb.WriteString(syntheticSyllables[r.IntN(len(syntheticSyllables))])
 		}
 		names[i] = sb.String()
 	}
@@ -340,12 +345,10 @@ func BenchmarkSearchIndexSize(b *testing.B) {
 			defer ks.Close()
 			s := New(catalog, db, seal.NewKeyring(master, nil, ks), nil)
 			p := listNewCustomer(b, ctx, db, ks, master, "Size One")
-			syllables := []string{"ka", "lo", "mi", "ne", "ri", "sa", "to", "vu", "be", "da", "fe", "gi", "ho", "ju", "ly", "py"}
-			surnames := []string{"Lindqvist", "Berglund", "Nilsson", "Holm", "Sjöström", "Ek", "Dahl", "Falk", "Wikström", "Åberg"}
 			spell := func(x int) string {
 				var sb strings.Builder
 				for range 5 {
-					sb.WriteString(syllables[x&15])
+					sb.WriteString(syntheticSyllables[x&15])
 					x >>= 4
 				}
 				return sb.String()
@@ -364,7 +367,7 @@ func BenchmarkSearchIndexSize(b *testing.B) {
 				for k := range pis {
 					i := start + k
 					pis[k] = listBody(b, "tenant", listRef(made[k].ID), "first_name", spell(i+1<<19),
-						"last_name", surnames[i%len(surnames)]+spell(i), "email", fmt.Sprintf("skala%07d@example.se", i))
+						"last_name", syntheticSurnames[i%len(syntheticSurnames)]+spell(i), "email", fmt.Sprintf("skala%07d@example.se", i))
 				}
 				if _, err := s.Bulk(ctx, p, piRes, pis); err != nil {
 					b.Fatal(err)

@@ -1091,10 +1091,6 @@ func testVersionsConcurrent(t *testing.T, f *fixture) {
 	}
 }
 
-// testConcurrentUpdatesFailAlone runs Updates at once, behind a slow one
-// so that they gather (the stores share transactions between concurrent
-// Updates): each gets its own outcome, and the writes of the failing ones
-// are undone without undoing their neighbours'.
 // holdWriter starts an Update that holds the writer for a while, and
 // returns once it has begun: the Updates started meanwhile gather behind it
 // and share the next transaction. wg waits for it too.
@@ -1113,6 +1109,10 @@ func (f *fixture) holdWriter(t *testing.T, wg *sync.WaitGroup) {
 	<-started
 }
 
+// testConcurrentUpdatesFailAlone runs Updates at once, behind a slow one
+// so that they gather (the stores share transactions between concurrent
+// Updates): each gets its own outcome, and the writes of the failing ones
+// are undone without undoing their neighbours'.
 func testConcurrentUpdatesFailAlone(t *testing.T, f *fixture) {
 	a := f.custA
 	const n = 24
