@@ -15,9 +15,14 @@ type Migration struct {
 	SQL     string
 }
 
-// LoadMigrations reads NNNN_name.sql files from fsys, ordered by number.
-// Each engine embeds its own files with the same numbering.
-func LoadMigrations(fsys fs.FS) ([]Migration, error) {
+// LoadMigrations reads the NNNN_name.sql files of folder dir of fsys,
+// ordered by number. Each engine embeds its own files with the same
+// numbering.
+func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+	fsys, err := fs.Sub(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
 	names, err := fs.Glob(fsys, "*.sql")
 	if err != nil {
 		return nil, err

@@ -19,7 +19,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"time"
 
@@ -69,11 +68,7 @@ const migrationLock int64 = 0x6163636f756e7473
 // migrations. Tables are created in the connection's current schema (the
 // first of its search_path).
 func Open(ctx context.Context, url string, catalog *schema.Catalog) (*DB, error) {
-	files, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	migrations, err := store.LoadMigrations(files)
+	migrations, err := store.LoadMigrations(migrationFiles, "migrations")
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"io/fs"
 	"strconv"
 	"testing"
 
@@ -17,11 +16,7 @@ import (
 func TestTokenFormatUpgrade(t *testing.T) {
 	dbURL := storetest.PostgresURL(t)
 	storetest.TokenFormatUpgrade(t, func(t *testing.T) (string, string) {
-		files, err := fs.Sub(migrationFiles, "migrations")
-		if err != nil {
-			t.Fatal(err)
-		}
-		migrations, err := store.LoadMigrations(files)
+		migrations, err := store.LoadMigrations(migrationFiles, "migrations")
 		if err != nil {
 			t.Fatal(err)
 		}

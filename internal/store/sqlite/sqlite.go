@@ -11,7 +11,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -76,11 +75,7 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	} else if !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("sqlite: creating database file: %w", err)
 	}
-	files, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	migrations, err := store.LoadMigrations(files)
+	migrations, err := store.LoadMigrations(migrationFiles, "migrations")
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"io/fs"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -18,11 +17,7 @@ import (
 func TestTokenFormatUpgrade(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "accounts.db")
 	storetest.TokenFormatUpgrade(t, func(t *testing.T) (string, string) {
-		files, err := fs.Sub(migrationFiles, "migrations")
-		if err != nil {
-			t.Fatal(err)
-		}
-		migrations, err := store.LoadMigrations(files)
+		migrations, err := store.LoadMigrations(migrationFiles, "migrations")
 		if err != nil {
 			t.Fatal(err)
 		}
