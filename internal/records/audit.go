@@ -106,18 +106,16 @@ type readLog struct {
 // wait up to gatherWait for a batch to gather: fewer, larger commits cost
 // less in all than many small ones, and a lone read never waits. A batch
 // holds at most maxReadBatch entries, so reads gathered behind a slow
-// commit are written in bounded transactions. On a store whose concurrent
-// Updates share its next transaction (SQLite), readBatchesInFlight of them
-// may be queued at once: the next batch then waits in the writer's queue
-// while one commits, and they commit together. On one that commits them
-// side by side (PostgreSQL), one batch commits at a time: batches side by
-// side were each smaller, and each paid a transaction's fixed cost (four
-// round trips and the server's work on each); one at a time, the reads that
-// arrive while a batch commits form the next.
+// commit are written in bounded transactions. One batch commits at a time,
+// on both engines: the reads that arrive while it commits form the next,
+// handed over as it ends. On PostgreSQL, batches side by side were each
+// smaller and each paid a transaction's fixed cost (four round trips and
+// the server's work on each). On SQLite, four batches queued at once in the
+// writer's queue made batches of 5-6 entries where one at a time makes
+// batches of 14-15, and a GET cost 6-9% more CPU (docs/benchmarks.md).
 const (
-	gatherWait          = 300 * time.Microsecond
-	maxReadBatch        = 256
-	readBatchesInFlight = 4
+	gatherWait   = 300 * time.Microsecond
+	maxReadBatch = 256
 )
 
 // batchTimeout bounds one batch's commit, whatever the callers' contexts:
@@ -125,11 +123,7 @@ const (
 const batchTimeout = 10 * time.Second
 
 func newReadLog(db store.Store) *readLog {
-	inFlight := readBatchesInFlight
-	if !db.UpdatesShareTransactions() {
-		inFlight = 1
-	}
-	cfg := group.Config[audit.Entry]{MaxBatch: maxReadBatch, MaxDelay: gatherWait, MaxInFlight: inFlight}
+	cfg := group.Config[audit.Entry]{MaxBatch: maxReadBatch, MaxDelay: gatherWait, MaxInFlight: 1}
 	return &readLog{batches: group.New(cfg, func(entries []audit.Entry, _ []error) error {
 		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 		defer cancel()

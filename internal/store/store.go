@@ -110,12 +110,6 @@ type Store interface {
 	// than once (when the database aborts a shared transaction), so it must
 	// leave nothing behind but through the transaction.
 	Update(ctx context.Context, fn func(Tx) error) error
-	// UpdatesShareTransactions reports whether concurrent Updates always
-	// share the transaction that commits next (SQLite's one writer), rather
-	// than each running in a transaction of its own while the store has
-	// connections to spare (PostgreSQL). A caller that gathers work into
-	// Updates of its own (the read log) sizes them by it.
-	UpdatesShareTransactions() bool
 	// Ready reports whether the database answers and its schema is current.
 	Ready(ctx context.Context) error
 	// Migrated returns the names of the migrations that opening the store

@@ -364,11 +364,6 @@ func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 	return err
 }
 
-// UpdatesShareTransactions is false: up to writeBatchesInFlight batches
-// commit side by side, so concurrent Updates run in transactions of their
-// own until that many are in flight.
-func (db *DB) UpdatesShareTransactions() bool { return false }
-
 // retryable reports whether err is PostgreSQL's deadlock or serialization
 // failure: the transaction did nothing wrong and may run again.
 func retryable(err error) bool {

@@ -270,10 +270,6 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	return db.writes.Do(sqltx.Request{Ctx: ctx, Fn: fn})
 }
 
-// UpdatesShareTransactions is true: the one writer commits every Update
-// that waits for it in its next transaction.
-func (db *DB) UpdatesShareTransactions() bool { return true }
-
 // commitBatch runs a batch of Updates in one transaction.
 func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 	ctx := context.Background()
