@@ -13,13 +13,13 @@ import (
 // CreateCustomer stores a customer.
 func (db *DB) CreateCustomer(ctx context.Context, c store.Customer) error {
 	stmt := db.build.CreateCustomer(c)
-	_, err := db.writer.ExecContext(ctx, stmt.SQL, stmt.Args...)
+	_, err := db.admin.ExecContext(ctx, stmt.SQL, stmt.Args...)
 	return classify(err)
 }
 
 // DeleteCustomer deletes a customer and every row it owns, audit trail aside.
 func (db *DB) DeleteCustomer(ctx context.Context, customerID string) error {
-	return db.inTx(ctx, db.writer, func(tx *sql.Tx) error {
+	return db.inTx(ctx, db.admin, func(tx *sql.Tx) error {
 		var r sql.Result
 		for _, stmt := range db.build.DeleteCustomer(customerID) {
 			var err error
@@ -49,7 +49,7 @@ func (db *DB) Customers(ctx context.Context) ([]store.Customer, error) {
 // CreateClient stores a new API client.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 	stmt := db.build.CreateClient(c)
-	_, err := db.writer.ExecContext(ctx, stmt.SQL, stmt.Args...)
+	_, err := db.admin.ExecContext(ctx, stmt.SQL, stmt.Args...)
 	err = classify(err)
 	var rv *store.ReferenceViolation
 	if errors.As(err, &rv) {
@@ -76,7 +76,7 @@ func (db *DB) Clients(ctx context.Context, customerID string) ([]store.Client, e
 // RevokeClient marks a client revoked, keeping the first revocation time.
 func (db *DB) RevokeClient(ctx context.Context, id string, at time.Time) error {
 	stmt := db.build.RevokeClient(id, at)
-	r, err := db.writer.ExecContext(ctx, stmt.SQL, stmt.Args...)
+	r, err := db.admin.ExecContext(ctx, stmt.SQL, stmt.Args...)
 	if err != nil {
 		return err
 	}
