@@ -11,7 +11,8 @@ import (
 
 // TestConnectionSettings checks each pool's settings as SQLite reports
 // them: all durable (WAL, synchronous=FULL) with foreign keys on, and only
-// the writer keeping its sub-journals in memory (writerPragmas).
+// the writer keeping its sub-journals in memory and checkpointing every
+// 10,000 pages (writerPragmas).
 func TestConnectionSettings(t *testing.T) {
 	ctx := context.Background()
 	db, err := Open(ctx, filepath.Join(t.TempDir(), "accounts.db"), schema.New())
@@ -22,11 +23,11 @@ func TestConnectionSettings(t *testing.T) {
 	// PRAGMA temp_store is 0 (the build's default: files), 1 (files) or
 	// 2 (memory); PRAGMA synchronous 2 is FULL.
 	for _, pool := range []struct {
-		name      string
-		db        *sql.DB
-		tempStore string
-	}{{"writer", db.writer, "2"}, {"admin", db.admin, "0"}, {"reader", db.reader, "0"}} {
-		want := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "temp_store": pool.tempStore}
+		name, tempStore, checkpoint string
+		db                          *sql.DB
+	}{{"writer", "2", "10000", db.writer}, {"admin", "0", "1000", db.admin}, {"reader", "0", "1000", db.reader}} {
+		want := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1",
+			"temp_store": pool.tempStore, "wal_autocheckpoint": pool.checkpoint}
 		for pragma, value := range want {
 			var got string
 			if err := pool.db.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
