@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,7 +111,17 @@ func TestEvaluate(t *testing.T) {
 		row("disk", 5000, 1, 0), row("list", 500, 45, 160))
 	pg := run1("postgres", row("ceiling", 10000, 1, 20), row("get", 2400, 20, 30), row("create", 900, 40, 60),
 		row("create-1", 1000, 2, 60), row("create-4", 1000, 30, 60), row("disk", 300, 2, 0), row("list", 600, 70, 100))
+	lite.Results[0].ServerCPUus, lite.Results[2].ServerCPUus = 30, 360
 	ms := evaluate([][]engineRun{{lite, pg}}, 32)
+	// The CPU guard needs both scenarios' CPU: PostgreSQL's rows have none.
+	if m := metricByKey(t, ms, "sqlite create CPU/ceiling CPU"); m.Value != 12 || m.Met || !m.Guard || m.met() != "—" {
+		t.Errorf("sqlite create CPU/ceiling CPU = %+v", m)
+	}
+	for _, m := range ms {
+		if m.Key == "postgres create CPU/ceiling CPU" {
+			t.Errorf("a guard without CPU figures: %+v", m)
+		}
+	}
 	for key, want := range map[string]struct {
 		value float64
 		met   bool
@@ -175,26 +186,63 @@ func TestCheck(t *testing.T) {
 		{Key: "d", Kind: kindMemory, Target: 150, Value: 179},
 		{Key: "d", Kind: kindMemory, Target: 150, Value: 181},
 		{Key: "new", Kind: kindRatio, AtLeast: true, Target: 1, Value: 0},
+		// a guard: held to its baseline 10 plus 20%, whatever its target
+		{Key: "e", Kind: kindRatio, Guard: true, Value: 11.9},
+		{Key: "e", Kind: kindRatio, Guard: true, Value: 12.1},
+		// unchecked: never judged, even with a baseline it misses by far
+		{Key: "a", Kind: kindRatio, AtLeast: true, Target: 3, Value: 0.01, Unchecked: "why"},
 	}
+	b.Figures["e"] = figured{Value: 10, Margin: 0.2}
 	cs := b.check(ms)
-	want := []bool{false, true, false, true, false, true, false, true, false}
+	want := []bool{false, true, false, true, false, true, false, true, false, false, true, false}
 	for i, c := range cs {
 		if c.Regressed != want[i] {
 			t.Errorf("%s = %v: regressed %v, want %v (limit %v)", c.Key, c.Value, c.Regressed, want[i], c.Limit)
 		}
 	}
-	if cs[8].HasBaseline {
-		t.Error("a figure without a baseline is checked")
+	if cs[8].HasBaseline || cs[11].HasBaseline {
+		t.Error("a figure without a baseline, or unchecked, is checked")
 	}
-	if n := regressions(cs); n != 4 {
-		t.Errorf("regressions = %d, want 4", n)
+	if n := regressions(cs); n != 5 {
+		t.Errorf("regressions = %d, want 5", n)
 	}
 	out := checkMarkdown(&baseline{Figures: map[string]figured{"a": b.Figures["a"], "gone": {Value: 1}}},
-		verdict{Checks: cs[:2], Judged: []int{1}}, [][]engineRun{{{Engine: "sqlite", ForeignCores: 0.1}}}, settings{Clients: 32})
-	for _, want := range []string{"| a | 0.16 | no | 0.20 | 25% | < 0.15 | ok |", "**REGRESSION**", "gone", "FAIL: 1 figure", "Run 1: other processes kept sqlite 0.10 CPUs busy: quiet"} {
+		verdict{Checks: append(cs[:2:2], cs[9], cs[11]), Judged: []int{1}}, [][]engineRun{{{Engine: "sqlite", ForeignCores: 0.1}}}, settings{Clients: 32})
+	for _, want := range []string{"| a | 0.16 | no | 0.20 | 25% | < 0.15 | ok |", "**REGRESSION**", "gone", "FAIL: 1 figure",
+		"Run 1: other processes kept sqlite 0.10 CPUs busy: quiet", "| e | 11.9 | — | 10.0 | 20% | > 12.0 | ok |", "| a | 0.01 | no | — | — | — | not checked: why |"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check table lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// A written baseline holds every checked figure with its runs and margin,
+// and the settings a check measures with; an unchecked figure stays out.
+func TestWriteBaseline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "baseline.json")
+	rep := &report{
+		Settings: settings{Clients: 32, Duration: 3 * time.Second, Warmup: 300 * time.Millisecond, Slices: 3, Scenarios: []string{"ceiling", "create"}, Runs: 2},
+		Metrics: []metric{
+			{Key: "sqlite create CPU/ceiling CPU", Kind: kindRatio, Guard: true, Value: 11, Runs: []float64{10, 12}},
+			{Key: "sqlite create/disk", Kind: kindRatio, AtLeast: true, Target: 3, Value: 0.5, Runs: []float64{0.5, 0.5}, Unchecked: "why"},
+		},
+	}
+	if err := writeBaselineFile(path, rep, 1); err != nil {
+		t.Fatal(err)
+	}
+	b, err := readBaseline(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard, ok := b.Figures["sqlite create CPU/ceiling CPU"]
+	if !ok || guard.Value != 11 || len(guard.Runs) != 2 || guard.Margin != 0.3 {
+		t.Errorf("guard = %+v (present %v)", guard, ok)
+	}
+	if _, ok := b.Figures["sqlite create/disk"]; ok || len(b.Figures) != 1 {
+		t.Errorf("figures = %+v: an unchecked figure was written", b.Figures)
+	}
+	if s := b.Settings; s.Scenarios != "ceiling,create" || s.Clients != 32 || s.Duration != "3s" || s.Slices != 3 || s.Runs != 1 || s.MeasuredRuns != 2 {
+		t.Errorf("settings = %+v", s)
 	}
 }
 

@@ -29,6 +29,14 @@ type targetSpec struct {
 	kind    string
 	atLeast bool
 	target  float64
+	// guard marks a figure that is no target of the issue: the check holds
+	// it to its baseline alone, to see regressions that a target's figure
+	// can't (see cpuRatio).
+	guard bool
+	// unchecked, when set, says why the check does not hold the figure: it
+	// is reported with the targets, never judged, and not written into the
+	// baseline.
+	unchecked string
 	// value computes the figure from one run's results by engine.
 	value func(byEngine map[string]engineRun, engine string) (float64, bool)
 }
@@ -36,8 +44,10 @@ type targetSpec struct {
 var targets = []targetSpec{
 	{name: "get/ceiling", goal: "get ≥ 40% of ceiling", kind: kindRatio, atLeast: true, target: 0.40,
 		value: func(r map[string]engineRun, e string) (float64, bool) { return rpsRatio(r[e], "get", r[e], "ceiling") }},
-	{name: "create/disk", goal: "create ≥ 3× disk", kind: kindRatio, atLeast: true, target: 3,
+	{name: "create/disk", goal: "create ≥ 3× disk", kind: kindRatio, atLeast: true, target: 3, unchecked: uncheckedCreateDisk,
 		value: func(r map[string]engineRun, e string) (float64, bool) { return rpsRatio(r[e], "create", r[e], "disk") }},
+	{name: "create CPU/ceiling CPU", goal: "no target: guards create/disk", kind: kindRatio, guard: true,
+		value: func(r map[string]engineRun, e string) (float64, bool) { return cpuRatio(r[e], "create", "ceiling") }},
 	{name: "create p99 ms", goal: "create p99 ≤ 50 ms at 32 clients", kind: kindLatency, target: 50,
 		value: func(r map[string]engineRun, e string) (float64, bool) { return p99(r[e], "create") }},
 	{name: "list p99 ms", goal: "list p99 ≤ 50 ms at 32 clients", kind: kindLatency, target: 50,
@@ -78,6 +88,28 @@ func rpsRatio(a engineRun, sa string, b engineRun, sb string) (float64, bool) {
 	return ra.RPS / rb.RPS, true
 }
 
+// uncheckedCreateDisk is why the check does not hold create/disk: create is
+// bound by the server's CPU and disk by the disk's cache, and the two drift
+// apart from one day to the next (docs/benchmarks.md measured SQLite's disk
+// at 4,066 commits/s one day and 10,236 the next, with the CPU 1.6 times
+// slower, the code unchanged: the ratio went from 0.67 to 0.19). The check
+// holds "create CPU/ceiling CPU" in its place.
+const uncheckedCreateDisk = "bound by the disk's cache, which drifts apart from the CPU day to day; create CPU/ceiling CPU is held instead"
+
+// cpuRatio is the server's CPU time per request of scenario sa in requests
+// of sb, both measured in the same run on the same pinned CPU: what a
+// scenario's work costs, whatever the speed of the machine that day and of
+// its disk. Held to the baseline, it sees the regressions of create's own
+// work that create/disk can no longer be held to.
+func cpuRatio(er engineRun, sa, sb string) (float64, bool) {
+	ra, ok1 := er.find(sa)
+	rb, ok2 := er.find(sb)
+	if !ok1 || !ok2 || ra.ServerCPUus == 0 || rb.ServerCPUus == 0 {
+		return 0, false
+	}
+	return ra.ServerCPUus / rb.ServerCPUus, true
+}
+
 func p99(er engineRun, scenario string) (float64, bool) {
 	r, ok := er.find(scenario)
 	return r.P99ms, ok && r.Requests > 0
@@ -91,6 +123,9 @@ type metric struct {
 	Kind    string  `json:"kind"`
 	AtLeast bool    `json:"at_least"`
 	Target  float64 `json:"target"`
+	// Guard and Unchecked are the target's guard and unchecked.
+	Guard     bool   `json:"guard,omitempty"`
+	Unchecked string `json:"unchecked,omitempty"`
 	// Value is the median of Runs, the figure of each run.
 	Value float64   `json:"value"`
 	Runs  []float64 `json:"runs"`
@@ -117,7 +152,7 @@ func evaluate(runs [][]engineRun, clients int) []metric {
 			engines = []string{t.engine}
 		}
 		for _, e := range engines {
-			m := metric{Key: e + " " + t.name, Goal: t.goal, Kind: t.kind, AtLeast: t.atLeast, Target: t.target}
+			m := metric{Key: e + " " + t.name, Goal: t.goal, Kind: t.kind, AtLeast: t.atLeast, Target: t.target, Guard: t.guard, Unchecked: t.unchecked}
 			if t.engine == "cross" {
 				m.Key = t.name
 			}
@@ -137,7 +172,7 @@ func evaluate(runs [][]engineRun, clients int) []metric {
 				continue
 			}
 			m.Value = median(m.Runs)
-			m.Met = m.meets(m.Value)
+			m.Met = !m.Guard && m.meets(m.Value)
 			out = append(out, m)
 		}
 	}
@@ -163,7 +198,7 @@ func metricsTable(metrics []metric, runs int) string {
 		b.WriteString("| figure | target | value | met |\n|---|---|---:|---|\n")
 	}
 	for _, m := range metrics {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |", m.Key, m.Goal, figure(m.Value), yesNo(m.Met))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |", m.Key, m.Goal, figure(m.Value), m.met())
 		if runs > 1 {
 			vals := make([]string, len(m.Runs))
 			for i, v := range m.Runs {
@@ -174,6 +209,15 @@ func metricsTable(metrics []metric, runs int) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// met says whether the figure meets its target: "—" for a guard, which has
+// none.
+func (m metric) met() string {
+	if m.Guard {
+		return "—"
+	}
+	return yesNo(m.Met)
 }
 
 func yesNo(ok bool) string {
@@ -255,7 +299,7 @@ func (m metric) margin(group int) float64 {
 	return margin
 }
 
-const baselineAbout = "Figures of issue 10's targets as the service stands: medians of the runs of `go run ./bench --write-baseline` (with the settings below), and each figure's margin, from the spread of medians of `runs` runs, as many as a check takes (docs/benchmarks.md). `go run ./bench --check` fails when a figure falls below min(target, value) × (1 − margin) (at-least targets) or rises above max(target, value) × (1 + margin) (at-most ones). Write it again when the service improves."
+const baselineAbout = "Figures of issue 10's targets as the service stands: medians of the runs of `go run ./bench --write-baseline` (with the settings below), and each figure's margin, from the spread of medians of `runs` runs, as many as a check takes (docs/benchmarks.md). `go run ./bench --check` fails when a figure falls below min(target, value) × (1 − margin) (at-least targets) or rises above max(target, value) × (1 + margin) (at-most ones); a guard, which has no target, past value × (1 ± margin). create/disk is reported, not checked (docs/benchmarks.md). Write it again when the service improves."
 
 func readBaseline(path string) (*baseline, error) {
 	data, err := os.ReadFile(path)
@@ -303,6 +347,9 @@ func writeBaselineFile(path string, rep *report, group int) error {
 	}
 	round := func(v float64) float64 { return math.Round(v*1000) / 1000 }
 	for _, m := range rep.Metrics {
+		if m.Unchecked != "" {
+			continue
+		}
 		f := figured{Value: round(m.Value), Margin: m.margin(group)}
 		for _, v := range m.Runs {
 			f.Runs = append(f.Runs, round(v))
@@ -332,19 +379,31 @@ type checked struct {
 // rise above max(target, baseline) × (1 + margin). So a target once met is
 // held with the margin even before the baseline is written again, and one
 // not yet met must not get worse than the baseline by more than the margin.
-// A figure the baseline lacks is shown, not checked.
+// A guard, having no target, is held to its baseline with the margin. A
+// figure the baseline lacks, or that is unchecked, is shown, not checked.
 func (b *baseline) check(metrics []metric) []checked {
 	var out []checked
 	for _, m := range metrics {
 		c := checked{metric: m}
 		f, ok := b.Figures[m.Key]
+		if m.Unchecked != "" {
+			ok = false
+		}
 		c.Baseline, c.Margin, c.HasBaseline = f.Value, f.Margin, ok
 		if ok {
+			bar := c.Baseline
+			switch {
+			case m.Guard:
+			case m.AtLeast:
+				bar = min(m.Target, c.Baseline)
+			default:
+				bar = max(m.Target, c.Baseline)
+			}
 			if m.AtLeast {
-				c.Limit = min(m.Target, c.Baseline) * (1 - c.Margin)
+				c.Limit = bar * (1 - c.Margin)
 				c.Regressed = m.Value < c.Limit
 			} else {
-				c.Limit = max(m.Target, c.Baseline) * (1 + c.Margin)
+				c.Limit = bar * (1 + c.Margin)
 				c.Regressed = m.Value > c.Limit
 			}
 		}
@@ -445,6 +504,9 @@ func checkMarkdown(b *baseline, v verdict, runs [][]engineRun, s settings) strin
 	out.WriteString("| figure | value | target met | baseline | margin | fails when | verdict |\n|---|---:|---|---:|---:|---|---|\n")
 	for _, c := range cs {
 		base, margin, limit, verdict := "—", "—", "—", "not in the baseline: not checked"
+		if c.Unchecked != "" {
+			verdict = "not checked: " + c.Unchecked
+		}
 		if c.HasBaseline {
 			base, margin = figure(c.Baseline), fmt.Sprintf("%.0f%%", 100*c.Margin)
 			if c.AtLeast {
@@ -457,7 +519,7 @@ func checkMarkdown(b *baseline, v verdict, runs [][]engineRun, s settings) strin
 				verdict = "**REGRESSION**"
 			}
 		}
-		fmt.Fprintf(&out, "| %s | %s | %s | %s | %s | %s | %s |\n", c.Key, figure(c.Value), yesNo(c.Met), base, margin, limit, verdict)
+		fmt.Fprintf(&out, "| %s | %s | %s | %s | %s | %s | %s |\n", c.Key, figure(c.Value), c.met(), base, margin, limit, verdict)
 	}
 	measured := map[string]bool{}
 	for _, c := range cs {
