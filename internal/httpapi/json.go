@@ -128,7 +128,8 @@ func appendObject(b []byte, obj records.Object) []byte {
 	b = appendNamed(b, obj, "created_at")
 	for _, f := range obj.Resource.Fields {
 		b = append(b, ',')
-		b = appendNamed(b, obj, f.Name)
+		b = appendKey(b, f.Name)
+		b = appendValue(b, f, obj.Values[f.Name])
 	}
 	return append(b, '}')
 }
@@ -146,11 +147,17 @@ func appendSlim(b []byte, obj records.Object) []byte {
 	return append(b, '}')
 }
 
-// appendNamed encodes one "name":value pair of an object.
-func appendNamed(b []byte, obj records.Object, name string) []byte {
+// appendKey encodes a field's name and the colon after it: names are
+// identifiers, with nothing to escape.
+func appendKey(b []byte, name string) []byte {
 	b = append(b, '"')
 	b = append(b, name...)
-	b = append(b, '"', ':')
+	return append(b, '"', ':')
+}
+
+// appendNamed encodes one "name":value pair of an object.
+func appendNamed(b []byte, obj records.Object, name string) []byte {
+	b = appendKey(b, name)
 	switch name {
 	case "id":
 		b = append(b, '"')

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"accounts/internal/query"
@@ -19,11 +20,17 @@ import (
 // is one write. Past that it writes each object as it comes, so an unpaged
 // list streams without holding the result in memory.
 type listWriter struct {
-	w       http.ResponseWriter
-	r       *http.Request
-	q       query.Query
-	buf     *bufio.Writer
-	held    []byte
+	w    http.ResponseWriter
+	r    *http.Request
+	q    query.Query
+	buf  *bufio.Writer
+	held []byte
+	// heldBuf is the pooled slice held grows in, returned to listBuffers
+	// once held has been written.
+	heldBuf *[]byte
+	// scratch is where each object of a stream is encoded, once held is
+	// out: one object's size, reused.
+	scratch []byte
 	started bool
 	n       int
 }
@@ -42,8 +49,22 @@ const (
 	streamStep  = 100
 )
 
+// A list's buffers are kept between lists: the objects held back (a page
+// of 100 identities is about 100 KiB, which appending from nothing grew
+// through a dozen copies, every one garbage for the collector to chase)
+// and the writer of the stream. Reused, the harness's list scenario cost
+// less than half the CPU a request (docs/benchmarks.md).
+// A held buffer larger than maxPooledListBuffer (a page of some thousand
+// objects) is left to the collector rather than kept at that size.
+var (
+	listBuffers         = sync.Pool{New: func() any { return new([]byte) }}
+	listWriters         = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
+	maxPooledListBuffer = 512 << 10
+)
+
 func newListWriter(w http.ResponseWriter, r *http.Request, q query.Query) *listWriter {
-	return &listWriter{w: w, r: r, q: q}
+	held := listBuffers.Get().(*[]byte)
+	return &listWriter{w: w, r: r, q: q, held: (*held)[:0], heldBuf: held}
 }
 
 // start writes the status, headers and what was held back.
@@ -56,9 +77,22 @@ func (lw *listWriter) start() {
 	}
 	lw.renew()
 	lw.w.WriteHeader(http.StatusOK)
-	lw.buf = bufio.NewWriterSize(lw.w, 32<<10)
-	lw.buf.Write(lw.held)
-	lw.held = nil
+	lw.buf = listWriters.Get().(*bufio.Writer)
+	lw.buf.Reset(lw.w)
+	lw.buf.Write(lw.held) // copied out (or buffered) before Write returns
+	if cap(lw.held) <= maxPooledListBuffer {
+		*lw.heldBuf = lw.held
+		listBuffers.Put(lw.heldBuf)
+	}
+	lw.held, lw.heldBuf = nil, nil
+}
+
+// release returns the stream's writer once the list is written: a list
+// whose writing failed keeps it (the collector takes it).
+func (lw *listWriter) release() {
+	lw.buf.Reset(nil)
+	listWriters.Put(lw.buf)
+	lw.buf = nil
 }
 
 // renew sets the next write deadline and the request's time limit.
@@ -83,7 +117,7 @@ func (lw *listWriter) opening() string {
 func (lw *listWriter) object(obj records.Object) error {
 	b := lw.held
 	if lw.started {
-		b = nil
+		b = lw.scratch[:0]
 		if lw.n%streamStep == 0 {
 			lw.renew()
 		}
@@ -109,6 +143,7 @@ func (lw *listWriter) object(obj records.Object) error {
 		}
 		return nil
 	}
+	lw.scratch = b
 	_, err := lw.buf.Write(b)
 	return err
 }
@@ -133,7 +168,11 @@ func (lw *listWriter) finish(count int) error {
 	default:
 		lw.buf.WriteByte(']')
 	}
-	return lw.buf.Flush()
+	if err := lw.buf.Flush(); err != nil {
+		return err
+	}
+	lw.release()
+	return nil
 }
 
 func (h resourceHandlers) list(w http.ResponseWriter, r *http.Request) {

@@ -151,6 +151,9 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 		// searches or orders on personal fields still tells something of
 		// them: it is a read of those fields.
 		audited = &auditedEmit{s: s, ctx: ctx, p: p, res: res, emit: emit}
+		if q.Paged() {
+			audited.buf = make([]Object, 0, min(q.PageSize, listAuditChunk))
+		}
 		if q.Slim {
 			audited.fields = queried
 		}
