@@ -111,11 +111,14 @@ func TestEvaluate(t *testing.T) {
 		row("disk", 5000, 1, 0), row("list", 500, 45, 160))
 	pg := run1("postgres", row("ceiling", 10000, 1, 20), row("get", 2400, 20, 30), row("create", 900, 40, 60),
 		row("create-1", 1000, 2, 60), row("create-4", 1000, 30, 60), row("disk", 300, 2, 0), row("list", 600, 70, 100))
-	lite.Results[0].ServerCPUus, lite.Results[2].ServerCPUus = 30, 360
+	lite.Results[0].ServerCPUus, lite.Results[2].ServerCPUus, lite.Results[4].ServerCPUus = 30, 360, 270
 	ms := evaluate([][]engineRun{{lite, pg}}, 32)
 	// The CPU guard needs both scenarios' CPU: PostgreSQL's rows have none.
 	if m := metricByKey(t, ms, "sqlite create CPU/ceiling CPU"); m.Value != 12 || m.Met || !m.Guard || m.met() != "—" {
 		t.Errorf("sqlite create CPU/ceiling CPU = %+v", m)
+	}
+	if m := metricByKey(t, ms, "sqlite list CPU/ceiling CPU"); m.Value != 9 || m.Met || !m.Guard {
+		t.Errorf("sqlite list CPU/ceiling CPU = %+v", m)
 	}
 	for _, m := range ms {
 		if m.Key == "postgres create CPU/ceiling CPU" {
