@@ -93,8 +93,8 @@ func rpsRatio(a engineRun, sa string, b engineRun, sb string) (float64, bool) {
 // uncheckedCreateDisk is why the check does not hold create/disk: create is
 // bound by the server's CPU and disk by the disk's cache, and the two drift
 // apart from one day to the next (docs/benchmarks.md measured SQLite's disk
-// at 4,066 commits/s one day and 10,236 the next, with the CPU 1.6 times
-// slower, the code unchanged: the ratio went from 0.67 to 0.19). The check
+// at 4,066 commits/s one day and 9,198 the next, on a CPU 1.4 times
+// slower, the code unchanged: the ratio went from 0.67 to 0.20). The check
 // holds "create CPU/ceiling CPU" in its place.
 const uncheckedCreateDisk = "bound by the disk's cache, which drifts apart from the CPU day to day; create CPU/ceiling CPU is held instead"
 
@@ -397,7 +397,7 @@ func (b *baseline) check(metrics []metric) []checked {
 		if ok {
 			bar := c.Baseline
 			switch {
-			case m.Guard:
+			case m.Guard: // no target: the baseline alone
 			case m.AtLeast:
 				bar = min(m.Target, c.Baseline)
 			default:

@@ -57,10 +57,11 @@ const (
 // A held buffer larger than maxPooledListBuffer (a page of some thousand
 // objects) is left to the collector rather than kept at that size.
 var (
-	listBuffers         = sync.Pool{New: func() any { return new([]byte) }}
-	listWriters         = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
-	maxPooledListBuffer = 512 << 10
+	listBuffers = sync.Pool{New: func() any { return new([]byte) }}
+	listWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 )
+
+const maxPooledListBuffer = 512 << 10
 
 func newListWriter(w http.ResponseWriter, r *http.Request, q query.Query) *listWriter {
 	held := listBuffers.Get().(*[]byte)
