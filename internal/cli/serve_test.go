@@ -21,6 +21,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -501,4 +503,47 @@ func TestAtLeastTwoProcs(t *testing.T) {
 			t.Errorf("GOMAXPROCS=%q, starting at %d: %d, want %d", c.env, c.start, got, c.got)
 		}
 	}
+}
+
+// gogcNow reads the GOGC the runtime applies.
+func gogcNow() int {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int(s[0].Value.Uint64())
+}
+
+// serve paces the collector by the live heap (gcpace) while it runs,
+// unless GOGC is set, and leaves GOGC as it found it.
+func TestServePacesTheCollectorUnlessGOGCIsSet(t *testing.T) {
+	const found = 137
+	defer debug.SetGCPercent(debug.SetGCPercent(found))
+	// paced collects until GOGC changes, for at most within.
+	paced := func(within time.Duration) bool {
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); {
+			runtime.GC()
+			time.Sleep(gcPacePoll + 50*time.Millisecond)
+			if gogcNow() != found {
+				return true
+			}
+		}
+		return false
+	}
+
+	c := newCLIEnv(t)
+	s := c.serve("--addr", "127.0.0.1:0")
+	if !paced(5 * time.Second) {
+		t.Errorf("GOGC stayed %d while serving", found)
+	}
+	s.stopCleanly(t, s.addr)
+	if got := gogcNow(); got != found {
+		t.Errorf("GOGC after serve = %d, want the %d it found", got, found)
+	}
+
+	c = newCLIEnv(t)
+	c.vars["GOGC"] = "137"
+	s = c.serve("--addr", "127.0.0.1:0")
+	if paced(time.Second) {
+		t.Errorf("GOGC became %d while serving with GOGC set", gogcNow())
+	}
+	s.stopCleanly(t, s.addr)
 }
