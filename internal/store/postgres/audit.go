@@ -59,21 +59,18 @@ func (t *txn) linkAudit(ctx context.Context, entries []*audit.Entry) error {
 	}
 	slices.Sort(customers)
 	heads := make(map[string]*audit.Chain, len(customers))
-	rows, err := t.tx.Query(ctx, lockAuditHeads, customers, make([]byte, audit.HashSize))
-	if err != nil {
-		return sanitize(err)
-	}
-	for rows.Next() {
+	lock := sqlbuild.Stmt{SQL: lockAuditHeads, Args: []any{customers, make([]byte, audit.HashSize)}}
+	err := t.conn.Query(ctx, lock, func(r sqlbuild.Scanner) error {
 		var customer string
 		head := &audit.Chain{}
-		if err := rows.Scan(&customer, &head.Position, &head.Hash); err != nil {
-			rows.Close()
-			return sanitize(err)
+		if err := r.Scan(&customer, &head.Position, &head.Hash); err != nil {
+			return err
 		}
 		heads[customer] = head
-	}
-	if err := rows.Err(); err != nil {
-		return sanitize(err)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(heads) != len(customers) {
 		return errors.New("postgres: audit heads missing after locking them")

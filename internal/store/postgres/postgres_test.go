@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"accounts/internal/schema"
 	"accounts/internal/store"
+	"accounts/internal/store/sqlbuild"
 	"accounts/internal/store/sqltx"
 	"accounts/internal/store/storetest"
 )
@@ -255,8 +257,8 @@ func TestDeadlockedRequestRunsAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	bump := func(tx store.Tx, id int) error {
-		_, err := tx.(*txn).tx.Exec(ctx, `UPDATE deadlock_probe SET n = n + 1 WHERE id = $1`, id)
-		return sanitize(err)
+		_, err := tx.(*txn).conn.Exec(ctx, sqlbuild.Stmt{SQL: `UPDATE deadlock_probe SET n = n + 1 WHERE id = $1`, Args: []any{id}})
+		return err
 	}
 	// Each batch locks its first row, then waits until the other has
 	// locked its own before it asks for the other's.
@@ -306,4 +308,70 @@ func TestDeadlockedRequestRunsAgain(t *testing.T) {
 			t.Errorf("row %d bumped %d times, want 2 (once by each batch)", id, n)
 		}
 	}
+}
+
+// The savepoint statements wait to go with the statement after them
+// (conn.deferred): what they do is unchanged, a savepoint with nothing
+// inside is never sent, and a deferred statement that fails fails the
+// statement it went with instead of vanishing.
+func TestDeferredSavepointStatements(t *testing.T) {
+	db := open(t, storetest.PostgresURL(t), schema.New())
+	ctx := context.Background()
+	if _, err := db.pool.Exec(ctx, `CREATE TEMPORARY TABLE savepoint_probe (n int PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	inTx := func(fn func(c *conn)) {
+		t.Helper()
+		tx, err := db.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		fn(db.newTxn(tx, nil).conn)
+	}
+	stmt := func(sql string, args ...any) sqlbuild.Stmt { return sqlbuild.Stmt{SQL: sql, Args: args} }
+	count := func(c *conn) int {
+		var n int
+		if err := c.QueryRow(ctx, stmt(`SELECT count(*) FROM savepoint_probe`)).Scan(&n); err != nil {
+			t.Fatalf("count: %v", err)
+		}
+		return n
+	}
+
+	inTx(func(c *conn) {
+		// A request's writes roll back to its savepoint, the one before
+		// stays, and a failed statement leaves the transaction usable.
+		for _, sql := range []string{sqlbuild.Savepoint, `INSERT INTO savepoint_probe VALUES (1)`, sqlbuild.ReleaseSavepoint, sqlbuild.Savepoint} {
+			if _, err := c.Exec(ctx, stmt(sql)); err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+		}
+		if _, err := c.Exec(ctx, stmt(`INSERT INTO savepoint_probe VALUES (1)`)); err == nil {
+			t.Fatal("a duplicate insert succeeded")
+		}
+		if _, err := c.Exec(ctx, stmt(sqlbuild.RollbackTo)); err != nil {
+			t.Fatalf("rolling back to the savepoint: %v", err)
+		}
+		if n := count(c); n != 1 {
+			t.Errorf("%d rows after rolling back the second request, want 1", n)
+		}
+		// A savepoint with no statement inside is not sent at all.
+		c.Exec(ctx, stmt(sqlbuild.ReleaseSavepoint))
+		c.Exec(ctx, stmt(sqlbuild.Savepoint))
+		c.Exec(ctx, stmt(sqlbuild.ReleaseSavepoint))
+		if want := []string{sqlbuild.ReleaseSavepoint}; !slices.Equal(c.deferred, want) {
+			t.Errorf("deferred %q, want %q", c.deferred, want)
+		}
+	})
+
+	inTx(func(c *conn) {
+		// Releasing a savepoint never taken fails the next statement.
+		if _, err := c.Exec(ctx, stmt(sqlbuild.ReleaseSavepoint)); err != nil {
+			t.Fatalf("a deferred release: %v", err)
+		}
+		var pe *Error
+		if _, err := c.Exec(ctx, stmt(`INSERT INTO savepoint_probe VALUES (2)`)); !errors.As(err, &pe) || pe.Code != "3B001" {
+			t.Errorf("the statement after a release of no savepoint: %v, want SQLSTATE 3B001", err)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strconv"
@@ -18,8 +19,9 @@ import (
 // conn, and this store's linking of audit entries (audit.go).
 type txn struct {
 	*sqltx.Tx
-	db *DB
-	tx pgx.Tx
+	db   *DB
+	tx   pgx.Tx
+	conn *conn
 }
 
 // newTxn wraps tx. shared, when not nil, is the context every statement
@@ -29,7 +31,8 @@ type txn struct {
 // of every request of the batch; so a request whose client left still
 // finishes its writes, and the batch's context bounds them all.
 func (db *DB) newTxn(tx pgx.Tx, shared context.Context) *txn {
-	return &txn{Tx: sqltx.New(conn{db: db, tx: tx, shared: shared}, db.build), db: db, tx: tx}
+	c := &conn{db: db, tx: tx, shared: shared}
+	return &txn{Tx: sqltx.New(c, db.build), db: db, tx: tx, conn: c}
 }
 
 // conn runs statements in one transaction. pgx prepares each statement
@@ -39,17 +42,94 @@ type conn struct {
 	db     *DB
 	tx     pgx.Tx
 	shared context.Context
+	// deferred are the savepoint statements (SAVEPOINT, RELEASE) not sent
+	// yet: each goes with the statement after it, in one round trip, and a
+	// savepoint released with no statement inside is never sent. A batch
+	// of writes runs each request in a savepoint (sqltx.RunBatch), and a
+	// request that creates runs two statements of its own, so sent alone
+	// they were half its round trips, each waited for in turn; and the
+	// read log's Update, when it shares a transaction with writes, runs no
+	// statement in its savepoint at all (its entries wait for the link).
+	// A deferred statement that fails fails the statement it went with.
+	// Every statement of the transaction goes through conn (linkAudit's
+	// last one after a statement that did), so none passes the savepoints
+	// it belongs in.
+	deferred []string
+}
+
+// deferrable reports whether a statement may wait for the next one: it
+// returns nothing, and the next statement comes before the transaction
+// ends or it has no effect (a RELEASE before COMMIT, a SAVEPOINT before
+// ROLLBACK).
+func deferrable(sql string) bool {
+	return sql == sqlbuild.Savepoint || sql == sqlbuild.ReleaseSavepoint
 }
 
 // context returns the context a statement runs under.
-func (c conn) context(ctx context.Context) context.Context {
+func (c *conn) context(ctx context.Context) context.Context {
 	if c.shared != nil {
 		return c.shared
 	}
 	return ctx
 }
 
-func (c conn) Exec(ctx context.Context, s sqlbuild.Stmt) (int64, error) {
+// takeDeferred queues the deferred statements on a new batch, forgets
+// them, and returns the batch and how many there were.
+func (c *conn) takeDeferred() (*pgx.Batch, int) {
+	b := &pgx.Batch{}
+	for _, q := range c.deferred {
+		b.Queue(q)
+	}
+	n := len(c.deferred)
+	c.deferred = c.deferred[:0]
+	return b, n
+}
+
+// sendWithDeferred sends the deferred statements and then s in one batch,
+// and returns the batch's results at s's, which the caller must close.
+func (c *conn) sendWithDeferred(ctx context.Context, s sqlbuild.Stmt) (pgx.BatchResults, error) {
+	b, n := c.takeDeferred()
+	b.Queue(s.SQL, s.Args...)
+	br := c.tx.SendBatch(c.context(ctx), b)
+	for range n {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, c.db.classify(err)
+		}
+	}
+	return br, nil
+}
+
+// flushDeferred sends the deferred statements on their own, before a
+// statement that can't go in a batch with them (a cursor's).
+func (c *conn) flushDeferred(ctx context.Context) error {
+	if len(c.deferred) == 0 {
+		return nil
+	}
+	b, _ := c.takeDeferred()
+	return c.db.classify(c.tx.SendBatch(c.context(ctx), b).Close())
+}
+
+func (c *conn) Exec(ctx context.Context, s sqlbuild.Stmt) (int64, error) {
+	if deferrable(s.SQL) {
+		if n := len(c.deferred); s.SQL == sqlbuild.ReleaseSavepoint && n > 0 && c.deferred[n-1] == sqlbuild.Savepoint {
+			c.deferred = c.deferred[:n-1] // an empty savepoint
+		} else {
+			c.deferred = append(c.deferred, s.SQL)
+		}
+		return 0, nil
+	}
+	if len(c.deferred) > 0 {
+		br, err := c.sendWithDeferred(ctx, s)
+		if err != nil {
+			return 0, err
+		}
+		tag, err := br.Exec()
+		if err := cmp.Or(err, br.Close()); err != nil {
+			return 0, c.db.classify(err)
+		}
+		return tag.RowsAffected(), nil
+	}
 	tag, err := c.tx.Exec(c.context(ctx), s.SQL, s.Args...)
 	if err != nil {
 		return 0, c.db.classify(err)
@@ -57,14 +137,34 @@ func (c conn) Exec(ctx context.Context, s sqlbuild.Stmt) (int64, error) {
 	return tag.RowsAffected(), nil
 }
 
-func (c conn) QueryRow(ctx context.Context, s sqlbuild.Stmt) sqlbuild.Scanner {
+func (c *conn) QueryRow(ctx context.Context, s sqlbuild.Stmt) sqlbuild.Scanner {
+	if len(c.deferred) > 0 {
+		br, err := c.sendWithDeferred(ctx, s)
+		if err != nil {
+			return failedRow{err}
+		}
+		return batchRow{row{c.db, br.QueryRow()}, br}
+	}
 	return row{c.db, c.tx.QueryRow(c.context(ctx), s.SQL, s.Args...)}
 }
 
-func (c conn) Query(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scanner) error) error {
-	rows, err := c.tx.Query(c.context(ctx), s.SQL, s.Args...)
-	if err != nil {
-		return c.db.classify(err)
+func (c *conn) Query(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scanner) error) error {
+	var rows pgx.Rows
+	if len(c.deferred) > 0 {
+		br, err := c.sendWithDeferred(ctx, s)
+		if err != nil {
+			return err
+		}
+		defer br.Close()
+		rows, err = br.Query()
+		if err != nil {
+			return c.db.classify(err)
+		}
+	} else {
+		var err error
+		if rows, err = c.tx.Query(c.context(ctx), s.SQL, s.Args...); err != nil {
+			return c.db.classify(err)
+		}
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -79,7 +179,10 @@ func (c conn) Query(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scann
 // (enable_seqscan off for the transaction, then on again): PostgreSQL has
 // no hint, and before ANALYZE has seen a table grow it reads the whole
 // table for a lookup through the search tokens' GIN index.
-func (c conn) ByIndex(ctx context.Context, fn func() error) error {
+func (c *conn) ByIndex(ctx context.Context, fn func() error) error {
+	if err := c.flushDeferred(ctx); err != nil {
+		return err
+	}
 	ctx = c.context(ctx)
 	if _, err := c.tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
 		return c.db.classify(err)
@@ -108,7 +211,10 @@ const (
 // stopped: pgx reads every one of them off the connection before the next
 // statement. A cursor is planned to give its first rows soon
 // (cursor_tuple_fraction) and yields only the rows fetched.
-func (c conn) Stream(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scanner) error) error {
+func (c *conn) Stream(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scanner) error) error {
+	if err := c.flushDeferred(ctx); err != nil {
+		return err
+	}
 	ctx = c.context(ctx)
 	name := "stream_" + strconv.FormatUint(cursors.Add(1), 10)
 	if _, err := c.tx.Exec(ctx, "DECLARE "+name+" NO SCROLL CURSOR FOR "+s.SQL, s.Args...); err != nil {
@@ -135,7 +241,7 @@ func (c conn) Stream(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scan
 
 // closeCursor closes a Stream's cursor, which would otherwise last until
 // the transaction ends.
-func (c conn) closeCursor(ctx context.Context, name string) error {
+func (c *conn) closeCursor(ctx context.Context, name string) error {
 	_, err := c.tx.Exec(ctx, "CLOSE "+name)
 	return err
 }
@@ -154,6 +260,22 @@ func (r row) Scan(dest ...any) error {
 	}
 	return r.db.classify(err)
 }
+
+// batchRow is a row read from a batch, which Scan closes.
+type batchRow struct {
+	row
+	br pgx.BatchResults
+}
+
+func (r batchRow) Scan(dest ...any) error {
+	err := r.row.Scan(dest...)
+	return cmp.Or(err, r.db.classify(r.br.Close()))
+}
+
+// failedRow is a row whose statement could not be sent.
+type failedRow struct{ err error }
+
+func (r failedRow) Scan(...any) error { return r.err }
 
 func oneRow(tag pgconn.CommandTag) error {
 	if tag.RowsAffected() == 0 {
