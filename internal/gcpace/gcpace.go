@@ -9,8 +9,8 @@
 // about ten times a second under load, and each collection costs a
 // fixed part (scanning every goroutine's stack, preempting them) besides
 // its marking. Measured with the harness (docs/benchmarks.md), a 32 MiB
-// headroom cut a create's server CPU by about a sixth and its p99 with
-// it; where the live heap is large (a bulk write's thousand objects) the
+// headroom cut the server CPU of a create by about a sixth and of a list
+// by a third; where the live heap is large (a bulk write's thousand objects) the
 // pace is GOGC=100's, so memory stays bounded by twice the live heap or
 // live heap plus headroom, whichever is more.
 package gcpace

@@ -73,22 +73,15 @@ func (c *conn) context(ctx context.Context) context.Context {
 	return ctx
 }
 
-// takeDeferred queues the deferred statements on a new batch, forgets
-// them, and returns the batch and how many there were.
-func (c *conn) takeDeferred() (*pgx.Batch, int) {
+// sendWithDeferred sends the deferred statements and then s in one batch,
+// and returns the batch's results at s's, which the caller must close.
+func (c *conn) sendWithDeferred(ctx context.Context, s sqlbuild.Stmt) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
 	for _, q := range c.deferred {
 		b.Queue(q)
 	}
 	n := len(c.deferred)
 	c.deferred = c.deferred[:0]
-	return b, n
-}
-
-// sendWithDeferred sends the deferred statements and then s in one batch,
-// and returns the batch's results at s's, which the caller must close.
-func (c *conn) sendWithDeferred(ctx context.Context, s sqlbuild.Stmt) (pgx.BatchResults, error) {
-	b, n := c.takeDeferred()
 	b.Queue(s.SQL, s.Args...)
 	br := c.tx.SendBatch(c.context(ctx), b)
 	for range n {
@@ -98,16 +91,6 @@ func (c *conn) sendWithDeferred(ctx context.Context, s sqlbuild.Stmt) (pgx.Batch
 		}
 	}
 	return br, nil
-}
-
-// flushDeferred sends the deferred statements on their own, before a
-// statement that can't go in a batch with them (a cursor's).
-func (c *conn) flushDeferred(ctx context.Context) error {
-	if len(c.deferred) == 0 {
-		return nil
-	}
-	b, _ := c.takeDeferred()
-	return c.db.classify(c.tx.SendBatch(c.context(ctx), b).Close())
 }
 
 func (c *conn) Exec(ctx context.Context, s sqlbuild.Stmt) (int64, error) {
@@ -180,16 +163,12 @@ func (c *conn) Query(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scan
 // no hint, and before ANALYZE has seen a table grow it reads the whole
 // table for a lookup through the search tokens' GIN index.
 func (c *conn) ByIndex(ctx context.Context, fn func() error) error {
-	if err := c.flushDeferred(ctx); err != nil {
+	if _, err := c.Exec(ctx, sqlbuild.Stmt{SQL: "SET LOCAL enable_seqscan = off"}); err != nil {
 		return err
 	}
-	ctx = c.context(ctx)
-	if _, err := c.tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
-		return c.db.classify(err)
-	}
 	fnErr := fn()
-	if _, err := c.tx.Exec(ctx, "SET LOCAL enable_seqscan = on"); err != nil && fnErr == nil {
-		return c.db.classify(err)
+	if _, err := c.Exec(ctx, sqlbuild.Stmt{SQL: "SET LOCAL enable_seqscan = on"}); err != nil && fnErr == nil {
+		return err
 	}
 	return fnErr
 }
@@ -212,13 +191,10 @@ const (
 // statement. A cursor is planned to give its first rows soon
 // (cursor_tuple_fraction) and yields only the rows fetched.
 func (c *conn) Stream(ctx context.Context, s sqlbuild.Stmt, fn func(sqlbuild.Scanner) error) error {
-	if err := c.flushDeferred(ctx); err != nil {
-		return err
-	}
 	ctx = c.context(ctx)
 	name := "stream_" + strconv.FormatUint(cursors.Add(1), 10)
-	if _, err := c.tx.Exec(ctx, "DECLARE "+name+" NO SCROLL CURSOR FOR "+s.SQL, s.Args...); err != nil {
-		return c.db.classify(err)
+	if _, err := c.Exec(ctx, sqlbuild.Stmt{SQL: "DECLARE " + name + " NO SCROLL CURSOR FOR " + s.SQL, Args: s.Args}); err != nil {
+		return err
 	}
 	for batch := firstFetch; ; batch = min(2*batch, maxFetch) {
 		n := 0
