@@ -103,6 +103,10 @@ type Store interface {
 	// the read of a GET by id, which a BEGIN and COMMIT around it would
 	// cost as much as the select itself. Tx.Get reads within a transaction.
 	Get(ctx context.Context, customerID string, res *schema.Resource, id string) (Row, error)
+	// Version is Tx.Version read by a single statement outside any
+	// explicit transaction: all a list needs when the objects it has
+	// cached turn out to be current.
+	Version(ctx context.Context, customerID string, res *schema.Resource) (int64, error)
 	// Update runs fn in a read-write transaction, committed when fn returns
 	// nil, and returns once it has committed. The transaction may be shared
 	// with concurrent Updates (group commit), fn's writes in a savepoint of

@@ -309,6 +309,17 @@ func (db *DB) Get(ctx context.Context, customerID string, res *schema.Resource, 
 	return t.Scan(row{db, db.pool.QueryRow(ctx, s.SQL, s.Args...)})
 }
 
+// Version reads a list version by a single statement on a pooled
+// connection: one round trip instead of BEGIN, SELECT and COMMIT.
+func (db *DB) Version(ctx context.Context, customerID string, res *schema.Resource) (int64, error) {
+	t, err := db.build.Table(res)
+	if err != nil {
+		return 0, err
+	}
+	s := db.build.Version(customerID, t.Name())
+	return sqltx.ScanVersion(row{db, db.pool.QueryRow(ctx, s.SQL, s.Args...)})
+}
+
 // The bounds of the write batches: at most maxWriteBatch Updates share a
 // transaction, and writeBatchesInFlight transactions run at once (a
 // quarter of the default pool, which reads need too). Batches run side by

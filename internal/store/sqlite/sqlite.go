@@ -294,6 +294,17 @@ func (db *DB) Get(ctx context.Context, customerID string, res *schema.Resource, 
 	return t.Scan(row{db.readStmts.onPool(s.SQL).QueryRowContext(ctx, s.Args...)})
 }
 
+// Version reads a list version with the statement prepared on the reader
+// pool, in SQLite's implicit transaction of that one statement.
+func (db *DB) Version(ctx context.Context, customerID string, res *schema.Resource) (int64, error) {
+	t, err := db.build.Table(res)
+	if err != nil {
+		return 0, err
+	}
+	s := db.build.Version(customerID, t.Name())
+	return sqltx.ScanVersion(row{db.readStmts.onPool(s.SQL).QueryRowContext(ctx, s.Args...)})
+}
+
 // maxWriteBatch is the most Updates one transaction holds. The writes that
 // gather while a transaction commits join the next one; the cap bounds how
 // long its last writer waits for the others' work.

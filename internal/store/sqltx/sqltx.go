@@ -257,8 +257,14 @@ func (t *Tx) Version(ctx context.Context, customerID string, res *schema.Resourc
 		}
 		return t.versions[key], nil
 	}
+	return ScanVersion(t.conn.QueryRow(ctx, t.build.Version(customerID, s.Name())))
+}
+
+// ScanVersion reads a list version from the row of sqlbuild's Version
+// statement: a customer with no row for the table is at version 0.
+func ScanVersion(r sqlbuild.Scanner) (int64, error) {
 	var v int64
-	err = t.conn.QueryRow(ctx, t.build.Version(customerID, s.Name())).Scan(&v)
+	err := r.Scan(&v)
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, nil
 	}

@@ -263,6 +263,14 @@ func (f *fixture) version(t *testing.T, customerID string, res *schema.Resource)
 	if err != nil {
 		t.Fatalf("Version: %v", err)
 	}
+	// The store's own Version, outside a transaction, reads the same.
+	outside, err := f.db.Version(f.ctx, customerID, res)
+	if err != nil {
+		t.Fatalf("Store.Version: %v", err)
+	}
+	if outside != v {
+		t.Errorf("%s version outside a transaction = %d, inside one %d", res.Table, outside, v)
+	}
 	return v
 }
 
