@@ -222,7 +222,7 @@ func customerDelete(fs *flag.FlagSet, io IO) runFunc {
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		entry := audit.Entry{CustomerID: customerID, Time: now, ClientID: "cli", Action: audit.Delete,
 			Resource: "Customer", ObjectIDs: []string{customerID}}
-		if err := db.Update(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, []audit.Entry{entry}) }); err != nil {
+		if err := db.AppendAuditAlone(ctx, []audit.Entry{entry}); err != nil {
 			return fmt.Errorf("recording the deletion: %w", err)
 		}
 		if err := db.DeleteCustomer(ctx, customerID); err != nil {

@@ -127,7 +127,7 @@ func newReadLog(db store.Store) *readLog {
 	return &readLog{batches: group.New(cfg, func(entries []audit.Entry, _ []error) error {
 		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 		defer cancel()
-		return db.Update(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, entries) })
+		return db.AppendAuditAlone(ctx, entries)
 	})}
 }
 

@@ -107,6 +107,11 @@ type Store interface {
 	// explicit transaction: all a list needs when the objects it has
 	// cached turn out to be current.
 	Version(ctx context.Context, customerID string, res *schema.Resource) (int64, error)
+	// AppendAuditAlone appends entries (of one or more customers, in
+	// order) to their customers' chains, as Tx.AppendAudit, in a
+	// transaction of their own, and returns once it has committed: the
+	// read log's batches, which every read waits for.
+	AppendAuditAlone(ctx context.Context, entries []audit.Entry) error
 	// Update runs fn in a read-write transaction, committed when fn returns
 	// nil, and returns once it has committed. The transaction may be shared
 	// with concurrent Updates (group commit), fn's writes in a savepoint of

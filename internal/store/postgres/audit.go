@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"accounts/internal/audit"
+	"accounts/internal/store"
 	"accounts/internal/store/sqlbuild"
 
 	"github.com/jackc/pgx/v5"
@@ -45,6 +48,141 @@ const (
 		FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS n(c, p, hash) WHERE h.customer_id = n.c`
 )
 
+// appendAtKnownHeads appends entries whose links were computed from heads
+// this process saw last, in one statement and one round trip (its own
+// implicit transaction): it locks the customers' head rows in order, moves
+// each head that is still the one the links were computed from, and stores
+// the entries of those customers only, returning their customer ids. A
+// customer whose head moved meanwhile (another process or transaction
+// appended) keeps its head and gets none of its entries stored: each chain
+// is extended whole from its true head, or not at all.
+const appendAtKnownHeads = `WITH locked AS (
+			SELECT customer_id, position, hash FROM audit_heads
+			WHERE customer_id = ANY($12::text[]) ORDER BY customer_id FOR UPDATE),
+		moved AS (
+			UPDATE audit_heads AS h SET position = n.p, hash = n.hash
+			FROM locked AS l, unnest($12::text[], $13::bigint[], $14::bytea[], $15::bigint[], $16::bytea[])
+				AS n(c, p, hash, was_p, was_hash)
+			WHERE h.customer_id = n.c AND l.customer_id = n.c AND l.position = n.was_p AND l.hash = n.was_hash
+			RETURNING h.customer_id)
+	` + insertAuditEntries + `
+		WHERE e.c IN (SELECT customer_id FROM moved)
+		RETURNING customer_id`
+
+// knownHeads remembers the head of each customer's chain as this process
+// last linked it, for AppendAuditAlone. It is only a guess: the statement
+// that uses it checks it against the head row.
+type knownHeads struct {
+	mu    sync.Mutex
+	heads map[string]audit.Chain
+}
+
+func (k *knownHeads) set(customerID string, head audit.Chain) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.heads == nil {
+		k.heads = map[string]audit.Chain{}
+	}
+	k.heads[customerID] = head
+}
+
+func (k *knownHeads) get(customerID string) (audit.Chain, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	head, ok := k.heads[customerID]
+	return head, ok
+}
+
+// AppendAuditAlone appends entries to their chains in a transaction of
+// their own. Where this process knows the heads, that is one round trip
+// (appendAtKnownHeads) instead of a locking transaction's four (BEGIN, the
+// heads' lock, the entries and heads, COMMIT): the read log's batches
+// commit one at a time, and every read waits for its batch. Entries of
+// customers whose head is unknown or has moved take the locking path.
+func (db *DB) AppendAuditAlone(ctx context.Context, entries []audit.Entry) error {
+	rest, err := db.appendAtKnownHeads(ctx, entries)
+	if err != nil || len(rest) == 0 {
+		return err
+	}
+	return db.Update(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, rest) })
+}
+
+// appendAtKnownHeads stores the entries of the customers whose heads this
+// process knows and are still current, and returns the others' entries.
+func (db *DB) appendAtKnownHeads(ctx context.Context, entries []audit.Entry) ([]audit.Entry, error) {
+	// was holds each customer's head as the links start from it, heads
+	// the head as they extend it.
+	was, heads := map[string]audit.Chain{}, map[string]*audit.Chain{}
+	var known []*audit.Entry
+	for i := range entries {
+		e := &entries[i]
+		head, ok := heads[e.CustomerID]
+		if !ok {
+			h, ok := db.heads.get(e.CustomerID)
+			if !ok {
+				continue
+			}
+			was[e.CustomerID], head = h, &audit.Chain{Position: h.Position, Hash: h.Hash}
+			heads[e.CustomerID] = head
+		}
+		head.Append(e)
+		known = append(known, e)
+	}
+	if len(known) == 0 {
+		return entries, nil
+	}
+	customers := slices.Sorted(maps.Keys(heads))
+	before, now := make([]audit.Chain, len(customers)), make([]audit.Chain, len(customers))
+	for i, c := range customers {
+		before[i], now[i] = was[c], *heads[c]
+	}
+	rows, err := newAuditRows(known)
+	if err != nil {
+		return nil, err
+	}
+	args := append(rows.args(), customers, positions(now), hashes(now), positions(before), hashes(before))
+	stored, err := db.pool.Query(ctx, appendAtKnownHeads, args...)
+	if err != nil {
+		return nil, sanitize(err)
+	}
+	ids, err := pgx.CollectRows(stored, pgx.RowTo[string])
+	if err != nil {
+		return nil, sanitize(err)
+	}
+	done := map[string]bool{}
+	for _, id := range ids {
+		done[id] = true
+	}
+	for i, c := range customers {
+		if done[c] {
+			db.heads.set(c, now[i])
+		}
+	}
+	var rest []audit.Entry
+	for _, e := range entries {
+		if !done[e.CustomerID] {
+			rest = append(rest, e)
+		}
+	}
+	return rest, nil
+}
+
+func positions(heads []audit.Chain) []int64 {
+	out := make([]int64, len(heads))
+	for i, h := range heads {
+		out[i] = h.Position
+	}
+	return out
+}
+
+func hashes(heads []audit.Chain) [][]byte {
+	out := make([][]byte, len(heads))
+	for i, h := range heads {
+		out[i] = h.Hash
+	}
+	return out
+}
+
 // linkAudit links the entries a transaction appended to their customers'
 // chains, in order, just before it commits.
 func (t *txn) linkAudit(ctx context.Context, entries []*audit.Entry) error {
@@ -75,25 +213,12 @@ func (t *txn) linkAudit(ctx context.Context, entries []*audit.Entry) error {
 	if len(heads) != len(customers) {
 		return errors.New("postgres: audit heads missing after locking them")
 	}
-	n := len(entries)
-	var (
-		cs, clients, requests, actions, resources = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		ids, fields                               = make([]string, n), make([]string, n)
-		positions                                 = make([]int64, n)
-		times                                     = make([]time.Time, n)
-		prevs, hashes                             = make([][]byte, n), make([][]byte, n)
-	)
-	for i, e := range entries {
+	for _, e := range entries {
 		heads[e.CustomerID].Append(e)
-		cs[i], positions[i], times[i] = e.CustomerID, e.Position, e.Time.UTC().Truncate(time.Microsecond)
-		clients[i], requests[i], actions[i], resources[i] = e.ClientID, e.RequestID, string(e.Action), e.Resource
-		if ids[i], err = jsonList(e.ObjectIDs); err != nil {
-			return err
-		}
-		if fields[i], err = jsonList(e.Fields); err != nil {
-			return err
-		}
-		prevs[i], hashes[i] = e.PrevHash, e.Hash
+	}
+	rows, err := newAuditRows(entries)
+	if err != nil {
+		return err
 	}
 	headPositions, headHashes := make([]int64, len(customers)), make([][]byte, len(customers))
 	for i, c := range customers {
@@ -101,9 +226,53 @@ func (t *txn) linkAudit(ctx context.Context, entries []*audit.Entry) error {
 	}
 	// The entries and the heads go in one round trip.
 	b := &pgx.Batch{}
-	b.Queue(insertAuditEntries, cs, positions, times, clients, requests, actions, resources, ids, fields, prevs, hashes)
+	b.Queue(insertAuditEntries, rows.args()...)
 	b.Queue(updateAuditHeads, customers, headPositions, headHashes)
-	return sanitize(t.tx.SendBatch(ctx, b).Close())
+	if err := sanitize(t.tx.SendBatch(ctx, b).Close()); err != nil {
+		return err
+	}
+	// Remembered before the commit: a head that never commits only sends
+	// the next AppendAuditAlone of its customer down the locking path.
+	for _, c := range customers {
+		t.db.heads.set(c, *heads[c])
+	}
+	return nil
+}
+
+// auditRows are audit entries as insertAuditEntries takes them: a column
+// of each field.
+type auditRows struct {
+	customers, clients, requests, actions, resources, ids, fields []string
+	positions                                                     []int64
+	times                                                         []time.Time
+	prevs, hashes                                                 [][]byte
+}
+
+func newAuditRows(entries []*audit.Entry) (auditRows, error) {
+	n := len(entries)
+	r := auditRows{
+		customers: make([]string, n), clients: make([]string, n), requests: make([]string, n),
+		actions: make([]string, n), resources: make([]string, n), ids: make([]string, n), fields: make([]string, n),
+		positions: make([]int64, n), times: make([]time.Time, n), prevs: make([][]byte, n), hashes: make([][]byte, n),
+	}
+	for i, e := range entries {
+		var err error
+		r.customers[i], r.positions[i], r.times[i] = e.CustomerID, e.Position, e.Time.UTC().Truncate(time.Microsecond)
+		r.clients[i], r.requests[i], r.actions[i], r.resources[i] = e.ClientID, e.RequestID, string(e.Action), e.Resource
+		if r.ids[i], err = jsonList(e.ObjectIDs); err != nil {
+			return auditRows{}, err
+		}
+		if r.fields[i], err = jsonList(e.Fields); err != nil {
+			return auditRows{}, err
+		}
+		r.prevs[i], r.hashes[i] = e.PrevHash, e.Hash
+	}
+	return r, nil
+}
+
+// args are insertAuditEntries' parameters.
+func (r auditRows) args() []any {
+	return []any{r.customers, r.positions, r.times, r.clients, r.requests, r.actions, r.resources, r.ids, r.fields, r.prevs, r.hashes}
 }
 
 // jsonList is a list of strings as insertAuditEntries takes it: a JSON

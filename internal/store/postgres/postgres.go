@@ -52,6 +52,8 @@ type DB struct {
 	uniqueColumns map[string]string
 	// writes gathers concurrent Updates into shared transactions.
 	writes *group.Committer[sqltx.Request]
+	// heads are the audit chains' heads as this process last linked them.
+	heads knownHeads
 }
 
 // DefaultConnectTimeout bounds opening a connection when the URL sets no

@@ -3,19 +3,24 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"accounts/internal/audit"
 	"accounts/internal/schema"
 	"accounts/internal/store"
 	"accounts/internal/store/sqlbuild"
 	"accounts/internal/store/sqltx"
 	"accounts/internal/store/storetest"
+
+	"github.com/google/uuid"
 )
 
 func open(t *testing.T, dbURL string, catalog *schema.Catalog) *DB {
@@ -374,4 +379,76 @@ func TestDeferredSavepointStatements(t *testing.T) {
 			t.Errorf("the statement after a release of no savepoint: %v, want SQLSTATE 3B001", err)
 		}
 	})
+}
+
+// Two processes append to the same two chains at once, each through
+// AppendAuditAlone and through transactions: every process's remembered
+// heads go stale under the other's appends. Every chain still holds every
+// entry exactly once, at positions 1, 2, ..., each linked to the one before,
+// its head the last; and each writer's entries keep the order it wrote them.
+func TestAppendAuditAloneAcrossProcesses(t *testing.T) {
+	dbURL := storetest.PostgresURL(t)
+	catalog := schema.New()
+	dbs := []*DB{open(t, dbURL, catalog), open(t, dbURL, catalog)}
+	ctx := context.Background()
+	customers := []string{uuid.NewString(), uuid.NewString()}
+	const rounds = 25
+	var wg sync.WaitGroup
+	for p, db := range dbs {
+		for _, alone := range []bool{true, false} {
+			writer := fmt.Sprintf("process %d, alone %v", p, alone)
+			wg.Go(func() {
+				for i := range rounds {
+					var entries []audit.Entry
+					for _, c := range []string{customers[0], customers[1], customers[i%2]} {
+						entries = append(entries, audit.Entry{CustomerID: c, Time: time.Now(), ClientID: writer,
+							RequestID: fmt.Sprint(i), Action: audit.Read, Resource: "tenant"})
+					}
+					var err error
+					if alone {
+						err = db.AppendAuditAlone(ctx, entries)
+					} else {
+						err = db.Update(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, entries) })
+					}
+					if err != nil {
+						t.Errorf("%s, round %d: %v", writer, i, err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for n, c := range customers {
+		var v audit.Verifier
+		var count int
+		last := map[string]int{} // each writer's last round seen
+		err := dbs[0].AuditEntries(ctx, c, func(e audit.Entry) error {
+			count++
+			if err := v.Next(e); err != nil {
+				return err
+			}
+			round, _ := strconv.Atoi(e.RequestID)
+			if prev, seen := last[e.ClientID]; seen && round < prev {
+				t.Errorf("customer %d: %s's round %d after its round %d", n, e.ClientID, round, prev)
+			}
+			last[e.ClientID] = round
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("customer %d: %v", n, err)
+		}
+		head, err := dbs[1].AuditHead(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.End(c, head); err != nil {
+			t.Errorf("customer %d: %v", n, err)
+		}
+		// Each of the 4 writers appends, each round, one entry for each
+		// customer and one more for one of them in turn.
+		if want := 4 * (rounds + rounds/2 + (rounds%2)*(1-n)); count != want {
+			t.Errorf("customer %d: %d entries, want %d", n, count, want)
+		}
+	}
 }

@@ -402,41 +402,92 @@ func testAudit(t *testing.T, f *fixture) {
 	if ids, err := f.db.AuditCustomers(f.ctx); err != nil || !slices.Equal(ids, sorted(a, b)) {
 		t.Errorf("AuditCustomers = %v (err %v), want %v", ids, err, sorted(a, b))
 	}
-	for _, c := range []struct {
-		customer string
-		want     []audit.Entry
-	}{{a, []audit.Entry{first[0], first[2], second[0]}}, {b, []audit.Entry{first[1]}}} {
-		var got []audit.Entry
-		err := f.db.AuditEntries(f.ctx, c.customer, func(e audit.Entry) error { got = append(got, e); return nil })
-		if err != nil {
-			t.Fatalf("AuditEntries: %v", err)
+	CheckAuditChain(t, f.db, a, []audit.Entry{first[0], first[2], second[0]})
+	CheckAuditChain(t, f.db, b, []audit.Entry{first[1]})
+}
+
+// CheckAuditChain checks that a customer's audit trail holds exactly want,
+// in order, at positions 1, 2, ..., each linked to the one before, and
+// that its head is the last: times compared in UTC at microseconds.
+func CheckAuditChain(t *testing.T, db store.Store, customerID string, want []audit.Entry) {
+	t.Helper()
+	ctx := context.Background()
+	var got []audit.Entry
+	if err := db.AuditEntries(ctx, customerID, func(e audit.Entry) error { got = append(got, e); return nil }); err != nil {
+		t.Fatalf("AuditEntries: %v", err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("AuditEntries: %d entries, want %d", len(got), len(want))
+	}
+	var v audit.Verifier
+	for i, e := range got {
+		want := want[i]
+		wantTime := want.Time.UTC().Truncate(time.Microsecond)
+		switch {
+		case e.Position != int64(i+1), e.CustomerID != want.CustomerID, e.ClientID != want.ClientID,
+			e.RequestID != want.RequestID, e.Action != want.Action, e.Resource != want.Resource:
+			t.Errorf("entry %d = %+v, want %+v", i+1, e, want)
+		case !e.Time.Equal(wantTime) || e.Time.Location() != time.UTC:
+			t.Errorf("entry %d: time %v, want %v in UTC", i+1, e.Time, wantTime)
+		case !slices.Equal(e.ObjectIDs, want.ObjectIDs) || !slices.Equal(e.Fields, want.Fields):
+			t.Errorf("entry %d: object ids %v and fields %v, want %v and %v", i+1, e.ObjectIDs, e.Fields, want.ObjectIDs, want.Fields)
 		}
-		if len(got) != len(c.want) {
-			t.Fatalf("AuditEntries: %d entries, want %d", len(got), len(c.want))
-		}
-		var v audit.Verifier
-		for i, e := range got {
-			want := c.want[i]
-			wantTime := want.Time.UTC().Truncate(time.Microsecond)
-			switch {
-			case e.Position != int64(i+1), e.CustomerID != want.CustomerID, e.ClientID != want.ClientID,
-				e.RequestID != want.RequestID, e.Action != want.Action, e.Resource != want.Resource:
-				t.Errorf("entry %d = %+v, want %+v", i+1, e, want)
-			case !e.Time.Equal(wantTime) || e.Time.Location() != time.UTC:
-				t.Errorf("entry %d: time %v, want %v in UTC", i+1, e.Time, wantTime)
-			case !slices.Equal(e.ObjectIDs, want.ObjectIDs) || !slices.Equal(e.Fields, want.Fields):
-				t.Errorf("entry %d: object ids %v and fields %v, want %v and %v", i+1, e.ObjectIDs, e.Fields, want.ObjectIDs, want.Fields)
-			}
-			if err := v.Next(e); err != nil {
-				t.Errorf("entry %d: %v", i+1, err)
-			}
-		}
-		head, err := f.db.AuditHead(f.ctx, c.customer)
-		if err != nil {
-			t.Fatalf("AuditHead: %v", err)
-		}
-		if err := v.End(c.customer, head); err != nil || head.Position != int64(len(c.want)) {
-			t.Errorf("AuditHead %+v: %v", head, err)
+		if err := v.Next(e); err != nil {
+			t.Errorf("entry %d: %v", i+1, err)
 		}
 	}
+	head, err := db.AuditHead(ctx, customerID)
+	if err != nil {
+		t.Fatalf("AuditHead: %v", err)
+	}
+	if err := v.End(customerID, head); err != nil || head.Position != int64(len(want)) {
+		t.Errorf("AuditHead %+v: %v", head, err)
+	}
+}
+
+// AppendAuditAlone extends the same chains as transactions' AppendAudit,
+// before and after them and mixed with them, for customers with and
+// without a chain yet.
+func testAuditAlone(t *testing.T, f *fixture) {
+	a, b := f.custA, f.custB
+	var wantA, wantB []audit.Entry
+	entry := func(customerID string) audit.Entry {
+		e := audit.Entry{CustomerID: customerID, Time: f.base, ClientID: "client", RequestID: uuid.NewString(),
+			Action: audit.Read, Resource: f.pi.Name, ObjectIDs: []string{uuid.NewString()}, Fields: []string{"first_name"}}
+		if customerID == a {
+			wantA = append(wantA, e)
+		} else {
+			wantB = append(wantB, e)
+		}
+		return e
+	}
+	alone := func(entries ...audit.Entry) {
+		t.Helper()
+		if err := f.db.AppendAuditAlone(f.ctx, entries); err != nil {
+			t.Fatalf("AppendAuditAlone: %v", err)
+		}
+	}
+	alone(entry(a), entry(a))
+	alone(entry(a), entry(b), entry(a))
+	alone(entry(b))
+	inTx := []audit.Entry{entry(b), entry(a)}
+	if err := f.update(func(tx store.Tx) error { return tx.AppendAudit(f.ctx, inTx) }); err != nil {
+		t.Fatalf("AppendAudit: %v", err)
+	}
+	alone(entry(a), entry(b))
+	// A failed transaction's entries are not in the chain, and the next
+	// entries follow the last ones stored.
+	err := f.update(func(tx store.Tx) error {
+		if err := tx.AppendAudit(f.ctx, []audit.Entry{{CustomerID: a, Time: f.base, ClientID: "client", RequestID: uuid.NewString(),
+			Action: audit.Update, Resource: f.pi.Name}}); err != nil {
+			return err
+		}
+		return errTest
+	})
+	if !errors.Is(err, errTest) {
+		t.Fatalf("a failed AppendAudit transaction: %v", err)
+	}
+	alone(entry(a))
+	CheckAuditChain(t, f.db, a, wantA)
+	CheckAuditChain(t, f.db, b, wantB)
 }

@@ -74,6 +74,7 @@ func Run(t *testing.T, open Opener) {
 		{"ReferenceViolation", testReferenceViolation},
 		{"TablesMatchDeclarations", testTablesMatchDeclarations},
 		{"Audit", testAudit},
+		{"AuditAlone", testAuditAlone},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
