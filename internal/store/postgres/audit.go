@@ -224,13 +224,9 @@ func (t *txn) linkAudit(ctx context.Context, entries []*audit.Entry) error {
 	for i, c := range customers {
 		headPositions[i], headHashes[i] = heads[c].Position, heads[c].Hash
 	}
-	// The entries and the heads go in one round trip.
-	b := &pgx.Batch{}
-	b.Queue(insertAuditEntries, rows.args()...)
-	b.Queue(updateAuditHeads, customers, headPositions, headHashes)
-	if err := sanitize(t.tx.SendBatch(ctx, b).Close()); err != nil {
-		return err
-	}
+	// The entries and the heads go with the COMMIT.
+	t.conn.later(sqlbuild.Stmt{SQL: insertAuditEntries, Args: rows.args()})
+	t.conn.later(sqlbuild.Stmt{SQL: updateAuditHeads, Args: []any{customers, headPositions, headHashes}})
 	// Remembered before the commit: a head that never commits only sends
 	// the next AppendAuditAlone of its customer down the locking path.
 	for _, c := range customers {

@@ -388,17 +388,21 @@ func retryable(err error) bool {
 func (db *DB) commitShared(batch []sqltx.Request, errs []error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	tx, err := db.pool.BeginTx(ctx, readWrite)
+	pc, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return sanitize(err)
 	}
-	defer tx.Rollback(ctx) // a no-op once committed
-	t := db.newTxn(tx, ctx)
+	defer pc.Release() // destroys a connection left in a transaction
+	t := db.newTxn(pc, ctx)
+	t.conn.begin()
 	commit, err := t.RunBatch(ctx, t, batch, errs, t.linkAudit)
-	if err != nil || !commit {
-		return err
+	if err == nil && commit {
+		err = t.conn.commit(ctx)
 	}
-	return sanitize(tx.Commit(ctx))
+	if err != nil || !commit {
+		t.conn.rollback(ctx)
+	}
+	return err
 }
 
 // Error is a database error as the store returns it: the SQLSTATE code and

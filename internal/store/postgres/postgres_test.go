@@ -364,8 +364,8 @@ func TestDeferredSavepointStatements(t *testing.T) {
 		c.Exec(ctx, stmt(sqlbuild.ReleaseSavepoint))
 		c.Exec(ctx, stmt(sqlbuild.Savepoint))
 		c.Exec(ctx, stmt(sqlbuild.ReleaseSavepoint))
-		if want := []string{sqlbuild.ReleaseSavepoint}; !slices.Equal(c.deferred, want) {
-			t.Errorf("deferred %q, want %q", c.deferred, want)
+		if want := []sqlbuild.Stmt{{SQL: sqlbuild.ReleaseSavepoint}}; !slices.EqualFunc(c.deferred, want, func(a, b sqlbuild.Stmt) bool { return a.SQL == b.SQL }) {
+			t.Errorf("deferred %v, want %v", c.deferred, want)
 		}
 	})
 
@@ -451,4 +451,63 @@ func TestAppendAuditAloneAcrossProcesses(t *testing.T) {
 			t.Errorf("customer %d: %d entries, want %d", n, count, want)
 		}
 	}
+}
+
+// A batch of writes sends its last statements (the list versions' stamps,
+// the audit entries and heads) with its COMMIT. When one of them fails
+// there, the batch fails whole and leaves nothing behind: no row, no list
+// version, no audit entry; and the next batch is served.
+func TestFailureAtCommitLeavesNothing(t *testing.T) {
+	catalog := schema.New()
+	db := open(t, storetest.PostgresURL(t), catalog)
+	ctx := context.Background()
+	tenants := catalog.Resource(schema.Tenant)
+	customer := uuid.NewString()
+	if err := db.CreateCustomer(ctx, store.Customer{ID: customer, Name: "Fastighets AB", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	entry := audit.Entry{CustomerID: customer, Time: time.Now(), ClientID: "client", RequestID: "r",
+		Action: audit.Create, Resource: tenants.Name}
+	write := func() (store.Row, error) {
+		row := storetest.NewRow(tenants, time.Now().UTC().Truncate(time.Microsecond), nil)
+		return row, db.Update(ctx, func(tx store.Tx) error {
+			if err := tx.Insert(ctx, customer, tenants, row); err != nil {
+				return err
+			}
+			return tx.AppendAudit(ctx, []audit.Entry{entry})
+		})
+	}
+	// An entry already at position 1 of a chain whose head is at 0: the
+	// batch's own entry collides with it at COMMIT.
+	if _, err := db.pool.Exec(ctx, `INSERT INTO audit_entries (customer_id, position, at, client_id, request_id, action,
+		resource, object_ids, fields, prev_hash, hash) VALUES ($1, 1, now(), 'c', 'r', 'read', 'tenant', '{}', '{}', '\x00', '\x00')`, customer); err != nil {
+		t.Fatal(err)
+	}
+	row, err := write()
+	var uv *store.UniqueViolation
+	if !errors.As(err, &uv) {
+		t.Fatalf("a batch whose audit entry collides at COMMIT: %v, want a unique violation", err)
+	}
+	if _, err := db.Get(ctx, customer, tenants, row.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the failed batch's row: %v, want not found", err)
+	}
+	if v, err := db.Version(ctx, customer, tenants); err != nil || v != 0 {
+		t.Errorf("list version after the failed batch = %d (err %v), want 0", v, err)
+	}
+	if head, err := db.AuditHead(ctx, customer); err != nil || head.Position != 0 {
+		t.Errorf("audit head after the failed batch = %+v (err %v), want none", head, err)
+	}
+	if _, err := db.pool.Exec(ctx, `DELETE FROM audit_entries WHERE customer_id = $1`, customer); err != nil {
+		t.Fatal(err)
+	}
+	if row, err = write(); err != nil {
+		t.Fatalf("the next batch: %v", err)
+	}
+	if _, err := db.Get(ctx, customer, tenants, row.ID); err != nil {
+		t.Errorf("the next batch's row: %v", err)
+	}
+	if v, err := db.Version(ctx, customer, tenants); err != nil || v != 1 {
+		t.Errorf("list version after the next batch = %d (err %v), want 1", v, err)
+	}
+	storetest.CheckAuditChain(t, db, customer, []audit.Entry{entry})
 }

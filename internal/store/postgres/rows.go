@@ -20,8 +20,18 @@ import (
 type txn struct {
 	*sqltx.Tx
 	db   *DB
-	tx   pgx.Tx
 	conn *conn
+}
+
+// querier is what a transaction's statements run on: a pgx.Tx (a read
+// transaction pgx began), or a pooled connection in the transaction that
+// conn began itself (a batch of writes, whose BEGIN goes with its first
+// statement and whose last statements go with its COMMIT).
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // newTxn wraps tx. shared, when not nil, is the context every statement
@@ -30,9 +40,9 @@ type txn struct {
 // connection whose query's context ends, which would end the transaction
 // of every request of the batch; so a request whose client left still
 // finishes its writes, and the batch's context bounds them all.
-func (db *DB) newTxn(tx pgx.Tx, shared context.Context) *txn {
+func (db *DB) newTxn(tx querier, shared context.Context) *txn {
 	c := &conn{db: db, tx: tx, shared: shared}
-	return &txn{Tx: sqltx.New(c, db.build), db: db, tx: tx, conn: c}
+	return &txn{Tx: sqltx.New(c, db.build), db: db, conn: c}
 }
 
 // conn runs statements in one transaction. pgx prepares each statement
@@ -40,27 +50,77 @@ func (db *DB) newTxn(tx pgx.Tx, shared context.Context) *txn {
 // fixed statements are parsed once per connection.
 type conn struct {
 	db     *DB
-	tx     pgx.Tx
+	tx     querier
 	shared context.Context
-	// deferred are the savepoint statements (SAVEPOINT, RELEASE) not sent
+	// deferred are the statements whose results nothing reads, not sent
 	// yet: each goes with the statement after it, in one round trip, and a
 	// savepoint released with no statement inside is never sent. A batch
 	// of writes runs each request in a savepoint (sqltx.RunBatch), and a
-	// request that creates runs two statements of its own, so sent alone
-	// they were half its round trips, each waited for in turn; and the
-	// read log's Update, when it shares a transaction with writes, runs no
-	// statement in its savepoint at all (its entries wait for the link).
-	// A deferred statement that fails fails the statement it went with.
-	// Every statement of the transaction goes through conn (linkAudit's
-	// last one after a statement that did), so none passes the savepoints
-	// it belongs in.
-	deferred []string
+	// request that creates runs two statements of its own, so the
+	// savepoint statements sent alone were half its round trips, each
+	// waited for in turn. A batch's BEGIN goes with its first statement;
+	// its list versions' stamps, audit entries and heads go with the
+	// statement after them or with its COMMIT (commit), in the part of the
+	// transaction where writers of one customer queue. A deferred statement
+	// that fails fails the statement it went with. Every statement of the
+	// transaction goes through conn, so none passes those before it.
+	deferred []sqlbuild.Stmt
 }
 
-// deferrable reports whether a statement may wait for the next one: it
-// returns nothing, and the next statement comes before the transaction
-// ends or it has no effect (a RELEASE before COMMIT, a SAVEPOINT before
-// ROLLBACK).
+// beginWrite begins a batch of writes' transaction (conn.begin).
+const beginWrite = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+
+// begin opens the transaction of a batch of writes on a pooled connection:
+// its BEGIN waits to go with the first statement.
+func (c *conn) begin() {
+	c.deferred = append(c.deferred[:0], sqlbuild.Stmt{SQL: beginWrite})
+}
+
+// later defers s, to go with the next statement or the COMMIT.
+func (c *conn) later(s sqlbuild.Stmt) {
+	if n := len(c.deferred); s.SQL == sqlbuild.ReleaseSavepoint && n > 0 && c.deferred[n-1].SQL == sqlbuild.Savepoint {
+		c.deferred = c.deferred[:n-1] // an empty savepoint
+		return
+	}
+	c.deferred = append(c.deferred, s)
+}
+
+// ExecLater defers s: its result is not needed, and its failure fails the
+// statement it goes with (or the COMMIT).
+func (c *conn) ExecLater(_ context.Context, s sqlbuild.Stmt) error {
+	c.later(s)
+	return nil
+}
+
+// commit ends the transaction that begin opened, sending what was deferred
+// with the COMMIT. A transaction PostgreSQL had aborted answers its COMMIT
+// with ROLLBACK, which is an error here as in pgx.
+func (c *conn) commit(ctx context.Context) error {
+	tag, err := c.exec(ctx, sqlbuild.Stmt{SQL: "COMMIT"})
+	if err != nil {
+		return err
+	}
+	if tag.String() != "COMMIT" {
+		return pgx.ErrTxCommitRollback
+	}
+	return nil
+}
+
+// rollback ends the transaction that begin opened, unless its BEGIN was
+// never sent; what was deferred is dropped. Its error is not reported: the
+// pool destroys a connection released inside a transaction.
+func (c *conn) rollback(ctx context.Context) {
+	begun := len(c.deferred) == 0 || c.deferred[0].SQL != beginWrite
+	c.deferred = c.deferred[:0]
+	if begun {
+		c.tx.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	}
+}
+
+// deferrable reports whether a statement that Exec is given may wait for
+// the next one: it returns nothing, and the next statement comes before
+// the transaction ends or it has no effect (a RELEASE before COMMIT, a
+// SAVEPOINT before ROLLBACK).
 func deferrable(sql string) bool {
 	return sql == sqlbuild.Savepoint || sql == sqlbuild.ReleaseSavepoint
 }
@@ -77,8 +137,8 @@ func (c *conn) context(ctx context.Context) context.Context {
 // and returns the batch's results at s's, which the caller must close.
 func (c *conn) sendWithDeferred(ctx context.Context, s sqlbuild.Stmt) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
-	for _, q := range c.deferred {
-		b.Queue(q)
+	for _, d := range c.deferred {
+		b.Queue(d.SQL, d.Args...)
 	}
 	n := len(c.deferred)
 	c.deferred = c.deferred[:0]
@@ -95,29 +155,31 @@ func (c *conn) sendWithDeferred(ctx context.Context, s sqlbuild.Stmt) (pgx.Batch
 
 func (c *conn) Exec(ctx context.Context, s sqlbuild.Stmt) (int64, error) {
 	if deferrable(s.SQL) {
-		if n := len(c.deferred); s.SQL == sqlbuild.ReleaseSavepoint && n > 0 && c.deferred[n-1] == sqlbuild.Savepoint {
-			c.deferred = c.deferred[:n-1] // an empty savepoint
-		} else {
-			c.deferred = append(c.deferred, s.SQL)
-		}
+		c.later(s)
 		return 0, nil
 	}
+	tag, err := c.exec(ctx, s)
+	return tag.RowsAffected(), err
+}
+
+// exec runs s now, with the deferred statements before it.
+func (c *conn) exec(ctx context.Context, s sqlbuild.Stmt) (pgconn.CommandTag, error) {
 	if len(c.deferred) > 0 {
 		br, err := c.sendWithDeferred(ctx, s)
 		if err != nil {
-			return 0, err
+			return pgconn.CommandTag{}, err
 		}
 		tag, err := br.Exec()
 		if err := cmp.Or(err, br.Close()); err != nil {
-			return 0, c.db.classify(err)
+			return pgconn.CommandTag{}, c.db.classify(err)
 		}
-		return tag.RowsAffected(), nil
+		return tag, nil
 	}
 	tag, err := c.tx.Exec(c.context(ctx), s.SQL, s.Args...)
 	if err != nil {
-		return 0, c.db.classify(err)
+		return pgconn.CommandTag{}, c.db.classify(err)
 	}
-	return tag.RowsAffected(), nil
+	return tag, nil
 }
 
 func (c *conn) QueryRow(ctx context.Context, s sqlbuild.Stmt) sqlbuild.Scanner {

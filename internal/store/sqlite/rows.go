@@ -62,6 +62,12 @@ func (c conn) Exec(ctx context.Context, s sqlbuild.Stmt) (int64, error) {
 	return r.RowsAffected()
 }
 
+// ExecLater is Exec: the writer is in this process.
+func (c conn) ExecLater(ctx context.Context, s sqlbuild.Stmt) error {
+	_, err := c.Exec(ctx, s)
+	return err
+}
+
 func (c conn) QueryRow(ctx context.Context, s sqlbuild.Stmt) sqlbuild.Scanner {
 	ctx = c.detach(ctx)
 	if ps := c.prepared.stmt(ctx, c.tx, s.SQL); ps != nil {

@@ -38,6 +38,10 @@ import (
 type Conn interface {
 	// Exec runs a statement and returns the number of rows it changed.
 	Exec(ctx context.Context, s sqlbuild.Stmt) (int64, error)
+	// ExecLater runs a statement whose result nothing reads. An engine
+	// whose statements are round trips may send it with the next statement
+	// (or the commit), whose failure its failure then is.
+	ExecLater(ctx context.Context, s sqlbuild.Stmt) error
 	// QueryRow runs a query for at most one row; its Scan returns
 	// store.ErrNotFound when there is none.
 	QueryRow(ctx context.Context, s sqlbuild.Stmt) sqlbuild.Scanner
@@ -117,7 +121,7 @@ func (t *Tx) takeVersion(ctx context.Context, key versionKey) error {
 	if err := t.conn.QueryRow(ctx, t.build.BumpVersion(key.customerID, key.table.Name())).Scan(&v); err != nil {
 		return t.reference(ctx, err, key.customerID, nil, store.Row{})
 	}
-	if _, err := t.conn.Exec(ctx, key.table.Stamp(key.customerID, pendingSeq, v)); err != nil {
+	if err := t.conn.ExecLater(ctx, key.table.Stamp(key.customerID, pendingSeq, v)); err != nil {
 		return err
 	}
 	t.versions[key] = v

@@ -144,6 +144,13 @@ func randomBytes(n int) []byte {
 // addresses), then the given values. Sealed is random bytes, or nil for
 // organizations, which have no personal fields.
 func (f *fixture) row(res *schema.Resource, created time.Time, values map[string]any) store.Row {
+	return NewRow(res, created, values)
+}
+
+// NewRow is a new row of res: its required columns set to made-up text,
+// booleans to their defaults, values over those, and random bytes for
+// sealed fields.
+func NewRow(res *schema.Resource, created time.Time, values map[string]any) store.Row {
 	r := store.Row{ID: uuid.NewString(), CreatedAt: created, Plain: map[string]any{}}
 	for _, c := range store.Columns(res) {
 		var v any
