@@ -107,13 +107,15 @@ func (c *conn) commit(ctx context.Context) error {
 }
 
 // rollback ends the transaction that begin opened, unless its BEGIN was
-// never sent; what was deferred is dropped. Its error is not reported: the
-// pool destroys a connection released inside a transaction.
+// never sent; what was deferred is dropped. It runs under ctx, the batch's
+// (a server that does not answer can't hold it past the batch's time), and
+// its error is not reported: the pool destroys a connection released
+// inside a transaction.
 func (c *conn) rollback(ctx context.Context) {
 	begun := len(c.deferred) == 0 || c.deferred[0].SQL != beginWrite
 	c.deferred = c.deferred[:0]
 	if begun {
-		c.tx.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		c.tx.Exec(ctx, "ROLLBACK")
 	}
 }
 
