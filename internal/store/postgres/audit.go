@@ -94,11 +94,12 @@ func (k *knownHeads) get(customerID string) (audit.Chain, bool) {
 }
 
 // AppendAuditAlone appends entries to their chains in a transaction of
-// their own. Where this process knows the heads, that is one round trip
-// (appendAtKnownHeads) instead of a locking transaction's four (BEGIN, the
-// heads' lock, the entries and heads, COMMIT): the read log's batches
-// commit one at a time, and every read waits for its batch. Entries of
-// customers whose head is unknown or has moved take the locking path.
+// their own. Where this process knows the heads, that is one statement
+// (appendAtKnownHeads) instead of a locking transaction through the write
+// batches (the heads' lock with its BEGIN, then the entries and heads with
+// its COMMIT): the read log's batches commit one at a time, and every read
+// waits for its batch. Entries of customers whose head is unknown or has
+// moved take the locking path.
 func (db *DB) AppendAuditAlone(ctx context.Context, entries []audit.Entry) error {
 	rest, err := db.appendAtKnownHeads(ctx, entries)
 	if err != nil || len(rest) == 0 {
@@ -110,31 +111,32 @@ func (db *DB) AppendAuditAlone(ctx context.Context, entries []audit.Entry) error
 // appendAtKnownHeads stores the entries of the customers whose heads this
 // process knows and are still current, and returns the others' entries.
 func (db *DB) appendAtKnownHeads(ctx context.Context, entries []audit.Entry) ([]audit.Entry, error) {
-	// was holds each customer's head as the links start from it, heads
-	// the head as they extend it.
-	was, heads := map[string]audit.Chain{}, map[string]*audit.Chain{}
+	// Each customer's head as the links start from it (was) and as they
+	// extend it (now).
+	type link struct{ was, now audit.Chain }
+	links := map[string]*link{}
 	var known []*audit.Entry
 	for i := range entries {
 		e := &entries[i]
-		head, ok := heads[e.CustomerID]
-		if !ok {
-			h, ok := db.heads.get(e.CustomerID)
+		l := links[e.CustomerID]
+		if l == nil {
+			head, ok := db.heads.get(e.CustomerID)
 			if !ok {
 				continue
 			}
-			was[e.CustomerID], head = h, &audit.Chain{Position: h.Position, Hash: h.Hash}
-			heads[e.CustomerID] = head
+			l = &link{was: head, now: head}
+			links[e.CustomerID] = l
 		}
-		head.Append(e)
+		l.now.Append(e)
 		known = append(known, e)
 	}
 	if len(known) == 0 {
 		return entries, nil
 	}
-	customers := slices.Sorted(maps.Keys(heads))
+	customers := slices.Sorted(maps.Keys(links))
 	before, now := make([]audit.Chain, len(customers)), make([]audit.Chain, len(customers))
 	for i, c := range customers {
-		before[i], now[i] = was[c], *heads[c]
+		before[i], now[i] = links[c].was, links[c].now
 	}
 	rows, err := newAuditRows(known)
 	if err != nil {
@@ -167,6 +169,7 @@ func (db *DB) appendAtKnownHeads(ctx context.Context, entries []audit.Entry) ([]
 	return rest, nil
 }
 
+// positions and hashes are the heads' columns, as the statements take them.
 func positions(heads []audit.Chain) []int64 {
 	out := make([]int64, len(heads))
 	for i, h := range heads {
@@ -220,18 +223,17 @@ func (t *txn) linkAudit(ctx context.Context, entries []*audit.Entry) error {
 	if err != nil {
 		return err
 	}
-	headPositions, headHashes := make([]int64, len(customers)), make([][]byte, len(customers))
+	now := make([]audit.Chain, len(customers))
 	for i, c := range customers {
-		headPositions[i], headHashes[i] = heads[c].Position, heads[c].Hash
+		now[i] = *heads[c]
+		// Remembered before the commit: a head that never commits only
+		// sends the next AppendAuditAlone of its customer down the locking
+		// path.
+		t.db.heads.set(c, now[i])
 	}
 	// The entries and the heads go with the COMMIT.
 	t.conn.later(sqlbuild.Stmt{SQL: insertAuditEntries, Args: rows.args()})
-	t.conn.later(sqlbuild.Stmt{SQL: updateAuditHeads, Args: []any{customers, headPositions, headHashes}})
-	// Remembered before the commit: a head that never commits only sends
-	// the next AppendAuditAlone of its customer down the locking path.
-	for _, c := range customers {
-		t.db.heads.set(c, *heads[c])
-	}
+	t.conn.later(sqlbuild.Stmt{SQL: updateAuditHeads, Args: []any{customers, positions(now), hashes(now)}})
 	return nil
 }
 

@@ -347,7 +347,11 @@ func TestDeferredSavepointStatements(t *testing.T) {
 		// A request's writes roll back to its savepoint, the one before
 		// stays, and a failed statement leaves the transaction usable.
 		for _, sql := range []string{sqlbuild.Savepoint, `INSERT INTO savepoint_probe VALUES (1)`, sqlbuild.ReleaseSavepoint, sqlbuild.Savepoint} {
-			if _, err := c.Exec(ctx, stmt(sql)); err != nil {
+			run := func() error { _, err := c.Exec(ctx, stmt(sql)); return err }
+			if sql == sqlbuild.Savepoint || sql == sqlbuild.ReleaseSavepoint {
+				run = func() error { return c.ExecLater(ctx, stmt(sql)) }
+			}
+			if err := run(); err != nil {
 				t.Fatalf("%s: %v", sql, err)
 			}
 		}
@@ -361,9 +365,9 @@ func TestDeferredSavepointStatements(t *testing.T) {
 			t.Errorf("%d rows after rolling back the second request, want 1", n)
 		}
 		// A savepoint with no statement inside is not sent at all.
-		c.Exec(ctx, stmt(sqlbuild.ReleaseSavepoint))
-		c.Exec(ctx, stmt(sqlbuild.Savepoint))
-		c.Exec(ctx, stmt(sqlbuild.ReleaseSavepoint))
+		c.ExecLater(ctx, stmt(sqlbuild.ReleaseSavepoint))
+		c.ExecLater(ctx, stmt(sqlbuild.Savepoint))
+		c.ExecLater(ctx, stmt(sqlbuild.ReleaseSavepoint))
 		if want := []sqlbuild.Stmt{{SQL: sqlbuild.ReleaseSavepoint}}; !slices.EqualFunc(c.deferred, want, func(a, b sqlbuild.Stmt) bool { return a.SQL == b.SQL }) {
 			t.Errorf("deferred %v, want %v", c.deferred, want)
 		}
@@ -371,7 +375,7 @@ func TestDeferredSavepointStatements(t *testing.T) {
 
 	inTx(func(c *conn) {
 		// Releasing a savepoint never taken fails the next statement.
-		if _, err := c.Exec(ctx, stmt(sqlbuild.ReleaseSavepoint)); err != nil {
+		if err := c.ExecLater(ctx, stmt(sqlbuild.ReleaseSavepoint)); err != nil {
 			t.Fatalf("a deferred release: %v", err)
 		}
 		var pe *Error

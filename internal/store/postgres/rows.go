@@ -86,7 +86,9 @@ func (c *conn) later(s sqlbuild.Stmt) {
 }
 
 // ExecLater defers s: its result is not needed, and its failure fails the
-// statement it goes with (or the COMMIT).
+// statement it goes with (or the COMMIT). A RELEASE or SAVEPOINT deferred
+// before a ROLLBACK TO or COMMIT still takes effect in order; a RELEASE
+// that follows its SAVEPOINT with nothing between drops both (later).
 func (c *conn) ExecLater(_ context.Context, s sqlbuild.Stmt) error {
 	c.later(s)
 	return nil
@@ -119,14 +121,6 @@ func (c *conn) rollback(ctx context.Context) {
 	}
 }
 
-// deferrable reports whether a statement that Exec is given may wait for
-// the next one: it returns nothing, and the next statement comes before
-// the transaction ends or it has no effect (a RELEASE before COMMIT, a
-// SAVEPOINT before ROLLBACK).
-func deferrable(sql string) bool {
-	return sql == sqlbuild.Savepoint || sql == sqlbuild.ReleaseSavepoint
-}
-
 // context returns the context a statement runs under.
 func (c *conn) context(ctx context.Context) context.Context {
 	if c.shared != nil {
@@ -156,10 +150,6 @@ func (c *conn) sendWithDeferred(ctx context.Context, s sqlbuild.Stmt) (pgx.Batch
 }
 
 func (c *conn) Exec(ctx context.Context, s sqlbuild.Stmt) (int64, error) {
-	if deferrable(s.SQL) {
-		c.later(s)
-		return 0, nil
-	}
 	tag, err := c.exec(ctx, s)
 	return tag.RowsAffected(), err
 }

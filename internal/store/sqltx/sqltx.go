@@ -478,7 +478,7 @@ func (t *Tx) Savepoint(ctx context.Context, fn func() error) error {
 // transaction's: when err is set, the savepoint could not be taken, rolled
 // back or released, and the transaction can't go on.
 func (t *Tx) savepoint(ctx context.Context, fn func() error) (fnErr, err error) {
-	if _, err := t.conn.Exec(ctx, sqlbuild.Stmt{SQL: sqlbuild.Savepoint}); err != nil {
+	if err := t.conn.ExecLater(ctx, sqlbuild.Stmt{SQL: sqlbuild.Savepoint}); err != nil {
 		return nil, err
 	}
 	versions, entries, tokenWrites := maps.Clone(t.versions), len(t.entries), len(t.tokenWrites)
@@ -491,13 +491,12 @@ func (t *Tx) savepoint(ctx context.Context, fn func() error) (fnErr, err error) 
 		t.entries = t.entries[:entries]
 		clear(t.tokenWrites[tokenWrites:])
 		t.tokenWrites = t.tokenWrites[:tokenWrites]
-		if _, err := t.conn.Exec(ctx, sqlbuild.Stmt{SQL: sqlbuild.ReleaseSavepoint}); err != nil {
+		if err := t.conn.ExecLater(ctx, sqlbuild.Stmt{SQL: sqlbuild.ReleaseSavepoint}); err != nil {
 			return fnErr, err
 		}
 		return fnErr, nil
 	}
-	_, err = t.conn.Exec(ctx, sqlbuild.Stmt{SQL: sqlbuild.ReleaseSavepoint})
-	return nil, err
+	return nil, t.conn.ExecLater(ctx, sqlbuild.Stmt{SQL: sqlbuild.ReleaseSavepoint})
 }
 
 // Request is one caller's transaction function, run in a batch.
