@@ -7,6 +7,7 @@ package apitest
 // Failure messages name items by index and fields by name, never a value.
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -414,21 +415,62 @@ func TestBulkBodyNotAnArray(t *testing.T) {
 		`42`,
 		`null`,
 		`true`,
-		`[1, 2]`,
-		`["Formorg"]`,
-		`[[{"name": "Formorg"}]]`,
-		`[{"name": "Formorg"}, 7]`,
 		`[{"name": "Formorg"}`,
 		``,
 	}
 	for i, body := range bodies {
 		r := c.blkPost(orgPath, body)
-		if r.status != http.StatusBadRequest {
-			t.Errorf("body %d: status %d, want 400", i, r.status)
+		if r.status != http.StatusBadRequest || r.obj == nil {
+			t.Errorf("body %d: status %d (an array: %v), want 400 with one error object", i, r.status, r.objects != nil)
 		}
 	}
 	if n := len(c.lstObjects(orgPath, "")); n != 0 {
 		t.Errorf("%d organizations written by malformed bulk bodies, want 0", n)
+	}
+}
+
+// TestBulkItemNotAnObject: an array whose items are not all objects is a
+// 400 with one error object per item, as any failing bulk write: the
+// items that are not objects (null included, never taken as {}) get
+// non_field_errors, the others their own errors or {}.
+func TestBulkItemNotAnObject(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.newCustomer("Bulk items AB")
+	nfe := []string{"non_field_errors"}
+	for i, tc := range []struct {
+		body string
+		want [][]string
+	}{
+		{`[1, 2]`, [][]string{nfe, nfe}},
+		{`["Formorg"]`, [][]string{nfe}},
+		{`[[{"name": "Formorg"}]]`, [][]string{nfe}},
+		{`[{"name": "Formorg"}, 7]`, [][]string{nil, nfe}},
+		{`[null]`, [][]string{nfe}},
+		{`[{"name": "Formorg"}, null, {"name": ""}, true]`, [][]string{nil, nfe, {"name"}, nfe}},
+	} {
+		r := c.blkPost(orgPath, tc.body)
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			blkExpectItems(t, blkItemErrors(t, r, len(tc.want)), tc.want)
+		})
+	}
+	if n := len(c.lstObjects(orgPath, "")); n != 0 {
+		t.Errorf("%d organizations written by bulk bodies with bad items, want 0", n)
+	}
+}
+
+// TestBulkEmpty: an empty array writes nothing and answers 201 with an
+// empty JSON array.
+func TestBulkEmpty(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.newCustomer("Bulk empty AB")
+	for _, path := range []string{orgPath, piPath} {
+		r := c.blkPost(path, `[]`)
+		blkObjects(t, r, 0)
+		if !json.Valid(r.raw) {
+			t.Errorf("%s: the 201 body is not JSON", pathLabel(path))
+		}
 	}
 }
 

@@ -28,21 +28,33 @@ const (
 // readObject reads a JSON object body.
 func readObject(w http.ResponseWriter, r *http.Request) (records.Body, error) {
 	var body records.Body
-	err := readJSON(w, r, maxBody, &body, "Invalid data. Expected a dictionary.")
+	err := readJSON(w, r, maxBody, &body, schema.MsgNotObject)
 	if err == nil && body == nil {
-		return nil, wrongShape("Invalid data. Expected a dictionary.")
+		return nil, wrongShape(schema.MsgNotObject)
 	}
 	return body, err
 }
 
-// readItems reads a bulk write body: a JSON array of objects.
+// readItems reads a bulk write body: a JSON array. An item that is not a
+// JSON object (null included) is nil in the result, so that records.Bulk
+// answers the error at its index, beside the other items' own, as the
+// contract's one error object per item asks.
 func readItems(w http.ResponseWriter, r *http.Request) ([]records.Body, error) {
-	var items []records.Body
-	err := readJSON(w, r, maxBulkBody, &items, "Invalid data. Expected a list of objects.")
-	if err == nil && items == nil {
-		return nil, wrongShape("Invalid data. Expected a list of objects.")
+	const notList = "Invalid data. Expected a list of objects."
+	var raw []json.RawMessage
+	if err := readJSON(w, r, maxBulkBody, &raw, notList); err != nil {
+		return nil, err
 	}
-	return items, err
+	if raw == nil {
+		return nil, wrongShape(notList)
+	}
+	items := make([]records.Body, len(raw))
+	for i, item := range raw {
+		if err := json.Unmarshal(item, &items[i]); err != nil {
+			items[i] = nil
+		}
+	}
+	return items, nil
 }
 
 func wrongShape(msg string) error {

@@ -222,14 +222,15 @@ func (h resourceHandlers) bulk(w http.ResponseWriter, r *http.Request) {
 	// Written as encoded, through a buffer of its own, rather than as one
 	// slice of the whole answer (about 400 KiB for 1,000 objects).
 	bw := bufio.NewWriterSize(w, 32<<10)
-	b := []byte{'['}
+	bw.WriteByte('[')
+	var b []byte
 	for i, o := range objs {
+		b = b[:0]
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendObject(b, o)
 		bw.Write(b)
-		b = b[:0]
 	}
 	bw.WriteByte(']')
 	bw.Flush()

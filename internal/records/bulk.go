@@ -21,10 +21,11 @@ const MaxBulkItems = 1000
 // "id" is created, an item with "id" is a partial update of that object.
 // Items are applied in order, each in its own savepoint, so a failing item
 // is reported at its index (uniqueness inside the batch included) while the
-// others are still checked; if any item fails nothing is written. Bulk
-// takes items over: it clears each body from the slice once decoded (the
-// caller must not use them again), so that a write waiting its turn holds
-// only what it will write.
+// others are still checked; if any item fails nothing is written. A nil
+// item stands for one that is not a JSON object: its error is
+// schema.MsgNotObject. Bulk takes items over: it clears each body from the
+// slice once decoded (the caller must not use them again), so that a write
+// waiting its turn holds only what it will write.
 func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resource, items []Body) ([]Object, error) {
 	if !p.CanWrite() {
 		return nil, errForbidden
@@ -45,6 +46,11 @@ func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resour
 	decoded := make([]schema.Values, len(items))
 	failed := false
 	for i, body := range items {
+		if body == nil {
+			itemErrs[i] = apperr.FieldErrors{apperr.NonFieldErrors: {schema.MsgNotObject}}
+			failed = true
+			continue
+		}
 		ids[i], itemErrs[i] = bulkID(body)
 		var errs apperr.FieldErrors
 		decoded[i], errs = s.decode(res, body, ids[i] == "" && !itemErrs[i].Has("id"))

@@ -32,6 +32,7 @@ const (
 	MsgRef          = `Incorrect type. Expected {"id": "<uuid>"}.`
 	MsgPattern      = "This value does not match the required pattern."
 	MsgUnknownField = "Unknown field."
+	MsgNotObject    = "Invalid data. Expected a dictionary."
 )
 
 // MsgNotExist is the message for a reference to an object the customer does
