@@ -218,6 +218,7 @@ func TestHostileJSONBodies(t *testing.T) {
 	for name, ct := range map[string]map[string]string{
 		"latin-1":     {"Content-Type": "application/json; charset=iso-8859-1"},
 		"gzip":        {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+		"identity":    {"Content-Type": "application/json", "Content-Encoding": "identity"},
 		"text/plain":  {"Content-Type": "text/plain"},
 		"no type":     {},
 		"json in csv": {"Content-Type": "text/csv"},

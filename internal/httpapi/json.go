@@ -75,8 +75,10 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, shap
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
 		return apperr.New(apperr.UnsupportedMedia, nil)
 	}
-	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 && !(len(ce) == 1 && strings.EqualFold(ce[0], "identity")) {
-		// A compressed body would be read as bytes that are not JSON.
+	if _, coded := r.Header["Content-Encoding"]; coded {
+		// A compressed body would be read as bytes that are not JSON; and
+		// "identity" is no content coding (RFC 9110, 8.4.1): the contract
+		// refuses any.
 		return apperr.New(apperr.UnsupportedMedia, nil)
 	}
 	if r.ContentLength > limit {

@@ -113,8 +113,8 @@ const (
 	msgBool         = "Must be true or false."
 	msgInvalidValue = "Not a valid value for this field."
 	msgPageTogether = "_page and _page_size must be given together."
-	msgPage         = "Must be an integer of at least 1, with (_page - 1) × _page_size at most 2147483647."
-	msgPageSize     = "Must be an integer from 1 to 1000."
+	msgPage         = "Must be a whole number of at least 1 in decimal digits, without sign or leading zero, with (_page - 1) × _page_size at most 2147483647."
+	msgPageSize     = "Must be a whole number from 1 to 1000 in decimal digits, without sign or leading zero."
 	msgJSONLStats   = "Can't be combined with _statistics."
 	msgEmptySearch  = "May not be blank."
 )
@@ -344,6 +344,12 @@ func parseValue(f *schema.Field, v string) (any, bool) {
 	case schema.DateTime:
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
+			return nil, false
+		}
+		if y := t.UTC().Year(); y < 1 || y > 9999 {
+			// Stored times are of these years, and written with four
+			// digits: an operand outside them (year 0, or an offset
+			// past year 9999) would compare as text out of order.
 			return nil, false
 		}
 		// Stored times have microseconds; so do operands, on every engine.

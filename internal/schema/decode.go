@@ -133,12 +133,18 @@ func (f *Field) Decode(raw json.RawMessage) (any, string) {
 // Nullable reports whether the field may hold null.
 func (f *Field) Nullable() bool { return !f.Required && f.Type != Bool }
 
-// ParseDate parses a YYYY-MM-DD date.
+// ParseDate parses a YYYY-MM-DD date of the years 1 to 9999: there is no
+// year 0 (time.Parse would take "0000-01-01", which Pigello's dates, as
+// Python's, refuse).
 func ParseDate(s string) (time.Time, error) {
 	if len(s) != len(time.DateOnly) {
 		return time.Time{}, fmt.Errorf("schema: date must be YYYY-MM-DD")
 	}
-	return time.Parse(time.DateOnly, s)
+	t, err := time.Parse(time.DateOnly, s)
+	if err == nil && t.Year() < 1 {
+		return time.Time{}, fmt.Errorf("schema: there is no year 0")
+	}
+	return t, err
 }
 
 // HasControl reports whether s holds a control character other than tab:
