@@ -254,11 +254,29 @@ func (s *Service) objects(ctx context.Context, tx store.Tx, keys *seal.CustomerK
 // page emits, in q's order, the objects that pass every filter of q and
 // its search, from the first-th match to the last-th (last < 0: no end),
 // and returns the number of matches. Without statistics it stops at the
-// last match it emits: the count is then only what it has seen.
-func (set *objectSet) page(res *schema.Resource, q query.Query, first, last int, emit func(Object) error) (int, error) {
+// last match it emits: the count is then only what it has seen. With
+// maxRows above 0 (Service.sortRows) it refuses, before emitting, what a
+// sort in memory would (memorySort): a page ending past maxRows when
+// anything matches, an unpaged list of more than maxRows matches.
+func (set *objectSet) page(res *schema.Resource, q query.Query, first, last, maxRows int, emit func(Object) error) (int, error) {
 	match := set.matcher(res, q)
+	order := set.ordered(q.Order)
+	if maxRows > 0 && (last < 0 || last >= maxRows) {
+		matches := 0
+		for _, i := range order {
+			if !match(i) {
+				continue
+			}
+			if matches++; last >= 0 {
+				return 0, errPageBeyondSort(maxRows)
+			}
+			if matches > maxRows {
+				return 0, errUnpagedSort(maxRows)
+			}
+		}
+	}
 	count := 0
-	for _, i := range set.ordered(q.Order) {
+	for _, i := range order {
 		if !match(i) {
 			continue
 		}

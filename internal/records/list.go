@@ -189,7 +189,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 		}
 		if current != nil {
 			var err error
-			count, err = current.page(res, q, first, last, emit)
+			count, err = current.page(res, q, first, last, s.sortRows(pl), emit)
 			return err
 		}
 		return s.db.View(ctx, func(tx store.Tx) error {
@@ -209,7 +209,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 					return err
 				}
 				if ok {
-					count, err = set.page(res, q, first, last, emit)
+					count, err = set.page(res, q, first, last, s.sortRows(pl), emit)
 					return err
 				}
 			}
@@ -234,7 +234,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 			switch {
 			case pl.order == nil:
 				// Sort in memory: every match is needed before the first goes out.
-				sorter := newMemorySort(s.limits, q, first, last)
+				sorter := newMemorySort(s.limits, q, first, last, s.sortRows(pl))
 				defer sorter.release()
 				err := tx.List(ctx, p.CustomerID, res, store.ListSpec{Where: pl.where}, func(row store.Row) error {
 					obj, ok, err := decode(row)

@@ -164,7 +164,7 @@ func (s *Service) listCandidates(ctx context.Context, tx store.Tx, customerID st
 	if err != nil || len(rows) > s.candidates {
 		return 0, false, err
 	}
-	sorter := newMemorySort(s.limits, q, first, last)
+	sorter := newMemorySort(s.limits, q, first, last, s.sortRows(pl))
 	defer sorter.release()
 	for i, row := range rows {
 		obj, ok, err := decode(row)

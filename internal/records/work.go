@@ -74,11 +74,12 @@ func (m *workMeter) done() {
 	m.releaseList()
 }
 
-// memorySort holds a list's matches to order them by a personal field, in
-// bounded memory: an unpaged list may hold at most the limits' SortRows
-// matches (else a 400 that names the paged alternative), a page keeps only
-// the best matches up to its end (at most SortRows), and every object held
-// is reserved against the process's list memory (else a 503).
+// memorySort holds a list's matches to order them in memory, in bounded
+// memory: ordered by a personal field (maxRows above 0, the limits'
+// SortRows), an unpaged list may hold at most maxRows matches (else a 400
+// that names the paged alternative) and a page must end within them; a
+// page keeps only the best matches up to its end; and every object held is
+// reserved against the process's list memory (else a 503).
 type memorySort struct {
 	limits      *limit.Limits
 	order       []query.OrderKey
@@ -91,12 +92,37 @@ type memorySort struct {
 	matches int
 }
 
-func newMemorySort(limits *limit.Limits, q query.Query, first, last int) *memorySort {
-	ms := &memorySort{limits: limits, order: q.Order, first: first, last: last, maxRows: limits.Config().SortRows}
+func newMemorySort(limits *limit.Limits, q query.Query, first, last, maxRows int) *memorySort {
+	ms := &memorySort{limits: limits, order: q.Order, first: first, last: last, maxRows: maxRows}
 	if last >= 0 {
 		ms.keep = last + 1
 	}
 	return ms
+}
+
+// sortRows is the most matches a list of plan pl may order: the limits'
+// SortRows when it orders by a personal field, else no bound (0). Every
+// way of answering the list holds it to the same bound, so that whether
+// the cache served it never changes the answer.
+func (s *Service) sortRows(pl listPlan) int {
+	if pl.order != nil {
+		return 0
+	}
+	return s.limits.Config().SortRows
+}
+
+// errPageBeyondSort refuses a page that ends past the maxRows matches
+// ordering by a personal field may hold.
+func errPageBeyondSort(maxRows int) error {
+	return apperr.FieldErrors{"_page": {fmt.Sprintf(
+		"Ordering by a personal field keeps at most %d matches in memory, and this page lies beyond them: narrow the list with filters.", maxRows)}}.Err()
+}
+
+// errUnpagedSort refuses an unpaged list ordered by a personal field with
+// more than maxRows matches.
+func errUnpagedSort(maxRows int) error {
+	return apperr.FieldErrors{"_order_by": {fmt.Sprintf(
+		"Ordering by a personal field sorts in memory, at most %d matches: ask for the list in pages with _page and _page_size, or narrow it with filters.", maxRows)}}.Err()
 }
 
 // add takes in one match.
@@ -104,12 +130,10 @@ func (ms *memorySort) add(obj Object) error {
 	ms.matches++
 	if ms.maxRows > 0 {
 		if ms.keep > ms.maxRows {
-			return apperr.FieldErrors{"_page": {fmt.Sprintf(
-				"Ordering by a personal field keeps at most %d matches in memory, and this page lies beyond them: narrow the list with filters.", ms.maxRows)}}.Err()
+			return errPageBeyondSort(ms.maxRows)
 		}
 		if ms.keep == 0 && len(ms.objs) >= ms.maxRows {
-			return apperr.FieldErrors{"_order_by": {fmt.Sprintf(
-				"Ordering by a personal field sorts in memory, at most %d matches: ask for the list in pages with _page and _page_size, or narrow it with filters.", ms.maxRows)}}.Err()
+			return errUnpagedSort(ms.maxRows)
 		}
 	}
 	n := objectBytes(obj)

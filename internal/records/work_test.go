@@ -129,24 +129,18 @@ func TestListIsExpensiveOnceItReadsManyRows(t *testing.T) {
 	}
 }
 
-// Ordering by a personal field without the cache holds matches in memory:
-// an unpaged list at most SortRows of them, a page the best up to its end,
-// and every object held counts against the list memory, given back after.
+// Ordering by a personal field holds matches in memory: an unpaged list at
+// most SortRows of them, a page the best up to its end, and every object
+// held counts against the list memory, given back after. A list the cache
+// answers, cold or warm, is held to the same bounds, so the answer never
+// depends on the cache; a list ordered by a clear field has no such bound.
 func TestOrderByPersonalFieldIsBounded(t *testing.T) {
-	e := newWorkEnv(t, limit.Config{SortRows: 5})
-	e.s.cache = newObjectCache(0, 0, time.Minute)
-	tenant := e.s.catalog.Resource(schema.Tenant)
 	lasts := []string{"Ek", "Berg", "Lind", "Ask", "Holm", "Dahl", "Falk", "Gran"}
 	var items []Body
 	for _, l := range lasts {
 		items = append(items, listBody(t, "last_name", l))
 	}
-	// Bulk clears the bodies it was given: the second service below gets
-	// the same items, so this one gets a copy of the slice.
-	if _, err := e.s.Bulk(e.ctx, e.p, tenant, slices.Clone(items)); err != nil {
-		t.Fatalf("bulk: %v", err)
-	}
-	slices.Sort(lasts)
+	sorted := slices.Sorted(slices.Values(lasts))
 	names := func(objs []Object) []string {
 		var out []string
 		for _, o := range objs {
@@ -154,37 +148,73 @@ func TestOrderByPersonalFieldIsBounded(t *testing.T) {
 		}
 		return out
 	}
-
-	_, err := e.list(e.p, tenant, "_order_by", "last_name")
-	if fe := apperr.FieldsOf(err); apperr.KindOf(err) != apperr.Invalid || !fe.Has("_order_by") || len(fe) != 1 {
-		t.Errorf("unpaged order over 8 matches, cap 5: error %v, want a 400 on _order_by", err)
-	}
-	few, err := e.list(e.p, tenant, "_order_by", "-last_name", "last_name__in", "Ek,Berg,Lind")
-	if err != nil || !slices.Equal(names(few), []string{"Lind", "Ek", "Berg"}) {
-		t.Errorf("unpaged order over 3 matches: %v, error %v", names(few), err)
-	}
-	for _, pg := range []struct{ page, size int }{{1, 5}, {2, 2}, {1, 1}, {5, 1}} {
-		got, err := e.list(e.p, tenant, "_order_by", "last_name", "_page", fmt.Sprint(pg.page), "_page_size", fmt.Sprint(pg.size))
-		from := (pg.page - 1) * pg.size
-		if want := lasts[from : from+pg.size]; err != nil || !slices.Equal(names(got), want) {
-			t.Errorf("page %d of %d: %v, want %v (error %v)", pg.page, pg.size, names(got), want, err)
+	for _, cached := range []bool{false, true} {
+		e := newWorkEnv(t, limit.Config{SortRows: 5})
+		if !cached {
+			e.s.cache = newObjectCache(0, 0, time.Minute)
 		}
-	}
-	_, err = e.list(e.p, tenant, "_order_by", "last_name", "_page", "2", "_page_size", "3")
-	if fe := apperr.FieldsOf(err); apperr.KindOf(err) != apperr.Invalid || !fe.Has("_page") {
-		t.Errorf("page ending past the cap: error %v, want a 400 on _page", err)
-	}
-	if held := e.limits.Usage().ListMemory; held != 0 {
-		t.Errorf("%d bytes of list memory held after the lists, want 0", held)
+		tenant := e.s.catalog.Resource(schema.Tenant)
+		// Bulk clears the bodies it was given: each service gets a copy.
+		if _, err := e.s.Bulk(e.ctx, e.p, tenant, slices.Clone(items)); err != nil {
+			t.Fatalf("bulk: %v", err)
+		}
+		// list asks twice: with the cache, once to fill it, once from it.
+		list := func(params ...string) ([]Object, error) {
+			objs, err := e.list(e.p, tenant, params...)
+			if !cached {
+				return objs, err
+			}
+			again, errAgain := e.list(e.p, tenant, params...)
+			if !slices.Equal(names(objs), names(again)) || apperr.KindOf(err) != apperr.KindOf(errAgain) {
+				t.Errorf("cached: %v asked twice: %v then %v (errors %v, %v)", params, names(objs), names(again), err, errAgain)
+			}
+			return again, errAgain
+		}
+		label := map[bool]string{false: "without the cache", true: "with the cache"}[cached]
+
+		_, err := list("_order_by", "last_name")
+		if fe := apperr.FieldsOf(err); apperr.KindOf(err) != apperr.Invalid || !fe.Has("_order_by") || len(fe) != 1 {
+			t.Errorf("%s: unpaged order over 8 matches, cap 5: error %v, want a 400 on _order_by", label, err)
+		}
+		few, err := list("_order_by", "-last_name", "last_name__in", "Ek,Berg,Lind")
+		if err != nil || !slices.Equal(names(few), []string{"Lind", "Ek", "Berg"}) {
+			t.Errorf("%s: unpaged order over 3 matches: %v, error %v", label, names(few), err)
+		}
+		for _, pg := range []struct{ page, size int }{{1, 5}, {2, 2}, {1, 1}, {5, 1}} {
+			got, err := list("_order_by", "last_name", "_page", fmt.Sprint(pg.page), "_page_size", fmt.Sprint(pg.size))
+			from := (pg.page - 1) * pg.size
+			if want := sorted[from : from+pg.size]; err != nil || !slices.Equal(names(got), want) {
+				t.Errorf("%s: page %d of %d: %v, want %v (error %v)", label, pg.page, pg.size, names(got), want, err)
+			}
+		}
+		_, err = list("_order_by", "last_name", "_page", "2", "_page_size", "3")
+		if fe := apperr.FieldsOf(err); apperr.KindOf(err) != apperr.Invalid || !fe.Has("_page") {
+			t.Errorf("%s: page ending past the cap: error %v, want a 400 on _page", label, err)
+		}
+		// Nothing to hold: a page past the cap of no match is empty.
+		if got, err := list("_order_by", "last_name", "last_name", "Nobody", "_page", "2", "_page_size", "3"); err != nil || len(got) != 0 {
+			t.Errorf("%s: a page past the cap of no match: %v, error %v, want empty", label, names(got), err)
+		}
+		// Ordered by a clear field, nothing is held to the cap: not all
+		// 8, nor a page past it (a search by tokens, ordered in memory).
+		if got, err := list("_order_by", "created_at"); err != nil || len(got) != len(lasts) {
+			t.Errorf("%s: unpaged list of 8 by created_at: %d objects, error %v", label, len(got), err)
+		}
+		if got, err := list("last_name__iexact", "berg", "_page", "6", "_page_size", "1"); err != nil || len(got) != 0 {
+			t.Errorf("%s: page 6 of 1 of a search by created_at: %v, error %v, want empty", label, names(got), err)
+		}
+		if held := e.limits.Usage().ListMemory; held != 0 {
+			t.Errorf("%s: %d bytes of list memory held after the lists, want 0", label, held)
+		}
 	}
 
 	tight := newWorkEnv(t, limit.Config{ListMemory: 100})
 	tight.s.cache = newObjectCache(0, 0, time.Minute)
-	tenant = tight.s.catalog.Resource(schema.Tenant) // the store knows its own catalog's resources
+	tenant := tight.s.catalog.Resource(schema.Tenant) // the store knows its own catalog's resources
 	if _, err := tight.s.Bulk(tight.ctx, tight.p, tenant, items); err != nil {
 		t.Fatalf("bulk: %v", err)
 	}
-	_, err = tight.list(tight.p, tenant, "_order_by", "last_name", "_page", "1", "_page_size", "2")
+	_, err := tight.list(tight.p, tenant, "_order_by", "last_name", "_page", "1", "_page_size", "2")
 	wantRefusal(t, "order past the list memory", err, apperr.Overloaded, limit.ReasonListMemory)
 	if held := tight.limits.Usage().ListMemory; held != 0 {
 		t.Errorf("%d bytes of list memory held after a refusal, want 0", held)
