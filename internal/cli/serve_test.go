@@ -547,3 +547,31 @@ func TestServePacesTheCollectorUnlessGOGCIsSet(t *testing.T) {
 	}
 	s.stopCleanly(t, s.addr)
 }
+
+// The request line and headers may take maxHeaderBytes (64 KiB, README's
+// limits; net/http reads 4 KiB more before it refuses): a request under it
+// is served, one well past it refused by the HTTP server with 431.
+func TestServeHeaderLimit(t *testing.T) {
+	c := newCLIEnv(t)
+	s := c.serve("--addr", "127.0.0.1:0")
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, tc := range []struct {
+		filler int
+		want   int
+	}{{maxHeaderBytes - 4<<10, http.StatusOK}, {maxHeaderBytes + 16<<10, http.StatusRequestHeaderFieldsTooLarge}} {
+		req, err := http.NewRequest(http.MethodGet, "http://"+s.addr+"/healthz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Filler", strings.Repeat("a", tc.filler))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%d bytes of header: %v", tc.filler, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%d bytes of header: status %d, want %d", tc.filler, resp.StatusCode, tc.want)
+		}
+	}
+	s.stopCleanly(t, s.addr)
+}
