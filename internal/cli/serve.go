@@ -77,27 +77,43 @@ func runServe(ctx context.Context, cfg config.Config, io IO) error {
 		go func() { gcpace.Run(paceCtx, heapHeadroom, gcPacePoll); close(paced) }()
 		defer func() { stopPacing(); <-paced }()
 	}
-	app, err := OpenApp(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-
-	listeners := []*listener{{msg: "listening", addr: cfg.Addr, handler: app.Handler}}
+	api := &listener{msg: "listening", addr: cfg.Addr}
+	listeners := []*listener{api}
+	var metrics *listener
 	if cfg.MetricsAddr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", app.Metrics)
 		// First, so that the "listening" line, logged last, means that
 		// every listener is up.
-		listeners = append([]*listener{{msg: "metrics listening", addr: cfg.MetricsAddr, handler: mux}}, listeners...)
+		metrics = &listener{msg: "metrics listening", addr: cfg.MetricsAddr}
+		listeners = append([]*listener{metrics}, listeners...)
 	}
+	// The addresses are bound before the database is opened: a port in
+	// use fails the start before a new deployment's key, database or
+	// migrations are made. Connections that arrive meanwhile wait in the
+	// listen queue until the servers start.
 	for i, l := range listeners {
-		if err := l.listen(tlsConfig, cfg.RequestTimeout+writeSlack, log); err != nil {
+		if err := l.bind(); err != nil {
 			for _, bound := range listeners[:i] {
 				bound.ln.Close()
 			}
 			return err
 		}
+	}
+	app, err := OpenApp(ctx, cfg, log)
+	if err != nil {
+		for _, l := range listeners {
+			l.ln.Close()
+		}
+		return err
+	}
+	defer app.Close()
+	api.handler = app.Handler
+	if metrics != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", app.Metrics)
+		metrics.handler = mux
+	}
+	for _, l := range listeners {
+		l.build(tlsConfig, cfg.RequestTimeout+writeSlack, log)
 	}
 	if exposed := cfg.PlaintextOnNetwork(); len(exposed) > 0 {
 		log.Warn(msgPlaintextOnNetwork, "addrs", exposed)
@@ -170,16 +186,21 @@ type listener struct {
 	srv     *http.Server
 }
 
-// listen binds the address and builds the server; with tlsConfig it will
-// speak HTTPS only. A response has writeTimeout to go out from when its
-// request arrived: the request's time limit, then writeSlack to write it (a
-// streaming list sets its own deadlines as it goes).
-func (l *listener) listen(tlsConfig *tls.Config, writeTimeout time.Duration, log *slog.Logger) error {
+// bind binds the address.
+func (l *listener) bind() error {
 	ln, err := net.Listen("tcp", l.addr)
 	if err != nil {
 		return err
 	}
 	l.ln = ln
+	return nil
+}
+
+// build builds the server of the bound address; with tlsConfig it will
+// speak HTTPS only. A response has writeTimeout to go out from when its
+// request arrived: the request's time limit, then writeSlack to write it (a
+// streaming list sets its own deadlines as it goes).
+func (l *listener) build(tlsConfig *tls.Config, writeTimeout time.Duration, log *slog.Logger) {
 	if tlsConfig != nil {
 		// A copy per server: ServeTLS writes its protocols (h2) into it.
 		tlsConfig = tlsConfig.Clone()
@@ -194,7 +215,6 @@ func (l *listener) listen(tlsConfig *tls.Config, writeTimeout time.Duration, log
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	return nil
 }
 
 // serve serves until Shutdown; it returns http.ErrServerClosed then.

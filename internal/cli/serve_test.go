@@ -259,6 +259,12 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"plaintext metrics from env", map[string]string{config.EnvMetricsAddr: ":9090"}, []string{"--addr", loop}},
 		{"malformed metrics addr", nil, []string{"--addr", loop, "--metrics-addr", "9090"}},
 		{"metrics addr same as addr", nil, []string{"--addr", "127.0.0.1:18080", "--metrics-addr", "127.0.0.1:18080"}},
+		{"request timeout 0", nil, []string{"--addr", loop, "--request-timeout", "0"}},
+		{"auth window 0", nil, []string{"--addr", loop, "--auth-window", "0"}},
+		{"auth window 0 from env", map[string]string{"ACCOUNTS_AUTH_WINDOW": "0s"}, []string{"--addr", loop}},
+		{"negative auth window", nil, []string{"--addr", loop, "--auth-window", "-1m"}},
+		{"negative client rate", nil, []string{"--addr", loop, "--client-rate", "-1"}},
+		{"sort rows not a number", nil, []string{"--addr", loop, "--sort-rows", "many"}},
 	}
 	bin := cliBuild(t)
 	for _, tc := range cases {
@@ -574,4 +580,38 @@ func TestServeHeaderLimit(t *testing.T) {
 		}
 	}
 	s.stopCleanly(t, s.addr)
+}
+
+// An address in use fails the start before anything is made: no database,
+// key file or key store for a new deployment, whether the API's address or
+// the metrics one is taken.
+func TestServeBusyAddressCreatesNothing(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	busy := taken.Addr().String()
+	for name, args := range map[string][]string{
+		"addr":         {"--addr", busy},
+		"metrics addr": {"--addr", "127.0.0.1:0", "--metrics-addr", busy},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newCLIEnv(t)
+			db := c.vars[config.EnvDatabase]
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err := Run(ctx, append([]string{"serve"}, args...), IO{Env: c.env, Stdout: io.Discard, Stderr: &serveLog{}})
+			if err == nil || ctx.Err() != nil {
+				t.Fatalf("serve on a busy address: %v (context: %v), want an error at once", err, ctx.Err())
+			}
+			matches, err := filepath.Glob(db + "*")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(matches) > 0 {
+				t.Errorf("serve on a busy address left %d files of the deployment, want none", len(matches))
+			}
+		})
+	}
 }

@@ -108,10 +108,18 @@ func (c *Config) BindLimits(fs *flag.FlagSet, env Env) {
 	}
 }
 
-// validateLimits checks the request timeout, which can't be off.
+// validateLimits checks the two durations, which can't be off: the
+// request timeout, and the window failed authentications are counted in
+// (the counts themselves are turned off by their own flags).
 func (c *Config) validateLimits() error {
-	if c.limitsBound && c.RequestTimeout <= 0 {
+	if !c.limitsBound {
+		return nil
+	}
+	if c.RequestTimeout <= 0 {
 		return errors.New("--request-timeout must be positive")
+	}
+	if c.Limits.AuthWindow <= 0 {
+		return errors.New("--auth-window must be positive (to stop counting failed authentications, set --auth-failures-per-address and --auth-failures-per-client to 0)")
 	}
 	return nil
 }

@@ -171,8 +171,10 @@ func sameHost(a, b string) bool {
 }
 
 // checkDatabaseFile checks that the file at path can be a database: an
-// existing regular file this process can read and write, or a path whose
-// first existing ancestor is a folder it can create files in.
+// existing regular file this process can read and write, in a folder it
+// can create files in (SQLite creates the -wal and -shm files beside it,
+// and deletes them), or a path whose first existing ancestor is a folder
+// it can create files in.
 func checkDatabaseFile(flag, path string) error {
 	info, err := os.Stat(path)
 	switch {
@@ -183,6 +185,9 @@ func checkDatabaseFile(flag, path string) error {
 	case err == nil:
 		if !accessible(path, accessRead|accessWrite) {
 			return fmt.Errorf("%s %s can't be read and written by this user: fix its owner or mode", flag, path)
+		}
+		if dir := filepath.Dir(path); !accessible(dir, accessWrite|accessSearch) {
+			return fmt.Errorf("%s %s: this user can't create files in %s, where SQLite keeps the database's -wal and -shm files: fix its owner or mode", flag, path, dir)
 		}
 		return nil
 	case !errors.Is(err, fs.ErrNotExist):
