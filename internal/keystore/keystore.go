@@ -18,6 +18,7 @@ import (
 
 	"accounts/internal/seal"
 	"accounts/internal/store/dialect"
+	"accounts/internal/store/pgsafe"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
@@ -72,9 +73,9 @@ func sqliteDSN(path string, readOnly bool) string {
 
 // Open opens (creating if needed) the key store at location: a file path
 // (SQLite) or a postgres:// URL.
-func Open(ctx context.Context, location string) (*Store, error) {
+func Open(ctx context.Context, location string) (_ *Store, err error) {
+	defer safe(&err)
 	s := newStore(location)
-	var err error
 	if s.pg {
 		s.db, err = sql.Open("pgx", location)
 	} else {
@@ -120,6 +121,7 @@ func Open(ctx context.Context, location string) (*Store, error) {
 // file, or no tables in it). It is how a command learns what the key store
 // holds before it changes anything.
 func Lookup(ctx context.Context, location string) (s *Store, ok bool, err error) {
+	defer safe(&err)
 	s = newStore(location)
 	if s.pg {
 		s.db, err = sql.Open("pgx", location)
@@ -157,13 +159,18 @@ func Lookup(ctx context.Context, location string) (s *Store, ok bool, err error)
 	return s, true, nil
 }
 
+// safe makes a PostgreSQL error of an exported method safe to log and
+// print (pgsafe): every error the key store returns goes through it.
+func safe(err *error) { *err = pgsafe.Err(*err) }
+
 // Close closes the key store.
 func (s *Store) Close() error { return s.db.Close() }
 
 // Check returns the stored master key check value, nil when there is none
 // (a new key store, or one written before check values existed; also a key
 // store opened by Lookup that predates the check table).
-func (s *Store) Check(ctx context.Context) ([]byte, error) {
+func (s *Store) Check(ctx context.Context) (_ []byte, err error) {
+	defer safe(&err)
 	return s.check(ctx, s.db, "")
 }
 
@@ -189,7 +196,8 @@ func (s *Store) check(ctx context.Context, q queryRower, lock string) ([]byte, e
 // InitCheck stores check as the key store's check value unless it has one
 // already, and returns the one it holds then: check, or another process's
 // that came first.
-func (s *Store) InitCheck(ctx context.Context, check []byte) ([]byte, error) {
+func (s *Store) InitCheck(ctx context.Context, check []byte) (_ []byte, err error) {
+	defer safe(&err)
 	if _, err := s.db.ExecContext(ctx, s.dialect.Bind(`INSERT INTO master_key_check (id, check_value) VALUES (1, ?) ON CONFLICT (id) DO NOTHING`), check); err != nil {
 		return nil, err
 	}
@@ -215,7 +223,8 @@ func (s *Store) lockCheck(exclusive bool) string {
 // against, so that every key in the store stays wrapped under one master
 // key even while a rotation runs (else ErrCheckChanged). A nil check
 // stands for a key store without one.
-func (s *Store) Put(ctx context.Context, check []byte, keys []seal.WrappedKey) error {
+func (s *Store) Put(ctx context.Context, check []byte, keys []seal.WrappedKey) (err error) {
+	defer safe(&err)
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		stored, err := s.check(ctx, tx, s.lockCheck(false))
 		if err != nil {
@@ -245,8 +254,9 @@ type Rotation func(check []byte, keys []seal.WrappedKey) (newCheck []byte, rewra
 // value together, so that no reader ever sees keys under one master key and
 // a check value of another, and no key added meanwhile is left behind.
 // Then it purges the replaced keys from the files.
-func (s *Store) Rotate(ctx context.Context, fn Rotation) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+func (s *Store) Rotate(ctx context.Context, fn Rotation) (err error) {
+	defer safe(&err)
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		check, err := s.check(ctx, tx, s.lockCheck(true))
 		if err != nil {
 			return err
@@ -280,12 +290,14 @@ func (s *Store) Rotate(ctx context.Context, fn Rotation) error {
 }
 
 // CustomerKeys returns a customer's wrapped keys (seal.KeySource).
-func (s *Store) CustomerKeys(ctx context.Context, customerID string) ([]seal.WrappedKey, error) {
+func (s *Store) CustomerKeys(ctx context.Context, customerID string) (_ []seal.WrappedKey, err error) {
+	defer safe(&err)
 	return s.query(ctx, `SELECT customer_id, purpose, version, wrapped FROM customer_keys WHERE customer_id = ? ORDER BY purpose, version`, customerID)
 }
 
 // All returns every wrapped key.
-func (s *Store) All(ctx context.Context) ([]seal.WrappedKey, error) {
+func (s *Store) All(ctx context.Context) (_ []seal.WrappedKey, err error) {
+	defer safe(&err)
 	return s.query(ctx, `SELECT customer_id, purpose, version, wrapped FROM customer_keys ORDER BY customer_id, purpose, version`)
 }
 
@@ -314,7 +326,8 @@ func (s *Store) queryIn(ctx context.Context, db interface {
 
 // Destroy deletes every key of a customer. Without them, no copy of the
 // customer's sealed data can be opened again.
-func (s *Store) Destroy(ctx context.Context, customerID string) error {
+func (s *Store) Destroy(ctx context.Context, customerID string) (err error) {
+	defer safe(&err)
 	if _, err := s.db.ExecContext(ctx, s.dialect.Bind(`DELETE FROM customer_keys WHERE customer_id = ?`), customerID); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"accounts/internal/store"
+	"accounts/internal/store/pgsafe"
 	"accounts/internal/store/sqlbuild"
 
 	"github.com/jackc/pgx/v5"
@@ -40,7 +41,7 @@ func (db *DB) Customer(ctx context.Context, id string) (store.Customer, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Customer{}, store.ErrNotFound
 	}
-	return c, sanitize(err)
+	return c, pgsafe.Err(err)
 }
 
 // Customers lists every customer, oldest first.
@@ -62,7 +63,7 @@ func (db *DB) Client(ctx context.Context, id string) (store.Client, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, store.ErrNotFound
 	}
-	return c, sanitize(err)
+	return c, pgsafe.Err(err)
 }
 
 // Clients lists a customer's clients, oldest first.
@@ -75,7 +76,7 @@ func (db *DB) RevokeClient(ctx context.Context, id string, at time.Time) error {
 	stmt := db.build.RevokeClient(id, at)
 	tag, err := db.pool.Exec(ctx, stmt.SQL, stmt.Args...)
 	if err != nil {
-		return sanitize(err)
+		return pgsafe.Err(err)
 	}
 	return oneRow(tag)
 }
@@ -84,16 +85,16 @@ func (db *DB) RevokeClient(ctx context.Context, id string, at time.Time) error {
 func collect[T any](ctx context.Context, db *DB, stmt sqlbuild.Stmt, scan func(sqlbuild.Scanner) (T, error)) ([]T, error) {
 	rows, err := db.pool.Query(ctx, stmt.SQL, stmt.Args...)
 	if err != nil {
-		return nil, sanitize(err)
+		return nil, pgsafe.Err(err)
 	}
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, sanitize(err)
+			return nil, pgsafe.Err(err)
 		}
 		out = append(out, v)
 	}
-	return out, sanitize(rows.Err())
+	return out, pgsafe.Err(rows.Err())
 }

@@ -11,6 +11,7 @@ import (
 
 	"accounts/internal/audit"
 	"accounts/internal/store"
+	"accounts/internal/store/pgsafe"
 	"accounts/internal/store/sqlbuild"
 
 	"github.com/jackc/pgx/v5"
@@ -145,11 +146,11 @@ func (db *DB) appendAtKnownHeads(ctx context.Context, entries []audit.Entry) ([]
 	args := append(rows.args(), customers, positions(now), hashes(now), positions(before), hashes(before))
 	stored, err := db.pool.Query(ctx, appendAtKnownHeads, args...)
 	if err != nil {
-		return nil, sanitize(err)
+		return nil, pgsafe.Err(err)
 	}
 	ids, err := pgx.CollectRows(stored, pgx.RowTo[string])
 	if err != nil {
-		return nil, sanitize(err)
+		return nil, pgsafe.Err(err)
 	}
 	done := map[string]bool{}
 	for _, id := range ids {
@@ -288,10 +289,10 @@ func (db *DB) AuditCustomers(ctx context.Context) ([]string, error) {
 	stmt := db.build.AuditCustomers()
 	rows, err := db.pool.Query(ctx, stmt.SQL, stmt.Args...)
 	if err != nil {
-		return nil, sanitize(err)
+		return nil, pgsafe.Err(err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	return ids, sanitize(err)
+	return ids, pgsafe.Err(err)
 }
 
 // AuditHead returns the recorded head of a customer's chain.
@@ -302,7 +303,7 @@ func (db *DB) AuditHead(ctx context.Context, customerID string) (audit.Chain, er
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && head.Position == 0) {
 		return audit.Chain{}, nil
 	}
-	return head, sanitize(err)
+	return head, pgsafe.Err(err)
 }
 
 // AuditEntries streams a customer's entries in position order.
@@ -310,17 +311,17 @@ func (db *DB) AuditEntries(ctx context.Context, customerID string, fn func(audit
 	stmt := db.build.AuditEntries(customerID)
 	rows, err := db.pool.Query(ctx, stmt.SQL, stmt.Args...)
 	if err != nil {
-		return sanitize(err)
+		return pgsafe.Err(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		e, err := sqlbuild.ScanAuditEntry(customerID, rows)
 		if err != nil {
-			return sanitize(err)
+			return pgsafe.Err(err)
 		}
 		if err := fn(e); err != nil {
 			return err
 		}
 	}
-	return sanitize(rows.Err())
+	return pgsafe.Err(rows.Err())
 }

@@ -26,6 +26,7 @@ import (
 	"accounts/internal/store"
 	"accounts/internal/store/dialect"
 	"accounts/internal/store/group"
+	"accounts/internal/store/pgsafe"
 	"accounts/internal/store/sqlbuild"
 	"accounts/internal/store/sqltx"
 
@@ -139,7 +140,7 @@ func checkDurability(ctx context.Context, pool *pgxpool.Pool) error {
 	for _, setting := range []string{"fsync", "synchronous_commit"} {
 		var v string
 		if err := pool.QueryRow(ctx, "SHOW "+setting).Scan(&v); err != nil {
-			return fmt.Errorf("postgres: reading setting %s: %w", setting, sanitize(err))
+			return fmt.Errorf("postgres: reading setting %s: %w", setting, pgsafe.Err(err))
 		}
 		if v == "off" {
 			return fmt.Errorf("postgres: refusing a database with %s=off: acknowledged writes could be lost in a crash; turn %s on", setting, setting)
@@ -154,11 +155,11 @@ func checkDurability(ctx context.Context, pool *pgxpool.Pool) error {
 func (db *DB) migrate(ctx context.Context) (err error) {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres: connecting: %w", sanitize(err))
+		return fmt.Errorf("postgres: connecting: %w", pgsafe.Err(err))
 	}
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
 		conn.Release()
-		return fmt.Errorf("postgres: taking the migration lock: %w", sanitize(err))
+		return fmt.Errorf("postgres: taking the migration lock: %w", pgsafe.Err(err))
 	}
 	defer func() {
 		// The lock belongs to the session: if it can't be released, end
@@ -171,7 +172,7 @@ func (db *DB) migrate(ctx context.Context) (err error) {
 	}()
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`); err != nil {
-		return fmt.Errorf("postgres: creating the migration table: %w", sanitize(err))
+		return fmt.Errorf("postgres: creating the migration table: %w", pgsafe.Err(err))
 	}
 	for _, m := range db.migrations {
 		applied := false
@@ -194,7 +195,7 @@ func (db *DB) migrate(ctx context.Context) (err error) {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("postgres: applying migration %s: %w", m.Name, sanitize(err))
+			return fmt.Errorf("postgres: applying migration %s: %w", m.Name, pgsafe.Err(err))
 		}
 		if applied {
 			db.migrated = append(db.migrated, m.Name)
@@ -217,16 +218,16 @@ func CountCustomers(ctx context.Context, url string) (int, error) {
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: connecting: %w", sanitize(err))
+		return 0, fmt.Errorf("postgres: connecting: %w", pgsafe.Err(err))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT to_regclass('customers') IS NOT NULL`).Scan(&exists); err != nil || !exists {
-		return 0, sanitize(err)
+		return 0, pgsafe.Err(err)
 	}
 	var n int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM customers`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("postgres: counting customers: %w", sanitize(err))
+		return 0, fmt.Errorf("postgres: counting customers: %w", pgsafe.Err(err))
 	}
 	return n, nil
 }
@@ -242,19 +243,19 @@ func loadUniqueColumns(ctx context.Context, pool *pgxpool.Pool) (map[string]stri
 		JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[array_upper(c.conkey, 1)]
 		WHERE c.contype IN ('p', 'u', 'f') AND t.relnamespace = to_regnamespace(current_schema())`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: reading unique constraints: %w", sanitize(err))
+		return nil, fmt.Errorf("postgres: reading unique constraints: %w", pgsafe.Err(err))
 	}
 	out := map[string]string{}
 	for rows.Next() {
 		var table, constraint, column string
 		if err := rows.Scan(&table, &constraint, &column); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("postgres: reading unique constraints: %w", sanitize(err))
+			return nil, fmt.Errorf("postgres: reading unique constraints: %w", pgsafe.Err(err))
 		}
 		out[table+"."+constraint] = column
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: reading unique constraints: %w", sanitize(err))
+		return nil, fmt.Errorf("postgres: reading unique constraints: %w", pgsafe.Err(err))
 	}
 	return out, nil
 }
@@ -263,7 +264,7 @@ func loadUniqueColumns(ctx context.Context, pool *pgxpool.Pool) (map[string]stri
 func (db *DB) Ready(ctx context.Context) error {
 	var n int
 	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
-		return sanitize(err)
+		return pgsafe.Err(err)
 	}
 	if n != len(db.migrations) {
 		return fmt.Errorf("postgres: schema has %d of %d migrations", n, len(db.migrations))
@@ -285,13 +286,13 @@ var (
 func (db *DB) inTx(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
 	tx, err := db.pool.BeginTx(ctx, opts)
 	if err != nil {
-		return sanitize(err)
+		return pgsafe.Err(err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op once committed
 	if err := fn(tx); err != nil {
 		return err
 	}
-	return sanitize(tx.Commit(ctx))
+	return pgsafe.Err(tx.Commit(ctx))
 }
 
 // View runs fn in a read-only transaction: one consistent snapshot.
@@ -380,7 +381,7 @@ func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 // retryable reports whether err is PostgreSQL's deadlock or serialization
 // failure: the transaction did nothing wrong and may run again.
 func retryable(err error) bool {
-	var e *Error
+	var e *pgsafe.Error
 	return errors.As(err, &e) && (e.Code == "40P01" || e.Code == "40001")
 }
 
@@ -390,7 +391,7 @@ func (db *DB) commitShared(batch []sqltx.Request, errs []error) error {
 	defer cancel()
 	pc, err := db.pool.Acquire(ctx)
 	if err != nil {
-		return sanitize(err)
+		return pgsafe.Err(err)
 	}
 	defer pc.Release() // destroys a connection left in a transaction
 	t := db.newTxn(pc, ctx)
@@ -401,31 +402,6 @@ func (db *DB) commitShared(batch []sqltx.Request, errs []error) error {
 	}
 	if err != nil || !commit {
 		t.conn.rollback(ctx)
-	}
-	return err
-}
-
-// Error is a database error as the store returns it: the SQLSTATE code and
-// the constraint, never the server's message or detail, which can quote
-// the values of a row.
-type Error struct {
-	Code       string
-	Constraint string
-}
-
-func (e *Error) Error() string {
-	if e.Constraint != "" {
-		return fmt.Sprintf("postgres: SQLSTATE %s on constraint %s", e.Code, e.Constraint)
-	}
-	return "postgres: SQLSTATE " + e.Code
-}
-
-// sanitize replaces a server error with an *Error holding its code and
-// constraint only.
-func sanitize(err error) error {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return &Error{Code: pe.Code, Constraint: pe.ConstraintName}
 	}
 	return err
 }
@@ -444,7 +420,7 @@ func (db *DB) classify(err error) error {
 			return &store.ReferenceViolation{Column: col}
 		}
 	}
-	return sanitize(err)
+	return pgsafe.Err(err)
 }
 
 // Dialect is the SQL dialect the store writes its statements in.
@@ -471,31 +447,31 @@ func (db *DB) Explain(ctx context.Context, stmt sqlbuild.Stmt) ([]string, error)
 		tables, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	}
 	if err != nil {
-		return nil, sanitize(err)
+		return nil, pgsafe.Err(err)
 	}
 	if _, err := db.pool.Exec(ctx, "ANALYZE "+strings.Join(tables, ", ")); err != nil {
-		return nil, sanitize(err)
+		return nil, pgsafe.Err(err)
 	}
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
-		return nil, sanitize(err)
+		return nil, pgsafe.Err(err)
 	}
 	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
-		return nil, sanitize(err)
+		return nil, pgsafe.Err(err)
 	}
 	rows, err = tx.Query(ctx, "EXPLAIN "+stmt.SQL, stmt.Args...)
 	if err != nil {
-		return nil, sanitize(err)
+		return nil, pgsafe.Err(err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var line string
 		if err := rows.Scan(&line); err != nil {
-			return nil, sanitize(err)
+			return nil, pgsafe.Err(err)
 		}
 		out = append(out, line)
 	}
-	return out, sanitize(rows.Err())
+	return out, pgsafe.Err(rows.Err())
 }

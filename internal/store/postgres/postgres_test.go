@@ -16,6 +16,7 @@ import (
 	"accounts/internal/audit"
 	"accounts/internal/schema"
 	"accounts/internal/store"
+	"accounts/internal/store/pgsafe"
 	"accounts/internal/store/sqlbuild"
 	"accounts/internal/store/sqltx"
 	"accounts/internal/store/storetest"
@@ -240,8 +241,8 @@ func TestErrorsQuoteNoValues(t *testing.T) {
 	if err == nil {
 		t.Fatal("dangling reference accepted")
 	}
-	s := sanitize(err)
-	var pe *Error
+	s := pgsafe.Err(err)
+	var pe *pgsafe.Error
 	if !errors.As(s, &pe) || pe.Code != "23503" || pe.Constraint != "clients_customer_fkey" {
 		t.Errorf("sanitize: %v, want code 23503 on clients_customer_fkey", s)
 	}
@@ -378,7 +379,7 @@ func TestDeferredSavepointStatements(t *testing.T) {
 		if err := c.ExecLater(ctx, stmt(sqlbuild.ReleaseSavepoint)); err != nil {
 			t.Fatalf("a deferred release: %v", err)
 		}
-		var pe *Error
+		var pe *pgsafe.Error
 		if _, err := c.Exec(ctx, stmt(`INSERT INTO savepoint_probe VALUES (2)`)); !errors.As(err, &pe) || pe.Code != "3B001" {
 			t.Errorf("the statement after a release of no savepoint: %v, want SQLSTATE 3B001", err)
 		}

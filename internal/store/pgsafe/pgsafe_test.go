@@ -1,0 +1,100 @@
+package pgsafe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// connect tries a real connection to url and returns its error.
+func connect(t *testing.T, url string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err == nil {
+		conn.Close(ctx)
+		t.Fatal("the connection succeeded")
+	}
+	return err
+}
+
+// checkSafe asserts that err, made safe, is one line that keeps prefix and
+// names neither the user nor the password.
+func checkSafe(t *testing.T, label string, err error, prefix string, secrets ...string) error {
+	t.Helper()
+	safe := Err(err)
+	msg := safe.Error()
+	for _, s := range secrets {
+		if strings.Contains(msg, s) {
+			t.Errorf("%s: the safe error names a secret of the URL", label)
+		}
+	}
+	if strings.Contains(msg, "\n") {
+		t.Errorf("%s: the safe error is not one line", label)
+	}
+	if !strings.HasPrefix(msg, prefix) {
+		t.Errorf("%s: the safe error lost its context (want the prefix %q)", label, prefix)
+	}
+	return safe
+}
+
+// A failed connection's error names the connection's user (pgx's
+// ConnectError) and, when the server refused the login, the server's
+// message quotes it too: Err keeps neither, on a bare error or one wrapped
+// with words of its own.
+func TestConnectErrorsNameNoUser(t *testing.T) {
+	// Nothing listens on a port that was just closed.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	refused := connect(t, "postgres://pgsafe_probe_user:pgsafe_probe_pw@"+addr+"/nodb?connect_timeout=5")
+	if !strings.Contains(refused.Error(), "pgsafe_probe_user") {
+		t.Fatal("pgx's error does not name the user: this test would prove nothing")
+	}
+	safe := checkSafe(t, "refused", refused, "could not connect: ", "pgsafe_probe_user", "pgsafe_probe_pw")
+	if !strings.Contains(safe.Error(), addr) {
+		t.Errorf("the safe error does not name the address it could not reach")
+	}
+	checkSafe(t, "refused, wrapped", fmt.Errorf("keystore: reading: %w", refused), "keystore: reading: could not connect: ",
+		"pgsafe_probe_user", "pgsafe_probe_pw")
+
+	// A deadline stays visible to errors.Is.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = pgx.Connect(ctx, "postgres://pgsafe_probe_user@"+addr+"/nodb")
+	if err == nil || !errors.Is(Err(err), context.Canceled) {
+		t.Errorf("a canceled connection attempt: errors.Is(Err(err), context.Canceled) is false (err %v)", err != nil)
+	}
+
+	base := os.Getenv("ACCOUNTS_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("the login refused by a server needs PostgreSQL: set ACCOUNTS_TEST_POSTGRES")
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal("ACCOUNTS_TEST_POSTGRES does not parse")
+	}
+	// A role that does not exist: the server's FATAL message quotes it.
+	u.User = url.User("pgsafe_no_such_role")
+	login := connect(t, u.String())
+	if !strings.Contains(login.Error(), "pgsafe_no_such_role") {
+		t.Fatal("pgx's error does not name the role: this test would prove nothing")
+	}
+	safe = checkSafe(t, "login", fmt.Errorf("postgres: connecting: %w", login), "postgres: connecting: postgres: SQLSTATE ", "pgsafe_no_such_role")
+	var e *Error
+	if !errors.As(safe, &e) || e.Code != "28000" {
+		t.Errorf("the refused login's safe error: %v, want SQLSTATE 28000 (invalid_authorization_specification)", safe)
+	}
+}
