@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -236,5 +237,43 @@ func TestHostileJSONBodies(t *testing.T) {
 		pi(`"Emoji \ud83d\ude00"`))
 	if r.status != http.StatusCreated || r.obj["first_name"] != "Emoji \U0001F600" {
 		t.Errorf("a valid surrogate pair: status %d", r.status)
+	}
+}
+
+// A body that stops arriving is out of time, not malformed: when the
+// server's read timeout ends it, the answer is the time limit's 503 with
+// Retry-After, counted as a request_timeout.
+func TestHostileStalledBody(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("Stalled Body AB")
+	srv := httptest.NewUnstartedServer(e.server.Config.Handler)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(srv.URL, "http://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	var b strings.Builder
+	b.WriteString("POST " + orgPath + " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n")
+	for k, v := range c.headers {
+		b.WriteString(k + ": " + v + "\r\n")
+	}
+	b.WriteString("\r\n" + `{"name": "Stall`)
+	if _, err := conn.Write([]byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	retryAfter(t, "a stalled body", e.readResponse(resp), http.StatusServiceUnavailable, 1)
+	if !strings.Contains(suiteLog.String(), `"reason":"request_timeout"`) {
+		t.Error("no security event for the stalled body")
+	}
+	if n := c.count(orgPath); n != 0 {
+		t.Errorf("%d organizations written from a stalled body, want 0", n)
 	}
 }

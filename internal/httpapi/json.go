@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,8 +88,13 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, shap
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		switch {
+		case errors.As(err, &tooLarge):
 			return apperr.New(apperr.TooLarge, nil)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The body did not arrive within the server's read timeout:
+			// the request ran out of time, whatever its bytes were.
+			return apperr.Refused(apperr.Overloaded, reasonRequestTimeout, time.Second)
 		}
 		return apperr.New(apperr.Malformed, err)
 	}
