@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,6 +95,35 @@ func TestAuthValidHeadersWork(t *testing.T) {
 	}
 	if r := c.do("DELETE", tenantPath+tenant["id"].(string)+"/", nil); r.status != http.StatusNoContent {
 		t.Errorf("DELETE with valid headers: status %d, want 204", r.status)
+	}
+}
+
+// A UUID header in upper case is the same UUID: each of the five, and all
+// at once, authenticate the client as in lower case. The content type and
+// the secret are compared exactly.
+func TestAuthUUIDHeadersIgnoreCase(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("Auth Case AB")
+	org := c.create(orgPath, map[string]any{"name": "Auth Case Org"})
+	get := func(headers map[string]string) int {
+		return e.send("GET", orgPath+org["id"].(string)+"/", nil, headers, "").status
+	}
+	uuids := []string{"X-PIGELLO-CUSTOMER-ID", "X-PIGELLO-APPLICATION-ID", "X-PIGELLO-SERVICE-ID",
+		"X-PIGELLO-SERVICE-VERSION-ID", "X-PIGELLO-CLIENT-ENTITY"}
+	all := httpWithHeaders(c.headers, nil)
+	for _, name := range uuids {
+		if status := get(httpWithHeaders(c.headers, map[string]string{name: strings.ToUpper(c.headers[name])})); status != http.StatusOK {
+			t.Errorf("%s in upper case: status %d, want 200", name, status)
+		}
+		all[name] = strings.ToUpper(c.headers[name])
+	}
+	if status := get(all); status != http.StatusOK {
+		t.Errorf("every UUID header in upper case: status %d, want 200", status)
+	}
+	for _, name := range []string{"X-PIGELLO-CLIENT-CT", "X-PIGELLO-CLIENT-SECRET"} {
+		if status := get(httpWithHeaders(c.headers, map[string]string{name: strings.ToUpper(c.headers[name])})); status != http.StatusUnauthorized {
+			t.Errorf("%s in upper case: status %d, want 401", name, status)
+		}
 	}
 }
 

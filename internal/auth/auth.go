@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"accounts/internal/apperr"
@@ -105,12 +106,16 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (Princi
 		}
 		v[i] = vals[0]
 	}
-	customer, app, service, version, ct, entity, secret := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
-	for _, id := range []string{customer, app, service, version, entity} {
-		if !isUUID(id) {
+	// UUIDs are compared without case (RFC 9562: their hexadecimal digits
+	// are read either way, as Pigello reads these headers); ids are stored
+	// in lower case.
+	for _, i := range []int{0, 1, 2, 3, 5} {
+		if !isUUID(v[i]) {
 			return Principal{}, denied
 		}
+		v[i] = strings.ToLower(v[i])
 	}
+	customer, app, service, version, ct, entity, secret := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
 	if len(secret) > maxSecretLen {
 		return Principal{}, denied
 	}
