@@ -287,12 +287,14 @@ func TestFieldsFormats(t *testing.T) {
 	people := []string{piPath, tenantPath, subPath}
 	add(people, "email", true, "anna.svensson@example.se", "a@b.se", "anna+tag@sub.example.se")
 	add(people, "email", false,
-		"anna.svensson.example.se",  // missing @
-		"anna@svensson@example.se",  // two @
-		"anna.svensson@examplese",   // no dot in the domain
-		"@example.se",               // empty local part
-		"anna.svensson@",            // empty domain
-		"anna.svensson@example.se.", // domain ends with a dot
+		"anna.svensson.example.se",      // missing @
+		"anna@svensson@example.se",      // two @
+		"anna.svensson@examplese",       // no dot in the domain
+		"@example.se",                   // empty local part
+		"anna.svensson@",                // empty domain
+		"anna.svensson@example.se.",     // domain ends with a dot
+		"anna@svensson\u00a0.se",        // a no-break space
+		"anna\u2003svensson@example.se", // an em space
 	)
 	add(people, "birth_date", true, "2000-02-29", "1999-12-31", "1900-01-01")
 	add(people, "birth_date", false,

@@ -7,6 +7,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"unicode"
 	"time"
 	"unicode/utf8"
 
@@ -168,7 +169,9 @@ func validEmail(s string) bool {
 	if !ok || local == "" || strings.Contains(domain, "@") {
 		return false
 	}
-	if strings.ContainsAny(s, " \t") {
+	if strings.ContainsFunc(s, unicode.IsSpace) {
+		// Any space, not only ASCII's: a no-break space is no more a
+		// part of an address than a space is.
 		return false
 	}
 	dot := strings.Index(domain, ".")
