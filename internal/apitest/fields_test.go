@@ -285,7 +285,8 @@ func TestFieldsFormats(t *testing.T) {
 		}
 	}
 	people := []string{piPath, tenantPath, subPath}
-	add(people, "email", true, "anna.svensson@example.se", "a@b.se", "anna+tag@sub.example.se")
+	add(people, "email", true, "anna.svensson@example.se", "a@b.se", "anna+tag@sub.example.se",
+		"o'brien@example.se", "x_y-z@my-host.example.se", "anna@xn--exmple-cua.se", "ANNA@EXAMPLE.SE")
 	add(people, "email", false,
 		"anna.svensson.example.se",      // missing @
 		"anna@svensson@example.se",      // two @
@@ -295,6 +296,19 @@ func TestFieldsFormats(t *testing.T) {
 		"anna.svensson@example.se.",     // domain ends with a dot
 		"anna@svensson\u00a0.se",        // a no-break space
 		"anna\u2003svensson@example.se", // an em space
+		"anna..svensson@example.se",     // an empty atom
+		".anna@example.se",              // a dot first
+		"anna.@example.se",              // a dot last
+		"a(b)@example.se",               // a comment
+		`"anna"@example.se`,             // a quoted local part
+		"<anna@example.se>",             // angle brackets
+		"anna@-example.se",              // a label beginning with a hyphen
+		"anna@example-.se",              // a label ending with a hyphen
+		"anna@ex_ample.se",              // an underscore in the domain
+		"anna@[192.0.2.1]",              // an address literal
+		"anna@example.s",                // a one-letter last label
+		"anna@exämple.se",               // not in IDNA form
+		"åsa@example.se",                // not ASCII
 	)
 	add(people, "birth_date", true, "2000-02-29", "1999-12-31", "1900-01-01")
 	add(people, "birth_date", false,

@@ -244,7 +244,7 @@ func (b *builder) fieldSchema(res *schema.Resource, f *schema.Field, m mode, exa
 	case schema.String:
 		s = obj{"type": "string", "minLength": 1, "maxLength": f.MaxLen}
 	case schema.Email:
-		s = obj{"type": "string", "format": "email", "minLength": 1, "maxLength": f.MaxLen}
+		s = obj{"type": "string", "format": "email", "minLength": 1, "maxLength": f.MaxLen, "pattern": schema.EmailPattern}
 	case schema.Phone:
 		s = obj{"type": "string", "minLength": 1, "maxLength": f.MaxLen, "pattern": `^\+?1?\d{7,15}$`}
 	case schema.SSN:

@@ -126,14 +126,14 @@ func listNewCustomer(t testing.TB, ctx context.Context, db store.Store, ks *keys
 }
 
 var (
-	listFirsts       = []any{"Anna", "anna", "ANNA", "Åsa", "åsa", "ÅSA", "Östen", "Ärla", "Björn", "Erik", "Maja", nil, "Anders", "Hanna", "Jan"}
-	listLasts        = []any{"Andersson", "Berg", "berg", "Öberg", "öberg", "Åkesson", "Lind", nil, "Lindberg", "Ek", "Nyström"}
-	listDupEmails    = []string{"Dup.Person@Example.se", "dup.person@example.se", "DUP.PERSON@EXAMPLE.SE", "dup.Person@example.SE"}
-	listUmlautEmails = []string{"Åsa.Öberg@Exempel.se", "åsa.öberg@exempel.se"}
-	listStreets      = []string{"Storgatan", "Östra Långgatan", "ängsvägen", "Kungsgatan", "Drottninggatan", "Ågatan", "storgatan"}
-	listCities       = []string{"Stockholm", "Göteborg", "Malmö", "stockholm", "Umeå", "GÖTEBORG"}
-	listCountries    = []string{"Sweden", "Norway", "sweden"}
-	listLats         = []float64{59.3293, 57.7089, 55.605, 63.8258, -33.9, 0, 59.3293, 90, -90, 12.5}
+	listFirsts     = []any{"Anna", "anna", "ANNA", "Åsa", "åsa", "ÅSA", "Östen", "Ärla", "Björn", "Erik", "Maja", nil, "Anders", "Hanna", "Jan"}
+	listLasts      = []any{"Andersson", "Berg", "berg", "Öberg", "öberg", "Åkesson", "Lind", nil, "Lindberg", "Ek", "Nyström"}
+	listDupEmails  = []string{"Dup.Person@Example.se", "dup.person@example.se", "DUP.PERSON@EXAMPLE.SE", "dup.Person@example.SE"}
+	listCaseEmails = []string{"Asa.Oberg@Exempel.se", "asa.oberg@exempel.se"}
+	listStreets    = []string{"Storgatan", "Östra Långgatan", "ängsvägen", "Kungsgatan", "Drottninggatan", "Ågatan", "storgatan"}
+	listCities     = []string{"Stockholm", "Göteborg", "Malmö", "stockholm", "Umeå", "GÖTEBORG"}
+	listCountries  = []string{"Sweden", "Norway", "sweden"}
+	listLats       = []float64{59.3293, 57.7089, 55.605, 63.8258, -33.9, 0, 59.3293, 90, -90, 12.5}
 )
 
 func listDate(i int) string {
@@ -265,7 +265,7 @@ func newListEnv(t *testing.T) *listEnv {
 		case i == 5 || i == 17 || i == 29 || i == 41:
 			email = listDupEmails[(i-5)/12]
 		case i == 6 || i == 18:
-			email = listUmlautEmails[(i-6)/12]
+			email = listCaseEmails[(i-6)/12]
 		case i%4 == 0:
 		case i%3 == 0:
 			email = fmt.Sprintf("Person%d@Example.SE", i%23)
@@ -322,7 +322,7 @@ func newListEnv(t *testing.T) *listEnv {
 		case i == 2 || i == 14 || i == 26 || i == 38:
 			email = listDupEmails[(i-2)/12]
 		case i == 9:
-			email = listUmlautEmails[0]
+			email = listCaseEmails[0]
 		case i%4 == 3:
 		case i%2 == 0:
 			email = fmt.Sprintf("pi%d@Example.se", i%19)
@@ -482,7 +482,7 @@ var listPersonCases = []string{
 	"first_name!=Anna&last_name__isnull=false",
 	"email=Dup.Person@Example.se",
 	"email__iexact=dup.person@example.se&_statistics=true",
-	"email__iexact=ÅSA.ÖBERG@EXEMPEL.SE",
+	"email__iexact=ASA.OBERG@EXEMPEL.SE",
 	"email!=dup.person@example.se",
 	"email__iexact!=DUP.PERSON@example.se",
 	"email__in=dup.person@example.se,person3@example.se,pi3@example.se",
@@ -953,9 +953,9 @@ func listKnownAnswers() []listKnown {
 			s, ok := listStr(o, "email")
 			return ok && s == "Dup.Person@Example.se"
 		}, want: 1},
-		{resource: schema.Tenant, query: "email__iexact=ÅSA.ÖBERG@EXEMPEL.SE", keep: func(o Object) bool {
+		{resource: schema.Tenant, query: "email__iexact=ASA.OBERG@EXEMPEL.SE", keep: func(o Object) bool {
 			s, ok := listStr(o, "email")
-			return ok && lower(s) == "åsa.öberg@exempel.se"
+			return ok && lower(s) == "asa.oberg@exempel.se"
 		}, want: 2},
 		{resource: schema.Tenant, query: "email__iexact!=dup.person@example.se", keep: func(o Object) bool {
 			s, ok := listStr(o, "email")
