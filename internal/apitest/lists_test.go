@@ -721,6 +721,8 @@ func TestListQueryErrors(t *testing.T) {
 		{T, "_order_by=nosuch", "_order_by"},
 		{T, "first_name=a&first_name=b", "first_name"},
 		{T, "_order_by=last_name&_order_by=first_name", "_order_by"},
+		{T, "_order_by=last_name,-last_name", "_order_by"},
+		{T, "created_at=" + url.QueryEscape("2026-11-30 16:44:27Z"), "created_at"},
 		{T, "_page=1&_page=2&_page_size=5", "_page"},
 	}
 	for i, tc := range cases {

@@ -105,18 +105,19 @@ const MaxOffset = 1<<31 - 1
 
 // Messages of query errors. They name the rule, never the submitted value.
 const (
-	msgUnknownParam = "Unknown query parameter."
-	msgUnsupported  = "Not supported."
-	msgUnknownField = "Unknown field."
-	msgUnknownOp    = "Unknown or unsupported operator for this field."
-	msgRepeated     = "Given more than once."
-	msgBool         = "Must be true or false."
-	msgInvalidValue = "Not a valid value for this field."
-	msgPageTogether = "_page and _page_size must be given together."
-	msgPage         = "Must be a whole number of at least 1 in decimal digits, without sign or leading zero, with (_page - 1) × _page_size at most 2147483647."
-	msgPageSize     = "Must be a whole number from 1 to 1000 in decimal digits, without sign or leading zero."
-	msgJSONLStats   = "Can't be combined with _statistics."
-	msgEmptySearch  = "May not be blank."
+	msgUnknownParam  = "Unknown query parameter."
+	msgUnsupported   = "Not supported."
+	msgUnknownField  = "Unknown field."
+	msgUnknownOp     = "Unknown or unsupported operator for this field."
+	msgRepeated      = "Given more than once."
+	msgOrderRepeated = "Names a field more than once."
+	msgBool          = "Must be true or false."
+	msgInvalidValue  = "Not a valid value for this field."
+	msgPageTogether  = "_page and _page_size must be given together."
+	msgPage          = "Must be a whole number of at least 1 in decimal digits, without sign or leading zero, with (_page - 1) × _page_size at most 2147483647."
+	msgPageSize      = "Must be a whole number from 1 to 1000 in decimal digits, without sign or leading zero."
+	msgJSONLStats    = "Can't be combined with _statistics."
+	msgEmptySearch   = "May not be blank."
 )
 
 // Parse parses a list request's query string for res. Every problem is an
@@ -238,8 +239,12 @@ func parseOrder(res *schema.Resource, q *Query, name, v string, errs apperr.Fiel
 		desc := strings.HasPrefix(key, "-")
 		key = strings.TrimPrefix(key, "-")
 		f := res.Filterable(key)
-		if f == nil || seen[key] {
+		if f == nil {
 			errs.Add(name, msgUnknownField)
+			return
+		}
+		if seen[key] {
+			errs.Add(name, msgOrderRepeated)
 			return
 		}
 		seen[key] = true
