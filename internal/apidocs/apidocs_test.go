@@ -1,6 +1,7 @@
 package apidocs
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -34,6 +35,24 @@ func TestEmbeddedRedocIsThePinnedRelease(t *testing.T) {
 	}
 	if len(script) < 100_000 || !strings.Contains(string(page), `src="redoc.standalone.js"`) {
 		t.Errorf("the page or the bundle is not embedded")
+	}
+}
+
+// The bundle served loads no image from Redocly's CDN: its one address
+// outside this server, the logo, is an empty data: image. The bundle as
+// embedded has the address once, so a refreshed Redoc that moved its logo
+// elsewhere fails here rather than reaching out.
+func TestBundleLoadsNothingFromOutside(t *testing.T) {
+	if n := bytes.Count(bundle, []byte(redocLogo)); n != 1 {
+		t.Errorf("the embedded bundle names Redoc's logo %d times, want 1: look again at what it loads", n)
+	}
+	if bytes.Contains(script, []byte("cdn.redoc.ly")) || !bytes.Contains(script, []byte(emptyImage)) {
+		t.Errorf("the bundle served still loads Redoc's logo from its CDN")
+	}
+	rec := httptest.NewRecorder()
+	Script(rec, httptest.NewRequest("GET", "/docs/redoc.standalone.js", nil))
+	if bytes.Contains(rec.Body.Bytes(), []byte("cdn.redoc.ly")) {
+		t.Errorf("the script served names Redocly's CDN")
 	}
 }
 

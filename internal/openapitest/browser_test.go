@@ -60,13 +60,12 @@ func TestReferencePageInChromium(t *testing.T) {
 	if strings.Contains(page, "failed to render") || !strings.Contains(page, "Accounts") {
 		t.Fatalf("Redoc did not render the document (%d bytes of DOM)", len(dom))
 	}
-	// The policy blocks what Redoc would fetch from outside (its logo,
-	// from Redocly's CDN): the page keeps to this server. Nothing of the
-	// server's own, nor inline script, may be blocked.
+	// The page keeps to this server: the bundle's one outside address,
+	// Redoc's logo, is served as an empty data: image (apidocs), so the
+	// policy has nothing to block, of the server's own or from elsewhere.
 	for _, line := range strings.Split(log, "\n") {
-		if strings.Contains(line, "Content Security Policy") &&
-			(strings.Contains(line, "'"+srv.base) || strings.Contains(line, "inline") || strings.Contains(line, "eval")) {
-			t.Errorf("the page's own content breaks its Content-Security-Policy: %s", line)
+		if strings.Contains(line, "Content Security Policy") {
+			t.Errorf("the page breaks its Content-Security-Policy: %s", line)
 		}
 	}
 	var doc struct {
