@@ -825,3 +825,54 @@ func TestKeysExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// rotate-master refuses a new key that is the key in use, from the
+// environment, from the key file in use named as the new one, or from a
+// copy of it, before changing anything: its closing line would otherwise
+// say to delete the file of the only key. An interrupted rotation, whose
+// key file holds the new key and the old, still finishes.
+func TestKeysRotateMasterRefusesTheKeyInUse(t *testing.T) {
+	c := newCLIEnv(t)
+	c.customer("Same Key AB")
+	current := c.vars[config.EnvMasterKey]
+
+	c.vars[envNewMasterKey] = current
+	keysRefused(t, c, "the new key from the environment is the current one", "keys", "rotate-master")
+	delete(c.vars, envNewMasterKey)
+
+	// The same key in the key file in use, and in a copy of it.
+	keyFile := filepath.Join(t.TempDir(), "accounts.key")
+	if err := os.WriteFile(keyFile, []byte(current+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(t.TempDir(), "copy.key")
+	if err := os.WriteFile(copied, []byte(current+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	delete(c.vars, config.EnvMasterKey)
+	c.vars[config.EnvKeyFile] = keyFile
+	keysRefused(t, c, "the key file in use as the new key", "keys", "rotate-master", "--new-key-file", keyFile)
+	keysRefused(t, c, "a copy of the key in use as the new key", "keys", "rotate-master", "--new-key-file", copied)
+	if raw, err := os.ReadFile(keyFile); err != nil || string(raw) != current+"\n" {
+		t.Fatalf("a refused rotation changed the key file (err %v)", err)
+	}
+	if _, _, err := c.run("keys", "verify"); err != nil {
+		t.Fatalf("keys verify after the refusals: %v", err)
+	}
+
+	// An interrupted rotation: the file holds the new key, then the old.
+	newFile := keysNewKeyFile(t)
+	newKey, err := os.ReadFile(newFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte(strings.TrimSpace(string(newKey))+"\n"+current+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.run("keys", "rotate-master", "--new-key-file", newFile); err != nil {
+		t.Fatalf("finishing an interrupted rotation: %v", err)
+	}
+	if raw, err := os.ReadFile(keyFile); err != nil || strings.TrimSpace(string(raw)) != strings.TrimSpace(string(newKey)) {
+		t.Errorf("after the rotation the key file does not hold the new key alone (err %v)", err)
+	}
+}

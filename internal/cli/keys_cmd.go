@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -149,6 +150,15 @@ func prepareRotation(ctx context.Context, cfg config.Config, newFromEnv, newFile
 			return nil, refuse(err)
 		}
 	}
+	// The new key must be new: rotating to the key in use changes nothing,
+	// and the closing line, which says to delete the new key's file, would
+	// name a copy of the only key (or the key file itself).
+	if newFile != "" && r.file != "" && sameFile(newFile, r.file) {
+		return nil, usagef("--new-key-file %s is the key file in use: put the new key in a file of its own; nothing was changed", newFile)
+	}
+	if inHand := r.src.MasterKeys(); len(inHand) == 1 && masterkey.SameKey(inHand[0], r.newMaster) {
+		return nil, usagef("the new master key is the one in use (from %s): make a new one; nothing was changed", r.src.Origin())
+	}
 	location, _ := cfg.KeyStoreLocation()
 	ksLoc, _ := config.ParseLocation("--key-store", location)
 	r.where = ksLoc.String()
@@ -251,6 +261,19 @@ func (r *masterRotation) undo(err error) error {
 		return errors.Join(err, fmt.Errorf("restoring %s (it holds the new key, then the old one: both work): %w", r.file, werr))
 	}
 	return err
+}
+
+// sameFile reports whether a and b name one file (a link included), or,
+// when either can't be read, the same path.
+func sameFile(a, b string) bool {
+	ia, errA := os.Stat(a)
+	ib, errB := os.Stat(b)
+	if errA == nil && errB == nil {
+		return os.SameFile(ia, ib)
+	}
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && absA == absB
 }
 
 // deleteNote ends rotate-master's line: the new key's own file is a copy
