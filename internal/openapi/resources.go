@@ -130,15 +130,7 @@ func (b *builder) listResponses(res *schema.Resource) obj {
 			"schema":  obj{"anyOf": []any{objects, ref("schemas", n+"Statistics")}},
 			"example": []any{exampleObject(res)},
 		},
-		// JSON Lines: OpenAPI 3.0 has no schema for a sequence of
-		// documents, so the schema is that of each line (3.2's itemSchema).
-		"application/jsonl": obj{
-			"schema": obj{
-				"description": "Each line is one object, in full or slim form; the body is no single JSON document.",
-				"anyOf":       []any{ref("schemas", n), ref("schemas", n+"Slim")},
-			},
-			"example": exampleObject(res),
-		},
+		"application/jsonl": obj{"schema": objects, "example": []any{exampleObject(res)}},
 	})}
 	b.errors(r, false, false, false)
 	return r
