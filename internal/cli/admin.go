@@ -31,7 +31,10 @@ type adminFlags struct {
 	// keyStore is set for the commands that open the key store, master
 	// for those that need the master key too.
 	keyStore, master bool
-	io               IO
+	// creates is set for the command that may make a new deployment's
+	// database (customer create); every other one needs it to exist.
+	creates bool
+	io      IO
 }
 
 func newAdminFlags(fs *flag.FlagSet, io IO) *adminFlags {
@@ -66,6 +69,14 @@ func (a *adminFlags) bindKeys(fs *flag.FlagSet, use keyUse) {
 func (a *adminFlags) validate() error {
 	if err := a.cfg.Validate(); err != nil {
 		return usagef("%v", err)
+	}
+	if !a.creates && !a.cfg.IsPostgres() {
+		// A mistyped --database, or an unset ACCOUNTS_DATABASE, would
+		// otherwise get a new, empty database and find nothing in it: an
+		// audit verify of a restored copy would pass.
+		if _, err := os.Stat(a.cfg.Database); errors.Is(err, os.ErrNotExist) {
+			return usagef("there is no database at %s (--database, env %s): give the deployment's", a.cfg.Database, config.EnvDatabase)
+		}
 	}
 	var err error
 	switch {
@@ -138,6 +149,7 @@ func errUnknownCustomer(id string) error { return usagef("no customer with id %s
 func customerCreate(fs *flag.FlagSet, io IO) runFunc {
 	a := newAdminFlags(fs, io)
 	a.bindKeys(fs, withMasterKey)
+	a.creates = true
 	name := fs.String("name", "", "the customer's `NAME` (required; at most 255 characters)")
 	return func(ctx context.Context, _ []string) error {
 		if err := a.validate(); err != nil {
@@ -146,6 +158,11 @@ func customerCreate(fs *flag.FlagSet, io IO) runFunc {
 		*name = strings.TrimSpace(*name)
 		if *name == "" || utf8.RuneCountInString(*name) > 255 {
 			return usagef("--name is required and at most 255 characters")
+		}
+		if schema.HasControl(*name) {
+			// Printed in lists and in customer delete's prompt, a line
+			// break or an escape sequence would garble the terminal.
+			return usagef("--name may not hold control characters")
 		}
 		// The key first: a customer is never made under a key that does
 		// not open the key store (nor is the database migrated for one).

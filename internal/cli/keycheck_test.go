@@ -876,3 +876,57 @@ func TestKeysRotateMasterRefusesTheKeyInUse(t *testing.T) {
 		t.Errorf("after the rotation the key file does not hold the new key alone (err %v)", err)
 	}
 }
+
+// A command that works on what the deployment holds refuses a database
+// that is not there (a mistyped --database, an unset ACCOUNTS_DATABASE)
+// instead of making a new one and finding nothing in it; serve refuses a
+// key store holding keys without its database (a restore that forgot the
+// data file). Neither creates a file.
+func TestCommandsRefuseAMissingDatabase(t *testing.T) {
+	c := newCLIEnv(t)
+	cu := c.customer("Missing Data AB")
+	db := c.vars[config.EnvDatabase]
+	typo := filepath.Join(t.TempDir(), "typo", "accounts.db")
+	c.vars[config.EnvDatabase] = typo
+	for _, args := range [][]string{
+		{"audit", "verify"},
+		{"audit", "list", "--customer", cu.ID},
+		{"client", "list", "--customer", cu.ID},
+		{"client", "create", "--customer", cu.ID},
+		{"keys", "verify"},
+		{"keys", "rotate-data"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := Run(ctx, args, IO{Env: c.env, Stdout: io.Discard, Stderr: io.Discard})
+		cancel()
+		cliUsage(t, strings.Join(args, " ")+" on a missing database", err)
+		if _, err := os.Stat(filepath.Dir(typo)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s on a missing database created its folder", strings.Join(args, " "))
+		}
+	}
+
+	// The deployment's key store and key, without its database file.
+	c.vars[config.EnvDatabase] = db
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Rename(db+suffix, db+suffix+".away"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	keysRefused(t, c, "serve with keys and no database", "serve", "--addr", "127.0.0.1:0")
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Error("serve with keys and no database created a database")
+	}
+}
+
+// customer create refuses a name holding control characters, which would
+// garble lists and customer delete's prompt on a terminal.
+func TestCustomerNameRefusesControlCharacters(t *testing.T) {
+	c := newCLIEnv(t)
+	for _, name := range []string{"Line\nBreak AB", "Escape \x1b[31m AB", "Nul\x00 AB"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := Run(ctx, []string{"customer", "create", "--name", name}, IO{Env: c.env, Stdout: io.Discard, Stderr: io.Discard})
+		cancel()
+		cliUsage(t, "a customer name with a control character", err)
+	}
+	c.customer("Tab\tSeparated AB")
+}
