@@ -191,9 +191,10 @@ func customerCreate(fs *flag.FlagSet, io IO) runFunc {
 	}
 }
 
-// customerDelete crypto-shreds a customer: its keys are destroyed first, so
-// that no copy of its data (backups included) can be opened again; then its
-// rows are deleted, and the deletion is recorded in its audit trail, which
+// customerDelete crypto-shreds a customer: its clients are revoked first,
+// and once no process serves them, its keys are destroyed, so that no copy
+// of its data (backups included) can be opened again; then its rows are
+// deleted, and the deletion is recorded in its audit trail, which
 // stays. It can't be undone, so on a terminal it asks for the customer's id
 // or name first, and elsewhere (a script, a pipe) it needs --yes: a
 // mistyped id in a script must not shred the wrong customer unasked.
@@ -228,6 +229,9 @@ func customerDelete(fs *flag.FlagSet, io IO) runFunc {
 				return err
 			}
 		}
+		if err := revokeAndSettle(ctx, db, customerID); err != nil {
+			return err
+		}
 		ks, err := keystore.Open(ctx, location)
 		if err != nil {
 			return err
@@ -252,6 +256,44 @@ func customerDelete(fs *flag.FlagSet, io IO) runFunc {
 		return nil
 	}
 }
+
+// revokeAndSettle revokes the customer's clients that are not revoked yet
+// and waits until no serving process can still hold one authenticated
+// (auth.ClientCacheTTL, and a margin): from then on no process serves the
+// customer, so nothing is written under keys about to be destroyed (a
+// process keeps a customer's keys for a minute), and the deletion of its
+// rows does not contend with its writes (on PostgreSQL they deadlocked).
+func revokeAndSettle(ctx context.Context, db store.Store, customerID string) error {
+	clients, err := db.Clients(ctx, customerID)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	revoked := 0
+	for _, c := range clients {
+		if c.RevokedAt != nil {
+			continue
+		}
+		if err := db.RevokeClient(ctx, c.ID, now); err != nil {
+			return fmt.Errorf("revoking the customer's clients (nothing is deleted yet): %w", err)
+		}
+		revoked++
+	}
+	if revoked == 0 {
+		return nil
+	}
+	select {
+	case <-time.After(auth.ClientCacheTTL + settleMargin):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// settleMargin is what revokeAndSettle waits beyond auth.ClientCacheTTL:
+// the clocks of the processes are one, but a request that authenticated
+// just before the revocation still takes a moment to finish.
+const settleMargin = 250 * time.Millisecond
 
 // confirmDelete asks, on a terminal, for the customer's id or name to be
 // typed back; anywhere else it refuses, since nobody is there to answer.

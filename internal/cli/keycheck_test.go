@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -929,4 +931,91 @@ func TestCustomerNameRefusesControlCharacters(t *testing.T) {
 		cliUsage(t, "a customer name with a control character", err)
 	}
 	c.customer("Tab\tSeparated AB")
+}
+
+// customer delete while the customer's client keeps writing, through two
+// serve processes: the command succeeds at its first run (on PostgreSQL
+// the rows' deletion deadlocked with the writes), and no write of the
+// customer fails or is acknowledged once the command has returned; every
+// answer is a 201 or, from the revocation on, a 401 (or the 429 of too many
+// failed authentications). Another customer is
+// served throughout. On SQLite, and on PostgreSQL when it is configured.
+func TestCustomerDeleteUnderTraffic(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			c := newCLIEnv(t)
+			if engine == "postgres" {
+				c.vars[config.EnvDatabase] = storetest.PostgresURL(t)
+				c.vars[config.EnvKeyStore] = cliPostgresDatabase(t)
+			}
+			gone, kept := c.customer("Leaving AB"), c.customer("Staying AB")
+			var goneClient, keptClient cliClient
+			c.runJSON(&goneClient, "client", "create", "--customer", gone.ID, "--json")
+			c.runJSON(&keptClient, "client", "create", "--customer", kept.ID, "--json")
+			// The client writes far more than its default rate allows.
+			servers := []*servedCLI{c.serve("--addr", "127.0.0.1:0", "--client-rate", "0"), c.serve("--addr", "127.0.0.1:0", "--client-rate", "0")}
+
+			type answer struct {
+				status     int
+				start, end time.Time
+			}
+			var mu sync.Mutex
+			var answers []answer
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for w := range 6 {
+				wg.Go(func() {
+					base := "http://" + servers[w%len(servers)].addr
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						start := time.Now()
+						status, _ := cliDo(base, goneClient, "POST", "/accounts/users/customer/tenant/",
+							fmt.Sprintf(`{"first_name": "Leaving", "custom_id": "w%d-%d"}`, w, i))
+						mu.Lock()
+						answers = append(answers, answer{status, start, time.Now()})
+						mu.Unlock()
+					}
+				})
+			}
+			time.Sleep(500 * time.Millisecond)
+			out, _, err := c.run("customer", "delete", "--id", gone.ID, "--yes")
+			returned := time.Now()
+			time.Sleep(300 * time.Millisecond)
+			close(stop)
+			wg.Wait()
+			if err != nil {
+				t.Fatalf("customer delete under traffic: %v (%s)", err, out)
+			}
+			created, late := 0, 0
+			statuses := map[int]int{}
+			for _, a := range answers {
+				statuses[a.status]++
+				if a.status == http.StatusCreated {
+					created++
+					if a.start.After(returned) {
+						late++
+					}
+				}
+			}
+			if created == 0 {
+				t.Fatalf("no write succeeded before the deletion: the test proves nothing (statuses %v)", statuses)
+			}
+			// After the revocation: 401, then 429 once the client's failed
+			// authentications reach their limit.
+			refused := statuses[http.StatusUnauthorized] + statuses[http.StatusTooManyRequests]
+			if late > 0 || statuses[http.StatusCreated]+refused != len(answers) || statuses[http.StatusUnauthorized] == 0 {
+				t.Errorf("answers to the deleted customer's writes: %v, %d of the 201s after the command returned; want 201s, then 401 (and 429), none after", statuses, late)
+			}
+			for _, s := range servers {
+				if status, _ := cliDo("http://"+s.addr, keptClient, "POST", "/sales/organization/", `{"name": "Still here"}`); status != http.StatusCreated && status != http.StatusBadRequest {
+					t.Errorf("the other customer after the deletion: status %d", status)
+				}
+				s.stopCleanly(t)
+			}
+		})
+	}
 }

@@ -116,8 +116,8 @@ type Store interface {
 	// nil, and returns once it has committed. The transaction may be shared
 	// with concurrent Updates (group commit), fn's writes in a savepoint of
 	// it, so fn's failure undoes only its own writes; and fn may run more
-	// than once (when the database aborts a shared transaction), so it must
-	// leave nothing behind but through the transaction.
+	// than once (when the database aborts a transaction as a deadlock
+	// victim), so it must leave nothing behind but through the transaction.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Ready reports whether the database answers and its schema is current.
 	Ready(ctx context.Context) error

@@ -21,16 +21,22 @@ func (db *DB) CreateCustomer(ctx context.Context, c store.Customer) error {
 }
 
 // DeleteCustomer deletes a customer and every row it owns, audit trail aside.
+//
+// Its transaction takes the rows of every table of the customer that
+// processes still serving it may be writing: when PostgreSQL aborts it as
+// a deadlock victim, it runs again (whileRetryable).
 func (db *DB) DeleteCustomer(ctx context.Context, customerID string) error {
-	return db.inTx(ctx, readWrite, func(tx pgx.Tx) error {
-		var tag pgconn.CommandTag
-		for _, stmt := range db.build.DeleteCustomer(customerID) {
-			var err error
-			if tag, err = tx.Exec(ctx, stmt.SQL, stmt.Args...); err != nil {
-				return db.classify(err)
+	return whileRetryable(ctx, func() error {
+		return db.inTx(ctx, readWrite, func(tx pgx.Tx) error {
+			var tag pgconn.CommandTag
+			for _, stmt := range db.build.DeleteCustomer(customerID) {
+				var err error
+				if tag, err = tx.Exec(ctx, stmt.SQL, stmt.Args...); err != nil {
+					return db.classify(err)
+				}
 			}
-		}
-		return oneRow(tag)
+			return oneRow(tag)
+		})
 	})
 }
 

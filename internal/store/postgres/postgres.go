@@ -19,6 +19,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -342,8 +343,8 @@ const batchTimeout = 30 * time.Second
 // runs in a savepoint of one, so one failing undoes its own writes only,
 // and each returns only once the shared transaction has committed. So fn
 // must do its validation, sealing and other work that needs no
-// transaction before, not inside. fn may run twice (see commitBatch): it
-// must leave nothing behind but through the transaction.
+// transaction before, not inside. fn may run more than once (see
+// commitBatch): it must leave nothing behind but through the transaction.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -358,19 +359,23 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 // (or a serialization failure) failed run again, each in a transaction of
 // its own, which holds only its own rows: all of them when the shared
 // transaction was aborted (what the others saw in it never committed),
-// else those whose own statements were chosen to fail.
+// else those whose own statements were chosen to fail. A transaction of
+// one request can deadlock too (two bulk writes of the same rows in
+// opposite orders): it runs again, as long as it keeps being chosen, up
+// to retryAttempts times.
 func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 	err := db.commitShared(batch, errs)
-	if len(batch) == 1 {
-		return err
-	}
 	for i, r := range batch {
 		if !retryable(err) && !retryable(errs[i]) {
 			continue
 		}
-		if solo := db.commitShared([]sqltx.Request{r}, errs[i:i+1]); solo != nil {
-			errs[i] = solo
-		}
+		errs[i] = whileRetryable(r.Ctx, func() error {
+			solo := []error{nil}
+			if err := db.commitShared([]sqltx.Request{r}, solo); err != nil {
+				return err
+			}
+			return solo[0]
+		})
 	}
 	if retryable(err) {
 		return nil
@@ -383,6 +388,33 @@ func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 func retryable(err error) bool {
 	var e *pgsafe.Error
 	return errors.As(err, &e) && (e.Code == "40P01" || e.Code == "40001")
+}
+
+// The runs of a transaction that PostgreSQL keeps aborting as a deadlock
+// victim: at most retryAttempts, the n-th after a pause of about n times
+// retryPause, drawn at random so that two that deadlocked do not meet
+// again in step. (PostgreSQL takes deadlock_timeout, a second by default,
+// to find a deadlock: the pauses are small beside it.)
+const (
+	retryAttempts = 5
+	retryPause    = 20 * time.Millisecond
+)
+
+// whileRetryable runs op, and again while it fails as retryable, up to
+// retryAttempts runs in all or until ctx ends; it returns the last error.
+func whileRetryable(ctx context.Context, op func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if !retryable(err) || attempt == retryAttempts {
+			return err
+		}
+		pause := time.Duration(attempt)*retryPause/2 + rand.N(time.Duration(attempt)*retryPause)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return err
+		}
+	}
 }
 
 // commitShared runs a batch of Updates in one transaction.

@@ -316,6 +316,58 @@ func TestDeadlockedRequestRunsAgain(t *testing.T) {
 	}
 }
 
+// Two transactions of one request each, taking the same two rows in
+// opposite orders (two bulk writes of the same objects, say), deadlock:
+// the request PostgreSQL aborts runs again, and both succeed.
+func TestDeadlockedSoloRequestRunsAgain(t *testing.T) {
+	db := open(t, storetest.PostgresURL(t), schema.New())
+	ctx := context.Background()
+	if _, err := db.pool.Exec(ctx, `CREATE TABLE deadlock_probe (id int PRIMARY KEY, n int NOT NULL);
+		INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	bump := func(tx store.Tx, id int) error {
+		_, err := tx.(*txn).conn.Exec(ctx, sqlbuild.Stmt{SQL: `UPDATE deadlock_probe SET n = n + 1 WHERE id = $1`, Args: []any{id}})
+		return err
+	}
+	// Each request locks its first row, then waits until the other has
+	// locked its own before it asks for the other's.
+	request := func(first, second int, locked chan<- struct{}, other <-chan struct{}) sqltx.Request {
+		var once sync.Once
+		return sqltx.Request{Ctx: ctx, Fn: func(tx store.Tx) error {
+			if err := bump(tx, first); err != nil {
+				return err
+			}
+			once.Do(func() { close(locked) })
+			<-other
+			return bump(tx, second)
+		}}
+	}
+	aLocked, bLocked := make(chan struct{}), make(chan struct{})
+	requests := []sqltx.Request{request(1, 2, aLocked, bLocked), request(2, 1, bLocked, aLocked)}
+	errs := make([]error, len(requests))
+	batchErrs := make([]error, len(requests))
+	var wg sync.WaitGroup
+	for i := range requests {
+		wg.Go(func() { batchErrs[i] = db.commitBatch(requests[i:i+1], errs[i:i+1]) })
+	}
+	wg.Wait()
+	for i := range requests {
+		if batchErrs[i] != nil || errs[i] != nil {
+			t.Errorf("request %d: batch error %v, request error %v", i, batchErrs[i], errs[i])
+		}
+	}
+	for _, id := range []int{1, 2} {
+		var n int
+		if err := db.pool.QueryRow(ctx, `SELECT n FROM deadlock_probe WHERE id = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Errorf("row %d bumped %d times, want 2 (once by each request)", id, n)
+		}
+	}
+}
+
 // The savepoint statements wait to go with the statement after them
 // (conn.deferred): what they do is unchanged, a savepoint with nothing
 // inside is never sent, and a deferred statement that fails fails the
