@@ -189,6 +189,49 @@ func TestOutageAndRecovery(t *testing.T) {
 	}
 }
 
+// When the network to PostgreSQL goes silent (nothing refused, nothing
+// answered), /readyz still answers 503 within its time limit, however many
+// connections the pool held, and 200 once bytes flow again.
+func TestStalledDatabaseReadiness(t *testing.T) {
+	database := storetest.PostgresURL(t)
+	u, err := url.Parse(database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newTCPProxy(t, u.Host)
+	u.Host = proxy.addr
+	d := newDeployment(t, u.String())
+	app, err := cli.OpenApp(context.Background(), config.Config{Database: d.Env[config.EnvDatabase],
+		MasterKey: d.Env[config.EnvMasterKey], KeyStore: d.Env[config.EnvKeyStore]},
+		slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("opening the app: %v", err)
+	}
+	defer app.Close()
+	srv := httptest.NewServer(app.Handler)
+	defer srv.Close()
+	if got := readyz(t, srv.URL); got != http.StatusOK {
+		t.Fatalf("/readyz before the stall: %d", got)
+	}
+
+	proxy.stall()
+	for range 3 {
+		start := time.Now()
+		got := readyz(t, srv.URL)
+		if took := time.Since(start); got != http.StatusServiceUnavailable || took > 5*time.Second {
+			t.Errorf("/readyz while the network is silent: %d after %v, want 503 within 5 s", got, took.Round(time.Millisecond))
+		}
+	}
+	proxy.unstall()
+	deadline := time.Now().Add(30 * time.Second)
+	for readyz(t, srv.URL) != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not recover within 30 s of the network's return")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func readyz(t *testing.T, base string) int {
 	t.Helper()
 	client := &http.Client{Timeout: 20 * time.Second}

@@ -1,7 +1,6 @@
 package clustertest
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -9,7 +8,9 @@ import (
 
 // tcpProxy forwards connections to a target address until it is cut: then
 // it closes every open connection and refuses new ones, as a database
-// server that went away would. Restore accepts connections again.
+// server that went away would. Restore accepts connections again. Stalled,
+// it keeps every connection open and accepts new ones, but passes no byte
+// either way, as a network that silently drops packets: until unstall.
 type tcpProxy struct {
 	t      testing.TB
 	target string
@@ -18,6 +19,8 @@ type tcpProxy struct {
 	mu    sync.Mutex
 	ln    net.Listener
 	conns []net.Conn
+	// stalled is closed by unstall; nil while bytes flow.
+	stalled chan struct{}
 }
 
 func newTCPProxy(t testing.TB, target string) *tcpProxy {
@@ -56,9 +59,51 @@ func (p *tcpProxy) forward(client net.Conn) {
 	p.mu.Lock()
 	p.conns = append(p.conns, client, server)
 	p.mu.Unlock()
-	go func() { io.Copy(server, client); server.Close() }()
-	io.Copy(client, server)
-	client.Close()
+	go p.relay(server, client)
+	p.relay(client, server)
+}
+
+// relay copies src to dst, holding each chunk while the proxy is stalled,
+// and closes dst when src ends.
+func (p *tcpProxy) relay(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			stalled := p.stalled
+			p.mu.Unlock()
+			if stalled != nil {
+				<-stalled
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// stall stops passing bytes, closing nothing.
+func (p *tcpProxy) stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stalled == nil {
+		p.stalled = make(chan struct{})
+	}
+}
+
+// unstall passes bytes again, those held first.
+func (p *tcpProxy) unstall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stalled != nil {
+		close(p.stalled)
+		p.stalled = nil
+	}
 }
 
 // cut closes the listener and every forwarded connection.
