@@ -110,8 +110,15 @@ func (c *Chain) Append(e *Entry) {
 }
 
 // Verifier walks one customer's chain entry by entry, in position order.
+//
+// The chain and its recorded head are in the same database, so whoever
+// can write it can cut the chain's end and move the head back, or erase a
+// chain whole, and the chain alone can't tell. Anchor, when set, is a head
+// seen earlier and kept elsewhere (audit verify --anchor): the chain must
+// still reach its position with its hash there.
 type Verifier struct {
-	chain Chain
+	Anchor *Chain
+	chain  Chain
 }
 
 // BrokenError says where a chain stops being intact: Position is the first
@@ -141,6 +148,9 @@ func (v *Verifier) Next(e Entry) error {
 		return &BrokenError{CustomerID: e.CustomerID, Position: want, Reason: "entry does not match its hash"}
 	}
 	v.chain = Chain{Position: e.Position, Hash: e.Hash}
+	if v.Anchor != nil && e.Position == v.Anchor.Position && !bytes.Equal(e.Hash, v.Anchor.Hash) {
+		return &BrokenError{CustomerID: e.CustomerID, Position: e.Position, Reason: "entry differs from the anchor's"}
+	}
 	return nil
 }
 
@@ -148,6 +158,8 @@ func (v *Verifier) Next(e Entry) error {
 // entries cut from the end, or added after it, are detected too.
 func (v *Verifier) End(customerID string, head Chain) error {
 	switch {
+	case v.Anchor != nil && v.Anchor.Position > v.chain.Position:
+		return &BrokenError{CustomerID: customerID, Position: v.chain.Position + 1, Reason: "entries missing before the anchor's head"}
 	case head.Position > v.chain.Position:
 		return &BrokenError{CustomerID: customerID, Position: v.chain.Position + 1, Reason: "entries missing before the recorded head"}
 	case head.Position < v.chain.Position:

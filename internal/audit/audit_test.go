@@ -273,6 +273,51 @@ func TestVerifierEnd(t *testing.T) {
 	}
 }
 
+// An anchor (a head seen earlier, kept elsewhere) catches what the chain
+// and its head, rewritten together, can't: the end cut with the head moved
+// back, the whole chain erased, a chain rebuilt from some position on. A
+// chain that grew past its anchor, or reaches it intact, passes.
+func TestVerifierAnchor(t *testing.T) {
+	orig, head := auditTestChain(testChainLen)
+	verify := func(entries []Entry, head Chain, anchor Chain) error {
+		v := Verifier{Anchor: &anchor}
+		for _, e := range entries {
+			if err := v.Next(e); err != nil {
+				return err
+			}
+		}
+		return v.End("c", head)
+	}
+	at := func(n int) Chain { return Chain{Position: orig[n-1].Position, Hash: orig[n-1].Hash} }
+	if err := verify(cloneEntries(orig), head, at(testChainLen)); err != nil {
+		t.Errorf("the chain at its anchor: %v", err)
+	}
+	if err := verify(cloneEntries(orig), head, at(3)); err != nil {
+		t.Errorf("the chain grown past its anchor: %v", err)
+	}
+	// The end cut and the head moved back with it: intact without the
+	// anchor, broken with it.
+	for m := 1; m < testChainLen; m++ {
+		cut := cloneEntries(orig[:testChainLen-m])
+		if err := verifyAll(cut, "c", at(testChainLen-m)); err != nil {
+			t.Fatalf("last %d entries cut with the head: the chain alone finds %v (the test assumes nothing)", m, err)
+		}
+		brokenAt(t, fmt.Sprintf("last %d entries cut with the head", m), verify(cut, at(testChainLen-m), head), int64(testChainLen-m+1))
+	}
+	brokenAt(t, "the chain erased with its head", verify(nil, Chain{}, head), 1)
+	// Rebuilt from position 3 on (new entries, rehashed, head rewritten).
+	rebuilt := cloneEntries(orig)
+	c := Chain{Position: orig[1].Position, Hash: orig[1].Hash}
+	for i := 2; i < len(rebuilt); i++ {
+		rebuilt[i].RequestID = "rewritten"
+		c.Append(&rebuilt[i])
+	}
+	if err := verifyAll(rebuilt, "c", c); err != nil {
+		t.Fatalf("a rebuilt chain: the chain alone finds %v (the test assumes nothing)", err)
+	}
+	brokenAt(t, "rebuilt from position 3, the anchor at the end", verify(rebuilt, c, head), testChainLen)
+}
+
 func TestDigestCoversEveryField(t *testing.T) {
 	base := func() Entry {
 		return Entry{

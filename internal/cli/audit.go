@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +29,8 @@ func ErrChainBroken(err error) bool { return errors.Is(err, errChainBroken) }
 func auditVerify(fs *flag.FlagSet, io IO) runFunc {
 	a := newAdminFlags(fs, io)
 	customer := fs.String("customer", "", "verify this customer's chain only (customer `ID`)")
+	anchorFile := fs.String("anchor", "", "`FILE` of an earlier audit verify --json, kept apart from the database: "+
+		"each chain in it must still reach the head it had then")
 	return func(ctx context.Context, _ []string) error {
 		if err := a.validate(); err != nil {
 			return err
@@ -38,6 +43,10 @@ func auditVerify(fs *flag.FlagSet, io IO) runFunc {
 		if id != "" {
 			customers = []string{id}
 		}
+		anchors, err := readAnchors(*anchorFile)
+		if err != nil {
+			return err
+		}
 		db, err := a.open(ctx)
 		if err != nil {
 			return err
@@ -47,30 +56,32 @@ func auditVerify(fs *flag.FlagSet, io IO) runFunc {
 			if customers, err = db.AuditCustomers(ctx); err != nil {
 				return err
 			}
-		} else if err := requireAuditCustomer(ctx, db, customers[0]); err != nil {
-			return err
+			// A chain erased whole, head and all, is no longer listed:
+			// its anchor still names it.
+			for _, c := range slices.Sorted(maps.Keys(anchors)) {
+				if !slices.Contains(customers, c) {
+					customers = append(customers, c)
+				}
+			}
+		} else if _, anchored := anchors[customers[0]]; !anchored {
+			if err := requireAuditCustomer(ctx, db, customers[0]); err != nil {
+				return err
+			}
 		}
-		type result struct {
-			CustomerID string `json:"customer_id"`
-			Entries    int64  `json:"entries"`
-			Intact     bool   `json:"intact"`
-			BrokenAt   *int64 `json:"broken_at"`
-			Reason     string `json:"reason,omitempty"`
-		}
-		results := []result{}
+		results := []chainResult{}
 		broken := false
 		for _, c := range customers {
-			r, err := verifyChain(ctx, db, c)
+			r, head, err := verifyChain(ctx, db, c, anchors[c])
 			var be *audit.BrokenError
 			switch {
 			case errors.As(err, &be):
 				broken = true
 				pos := be.Position
-				results = append(results, result{CustomerID: c, Entries: r, BrokenAt: &pos, Reason: be.Reason})
+				results = append(results, chainResult{CustomerID: c, Entries: r, BrokenAt: &pos, Reason: be.Reason})
 			case err != nil:
 				return err
 			default:
-				results = append(results, result{CustomerID: c, Entries: r, Intact: true})
+				results = append(results, chainResult{CustomerID: c, Entries: r, Intact: true, Head: head})
 			}
 		}
 		if a.json {
@@ -122,22 +133,63 @@ func requireAuditCustomer(ctx context.Context, db store.Store, customerID string
 	return errUnknownCustomer(customerID)
 }
 
-// verifyChain walks one customer's chain and returns how many entries it read.
-func verifyChain(ctx context.Context, db store.Store, customerID string) (int64, error) {
-	var v audit.Verifier
+// chainResult is one chain's verdict, as audit verify --json prints it
+// and --anchor reads it back.
+type chainResult struct {
+	CustomerID string `json:"customer_id"`
+	Entries    int64  `json:"entries"`
+	Intact     bool   `json:"intact"`
+	BrokenAt   *int64 `json:"broken_at"`
+	Reason     string `json:"reason,omitempty"`
+	// Head is the hash of the last entry of an intact chain, in hex.
+	Head string `json:"head,omitempty"`
+}
+
+// readAnchors reads the intact chains of an earlier audit verify --json
+// (none without a file), by customer.
+func readAnchors(file string) (map[string]*audit.Chain, error) {
+	anchors := map[string]*audit.Chain{}
+	if file == "" {
+		return anchors, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, usagef("--anchor: %v", err)
+	}
+	var results []chainResult
+	if err := json.Unmarshal(data, &results); err != nil {
+		return nil, usagef("--anchor %s is not the output of audit verify --json", file)
+	}
+	for _, r := range results {
+		hash, err := hex.DecodeString(r.Head)
+		customerID, idErr := parseID("anchor's customer_id", r.CustomerID)
+		if !r.Intact || r.Entries < 1 || err != nil || len(hash) != audit.HashSize || idErr != nil {
+			return nil, usagef("--anchor %s: a chain that is not intact, or without its head (take anchors from a verify that passed)", file)
+		}
+		anchors[customerID] = &audit.Chain{Position: r.Entries, Hash: hash}
+	}
+	return anchors, nil
+}
+
+// verifyChain walks one customer's chain, held to its anchor when there is
+// one, and returns how many entries it read and the last one's hash (hex).
+func verifyChain(ctx context.Context, db store.Store, customerID string, anchor *audit.Chain) (int64, string, error) {
+	v := audit.Verifier{Anchor: anchor}
 	var n int64
+	var last []byte
 	err := db.AuditEntries(ctx, customerID, func(e audit.Entry) error {
 		n++
+		last = e.Hash
 		return v.Next(e)
 	})
 	if err != nil {
-		return n, err
+		return n, "", err
 	}
 	head, err := db.AuditHead(ctx, customerID)
 	if err != nil {
-		return n, err
+		return n, "", err
 	}
-	return n, v.End(customerID, head)
+	return n, hex.EncodeToString(last), v.End(customerID, head)
 }
 
 // auditEntryJSON is an entry as audit list prints it.

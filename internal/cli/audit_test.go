@@ -7,9 +7,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -416,5 +419,89 @@ func TestCLIAuditVerifyExitStatus(t *testing.T) {
 	// The list still prints a tampered chain: it is evidence.
 	if n := len(c.cliAuditList("--customer", cu.ID)); n != 3 {
 		t.Errorf("audit list of the tampered chain: %d entries, want 3", n)
+	}
+}
+
+// cliAuditSQL runs statements on the data's SQLite file behind the
+// service's back.
+func cliAuditSQL(t *testing.T, db string, stmts ...string) {
+	t.Helper()
+	conn, err := sql.Open("sqlite", "file:"+(&url.URL{Path: db}).EscapedPath()+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, s := range stmts {
+		if _, err := conn.Exec(s); err != nil {
+			t.Fatalf("tampering: %v", err)
+		}
+	}
+}
+
+// What the chain alone can't tell — its end cut with the head moved back,
+// or its rows and head erased — an anchor kept elsewhere does: audit verify
+// --json of an earlier day, given back with --anchor. A chain that only
+// grew since its anchor passes.
+func TestCLIAuditVerifyAnchor(t *testing.T) {
+	c := newCLIEnv(t)
+	db := c.vars[config.EnvDatabase]
+	cu := c.customer("Anchor AB")
+	var cl cliClient
+	c.runJSON(&cl, "client", "create", "--customer", cu.ID, "--json")
+	app := c.cliAuditApp()
+	tn := app.do(cl, "POST", cliTenantPath, map[string]any{"first_name": "Anchortest"}, 201)
+	for range 4 {
+		app.do(cl, "GET", cliTenantPath+tn["id"].(string)+"/", nil, 200)
+	}
+	anchored, _, err := c.run("audit", "verify", "--json")
+	if err != nil {
+		t.Fatalf("audit verify --json: %v", err)
+	}
+	anchor := filepath.Join(t.TempDir(), "anchor.json")
+	if err := os.WriteFile(anchor, []byte(anchored), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// More entries since: the chain grew past its anchor.
+	app.do(cl, "GET", cliTenantPath+tn["id"].(string)+"/", nil, 200)
+	if _, _, err := c.run("audit", "verify", "--anchor", anchor); err != nil {
+		t.Fatalf("a chain grown past its anchor: %v", err)
+	}
+
+	// The last three entries cut, and the head moved back to the one
+	// before them.
+	cut := fmt.Sprintf(`DELETE FROM audit_entries WHERE customer_id = '%[1]s' AND position > (SELECT position - 3 FROM audit_heads WHERE customer_id = '%[1]s');
+		UPDATE audit_heads SET position = position - 3, hash = (SELECT hash FROM audit_entries e WHERE e.customer_id = '%[1]s'
+			AND e.position = audit_heads.position - 3) WHERE customer_id = '%[1]s'`, cu.ID)
+	cliAuditSQL(t, db, cut)
+	if _, _, err := c.run("audit", "verify"); err != nil {
+		t.Fatalf("the end cut with its head: the chain alone finds %v (the test assumes it can't)", err)
+	}
+	for _, args := range [][]string{{"--anchor", anchor}, {"--anchor", anchor, "--customer", cu.ID}} {
+		if _, _, err := c.run(append([]string{"audit", "verify"}, args...)...); !ErrChainBroken(err) {
+			t.Errorf("the end cut with its head, verify %v: error %v, want a broken chain", args, err)
+		}
+	}
+
+	// The whole chain and its head erased.
+	cliAuditSQL(t, db, fmt.Sprintf(`DELETE FROM audit_entries WHERE customer_id = '%[1]s'; DELETE FROM audit_heads WHERE customer_id = '%[1]s'`, cu.ID))
+	if _, _, err := c.run("audit", "verify"); err != nil {
+		t.Fatalf("the chain erased: the chain alone finds %v (the test assumes it can't)", err)
+	}
+	out, _, err := c.run("audit", "verify", "--anchor", anchor, "--json")
+	var res []struct {
+		CustomerID string `json:"customer_id"`
+		Intact     bool   `json:"intact"`
+		BrokenAt   *int64 `json:"broken_at"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &res); !ErrChainBroken(err) || jerr != nil || len(res) != 1 ||
+		res[0].CustomerID != cu.ID || res[0].Intact || res[0].BrokenAt == nil || *res[0].BrokenAt != 1 {
+		t.Errorf("the chain erased, verify --anchor: error %v, results %+v; want broken at 1", err, res)
+	}
+
+	// An anchor that is not a passing verify's output is refused.
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`[{"customer_id": "`+cu.ID+`", "entries": 3, "intact": false, "broken_at": 2}]`), 0o600)
+	if _, _, err := c.run("audit", "verify", "--anchor", bad); !errors.As(err, new(*UsageError)) {
+		t.Errorf("an anchor of a broken chain: error %v, want a usage error", err)
 	}
 }
