@@ -130,28 +130,34 @@ func TestTwoProcessesOneTenant(t *testing.T) {
 	}
 }
 
-// When PostgreSQL goes away, readiness fails and requests fail fast with the
-// contract's 500 body; when it comes back, the same process serves again.
-func TestOutageAndRecovery(t *testing.T) {
-	database := storetest.PostgresURL(t)
-	u, err := url.Parse(database)
+// serveThroughProxy serves a deployment on a fresh PostgreSQL schema that
+// the app reaches through a TCP proxy the test can cut or stall; the app
+// and its server close when the test ends.
+func serveThroughProxy(t *testing.T) (*tcpProxy, *deployment, *httptest.Server) {
+	t.Helper()
+	u, err := url.Parse(storetest.PostgresURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	proxy := newTCPProxy(t, u.Host)
 	u.Host = proxy.addr
 	d := newDeployment(t, u.String())
-
 	app, err := cli.OpenApp(context.Background(), config.Config{Database: d.Env[config.EnvDatabase],
 		MasterKey: d.Env[config.EnvMasterKey], KeyStore: d.Env[config.EnvKeyStore]},
 		slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("opening the app: %v", err)
 	}
-	defer app.Close()
+	t.Cleanup(func() { app.Close() })
 	srv := httptest.NewServer(app.Handler)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return proxy, d, srv
+}
 
+// When PostgreSQL goes away, readiness fails and requests fail fast with the
+// contract's 500 body; when it comes back, the same process serves again.
+func TestOutageAndRecovery(t *testing.T) {
+	proxy, d, srv := serveThroughProxy(t)
 	status, tenant, err := d.do(srv.URL, "POST", tenantPath, map[string]any{"first_name": "Outage-Tenant-Probe"})
 	if err != nil || status != http.StatusCreated {
 		t.Fatalf("before the outage: status %d, err %v", status, err)
@@ -193,23 +199,7 @@ func TestOutageAndRecovery(t *testing.T) {
 // answered), /readyz still answers 503 within its time limit, however many
 // connections the pool held, and 200 once bytes flow again.
 func TestStalledDatabaseReadiness(t *testing.T) {
-	database := storetest.PostgresURL(t)
-	u, err := url.Parse(database)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := newTCPProxy(t, u.Host)
-	u.Host = proxy.addr
-	d := newDeployment(t, u.String())
-	app, err := cli.OpenApp(context.Background(), config.Config{Database: d.Env[config.EnvDatabase],
-		MasterKey: d.Env[config.EnvMasterKey], KeyStore: d.Env[config.EnvKeyStore]},
-		slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatalf("opening the app: %v", err)
-	}
-	defer app.Close()
-	srv := httptest.NewServer(app.Handler)
-	defer srv.Close()
+	proxy, _, srv := serveThroughProxy(t)
 	if got := readyz(t, srv.URL); got != http.StatusOK {
 		t.Fatalf("/readyz before the stall: %d", got)
 	}

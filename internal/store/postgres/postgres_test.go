@@ -251,21 +251,43 @@ func TestErrorsQuoteNoValues(t *testing.T) {
 	}
 }
 
-// Two shared transactions that take the same two rows in opposite orders
-// deadlock, and PostgreSQL fails the statement of one of their requests:
-// that request runs again in a transaction of its own, and every request
-// of both batches succeeds.
-func TestDeadlockedRequestRunsAgain(t *testing.T) {
-	db := open(t, storetest.PostgresURL(t), schema.New())
+// deadlockProbe makes a table of two rows, 1 and 2, on a fresh store, and
+// returns the store, a bump of one row's count inside a transaction, and a
+// check that each row was bumped want times.
+func deadlockProbe(t *testing.T) (db *DB, bump func(store.Tx, int) error, bumped func(want int)) {
+	t.Helper()
+	db = open(t, storetest.PostgresURL(t), schema.New())
 	ctx := context.Background()
 	if _, err := db.pool.Exec(ctx, `CREATE TABLE deadlock_probe (id int PRIMARY KEY, n int NOT NULL);
 		INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)`); err != nil {
 		t.Fatal(err)
 	}
-	bump := func(tx store.Tx, id int) error {
+	bump = func(tx store.Tx, id int) error {
 		_, err := tx.(*txn).conn.Exec(ctx, sqlbuild.Stmt{SQL: `UPDATE deadlock_probe SET n = n + 1 WHERE id = $1`, Args: []any{id}})
 		return err
 	}
+	bumped = func(want int) {
+		t.Helper()
+		for _, id := range []int{1, 2} {
+			var n int
+			if err := db.pool.QueryRow(ctx, `SELECT n FROM deadlock_probe WHERE id = $1`, id).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != want {
+				t.Errorf("row %d bumped %d times, want %d (once by each transaction)", id, n, want)
+			}
+		}
+	}
+	return db, bump, bumped
+}
+
+// Two shared transactions that take the same two rows in opposite orders
+// deadlock, and PostgreSQL fails the statement of one of their requests:
+// that request runs again in a transaction of its own, and every request
+// of both batches succeeds.
+func TestDeadlockedRequestRunsAgain(t *testing.T) {
+	db, bump, bumped := deadlockProbe(t)
+	ctx := context.Background()
 	// Each batch locks its first row, then waits until the other has
 	// locked its own before it asks for the other's.
 	batch := func(first, second int, locked chan<- struct{}, other <-chan struct{}) []sqltx.Request {
@@ -305,31 +327,15 @@ func TestDeadlockedRequestRunsAgain(t *testing.T) {
 			}
 		}
 	}
-	for _, id := range []int{1, 2} {
-		var n int
-		if err := db.pool.QueryRow(ctx, `SELECT n FROM deadlock_probe WHERE id = $1`, id).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 2 {
-			t.Errorf("row %d bumped %d times, want 2 (once by each batch)", id, n)
-		}
-	}
+	bumped(2)
 }
 
 // Two transactions of one request each, taking the same two rows in
 // opposite orders (two bulk writes of the same objects, say), deadlock:
 // the request PostgreSQL aborts runs again, and both succeed.
 func TestDeadlockedSoloRequestRunsAgain(t *testing.T) {
-	db := open(t, storetest.PostgresURL(t), schema.New())
+	db, bump, bumped := deadlockProbe(t)
 	ctx := context.Background()
-	if _, err := db.pool.Exec(ctx, `CREATE TABLE deadlock_probe (id int PRIMARY KEY, n int NOT NULL);
-		INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)`); err != nil {
-		t.Fatal(err)
-	}
-	bump := func(tx store.Tx, id int) error {
-		_, err := tx.(*txn).conn.Exec(ctx, sqlbuild.Stmt{SQL: `UPDATE deadlock_probe SET n = n + 1 WHERE id = $1`, Args: []any{id}})
-		return err
-	}
 	// Each request locks its first row, then waits until the other has
 	// locked its own before it asks for the other's.
 	request := func(first, second int, locked chan<- struct{}, other <-chan struct{}) sqltx.Request {
@@ -357,15 +363,7 @@ func TestDeadlockedSoloRequestRunsAgain(t *testing.T) {
 			t.Errorf("request %d: batch error %v, request error %v", i, batchErrs[i], errs[i])
 		}
 	}
-	for _, id := range []int{1, 2} {
-		var n int
-		if err := db.pool.QueryRow(ctx, `SELECT n FROM deadlock_probe WHERE id = $1`, id).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 2 {
-			t.Errorf("row %d bumped %d times, want 2 (once by each request)", id, n)
-		}
-	}
+	bumped(2)
 }
 
 // The savepoint statements wait to go with the statement after them
