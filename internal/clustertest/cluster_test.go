@@ -183,13 +183,7 @@ func TestOutageAndRecovery(t *testing.T) {
 	}
 
 	proxy.restore()
-	deadline := time.Now().Add(30 * time.Second)
-	for readyz(t, srv.URL) != http.StatusOK {
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz did not recover within 30 s of the database's return")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	awaitReady(t, srv.URL)
 	if status, obj, err := d.do(srv.URL, "GET", tenantPathID, nil); err != nil || status != http.StatusOK || obj["first_name"] != "Outage-Tenant-Probe" {
 		t.Errorf("after the outage: status %d, err %v", status, err)
 	}
@@ -213,10 +207,16 @@ func TestStalledDatabaseReadiness(t *testing.T) {
 		}
 	}
 	proxy.unstall()
+	awaitReady(t, srv.URL)
+}
+
+// awaitReady waits for /readyz to answer 200 again, at most 30 s.
+func awaitReady(t *testing.T, base string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for readyz(t, srv.URL) != http.StatusOK {
+	for readyz(t, base) != http.StatusOK {
 		if time.Now().After(deadline) {
-			t.Fatal("/readyz did not recover within 30 s of the network's return")
+			t.Fatal("/readyz did not recover within 30 s of the database's return")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
