@@ -6,6 +6,7 @@ package apitest
 // uniqueness and references are in rules_test.go.
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -332,6 +333,10 @@ func TestFieldsFormats(t *testing.T) {
 			cases = append(cases, fldCase{path: addressPath, field: f.field, value: v, ok: true})
 		}
 		add(addr, f.field, false, -f.bad, f.bad, 1000.0, "1", "59.3", true, map[string]any{}, []any{1})
+		// So small that only zero is left of them: refused, not rounded.
+		add(addr, f.field, false, json.RawMessage("1e-400"), json.RawMessage("-2.5E-330"))
+		cases = append(cases, fldCase{path: addressPath, field: f.field, value: json.RawMessage("0.0e-400"), want: 0.0, ok: true},
+			fldCase{path: addressPath, field: f.field, value: json.RawMessage("1e-300"), want: 1e-300, ok: true})
 	}
 	add(addr, "street", true, "Storgatan 12 B", "Sankt Göransgatan", "O'Briens väg (övre)", "Väg 1-3: Ærø’s.")
 	add(addr, "street", false, "Gatan<1>", "Gatan;1", "Gatan_1", "Gatan/1", "Gatan#1", "Gatan, 1", "Łódzka", "Gatan€")

@@ -688,6 +688,7 @@ func TestListQueryErrors(t *testing.T) {
 		{T, "created_at__lt=" + url.QueryEscape("9999-12-31T23:00:00-14:00"), "created_at__lt"},
 		{T, "created_at__startswith=2026", "created_at__startswith"},
 		{A, "latitude__gt=abc", "latitude__gt"},
+		{A, "latitude__gt=1e-400", "latitude__gt"},
 		{A, "latitude=1,5", "latitude"},
 		{A, "latitude__contains=5", "latitude__contains"},
 		{P, "tenant=notauuid", "tenant"},

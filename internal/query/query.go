@@ -9,7 +9,6 @@ package query
 
 import (
 	"net/url"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -330,8 +329,6 @@ func opAllowed(t schema.Type, op Op) bool {
 	return false
 }
 
-var numberPattern = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$`)
-
 // parseValue parses one filter operand for field f.
 func parseValue(f *schema.Field, v string) (any, bool) {
 	switch f.Type {
@@ -360,16 +357,7 @@ func parseValue(f *schema.Field, v string) (any, bool) {
 		// Stored times have microseconds; so do operands, on every engine.
 		return t.UTC().Truncate(time.Microsecond), true
 	case schema.Number:
-		// JSON's number grammar: strconv alone would also take "NaN",
-		// "Inf" and hexadecimal floats.
-		if !numberPattern.MatchString(v) {
-			return nil, false
-		}
-		n, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return nil, false
-		}
-		return n, true
+		return schema.ParseNumber(v)
 	case schema.Bool:
 		b, ok := parseBool(v)
 		return b, ok

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -61,8 +62,8 @@ func (f *Field) Decode(raw json.RawMessage) (any, string) {
 		}
 		return b, ""
 	case Number:
-		var n float64
-		if raw[0] == '"' || json.Unmarshal(raw, &n) != nil || math.IsNaN(n) {
+		n, ok := ParseNumber(string(raw))
+		if !ok {
 			return nil, MsgNumber
 		}
 		if n < f.Min {
@@ -132,6 +133,29 @@ func (f *Field) Decode(raw json.RawMessage) (any, string) {
 
 // Nullable reports whether the field may hold null.
 func (f *Field) Nullable() bool { return !f.Required && f.Type != Bool }
+
+// numberPattern is JSON's number grammar: strconv alone would also take
+// "NaN", "Inf", "+1", ".5" and hexadecimal floats.
+var numberPattern = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$`)
+
+// ParseNumber parses a number written in JSON's grammar, in a body or a
+// filter. One that does not fit a float64 is refused, not rounded to what
+// does: past its range (1e400), and so small that only zero is left
+// (1e-400, which is not 0).
+func ParseNumber(lit string) (float64, bool) {
+	if !numberPattern.MatchString(lit) {
+		return 0, false
+	}
+	n, err := strconv.ParseFloat(lit, 64)
+	if err != nil || math.IsInf(n, 0) {
+		return 0, false
+	}
+	mantissa, _, _ := strings.Cut(strings.ToLower(lit), "e")
+	if n == 0 && strings.ContainsAny(mantissa, "123456789") {
+		return 0, false
+	}
+	return n, true
+}
 
 // ParseDate parses a YYYY-MM-DD date of the years 1 to 9999: there is no
 // year 0 (time.Parse would take "0000-01-01", which Pigello's dates, as
