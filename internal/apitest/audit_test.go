@@ -1419,3 +1419,47 @@ func TestAuditSlimListOnPersonalFields(t *testing.T) {
 		t.Errorf("slim search recorded %s; want a read of the search and order fields for both tenants", got.describe())
 	}
 }
+
+// A list that queries personal fields and returns no object still reads
+// them: a lookup that finds nothing, or a count of matches past the last
+// page, answers a question about the values, and asked over and over would
+// recover them with no trace. Each is recorded as a read of the queried
+// fields, naming no object. A list that queries no personal field and
+// returns nothing records nothing.
+func TestAuditQueriesThatReturnNothing(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("Audit Nothing AB")
+	ssns := auditSSNs(t)
+	tenant := c.create(tenantPath, map[string]any{"first_name": personal("Auditnothing"), "ssn": ssns[0].Input})
+	before := len(auditEntries(t, e, c.customerID))
+	for i, tc := range []struct {
+		query  string
+		fields []string
+	}{
+		{"?ssn=" + ssns[1].Canonical + "&_slim=true", []string{"ssn"}},
+		{"?first_name__istartswith=zzz", []string{"first_name"}},
+		{"?id=" + auditID(tenant) + "&first_name__istartswith=auditn&_statistics=true&_page=2&_page_size=1", []string{"first_name"}},
+		{"?_search=nobodyatall&_slim=true", []string{"first_name", "last_name", "corporate_name", "email", "phone_number"}},
+	} {
+		r := c.do("GET", tenantPath+tc.query, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("query %d: status %d", i, r.status)
+		}
+		entries := auditEntries(t, e, c.customerID)
+		if len(entries) != before+i+1 {
+			t.Fatalf("query %d: %d new entries, want 1", i, len(entries)-before-i)
+		}
+		got := entries[len(entries)-1]
+		if got.Action != "read" || got.Resource != "Tenant" || len(got.ObjectIDs) != 0 ||
+			!auditSameSet(got.Fields, tc.fields) || got.RequestID != auditReqID(t, "query", r) {
+			t.Errorf("query %d recorded %s; want a read of %v naming no object", i, got.describe(), tc.fields)
+		}
+	}
+	n := len(auditEntries(t, e, c.customerID))
+	if r := c.do("GET", tenantPath+"?custom_id=nothing-here", nil); r.status != http.StatusOK || len(r.objects) != 0 {
+		t.Fatalf("a clear-field list of nothing: status %d", r.status)
+	}
+	if got := len(auditEntries(t, e, c.customerID)); got != n {
+		t.Errorf("a list of a clear field that returned nothing recorded %d entries, want none", got-n)
+	}
+}

@@ -150,7 +150,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 		// A slim list carries no personal field, but one that filters,
 		// searches or orders on personal fields still tells something of
 		// them: it is a read of those fields.
-		audited = &auditedEmit{s: s, ctx: ctx, p: p, res: res, emit: emit}
+		audited = &auditedEmit{s: s, ctx: ctx, p: p, res: res, emit: emit, queried: queried}
 		if q.Paged() {
 			audited.buf = make([]Object, 0, min(q.PageSize, listAuditChunk))
 		}
@@ -291,7 +291,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 		})
 	})
 	if err == nil && audited != nil {
-		err = audited.flush()
+		err = audited.finish()
 	}
 	return count, err
 }
@@ -336,6 +336,10 @@ type auditedEmit struct {
 	// fields, when set, are the fields the entries name (a slim list's
 	// queried fields); else the personal fields the objects hold.
 	fields []string
+	// queried are the personal fields the list filters, searches or
+	// orders on; recorded whether an entry was written.
+	queried  []string
+	recorded bool
 }
 
 func (a *auditedEmit) add(o Object) error {
@@ -344,6 +348,31 @@ func (a *auditedEmit) add(o Object) error {
 		return a.flush()
 	}
 	return nil
+}
+
+// record writes one read entry of the objects and fields.
+func (a *auditedEmit) record(ids, fields []string) error {
+	entry := a.s.entry(a.ctx, a.p, audit.Read, a.res, ids, fields)
+	if err := a.s.reads.record(entry); err != nil {
+		return fmt.Errorf("records: audit: %w", err)
+	}
+	a.recorded = true
+	return nil
+}
+
+// finish records the objects still held. A list that queried personal
+// fields and let no object out is a read of those fields all the same: a
+// lookup that found nothing, or a count of matches (_statistics past the
+// last page), answers a question about the values, and asked over and
+// over would recover them; its entry names the fields and no object.
+func (a *auditedEmit) finish() error {
+	if err := a.flush(); err != nil {
+		return err
+	}
+	if a.recorded || len(a.queried) == 0 {
+		return nil
+	}
+	return a.record([]string{}, a.queried)
 }
 
 // flush records one read entry for the held objects, then lets them out.
@@ -360,9 +389,8 @@ func (a *auditedEmit) flush() error {
 	if fields == nil {
 		fields = setFields(a.res, values...)
 	}
-	entry := a.s.entry(a.ctx, a.p, audit.Read, a.res, ids, fields)
-	if err := a.s.reads.record(entry); err != nil {
-		return fmt.Errorf("records: audit: %w", err)
+	if err := a.record(ids, fields); err != nil {
+		return err
 	}
 	for _, o := range a.buf {
 		if err := a.emit(o); err != nil {
