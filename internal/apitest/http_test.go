@@ -406,3 +406,28 @@ func TestHTTPUnknownPathIsJSON404(t *testing.T) {
 		httpDetailOnly(t, "404 "+p, r)
 	}
 }
+
+// No answer of the API may be kept by a cache: each holds personal data or
+// says something of it, and the credentials travel in headers a shared
+// cache does not know for credentials. Every answer of an API route —
+// success, error, refusal — says Cache-Control: no-store.
+func TestAnswersAreNotCached(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("No Store AB")
+	tenant := c.create(tenantPath, map[string]any{"first_name": personal("Nostore")})
+	for label, r := range map[string]response{
+		"get":          c.do("GET", tenantPath+tenant["id"].(string)+"/", nil),
+		"list":         c.do("GET", tenantPath+"?_statistics=true", nil),
+		"create":       c.do("POST", orgPath, map[string]any{"name": "No Store Org"}),
+		"invalid":      c.do("POST", orgPath, map[string]any{"name": ""}),
+		"not found":    c.do("GET", tenantPath+"00000000-0000-4000-8000-000000000000/", nil),
+		"no headers":   e.send("GET", tenantPath, nil, nil, ""),
+		"bad query":    c.do("GET", tenantPath+"?nosuch=1", nil),
+		"method":       c.do("PUT", tenantPath+tenant["id"].(string)+"/", nil),
+		"jsonl stream": c.do("GET", tenantPath+"?_jsonl=true", nil),
+	} {
+		if got := r.header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s (status %d): Cache-Control %q, want no-store", label, r.status, got)
+		}
+	}
+}

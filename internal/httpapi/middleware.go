@@ -210,6 +210,11 @@ func (s *Server) guard(a access, next http.HandlerFunc) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// An answer to a client holds personal data, or says something of
+		// it: no cache may keep it. The credentials travel in headers of
+		// their own, not Authorization, so a shared cache (a proxy in
+		// front) has no other reason not to.
+		w.Header().Set("Cache-Control", "no-store")
 		release, err := s.limits.Enter()
 		if err != nil {
 			s.writeError(w, r, err)
