@@ -23,6 +23,7 @@ import (
 // cliServer is an `accounts serve` process.
 type cliServer struct {
 	base string
+	pid  int
 	stop func()
 }
 
@@ -73,7 +74,7 @@ func cliStartServe(t *testing.T, bin string, vars map[string]string) *cliServer 
 	t.Cleanup(stop)
 	select {
 	case addr := <-addrCh:
-		return &cliServer{base: "http://" + addr, stop: stop}
+		return &cliServer{base: "http://" + addr, pid: cmd.Process.Pid, stop: stop}
 	case <-exited:
 		t.Fatalf("serve exited before listening")
 	case <-time.After(30 * time.Second):

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"math/big"
@@ -614,4 +615,25 @@ func TestServeBusyAddressCreatesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serve runs with a core file limit of zero, soft and hard: a core dump
+// would hold decrypted values and unwrapped keys.
+func TestServeTurnsCoreDumpsOff(t *testing.T) {
+	c := newCLIEnv(t)
+	c.customer("Core Dump AB") // the deployment's files, made by the command line
+	s := cliStartServe(t, cliBuild(t), c.vars)
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", s.pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(limits), "\n") {
+		if strings.HasPrefix(line, "Max core file size") {
+			if f := strings.Fields(strings.TrimPrefix(line, "Max core file size")); len(f) < 2 || f[0] != "0" || f[1] != "0" {
+				t.Errorf("serve's core file limit: %q, want 0 and 0", strings.TrimSpace(line))
+			}
+			return
+		}
+	}
+	t.Fatal("no core file limit in /proc/PID/limits")
 }
