@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -1461,5 +1463,46 @@ func TestAuditQueriesThatReturnNothing(t *testing.T) {
 	}
 	if got := len(auditEntries(t, e, c.customerID)); got != n {
 		t.Errorf("a list of a clear field that returned nothing recorded %d entries, want none", got-n)
+	}
+}
+
+// The request log gives an answer's size in whole KiB: the exact size of
+// one object's answer, tied to the object by the request id in the audit
+// trail, would tell the length of a person's values. An identity whose
+// first name grew by 20 characters is logged with the same size.
+func TestRequestLogHidesValueLengths(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("Log Size AB")
+	tenant := c.create(tenantPath, map[string]any{"first_name": personal("Kort")})
+	path := tenantPath + auditID(tenant) + "/"
+	size := func(requestID string) string {
+		t.Helper()
+		r := e.send("GET", path, nil, httpWithHeaders(c.headers, map[string]string{"X-Request-ID": requestID}), "")
+		if r.status != http.StatusOK {
+			t.Fatalf("GET: status %d", r.status)
+		}
+		re := regexp.MustCompile(`"bytes":(\d+)`)
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			for _, line := range strings.Split(suiteLog.String(), "\n") {
+				if strings.Contains(line, requestID) && strings.Contains(line, `"msg":"request"`) {
+					if m := re.FindStringSubmatch(line); m != nil {
+						return m[1]
+					}
+				}
+			}
+		}
+		t.Fatal("no request log line with a size")
+		return ""
+	}
+	short := size("8f1c2d3e-4a5b-4c6d-8e7f-0a1b2c3d4e5f")
+	if r := c.do("PATCH", path, map[string]any{"first_name": personal("Kort" + strings.Repeat("x", 20))}); r.status != http.StatusOK {
+		t.Fatalf("PATCH: status %d", r.status)
+	}
+	long := size("9a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d")
+	if short != long {
+		t.Errorf("the request log sizes of one object's answer before and after its name grew: %s and %s bytes, want the same", short, long)
+	}
+	if n, _ := strconv.Atoi(short); n == 0 || n%1024 != 0 {
+		t.Errorf("the request log gives %s bytes, want whole KiB", short)
 	}
 }

@@ -124,7 +124,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				slog.String("route", ri.route),
 				slog.Int("status", sw.status),
 				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-				slog.Int64("bytes", sw.bytes),
+				slog.Int64("bytes", roundedSize(sw.bytes)),
 				slog.String("customer_id", ri.principal.CustomerID),
 				slog.String("client_id", ri.principal.ClientID),
 				slog.String("outcome", outcome))
@@ -132,6 +132,15 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		ctx := audit.WithRequestID(context.WithValue(r.Context(), ctxKey{}, ri), ri.id)
 		next.ServeHTTP(sw, r.WithContext(ctx))
 	})
+}
+
+// roundedSize is an answer's size as the request log gives it: rounded up
+// to whole KiB. The exact size of one object's answer, which the log line
+// and the audit entry tie to the object by the request id, would tell the
+// total length of a person's values to whoever reads the logs.
+func roundedSize(n int64) int64 {
+	const kib = 1 << 10
+	return (n + kib - 1) / kib * kib
 }
 
 // incomingRequestID accepts a client's X-Request-ID when it is short and
