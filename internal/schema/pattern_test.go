@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
@@ -65,49 +64,23 @@ func TestPatternsAgreeWithChecks(t *testing.T) {
 	}
 }
 
-// EmailPattern, which the OpenAPI document publishes, accepts exactly the
-// addresses validEmail does: the shapes of the rule's edges, and random
-// strings of the characters that matter to it.
-func TestEmailPatternAgreesWithValidEmail(t *testing.T) {
-	re := regexp.MustCompile(EmailPattern)
-	tried := []string{
-		"a@b.se", "anna.svensson@example.se", "o'brien@example.se", "x_y-z@my-host.example.se",
-		"anna@xn--exmple-cua.se", "a@b.c", "a@b", "@b.se", "a@", "a..b@c.se", ".a@b.se", "a.@b.se",
-		"a@-b.se", "a@b-.se", "a@b..se", "a@.b.se", "a@b.se.", "a@b.s-", "a@b.-s", "a@b.1s", "a@1.23",
-		"a(b)@c.se", `"a"@b.se`, "<a@b.se>", "a@[192.0.2.1]", "å@b.se", "a@bå.se", "a b@c.se", "a@b@c.se",
-		"a@" + strings.Repeat("b", 63) + ".se", "a@" + strings.Repeat("b", 64) + ".se",
-		"a@b." + strings.Repeat("c", 63), "a@b." + strings.Repeat("c", 64),
-	}
-	// Random addresses of the rule's shape, local@label.label..., from
-	// characters it allows and some it does not.
-	r := rand.New(rand.NewPCG(1, 2))
-	word := func(alphabet string, n int) string {
-		chars := []rune(alphabet)
-		b := make([]rune, n)
-		for i := range b {
-			b[i] = chars[r.IntN(len(chars))]
+// validEmail (EmailPattern, which the OpenAPI document publishes) at the
+// edges of its rule: dot-atoms, labels and their lengths, and what looser
+// validators take.
+func TestValidEmailEdges(t *testing.T) {
+	for s, want := range map[string]bool{
+		"a@b.se": true, "anna.svensson@example.se": true, "o'brien@example.se": true,
+		"x_y-z@my-host.example.se": true, "anna@xn--exmple-cua.se": true, "a+b@1.23": true,
+		"a@" + strings.Repeat("b", 63) + ".se": true, "a@b." + strings.Repeat("c", 63): true,
+		"a@b.c": false, "a@b": false, "@b.se": false, "a@": false, "a..b@c.se": false, ".a@b.se": false,
+		"a.@b.se": false, "a@-b.se": false, "a@b-.se": false, "a@b..se": false, "a@.b.se": false,
+		"a@b.se.": false, "a@b.s-": false, "a@b.-s": false, "a(b)@c.se": false, `"a"@b.se`: false,
+		"<a@b.se>": false, "a@[192.0.2.1]": false, "å@b.se": false, "a@bå.se": false, "a b@c.se": false,
+		"a@b@c.se": false, "a@" + strings.Repeat("b", 64) + ".se": false, "a@b." + strings.Repeat("c", 64): false,
+		"a@b.se\n": false,
+	} {
+		if got := validEmail(s); got != want {
+			t.Errorf("validEmail(%q) = %v, want %v", s, got, want)
 		}
-		return string(b)
-	}
-	for range 20000 {
-		labels := make([]string, 1+r.IntN(3))
-		for i := range labels {
-			labels[i] = word("aZ09-a-z_å", r.IntN(5))
-		}
-		tried = append(tried, word("aZ09.-_!`'{}~å (\"@", r.IntN(6))+"@"+strings.Join(labels, "."))
-	}
-	valid := 0
-	for _, s := range tried {
-		got, want := re.MatchString(s), validEmail(s)
-		if got != want {
-			t.Errorf("%q: the pattern says %v, validEmail %v", s, got, want)
-		}
-		if want {
-			valid++
-		}
-	}
-	t.Logf("%d of %d strings are valid addresses", valid, len(tried))
-	if valid < 10 {
-		t.Errorf("only %d of the strings tried are valid: the test proves little", valid)
 	}
 }
