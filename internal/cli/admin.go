@@ -70,13 +70,11 @@ func (a *adminFlags) validate() error {
 	if err := a.cfg.Validate(); err != nil {
 		return usagef("%v", err)
 	}
-	if !a.creates && !a.cfg.IsPostgres() {
+	if !a.creates && a.cfg.DatabaseMissing() {
 		// A mistyped --database, or an unset ACCOUNTS_DATABASE, would
 		// otherwise get a new, empty database and find nothing in it: an
 		// audit verify of a restored copy would pass.
-		if _, err := os.Stat(a.cfg.Database); errors.Is(err, os.ErrNotExist) {
-			return usagef("there is no database at %s (--database, env %s): give the deployment's", a.cfg.Database, config.EnvDatabase)
-		}
+		return usagef("there is no database at %s (--database, env %s): give the deployment's", a.cfg.Database, config.EnvDatabase)
 	}
 	var err error
 	switch {

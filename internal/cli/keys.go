@@ -127,15 +127,13 @@ func openKeys(ctx context.Context, cfg config.Config, log *slog.Logger) (*keys, 
 				"backup, with the master key); nothing was changed", masterkey.ErrKeysMissing, n, where, missing, config.EnvKeyStore))
 		}
 	}
-	if !verdict.Empty && !cfg.IsPostgres() {
+	if !verdict.Empty && cfg.DatabaseMissing() {
 		// The converse: keys without their data. A restore that forgot
 		// the database file, or a mistyped --database, would otherwise
 		// start on a new, empty database and answer ready.
-		if _, err := os.Stat(cfg.Database); errors.Is(err, os.ErrNotExist) {
-			return nil, refuse(fmt.Errorf("the key store %s holds keys, but there is no database at %s: --database (%s) "+
-				"does not name their data, or it was lost; restore it from its backup beside the key store; nothing was changed",
-				where, cfg.Database, config.EnvDatabase))
-		}
+		return nil, refuse(fmt.Errorf("the key store %s holds keys, but there is no database at %s: --database (%s) "+
+			"does not name their data, or it was lost; restore it from its backup beside the key store; nothing was changed",
+			where, cfg.Database, config.EnvDatabase))
 	}
 	if generate != "" {
 		// Beside the database, whose folder may not exist yet.

@@ -343,6 +343,18 @@ func (c *Config) IsPostgres() bool {
 	return strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://")
 }
 
+// DatabaseMissing reports whether Database names an SQLite file that does
+// not exist: a mistyped path, or a restore that left the data out. A
+// command that works on a deployment refuses it rather than make a new,
+// empty database. (A PostgreSQL URL of a wrong database fails to connect.)
+func (c *Config) DatabaseMissing() bool {
+	if c.IsPostgres() {
+		return false
+	}
+	_, err := os.Stat(c.Database)
+	return errors.Is(err, os.ErrNotExist)
+}
+
 // GeneratedKeyFile is where the embedded setup keeps a generated master key:
 // beside the database file.
 func (c *Config) GeneratedKeyFile() string {

@@ -165,6 +165,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 		last = first + q.PageSize - 1
 	}
 	count := 0
+	sortRows := s.sortRows(pl)
 	// The service must look at personal values: a small customer's are in
 	// the cache of decoded objects, which every filter can be checked
 	// against at no decryption. When they are current, the list needs no
@@ -189,7 +190,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 		}
 		if current != nil {
 			var err error
-			count, err = current.page(res, q, first, last, s.sortRows(pl), emit)
+			count, err = current.page(res, q, first, last, sortRows, emit)
 			return err
 		}
 		return s.db.View(ctx, func(tx store.Tx) error {
@@ -209,7 +210,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 					return err
 				}
 				if ok {
-					count, err = set.page(res, q, first, last, s.sortRows(pl), emit)
+					count, err = set.page(res, q, first, last, sortRows, emit)
 					return err
 				}
 			}
@@ -234,7 +235,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 			switch {
 			case pl.order == nil:
 				// Sort in memory: every match is needed before the first goes out.
-				sorter := newMemorySort(s.limits, q, first, last, s.sortRows(pl))
+				sorter := newMemorySort(s.limits, q, first, last, sortRows)
 				defer sorter.release()
 				err := tx.List(ctx, p.CustomerID, res, store.ListSpec{Where: pl.where}, func(row store.Row) error {
 					obj, ok, err := decode(row)
@@ -337,7 +338,8 @@ type auditedEmit struct {
 	// queried fields); else the personal fields the objects hold.
 	fields []string
 	// queried are the personal fields the list filters, searches or
-	// orders on; recorded whether an entry was written.
+	// orders on (finish records them when no object went out); recorded
+	// says whether an entry was written.
 	queried  []string
 	recorded bool
 }
