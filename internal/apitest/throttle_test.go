@@ -173,6 +173,41 @@ func TestInFlightCapRefusesAtOnce(t *testing.T) {
 	t.Error("the slot was not given back when the held request ended")
 }
 
+// One customer's requests that hold their places — bodies that never
+// finish — fill only that customer's share of the process: its next
+// request is a 429 at once, while another customer is still served, though
+// the stalled requests outnumber what the process as a whole would admit
+// of one customer.
+func TestCustomerShareOfInFlight(t *testing.T) {
+	e := newEnvWith(t, withLimits(limit.Config{InFlight: 4, CustomerInFlight: 2}, time.Minute))
+	a := e.newCustomer("Stalling AB")
+	b := e.newCustomer("Bystander AB")
+	stalled := httpWithHeaders(a.headers, map[string]string{"Content-Type": "application/json", "Content-Length": "100"})
+	for range 3 {
+		defer e.dialRaw("POST", orgPath, stalled, `{"name": `).Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.metricValue("accounts_requests_in_flight") != 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := e.metricValue("accounts_requests_in_flight"); n != 2 {
+		t.Fatalf("requests in flight %v, want the customer's share, 2", n)
+	}
+	start := time.Now()
+	retryAfter(t, "the stalling customer's next request", a.do("GET", orgPath, nil), http.StatusTooManyRequests, 1)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the refusal took %v: it waited for a place", took)
+	}
+	for i := range 3 {
+		if r := b.do("GET", orgPath, nil); r.status != http.StatusOK {
+			t.Errorf("another customer's request %d: status %d, want 200", i, r.status)
+		}
+	}
+	if n := e.metricValue(`accounts_limit{limit="customer_in_flight"}`); n != 2 {
+		t.Errorf("accounts_limit customer_in_flight %v, want 2", n)
+	}
+}
+
 // seedOrganizations creates n organizations with bulk writes.
 func (c *client) seedOrganizations(prefix string, n int) {
 	c.e.t.Helper()

@@ -17,6 +17,7 @@ import (
 // customer is refused before it can slow every other customer down.
 var DefaultLimits = limit.Config{
 	InFlight:            256,
+	CustomerInFlight:    64, // a quarter: no one customer fills the process
 	ClientRate:          1000,
 	ClientBurst:         2000,
 	CustomerExpensive:   3,
@@ -46,6 +47,9 @@ var limitFlags = []limitFlag{
 	{"max-in-flight", "ACCOUNTS_MAX_IN_FLIGHT", "API requests the process works on at once; past it 503",
 		func(c *Config, v string) error { return setInt(&c.Limits.InFlight, v) },
 		func(c *Config) string { return strconv.Itoa(c.Limits.InFlight) }},
+	{"customer-in-flight", "ACCOUNTS_CUSTOMER_IN_FLIGHT", "API requests of one customer the process works on at once; past it 429",
+		func(c *Config, v string) error { return setInt(&c.Limits.CustomerInFlight, v) },
+		func(c *Config) string { return strconv.Itoa(c.Limits.CustomerInFlight) }},
 	{"client-rate", "ACCOUNTS_CLIENT_RATE", "requests per second a client may make on average; past it 429",
 		func(c *Config, v string) error { return setFloat(&c.Limits.ClientRate, v) },
 		func(c *Config) string { return strconv.FormatFloat(c.Limits.ClientRate, 'g', -1, 64) }},

@@ -53,6 +53,7 @@ func registerLimits(reg *prometheus.Registry, limits *limit.Limits) {
 	}, []string{"limit"})
 	for name, v := range map[string]float64{
 		"in_flight":             float64(cfg.InFlight),
+		"customer_in_flight":    float64(cfg.CustomerInFlight),
 		"client_rate":           cfg.ClientRate,
 		"client_burst":          float64(cfg.ClientBurst),
 		"customer_expensive":    float64(cfg.CustomerExpensive),

@@ -211,9 +211,9 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 // access, in the order that costs an abuser most and the service least:
 // the process's in-flight cap (503), the failed-authentication throttles
 // of the source address and the claimed client (429), the seven headers
-// (401, one body for every failure), the client's request rate (429), and
-// the scope (403 for a read client that writes). Every refusal is a
-// security event.
+// (401, one body for every failure), the client's request rate (429), the
+// scope (403 for a read client that writes), and the customer's share of
+// the requests in flight (429). Every refusal is a security event.
 func (s *Server) guard(a access, next http.HandlerFunc) http.Handler {
 	if a == public {
 		return next
@@ -255,6 +255,12 @@ func (s *Server) guard(a access, next http.HandlerFunc) http.Handler {
 			s.writeError(w, r, apperr.New(apperr.Forbidden, nil))
 			return
 		}
+		leave, err := s.limits.Customer(p.CustomerID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		defer leave()
 		ctx, stop := s.withDeadline(r.Context())
 		defer stop()
 		next(w, r.WithContext(ctx))

@@ -19,8 +19,13 @@ import (
 
 // Config sets the limits. A zero value turns that limit off.
 type Config struct {
-	// InFlight caps the API requests the process works on at once.
-	InFlight int
+	// InFlight caps the API requests the process works on at once, and
+	// CustomerInFlight one customer's share of them: without it, one
+	// customer's requests that hold their place (bodies sent slowly, up to
+	// the request's time limit) could take every place, and every other
+	// customer would get 503.
+	InFlight         int
+	CustomerInFlight int
 	// ClientRate is the requests per second a client may make on average,
 	// and ClientBurst how many it may make at once above that rate.
 	ClientRate  float64
@@ -65,6 +70,7 @@ type Config struct {
 // label.
 const (
 	ReasonInFlight          = "in_flight"
+	ReasonCustomerInFlight  = "customer_in_flight"
 	ReasonClientRate        = "client_rate"
 	ReasonCustomerExpensive = "customer_expensive"
 	ReasonExpensive         = "expensive"
@@ -87,6 +93,7 @@ type Limits struct {
 	memory    atomic.Int64
 	customers keyedCounter
 	lists     keyedCounter
+	working   keyedCounter
 	clients   *buckets
 	addresses *failureWindows
 	clientIDs *failureWindows
@@ -103,6 +110,7 @@ func newAt(cfg Config, now func() time.Time) *Limits {
 		now:       now,
 		customers: keyedCounter{counts: map[string]int{}},
 		lists:     keyedCounter{counts: map[string]int{}},
+		working:   keyedCounter{counts: map[string]int{}},
 		clients:   newBuckets(cfg.ClientRate, cfg.ClientBurst),
 		addresses: newFailureWindows(cfg.AuthWindow, cfg.AddressAuthFailures),
 		clientIDs: newFailureWindows(cfg.AuthWindow, cfg.ClientAuthFailures),
@@ -127,6 +135,20 @@ func (l *Limits) Enter() (release func(), err error) {
 		return nil, apperr.Refused(apperr.Overloaded, ReasonInFlight, busyRetry)
 	}
 	return once(func() { l.inFlight.Add(-1) }), nil
+}
+
+// Customer admits one request of an authenticated customer to the process
+// it has already entered, refused as Throttled when the customer has
+// CustomerInFlight requests in progress. release must be called when it is
+// done.
+func (l *Limits) Customer(customerID string) (release func(), err error) {
+	if l == nil {
+		return func() {}, nil
+	}
+	if !l.working.take(customerID, l.cfg.CustomerInFlight) {
+		return nil, apperr.Refused(apperr.Throttled, ReasonCustomerInFlight, busyRetry)
+	}
+	return once(func() { l.working.give(customerID) }), nil
 }
 
 // Client admits one request of an authenticated client under its rate.
