@@ -3,6 +3,7 @@ package apitest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -19,14 +20,21 @@ type concurrencyResult struct {
 	err    error
 }
 
-// concurrencyPost POSTs body as JSON with the client's headers, without
-// touching testing.T, so it is safe to call from any goroutine.
-func concurrencyPost(hc *http.Client, c *client, path string, body []byte) concurrencyResult {
-	req, err := http.NewRequest("POST", c.e.server.URL+path, bytes.NewReader(body))
+// concurrencyDo sends body as JSON (none when nil) with the client's
+// headers, without touching testing.T, so it is safe to call from any
+// goroutine.
+func concurrencyDo(hc *http.Client, c *client, method, path string, body []byte) concurrencyResult {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.e.server.URL+path, rd)
 	if err != nil {
 		return concurrencyResult{err: err}
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range c.headers {
 		req.Header.Set(k, v)
 	}
@@ -48,49 +56,73 @@ func concurrencyPost(hc *http.Client, c *client, path string, body []byte) concu
 	return r
 }
 
+// atOnce sends the requests all at once, each on a connection of its own,
+// and returns their answers in order.
+func atOnce(t *testing.T, c *client, reqs []concurrentRequest) []concurrencyResult {
+	t.Helper()
+	transport := &http.Transport{MaxIdleConnsPerHost: len(reqs), MaxConnsPerHost: len(reqs)}
+	defer transport.CloseIdleConnections()
+	hc := &http.Client{Transport: checkedTransport{t: t, next: transport}}
+	bodies := make([][]byte, len(reqs))
+	for i, r := range reqs {
+		if r.body == nil {
+			continue
+		}
+		var err error
+		if bodies[i], err = json.Marshal(r.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	results := make([]concurrencyResult, len(reqs))
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	for i, r := range reqs {
+		ready.Add(1)
+		done.Go(func() {
+			ready.Done()
+			<-start
+			results[i] = concurrencyDo(hc, c, r.method, r.path, bodies[i])
+		})
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+	for i, r := range results {
+		if r.err != nil {
+			t.Fatalf("%s %d: %v", reqs[i].method, i, r.err)
+		}
+	}
+	return results
+}
+
+// concurrentRequest is one request of atOnce.
+type concurrentRequest struct {
+	method, path string
+	body         any
+}
+
 func TestConcurrencyOneIdentityPerTenant(t *testing.T) {
 	const n = 40
 	e := newEnv(t)
 	c := e.newCustomer("Concurrency AB")
 	f := c.fixtures()
 	firstName := personal("Concurrency-Klara")
-	body, err := json.Marshal(map[string]any{
+	body := map[string]any{
 		"tenant":                     ref(f.tenant),
 		"organization":               ref(f.org),
 		"first_name":                 firstName,
 		"current_registered_address": ref(f.address),
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-
-	transport := &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n}
-	defer transport.CloseIdleConnections()
-	hc := &http.Client{Transport: checkedTransport{t: t, next: transport}}
-
-	results := make([]concurrencyResult, n)
-	var ready, done sync.WaitGroup
-	start := make(chan struct{})
-	ready.Add(n)
-	done.Add(n)
-	for i := 0; i < n; i++ {
-		go func(i int) {
-			defer done.Done()
-			ready.Done()
-			<-start
-			results[i] = concurrencyPost(hc, c, piPath, body)
-		}(i)
+	reqs := make([]concurrentRequest, n)
+	for i := range reqs {
+		reqs[i] = concurrentRequest{"POST", piPath, body}
 	}
-	ready.Wait()
-	close(start)
-	done.Wait()
+	results := atOnce(t, c, reqs)
 
 	created := 0
 	var createdObj map[string]any
 	for i, r := range results {
 		switch {
-		case r.err != nil:
-			t.Errorf("request %d failed: %v", i, r.err)
 		case r.status >= 500:
 			t.Errorf("request %d: status %d (server error)", i, r.status)
 		case r.status == http.StatusCreated:
@@ -135,4 +167,103 @@ func TestConcurrencyOneIdentityPerTenant(t *testing.T) {
 
 	// The service still works and still refuses a second identity.
 	errorKeys(t, c.do("POST", piPath, map[string]any{"tenant": ref(f.tenant)}), "tenant")
+}
+
+// PATCHes of one object at once, each of one field, all take effect:
+// none reads the object before another's change committed and writes
+// its stale copy back (PostgreSQL runs write transactions side by side).
+func TestConcurrencyPatchesOfOneObject(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("Concurrent Patches AB")
+	changes := []map[string]any{
+		{"custom_id": "patched-custom-id"},
+		{"last_name": personal("Patchsson")},
+		{"email": personal("patched@example.com")},
+		{"corporate_name": personal("Patched Firma AB")},
+		{"birth_date": "1990-01-31"},
+		{"ssn_is_coordination_number": true},
+	}
+	for round := range 5 {
+		tenant := c.create(tenantPath, map[string]any{"first_name": personal("Concurrent-Tove")})
+		path := tenantPath + tenant["id"].(string) + "/"
+		var reqs []concurrentRequest
+		for _, ch := range changes {
+			reqs = append(reqs, concurrentRequest{"PATCH", path, ch})
+		}
+		for i, r := range atOnce(t, c, reqs) {
+			if r.status != http.StatusOK {
+				t.Fatalf("round %d, PATCH %d: status %d, want 200", round, i, r.status)
+			}
+		}
+		got := c.do("GET", path, nil)
+		for _, ch := range changes {
+			for k, v := range ch {
+				if got.obj[k] != v {
+					t.Errorf("round %d: %s is %v after its PATCH was answered 200: a change was lost", round, k, got.obj[k])
+				}
+			}
+		}
+	}
+}
+
+// A PATCH racing the object's deletion is a 404 or a 200 before it, never
+// a 500; a bulk update of it likewise is a 400 on the item or a 201.
+func TestConcurrencyPatchAndDelete(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("Patch Delete AB")
+	for round := range 8 {
+		tenant := c.create(tenantPath, map[string]any{"first_name": personal("Deleted-Dora")})
+		path := tenantPath + tenant["id"].(string) + "/"
+		res := atOnce(t, c, []concurrentRequest{
+			{"DELETE", path, nil},
+			{"PATCH", path, map[string]any{"custom_id": "x"}},
+			{"PATCH", path, map[string]any{"last_name": personal("Deletesson")}},
+			{"POST", tenantPath + "list/", []map[string]any{{"id": tenant["id"], "custom_id": "y"}}},
+		})
+		if res[0].status != http.StatusNoContent {
+			t.Errorf("round %d: DELETE status %d, want 204", round, res[0].status)
+		}
+		for i, r := range res[1:3] {
+			if r.status != http.StatusOK && r.status != http.StatusNotFound {
+				t.Errorf("round %d, PATCH %d beside the DELETE: status %d, want 200 or 404", round, i, r.status)
+			}
+		}
+		if r := res[3]; r.status != http.StatusCreated && r.status != http.StatusBadRequest {
+			t.Errorf("round %d, bulk update beside the DELETE: status %d, want 201 or 400", round, r.status)
+		}
+		if r := c.do("GET", path, nil); r.status != http.StatusNotFound {
+			t.Errorf("round %d: the deleted tenant answers %d, want 404", round, r.status)
+		}
+	}
+}
+
+// Two organizations made each other's parent at once: one PATCH is refused
+// (the other made it a cycle), never both accepted.
+func TestConcurrencyOrganizationCycle(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("Cycle Race AB")
+	for round := range 6 {
+		x := c.create(orgPath, map[string]any{"name": fmt.Sprintf("Cycle X %d", round)})
+		y := c.create(orgPath, map[string]any{"name": fmt.Sprintf("Cycle Y %d", round)})
+		res := atOnce(t, c, []concurrentRequest{
+			{"PATCH", orgPath + x["id"].(string) + "/", map[string]any{"organization": ref(y)}},
+			{"PATCH", orgPath + y["id"].(string) + "/", map[string]any{"organization": ref(x)}},
+		})
+		accepted := 0
+		for i, r := range res {
+			switch r.status {
+			case http.StatusOK:
+				accepted++
+			case http.StatusBadRequest:
+				if _, ok := r.obj["organization"]; !ok || len(r.obj) != 1 {
+					t.Errorf("round %d, PATCH %d: 400 with keys %v, want [organization]", round, i, keys(r.obj))
+				}
+			default:
+				t.Errorf("round %d, PATCH %d: status %d, want 200 or 400", round, i, r.status)
+			}
+		}
+		if accepted != 1 {
+			t.Errorf("round %d: %d of the two PATCHes accepted, want 1: the organizations form a cycle", round, accepted)
+		}
+	}
 }

@@ -476,7 +476,7 @@ func rotateCustomer(ctx context.Context, db store.Store, catalog *schema.Catalog
 		batch := stale[start:min(start+rotateBatch, len(stale))]
 		err := db.Update(ctx, func(tx store.Tx) error {
 			for _, r := range batch {
-				row, err := tx.Get(ctx, customerID, r.res, r.id)
+				row, err := tx.Get(ctx, customerID, r.res, r.id, store.ForUpdate)
 				if errors.Is(err, store.ErrNotFound) {
 					continue // deleted meanwhile
 				}

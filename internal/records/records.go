@@ -217,7 +217,7 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, res *schema.Reso
 // updateIn applies decoded changes to one stored object.
 func (s *Service) updateIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, w *auditWrites, p auth.Principal, res *schema.Resource, id string, changes schema.Values) (Object, error) {
 	customerID := p.CustomerID
-	row, err := tx.Get(ctx, customerID, res, id)
+	row, err := tx.Get(ctx, customerID, res, id, store.ForUpdate)
 	if err != nil {
 		return Object{}, notFound(err)
 	}
@@ -415,7 +415,7 @@ func (s *Service) formsCycle(ctx context.Context, tx store.Tx, customerID string
 			return false, nil // a loop above us that does not include id
 		}
 		seen[parent] = true
-		row, err := tx.Get(ctx, customerID, res, parent)
+		row, err := tx.Get(ctx, customerID, res, parent, store.ForShare)
 		if err != nil {
 			return false, err
 		}

@@ -154,11 +154,32 @@ type Store interface {
 	AuditEntries(ctx context.Context, customerID string, fn func(audit.Entry) error) error
 }
 
+// Lock is how a transaction's read of a row holds that row until the
+// transaction ends. PostgreSQL runs write transactions side by side at READ
+// COMMITTED, where a read holds nothing: two writers that each read a row,
+// change it and write it back would lose one change. SQLite needs no lock:
+// its one writer runs write transactions one at a time.
+type Lock int
+
+const (
+	// ForUpdate is for a row the transaction will change from what it
+	// read: a concurrent writer of the row waits until this transaction
+	// ends and then reads what it wrote, and a row another transaction
+	// deleted first is not found.
+	ForUpdate Lock = iota
+	// ForShare is for a row the transaction's decision rests on without
+	// changing it (an organization's ancestors, checked for a cycle): its
+	// writers wait until this transaction ends.
+	ForShare
+)
+
 // Tx is a transaction over resource rows of one or more customers; each
 // method is scoped to the customer it is given.
 type Tx interface {
 	Insert(ctx context.Context, customerID string, res *schema.Resource, row Row) error
-	Get(ctx context.Context, customerID string, res *schema.Resource, id string) (Row, error)
+	// Get reads one row and holds it as lock says until the transaction
+	// ends.
+	Get(ctx context.Context, customerID string, res *schema.Resource, id string, lock Lock) (Row, error)
 	// Update replaces the row's clear columns and sealed value.
 	Update(ctx context.Context, customerID string, res *schema.Resource, row Row) error
 	Delete(ctx context.Context, customerID string, res *schema.Resource, id string) error

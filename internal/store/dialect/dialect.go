@@ -52,6 +52,10 @@ type Dialect struct {
 	// beside the rows and found through an integer row number (SQLite);
 	// otherwise as an array column with a GIN index (PostgreSQL).
 	ftsTokens bool
+	// rowLocks takes row locks in a write transaction's reads (FOR NO
+	// KEY UPDATE, FOR SHARE): the engine runs write transactions side by
+	// side (PostgreSQL); otherwise one at a time (SQLite).
+	rowLocks bool
 	// noLimit is the LIMIT operand that sets no limit (OFFSET needs a
 	// LIMIT before it on SQLite).
 	noLimit any
@@ -78,6 +82,7 @@ var SQLite = Dialect{
 var Postgres = Dialect{
 	name:     "postgres",
 	numbered: true,
+	rowLocks: true,
 	noLimit:  nil, // LIMIT NULL is no limit
 	types:    [kinds]string{Text: "text", Bool: "boolean", Bytes: "bytea", Time: "timestamp with time zone", Int: "bigint", Tokens: "ARRAY"},
 	columns: Numbered(`SELECT column_name::text, data_type::text, is_nullable = 'NO' FROM information_schema.columns
@@ -85,6 +90,10 @@ var Postgres = Dialect{
 }
 
 func (d Dialect) String() string { return d.name }
+
+// RowLocks reports whether a write transaction's reads must lock the rows
+// they read (store.Lock): the engine runs write transactions side by side.
+func (d Dialect) RowLocks() bool { return d.rowLocks }
 
 // Bind writes q's ? placeholders in the dialect's form. Statements hold no
 // ? other than placeholders (no string literal, no jsonb operator).

@@ -298,7 +298,7 @@ func (db *DB) inTx(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) erro
 
 // View runs fn in a read-only transaction: one consistent snapshot.
 func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
-	return db.inTx(ctx, readOnly, func(tx pgx.Tx) error { return fn(db.newTxn(tx, nil)) })
+	return db.inTx(ctx, readOnly, func(tx pgx.Tx) error { return fn(db.newView(tx)) })
 }
 
 // Get reads one row by a single statement on a pooled connection (pgx

@@ -45,6 +45,12 @@ func (db *DB) newTxn(tx querier, shared context.Context) *txn {
 	return &txn{Tx: sqltx.New(c, db.build), db: db, conn: c}
 }
 
+// newView is newTxn for a read-only transaction.
+func (db *DB) newView(tx querier) *txn {
+	c := &conn{db: db, tx: tx}
+	return &txn{Tx: sqltx.NewView(c, db.build), db: db, conn: c}
+}
+
 // conn runs statements in one transaction. pgx prepares each statement
 // once per connection and keeps it (its default statement cache), so
 // fixed statements are parsed once per connection.

@@ -24,11 +24,13 @@ type Table struct {
 	qualifiedSelect string
 	insert          string
 	get             string
-	update          string
-	delete          string
-	exists          string
-	stamp           string
-	unindexed       string
+	// locked are get holding its row as each store.Lock says.
+	locked    [2]string
+	update    string
+	delete    string
+	exists    string
+	stamp     string
+	unindexed string
 	// indexTokens writes rows' tokens into the FTS5 index that keeps them
 	// rather than the row (SQLite), from a JSON array of [customer id,
 	// id, words] (IndexTokens); empty where the tokens are in the row.
@@ -99,6 +101,15 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 		clear:       map[string]string{},
 		targets:     map[string]*Table{},
 		kinds:       map[string]dialect.Kind{schema.IDField.Name: dialect.Text, schema.CreatedAtField.Name: dialect.Time},
+	}
+	t.locked = [2]string{store.ForUpdate: t.get, store.ForShare: t.get}
+	if d.RowLocks() {
+		// Not FOR UPDATE: an update that keeps the row's keys takes the
+		// weaker FOR NO KEY UPDATE, so a foreign key's check of the row
+		// (FOR KEY SHARE: a tenant created in an organization being
+		// renamed) does not wait for it.
+		t.locked[store.ForUpdate] = t.get + " FOR NO KEY UPDATE"
+		t.locked[store.ForShare] = t.get + " FOR SHARE"
 	}
 	t.notNull = map[string]bool{schema.IDField.Name: true, schema.CreatedAtField.Name: true}
 	for _, c := range cols {
@@ -219,6 +230,12 @@ func (t *Table) Unindexed(customerID string) (Stmt, error) {
 
 // Get selects one row, for Scan.
 func (t *Table) Get(customerID, id string) Stmt { return Stmt{t.get, []any{customerID, id}} }
+
+// Locked selects one row, for Scan, holding it as lock says until the
+// transaction ends.
+func (t *Table) Locked(customerID, id string, lock store.Lock) Stmt {
+	return Stmt{t.locked[lock], []any{customerID, id}}
+}
 
 // Delete deletes one row.
 func (t *Table) Delete(customerID, id string) Stmt { return Stmt{t.delete, []any{customerID, id}} }

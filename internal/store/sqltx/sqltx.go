@@ -88,10 +88,19 @@ type Tx struct {
 	// segment it must later merge, so a batch's rows are indexed together
 	// after its savepoints, rather than each in its own.
 	tokenWrites []tokenWrite
+	// view is set in a read-only transaction (NewView).
+	view bool
 }
 
-// New is a transaction running build's statements on conn.
+// New is a write transaction running build's statements on conn.
 func New(conn Conn, build *sqlbuild.Builder) *Tx { return &Tx{conn: conn, build: build} }
+
+// NewView is a read-only transaction running build's statements on conn:
+// it locks no row it reads (a read-only PostgreSQL transaction refuses a
+// locking read), and it writes nothing for a lock to guard.
+func NewView(conn Conn, build *sqlbuild.Builder) *Tx {
+	return &Tx{conn: conn, build: build, view: true}
+}
 
 // write looks up res's statements and returns the list version the
 // transaction's writes of the customer's table carry: pendingSeq until it
@@ -330,12 +339,15 @@ func oneRow(n int64) error {
 }
 
 // Get returns a row.
-func (t *Tx) Get(ctx context.Context, customerID string, res *schema.Resource, id string) (store.Row, error) {
+func (t *Tx) Get(ctx context.Context, customerID string, res *schema.Resource, id string, lock store.Lock) (store.Row, error) {
 	s, err := t.build.Table(res)
 	if err != nil {
 		return store.Row{}, err
 	}
-	return s.Scan(t.conn.QueryRow(ctx, s.Get(customerID, id)))
+	if t.view {
+		return s.Scan(t.conn.QueryRow(ctx, s.Get(customerID, id)))
+	}
+	return s.Scan(t.conn.QueryRow(ctx, s.Locked(customerID, id, lock)))
 }
 
 // Exists reports whether the customer has a row of that id.

@@ -163,7 +163,7 @@ func testUnknownResource(t *testing.T, f *fixture) {
 			refused(t, "Insert of "+name, func() error { return tx.Insert(f.ctx, a, res, row) })
 			refused(t, "Update of "+name, func() error { return tx.Update(f.ctx, a, res, tenant) })
 			refused(t, "Delete of "+name, func() error { return tx.Delete(f.ctx, a, res, tenant.ID) })
-			refused(t, "Get of "+name, func() error { _, err := tx.Get(f.ctx, a, res, tenant.ID); return err })
+			refused(t, "Get of "+name, func() error { _, err := tx.Get(f.ctx, a, res, tenant.ID, store.ForUpdate); return err })
 			refused(t, "Store.Get of "+name, func() error { _, err := f.db.Get(f.ctx, a, res, tenant.ID); return err })
 			refused(t, "Exists of "+name, func() error { _, err := tx.Exists(f.ctx, a, res, tenant.ID); return err })
 			refused(t, "Version of "+name, func() error { _, err := tx.Version(f.ctx, a, res); return err })

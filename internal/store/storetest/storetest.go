@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -54,6 +55,7 @@ func Run(t *testing.T, open Opener) {
 		{"Versions", testVersions},
 		{"VersionsConcurrent", testVersionsConcurrent},
 		{"ConcurrentUpdatesFailAlone", testConcurrentUpdatesFailAlone},
+		{"LockedReads", testLockedReads},
 		{"PanicInUpdateFailsSafe", testPanicInUpdate},
 		{"Savepoint", testSavepoint},
 		{"SavepointForgetsRolledBackVersion", testSavepointVersion},
@@ -203,7 +205,7 @@ func (f *fixture) get(t *testing.T, customerID string, res *schema.Resource, id 
 	var row store.Row
 	err := f.db.View(f.ctx, func(tx store.Tx) error {
 		var err error
-		row, err = tx.Get(f.ctx, customerID, res, id)
+		row, err = tx.Get(f.ctx, customerID, res, id, store.ForShare)
 		return err
 	})
 	single, singleErr := f.db.Get(f.ctx, customerID, res, id)
@@ -383,7 +385,7 @@ func testInsertGet(t *testing.T, f *fixture) {
 		}
 		// A write transaction reads the same.
 		err = f.update(func(tx store.Tx) error {
-			got, err := tx.Get(f.ctx, f.custA, c.res, c.row.ID)
+			got, err := tx.Get(f.ctx, f.custA, c.res, c.row.ID, store.ForUpdate)
 			if err != nil {
 				return err
 			}
@@ -1186,6 +1188,113 @@ func testConcurrentUpdatesFailAlone(t *testing.T, f *fixture) {
 	}
 	if sameName != 1 {
 		t.Errorf("%d Updates stored the same unique name, want 1", sameName)
+	}
+}
+
+// whileHeld runs read in an Update and, once read has read what it locks,
+// starts other in an Update of its own; the first Update keeps its
+// transaction open for a while, then runs the write that read returned
+// and commits. So an Update that does not wait for it (a read that locks
+// nothing, on an engine that runs write transactions side by side) has
+// long since read, and usually committed, by the time the first writes.
+// It returns other's error.
+func (f *fixture) whileHeld(t *testing.T, read func(tx store.Tx) (write func() error, err error), other func(tx store.Tx) error) error {
+	t.Helper()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		err := f.update(func(tx store.Tx) error {
+			write, err := read(tx)
+			close(done)
+			if err != nil {
+				return err
+			}
+			time.Sleep(300 * time.Millisecond)
+			return write()
+		})
+		if err != nil {
+			t.Errorf("the holding Update: %v", err)
+		}
+	})
+	<-done
+	err := f.update(other)
+	wg.Wait()
+	return err
+}
+
+// testLockedReads: a write transaction's read of a row it changes holds the
+// row, so two transactions that each read a row, change a field and write
+// it back keep both changes, and one that reads a row another is deleting
+// finds it gone; a row read to decide (ForShare) can't change until its
+// reader commits.
+func testLockedReads(t *testing.T, f *fixture) {
+	a := f.custA
+	_, _, tenant := f.people(t)
+	// mark reads the tenant for update and returns the write that appends
+	// mark to its custom_id.
+	mark := func(tx store.Tx, mark string) (func() error, error) {
+		row, err := tx.Get(f.ctx, a, f.tenant, tenant.ID, store.ForUpdate)
+		if err != nil {
+			return nil, err
+		}
+		return func() error {
+			row.Plain = maps.Clone(row.Plain)
+			row.Plain["custom_id"] = fmt.Sprint(row.Plain["custom_id"]) + mark
+			row.Search = tenant.Search // a read returns no tokens; a write keeps them
+			return tx.Update(f.ctx, a, f.tenant, row)
+		}, nil
+	}
+	err := f.whileHeld(t, func(tx store.Tx) (func() error, error) { return mark(tx, "|first") },
+		func(tx store.Tx) error {
+			write, err := mark(tx, "|second")
+			if err != nil {
+				return err
+			}
+			return write()
+		})
+	if err != nil {
+		t.Fatalf("the second read-change-write: %v", err)
+	}
+	got, err := f.get(t, a, f.tenant, tenant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprint(tenant.Plain["custom_id"]) + "|first|second"; got.Plain["custom_id"] != want {
+		t.Errorf("custom_id after two read-change-writes at once = %q, want %q: a change was lost", got.Plain["custom_id"], want)
+	}
+
+	// A row read to decide holds back its writers until the reader
+	// commits: what it decided on is still so when it commits.
+	err = f.whileHeld(t, func(tx store.Tx) (func() error, error) {
+		row, err := tx.Get(f.ctx, a, f.tenant, tenant.ID, store.ForShare)
+		return func() error {
+			now, err := f.db.Get(f.ctx, a, f.tenant, tenant.ID)
+			if err == nil && now.Plain["custom_id"] != row.Plain["custom_id"] {
+				err = fmt.Errorf("the row read ForShare changed before its reader committed")
+			}
+			return err
+		}, err
+	}, func(tx store.Tx) error {
+		write, err := mark(tx, "|third")
+		if err != nil {
+			return err
+		}
+		return write()
+	})
+	if err != nil {
+		t.Fatalf("the write of a row read ForShare: %v", err)
+	}
+
+	// A row deleted by a transaction still open is not found once it has
+	// committed: no write of it can follow.
+	err = f.whileHeld(t, func(tx store.Tx) (func() error, error) {
+		return func() error { return nil }, tx.Delete(f.ctx, a, f.tenant, tenant.ID)
+	}, func(tx store.Tx) error {
+		_, err := tx.Get(f.ctx, a, f.tenant, tenant.ID, store.ForUpdate)
+		return err
+	})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("reading for update a row deleted meanwhile: err %v, want store.ErrNotFound", err)
 	}
 }
 
