@@ -277,3 +277,62 @@ func TestHostileStalledBody(t *testing.T) {
 		t.Errorf("%d organizations written from a stalled body, want 0", n)
 	}
 }
+
+// A request whose framing a proxy in front could read differently from Go
+// ends its connection once answered, so that no bytes after what Go took
+// for its body are ever read as another request (request smuggling):
+// HTTP/1.0 with Transfer-Encoding (Go ignores the header, as RFC 9112
+// §6.1 has it, but must then close), and Content-Length beside
+// Transfer-Encoding: chunked (Go drops the length; §6.3: close). A plain
+// request keeps its connection, and the request after it is answered.
+func TestHostileAmbiguousFraming(t *testing.T) {
+	e := newEnv(t)
+	a := e.newCustomer("Framing AB")
+	var head strings.Builder
+	for k, v := range httpWithHeaders(a.headers, map[string]string{"Content-Type": "application/json"}) {
+		head.WriteString(k + ": " + v + "\r\n")
+	}
+	const body = `{"name": "Framed Org"}`
+	chunked := strconv.FormatInt(int64(len(body)), 16) + "\r\n" + body + "\r\n0\r\n\r\n"
+	const next = "GET /healthz HTTP/1.1\r\nHost: test\r\nX-Request-ID: the-next-request\r\n\r\n"
+	for _, c := range []struct {
+		name, request string
+		answersNext   bool
+	}{
+		{"HTTP/1.0 with Transfer-Encoding", "POST " + orgPath + " HTTP/1.0\r\nHost: test\r\nConnection: keep-alive\r\n" +
+			head.String() + "Transfer-Encoding: chunked\r\n\r\n", false},
+		{"Content-Length and Transfer-Encoding", "POST " + orgPath + " HTTP/1.1\r\nHost: test\r\n" + head.String() +
+			"Content-Length: " + strconv.Itoa(len(chunked)) + "\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked, false},
+		{"chunked", "POST " + orgPath + " HTTP/1.1\r\nHost: test\r\n" + head.String() +
+			"Transfer-Encoding: chunked\r\n\r\n" + chunked, false},
+		{"Content-Length alone", "POST " + orgPath + " HTTP/1.1\r\nHost: test\r\n" + head.String() +
+			"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.DialTimeout("tcp", strings.TrimPrefix(e.server.URL, "http://"), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := conn.Write([]byte(c.request + next)); err != nil {
+				t.Fatal(err)
+			}
+			rd := bufio.NewReader(conn)
+			first, err := http.ReadResponse(rd, nil)
+			if err != nil {
+				t.Fatalf("reading the first answer: %v", err)
+			}
+			first.Body.Close()
+			second, err := http.ReadResponse(rd, nil)
+			switch {
+			case c.answersNext && err != nil:
+				t.Fatalf("the request after a plain one was not answered: %v", err)
+			case c.answersNext && second.Header.Get("X-Request-ID") != "the-next-request":
+				t.Errorf("the answer after a plain request is not the next request's")
+			case !c.answersNext && err == nil:
+				t.Errorf("the bytes after the request were answered as a request (status %d): the connection stayed open", second.StatusCode)
+			}
+		})
+	}
+}

@@ -103,6 +103,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		ri.echo = cmp.Or(incoming, ri.id)
 		w.Header().Set("X-Request-ID", ri.echo)
+		if ambiguousFraming(r) {
+			w.Header().Set("Connection", "close")
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		// Deferred, so that a request whose connection is cut on purpose
 		// (a stream that failed half-way) is still logged and counted.
@@ -132,6 +135,18 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		ctx := audit.WithRequestID(context.WithValue(r.Context(), ctxKey{}, ri), ri.id)
 		next.ServeHTTP(sw, r.WithContext(ctx))
 	})
+}
+
+// ambiguousFraming reports whether a request's body may end elsewhere for
+// a proxy in front than for Go, which then must not read another request
+// from its connection (request smuggling): an HTTP/1.0 request (Go ignores
+// its Transfer-Encoding, and an HTTP/1.0 proxy may not) or a chunked one
+// (Go drops a Content-Length beside Transfer-Encoding, and a proxy may
+// have read that length instead). Go removes both headers before a
+// handler sees them, so the answer to every such request ends its
+// connection, as RFC 9112 (6.1, 6.3) requires of the ones it can't tell.
+func ambiguousFraming(r *http.Request) bool {
+	return r.ProtoMajor == 1 && (r.ProtoMinor == 0 || len(r.TransferEncoding) > 0)
 }
 
 // roundedSize is an answer's size as the request log gives it: rounded up
