@@ -74,10 +74,63 @@ func TestHTTPTrailingSlashRedirect(t *testing.T) {
 		if loc := r.header.Get("Location"); loc != tc.location {
 			t.Errorf("case %d %s %s: Location %q, want %q", i, tc.method, tc.path, loc, tc.location)
 		}
+		if len(r.raw) != 0 || r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("case %d %s %s: a body of %d bytes, Cache-Control %q; want none and no-store (the query may hold personal values)",
+				i, tc.method, tc.path, len(r.raw), r.header.Get("Cache-Control"))
+		}
 	}
 	// Nothing was deleted or changed by the redirected requests.
 	if r := c.do("GET", orgPath+f.org["id"].(string)+"/", nil); r.status != http.StatusOK {
 		t.Errorf("organization after a redirected DELETE: status %d, want 200", r.status)
+	}
+}
+
+// A path spelled in any form but its plain one — an empty, "." or ".."
+// segment, a percent-escape — is not found, before credentials are
+// looked at: never redirected to another spelling, never served. So is a
+// request target that is no path (CONNECT's authority, "*").
+func TestHTTPUnplainPathsNotFound(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("HTTP Paths AB")
+	f := c.fixtures()
+	pi := c.create(piPath, map[string]any{"tenant": ref(f.tenant)})
+	item := piPath + pi["id"].(string) + "/"
+	for _, tc := range []struct{ method, target string }{
+		{"GET", "/accounts//users/customer/protectedidentity/"},
+		{"GET", "/accounts/users/customer/./protectedidentity/"},
+		{"GET", "/accounts/users/customer/tenant/../protectedidentity/"},
+		{"GET", tenantPath + "../protectedidentity/" + pi["id"].(string) + "/"},
+		{"GET", item + "."},
+		{"GET", strings.TrimSuffix(item, "/") + "%2F"},
+		{"GET", strings.TrimSuffix(piPath, "/") + "%2flist/"},
+		{"GET", "/accounts/users/customer/%2e%2e/customer/protectedidentity/"},
+		{"DELETE", "/sales//organization/" + f.org["id"].(string) + "/"},
+		{"GET", "//healthz"},
+		{"CONNECT", "example.com:443"},
+		{"GET", "*"},
+	} {
+		r := e.rawRequest(tc.method, tc.target, c.headers, "")
+		label := tc.method + " " + tc.target
+		if r.status != http.StatusNotFound {
+			t.Errorf("%s: status %d (Location %q), want 404", label, r.status, r.header.Get("Location"))
+			continue
+		}
+		httpDetailOnly(t, label, r)
+		if r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: Cache-Control %q, want no-store", label, r.header.Get("Cache-Control"))
+		}
+	}
+	if r := c.do("GET", orgPath+f.org["id"].(string)+"/", nil); r.status != http.StatusOK {
+		t.Errorf("organization after a DELETE by an unplain path: status %d, want 200", r.status)
+	}
+	// Any other escape decodes to the path it spells, which is served.
+	if r := c.do("GET", "/%61ccounts/users/customer/protectedidentity/"+pi["id"].(string)+"/", nil); r.status != http.StatusOK {
+		t.Errorf("GET with an escaped letter in the path: status %d, want 200", r.status)
+	}
+	// An unknown path below a route's prefix is the same 404.
+	r := c.do("GET", item+"extra/", nil)
+	if r.status != http.StatusNotFound || r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("GET below an object: status %d, Cache-Control %q; want 404, no-store", r.status, r.header.Get("Cache-Control"))
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -184,9 +186,7 @@ func (s *Server) routes(metricsHandler http.Handler) {
 		}))
 		s.patterns[pattern] = true
 	}
-	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, bodyNotFound)
-	}))
+	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { notFound(w) }))
 }
 
 // Routes lists the route table's rows as "METHOD pattern" (HEAD, which
@@ -259,20 +259,53 @@ func (s *Server) withoutQuery(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// dispatch answers 308 to the same path with a trailing slash when the
-// request's path lacks one and the slashed path has a route; everything
-// else goes to the mux.
+// dispatch answers 404 to a path that is not in its one plain form, 308 to
+// the same path with a trailing slash when the request's path lacks one and
+// the slashed path has a route; everything else goes to the mux.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	if !plainPath(r.URL) {
+		notFound(w)
+		return
+	}
 	if !strings.HasSuffix(r.URL.Path, "/") {
 		probe := r.Clone(r.Context())
 		probe.URL.Path += "/"
-		probe.URL.RawPath = ""
 		if _, pattern := s.mux.Handler(probe); s.patterns[pattern] {
-			http.Redirect(w, r, probe.URL.RequestURI(), http.StatusPermanentRedirect)
+			// No body (Go's would be HTML) and no cache: the query, which
+			// the Location repeats, may hold a person's values.
+			w.Header().Set("Location", probe.URL.RequestURI())
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusPermanentRedirect)
 			return
 		}
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// plainPath reports whether u's path is in its one plain form: absolute,
+// with no empty, "." or ".." segment (decoded: "%2e%2e" is ".."), and no
+// slash escaped as "%2F" (a segment that holds a slash is no segment of
+// the API's). Any other spelling is not found, as the API's paths are
+// matched exactly (the mux would redirect it to its clean form instead: a
+// repair, and a URL the service builds from what it was sent). A CONNECT's
+// authority and the target "*" are no path either. Other escapes decode
+// to the same path (RFC 3986 6.2.2.2) and are served as it.
+func plainPath(u *url.URL) bool {
+	p := u.Path
+	if !strings.HasPrefix(p, "/") || strings.Contains(strings.ToUpper(u.RawPath), "%2F") {
+		return false
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean == p
+}
+
+// notFound answers the contract's 404.
+func notFound(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusNotFound, bodyNotFound)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
