@@ -135,8 +135,8 @@ func TestHostileQueryStrings(t *testing.T) {
 	}
 }
 
-// A query string on a route that takes none is refused, never ignored, and
-// the write it came with does not happen.
+// A query parameter on a route that takes none is refused, never ignored,
+// and the write it came with does not happen.
 func TestHostileQueryOnObjectRoutes(t *testing.T) {
 	e := newEnv(t)
 	c := e.newCustomer("Hostile Object AB")
@@ -146,8 +146,8 @@ func TestHostileQueryOnObjectRoutes(t *testing.T) {
 		method, target, body string
 	}{
 		{"GET", obj + "?_slim=true", ""},
-		{"GET", obj + "?", ""},
 		{"GET", obj + "?%GG", ""},
+		{"GET", obj + "?&x", ""},
 		{"PATCH", obj + "?dry_run=1", `{"custom_id": "changed"}`},
 		{"DELETE", obj + "?x=1", ""},
 		{"POST", orgPath + "?x=1", `{"name": "Hostile Org 2"}`},
@@ -156,6 +156,12 @@ func TestHostileQueryOnObjectRoutes(t *testing.T) {
 		r := e.rawRequest(rq.method, rq.target, httpWithHeaders(c.headers, map[string]string{"Content-Type": "application/json"}), rq.body)
 		if r.status != http.StatusBadRequest {
 			t.Errorf("%s %s: status %d, want 400", rq.method, strings.TrimPrefix(rq.target, obj), r.status)
+		}
+	}
+	// A query with no parameter is no query, as on lists.
+	for _, target := range []string{obj + "?", obj + "?&", obj + "?&&"} {
+		if r := e.rawRequest("GET", target, c.headers, ""); r.status != http.StatusOK {
+			t.Errorf("GET %s: status %d, want 200", strings.TrimPrefix(target, obj), r.status)
 		}
 	}
 	got := c.do("GET", obj, nil)

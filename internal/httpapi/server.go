@@ -232,13 +232,14 @@ func methodNotAllowed(allow string) http.HandlerFunc {
 	}
 }
 
-// withoutQuery refuses a query string on a route that takes none: a
-// parameter there would be silently ignored (a filter on a single object,
-// a secret that must never travel in a URL), so each one is a 400 on its
-// name.
+// withoutQuery refuses a query parameter on a route that takes none: it
+// would be silently ignored (a filter on a single object, a secret that
+// must never travel in a URL), so each one is a 400 on its name. A query
+// with no parameter ("?", "?&": empty pairs carry none, as on lists) is
+// no query.
 func (s *Server) withoutQuery(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.RawQuery == "" && !r.URL.ForceQuery {
+		if r.URL.RawQuery == "" {
 			next(w, r)
 			return
 		}
@@ -248,12 +249,13 @@ func (s *Server) withoutQuery(next http.HandlerFunc) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		if len(values) == 0 {
+			next(w, r)
+			return
+		}
 		errs := apperr.FieldErrors{}
 		for name := range values {
 			errs.Add(name, "Unknown query parameter.")
-		}
-		if len(errs) == 0 {
-			errs.Add(apperr.NonFieldErrors, "This operation takes no query parameters.")
 		}
 		s.writeError(w, r, errs.Err())
 	}
