@@ -229,6 +229,9 @@ func TestHostileJSONBodies(t *testing.T) {
 		"text/plain":  {"Content-Type": "text/plain"},
 		"no type":     {},
 		"json in csv": {"Content-Type": "text/csv"},
+		// dialRaw writes each value after its name: these are two fields.
+		"json, then text": {"Content-Type": "application/json\r\nContent-Type: text/plain"},
+		"json twice":      {"Content-Type": "application/json\r\nContent-Type: application/json"},
 	} {
 		r := e.rawRequest("POST", piPath, httpWithHeaders(c.headers, ct), pi(`"A"`))
 		if r.status != http.StatusUnsupportedMediaType {

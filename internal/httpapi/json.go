@@ -63,13 +63,19 @@ func wrongShape(msg string) error {
 }
 
 // readJSON reads a JSON body of at most limit bytes into dst. It answers
-// 415 for anything but application/json in UTF-8 without a content
-// coding, 413 past the limit, and 400 for a body that is not JSON or does
+// 415 for anything but one Content-Type, application/json in UTF-8,
+// without a content coding, 413 past the limit, and 400 for a body that is not JSON or does
 // not decode exactly (see checkExactJSON); shape is the message when the
 // JSON does not fit dst. w learns of an oversized body, so that the
 // connection is closed rather than the rest read.
 func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, shape string) error {
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	types := r.Header.Values("Content-Type")
+	if len(types) != 1 {
+		// One field, once (RFC 9110 8.3): of two, which one a proxy in
+		// front went by is anyone's guess.
+		return apperr.New(apperr.UnsupportedMedia, nil)
+	}
+	mt, params, err := mime.ParseMediaType(types[0])
 	if err != nil || mt != "application/json" {
 		return apperr.New(apperr.UnsupportedMedia, nil)
 	}

@@ -95,7 +95,12 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ri := &requestInfo{route: "unmatched"}
-		incoming := incomingRequestID(r.Header.Get("X-Request-ID"))
+		incoming := ""
+		if ids := r.Header.Values("X-Request-ID"); len(ids) == 1 {
+			// Of two ids, which one a proxy in front logged is anyone's
+			// guess: neither names the request.
+			incoming = incomingRequestID(ids[0])
+		}
 		if isUUID(incoming) {
 			ri.id = incoming
 		} else {
