@@ -74,5 +74,10 @@ func commands() *command {
 // Run runs the command named by args (without the program name). It
 // returns a *UsageError for bad input.
 func Run(ctx context.Context, args []string, io IO) error {
+	// Every command, not serve alone: keys rotate-data holds decrypted
+	// values, keys verify and rotate-master unwrapped keys.
+	if err := noCoreDumps(); err != nil {
+		return fmt.Errorf("turning core dumps off: %w", err)
+	}
 	return commands().run(ctx, args, io)
 }

@@ -71,9 +71,6 @@ func runServe(ctx context.Context, cfg config.Config, io IO) error {
 	defer sink.Close()
 	log := slog.New(sink.Handler(slog.NewJSONHandler(sink, nil)))
 	atLeastTwoProcs(io)
-	if err := noCoreDumps(); err != nil {
-		return fmt.Errorf("turning core dumps off: %w", err)
-	}
 	if io.Env("GOGC") == "" {
 		paceCtx, stopPacing := context.WithCancel(ctx)
 		paced := make(chan struct{})

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -617,23 +618,51 @@ func TestServeBusyAddressCreatesNothing(t *testing.T) {
 	}
 }
 
-// serve runs with a core file limit of zero, soft and hard: a core dump
-// would hold decrypted values and unwrapped keys.
-func TestServeTurnsCoreDumpsOff(t *testing.T) {
+// serve and the administrative commands run with a core file limit of
+// zero, soft and hard: a core dump would hold decrypted values and
+// unwrapped keys. keys rotate-data is looked at while it waits for its new
+// index keys to settle.
+func TestCommandsTurnCoreDumpsOff(t *testing.T) {
 	c := newCLIEnv(t)
 	c.customer("Core Dump AB") // the deployment's files, made by the command line
-	s := cliStartServe(t, cliBuild(t), c.vars)
-	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", s.pid))
+	bin := cliBuild(t)
+	s := cliStartServe(t, bin, c.vars)
+	coreLimitOff(t, "serve", s.pid)
+
+	cmd := exec.Command(bin, "keys", "rotate-data", "--settle", "1m")
+	cmd.Env = cliCleanEnv()
+	for k, v := range c.vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() && !strings.Contains(lines.Text(), "waiting") {
+	}
+	coreLimitOff(t, "keys rotate-data", cmd.Process.Pid)
+}
+
+// coreLimitOff checks the core file limit of process pid.
+func coreLimitOff(t *testing.T, name string, pid int) {
+	t.Helper()
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(limits), "\n") {
 		if strings.HasPrefix(line, "Max core file size") {
 			if f := strings.Fields(strings.TrimPrefix(line, "Max core file size")); len(f) < 2 || f[0] != "0" || f[1] != "0" {
-				t.Errorf("serve's core file limit: %q, want 0 and 0", strings.TrimSpace(line))
+				t.Errorf("%s's core file limit: %q, want 0 and 0", name, strings.TrimSpace(line))
 			}
 			return
 		}
 	}
-	t.Fatal("no core file limit in /proc/PID/limits")
+	t.Fatalf("%s: no core file limit in /proc/PID/limits", name)
 }
