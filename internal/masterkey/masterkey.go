@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"accounts/internal/config"
 	"accounts/internal/seal"
@@ -220,9 +221,10 @@ func Generate(path string) error {
 }
 
 // writeTemp writes keys (base64, one a line) to a new file, mode 0600, in
-// path's folder, synced, and returns its name.
+// path's folder, synced, and returns its name: path's name after a dot,
+// with tempMark and a random suffix.
 func writeTemp(path string, keys ...string) (string, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), tempPattern(path))
 	if err != nil {
 		return "", err
 	}
@@ -251,10 +253,21 @@ func writeTemp(path string, keys ...string) (string, error) {
 	return tmp.Name(), nil
 }
 
+// tempMark is what names a key file's copy written aside.
+const tempMark = ".tmp-"
+
+func tempPattern(path string) string { return "." + filepath.Base(path) + tempMark + "*" }
+
+// staleAfter is how old a copy written aside must be to be left over from
+// a write that was cut short (a write takes milliseconds).
+const staleAfter = time.Minute
+
 // WriteFile replaces the key file at path with keys (base64, one a line):
 // written aside, mode 0600, synced, then renamed over the old one, so that
 // a reader sees the old file or the new one, whole, and a crash leaves one
-// of them.
+// of them. It then removes the copies of path that earlier writes cut
+// short left aside: each holds master keys, under a name that a backup's
+// exclusion of the key file would not match.
 func WriteFile(path string, keys ...string) error {
 	tmp, err := writeTemp(path, keys...)
 	if err != nil {
@@ -264,7 +277,28 @@ func WriteFile(path string, keys ...string) error {
 		os.Remove(tmp)
 		return err
 	}
+	if err := removeStaleCopies(path, time.Now().Add(-staleAfter)); err != nil {
+		return err
+	}
 	return syncDir(filepath.Dir(path))
+}
+
+// removeStaleCopies removes path's copies written aside before cutoff.
+func removeStaleCopies(path string, cutoff time.Time) error {
+	stale, err := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern(path)))
+	if err != nil {
+		return err
+	}
+	for _, name := range stale {
+		info, err := os.Lstat(name)
+		if err != nil || !info.Mode().IsRegular() || !info.ModTime().Before(cutoff) {
+			continue // gone, not ours, or another write's in progress
+		}
+		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // syncDir makes a file created or renamed in dir durable.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,6 +167,46 @@ func TestGenerate(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
 		t.Errorf("Generate left %d files, want 1", len(entries))
+	}
+}
+
+// WriteFile replaces the key file whole, and removes the copies that
+// writes cut short left aside (each holds master keys), but not one that
+// a write in progress has just made, nor another file.
+func TestWriteFileRemovesStaleCopies(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "accounts.key")
+	if err := Generate(path); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := writeTemp(path, seal.GenerateMasterKey()) // a write cut short
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := writeTemp(path, seal.GenerateMasterKey()) // a write in progress
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, ".other.key.tmp-1")
+	if err := os.WriteFile(other, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(other, old, old)
+	key := seal.GenerateMasterKey()
+	if err := WriteFile(path, key); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); strings.TrimSpace(string(got)) != key {
+		t.Error("the key file does not hold the key written")
+	}
+	for name, want := range map[string]bool{stale: false, fresh: true, other: true} {
+		if _, err := os.Stat(name); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", filepath.Base(name), err == nil, want)
+		}
 	}
 }
 
