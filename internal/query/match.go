@@ -63,7 +63,7 @@ func (f Filter) match(v any) bool {
 
 // FoldedMatcher returns, for a case-insensitive filter (iexact, icontains,
 // istartswith, iendswith), a test of a non-null value given in its
-// strings.ToLower form that answers as Match does on the value itself,
+// Fold form that answers as Match does on the value itself,
 // negation included; nil for any other filter. A caller that keeps many
 // values lower-cased (the service's cache of decoded objects) then folds
 // only the filter's value, once, instead of both sides on every test.
@@ -74,7 +74,7 @@ func (f Filter) FoldedMatcher() func(folded string) bool {
 		return nil
 	}
 	want, _ := f.Values[0].(string)
-	want = strings.ToLower(want)
+	want = Fold(want)
 	var m func(string) bool
 	switch f.Op {
 	case IExact:
@@ -92,9 +92,9 @@ func (f Filter) FoldedMatcher() func(folded string) bool {
 	return m
 }
 
-// Case-insensitive matching means: compare the strings.ToLower forms. The
-// helpers below answer that without allocating when both sides are ASCII,
-// the common case on every list request, and fall back to ToLower otherwise.
+// Case-insensitive matching means: compare the Fold forms. The helpers
+// below answer that without allocating when both sides are ASCII, the
+// common case on every list request, and fall back to Fold otherwise.
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -124,30 +124,30 @@ func foldedEqual(a, b string) bool {
 		}
 		return true
 	}
-	return strings.ToLower(a) == strings.ToLower(b)
+	return Fold(a) == Fold(b)
 }
 
-// hasPrefixFold reports whether ToLower(s) starts with ToLower(prefix).
+// hasPrefixFold reports whether Fold(s) starts with Fold(prefix).
 func hasPrefixFold(s, prefix string) bool {
 	if !isASCII(s) || !isASCII(prefix) {
-		return strings.HasPrefix(strings.ToLower(s), strings.ToLower(prefix))
+		return strings.HasPrefix(Fold(s), Fold(prefix))
 	}
 	return len(s) >= len(prefix) && foldedEqual(s[:len(prefix)], prefix)
 }
 
-// hasSuffixFold reports whether ToLower(s) ends with ToLower(suffix).
+// hasSuffixFold reports whether Fold(s) ends with Fold(suffix).
 func hasSuffixFold(s, suffix string) bool {
 	if !isASCII(s) || !isASCII(suffix) {
-		return strings.HasSuffix(strings.ToLower(s), strings.ToLower(suffix))
+		return strings.HasSuffix(Fold(s), Fold(suffix))
 	}
 	return len(s) >= len(suffix) && foldedEqual(s[len(s)-len(suffix):], suffix)
 }
 
-// ContainsFold reports whether ToLower(s) contains ToLower(sub), without
+// ContainsFold reports whether Fold(s) contains Fold(sub), without
 // allocating when both are ASCII.
 func ContainsFold(s, sub string) bool {
 	if !isASCII(s) || !isASCII(sub) {
-		return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+		return strings.Contains(Fold(s), Fold(sub))
 	}
 	if len(sub) == 0 {
 		return true

@@ -62,7 +62,7 @@ type objectSet struct {
 	columns map[*schema.Field][]any
 
 	mu sync.Mutex
-	// folded holds a text column's values lower-cased (strings.ToLower;
+	// folded holds a text column's values folded (query.Fold;
 	// "" for a value that is not a string), for case-insensitive filters
 	// and _search. Personal values among them live and go with the set,
 	// under the cache's bounds.
@@ -314,7 +314,7 @@ func (set *objectSet) matcher(res *schema.Resource, q query.Query) func(int) boo
 		tests = append(tests, func(i int) bool { return f.Match(col[i]) })
 	}
 	if q.Search != "" {
-		term := strings.ToLower(q.Search)
+		term := query.Fold(q.Search)
 		var cols [][]string
 		for _, f := range res.SearchFields() {
 			cols = append(cols, set.foldedColumn(f))
@@ -348,7 +348,7 @@ func (set *objectSet) foldedColumn(f *schema.Field) []string {
 	col := make([]string, len(set.objects))
 	for i, v := range set.columns[f] {
 		s, _ := v.(string)
-		col[i] = strings.ToLower(s)
+		col[i] = query.Fold(s)
 	}
 	set.folded[f] = col
 	return col

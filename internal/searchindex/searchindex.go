@@ -23,10 +23,10 @@
 // field) truncated to a few bits, so that many values share each token:
 // the database holds candidates, never answers, and every candidate is
 // confirmed after decryption. Tokens are computed over the value's
-// strings.ToLower form, the form every case-insensitive operator of
-// internal/query compares, and strings.ToLower maps rune by rune; so a
-// value that matches a condition holds every token of the condition (no
-// match is ever missed), whatever the case of either side.
+// query.Fold form, the form every case-insensitive operator of
+// internal/query compares, and query.Fold maps rune by rune; so a value
+// that matches a condition holds every token of the condition (no match
+// is ever missed), whatever the case of either side.
 package searchindex
 
 import (
@@ -35,8 +35,9 @@ import (
 	"encoding/binary"
 	"hash"
 	"slices"
-	"strings"
 	"unicode/utf8"
+
+	"accounts/internal/query"
 )
 
 // Kind is what a token stands for.
@@ -51,12 +52,13 @@ const (
 )
 
 // Format is the version of the tokens' definition: their kinds, lengths,
-// encoding and sizes (records.searchBits). Tokens of different formats
+// encoding, sizes (records.searchBits) and case fold (format 3: query.Fold,
+// PostgreSQL's upper(), where format 2 lower-cased). Tokens of different formats
 // can't be compared, so the column that holds them is named with it
 // (sqlbuild.TokensColumn), and a change renames the column: a process of
 // an earlier format then fails to write instead of writing tokens that
 // this one's lookups would not find.
-const Format = 2
+const Format = 3
 
 // PrefixRunes is the longest prefix with a token of its own: a longer
 // startswith query narrows by its first PrefixRunes characters and by
@@ -127,7 +129,7 @@ func (k *Key) token(kind Kind, s string) Token {
 
 // Value returns the distinct tokens of a stored value, in kind order.
 func (k *Key) Value(v string) []Token {
-	f := strings.ToLower(v)
+	f := query.Fold(v)
 	tokens := []Token{k.token(Exact, f)}
 	ends := runeEnds(f)
 	for n := 1; n <= min(PrefixRunes, len(ends)); n++ {
@@ -157,7 +159,7 @@ const (
 // Query returns the tokens every value matching the condition holds, and
 // false when none narrow it: a query too short to hold a gram, or empty.
 func (k *Key) Query(op Op, q string) ([]Token, bool) {
-	f := strings.ToLower(q)
+	f := query.Fold(q)
 	if f == "" {
 		return nil, false
 	}

@@ -15,10 +15,11 @@ var testBits = Bits{Exact: 20, Prefix: 16, Gram: 16, LongGram: 16}
 
 func testKey(seed byte) *Key { return NewKey(bytes.Repeat([]byte{seed}, 32), testBits) }
 
-// alphabet mixes cases, Swedish letters, characters whose lower case is
-// another width in UTF-8 (K: the Kelvin sign, 3 bytes, lower-cases to k),
-// and characters ToLower leaves alone.
-var alphabet = []rune("aAbBeEkKrRsSåÅäÄöÖéÉüÜ -'.İıKΣσς1@")
+// alphabet mixes cases, Swedish letters, characters whose fold is another
+// width in UTF-8 (ſ, 2 bytes, folds to s; ı to i) or another character
+// than their lower case (ς to σ; İ, ẞ and K, the Kelvin sign, to
+// themselves), and characters no case changes.
+var alphabet = []rune("aAbBeEkKrRsSåÅäÄöÖéÉüÜ -'.İıKΣσςſßẞµ1@")
 
 func randomString(r *rand.Rand, maxRunes int) string {
 	n := r.IntN(maxRunes + 1)

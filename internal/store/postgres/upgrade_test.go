@@ -29,16 +29,16 @@ func TestTokenFormatUpgrade(t *testing.T) {
 		customerID, tenantID := uuid.NewString(), uuid.NewString()
 		stmts := []string{`CREATE TABLE schema_migrations (
 			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`}
-		for _, m := range migrations[:3] {
+		for _, m := range migrations[:4] {
 			stmts = append(stmts, m.SQL, `INSERT INTO schema_migrations VALUES (`+strconv.Itoa(m.Version)+`, '`+m.Name+`', now())`)
 		}
 		stmts = append(stmts,
 			`INSERT INTO customers (id, name, created_at) VALUES ('`+customerID+`', 'Kund', now())`,
-			`INSERT INTO tenants (customer_id, id, created_at, seq, sealed, search_tokens)
+			`INSERT INTO tenants (customer_id, id, created_at, seq, sealed, search_tokens_v2)
 			 VALUES ('`+customerID+`', '`+tenantID+`', now(), 1, '\x00', '{1,2}')`)
 		for _, s := range stmts {
 			if _, err := conn.Exec(ctx, s); err != nil {
-				t.Fatalf("making the database of migration 3: %v", err)
+				t.Fatalf("making the database of migration 4: %v", err)
 			}
 		}
 		return customerID, tenantID

@@ -12,7 +12,7 @@ import (
 // new column, so that a process of an earlier version, still running
 // beside this one, fails to write rather than writing tokens of a format
 // this one's lookups would not find.
-const TokensColumn = "search_tokens_v2"
+const TokensColumn = "search_tokens_v3"
 
 // TableColumn is one column of a table: its name, its type as the dialect
 // spells it (lower case), and whether it is NOT NULL.

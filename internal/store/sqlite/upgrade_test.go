@@ -29,16 +29,17 @@ func TestTokenFormatUpgrade(t *testing.T) {
 		customerID, tenantID := uuid.NewString(), uuid.NewString()
 		stmts := []string{`CREATE TABLE schema_migrations (
 			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`}
-		for _, m := range migrations[:3] {
+		for _, m := range migrations[:4] {
 			stmts = append(stmts, m.SQL, `INSERT INTO schema_migrations VALUES (`+strconv.Itoa(m.Version)+`, '`+m.Name+`', '2026-11-29T00:00:00.000000Z')`)
 		}
 		stmts = append(stmts,
 			`INSERT INTO customers (id, name, created_at) VALUES ('`+customerID+`', 'Kund', '2026-11-29T00:00:00.000000Z')`,
-			`INSERT INTO tenants (customer_id, id, created_at, seq, sealed, search_tokens, search_row)
-			 VALUES ('`+customerID+`', '`+tenantID+`', '2026-11-29T00:00:00.000000Z', 1, x'00', 't1 t2', 1)`)
+			`INSERT INTO tenants (customer_id, id, created_at, seq, sealed, search_tokens_v2, search_row)
+			 VALUES ('`+customerID+`', '`+tenantID+`', '2026-11-29T00:00:00.000000Z', 1, x'00', 2, 1)`,
+			`INSERT INTO tenants_search (rowid, tokens) VALUES (1, 't1 t2')`)
 		for _, s := range stmts {
 			if _, err := raw.Exec(s); err != nil {
-				t.Fatalf("making the database of migration 3: %v", err)
+				t.Fatalf("making the database of migration 4: %v", err)
 			}
 		}
 		return customerID, tenantID

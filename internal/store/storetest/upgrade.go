@@ -8,14 +8,15 @@ import (
 	"accounts/internal/store"
 )
 
-// OldTokens makes a database as a process of migration 3 leaves it: one
-// tenant of one customer, holding search tokens of format 1 (the tokens
-// 1 and 2). It returns their ids; the opener given beside it opens that
-// database.
+// OldTokens makes a database as a process of the previous token format
+// leaves it (migration 4, format 2): one tenant of one customer, holding
+// the tokens 1 and 2. It returns their ids; the opener given beside it
+// opens that database.
 type OldTokens func(t *testing.T) (customerID, tenantID string)
 
-// TokenFormatUpgrade: migration 4 (searchindex format 2) keeps a row and
-// drops its tokens of the earlier format, which no lookup of this version
+// TokenFormatUpgrade: the migration to the current token format
+// (searchindex.Format; migration 5, format 3) keeps a row and drops its
+// tokens of the earlier format, which no lookup of this version
 // could use, so that the customer counts as unindexed (and is read without
 // the tokens) until the row is written again; written again, it is found
 // by its new tokens only.
