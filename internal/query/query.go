@@ -354,8 +354,14 @@ func parseValue(f *schema.Field, v string) (any, bool) {
 			// past year 9999) would compare as text out of order.
 			return nil, false
 		}
-		// Stored times have microseconds; so do operands, on every engine.
-		return t.UTC().Truncate(time.Microsecond), true
+		if t.Nanosecond()%int(time.Microsecond) != 0 {
+			// Stored times have microseconds: an operand between two
+			// of them would have to be cut to one, and then compare
+			// otherwise than written (gte a time just after a row's
+			// would take the row).
+			return nil, false
+		}
+		return t.UTC(), true
 	case schema.Number:
 		return schema.ParseNumber(v)
 	case schema.Bool:
