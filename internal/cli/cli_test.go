@@ -566,6 +566,15 @@ func cliCleanEnv(extra ...string) []string {
 	return append(out, extra...)
 }
 
+// cliEnvWith is cliCleanEnv with vars (ACCOUNTS_ variables) set.
+func cliEnvWith(vars map[string]string) []string {
+	env := cliCleanEnv()
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
 func TestCLIExitCodes(t *testing.T) {
 	bin := cliBuild(t)
 	db := filepath.Join(t.TempDir(), "accounts.db")

@@ -33,10 +33,7 @@ type cliServer struct {
 func cliStartServe(t *testing.T, bin string, vars map[string]string) *cliServer {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
-	cmd.Env = cliCleanEnv()
-	for k, v := range vars {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd.Env = cliEnvWith(vars)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

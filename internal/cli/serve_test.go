@@ -293,10 +293,7 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 
 			// The command: exit code 2 and one line on stderr.
 			cmd := exec.Command(bin, append([]string{"serve"}, tc.args...)...)
-			cmd.Env = cliCleanEnv()
-			for k, v := range c.vars {
-				cmd.Env = append(cmd.Env, k+"="+v)
-			}
+			cmd.Env = cliEnvWith(c.vars)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			done := make(chan error, 1)
@@ -630,10 +627,7 @@ func TestCommandsTurnCoreDumpsOff(t *testing.T) {
 	coreLimitOff(t, "serve", s.pid)
 
 	cmd := exec.Command(bin, "keys", "rotate-data", "--settle", "1m")
-	cmd.Env = cliCleanEnv()
-	for k, v := range c.vars {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd.Env = cliEnvWith(c.vars)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
