@@ -50,11 +50,12 @@ func (b *builder) errorResponses() obj {
 		return obj{"description": description, "headers": h, "content": jsonContent(ref("schemas", "Detail"), body)}
 	}
 	retryAfter := obj{"Retry-After": obj{"description": "Seconds to wait before trying again (at least 1).", "schema": obj{"type": "integer", "minimum": 1}}}
-	badRequest := func(description string, schemas ...any) obj {
+	fieldErrors := obj{"ssn": []any{schema.MsgSSN}}
+	badRequest := func(description string, fields obj, schemas ...any) obj {
 		return obj{"description": description, "headers": requestIDHeader, "content": obj{"application/json": obj{
 			"schema": obj{"oneOf": schemas},
 			"examples": obj{
-				"fields":    obj{"summary": "Fields that failed validation", "value": obj{"ssn": []any{schema.MsgSSN}}},
+				"fields":    fields,
 				"malformed": obj{"summary": "A body that is not JSON, or not JSON that decodes exactly", "value": b.bodies.ParseError},
 			},
 		}}}
@@ -65,8 +66,10 @@ func (b *builder) errorResponses() obj {
 	}
 	return obj{
 		"BadRequest": badRequest("Validation failed (field errors), or the body is not JSON that decodes exactly.",
+			obj{"summary": "Fields that failed validation", "value": fieldErrors},
 			ref("schemas", "FieldErrors"), ref("schemas", "Detail")),
 		"BulkBadRequest": badRequest("A bulk write failed (an array, one error object per item), or the request failed as a whole.",
+			obj{"summary": "Items that failed validation: one object per item, empty for an item that passed", "value": []any{obj{}, fieldErrors}},
 			ref("schemas", "BulkErrors"), ref("schemas", "FieldErrors"), ref("schemas", "Detail")),
 		"Unauthorized":         detail("Credentials missing or wrong: the same body whichever header was wrong.", b.bodies.Unauthenticated, nil),
 		"Forbidden":            detail("A client of scope `read` attempted a write.", b.bodies.Forbidden, nil),
@@ -74,7 +77,7 @@ func (b *builder) errorResponses() obj {
 		"MethodNotAllowed":     detail("The path has no such method (PUT, for one); `Allow` lists those it has.", b.bodies.MethodNotAllowed, obj{"Allow": obj{"description": "The path's methods.", "schema": obj{"type": "string"}}}),
 		"PayloadTooLarge":      detail(fmt.Sprintf("The body is over its limit: %d MiB for one object, %d MiB for a bulk write.", b.bodies.BodyLimit>>20, b.bodies.BulkBodyLimit>>20), b.bodies.TooLarge, nil),
 		"UnsupportedMediaType": detail("The body is not `application/json` in UTF-8, or has a `Content-Encoding`.", b.bodies.Unsupported, nil),
-		"TooManyRequests":      detail("The caller is over its share: its request rate, its customer's lists or expensive requests in progress, or failed authentications.", b.bodies.Throttled, retryAfter),
+		"TooManyRequests":      detail("The caller is over its share: its request rate, its customer's requests in flight, lists or expensive requests in progress, or failed authentications.", b.bodies.Throttled, retryAfter),
 		"ServiceUnavailable":   detail("The process is at a capacity limit, or the request ran past its time limit.", b.bodies.Overloaded, retryAfter),
 		"InternalServerError": obj{"description": "An unexpected failure.", "headers": requestIDHeader,
 			"content": jsonContent(ref("schemas", "ServerError"), internal)},
