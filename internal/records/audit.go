@@ -131,7 +131,9 @@ func newReadLog(db store.Store) *readLog {
 	})}
 }
 
-// record appends e and returns once it is durable (or failed). Callers wait
-// for their batch even when their context ends: a batch's commit is bounded
-// by batchTimeout.
-func (l *readLog) record(e audit.Entry) error { return l.batches.Do(e) }
+// record appends e and returns once it is durable (or failed), or when ctx
+// ends first: a read whose entry is not yet durable when its time is up
+// returns nothing (the entry may still be written: a read attempted). A
+// batch's commit is bounded by batchTimeout where a context can bound it;
+// a disk that stalls holds the batch, not the callers.
+func (l *readLog) record(ctx context.Context, e audit.Entry) error { return l.batches.Do(ctx, e) }

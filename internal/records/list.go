@@ -355,7 +355,7 @@ func (a *auditedEmit) add(o Object) error {
 // record writes one read entry of the objects and fields.
 func (a *auditedEmit) record(ids, fields []string) error {
 	entry := a.s.entry(a.ctx, a.p, audit.Read, a.res, ids, fields)
-	if err := a.s.reads.record(entry); err != nil {
+	if err := a.s.reads.record(a.ctx, entry); err != nil {
 		return fmt.Errorf("records: audit: %w", err)
 	}
 	a.recorded = true

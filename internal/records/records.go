@@ -179,7 +179,7 @@ func (s *Service) Get(ctx context.Context, p auth.Principal, res *schema.Resourc
 		return Object{}, err
 	}
 	if audits(res) {
-		if err := s.reads.record(s.entry(ctx, p, audit.Read, res, []string{id}, setFields(res, obj.Values))); err != nil {
+		if err := s.reads.record(ctx, s.entry(ctx, p, audit.Read, res, []string{id}, setFields(res, obj.Values))); err != nil {
 			return Object{}, fmt.Errorf("records: audit: %w", err)
 		}
 	}

@@ -118,6 +118,9 @@ type Store interface {
 	// it, so fn's failure undoes only its own writes; and fn may run more
 	// than once (when the database aborts a transaction as a deadlock
 	// victim), so it must leave nothing behind but through the transaction.
+	// When ctx ends before the commit, Update returns ctx's error at once;
+	// fn has then not run if its turn had not come (a stalled disk holds
+	// the batch, not its callers), and commits with its batch if it had.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Ready reports whether the database answers and its schema is current.
 	Ready(ctx context.Context) error

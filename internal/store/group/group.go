@@ -5,16 +5,18 @@
 //
 // It follows bbolt's DB.Batch (a capped batch, a panic in it turned into
 // an error) and pebble's LogWriter.flushLoop (the pending requests taken
-// whole while one batch commits), without a goroutine of its own: the
-// caller whose request finds no batch committing commits one, and a
-// caller that finishes a batch hands what gathered meanwhile to the first
-// of its callers. It fails safe: every request of a batch gets the batch's
-// outcome, whatever the commit did (returned an error, panicked, or ended
-// its goroutine), and the hand-off runs in a defer, so no failure can
-// leave later requests waiting for a leader that is gone.
+// whole while one batch commits). A batch commits in a goroutine of its
+// own, which then takes the requests that gathered meanwhile, so a caller
+// only waits: it may stop waiting when its context ends (a disk that
+// stalls holds the batch, not every request's answer). It fails safe:
+// every request of a batch gets the batch's outcome, whatever the commit
+// did (returned an error, panicked, or ended its goroutine), and the
+// hand-off runs in a defer, so no failure can leave later requests
+// waiting for a batch that never comes.
 package group
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -63,9 +65,6 @@ type Committer[T any] struct {
 type call[T any] struct {
 	item T
 	done chan error
-	// lead receives a batch this caller is to commit: the batch after the
-	// one that just committed, which holds this request.
-	lead chan []*call[T]
 }
 
 // New returns a Committer committing batches with commit. It panics when
@@ -95,10 +94,11 @@ func (e *PanicError) Error() string { return ErrPanic.Error() }
 func (e *PanicError) Unwrap() error { return ErrPanic }
 
 // Do adds item to a batch and returns once that batch has committed: nil
-// when it did and the commit did not fail item alone, else the error. The
-// caller may commit batches itself while it waits, its own or the next.
-func (c *Committer[T]) Do(item T) error {
-	cl := &call[T]{item: item, done: make(chan error, 1), lead: make(chan []*call[T], 1)}
+// when it did and the commit did not fail item alone, else the error. When
+// ctx ends first, Do returns ctx's error at once, and item stays in its
+// batch: the commit decides whether it still runs (it may already have).
+func (c *Committer[T]) Do(ctx context.Context, item T) error {
+	cl := &call[T]{item: item, done: make(chan error, 1)}
 	now := time.Now()
 	c.mu.Lock()
 	busy := now.Sub(c.lastArrival) < 2*c.cfg.MaxDelay
@@ -110,21 +110,21 @@ func (c *Committer[T]) Do(item T) error {
 	}
 	c.mu.Unlock()
 	if first {
-		if busy && c.cfg.MaxDelay > 0 {
-			time.Sleep(c.cfg.MaxDelay)
-		}
-		c.mu.Lock()
-		batch := c.take()
-		c.mu.Unlock()
-		c.run(batch)
-	}
-	for {
-		select {
-		case err := <-cl.done:
-			return err
-		case batch := <-cl.lead:
+		go func() {
+			if busy && c.cfg.MaxDelay > 0 {
+				time.Sleep(c.cfg.MaxDelay)
+			}
+			c.mu.Lock()
+			batch := c.take()
+			c.mu.Unlock()
 			c.run(batch)
-		}
+		}()
+	}
+	select {
+	case err := <-cl.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -192,8 +192,8 @@ func (c *Committer[T]) safelyCommit(items []T, errs []error) (err error) {
 	return c.commit(items, errs)
 }
 
-// handOff gives the requests that gathered to the first of their callers,
-// who commits them without waiting, or ends this turn when none did.
+// handOff commits the requests that gathered, in a goroutine of their own
+// and without waiting, or ends this turn when none did.
 func (c *Committer[T]) handOff() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -201,6 +201,5 @@ func (c *Committer[T]) handOff() {
 		c.inFlight--
 		return
 	}
-	next := c.take()
-	next[0].lead <- next
+	go c.run(c.take())
 }

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"context"
 	"errors"
 	"runtime"
 	"slices"
@@ -51,7 +52,7 @@ func doAll(c *Committer[int], from, n int) []error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.Do(from + i)
+			errs[i] = c.Do(context.Background(), from+i)
 		}()
 	}
 	wg.Wait()
@@ -190,10 +191,12 @@ func TestGoexitInCommitDoesNotWedge(t *testing.T) {
 		return nil
 	}
 	c := New(Config[int]{MaxBatch: 1, MaxInFlight: 1}, r.commit)
-	// The first request's own goroutine ends inside the commit, so its
-	// Do never returns: run it apart, and the others once it has.
-	go c.Do(0)
+	var first error
+	within(t, "the request whose commit exited", func() { first = c.Do(context.Background(), 0) })
 	<-exited
+	if !errors.Is(first, ErrAbandoned) {
+		t.Errorf("the request whose commit exited: %v, want ErrAbandoned", first)
+	}
 	var errs []error
 	within(t, "requests after a commit that exited", func() { errs = doAll(c, 1, 8) })
 	for i, err := range errs {
@@ -232,7 +235,7 @@ func TestPanicAfterMemberErrorFailsAll(t *testing.T) {
 		panic("later")
 	})
 	var err error
-	within(t, "a panicking batch", func() { err = c.Do(1) })
+	within(t, "a panicking batch", func() { err = c.Do(context.Background(), 1) })
 	if !errors.Is(err, ErrPanic) {
 		t.Fatalf("Do returned %v, want ErrPanic", err)
 	}
@@ -303,7 +306,7 @@ func TestSeveralBatchesInFlight(t *testing.T) {
 func TestLoneRequestDoesNotWait(t *testing.T) {
 	c := New(Config[int]{MaxBatch: 8, MaxDelay: time.Second, MaxInFlight: 1}, func([]int, []error) error { return nil })
 	start := time.Now()
-	if err := c.Do(1); err != nil {
+	if err := c.Do(context.Background(), 1); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 500*time.Millisecond {
@@ -340,7 +343,7 @@ func TestBatchesCappedByWeight(t *testing.T) {
 			if i == 20 {
 				v = 50
 			}
-			if err := c.Do(v); err != nil {
+			if err := c.Do(context.Background(), v); err != nil {
 				t.Errorf("Do(%d): %v", v, err)
 			}
 		}()
@@ -353,6 +356,43 @@ func TestBatchesCappedByWeight(t *testing.T) {
 		}
 		if total > 10 && len(b) > 1 {
 			t.Errorf("a batch %v of weight %d, above MaxWeight 10", b, total)
+		}
+	}
+}
+
+// A caller whose context ends while its batch's commit is stuck (a disk
+// that stalls) stops waiting at once with its context's error; the
+// commit's outcome still reaches the others, and later requests are
+// served once it returns.
+func TestCallerLeavesWhenItsContextEnds(t *testing.T) {
+	r := &recorder{}
+	stuck, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	r.fail = func([]int, []error) error {
+		once.Do(func() { close(stuck); <-release })
+		return nil
+	}
+	c := New(Config[int]{MaxBatch: 4, MaxInFlight: 1}, r.commit)
+	held := make(chan error, 1)
+	go func() { held <- c.Do(context.Background(), 0) }()
+	<-stuck
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var err error
+	within(t, "a request whose context ends behind a stuck commit", func() { err = c.Do(ctx, 1) })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("the request that left: %v, want its context's error", err)
+	}
+	close(release)
+	within(t, "the stuck request", func() { err = <-held })
+	if err != nil {
+		t.Errorf("the request of the stuck commit: %v", err)
+	}
+	var errs []error
+	within(t, "requests after the stuck commit", func() { errs = doAll(c, 2, 8) })
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("request %d after the stuck commit: %v", i, err)
 		}
 	}
 }

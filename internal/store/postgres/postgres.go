@@ -345,11 +345,13 @@ const batchTimeout = 30 * time.Second
 // must do its validation, sealing and other work that needs no
 // transaction before, not inside. fn may run more than once (see
 // commitBatch): it must leave nothing behind but through the transaction.
+// When ctx ends first, Update returns its error at once: fn is not run if
+// its turn had not come, and commits with its batch if it had.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.writes.Do(sqltx.Request{Ctx: ctx, Fn: fn})
+	return db.writes.Do(ctx, sqltx.Request{Ctx: ctx, Fn: fn})
 }
 
 // commitBatch runs a batch of Updates in one transaction. A transaction

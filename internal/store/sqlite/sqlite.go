@@ -323,12 +323,14 @@ const maxWriteBatch = 64
 // of it, so one failing undoes its own writes only, and each returns only
 // once the shared transaction has committed. So fn must do its own
 // validation, sealing and other work that needs no transaction before,
-// not inside: every writer of the batch waits for it.
+// not inside: every writer of the batch waits for it. When ctx ends first,
+// Update returns its error at once: fn is not run if its turn had not
+// come, and commits with its batch if it had.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.writes.Do(sqltx.Request{Ctx: ctx, Fn: fn})
+	return db.writes.Do(ctx, sqltx.Request{Ctx: ctx, Fn: fn})
 }
 
 // commitBatch runs a batch of Updates in one transaction.

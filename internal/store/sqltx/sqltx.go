@@ -527,17 +527,24 @@ func Rows(r Request) int { return store.WriteRows(r.Ctx) }
 // RunBatch runs the requests of a batch in one transaction, tx being the
 // store.Tx the engine wraps t in: each in its own savepoint when there are
 // several, so that a failing request undoes only its own writes. errs[i]
-// gets request i's error. Then it finishes the transaction (finish) and
+// gets request i's error; a request whose context has ended before its
+// turn is not run (its caller has stopped waiting, and was answered that
+// its time was up). Then it finishes the transaction (finish) and
 // has link link the audit entries to their chains. It reports whether
 // anything is left to commit, and returns an error when the transaction
 // can't go on, which fails the whole batch.
 func (t *Tx) RunBatch(ctx context.Context, tx store.Tx, batch []Request, errs []error,
 	link func(context.Context, []*audit.Entry) error) (commit bool, err error) {
 	if len(batch) == 1 {
-		errs[0] = batch[0].Fn(tx)
+		if errs[0] = batch[0].Ctx.Err(); errs[0] == nil {
+			errs[0] = batch[0].Fn(tx)
+		}
 		commit = errs[0] == nil
 	} else {
 		for i, r := range batch {
+			if errs[i] = r.Ctx.Err(); errs[i] != nil {
+				continue // its caller has stopped waiting: not written
+			}
 			var fnErr error
 			if fnErr, err = t.savepoint(r.Ctx, func() error { return r.Fn(tx) }); err != nil {
 				return false, err

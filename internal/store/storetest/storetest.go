@@ -56,6 +56,7 @@ func Run(t *testing.T, open Opener) {
 		{"VersionsConcurrent", testVersionsConcurrent},
 		{"ConcurrentUpdatesFailAlone", testConcurrentUpdatesFailAlone},
 		{"LockedReads", testLockedReads},
+		{"UpdateLeftBeforeItsTurn", testUpdateLeftBeforeItsTurn},
 		{"PanicInUpdateFailsSafe", testPanicInUpdate},
 		{"Savepoint", testSavepoint},
 		{"SavepointForgetsRolledBackVersion", testSavepointVersion},
@@ -1188,6 +1189,59 @@ func testConcurrentUpdatesFailAlone(t *testing.T, f *fixture) {
 	}
 	if sameName != 1 {
 		t.Errorf("%d Updates stored the same unique name, want 1", sameName)
+	}
+}
+
+// testUpdateLeftBeforeItsTurn: an Update whose context ends while it waits
+// behind a slow one returns at once, and if it returned an error its
+// writes never happen (SQLite: its turn had not come; an engine that runs
+// it beside the slow one commits it, and says so). An Update that waited
+// beside it, in what may be the same batch, is not failed by it.
+func testUpdateLeftBeforeItsTurn(t *testing.T, f *fixture) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		err := f.update(func(tx store.Tx) error {
+			close(started)
+			<-release
+			return nil
+		})
+		if err != nil {
+			t.Errorf("the slow Update: %v", err)
+		}
+	})
+	<-started
+	insert := func(ctx context.Context, name string) (store.Row, error) {
+		row := f.row(f.org, f.base, map[string]any{"name": name})
+		return row, f.db.Update(ctx, func(tx store.Tx) error { return tx.Insert(f.ctx, f.custA, f.org, row) })
+	}
+	var patient store.Row
+	var patientErr error
+	wg.Go(func() { patient, patientErr = insert(f.ctx, "waited its turn") })
+	ctx, cancel := context.WithTimeout(f.ctx, 50*time.Millisecond)
+	defer cancel()
+	begun := time.Now()
+	row, err := insert(ctx, "left before its turn")
+	took := time.Since(begun)
+	close(release)
+	wg.Wait()
+	if took > 2*time.Second {
+		t.Errorf("the Update whose context ended returned after %v: it waited for the slow one", took)
+	}
+	_, getErr := f.get(t, f.custA, f.org, row.ID)
+	switch {
+	case err != nil && !errors.Is(err, context.DeadlineExceeded):
+		t.Errorf("the Update whose context ended: %v, want its context's error or nil", err)
+	case err != nil && getErr == nil:
+		t.Error("the Update answered that its time was up, and its row was written after all")
+	case err == nil && getErr != nil:
+		t.Errorf("the Update succeeded, and its row is not there: %v", getErr)
+	}
+	if patientErr != nil {
+		t.Errorf("the Update that waited beside the one that left: %v", patientErr)
+	} else if _, err := f.get(t, f.custA, f.org, patient.ID); err != nil {
+		t.Errorf("the row of the Update that waited beside the one that left: %v", err)
 	}
 }
 
