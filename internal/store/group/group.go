@@ -5,14 +5,17 @@
 //
 // It follows bbolt's DB.Batch (a capped batch, a panic in it turned into
 // an error) and pebble's LogWriter.flushLoop (the pending requests taken
-// whole while one batch commits). A batch commits in a goroutine of its
-// own, which then takes the requests that gathered meanwhile, so a caller
-// only waits: it may stop waiting when its context ends (a disk that
-// stalls holds the batch, not every request's answer). It fails safe:
-// every request of a batch gets the batch's outcome, whatever the commit
-// did (returned an error, panicked, or ended its goroutine), and the
-// hand-off runs in a defer, so no failure can leave later requests
-// waiting for a batch that never comes.
+// whole while one batch commits), without a goroutine of its own: the
+// caller whose request finds no batch committing commits one, and a
+// caller that finishes a batch hands what gathered meanwhile to the first
+// of its callers. Any other caller may stop waiting when its context ends
+// (a disk that stalls holds the batch and the caller running it, not
+// every request's answer); a batch handed to a caller that has stopped
+// waiting is committed all the same. It fails safe: every request of a
+// batch gets the batch's outcome, whatever the commit did (returned an
+// error, panicked, or ended its goroutine), and the hand-off runs in a
+// defer, so no failure can leave later requests waiting for a leader that
+// is gone.
 package group
 
 import (
@@ -65,6 +68,9 @@ type Committer[T any] struct {
 type call[T any] struct {
 	item T
 	done chan error
+	// lead receives a batch this caller is to commit: the batch after the
+	// one that just committed, which holds this request.
+	lead chan []*call[T]
 }
 
 // New returns a Committer committing batches with commit. It panics when
@@ -94,11 +100,13 @@ func (e *PanicError) Error() string { return ErrPanic.Error() }
 func (e *PanicError) Unwrap() error { return ErrPanic }
 
 // Do adds item to a batch and returns once that batch has committed: nil
-// when it did and the commit did not fail item alone, else the error. When
-// ctx ends first, Do returns ctx's error at once, and item stays in its
-// batch: the commit decides whether it still runs (it may already have).
+// when it did and the commit did not fail item alone, else the error. The
+// caller may commit batches itself while it waits, its own or the next;
+// while it is not committing, it returns ctx's error at once when ctx
+// ends, and item stays in its batch: the commit decides whether it still
+// runs (it may already have).
 func (c *Committer[T]) Do(ctx context.Context, item T) error {
-	cl := &call[T]{item: item, done: make(chan error, 1)}
+	cl := &call[T]{item: item, done: make(chan error, 1), lead: make(chan []*call[T], 1)}
 	now := time.Now()
 	c.mu.Lock()
 	busy := now.Sub(c.lastArrival) < 2*c.cfg.MaxDelay
@@ -110,21 +118,37 @@ func (c *Committer[T]) Do(ctx context.Context, item T) error {
 	}
 	c.mu.Unlock()
 	if first {
-		go func() {
-			if busy && c.cfg.MaxDelay > 0 {
-				time.Sleep(c.cfg.MaxDelay)
-			}
-			c.mu.Lock()
-			batch := c.take()
-			c.mu.Unlock()
-			c.run(batch)
-		}()
+		if busy && c.cfg.MaxDelay > 0 {
+			time.Sleep(c.cfg.MaxDelay)
+		}
+		c.mu.Lock()
+		batch := c.take()
+		c.mu.Unlock()
+		c.run(batch)
 	}
-	select {
-	case err := <-cl.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		select {
+		case err := <-cl.done:
+			return err
+		case batch := <-cl.lead:
+			c.run(batch)
+		case <-ctx.Done():
+			go c.standIn(cl)
+			return ctx.Err()
+		}
+	}
+}
+
+// standIn waits in place of a caller that has stopped waiting, so that a
+// batch handed to it is still committed.
+func (c *Committer[T]) standIn(cl *call[T]) {
+	for {
+		select {
+		case <-cl.done:
+			return
+		case batch := <-cl.lead:
+			c.run(batch)
+		}
 	}
 }
 
@@ -192,8 +216,9 @@ func (c *Committer[T]) safelyCommit(items []T, errs []error) (err error) {
 	return c.commit(items, errs)
 }
 
-// handOff commits the requests that gathered, in a goroutine of their own
-// and without waiting, or ends this turn when none did.
+// handOff gives the requests that gathered to the first of their callers
+// (or its stand-in), who commits them without waiting, or ends this turn
+// when none did.
 func (c *Committer[T]) handOff() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -201,5 +226,6 @@ func (c *Committer[T]) handOff() {
 		c.inFlight--
 		return
 	}
-	go c.run(c.take())
+	next := c.take()
+	next[0].lead <- next
 }

@@ -191,12 +191,10 @@ func TestGoexitInCommitDoesNotWedge(t *testing.T) {
 		return nil
 	}
 	c := New(Config[int]{MaxBatch: 1, MaxInFlight: 1}, r.commit)
-	var first error
-	within(t, "the request whose commit exited", func() { first = c.Do(context.Background(), 0) })
+	// The first request's own goroutine ends inside the commit, so its
+	// Do never returns: run it apart, and the others once it has.
+	go c.Do(context.Background(), 0)
 	<-exited
-	if !errors.Is(first, ErrAbandoned) {
-		t.Errorf("the request whose commit exited: %v, want ErrAbandoned", first)
-	}
 	var errs []error
 	within(t, "requests after a commit that exited", func() { errs = doAll(c, 1, 8) })
 	for i, err := range errs {
