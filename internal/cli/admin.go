@@ -222,6 +222,16 @@ func customerDelete(fs *flag.FlagSet, io IO) runFunc {
 		if err != nil {
 			return err
 		}
+		// The key store first: a command that can't reach it, or that is
+		// given another deployment's, changes nothing.
+		ks, err := keystore.Open(ctx, location)
+		if err != nil {
+			return err
+		}
+		defer ks.Close()
+		if err := keysToDestroy(ctx, db, ks, customerID); err != nil {
+			return err
+		}
 		if !*yes {
 			if err := confirmDelete(io, customer); err != nil {
 				return err
@@ -230,19 +240,16 @@ func customerDelete(fs *flag.FlagSet, io IO) runFunc {
 		if err := revokeAndSettle(ctx, db, customerID); err != nil {
 			return err
 		}
-		ks, err := keystore.Open(ctx, location)
-		if err != nil {
-			return err
-		}
-		defer ks.Close()
-		if err := ks.Destroy(ctx, customerID); err != nil {
-			return fmt.Errorf("destroying the customer's keys: %w", err)
-		}
+		// Recorded before the keys go: a run cut short after that finds
+		// the record, and knows the keys it no longer finds are gone.
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		entry := audit.Entry{CustomerID: customerID, Time: now, ClientID: "cli", Action: audit.Delete,
-			Resource: "Customer", ObjectIDs: []string{customerID}}
+			Resource: customerResource, ObjectIDs: []string{customerID}}
 		if err := db.AppendAuditAlone(ctx, []audit.Entry{entry}); err != nil {
 			return fmt.Errorf("recording the deletion: %w", err)
+		}
+		if err := ks.Destroy(ctx, customerID); err != nil {
+			return fmt.Errorf("destroying the customer's keys: %w", err)
 		}
 		if err := db.DeleteCustomer(ctx, customerID); err != nil {
 			return fmt.Errorf("deleting the customer's rows (its keys are already destroyed; run again to finish): %w", err)
@@ -253,6 +260,32 @@ func customerDelete(fs *flag.FlagSet, io IO) runFunc {
 		fmt.Fprintf(io.Stdout, "customer %s deleted: keys destroyed, rows deleted\n", customerID)
 		return nil
 	}
+}
+
+// customerResource names a customer in the audit entry of its deletion.
+const customerResource = "Customer"
+
+// keysToDestroy refuses the deletion of a customer whose keys the key
+// store does not hold, unless an earlier deletion of it (cut short before
+// its rows went) destroyed them: a key store of another deployment would
+// otherwise be told to destroy nothing, and the command report a
+// crypto-shredding that did not happen, the real keys left to open every
+// backup.
+func keysToDestroy(ctx context.Context, db store.Store, ks *keystore.Store, customerID string) error {
+	keys, err := ks.CustomerKeys(ctx, customerID)
+	if err != nil || len(keys) > 0 {
+		return err
+	}
+	begun := false
+	err = db.AuditEntries(ctx, customerID, func(e audit.Entry) error {
+		begun = begun || e.Action == audit.Delete && e.Resource == customerResource
+		return nil
+	})
+	if err != nil || begun {
+		return err
+	}
+	return usagef("the key store holds no keys of customer %s, and no deletion of it was begun: --key-store (%s) names another deployment's key store, or the keys were lost; nothing was changed",
+		customerID, config.EnvKeyStore)
 }
 
 // revokeAndSettle revokes the customer's clients that are not revoked yet

@@ -20,8 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"accounts/internal/audit"
 	"accounts/internal/auth"
 	"accounts/internal/config"
+	"accounts/internal/keystore"
+	"accounts/internal/schema"
 	"accounts/internal/seal"
 
 	"github.com/google/uuid"
@@ -737,5 +740,56 @@ func TestCLIHelpMasksDatabasePassword(t *testing.T) {
 		if strings.Contains(out, "hunter2") {
 			t.Errorf("accounts %s -h shows the database password", path)
 		}
+	}
+}
+
+// customer delete given another deployment's key store (here a new, empty
+// one) refuses before it changes anything: the customer, its client and
+// its keys stay. A deletion cut short after it recorded itself and
+// destroyed the keys (its rows left) finishes when run again, though the
+// keys are no longer found.
+func TestCLICustomerDeleteNeedsItsKeys(t *testing.T) {
+	c := newCLIEnv(t)
+	cu := c.customer("Shred Check AB")
+	var client cliClient
+	c.runJSON(&client, "client", "create", "--customer", cu.ID, "--json")
+	keys := keysStored(t, keysLocation(t, c))
+	other := filepath.Join(t.TempDir(), "other.keys")
+	_, _, err := c.run("customer", "delete", "--id", cu.ID, "--yes", "--key-store", other)
+	cliUsage(t, "customer delete with another key store", err)
+	if n := keysStored(t, keysLocation(t, c)); n != keys {
+		t.Errorf("the deployment's key store holds %d keys after the refusal, want %d", n, keys)
+	}
+	out, _, err := c.run("client", "list", "--customer", cu.ID, "--json")
+	if err != nil || strings.Contains(out, `"revoked_at": "`) {
+		t.Errorf("client list after the refusal: err %v, revoked %v", err, strings.Contains(out, `"revoked_at": "`))
+	}
+
+	// A deletion cut short: its record and the keys' destruction done.
+	ctx := context.Background()
+	db, err := openStore(ctx, config.Config{Database: c.vars[config.EnvDatabase]}, schema.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.AppendAuditAlone(ctx, []audit.Entry{{CustomerID: cu.ID, Time: time.Now().UTC().Truncate(time.Microsecond),
+		ClientID: "cli", Action: audit.Delete, Resource: customerResource, ObjectIDs: []string{cu.ID}}})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := keystore.Open(ctx, keysLocation(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ks.Destroy(ctx, cu.ID)
+	ks.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.run("customer", "delete", "--id", cu.ID, "--yes"); err != nil {
+		t.Fatalf("customer delete run again after a deletion cut short: %v", err)
+	}
+	if _, _, err := c.run("client", "list", "--customer", cu.ID); err == nil {
+		t.Error("the customer is still there after its deletion was run again")
 	}
 }
