@@ -96,7 +96,7 @@ func Open(ctx context.Context, location string) (_ *Store, err error) {
 	if s.pg {
 		blob = "bytea"
 	}
-	for _, table := range []string{`CREATE TABLE IF NOT EXISTS customer_keys (
+	if err := s.createTables(ctx, []string{`CREATE TABLE IF NOT EXISTS customer_keys (
 		customer_id TEXT    NOT NULL,
 		purpose     TEXT    NOT NULL CHECK (purpose IN ('data', 'index')),
 		version     INTEGER NOT NULL,
@@ -107,13 +107,36 @@ func Open(ctx context.Context, location string) (_ *Store, err error) {
 		`CREATE TABLE IF NOT EXISTS master_key_check (
 		id          INTEGER PRIMARY KEY CHECK (id = 1),
 		check_value ` + blob + ` NOT NULL)`,
-	} {
-		if _, err := s.db.ExecContext(ctx, table); err != nil {
-			s.db.Close()
-			return nil, fmt.Errorf("keystore: creating tables: %w", err)
-		}
+	}); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("keystore: creating tables: %w", err)
 	}
 	return s, nil
+}
+
+// createLock is the pg_advisory_xact_lock key that serializes the creation
+// of a PostgreSQL key store's tables (the data store's migrations take
+// another).
+const createLock = 0x6b657973746f7265 // "keystore"
+
+// createTables runs the CREATE TABLE IF NOT EXISTS statements in one
+// transaction. On PostgreSQL it holds createLock first: two of them at once
+// both find no table and the second fails on a catalog constraint, so that
+// one of several processes starting together on a new key store would exit.
+func (s *Store) createTables(ctx context.Context, tables []string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.pg {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(createLock)); err != nil {
+				return err
+			}
+		}
+		for _, table := range tables {
+			if _, err := tx.ExecContext(ctx, table); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Lookup opens the key store at location for reading only, creating

@@ -158,6 +158,41 @@ func TestPostgresKeyStore(t *testing.T) {
 	testStore(t, storetest.PostgresURL(t))
 }
 
+// Processes opening a new key store at once all open it: its tables are
+// made once, the others wait for them (on PostgreSQL, two CREATE TABLE IF
+// NOT EXISTS at once fail one of them).
+func testOpenTogether(t *testing.T, location string) {
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ks, err := Open(context.Background(), location)
+			if err == nil {
+				_, err = ks.All(context.Background())
+				ks.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open %d of %d at once: %v", i, n, err)
+		}
+	}
+}
+
+func TestSQLiteOpenTogether(t *testing.T) {
+	testOpenTogether(t, filepath.Join(t.TempDir(), "keys.db"))
+}
+
+func TestPostgresOpenTogether(t *testing.T) {
+	for range 3 {
+		testOpenTogether(t, storetest.PostgresURL(t))
+	}
+}
+
 // Keys put while a rotation runs are either rewrapped by it or refused
 // (ErrCheckChanged): the key store never ends with keys under two master
 // keys.
