@@ -165,6 +165,39 @@ func keysEngines(t *testing.T, fn func(t *testing.T, c *cliEnv)) {
 	})
 }
 
+// Another deployment's key store, under the same master key, is refused by
+// every command that uses the keys: its keys are none of this database's
+// customers', so serving would fail every request while ready, and a new
+// customer's keys would go to the other deployment. Nothing is written to
+// either key store.
+func TestKeysAnotherDeploymentsKeyStoreIsRefused(t *testing.T) {
+	keysEngines(t, func(t *testing.T, c *cliEnv) {
+		c.customer("Here AB")
+		other := newCLIEnv(t)
+		other.vars[config.EnvMasterKey] = c.vars[config.EnvMasterKey]
+		other.customer("Elsewhere AB")
+		theirs := keysLocation(t, other)
+		ours := keysLocation(t, c)
+		c.vars[config.EnvKeyStore] = theirs
+		for _, args := range [][]string{
+			{"serve", "--addr", "127.0.0.1:0"},
+			{"customer", "create", "--name", "Crossed AB"},
+			{"keys", "rotate-data"},
+		} {
+			if err := keysRefused(t, c, args[0]+" with another deployment's key store", args...); !errors.Is(err, masterkey.ErrKeysMissing) {
+				t.Errorf("%s with another deployment's key store: err %v, want ErrKeysMissing", args[0], err)
+			}
+		}
+		if n := keysStored(t, theirs); n != 2 {
+			t.Errorf("the other deployment's key store holds %d keys, want its customer's 2", n)
+		}
+		c.vars[config.EnvKeyStore] = ours
+		if _, _, err := c.run("customer", "create", "--name", "Back Home AB"); err != nil {
+			t.Errorf("customer create with its own key store: %v", err)
+		}
+	})
+}
+
 // A master key other than the one the key store's keys are wrapped under
 // is refused at start by every command that uses it; no customer is made
 // under it, so the key store never holds keys wrapped under two master keys.

@@ -113,7 +113,7 @@ func openKeys(ctx context.Context, cfg config.Config, log *slog.Logger) (*keys, 
 		}
 	}
 	if verdict.Empty {
-		n, err := countCustomers(ctx, cfg)
+		n, _, err := countCustomers(ctx, cfg, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -125,6 +125,11 @@ func openKeys(ctx context.Context, cfg config.Config, log *slog.Logger) (*keys, 
 			return nil, refuse(fmt.Errorf("%w: the database holds %d customers, but the key store %s holds no key%s: "+
 				"--key-store (%s) does not name their key store, or it was lost; point it at theirs (or restore it from its "+
 				"backup, with the master key); nothing was changed", masterkey.ErrKeysMissing, n, where, missing, config.EnvKeyStore))
+		}
+	}
+	if !verdict.Empty && exists {
+		if err := sameDeployment(ctx, cfg, peek, where); err != nil {
+			return nil, err
 		}
 	}
 	if !verdict.Empty && cfg.DatabaseMissing() {
@@ -178,9 +183,34 @@ func refuseKeys(err error) error {
 }
 
 // countCustomers counts the data's customers without changing anything.
-func countCustomers(ctx context.Context, cfg config.Config) (int, error) {
+func countCustomers(ctx context.Context, cfg config.Config, among []string) (total, found int, err error) {
 	if cfg.IsPostgres() {
-		return postgres.CountCustomers(ctx, cfg.Database)
+		return postgres.CountCustomers(ctx, cfg.Database, among)
 	}
-	return sqlite.CountCustomers(ctx, cfg.Database)
+	return sqlite.CountCustomers(ctx, cfg.Database, among)
+}
+
+// sameDeployment refuses a key store that holds keys, but none of the
+// database's customers' while it has some: another deployment's (a
+// mistyped --key-store, two restores crossed). Served, every request would
+// fail while /readyz answered ready; a customer created would put its keys
+// in the other deployment's store. One customer with keys is enough to
+// pass: a customer whose deletion was cut short after its keys went has
+// none, and stays until the deletion is run again.
+func sameDeployment(ctx context.Context, cfg config.Config, ks *keystore.Store, where string) error {
+	all, err := ks.All(ctx)
+	if err != nil || len(all) == 0 {
+		return err
+	}
+	ids := make([]string, 0, len(all))
+	for _, k := range all {
+		ids = append(ids, k.CustomerID)
+	}
+	total, found, err := countCustomers(ctx, cfg, ids)
+	if err != nil || total == 0 || found > 0 {
+		return err
+	}
+	return refuse(fmt.Errorf("%w: the database holds %d customers, and the key store %s holds keys, but none of theirs: "+
+		"--key-store (%s) names another deployment's key store, or --database (%s) another deployment's database; "+
+		"point them at one deployment's; nothing was changed", masterkey.ErrKeysMissing, total, where, config.EnvKeyStore, config.EnvDatabase))
 }

@@ -209,28 +209,29 @@ func (db *DB) migrate(ctx context.Context) (err error) {
 func (db *DB) Migrated() []string { return db.migrated }
 
 // CountCustomers counts the customers in the database at url (its current
-// schema) without creating, migrating or changing anything: 0 when it has
-// no customer table yet. A command asks before it decides whether a new
-// master key may be made.
-func CountCustomers(ctx context.Context, url string) (int, error) {
+// schema), and those of them whose ids are among, without creating,
+// migrating or changing anything: 0 when it has no customer table yet. A
+// command asks before it decides whether a new master key may be made, and
+// whether a key store is the database's.
+func CountCustomers(ctx context.Context, url string, among []string) (total, found int, err error) {
 	cfg, err := poolConfig(url)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: connecting: %w", pgsafe.Err(err))
+		return 0, 0, fmt.Errorf("postgres: connecting: %w", pgsafe.Err(err))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT to_regclass('customers') IS NOT NULL`).Scan(&exists); err != nil || !exists {
-		return 0, pgsafe.Err(err)
+		return 0, 0, pgsafe.Err(err)
 	}
-	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM customers`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("postgres: counting customers: %w", pgsafe.Err(err))
+	err = conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE id = ANY($1::text[])) FROM customers`, among).Scan(&total, &found)
+	if err != nil {
+		return 0, 0, fmt.Errorf("postgres: counting customers: %w", pgsafe.Err(err))
 	}
-	return n, nil
+	return total, found, nil
 }
 
 // loadUniqueColumns reads, for the current schema's unique, primary key and

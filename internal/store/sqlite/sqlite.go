@@ -229,30 +229,37 @@ func (db *DB) migrate(ctx context.Context) error {
 // Migrated returns the migrations Open applied.
 func (db *DB) Migrated() []string { return db.migrated }
 
-// CountCustomers counts the customers in the database file at path without
-// creating, migrating or changing anything: 0 when there is no database
-// there yet, or no customer table in it. A command asks before it decides
-// whether a new master key may be made.
-func CountCustomers(ctx context.Context, path string) (int, error) {
+// CountCustomers counts the customers in the database file at path, and
+// those of them whose ids are among, without creating, migrating or
+// changing anything: 0 when there is no database there yet, or no customer
+// table in it. A command asks before it decides whether a new master key
+// may be made, and whether a key store is the database's.
+func CountCustomers(ctx context.Context, path string, among []string) (total, found int, err error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+		return 0, 0, nil
 	}
 	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro&_pragma=busy_timeout(10000)")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer db.Close()
-	var tables, n int
+	var tables int
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'customers'`).Scan(&tables); err != nil {
-		return 0, fmt.Errorf("sqlite: reading the database: %w", err)
+		return 0, 0, fmt.Errorf("sqlite: reading the database: %w", err)
 	}
 	if tables == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM customers`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlite: counting customers: %w", err)
+	ids, err := dialect.SQLite.List(among)
+	if err != nil {
+		return 0, 0, err
 	}
-	return n, nil
+	err = db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE id IN (SELECT value FROM json_each(?))) FROM customers`, ids).
+		Scan(&total, &found)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: counting customers: %w", err)
+	}
+	return total, found, nil
 }
 
 // Ready checks that the database answers and every migration is applied.
