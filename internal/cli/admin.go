@@ -74,7 +74,7 @@ func (a *adminFlags) validate() error {
 		// A mistyped --database, or an unset ACCOUNTS_DATABASE, would
 		// otherwise get a new, empty database and find nothing in it: an
 		// audit verify of a restored copy would pass.
-		return usagef("there is no database at %s (--database, env %s): give the deployment's", a.cfg.Database, config.EnvDatabase)
+		return usagef("there is no database at %s (--database, env %s): name the deployment's database file; nothing was changed", a.cfg.Database, config.EnvDatabase)
 	}
 	var err error
 	switch {

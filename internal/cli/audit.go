@@ -225,7 +225,7 @@ func auditList(fs *flag.FlagSet, io IO) runFunc {
 			return err
 		}
 		var since time.Time
-		if *sinceFlag != "" {
+		if *sinceFlag != "" || flagGiven(fs, "since") {
 			if since, err = parseSince(*sinceFlag); err != nil {
 				return err
 			}

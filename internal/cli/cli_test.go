@@ -588,6 +588,7 @@ func TestCLIExitCodes(t *testing.T) {
 		{[]string{"client", "create", "--customer", "nope", "--database", db}, 2},
 		{[]string{"client", "create", "--customer", uuid.NewString(), "--database", db}, 2},
 		{[]string{"customer", "create", "--name", "X", "--bogus", "--database", db}, 2},
+		{[]string{"keys", "rotate-data", "--settle", "-1s", "--database", db}, 2},
 	}
 	for i, tc := range cases {
 		cmd := exec.Command(bin, tc.args...)

@@ -793,3 +793,15 @@ func TestCLICustomerDeleteNeedsItsKeys(t *testing.T) {
 		t.Error("the customer is still there after its deletion was run again")
 	}
 }
+
+// An empty --since is refused, as an empty --customer is, rather than read
+// as no bound.
+func TestCLIAuditListEmptySince(t *testing.T) {
+	c := newCLIEnv(t)
+	cu := c.customer("Since AB")
+	_, _, err := c.run("audit", "list", "--customer", cu.ID, "--since", "")
+	cliUsage(t, "audit list --since ''", err)
+	if _, _, err := c.run("audit", "list", "--customer", cu.ID, "--since", "2026-01-01"); err != nil {
+		t.Errorf("audit list --since a date: %v", err)
+	}
+}

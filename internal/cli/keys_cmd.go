@@ -327,8 +327,15 @@ func keysRotateData(fs *flag.FlagSet, io IO) runFunc {
 	}
 	fs.DurationVar(&settle, "settle", settle, fmt.Sprintf("time between adding the new index keys and the data keys that put them to use, for every server to load them (env %s; 0 only with no server running)", config.EnvKeySettle))
 	return func(ctx context.Context, _ []string) error {
-		if settleErr != nil || settle < 0 {
+		if settleErr != nil {
 			return usagef("%s: not a duration of 0 or more", config.EnvKeySettle)
+		}
+		if settle < 0 {
+			source := config.EnvKeySettle
+			if flagGiven(fs, "settle") {
+				source = "--settle"
+			}
+			return usagef("%s: not a duration of 0 or more", source)
 		}
 		id, err := optionalID(fs, "customer", *only)
 		if err != nil {
