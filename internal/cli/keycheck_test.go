@@ -527,8 +527,9 @@ func cliPostgresTables(t *testing.T, database string) int {
 // keysVerifyResult is `keys verify --json`'s report.
 type keysVerifyResult struct {
 	Customers []struct {
-		CustomerID string `json:"customer_id"`
-		OK         bool   `json:"ok"`
+		CustomerID string  `json:"customer_id"`
+		OK         bool    `json:"ok"`
+		Problem    *string `json:"problem"`
 		Failed     []struct {
 			Purpose string `json:"purpose"`
 			Version int    `json:"version"`
@@ -583,12 +584,15 @@ func TestKeysVerify(t *testing.T) {
 		seen[r.CustomerID] = true
 		switch r.CustomerID {
 		case a.ID:
-			if !r.OK || len(r.Failed) != 0 {
+			if !r.OK || len(r.Failed) != 0 || r.Problem != nil {
 				t.Errorf("the intact customer is reported failing")
 			}
 		case b.ID:
 			if r.OK || len(r.Failed) != 1 || r.Failed[0].Purpose != "data" || r.Failed[0].Version != 1 {
 				t.Errorf("the damaged customer: ok %v, failed %+v; want data version 1", r.OK, r.Failed)
+			}
+			if r.Problem == nil {
+				t.Error("the damaged customer has no problem key (the README: when a customer's keys are not fine)")
 			}
 		}
 	}

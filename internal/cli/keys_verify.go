@@ -31,8 +31,8 @@ type customerKeysReport struct {
 	Keys int `json:"keys"`
 	// Failed are the keys that open with no master key in hand.
 	Failed []keyFailure `json:"failed"`
-	// Problem says what else is wrong: no keys at all, or no data or
-	// index key.
+	// Problem says what is wrong when something is: keys that do not
+	// open (listed in Failed), no keys at all, or no data or index key.
 	Problem string `json:"problem,omitempty"`
 }
 
@@ -176,6 +176,7 @@ func verifyCustomerKeys(id string, wrapped []seal.WrappedKey, masters []*seal.Ma
 	case len(wrapped) == 0:
 		r.Problem = "no keys in the key store"
 	case len(r.Failed) > 0:
+		r.Problem = fmt.Sprintf("%d of %d keys do not open with the master keys in hand", len(r.Failed), len(wrapped))
 	case !data:
 		r.Problem = "no data key"
 	case !index:
@@ -194,7 +195,7 @@ func (r customerKeysReport) line() string {
 	switch {
 	case r.OK:
 		return fmt.Sprintf("customer %s%s: ok, %d keys", r.CustomerID, where, r.Keys)
-	case r.Problem != "":
+	case r.Problem != "" && len(r.Failed) == 0:
 		return fmt.Sprintf("customer %s%s: FAILS: %s", r.CustomerID, where, r.Problem)
 	}
 	s := fmt.Sprintf("customer %s%s: FAILS: %d of %d keys do not open:", r.CustomerID, where, len(r.Failed), r.Keys)
