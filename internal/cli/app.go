@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -15,6 +16,7 @@ import (
 	"accounts/internal/schema"
 	"accounts/internal/seal"
 	"accounts/internal/store"
+	"accounts/internal/store/pgsafe"
 	"accounts/internal/store/postgres"
 	"accounts/internal/store/sqlite"
 
@@ -26,9 +28,25 @@ import (
 // openStore opens the configured database and applies pending migrations.
 func openStore(ctx context.Context, cfg config.Config, catalog *schema.Catalog) (store.Store, error) {
 	if cfg.IsPostgres() {
-		return postgres.Open(ctx, cfg.Database, catalog)
+		db, err := postgres.Open(ctx, cfg.Database, catalog)
+		return db, refuseDatabase(err)
 	}
 	return sqlite.Open(ctx, cfg.Database, catalog)
+}
+
+// refuseDatabase makes a refusal to start (exit 2) of a PostgreSQL URL
+// that does not parse, or that names what the server refuses (a database
+// that does not exist, a user or password it refuses): those do not pass
+// by themselves, and a unit that restarts on failure would loop. A server
+// that does not answer stays a failure (exit 1): it may in a moment.
+func refuseDatabase(err error) error {
+	if errors.Is(err, postgres.ErrURL) {
+		return refuse(fmt.Errorf("%w (--database, env %s)", err, config.EnvDatabase))
+	}
+	if reason, ok := pgsafe.Misconfigured(err); ok {
+		return refuse(fmt.Errorf("--database (env %s): %s (%w)", config.EnvDatabase, reason, err))
+	}
+	return err
 }
 
 // App is the whole service wired together: what serve runs and what the

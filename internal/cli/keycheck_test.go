@@ -28,6 +28,8 @@ import (
 	"accounts/internal/seal"
 	"accounts/internal/store/storetest"
 
+	"github.com/google/uuid"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -1054,5 +1056,42 @@ func TestCustomerDeleteUnderTraffic(t *testing.T) {
 				s.stopCleanly(t)
 			}
 		})
+	}
+}
+
+// A PostgreSQL URL that names what the server refuses — a database that
+// does not exist, a user it refuses, a setting it does not know — or that
+// does not parse is a refusal to start (exit 2: it does not pass by
+// itself); a server that does not answer is a failure (exit 1: it may in a
+// moment).
+func TestDatabaseURLRefusals(t *testing.T) {
+	base, err := url.Parse(storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	variant := func(edit func(u *url.URL)) string {
+		u := *base
+		u.RawQuery = ""
+		edit(&u)
+		return u.String()
+	}
+	for _, tc := range []struct {
+		name, url string
+		refused   bool
+	}{
+		{"no such database", variant(func(u *url.URL) { u.Path = "/no_such_database_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "") }), true},
+		{"no such user", variant(func(u *url.URL) { u.User = url.User("no_such_user_accounts") }), true},
+		{"unknown setting", variant(func(u *url.URL) { u.RawQuery = "no_such_setting_accounts=1" }), true},
+		{"port out of range", variant(func(u *url.URL) { u.Host = "127.0.0.1:99999" }), true},
+		{"nothing listening", variant(func(u *url.URL) { u.Host = "127.0.0.1:1" }), false},
+	} {
+		c := newCLIEnv(t)
+		c.vars[config.EnvDatabase] = tc.url
+		c.vars[config.EnvKeyStore] = filepath.Join(t.TempDir(), "keys.db")
+		_, _, err := c.run("migrate")
+		var ue *UsageError
+		if got := errors.As(err, &ue); err == nil || got != tc.refused {
+			t.Errorf("%s: err %v; want refused (exit 2) %v", tc.name, err, tc.refused)
+		}
 	}
 }

@@ -185,7 +185,8 @@ func refuseKeys(err error) error {
 // countCustomers counts the data's customers without changing anything.
 func countCustomers(ctx context.Context, cfg config.Config, among []string) (total, found int, err error) {
 	if cfg.IsPostgres() {
-		return postgres.CountCustomers(ctx, cfg.Database, among)
+		total, found, err = postgres.CountCustomers(ctx, cfg.Database, among)
+		return total, found, refuseDatabase(err)
 	}
 	return sqlite.CountCustomers(ctx, cfg.Database, among)
 }

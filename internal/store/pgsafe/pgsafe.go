@@ -84,3 +84,25 @@ type wrapped struct {
 
 func (e *wrapped) Error() string { return e.msg }
 func (e *wrapped) Unwrap() error { return e.safe }
+
+// Misconfigured reports, for an error met while connecting, whether the
+// server refused what the URL names rather than failed to answer: a
+// database that does not exist, a user or password it refuses, or a
+// setting it does not know. Such an error does not pass by itself; it
+// says what it is in words a refusal to start can give (no value of the
+// URL in them).
+func Misconfigured(err error) (reason string, ok bool) {
+	var e *Error
+	if !errors.As(err, &e) {
+		return "", false
+	}
+	switch {
+	case e.Code == "3D000":
+		return "the server has no database of the name the URL gives", true
+	case strings.HasPrefix(e.Code, "28"):
+		return "the server refuses the URL's user or password", true
+	case e.Code == "42704":
+		return "the server does not know a setting the URL gives", true
+	}
+	return "", false
+}

@@ -109,6 +109,9 @@ func (db *DB) open(ctx context.Context) error {
 	return nil
 }
 
+// ErrURL is the error of a database URL that does not parse.
+var ErrURL = errors.New("postgres: the database URL does not parse")
+
 // DefaultMaxConns is the connection pool's size unless the URL sets
 // pool_max_conns.
 const DefaultMaxConns = 16
@@ -118,7 +121,7 @@ func poolConfig(url string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The parse error quotes the URL, which may hold a password.
-		return nil, errors.New("postgres: the database URL does not parse")
+		return nil, ErrURL
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
