@@ -1095,3 +1095,26 @@ func TestDatabaseURLRefusals(t *testing.T) {
 		}
 	}
 }
+
+// A master key given twice — the variable and a key file, or rotate-master's
+// new key in the variable and a file — is refused by every command that
+// takes it, and nothing changes: which one was meant is anyone's guess.
+func TestKeysGivenTwiceAreRefused(t *testing.T) {
+	c := newCLIEnv(t)
+	c.customer("Twice AB")
+	keys := keysStored(t, keysLocation(t, c))
+	file := keysNewKeyFile(t)
+	for _, args := range [][]string{
+		{"serve", "--addr", "127.0.0.1:0", "--key-file", file},
+		{"customer", "create", "--name", "Twice Again AB", "--key-file", file},
+		{"keys", "verify", "--key-file", file},
+	} {
+		keysRefused(t, c, args[0]+" with the key in the variable and a --key-file", args...)
+	}
+	c.vars[envNewMasterKey] = seal.GenerateMasterKey()
+	keysRefused(t, c, "rotate-master with the new key in the variable and a file",
+		"keys", "rotate-master", "--new-key-file", keysNewKeyFile(t))
+	if n := keysStored(t, keysLocation(t, c)); n != keys {
+		t.Errorf("the key store holds %d keys after the refusals, want %d", n, keys)
+	}
+}

@@ -115,6 +115,9 @@ type masterRotation struct {
 // key is retired), and opens the key store, which one of them must open.
 func prepareRotation(ctx context.Context, cfg config.Config, newFromEnv, newFile string) (*masterRotation, error) {
 	r := &masterRotation{newEncoded: newFromEnv}
+	if newFile != "" && newFromEnv != "" {
+		return nil, usagef("the new master key is given twice, in --new-key-file and %s: give one; nothing was changed", envNewMasterKey)
+	}
 	if newFile != "" {
 		if err := config.CheckPrivate("--new-key-file", newFile); err != nil {
 			return nil, refuse(err)

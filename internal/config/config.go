@@ -134,6 +134,11 @@ func (c *Config) ValidateKeys() error {
 	if c.MasterKey == "" && c.KeyFile == "" && c.IsPostgres() {
 		return errors.New("a master key is required with PostgreSQL: set " + EnvMasterKey + " or --key-file (" + EnvKeyFile + ")")
 	}
+	if c.MasterKey != "" && c.KeyFile != "" {
+		// Which one was meant is anyone's guess: a rotation that wrote
+		// the file would leave the variable's key in use, or the reverse.
+		return errors.New("the master key is given twice, in " + EnvMasterKey + " and --key-file (" + EnvKeyFile + "): give one")
+	}
 	if err := c.ValidateKeyStore(); err != nil {
 		return err
 	}
