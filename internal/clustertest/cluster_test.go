@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,11 +21,14 @@ import (
 	"accounts/internal/config"
 	"accounts/internal/servetest"
 	"accounts/internal/store/storetest"
+
+	"github.com/jackc/pgx/v5"
 )
 
 const (
 	tenantPath = "/accounts/users/customer/tenant/"
 	piPath     = "/accounts/users/customer/protectedidentity/"
+	orgPath    = "/sales/organization/"
 )
 
 func TestMain(m *testing.M) { os.Exit(servetest.RunTests(m)) }
@@ -272,5 +276,73 @@ func TestConcurrentMigrate(t *testing.T) {
 	d := newDeployment(t, database)
 	if got := readyz(t, d.Start().Base); got != http.StatusOK {
 		t.Errorf("/readyz after migrate: %d", got)
+	}
+}
+
+// When the server ends the service's connections (a restart, a failover,
+// pg_terminate_backend), the requests after it are served: what failed on a
+// connection found gone, having committed nothing, runs again on another.
+func TestConnectionsEndedByTheServer(t *testing.T) {
+	u, err := url.Parse(storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	name := "accounts_ended_" + strings.ReplaceAll(q.Get("search_path"), "-", "")
+	q.Set("application_name", name)
+	u.RawQuery = q.Encode()
+	d := newDeployment(t, u.String())
+	srv := d.Start()
+	base := srv.Base
+	defer func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(srv.LogPath)
+			for _, line := range strings.Split(string(log), "\n") {
+				if strings.Contains(line, `"level":"ERROR"`) {
+					t.Log(line)
+				}
+			}
+		}
+	}()
+	status, org, err := d.do(base, "POST", orgPath, map[string]any{"name": "Ended Org"})
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("creating an organization: status %d, err %v", status, err)
+	}
+	orgPathID := orgPath + org["id"].(string) + "/"
+	var wg sync.WaitGroup
+	for range 16 { // the pool's connections, busy at once, then idle
+		wg.Go(func() { d.do(base, "GET", orgPath+"?_page=1&_page_size=5", nil) })
+	}
+	wg.Wait()
+	admin, err := pgx.Connect(context.Background(), storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	end := func() {
+		t.Helper()
+		var ended int
+		err := admin.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name = $1`, name).Scan(&ended)
+		if err != nil || ended < 2 {
+			t.Fatalf("ended %d of the service's connections (err %v), want several", ended, err)
+		}
+		time.Sleep(100 * time.Millisecond) // the ending has reached them
+	}
+	end()
+	for i := range 14 {
+		if status, _, err := d.do(base, "GET", orgPathID, nil); err != nil || status != http.StatusOK {
+			t.Errorf("GET %d after the server ended the connections: status %d, err %v", i, status, err)
+		}
+	}
+	for range 16 {
+		wg.Go(func() { d.do(base, "GET", orgPath+"?_page=1&_page_size=5", nil) })
+	}
+	wg.Wait()
+	end()
+	for i := range 8 {
+		if status, _, err := d.do(base, "POST", orgPath, map[string]any{"name": fmt.Sprintf("Ended Org %d", i)}); err != nil || status != http.StatusCreated {
+			t.Errorf("POST %d after the server ended the connections: status %d, err %v", i, status, err)
+		}
 	}
 }

@@ -43,7 +43,11 @@ func (db *DB) DeleteCustomer(ctx context.Context, customerID string) error {
 // Customer returns one customer.
 func (db *DB) Customer(ctx context.Context, id string) (store.Customer, error) {
 	stmt := db.build.Customer(id)
-	c, err := sqlbuild.ScanCustomer(db.pool.QueryRow(ctx, stmt.SQL, stmt.Args...))
+	var c store.Customer
+	err := db.whileConnectionLost(func() (err error) {
+		c, err = sqlbuild.ScanCustomer(db.pool.QueryRow(ctx, stmt.SQL, stmt.Args...))
+		return pgsafe.Err(err)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Customer{}, store.ErrNotFound
 	}
@@ -65,7 +69,11 @@ func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 // Client returns the client with the given entity id.
 func (db *DB) Client(ctx context.Context, id string) (store.Client, error) {
 	stmt := db.build.Client(id)
-	c, err := sqlbuild.ScanClient(db.pool.QueryRow(ctx, stmt.SQL, stmt.Args...))
+	var c store.Client
+	err := db.whileConnectionLost(func() (err error) {
+		c, err = sqlbuild.ScanClient(db.pool.QueryRow(ctx, stmt.SQL, stmt.Args...))
+		return pgsafe.Err(err)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, store.ErrNotFound
 	}

@@ -289,9 +289,13 @@ var (
 )
 
 func (db *DB) inTx(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
-	tx, err := db.pool.BeginTx(ctx, opts)
-	if err != nil {
+	var tx pgx.Tx
+	err := db.whileConnectionLost(func() (err error) {
+		tx, err = db.pool.BeginTx(ctx, opts)
 		return pgsafe.Err(err)
+	})
+	if err != nil {
+		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op once committed
 	if err := fn(tx); err != nil {
@@ -314,7 +318,12 @@ func (db *DB) Get(ctx context.Context, customerID string, res *schema.Resource, 
 		return store.Row{}, err
 	}
 	s := t.Get(customerID, id)
-	return t.Scan(row{db, db.pool.QueryRow(ctx, s.SQL, s.Args...)})
+	var r store.Row
+	err = db.whileConnectionLost(func() (err error) {
+		r, err = t.Scan(row{db, db.pool.QueryRow(ctx, s.SQL, s.Args...)})
+		return err
+	})
+	return r, err
 }
 
 // Version reads a list version by a single statement on a pooled
@@ -325,7 +334,12 @@ func (db *DB) Version(ctx context.Context, customerID string, res *schema.Resour
 		return 0, err
 	}
 	s := db.build.Version(customerID, t.Name())
-	return sqltx.ScanVersion(row{db, db.pool.QueryRow(ctx, s.SQL, s.Args...)})
+	var v int64
+	err = db.whileConnectionLost(func() (err error) {
+		v, err = sqltx.ScanVersion(row{db, db.pool.QueryRow(ctx, s.SQL, s.Args...)})
+		return err
+	})
+	return v, err
 }
 
 // The bounds of the write batches: at most maxWriteBatch Updates share a
@@ -368,7 +382,11 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 // else those whose own statements were chosen to fail. A transaction of
 // one request can deadlock too (two bulk writes of the same rows in
 // opposite orders): it runs again, as long as it keeps being chosen, up
-// to retryAttempts times.
+// to retryAttempts times. So does a request whose connection the server
+// had ended (a restart, a failover) before the COMMIT was sent, on the
+// next connection (whileConnectionLost); one lost at its COMMIT is not
+// run again: whether it committed is unknown, and the caller is told it
+// failed.
 func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 	err := db.commitShared(batch, errs)
 	for i, r := range batch {
@@ -376,11 +394,13 @@ func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 			continue
 		}
 		errs[i] = whileRetryable(r.Ctx, func() error {
-			solo := []error{nil}
-			if err := db.commitShared([]sqltx.Request{r}, solo); err != nil {
-				return err
-			}
-			return solo[0]
+			return db.whileConnectionLost(func() error {
+				solo := []error{nil}
+				if err := db.commitShared([]sqltx.Request{r}, solo); err != nil {
+					return err
+				}
+				return solo[0]
+			})
 		})
 	}
 	if retryable(err) {
@@ -390,10 +410,49 @@ func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 }
 
 // retryable reports whether err is PostgreSQL's deadlock or serialization
-// failure: the transaction did nothing wrong and may run again.
+// failure, or a connection found gone before the commit: the transaction
+// did nothing wrong, committed nothing, and may run again.
 func retryable(err error) bool {
 	var e *pgsafe.Error
-	return errors.As(err, &e) && (e.Code == "40P01" || e.Code == "40001")
+	return errors.As(err, &e) && (e.Code == "40P01" || e.Code == "40001") || lostBeforeCommit(err)
+}
+
+// lostBeforeCommit reports whether err is a connection found gone before
+// the transaction's COMMIT was sent: nothing of it committed.
+func lostBeforeCommit(err error) bool {
+	var atCommit *commitError
+	return connectionLost(err) && !errors.As(err, &atCommit)
+}
+
+// connectionLost reports whether err says the statement's connection was
+// gone: the server ended its backend (57P01 admin_shutdown, 57P02
+// crash_shutdown, 57P03 cannot_connect_now: a restart, a failover, an
+// administrator's pg_terminate_backend). The pool drops such a connection,
+// and the next one may be alive; the pool's idle connections learn of it
+// only when used.
+func connectionLost(err error) bool {
+	var e *pgsafe.Error
+	return errors.As(err, &e) && (e.Code == "57P01" || e.Code == "57P02" || e.Code == "57P03")
+}
+
+// commitError is the error of a COMMIT: one whose connection was lost
+// leaves the transaction's outcome unknown, so it is not run again.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
+
+// whileConnectionLost runs op (a read, or a transaction) again while it
+// fails on a connection the server ended before anything committed: at
+// most once for each of the pool's connections (each is dropped as it
+// fails, and the pool may hold as many found gone at once), and once more.
+func (db *DB) whileConnectionLost(op func() error) error {
+	for attempt := int32(0); ; attempt++ {
+		err := op()
+		if !lostBeforeCommit(err) || attempt >= db.pool.Config().MaxConns {
+			return err
+		}
+	}
 }
 
 // The runs of a transaction that PostgreSQL keeps aborting as a deadlock
@@ -436,7 +495,9 @@ func (db *DB) commitShared(batch []sqltx.Request, errs []error) error {
 	t.conn.begin()
 	commit, err := t.RunBatch(ctx, t, batch, errs, t.linkAudit)
 	if err == nil && commit {
-		err = t.conn.commit(ctx)
+		if err = t.conn.commit(ctx); err != nil {
+			err = &commitError{err}
+		}
 	}
 	if err != nil || !commit {
 		t.conn.rollback(ctx)
