@@ -256,11 +256,11 @@ func (c *Config) ValidateServe() error {
 		return errors.New("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
 	}
 	if _, err := IsLoopback(c.Addr); err != nil {
-		return fmt.Errorf("--addr: %w", err)
+		return fmt.Errorf("--addr (env %s): %w", EnvAddr, err)
 	}
 	if c.MetricsAddr != "" {
 		if _, err := IsLoopback(c.MetricsAddr); err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
+			return fmt.Errorf("--metrics-addr (env %s): %w", EnvMetricsAddr, err)
 		}
 		if c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
 			return errors.New("--metrics-addr must differ from --addr")
