@@ -145,10 +145,7 @@ func (l *Limits) Customer(customerID string) (release func(), err error) {
 	if l == nil {
 		return func() {}, nil
 	}
-	if !l.working.take(customerID, l.cfg.CustomerInFlight) {
-		return nil, apperr.Refused(apperr.Throttled, ReasonCustomerInFlight, busyRetry)
-	}
-	return once(func() { l.working.give(customerID) }), nil
+	return l.working.share(customerID, l.cfg.CustomerInFlight, ReasonCustomerInFlight)
 }
 
 // Client admits one request of an authenticated client under its rate.
@@ -191,10 +188,7 @@ func (l *Limits) List(customerID string) (release func(), err error) {
 	if l == nil {
 		return func() {}, nil
 	}
-	if !l.lists.take(customerID, l.cfg.CustomerLists) {
-		return nil, apperr.Refused(apperr.Throttled, ReasonCustomerLists, busyRetry)
-	}
-	return once(func() { l.lists.give(customerID) }), nil
+	return l.lists.share(customerID, l.cfg.CustomerLists, ReasonCustomerLists)
 }
 
 // HoldListMemory reserves n bytes for a list in progress, refusing when
@@ -299,6 +293,15 @@ func (k *keyedCounter) take(key string, max int) bool {
 	}
 	k.counts[key]++
 	return true
+}
+
+// share admits one more of key's work, refused as Throttled for reason
+// when key has max in progress (0: no maximum); release gives it back.
+func (k *keyedCounter) share(key string, max int, reason string) (release func(), err error) {
+	if !k.take(key, max) {
+		return nil, apperr.Refused(apperr.Throttled, reason, busyRetry)
+	}
+	return once(func() { k.give(key) }), nil
 }
 
 func (k *keyedCounter) give(key string) {
