@@ -14,6 +14,16 @@ import (
 	"accounts/internal/schema"
 )
 
+// WriteStall is how long a write batch may take to commit before the
+// store's readiness fails: a disk or a database that stopped answering
+// (an fsync that does not return), which a load balancer should learn of
+// before the requests behind it run out of time. A bulk write of 1,000
+// objects commits in about a second.
+const WriteStall = 5 * time.Second
+
+// ErrWritesStalled is Ready's error while a write batch is stalled.
+var ErrWritesStalled = errors.New("store: a write has been committing for longer than " + WriteStall.String())
+
 // ErrNotFound is returned when a row does not exist for the given customer.
 var ErrNotFound = errors.New("store: not found")
 
@@ -122,7 +132,9 @@ type Store interface {
 	// fn has then not run if its turn had not come (a stalled disk holds
 	// the batch, not its callers), and commits with its batch if it had.
 	Update(ctx context.Context, fn func(Tx) error) error
-	// Ready reports whether the database answers and its schema is current.
+	// Ready reports whether the database answers, its schema is current,
+	// and no write batch has been committing for longer than WriteStall
+	// (ErrWritesStalled).
 	Ready(ctx context.Context) error
 	// Migrated returns the names of the migrations that opening the store
 	// applied, oldest first: none when the schema was already current.

@@ -62,6 +62,8 @@ type Committer[T any] struct {
 	pending     []*call[T]
 	inFlight    int
 	lastArrival time.Time
+	// committing holds when each batch committing now began (Stalled).
+	committing map[*call[T]]time.Time
 }
 
 // call is one request waiting for its batch.
@@ -152,6 +154,20 @@ func (c *Committer[T]) standIn(cl *call[T]) {
 	}
 }
 
+// Stalled reports whether a batch has been committing for longer than d:
+// a disk or a database that stopped answering, which a readiness check
+// reports before the requests behind it run out of time.
+func (c *Committer[T]) Stalled(d time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, began := range c.committing {
+		if time.Since(began) > d {
+			return true
+		}
+	}
+	return false
+}
+
 // take removes the next batch from the pending requests. Called with mu
 // held.
 func (c *Committer[T]) take() []*call[T] {
@@ -201,7 +217,24 @@ func (c *Committer[T]) run(batch []*call[T]) {
 	for i, cl := range batch {
 		items[i] = cl.item
 	}
-	err = c.safelyCommit(items, errs)
+	err = c.timedCommit(batch[0], items, errs)
+}
+
+// timedCommit commits, known as committing (Stalled) until it returns,
+// however it does: before its requests are answered.
+func (c *Committer[T]) timedCommit(key *call[T], items []T, errs []error) error {
+	c.mu.Lock()
+	if c.committing == nil {
+		c.committing = map[*call[T]]time.Time{}
+	}
+	c.committing[key] = time.Now()
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.committing, key)
+		c.mu.Unlock()
+	}()
+	return c.safelyCommit(items, errs)
 }
 
 // safelyCommit runs the commit, turning a panic into a *PanicError for the

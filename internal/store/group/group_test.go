@@ -394,3 +394,34 @@ func TestCallerLeavesWhenItsContextEnds(t *testing.T) {
 		}
 	}
 }
+
+// Stalled tells a batch that has been committing for longer than asked,
+// and stops once it has committed.
+func TestStalled(t *testing.T) {
+	r := &recorder{}
+	stuck, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	r.fail = func([]int, []error) error {
+		once.Do(func() { close(stuck); <-release })
+		return nil
+	}
+	c := New(Config[int]{MaxBatch: 4, MaxInFlight: 1}, r.commit)
+	if c.Stalled(0) {
+		t.Error("stalled before any batch")
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Do(context.Background(), 0) }()
+	<-stuck
+	time.Sleep(30 * time.Millisecond)
+	if !c.Stalled(10 * time.Millisecond) {
+		t.Error("a batch committing for 30 ms is not stalled past 10 ms")
+	}
+	if c.Stalled(time.Minute) {
+		t.Error("a batch committing for 30 ms is stalled past a minute")
+	}
+	close(release)
+	within(t, "the stalled request", func() { <-done })
+	if c.Stalled(0) {
+		t.Error("stalled once the batch has committed")
+	}
+}

@@ -265,7 +265,8 @@ func loadUniqueColumns(ctx context.Context, pool *pgxpool.Pool) (map[string]stri
 	return out, nil
 }
 
-// Ready checks that the database answers and every migration is applied.
+// Ready checks that the database answers, every migration is applied, and
+// no write batch has been committing for longer than store.WriteStall.
 func (db *DB) Ready(ctx context.Context) error {
 	var n int
 	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
@@ -273,6 +274,9 @@ func (db *DB) Ready(ctx context.Context) error {
 	}
 	if n != len(db.migrations) {
 		return fmt.Errorf("postgres: schema has %d of %d migrations", n, len(db.migrations))
+	}
+	if db.writes.Stalled(store.WriteStall) {
+		return store.ErrWritesStalled
 	}
 	return nil
 }

@@ -262,7 +262,8 @@ func CountCustomers(ctx context.Context, path string, among []string) (total, fo
 	return total, found, nil
 }
 
-// Ready checks that the database answers and every migration is applied.
+// Ready checks that the database answers, every migration is applied, and
+// no write batch has been committing for longer than store.WriteStall.
 func (db *DB) Ready(ctx context.Context) error {
 	var n int
 	if err := db.reader.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
@@ -270,6 +271,9 @@ func (db *DB) Ready(ctx context.Context) error {
 	}
 	if n != len(db.migrations) {
 		return fmt.Errorf("sqlite: schema has %d of %d migrations", n, len(db.migrations))
+	}
+	if db.writes.Stalled(store.WriteStall) {
+		return store.ErrWritesStalled
 	}
 	return nil
 }

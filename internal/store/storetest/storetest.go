@@ -342,6 +342,26 @@ func testReady(t *testing.T, f *fixture) {
 	if err := f.db.Ready(f.ctx); err != nil {
 		t.Fatalf("Ready on a fresh store: %v", err)
 	}
+	// A write that does not finish committing (a stalled disk, here a
+	// function that waits) makes the store not ready once it has taken
+	// longer than store.WriteStall, and ready again once it has committed.
+	release := make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- f.update(func(tx store.Tx) error { <-release; return nil })
+	}()
+	time.Sleep(store.WriteStall + 300*time.Millisecond)
+	err := f.db.Ready(f.ctx)
+	close(release)
+	if !errors.Is(err, store.ErrWritesStalled) {
+		t.Errorf("Ready while a write has been committing for longer than %v: %v, want ErrWritesStalled", store.WriteStall, err)
+	}
+	if err := <-held; err != nil {
+		t.Fatalf("the held write: %v", err)
+	}
+	if err := f.db.Ready(f.ctx); err != nil {
+		t.Errorf("Ready once the held write has committed: %v", err)
+	}
 }
 
 // people inserts an organization, an address of it and a tenant
