@@ -8,6 +8,9 @@ import (
 
 	"accounts/internal/store"
 	"accounts/internal/store/sqlbuild"
+
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
 )
 
 // CreateCustomer stores a customer.
@@ -19,6 +22,10 @@ func (db *DB) CreateCustomer(ctx context.Context, c store.Customer) error {
 
 // DeleteCustomer deletes a customer and every row it owns, audit trail aside.
 func (db *DB) DeleteCustomer(ctx context.Context, customerID string) error {
+	return whileBusy(func() error { return db.deleteCustomer(ctx, customerID) })
+}
+
+func (db *DB) deleteCustomer(ctx context.Context, customerID string) error {
 	return db.inTx(ctx, db.admin, func(tx *sql.Tx) error {
 		var r sql.Result
 		for _, stmt := range db.build.DeleteCustomer(customerID) {
@@ -76,11 +83,34 @@ func (db *DB) Clients(ctx context.Context, customerID string) ([]store.Client, e
 // RevokeClient marks a client revoked, keeping the first revocation time.
 func (db *DB) RevokeClient(ctx context.Context, id string, at time.Time) error {
 	stmt := db.build.RevokeClient(id, at)
-	r, err := db.admin.ExecContext(ctx, stmt.SQL, stmt.Args...)
+	var r sql.Result
+	err := whileBusy(func() (err error) {
+		r, err = db.admin.ExecContext(ctx, stmt.SQL, stmt.Args...)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	return oneRow(r)
+}
+
+// adminBusyRuns is how many times an administrative write is tried while
+// the database stays locked: serving processes that keep the write lock
+// taken, batch after batch, can make one wait of the busy timeout (10 s)
+// miss every moment it was free. A command run by hand may wait longer
+// than a request.
+const adminBusyRuns = 4
+
+// whileBusy runs an administrative write again while it fails because
+// another process held the write lock past the busy timeout.
+func whileBusy(op func() error) error {
+	for run := 1; ; run++ {
+		err := op()
+		var se *sqlite3.Error
+		if run == adminBusyRuns || !errors.As(err, &se) || se.Code()&0xff != sqlite3lib.SQLITE_BUSY {
+			return err
+		}
+	}
 }
 
 // collect reads every row stmt selects with scan.
