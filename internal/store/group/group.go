@@ -128,6 +128,14 @@ func (c *Committer[T]) Do(ctx context.Context, item T) error {
 		c.mu.Unlock()
 		c.run(batch)
 	}
+	return c.wait(ctx, cl)
+}
+
+// wait returns cl's outcome, committing the batches handed to it
+// meanwhile. When ctx ends first it returns ctx's error, and a goroutine
+// waits in its place (with no end), so that a batch handed to cl is still
+// committed.
+func (c *Committer[T]) wait(ctx context.Context, cl *call[T]) error {
 	for {
 		select {
 		case err := <-cl.done:
@@ -135,21 +143,8 @@ func (c *Committer[T]) Do(ctx context.Context, item T) error {
 		case batch := <-cl.lead:
 			c.run(batch)
 		case <-ctx.Done():
-			go c.standIn(cl)
+			go c.wait(context.Background(), cl)
 			return ctx.Err()
-		}
-	}
-}
-
-// standIn waits in place of a caller that has stopped waiting, so that a
-// batch handed to it is still committed.
-func (c *Committer[T]) standIn(cl *call[T]) {
-	for {
-		select {
-		case <-cl.done:
-			return
-		case batch := <-cl.lead:
-			c.run(batch)
 		}
 	}
 }
@@ -250,7 +245,7 @@ func (c *Committer[T]) safelyCommit(items []T, errs []error) (err error) {
 }
 
 // handOff gives the requests that gathered to the first of their callers
-// (or its stand-in), who commits them without waiting, or ends this turn
+// (or the goroutine waiting in its place), who commits them without waiting, or ends this turn
 // when none did.
 func (c *Committer[T]) handOff() {
 	c.mu.Lock()

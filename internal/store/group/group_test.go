@@ -358,19 +358,26 @@ func TestBatchesCappedByWeight(t *testing.T) {
 	}
 }
 
-// A caller whose context ends while its batch's commit is stuck (a disk
-// that stalls) stops waiting at once with its context's error; the
-// commit's outcome still reaches the others, and later requests are
-// served once it returns.
-func TestCallerLeavesWhenItsContextEnds(t *testing.T) {
+// stuckOnce is a committer, one batch at a time, whose first commit
+// closes stuck and then waits until release is closed (a disk that
+// stalls); later commits do not wait.
+func stuckOnce() (c *Committer[int], stuck, release chan struct{}) {
 	r := &recorder{}
-	stuck, release := make(chan struct{}), make(chan struct{})
+	stuck, release = make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	r.fail = func([]int, []error) error {
 		once.Do(func() { close(stuck); <-release })
 		return nil
 	}
-	c := New(Config[int]{MaxBatch: 4, MaxInFlight: 1}, r.commit)
+	return New(Config[int]{MaxBatch: 4, MaxInFlight: 1}, r.commit), stuck, release
+}
+
+// A caller whose context ends while its batch's commit is stuck (a disk
+// that stalls) stops waiting at once with its context's error; the
+// commit's outcome still reaches the others, and later requests are
+// served once it returns.
+func TestCallerLeavesWhenItsContextEnds(t *testing.T) {
+	c, stuck, release := stuckOnce()
 	held := make(chan error, 1)
 	go func() { held <- c.Do(context.Background(), 0) }()
 	<-stuck
@@ -398,14 +405,7 @@ func TestCallerLeavesWhenItsContextEnds(t *testing.T) {
 // Stalled tells a batch that has been committing for longer than asked,
 // and stops once it has committed.
 func TestStalled(t *testing.T) {
-	r := &recorder{}
-	stuck, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	r.fail = func([]int, []error) error {
-		once.Do(func() { close(stuck); <-release })
-		return nil
-	}
-	c := New(Config[int]{MaxBatch: 4, MaxInFlight: 1}, r.commit)
+	c, stuck, release := stuckOnce()
 	if c.Stalled(0) {
 		t.Error("stalled before any batch")
 	}
