@@ -67,10 +67,10 @@ func (f *Field) Decode(raw json.RawMessage) (any, string) {
 		if !ok {
 			return nil, MsgNumber
 		}
-		if n < f.Min || n == f.Min && exactly(string(raw)) < f.Min {
+		if n < f.Min || n == f.Min && beyond(string(raw), f.Min, -1) {
 			return nil, fmt.Sprintf("Ensure this value is greater than or equal to %v.", f.Min)
 		}
-		if n > f.Max || n == f.Max && exactly(string(raw)) > f.Max {
+		if n > f.Max || n == f.Max && beyond(string(raw), f.Max, +1) {
 			return nil, fmt.Sprintf("Ensure this value is less than or equal to %v.", f.Max)
 		}
 		return n, ""
@@ -158,33 +158,21 @@ func ParseNumber(lit string) (float64, bool) {
 	return n, true
 }
 
-// exactly compares a number literal whose float64 is a bound with that
-// bound: 90.000000000000000001 is a float64 of 90, but past a maximum of 90
+// beyond reports whether a number literal whose float64 is bound lies past
+// it, below (dir -1) or above (+1), compared exactly:
+// 90.000000000000000001 is a float64 of 90, but past a maximum of 90
 // (bounds are exactly representable, so only a literal that rounds onto
-// one can be past it unseen). It returns the float64 when the literal is
-// the bound exactly, and the next float64 away from it on the literal's
-// side otherwise. A literal too long to compare cheaply counts as past.
-func exactly(lit string) float64 {
-	n, _ := strconv.ParseFloat(lit, 64)
+// one can be past it unseen). A literal too long to compare cheaply counts
+// as past.
+func beyond(lit string, bound float64, dir int) bool {
 	if len(lit) > maxExactLiteral {
-		return math.Copysign(math.Inf(1), n)
+		return true
 	}
 	exact, ok := new(big.Rat).SetString(lit)
-	if !ok {
-		return math.Copysign(math.Inf(1), n)
-	}
-	bound := new(big.Rat)
-	bound.SetFloat64(n)
-	switch exact.Cmp(bound) {
-	case -1:
-		return math.Nextafter(n, math.Inf(-1))
-	case 1:
-		return math.Nextafter(n, math.Inf(1))
-	}
-	return n
+	return !ok || exact.Cmp(new(big.Rat).SetFloat64(bound)) == dir
 }
 
-// maxExactLiteral bounds the literals exactly compares: big.Rat parses a
+// maxExactLiteral bounds the literals beyond compares: big.Rat parses a
 // literal of n digits in time that grows faster than n.
 const maxExactLiteral = 64
 
