@@ -64,10 +64,10 @@ func wrongShape(msg string) error {
 
 // readJSON reads a JSON body of at most limit bytes into dst. It answers
 // 415 for anything but one Content-Type, application/json in UTF-8,
-// without a content coding, 413 past the limit, and 400 for a body that is not JSON or does
-// not decode exactly (see checkExactJSON); shape is the message when the
-// JSON does not fit dst. w learns of an oversized body, so that the
-// connection is closed rather than the rest read.
+// without a content coding, 413 past the limit, and 400 for a body that is
+// not JSON or does not decode exactly (see checkExactJSON); shape is the
+// message when the JSON does not fit dst. w learns of an oversized body,
+// so that the connection is closed rather than the rest read.
 func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, shape string) error {
 	types := r.Header.Values("Content-Type")
 	if len(types) != 1 {

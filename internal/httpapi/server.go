@@ -297,11 +297,13 @@ func plainPath(u *url.URL) bool {
 	if !strings.HasPrefix(p, "/") || strings.Contains(strings.ToUpper(u.RawPath), "%2F") {
 		return false
 	}
-	clean := path.Clean(p)
-	if strings.HasSuffix(p, "/") && clean != "/" {
-		clean += "/"
+	if p == "/" {
+		return true
 	}
-	return clean == p
+	// path.Clean drops a trailing slash; without it, a clean path is
+	// returned as it is, with no allocation on every request.
+	p = strings.TrimSuffix(p, "/")
+	return !strings.HasSuffix(p, "/") && path.Clean(p) == p
 }
 
 // notFound answers the contract's 404.

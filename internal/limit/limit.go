@@ -298,6 +298,10 @@ func (k *keyedCounter) take(key string, max int) bool {
 // share admits one more of key's work, refused as Throttled for reason
 // when key has max in progress (0: no maximum); release gives it back.
 func (k *keyedCounter) share(key string, max int, reason string) (release func(), err error) {
+	if max <= 0 {
+		// No cap: nothing to count, on every request (requests in flight).
+		return func() {}, nil
+	}
 	if !k.take(key, max) {
 		return nil, apperr.Refused(apperr.Throttled, reason, busyRetry)
 	}

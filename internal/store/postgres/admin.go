@@ -51,7 +51,7 @@ func (db *DB) Customer(ctx context.Context, id string) (store.Customer, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Customer{}, store.ErrNotFound
 	}
-	return c, pgsafe.Err(err)
+	return c, err
 }
 
 // Customers lists every customer, oldest first.
@@ -77,7 +77,7 @@ func (db *DB) Client(ctx context.Context, id string) (store.Client, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, store.ErrNotFound
 	}
-	return c, pgsafe.Err(err)
+	return c, err
 }
 
 // Clients lists a customer's clients, oldest first.
