@@ -198,7 +198,14 @@ func (db *DB) migrate(ctx context.Context) error {
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`); err != nil {
 		return fmt.Errorf("sqlite: creating migration table: %w", err)
 	}
+	done, err := db.appliedMigrations(ctx)
+	if err != nil {
+		return err
+	}
 	for _, m := range db.migrations {
+		if done[m.Version] {
+			continue
+		}
 		applied := false
 		err := db.inTx(ctx, db.admin, func(tx *sql.Tx) error {
 			var n int
@@ -224,6 +231,34 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// appliedMigrations reads the versions already applied, outside a
+// transaction. The admin connection begins its transactions IMMEDIATE,
+// taking the write lock, and a busy file's writers can keep that from a
+// waiting connection past its busy timeout (SQLite's busy handler is not
+// fair); a command opening a migrated database that two servers are
+// writing must not need the lock at all. A migration found pending is
+// checked again inside its transaction, where another process may have
+// applied it meanwhile.
+func (db *DB) appliedMigrations(ctx context.Context) (map[int]bool, error) {
+	rows, err := db.admin.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: reading applied migrations: %w", err)
+	}
+	defer rows.Close()
+	done := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("sqlite: reading applied migrations: %w", err)
+		}
+		done[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: reading applied migrations: %w", err)
+	}
+	return done, nil
 }
 
 // Migrated returns the migrations Open applied.

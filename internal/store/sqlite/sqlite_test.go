@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -20,4 +21,37 @@ func TestConformance(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		return db
 	})
+}
+
+// TestOpenWhileAnotherProcessWrites opens a migrated database while
+// another connection holds its write lock, as a command does while servers
+// write the file: opening must not wait for the lock, which a busy file's
+// writers can keep from it past the busy timeout.
+func TestOpenWhileAnotherProcessWrites(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "accounts.db")
+	db, err := sqlite.Open(ctx, path, schema.New())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	db.Close()
+	other, err := sql.Open("sqlite", sqlite.WriterDSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, `ROLLBACK`)
+	again, err := sqlite.Open(ctx, path, schema.New())
+	if err != nil {
+		t.Fatalf("Open while another connection holds the write lock: %v", err)
+	}
+	again.Close()
 }
