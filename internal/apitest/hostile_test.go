@@ -287,6 +287,39 @@ func TestHostileStalledBody(t *testing.T) {
 	}
 }
 
+// A request refused before its body is read is answered at once, though
+// the body has not arrived (sent slowly, or never), and the answer ends
+// its connection: Go would otherwise read the rest of the body before
+// answering, and hold back a refusal until the read timeout.
+func TestHostileRefusalBeforeTheBody(t *testing.T) {
+	e := newEnv(t)
+	a := e.newCustomer("Refused Body AB")
+	reader := e.newClient(a.customerID, "read")
+	json := map[string]string{"Content-Type": "application/json", "Content-Length": "100"}
+	for _, c := range []struct {
+		name    string
+		headers map[string]string
+		status  int
+	}{
+		{"no credentials", json, http.StatusUnauthorized},
+		{"a read client writing", httpWithHeaders(reader.headers, json), http.StatusForbidden},
+		{"not JSON", httpWithHeaders(a.headers, map[string]string{"Content-Type": "text/plain", "Content-Length": "100"}), http.StatusUnsupportedMediaType},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn := e.dialRaw("POST", orgPath, c.headers, `{"name": `)
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer before the body arrived: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.status || !resp.Close {
+				t.Errorf("status %d, Connection: close %v; want %d, and the connection ended", resp.StatusCode, resp.Close, c.status)
+			}
+		})
+	}
+}
+
 // A request whose framing a proxy in front could read differently from Go
 // ends its connection once answered, so that no bytes after what Go took
 // for its body are ever read as another request (request smuggling):

@@ -186,8 +186,7 @@ func TestCustomerShareOfInFlight(t *testing.T) {
 	for range 3 {
 		defer e.dialRaw("POST", orgPath, stalled, `{"name": `).Close()
 	}
-	// Counted once the request past the share has been refused (its
-	// answer waits for the body Go discards, but its place is given back).
+	// Counted once the request past the share has been refused.
 	refused := `accounts_security_events_total{reason="customer_in_flight"}`
 	deadline := time.Now().Add(5 * time.Second)
 	for (e.metricValue(refused) != 1 || e.metricValue("accounts_requests_in_flight") != 2) && time.Now().Before(deadline) {

@@ -24,6 +24,20 @@ var (
 // past its time limit.
 const reasonRequestTimeout = "request_timeout"
 
+// refusedUnread are the kinds of error answered before the request's body
+// is read. Go's server, before it writes such an answer, reads what is left
+// of the body (up to 256 KiB) to keep the connection: a client that sends
+// its body slowly, or not at all, would hold back its own 401 or 429 until
+// the read timeout, and make the process read for a caller it refused. An
+// answer that ends the connection is sent at once, and Go reads nothing.
+var refusedUnread = map[apperr.Kind]bool{
+	apperr.Unauthenticated:  true,
+	apperr.Forbidden:        true,
+	apperr.Throttled:        true,
+	apperr.Overloaded:       true,
+	apperr.UnsupportedMedia: true,
+}
+
 // writeError is the one place where an error becomes a status and a body.
 // Internal errors are logged with the request id and never shown; every
 // other kind has a fixed body, or the field errors for Invalid.
@@ -31,7 +45,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if timedOut(r.Context()) {
 		err = apperr.Refused(apperr.Overloaded, reasonRequestTimeout, time.Second)
 	}
-	switch apperr.KindOf(err) {
+	kind := apperr.KindOf(err)
+	if refusedUnread[kind] && r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+	switch kind {
 	case apperr.Invalid:
 		if items := apperr.ItemsOf(err); items != nil {
 			writeJSON(w, http.StatusBadRequest, items)
