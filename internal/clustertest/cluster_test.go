@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +54,12 @@ var httpClient = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transp
 // do sends one request with the client's headers; it never calls t.Fatal,
 // so goroutines may use it.
 func (d *deployment) do(base, method, path string, body any) (int, map[string]any, error) {
+	status, _, obj, err := d.exchange(base, method, path, body)
+	return status, obj, err
+}
+
+// exchange is do with the answer's headers.
+func (d *deployment) exchange(base, method, path string, body any) (int, http.Header, map[string]any, error) {
 	var rd io.Reader
 	if body != nil {
 		data, _ := json.Marshal(body)
@@ -60,7 +67,7 @@ func (d *deployment) do(base, method, path string, body any) (int, map[string]an
 	}
 	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -70,12 +77,12 @@ func (d *deployment) do(base, method, path string, body any) (int, map[string]an
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	var obj map[string]any
 	json.NewDecoder(resp.Body).Decode(&obj)
-	return resp.StatusCode, obj, nil
+	return resp.StatusCode, resp.Header, obj, nil
 }
 
 // Two serve processes on one database, 40 concurrent creates of an identity
@@ -158,8 +165,9 @@ func serveThroughProxy(t *testing.T) (*tcpProxy, *deployment, *httptest.Server) 
 	return proxy, d, srv
 }
 
-// When PostgreSQL goes away, readiness fails and requests fail fast with the
-// contract's 500 body; when it comes back, the same process serves again.
+// When PostgreSQL goes away, readiness fails and requests fail fast with
+// 503 and Retry-After (they changed nothing, and may be sent again); when
+// it comes back, the same process serves again.
 func TestOutageAndRecovery(t *testing.T) {
 	proxy, d, srv := serveThroughProxy(t)
 	status, tenant, err := d.do(srv.URL, "POST", tenantPath, map[string]any{"first_name": "Outage-Tenant-Probe"})
@@ -177,12 +185,13 @@ func TestOutageAndRecovery(t *testing.T) {
 		if req.method == "POST" {
 			body = map[string]any{"first_name": "Outage-Write-Probe"}
 		}
-		status, obj, err := d.do(srv.URL, req.method, req.path, body)
+		status, header, obj, err := d.exchange(srv.URL, req.method, req.path, body)
 		if err != nil {
 			t.Fatalf("%s %s during the outage: %v (it must answer, not hang)", req.method, req.path, err)
 		}
-		if status != http.StatusInternalServerError || obj["detail"] == nil || obj["request_id"] == nil || len(obj) != 2 {
-			t.Errorf("%s %s during the outage: status %d, keys %d; want the 500 body", req.method, req.path, status, len(obj))
+		retry, _ := strconv.Atoi(header.Get("Retry-After"))
+		if status != http.StatusServiceUnavailable || retry < 1 || obj["detail"] == nil || len(obj) != 1 {
+			t.Errorf("%s %s during the outage: status %d, Retry-After %d, keys %d; want 503 with Retry-After and the detail body", req.method, req.path, status, retry, len(obj))
 		}
 	}
 

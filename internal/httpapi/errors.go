@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"accounts/internal/apperr"
+	"accounts/internal/store"
 )
 
 // Fixed bodies of the contract's section 7.
@@ -74,9 +75,30 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case apperr.Overloaded:
 		s.refuse(w, r, err, http.StatusServiceUnavailable, bodyOverloaded)
 	default:
+		if store.Unavailable(err) {
+			s.databaseUnavailable(w, r, err)
+			return
+		}
 		s.internalError(w, r, err)
 	}
 }
+
+// databaseUnavailable answers a request that failed because the database
+// could not be reached, or lost its connection before the request
+// committed anything (store.Unavailable): 503 with Retry-After and the
+// overload body, so that a client sends it again later, where a 500 would
+// say the service failed. The error is logged as a 500's is; /readyz
+// answers 503 meanwhile.
+func (s *Server) databaseUnavailable(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.ErrorContext(r.Context(), "request failed: database unavailable", "request_id", requestID(r.Context()), "error", err.Error())
+	w.Header().Set("Retry-After", strconv.Itoa(int(databaseRetry/time.Second)))
+	writeJSON(w, http.StatusServiceUnavailable, bodyOverloaded)
+}
+
+// databaseRetry is the Retry-After of a request the database's absence
+// failed: long enough for a restart or a failover to be noticed, short
+// enough not to idle a client once it is over.
+const databaseRetry = 2 * time.Second
 
 // refuse answers a request that a limit refused, with Retry-After in whole
 // seconds (at least one), and records it as a security event.

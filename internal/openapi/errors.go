@@ -78,7 +78,7 @@ func (b *builder) errorResponses() obj {
 		"PayloadTooLarge":      detail(fmt.Sprintf("The body is over its limit: %d MiB for one object, %d MiB for a bulk write.", b.bodies.BodyLimit>>20, b.bodies.BulkBodyLimit>>20), b.bodies.TooLarge, nil),
 		"UnsupportedMediaType": detail("The body is not `application/json` in UTF-8, or has a `Content-Encoding`.", b.bodies.Unsupported, nil),
 		"TooManyRequests":      detail("The caller is over its share: its request rate, its customer's requests in flight, lists or expensive requests in progress, or failed authentications.", b.bodies.Throttled, retryAfter),
-		"ServiceUnavailable":   detail("The process is at a capacity limit, or the request ran past its time limit.", b.bodies.Overloaded, retryAfter),
+		"ServiceUnavailable":   detail("The process is at a capacity limit, the request ran past its time limit, or the database could not be reached (the request changed nothing).", b.bodies.Overloaded, retryAfter),
 		"InternalServerError": obj{"description": "An unexpected failure.", "headers": requestIDHeader,
 			"content": jsonContent(ref("schemas", "ServerError"), internal)},
 	}

@@ -24,6 +24,19 @@ const WriteStall = 5 * time.Second
 // ErrWritesStalled is Ready's error while a write batch is stalled.
 var ErrWritesStalled = errors.New("store: a write has been committing for longer than " + WriteStall.String())
 
+// Unavailable reports whether err says that the database could not be
+// reached, or that the connection of a statement was lost before anything
+// of it committed: the request changed nothing, and may be sent again once
+// the database is back (the API's 503), where any other failure is the
+// service's (500). An engine's errors say so by an Unavailable method; the
+// outermost error of err's chain that has one decides, so a wrapper can
+// say that a lost connection left the outcome unknown (a COMMIT that went
+// out).
+func Unavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
+}
+
 // ErrNotFound is returned when a row does not exist for the given customer.
 var ErrNotFound = errors.New("store: not found")
 

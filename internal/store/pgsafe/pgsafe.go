@@ -8,6 +8,8 @@ package pgsafe
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -27,6 +29,20 @@ func (e *Error) Error() string {
 	return "postgres: SQLSTATE " + e.Code
 }
 
+// Unavailable reports whether the server refused the statement because its
+// connection is going or gone, or it takes no connections (store.Unavailable):
+// a connection exception (class 08), an ended backend (57P01
+// admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now), or too
+// many connections (53300). Nothing of such a statement committed, unless
+// it was a COMMIT, which the caller then says (a wrapper of its own).
+func (e *Error) Unavailable() bool {
+	switch e.Code {
+	case "57P01", "57P02", "57P03", "53300":
+		return true
+	}
+	return strings.HasPrefix(e.Code, "08")
+}
+
 // connectError is a failed connection attempt without the user pgx names
 // in it: what failed to connect where (addresses, the dial error), on one
 // line.
@@ -39,6 +55,28 @@ func (e *connectError) Error() string { return e.msg }
 
 // Unwrap keeps errors.Is working on the cause (a deadline, say).
 func (e *connectError) Unwrap() error { return e.cause }
+
+// Unavailable is true: no connection, no statement (store.Unavailable).
+func (e *connectError) Unavailable() bool { return true }
+
+// lostError is an error of the network beneath a connection (reset,
+// closed, cut short) met by a statement: its text is the network's, with
+// no value in it, and nothing of the statement committed unless it was a
+// COMMIT, which the caller then says.
+type lostError struct{ err error }
+
+func (e *lostError) Error() string     { return e.err.Error() }
+func (e *lostError) Unwrap() error     { return e.err }
+func (e *lostError) Unavailable() bool { return true }
+
+// networkFailure reports whether err is the network's: an operation on the
+// socket that failed, a socket already closed, or the connection's stream
+// ending before the server's answer did. (Not net.Error, which a context's
+// deadline is too.)
+func networkFailure(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
 
 // Err returns err made safe: a server error becomes an *Error, a failed
 // connection the addresses and what failed there (a server error met while
@@ -60,6 +98,8 @@ func Err(err error) error {
 		}
 	case errors.As(err, &pe):
 		unsafe, safe = pe, &Error{Code: pe.Code, Constraint: pe.ConstraintName}
+	case networkFailure(err):
+		return &lostError{err}
 	default:
 		return err
 	}

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"accounts/internal/store"
 )
 
 // connect tries a real connection to url and returns its error.
@@ -25,6 +28,18 @@ func connect(t *testing.T, url string) error {
 		t.Fatal("the connection succeeded")
 	}
 	return err
+}
+
+// closedAddress is the address of a port that was just closed: nothing
+// listens there.
+func closedAddress(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // checkSafe asserts that err, made safe, is one line that keeps prefix and
@@ -52,13 +67,7 @@ func checkSafe(t *testing.T, label string, err error, prefix string, secrets ...
 // message quotes it too: Err keeps neither, on a bare error or one wrapped
 // with words of its own.
 func TestConnectErrorsNameNoUser(t *testing.T) {
-	// Nothing listens on a port that was just closed.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := closedAddress(t)
 	refused := connect(t, "postgres://pgsafe_probe_user:pgsafe_probe_pw@"+addr+"/nodb?connect_timeout=5")
 	if !strings.Contains(refused.Error(), "pgsafe_probe_user") {
 		t.Fatal("pgx's error does not name the user: this test would prove nothing")
@@ -73,7 +82,7 @@ func TestConnectErrorsNameNoUser(t *testing.T) {
 	// A deadline stays visible to errors.Is.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = pgx.Connect(ctx, "postgres://pgsafe_probe_user@"+addr+"/nodb")
+	_, err := pgx.Connect(ctx, "postgres://pgsafe_probe_user@"+addr+"/nodb")
 	if err == nil || !errors.Is(Err(err), context.Canceled) {
 		t.Errorf("a canceled connection attempt: errors.Is(Err(err), context.Canceled) is false (err %v)", err != nil)
 	}
@@ -96,5 +105,49 @@ func TestConnectErrorsNameNoUser(t *testing.T) {
 	var e *Error
 	if !errors.As(safe, &e) || e.Code != "28000" {
 		t.Errorf("the refused login's safe error: %v, want SQLSTATE 28000 (invalid_authorization_specification)", safe)
+	}
+}
+
+// The errors of a database that can't be reached, or of a connection lost
+// under a statement, are unavailability (store.Unavailable), which the API
+// answers 503; a server's refusal of the statement itself is not.
+func TestUnavailable(t *testing.T) {
+	refused := Err(connect(t, "postgres://pgsafe_probe_user@"+closedAddress(t)+"/nodb?connect_timeout=5"))
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"a refused connection", refused, true},
+		{"a refused connection, wrapped", fmt.Errorf("postgres: reading: %w", refused), true},
+		{"an ended backend", Err(&pgconn.PgError{Code: "57P01"}), true},
+		{"a connection exception", Err(&pgconn.PgError{Code: "08006"}), true},
+		{"too many connections", Err(&pgconn.PgError{Code: "53300"}), true},
+		{"a unique violation", Err(&pgconn.PgError{Code: "23505"}), false},
+		{"a deadline", Err(context.DeadlineExceeded), false},
+	} {
+		if got := store.Unavailable(c.err); got != c.want {
+			t.Errorf("%s: Unavailable %v, want %v", c.name, got, c.want)
+		}
+	}
+
+	base := os.Getenv("ACCOUNTS_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("a connection lost under a statement needs PostgreSQL: set ACCOUNTS_TEST_POSTGRES")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	conn.PgConn().Conn().Close()
+	var one int
+	err = conn.QueryRow(ctx, "SELECT 1").Scan(&one)
+	if err == nil {
+		t.Fatal("a statement on a closed connection succeeded")
+	}
+	if !store.Unavailable(Err(err)) {
+		t.Errorf("a statement on a lost connection: not unavailable (%T)", err)
 	}
 }

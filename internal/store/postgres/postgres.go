@@ -305,7 +305,13 @@ func (db *DB) inTx(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) erro
 	if err := fn(tx); err != nil {
 		return err
 	}
-	return pgsafe.Err(tx.Commit(ctx))
+	if err := pgsafe.Err(tx.Commit(ctx)); err != nil {
+		if opts.AccessMode != pgx.ReadOnly {
+			return &commitError{err}
+		}
+		return err
+	}
+	return nil
 }
 
 // View runs fn in a read-only transaction: one consistent snapshot.
@@ -445,6 +451,11 @@ type commitError struct{ err error }
 
 func (e *commitError) Error() string { return e.err.Error() }
 func (e *commitError) Unwrap() error { return e.err }
+
+// Unavailable is false: whatever the connection's fate, the transaction
+// may have committed, and a request sent again could write twice
+// (store.Unavailable).
+func (e *commitError) Unavailable() bool { return false }
 
 // whileConnectionLost runs op (a read, or a transaction) again while it
 // fails on a connection the server ended before anything committed: at

@@ -22,6 +22,7 @@ import (
 	"accounts/internal/store/storetest"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 func open(t *testing.T, dbURL string, catalog *schema.Catalog) *DB {
@@ -565,4 +566,17 @@ func TestFailureAtCommitLeavesNothing(t *testing.T) {
 		t.Errorf("list version after the next batch = %d (err %v), want 1", v, err)
 	}
 	storetest.CheckAuditChain(t, db, customer, []audit.Entry{entry})
+}
+
+// A connection lost at a write's COMMIT leaves its outcome unknown: the
+// error is not unavailability (which tells a client to send the request
+// again), though the same loss before the COMMIT is.
+func TestLostAtCommitIsNotUnavailable(t *testing.T) {
+	lost := pgsafe.Err(&pgconn.PgError{Code: "57P01"})
+	if !store.Unavailable(lost) {
+		t.Fatal("an ended backend is not unavailability: this test would prove nothing")
+	}
+	if store.Unavailable(&commitError{lost}) || store.Unavailable(fmt.Errorf("postgres: batch: %w", &commitError{lost})) {
+		t.Error("a connection lost at COMMIT is unavailability")
+	}
 }
