@@ -8,9 +8,6 @@ import (
 
 	"accounts/internal/store"
 	"accounts/internal/store/sqlbuild"
-
-	sqlite3 "modernc.org/sqlite"
-	sqlite3lib "modernc.org/sqlite/lib"
 )
 
 // CreateCustomer stores a customer.
@@ -106,8 +103,7 @@ const adminBusyRuns = 4
 func whileBusy(op func() error) error {
 	for run := 1; ; run++ {
 		err := op()
-		var se *sqlite3.Error
-		if run == adminBusyRuns || !errors.As(err, &se) || se.Code()&0xff != sqlite3lib.SQLITE_BUSY {
+		if run == adminBusyRuns || !busy(err) {
 			return err
 		}
 	}

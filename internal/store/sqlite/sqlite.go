@@ -384,6 +384,9 @@ func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 	ctx := context.Background()
 	tx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
+		if busy(err) {
+			return &lockedOutError{err}
+		}
 		return err
 	}
 	defer tx.Rollback() // a no-op once committed
@@ -393,6 +396,23 @@ func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// lockedOutError is a write batch's BEGIN IMMEDIATE refused with
+// SQLITE_BUSY: another process (a command, another server) held the
+// database's write lock past the busy timeout. Nothing of the batch was
+// written, and its requests may be sent again (store.Unavailable).
+type lockedOutError struct{ err error }
+
+func (e *lockedOutError) Error() string     { return e.err.Error() }
+func (e *lockedOutError) Unwrap() error     { return e.err }
+func (e *lockedOutError) Unavailable() bool { return true }
+
+// busy reports whether err is SQLite's SQLITE_BUSY (of any extended code):
+// the lock it needed stayed taken past the busy timeout.
+func busy(err error) bool {
+	var se *sqlite3.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3lib.SQLITE_BUSY
 }
 
 // classify turns a constraint failure into the store's error: a unique

@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"accounts/internal/schema"
 	"accounts/internal/store"
@@ -35,23 +38,66 @@ func TestOpenWhileAnotherProcessWrites(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 	db.Close()
-	other, err := sql.Open("sqlite", sqlite.WriterDSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.ExecContext(ctx, `ROLLBACK`)
+	defer holdWriteLock(t, path)()
 	again, err := sqlite.Open(ctx, path, schema.New())
 	if err != nil {
 		t.Fatalf("Open while another connection holds the write lock: %v", err)
 	}
 	again.Close()
+}
+
+// holdWriteLock takes the write lock of the database at path on a
+// connection of its own, as another process would, until the returned
+// function gives it back.
+func holdWriteLock(t *testing.T, path string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	other, err := sql.Open("sqlite", sqlite.WriterDSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		conn.ExecContext(ctx, `ROLLBACK`)
+		conn.Close()
+		other.Close()
+	}
+}
+
+// A write that finds the write lock held past the busy timeout (10 s) by
+// another process wrote nothing: its error is unavailability (the API's
+// 503), and the next write, once the lock is free, is made.
+func TestWriteLockedOutIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	catalog := schema.New()
+	path := filepath.Join(t.TempDir(), "accounts.db")
+	db, err := sqlite.Open(ctx, path, catalog)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer db.Close()
+	customer := uuid.NewString()
+	if err := db.CreateCustomer(ctx, store.Customer{ID: customer, Name: "Fastighets AB", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	tenants := catalog.Resource(schema.Tenant)
+	write := func() error {
+		row := storetest.NewRow(tenants, time.Now().UTC().Truncate(time.Microsecond), nil)
+		return db.Update(ctx, func(tx store.Tx) error { return tx.Insert(ctx, customer, tenants, row) })
+	}
+	release := holdWriteLock(t, path)
+	err = write()
+	release()
+	if err == nil || !store.Unavailable(err) {
+		t.Fatalf("a write locked out by another process: %v, want unavailability", err)
+	}
+	if err := write(); err != nil {
+		t.Fatalf("the write after the lock was given back: %v", err)
+	}
 }
