@@ -37,6 +37,17 @@ func Unavailable(err error) bool {
 	return errors.As(err, &u) && u.Unavailable()
 }
 
+// MarkUnavailable returns err marked as unavailability (Unavailable), for
+// an engine that knows nothing of the request was done: the database's
+// lock stayed taken, or the network beneath a statement failed.
+func MarkUnavailable(err error) error { return &unavailableError{err} }
+
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string     { return e.err.Error() }
+func (e *unavailableError) Unwrap() error     { return e.err }
+func (e *unavailableError) Unavailable() bool { return true }
+
 // ErrNotFound is returned when a row does not exist for the given customer.
 var ErrNotFound = errors.New("store: not found")
 

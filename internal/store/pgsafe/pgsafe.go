@@ -2,7 +2,8 @@
 // A server error's message and detail can quote the values of a row (or,
 // for a failed login, the user), and pgx's connection error names the
 // connection's user: none of that may reach a log line, an error body or
-// the command line's output (README, Configuration).
+// the command line's output (README, Configuration). The safe errors also
+// say which failures are the database's absence (store.Unavailable).
 package pgsafe
 
 import (
@@ -13,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"accounts/internal/store"
 )
 
 // Error is a server error as the service returns it: the SQLSTATE code and
@@ -59,16 +62,6 @@ func (e *connectError) Unwrap() error { return e.cause }
 // Unavailable is true: no connection, no statement (store.Unavailable).
 func (e *connectError) Unavailable() bool { return true }
 
-// lostError is an error of the network beneath a connection (reset,
-// closed, cut short) met by a statement: its text is the network's, with
-// no value in it, and nothing of the statement committed unless it was a
-// COMMIT, which the caller then says.
-type lostError struct{ err error }
-
-func (e *lostError) Error() string     { return e.err.Error() }
-func (e *lostError) Unwrap() error     { return e.err }
-func (e *lostError) Unavailable() bool { return true }
-
 // networkFailure reports whether err is the network's: an operation on the
 // socket that failed, a socket already closed, or the connection's stream
 // ending before the server's answer did. (Not net.Error, which a context's
@@ -81,8 +74,9 @@ func networkFailure(err error) bool {
 // Err returns err made safe: a server error becomes an *Error, a failed
 // connection the addresses and what failed there (a server error met while
 // connecting, such as a refused login, by its code alone). An error that
-// wraps one of them keeps its own words around the safe text. Any other
-// error is returned as it is.
+// wraps one of them keeps its own words around the safe text. A failure
+// of the network beneath a statement is marked store.MarkUnavailable. Any
+// other error is returned as it is.
 func Err(err error) error {
 	var unsafe, safe error
 	var ce *pgconn.ConnectError
@@ -99,7 +93,10 @@ func Err(err error) error {
 	case errors.As(err, &pe):
 		unsafe, safe = pe, &Error{Code: pe.Code, Constraint: pe.ConstraintName}
 	case networkFailure(err):
-		return &lostError{err}
+		// The network's words, with no value in them; nothing of the
+		// statement committed, unless it was a COMMIT, which the
+		// caller then says.
+		return store.MarkUnavailable(err)
 	default:
 		return err
 	}

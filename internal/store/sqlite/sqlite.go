@@ -385,7 +385,10 @@ func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 	tx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
 		if busy(err) {
-			return &lockedOutError{err}
+			// Another process (a command, another server) held the
+			// write lock past the busy timeout: nothing of the batch
+			// was written, and its requests may be sent again.
+			return store.MarkUnavailable(err)
 		}
 		return err
 	}
@@ -397,16 +400,6 @@ func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 	}
 	return tx.Commit()
 }
-
-// lockedOutError is a write batch's BEGIN IMMEDIATE refused with
-// SQLITE_BUSY: another process (a command, another server) held the
-// database's write lock past the busy timeout. Nothing of the batch was
-// written, and its requests may be sent again (store.Unavailable).
-type lockedOutError struct{ err error }
-
-func (e *lockedOutError) Error() string     { return e.err.Error() }
-func (e *lockedOutError) Unwrap() error     { return e.err }
-func (e *lockedOutError) Unavailable() bool { return true }
 
 // busy reports whether err is SQLite's SQLITE_BUSY (of any extended code):
 // the lock it needed stayed taken past the busy timeout.
