@@ -127,7 +127,15 @@ func newReadLog(db store.Store) *readLog {
 	return &readLog{batches: group.New(cfg, func(entries []audit.Entry, _ []error) error {
 		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 		defer cancel()
-		return db.AppendAuditAlone(ctx, entries)
+		err := db.AppendAuditAlone(ctx, entries)
+		if err != nil && ctx.Err() != nil {
+			// The database did not take the batch in time (a lock
+			// another process kept, a network gone silent): its reads
+			// returned nothing and may be sent again, as when the
+			// database can't be reached.
+			return store.MarkUnavailable(err)
+		}
+		return err
 	})}
 }
 

@@ -152,9 +152,15 @@ func listCheckCreate(t *testing.T, what string, err error) {
 // folder, with a new master key.
 func openTestStore(t *testing.T) (*schema.Catalog, store.Store, *keystore.Store, *seal.MasterKey) {
 	t.Helper()
+	return openTestStoreAt(t, filepath.Join(t.TempDir(), "a.db"))
+}
+
+// openTestStoreAt is openTestStore with the SQLite database at path.
+func openTestStoreAt(t *testing.T, path string) (*schema.Catalog, store.Store, *keystore.Store, *seal.MasterKey) {
+	t.Helper()
 	ctx := context.Background()
 	catalog := schema.New()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "a.db"), catalog)
+	db, err := sqlite.Open(ctx, path, catalog)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -7,6 +7,7 @@
 package pgsafe
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +63,14 @@ func (e *connectError) Unwrap() error { return e.cause }
 // Unavailable is true: no connection, no statement (store.Unavailable).
 func (e *connectError) Unavailable() bool { return true }
 
+// SentNothing reports whether pgx failed before it sent the statement to
+// the server (pgconn.SafeToRetry: a connection it found closed, say),
+// for a reason other than the caller's context, which ended: the
+// statement did nothing, and may run on another connection.
+func SentNothing(err error) bool {
+	return pgconn.SafeToRetry(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
 // networkFailure reports whether err is the network's: an operation on the
 // socket that failed, a socket already closed, or the connection's stream
 // ending before the server's answer did. (Not net.Error, which a context's
@@ -75,7 +84,8 @@ func networkFailure(err error) bool {
 // connection the addresses and what failed there (a server error met while
 // connecting, such as a refused login, by its code alone). An error that
 // wraps one of them keeps its own words around the safe text. A failure
-// of the network beneath a statement is marked store.MarkUnavailable. Any
+// of the network beneath a statement, or one pgx says sent nothing, is
+// marked store.MarkUnavailable. Any
 // other error is returned as it is.
 func Err(err error) error {
 	var unsafe, safe error
@@ -92,10 +102,11 @@ func Err(err error) error {
 		}
 	case errors.As(err, &pe):
 		unsafe, safe = pe, &Error{Code: pe.Code, Constraint: pe.ConstraintName}
-	case networkFailure(err):
-		// The network's words, with no value in them; nothing of the
-		// statement committed, unless it was a COMMIT, which the
-		// caller then says.
+	case networkFailure(err) || SentNothing(err):
+		// The network's words, or pgx's that it sent nothing (a
+		// connection it found closed), with no value in them; nothing
+		// of the statement committed, unless it was a COMMIT, which
+		// the caller then says.
 		return store.MarkUnavailable(err)
 	default:
 		return err

@@ -150,4 +150,23 @@ func TestUnavailable(t *testing.T) {
 	if !store.Unavailable(Err(err)) {
 		t.Errorf("a statement on a lost connection: not unavailable (%T)", err)
 	}
+	// pgx knows the connection closed now, and sends nothing.
+	err = conn.QueryRow(ctx, "SELECT 1").Scan(&one)
+	if !SentNothing(err) || !store.Unavailable(Err(err)) {
+		t.Errorf("a statement on a connection pgx found closed: sent nothing %v, unavailable %v; want both (%T)",
+			SentNothing(err), store.Unavailable(Err(err)), err)
+	}
+	// A statement whose context had ended sent nothing either, but it
+	// is the caller's doing, not the database's absence.
+	live, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close(ctx)
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	err = live.QueryRow(ended, "SELECT 1").Scan(&one)
+	if err == nil || SentNothing(err) || store.Unavailable(Err(err)) {
+		t.Errorf("a statement whose context had ended: err %v, sent nothing %v, unavailable %v; want neither", err != nil, SentNothing(err), store.Unavailable(Err(err)))
+	}
 }

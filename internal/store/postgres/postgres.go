@@ -437,12 +437,14 @@ func lostBeforeCommit(err error) bool {
 // connectionLost reports whether err says the statement's connection was
 // gone: the server ended its backend (57P01 admin_shutdown, 57P02
 // crash_shutdown, 57P03 cannot_connect_now: a restart, a failover, an
-// administrator's pg_terminate_backend). The pool drops such a connection,
+// administrator's pg_terminate_backend), or pgx found the connection
+// closed and sent nothing (pgsafe.SentNothing; under load, a connection
+// whose backend was ended is met so). The pool drops such a connection,
 // and the next one may be alive; the pool's idle connections learn of it
 // only when used.
 func connectionLost(err error) bool {
 	var e *pgsafe.Error
-	return errors.As(err, &e) && (e.Code == "57P01" || e.Code == "57P02" || e.Code == "57P03")
+	return errors.As(err, &e) && (e.Code == "57P01" || e.Code == "57P02" || e.Code == "57P03") || pgsafe.SentNothing(err)
 }
 
 // commitError is the error of a COMMIT: one whose connection was lost

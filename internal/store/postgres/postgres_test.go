@@ -22,6 +22,7 @@ import (
 	"accounts/internal/store/storetest"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -578,5 +579,27 @@ func TestLostAtCommitIsNotUnavailable(t *testing.T) {
 	}
 	if store.Unavailable(&commitError{lost}) || store.Unavailable(fmt.Errorf("postgres: batch: %w", &commitError{lost})) {
 		t.Error("a connection lost at COMMIT is unavailability")
+	}
+}
+
+// A statement pgx did not send, on a connection it found closed (as under
+// load after the server ended backends), is a connection lost before the
+// COMMIT: it runs again on the next connection (whileConnectionLost).
+func TestConnectionFoundClosedRunsAgain(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	_, err = conn.Exec(ctx, "SELECT 1")
+	if err == nil {
+		t.Fatal("a statement on a closed connection succeeded")
+	}
+	if !lostBeforeCommit(pgsafe.Err(err)) {
+		t.Errorf("a statement pgx did not send: not a connection lost before the COMMIT (%T)", err)
+	}
+	if lostBeforeCommit(&commitError{pgsafe.Err(err)}) {
+		t.Error("a COMMIT on a lost connection counts as lost before the COMMIT")
 	}
 }

@@ -2,7 +2,6 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -38,36 +37,12 @@ func TestOpenWhileAnotherProcessWrites(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 	db.Close()
-	defer holdWriteLock(t, path)()
+	defer storetest.HoldSQLiteWriteLock(t, path)()
 	again, err := sqlite.Open(ctx, path, schema.New())
 	if err != nil {
 		t.Fatalf("Open while another connection holds the write lock: %v", err)
 	}
 	again.Close()
-}
-
-// holdWriteLock takes the write lock of the database at path on a
-// connection of its own, as another process would, until the returned
-// function gives it back.
-func holdWriteLock(t *testing.T, path string) (release func()) {
-	t.Helper()
-	ctx := context.Background()
-	other, err := sql.Open("sqlite", sqlite.WriterDSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		conn.ExecContext(ctx, `ROLLBACK`)
-		conn.Close()
-		other.Close()
-	}
 }
 
 // A write that finds the write lock held past the busy timeout (10 s) by
@@ -91,7 +66,7 @@ func TestWriteLockedOutIsUnavailable(t *testing.T) {
 		row := storetest.NewRow(tenants, time.Now().UTC().Truncate(time.Microsecond), nil)
 		return db.Update(ctx, func(tx store.Tx) error { return tx.Insert(ctx, customer, tenants, row) })
 	}
-	release := holdWriteLock(t, path)
+	release := storetest.HoldSQLiteWriteLock(t, path)
 	err = write()
 	release()
 	if err == nil || !store.Unavailable(err) {

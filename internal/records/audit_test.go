@@ -1,0 +1,55 @@
+package records
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"accounts/internal/schema"
+	"accounts/internal/seal"
+	"accounts/internal/store"
+	"accounts/internal/store/storetest"
+)
+
+// A read whose audit entry the database does not take within the read
+// log's batch timeout (10 s; here a write lock another process keeps, with
+// writes queued before the entry) returns nothing, and its error is
+// unavailability (the API's 503): it may be sent again, and once the lock
+// is free it is served.
+func TestReadLockedOutOfItsAuditEntry(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	catalog, db, ks, master := openTestStoreAt(t, path)
+	p := listNewCustomer(t, ctx, db, ks, master, "Customer One")
+	svc := New(catalog, db, seal.NewKeyring(master, nil, ks), nil)
+	tenants := catalog.Resource(schema.Tenant)
+	obj, err := svc.Create(ctx, p, tenants, listBody(t, "first_name", "Readlog"))
+	listCheckCreate(t, "tenant", err)
+	release := storetest.HoldSQLiteWriteLock(t, path)
+	// One write waits for the lock, and another behind it, which will
+	// lead the next batch: the read's entry joins that batch, and the
+	// read log's time for it ends while the batch waits.
+	write := func() chan error {
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := svc.Create(ctx, p, tenants, listBody(t, "first_name", "Readlog-Write"))
+			wrote <- err
+		}()
+		time.Sleep(200 * time.Millisecond)
+		return wrote
+	}
+	first, second := write(), write()
+	_, err = svc.Get(ctx, p, tenants, obj.ID)
+	release()
+	if err := <-first; !store.Unavailable(err) {
+		t.Errorf("the write locked out: %v, want unavailability", err)
+	}
+	<-second
+	if err == nil || !store.Unavailable(err) {
+		t.Fatalf("a read whose audit entry was locked out: %v, want unavailability", err)
+	}
+	if _, err := svc.Get(ctx, p, tenants, obj.ID); err != nil {
+		t.Fatalf("the read after the lock was given back: %v", err)
+	}
+}
