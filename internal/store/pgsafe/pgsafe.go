@@ -85,8 +85,7 @@ func networkFailure(err error) bool {
 // connecting, such as a refused login, by its code alone). An error that
 // wraps one of them keeps its own words around the safe text. A failure
 // of the network beneath a statement, or one pgx says sent nothing, is
-// marked store.MarkUnavailable. Any
-// other error is returned as it is.
+// marked store.MarkUnavailable. Any other error is returned as it is.
 func Err(err error) error {
 	var unsafe, safe error
 	var ce *pgconn.ConnectError
