@@ -128,11 +128,13 @@ func newReadLog(db store.Store) *readLog {
 		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 		defer cancel()
 		err := db.AppendAuditAlone(ctx, entries)
-		if err != nil && ctx.Err() != nil {
+		if err != nil && (ctx.Err() != nil || store.UnavailableBeneath(err)) {
 			// The database did not take the batch in time (a lock
-			// another process kept, a network gone silent): its reads
-			// returned nothing and may be sent again, as when the
-			// database can't be reached.
+			// another process kept, a network gone silent), or lost
+			// its connection, even at the COMMIT: the batch's reads
+			// returned nothing, whatever became of their entries, and
+			// may be sent again, as when the database can't be
+			// reached.
 			return store.MarkUnavailable(err)
 		}
 		return err

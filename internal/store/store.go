@@ -37,6 +37,21 @@ func Unavailable(err error) bool {
 	return errors.As(err, &u) && u.Unavailable()
 }
 
+// UnavailableBeneath reports whether any error of err's chain says
+// unavailability, even beneath one that says the outcome is unknown (a
+// COMMIT that went out on a connection then lost). It is for a request
+// whose answer does not depend on that outcome: a read, whose audit entry
+// may or may not have been written (a read attempted), but whose data was
+// not given, may be sent again all the same.
+func UnavailableBeneath(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if u, ok := err.(interface{ Unavailable() bool }); ok && u.Unavailable() {
+			return true
+		}
+	}
+	return false
+}
+
 // MarkUnavailable returns err marked as unavailability (Unavailable), for
 // an engine that knows nothing of the request was done: the database's
 // lock stayed taken, or the network beneath a statement failed.
