@@ -245,8 +245,8 @@ func (c *Committer[T]) safelyCommit(items []T, errs []error) (err error) {
 }
 
 // handOff gives the requests that gathered to the first of their callers
-// (or the goroutine waiting in its place), who commits them without waiting, or ends this turn
-// when none did.
+// (or the goroutine waiting in its place), who commits them without
+// waiting, or ends this turn when none did.
 func (c *Committer[T]) handOff() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

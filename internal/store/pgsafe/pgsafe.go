@@ -87,6 +87,10 @@ func networkFailure(err error) bool {
 // of the network beneath a statement, or one pgx says sent nothing, is
 // marked store.MarkUnavailable. Any other error is returned as it is.
 func Err(err error) error {
+	if err == nil {
+		// Every statement's outcome passes here: a success asks nothing.
+		return nil
+	}
 	var unsafe, safe error
 	var ce *pgconn.ConnectError
 	var pe *pgconn.PgError
