@@ -3,7 +3,9 @@ package apitest
 import (
 	"bytes"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -442,6 +444,59 @@ func TestHTTPServiceEndpoints(t *testing.T) {
 	}
 	if strings.Contains(text, "Metrics-Probe-Firstname") {
 		t.Errorf("/metrics contains a personal value")
+	}
+}
+
+// /metrics, which needs no credentials, tells no answer's size: no
+// network byte counters, and the runtime's and the process's byte figures
+// in whole MiB, their allocation counts in whole 1,024s. Exact ones, read
+// just before and after a GET, would give the length of its values.
+func TestHTTPMetricsAreCoarse(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("HTTP Metrics AB")
+	f := c.fixtures()
+	pi := c.create(piPath, map[string]any{"tenant": ref(f.tenant), "first_name": personal("Metrics-Coarse-Firstname")})
+	if r := c.do("GET", piPath+pi["id"].(string)+"/", nil); r.status != http.StatusOK {
+		t.Fatalf("GET object: status %d", r.status)
+	}
+	r := e.send("GET", "/metrics", nil, nil, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("/metrics: status %d, want 200", r.status)
+	}
+	bytesSeen, countsSeen := 0, 0
+	for _, line := range strings.Split(string(r.raw), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		series, value, ok := strings.Cut(line, " ")
+		if !ok {
+			t.Fatalf("/metrics: a line without a value: %q", line)
+		}
+		name, _, _ := strings.Cut(series, "{")
+		if strings.HasPrefix(name, "process_network_") {
+			t.Errorf("/metrics serves %s", name)
+			continue
+		}
+		own := strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_")
+		granule := 0.0
+		switch {
+		case own && (strings.HasSuffix(name, "_bytes") || strings.HasSuffix(name, "_bytes_total")):
+			granule, bytesSeen = 1<<20, bytesSeen+1
+		case name == "go_memstats_mallocs_total" || name == "go_memstats_frees_total":
+			granule, countsSeen = 1<<10, countsSeen+1
+		default:
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			t.Fatalf("/metrics: %s has the value %q", name, value)
+		}
+		if math.Mod(v, granule) != 0 {
+			t.Errorf("/metrics: %s is %v, not a whole multiple of %v", name, v, granule)
+		}
+	}
+	if bytesSeen < 5 || countsSeen != 2 {
+		t.Errorf("/metrics: %d byte figures and %d allocation counts of the runtime and the process; want at least 5 and 2", bytesSeen, countsSeen)
 	}
 }
 

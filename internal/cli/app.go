@@ -22,7 +22,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // openStore opens the configured database and applies pending migrations.
@@ -108,6 +107,6 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 		RequestTimeout: cfg.RequestTimeout,
 		OmitMetrics:    cfg.MetricsAddr != "",
 	})
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	metrics := httpapi.MetricsHandler(reg)
 	return &App{Handler: srv, Metrics: metrics, store: db, keys: keys}, nil
 }

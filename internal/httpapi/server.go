@@ -25,7 +25,6 @@ import (
 	"accounts/internal/schema"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Options are what the server is built from.
@@ -54,7 +53,7 @@ func (o Options) metricsHandler() http.Handler {
 	if o.OmitMetrics {
 		return nil
 	}
-	return promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})
+	return MetricsHandler(o.Registry)
 }
 
 // Server is the HTTP handler of the service.
