@@ -1874,7 +1874,7 @@ type ListProtectedidentityCollectionParams struct {
 	// Id Filter on `id` (operator `exact`): Equal to the value. `id!` negates it.
 	Id *openapi_types.UUID `form:"id,omitempty" json:"id,omitempty"`
 
-	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. `id__in!` negates it.
+	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `id__in!` negates it.
 	IdIn *string `form:"id__in,omitempty" json:"id__in,omitempty"`
 
 	// IdIsnull Filter on `id` (operator `isnull`): `true`: the field is null; `false`: it is set. `id__isnull!` negates it.
@@ -1895,7 +1895,7 @@ type ListProtectedidentityCollectionParams struct {
 	// CreatedAtLte Filter on `created_at` (operator `lte`): Less than or equal to the value. `created_at__lte!` negates it.
 	CreatedAtLte *time.Time `form:"created_at__lte,omitempty" json:"created_at__lte,omitempty"`
 
-	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. `created_at__in!` negates it.
+	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `created_at__in!` negates it.
 	CreatedAtIn *string `form:"created_at__in,omitempty" json:"created_at__in,omitempty"`
 
 	// CreatedAtIsnull Filter on `created_at` (operator `isnull`): `true`: the field is null; `false`: it is set. `created_at__isnull!` negates it.
@@ -1904,7 +1904,7 @@ type ListProtectedidentityCollectionParams struct {
 	// Tenant Filter on `tenant` (operator `exact`): Equal to the value. `tenant!` negates it.
 	Tenant *openapi_types.UUID `form:"tenant,omitempty" json:"tenant,omitempty"`
 
-	// TenantIn Filter on `tenant` (operator `in`): A comma-separated list of values: the field equals one of them. `tenant__in!` negates it.
+	// TenantIn Filter on `tenant` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `tenant__in!` negates it.
 	TenantIn *string `form:"tenant__in,omitempty" json:"tenant__in,omitempty"`
 
 	// TenantIsnull Filter on `tenant` (operator `isnull`): `true`: the field is null; `false`: it is set. `tenant__isnull!` negates it.
@@ -1913,7 +1913,7 @@ type ListProtectedidentityCollectionParams struct {
 	// SubTenant Filter on `sub_tenant` (operator `exact`): Equal to the value. `sub_tenant!` negates it.
 	SubTenant *openapi_types.UUID `form:"sub_tenant,omitempty" json:"sub_tenant,omitempty"`
 
-	// SubTenantIn Filter on `sub_tenant` (operator `in`): A comma-separated list of values: the field equals one of them. `sub_tenant__in!` negates it.
+	// SubTenantIn Filter on `sub_tenant` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `sub_tenant__in!` negates it.
 	SubTenantIn *string `form:"sub_tenant__in,omitempty" json:"sub_tenant__in,omitempty"`
 
 	// SubTenantIsnull Filter on `sub_tenant` (operator `isnull`): `true`: the field is null; `false`: it is set. `sub_tenant__isnull!` negates it.
@@ -1922,7 +1922,7 @@ type ListProtectedidentityCollectionParams struct {
 	// Organization Filter on `organization` (operator `exact`): Equal to the value. `organization!` negates it.
 	Organization *openapi_types.UUID `form:"organization,omitempty" json:"organization,omitempty"`
 
-	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. `organization__in!` negates it.
+	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `organization__in!` negates it.
 	OrganizationIn *string `form:"organization__in,omitempty" json:"organization__in,omitempty"`
 
 	// OrganizationIsnull Filter on `organization` (operator `isnull`): `true`: the field is null; `false`: it is set. `organization__isnull!` negates it.
@@ -1952,7 +1952,7 @@ type ListProtectedidentityCollectionParams struct {
 	// FirstNameIendswith Filter on `first_name` (operator `iendswith`): Ends with the value, ignoring case. `first_name__iendswith!` negates it.
 	FirstNameIendswith *string `form:"first_name__iendswith,omitempty" json:"first_name__iendswith,omitempty"`
 
-	// FirstNameIn Filter on `first_name` (operator `in`): A comma-separated list of values: the field equals one of them. `first_name__in!` negates it.
+	// FirstNameIn Filter on `first_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `first_name__in!` negates it.
 	FirstNameIn *string `form:"first_name__in,omitempty" json:"first_name__in,omitempty"`
 
 	// FirstNameIsnull Filter on `first_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `first_name__isnull!` negates it.
@@ -1982,7 +1982,7 @@ type ListProtectedidentityCollectionParams struct {
 	// LastNameIendswith Filter on `last_name` (operator `iendswith`): Ends with the value, ignoring case. `last_name__iendswith!` negates it.
 	LastNameIendswith *string `form:"last_name__iendswith,omitempty" json:"last_name__iendswith,omitempty"`
 
-	// LastNameIn Filter on `last_name` (operator `in`): A comma-separated list of values: the field equals one of them. `last_name__in!` negates it.
+	// LastNameIn Filter on `last_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `last_name__in!` negates it.
 	LastNameIn *string `form:"last_name__in,omitempty" json:"last_name__in,omitempty"`
 
 	// LastNameIsnull Filter on `last_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `last_name__isnull!` negates it.
@@ -2012,7 +2012,7 @@ type ListProtectedidentityCollectionParams struct {
 	// EmailIendswith Filter on `email` (operator `iendswith`): Ends with the value, ignoring case. `email__iendswith!` negates it.
 	EmailIendswith *string `form:"email__iendswith,omitempty" json:"email__iendswith,omitempty"`
 
-	// EmailIn Filter on `email` (operator `in`): A comma-separated list of values: the field equals one of them. `email__in!` negates it.
+	// EmailIn Filter on `email` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `email__in!` negates it.
 	EmailIn *string `form:"email__in,omitempty" json:"email__in,omitempty"`
 
 	// EmailIsnull Filter on `email` (operator `isnull`): `true`: the field is null; `false`: it is set. `email__isnull!` negates it.
@@ -2042,7 +2042,7 @@ type ListProtectedidentityCollectionParams struct {
 	// PhoneNumberIendswith Filter on `phone_number` (operator `iendswith`): Ends with the value, ignoring case. `phone_number__iendswith!` negates it.
 	PhoneNumberIendswith *string `form:"phone_number__iendswith,omitempty" json:"phone_number__iendswith,omitempty"`
 
-	// PhoneNumberIn Filter on `phone_number` (operator `in`): A comma-separated list of values: the field equals one of them. `phone_number__in!` negates it.
+	// PhoneNumberIn Filter on `phone_number` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `phone_number__in!` negates it.
 	PhoneNumberIn *string `form:"phone_number__in,omitempty" json:"phone_number__in,omitempty"`
 
 	// PhoneNumberIsnull Filter on `phone_number` (operator `isnull`): `true`: the field is null; `false`: it is set. `phone_number__isnull!` negates it.
@@ -2051,7 +2051,7 @@ type ListProtectedidentityCollectionParams struct {
 	// Ssn Filter on `ssn` (operator `exact`): Equal to the value. `ssn!` negates it.
 	Ssn *string `form:"ssn,omitempty" json:"ssn,omitempty"`
 
-	// SsnIn Filter on `ssn` (operator `in`): A comma-separated list of values: the field equals one of them. `ssn__in!` negates it.
+	// SsnIn Filter on `ssn` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `ssn__in!` negates it.
 	SsnIn *string `form:"ssn__in,omitempty" json:"ssn__in,omitempty"`
 
 	// SsnIsnull Filter on `ssn` (operator `isnull`): `true`: the field is null; `false`: it is set. `ssn__isnull!` negates it.
@@ -2072,7 +2072,7 @@ type ListProtectedidentityCollectionParams struct {
 	// BirthDateLte Filter on `birth_date` (operator `lte`): Less than or equal to the value. `birth_date__lte!` negates it.
 	BirthDateLte *openapi_types.Date `form:"birth_date__lte,omitempty" json:"birth_date__lte,omitempty"`
 
-	// BirthDateIn Filter on `birth_date` (operator `in`): A comma-separated list of values: the field equals one of them. `birth_date__in!` negates it.
+	// BirthDateIn Filter on `birth_date` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `birth_date__in!` negates it.
 	BirthDateIn *string `form:"birth_date__in,omitempty" json:"birth_date__in,omitempty"`
 
 	// BirthDateIsnull Filter on `birth_date` (operator `isnull`): `true`: the field is null; `false`: it is set. `birth_date__isnull!` negates it.
@@ -2102,7 +2102,7 @@ type ListProtectedidentityCollectionParams struct {
 	// CustomIdIendswith Filter on `custom_id` (operator `iendswith`): Ends with the value, ignoring case. `custom_id__iendswith!` negates it.
 	CustomIdIendswith *string `form:"custom_id__iendswith,omitempty" json:"custom_id__iendswith,omitempty"`
 
-	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. `custom_id__in!` negates it.
+	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `custom_id__in!` negates it.
 	CustomIdIn *string `form:"custom_id__in,omitempty" json:"custom_id__in,omitempty"`
 
 	// CustomIdIsnull Filter on `custom_id` (operator `isnull`): `true`: the field is null; `false`: it is set. `custom_id__isnull!` negates it.
@@ -2111,7 +2111,7 @@ type ListProtectedidentityCollectionParams struct {
 	// CurrentRegisteredAddress Filter on `current_registered_address` (operator `exact`): Equal to the value. `current_registered_address!` negates it.
 	CurrentRegisteredAddress *openapi_types.UUID `form:"current_registered_address,omitempty" json:"current_registered_address,omitempty"`
 
-	// CurrentRegisteredAddressIn Filter on `current_registered_address` (operator `in`): A comma-separated list of values: the field equals one of them. `current_registered_address__in!` negates it.
+	// CurrentRegisteredAddressIn Filter on `current_registered_address` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `current_registered_address__in!` negates it.
 	CurrentRegisteredAddressIn *string `form:"current_registered_address__in,omitempty" json:"current_registered_address__in,omitempty"`
 
 	// CurrentRegisteredAddressIsnull Filter on `current_registered_address` (operator `isnull`): `true`: the field is null; `false`: it is set. `current_registered_address__isnull!` negates it.
@@ -2120,7 +2120,7 @@ type ListProtectedidentityCollectionParams struct {
 	// PreviousAddress Filter on `previous_address` (operator `exact`): Equal to the value. `previous_address!` negates it.
 	PreviousAddress *openapi_types.UUID `form:"previous_address,omitempty" json:"previous_address,omitempty"`
 
-	// PreviousAddressIn Filter on `previous_address` (operator `in`): A comma-separated list of values: the field equals one of them. `previous_address__in!` negates it.
+	// PreviousAddressIn Filter on `previous_address` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `previous_address__in!` negates it.
 	PreviousAddressIn *string `form:"previous_address__in,omitempty" json:"previous_address__in,omitempty"`
 
 	// PreviousAddressIsnull Filter on `previous_address` (operator `isnull`): `true`: the field is null; `false`: it is set. `previous_address__isnull!` negates it.
@@ -2129,7 +2129,7 @@ type ListProtectedidentityCollectionParams struct {
 	// FutureAddress Filter on `future_address` (operator `exact`): Equal to the value. `future_address!` negates it.
 	FutureAddress *openapi_types.UUID `form:"future_address,omitempty" json:"future_address,omitempty"`
 
-	// FutureAddressIn Filter on `future_address` (operator `in`): A comma-separated list of values: the field equals one of them. `future_address__in!` negates it.
+	// FutureAddressIn Filter on `future_address` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `future_address__in!` negates it.
 	FutureAddressIn *string `form:"future_address__in,omitempty" json:"future_address__in,omitempty"`
 
 	// FutureAddressIsnull Filter on `future_address` (operator `isnull`): `true`: the field is null; `false`: it is set. `future_address__isnull!` negates it.
@@ -2178,7 +2178,7 @@ type ListProtectedidentityParams struct {
 	// Id Filter on `id` (operator `exact`): Equal to the value. `id!` negates it.
 	Id *openapi_types.UUID `form:"id,omitempty" json:"id,omitempty"`
 
-	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. `id__in!` negates it.
+	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `id__in!` negates it.
 	IdIn *string `form:"id__in,omitempty" json:"id__in,omitempty"`
 
 	// IdIsnull Filter on `id` (operator `isnull`): `true`: the field is null; `false`: it is set. `id__isnull!` negates it.
@@ -2199,7 +2199,7 @@ type ListProtectedidentityParams struct {
 	// CreatedAtLte Filter on `created_at` (operator `lte`): Less than or equal to the value. `created_at__lte!` negates it.
 	CreatedAtLte *time.Time `form:"created_at__lte,omitempty" json:"created_at__lte,omitempty"`
 
-	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. `created_at__in!` negates it.
+	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `created_at__in!` negates it.
 	CreatedAtIn *string `form:"created_at__in,omitempty" json:"created_at__in,omitempty"`
 
 	// CreatedAtIsnull Filter on `created_at` (operator `isnull`): `true`: the field is null; `false`: it is set. `created_at__isnull!` negates it.
@@ -2208,7 +2208,7 @@ type ListProtectedidentityParams struct {
 	// Tenant Filter on `tenant` (operator `exact`): Equal to the value. `tenant!` negates it.
 	Tenant *openapi_types.UUID `form:"tenant,omitempty" json:"tenant,omitempty"`
 
-	// TenantIn Filter on `tenant` (operator `in`): A comma-separated list of values: the field equals one of them. `tenant__in!` negates it.
+	// TenantIn Filter on `tenant` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `tenant__in!` negates it.
 	TenantIn *string `form:"tenant__in,omitempty" json:"tenant__in,omitempty"`
 
 	// TenantIsnull Filter on `tenant` (operator `isnull`): `true`: the field is null; `false`: it is set. `tenant__isnull!` negates it.
@@ -2217,7 +2217,7 @@ type ListProtectedidentityParams struct {
 	// SubTenant Filter on `sub_tenant` (operator `exact`): Equal to the value. `sub_tenant!` negates it.
 	SubTenant *openapi_types.UUID `form:"sub_tenant,omitempty" json:"sub_tenant,omitempty"`
 
-	// SubTenantIn Filter on `sub_tenant` (operator `in`): A comma-separated list of values: the field equals one of them. `sub_tenant__in!` negates it.
+	// SubTenantIn Filter on `sub_tenant` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `sub_tenant__in!` negates it.
 	SubTenantIn *string `form:"sub_tenant__in,omitempty" json:"sub_tenant__in,omitempty"`
 
 	// SubTenantIsnull Filter on `sub_tenant` (operator `isnull`): `true`: the field is null; `false`: it is set. `sub_tenant__isnull!` negates it.
@@ -2226,7 +2226,7 @@ type ListProtectedidentityParams struct {
 	// Organization Filter on `organization` (operator `exact`): Equal to the value. `organization!` negates it.
 	Organization *openapi_types.UUID `form:"organization,omitempty" json:"organization,omitempty"`
 
-	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. `organization__in!` negates it.
+	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `organization__in!` negates it.
 	OrganizationIn *string `form:"organization__in,omitempty" json:"organization__in,omitempty"`
 
 	// OrganizationIsnull Filter on `organization` (operator `isnull`): `true`: the field is null; `false`: it is set. `organization__isnull!` negates it.
@@ -2256,7 +2256,7 @@ type ListProtectedidentityParams struct {
 	// FirstNameIendswith Filter on `first_name` (operator `iendswith`): Ends with the value, ignoring case. `first_name__iendswith!` negates it.
 	FirstNameIendswith *string `form:"first_name__iendswith,omitempty" json:"first_name__iendswith,omitempty"`
 
-	// FirstNameIn Filter on `first_name` (operator `in`): A comma-separated list of values: the field equals one of them. `first_name__in!` negates it.
+	// FirstNameIn Filter on `first_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `first_name__in!` negates it.
 	FirstNameIn *string `form:"first_name__in,omitempty" json:"first_name__in,omitempty"`
 
 	// FirstNameIsnull Filter on `first_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `first_name__isnull!` negates it.
@@ -2286,7 +2286,7 @@ type ListProtectedidentityParams struct {
 	// LastNameIendswith Filter on `last_name` (operator `iendswith`): Ends with the value, ignoring case. `last_name__iendswith!` negates it.
 	LastNameIendswith *string `form:"last_name__iendswith,omitempty" json:"last_name__iendswith,omitempty"`
 
-	// LastNameIn Filter on `last_name` (operator `in`): A comma-separated list of values: the field equals one of them. `last_name__in!` negates it.
+	// LastNameIn Filter on `last_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `last_name__in!` negates it.
 	LastNameIn *string `form:"last_name__in,omitempty" json:"last_name__in,omitempty"`
 
 	// LastNameIsnull Filter on `last_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `last_name__isnull!` negates it.
@@ -2316,7 +2316,7 @@ type ListProtectedidentityParams struct {
 	// EmailIendswith Filter on `email` (operator `iendswith`): Ends with the value, ignoring case. `email__iendswith!` negates it.
 	EmailIendswith *string `form:"email__iendswith,omitempty" json:"email__iendswith,omitempty"`
 
-	// EmailIn Filter on `email` (operator `in`): A comma-separated list of values: the field equals one of them. `email__in!` negates it.
+	// EmailIn Filter on `email` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `email__in!` negates it.
 	EmailIn *string `form:"email__in,omitempty" json:"email__in,omitempty"`
 
 	// EmailIsnull Filter on `email` (operator `isnull`): `true`: the field is null; `false`: it is set. `email__isnull!` negates it.
@@ -2346,7 +2346,7 @@ type ListProtectedidentityParams struct {
 	// PhoneNumberIendswith Filter on `phone_number` (operator `iendswith`): Ends with the value, ignoring case. `phone_number__iendswith!` negates it.
 	PhoneNumberIendswith *string `form:"phone_number__iendswith,omitempty" json:"phone_number__iendswith,omitempty"`
 
-	// PhoneNumberIn Filter on `phone_number` (operator `in`): A comma-separated list of values: the field equals one of them. `phone_number__in!` negates it.
+	// PhoneNumberIn Filter on `phone_number` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `phone_number__in!` negates it.
 	PhoneNumberIn *string `form:"phone_number__in,omitempty" json:"phone_number__in,omitempty"`
 
 	// PhoneNumberIsnull Filter on `phone_number` (operator `isnull`): `true`: the field is null; `false`: it is set. `phone_number__isnull!` negates it.
@@ -2355,7 +2355,7 @@ type ListProtectedidentityParams struct {
 	// Ssn Filter on `ssn` (operator `exact`): Equal to the value. `ssn!` negates it.
 	Ssn *string `form:"ssn,omitempty" json:"ssn,omitempty"`
 
-	// SsnIn Filter on `ssn` (operator `in`): A comma-separated list of values: the field equals one of them. `ssn__in!` negates it.
+	// SsnIn Filter on `ssn` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `ssn__in!` negates it.
 	SsnIn *string `form:"ssn__in,omitempty" json:"ssn__in,omitempty"`
 
 	// SsnIsnull Filter on `ssn` (operator `isnull`): `true`: the field is null; `false`: it is set. `ssn__isnull!` negates it.
@@ -2376,7 +2376,7 @@ type ListProtectedidentityParams struct {
 	// BirthDateLte Filter on `birth_date` (operator `lte`): Less than or equal to the value. `birth_date__lte!` negates it.
 	BirthDateLte *openapi_types.Date `form:"birth_date__lte,omitempty" json:"birth_date__lte,omitempty"`
 
-	// BirthDateIn Filter on `birth_date` (operator `in`): A comma-separated list of values: the field equals one of them. `birth_date__in!` negates it.
+	// BirthDateIn Filter on `birth_date` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `birth_date__in!` negates it.
 	BirthDateIn *string `form:"birth_date__in,omitempty" json:"birth_date__in,omitempty"`
 
 	// BirthDateIsnull Filter on `birth_date` (operator `isnull`): `true`: the field is null; `false`: it is set. `birth_date__isnull!` negates it.
@@ -2406,7 +2406,7 @@ type ListProtectedidentityParams struct {
 	// CustomIdIendswith Filter on `custom_id` (operator `iendswith`): Ends with the value, ignoring case. `custom_id__iendswith!` negates it.
 	CustomIdIendswith *string `form:"custom_id__iendswith,omitempty" json:"custom_id__iendswith,omitempty"`
 
-	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. `custom_id__in!` negates it.
+	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `custom_id__in!` negates it.
 	CustomIdIn *string `form:"custom_id__in,omitempty" json:"custom_id__in,omitempty"`
 
 	// CustomIdIsnull Filter on `custom_id` (operator `isnull`): `true`: the field is null; `false`: it is set. `custom_id__isnull!` negates it.
@@ -2415,7 +2415,7 @@ type ListProtectedidentityParams struct {
 	// CurrentRegisteredAddress Filter on `current_registered_address` (operator `exact`): Equal to the value. `current_registered_address!` negates it.
 	CurrentRegisteredAddress *openapi_types.UUID `form:"current_registered_address,omitempty" json:"current_registered_address,omitempty"`
 
-	// CurrentRegisteredAddressIn Filter on `current_registered_address` (operator `in`): A comma-separated list of values: the field equals one of them. `current_registered_address__in!` negates it.
+	// CurrentRegisteredAddressIn Filter on `current_registered_address` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `current_registered_address__in!` negates it.
 	CurrentRegisteredAddressIn *string `form:"current_registered_address__in,omitempty" json:"current_registered_address__in,omitempty"`
 
 	// CurrentRegisteredAddressIsnull Filter on `current_registered_address` (operator `isnull`): `true`: the field is null; `false`: it is set. `current_registered_address__isnull!` negates it.
@@ -2424,7 +2424,7 @@ type ListProtectedidentityParams struct {
 	// PreviousAddress Filter on `previous_address` (operator `exact`): Equal to the value. `previous_address!` negates it.
 	PreviousAddress *openapi_types.UUID `form:"previous_address,omitempty" json:"previous_address,omitempty"`
 
-	// PreviousAddressIn Filter on `previous_address` (operator `in`): A comma-separated list of values: the field equals one of them. `previous_address__in!` negates it.
+	// PreviousAddressIn Filter on `previous_address` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `previous_address__in!` negates it.
 	PreviousAddressIn *string `form:"previous_address__in,omitempty" json:"previous_address__in,omitempty"`
 
 	// PreviousAddressIsnull Filter on `previous_address` (operator `isnull`): `true`: the field is null; `false`: it is set. `previous_address__isnull!` negates it.
@@ -2433,7 +2433,7 @@ type ListProtectedidentityParams struct {
 	// FutureAddress Filter on `future_address` (operator `exact`): Equal to the value. `future_address!` negates it.
 	FutureAddress *openapi_types.UUID `form:"future_address,omitempty" json:"future_address,omitempty"`
 
-	// FutureAddressIn Filter on `future_address` (operator `in`): A comma-separated list of values: the field equals one of them. `future_address__in!` negates it.
+	// FutureAddressIn Filter on `future_address` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `future_address__in!` negates it.
 	FutureAddressIn *string `form:"future_address__in,omitempty" json:"future_address__in,omitempty"`
 
 	// FutureAddressIsnull Filter on `future_address` (operator `isnull`): `true`: the field is null; `false`: it is set. `future_address__isnull!` negates it.
@@ -2485,7 +2485,7 @@ type ListSubtenantCollectionParams struct {
 	// Id Filter on `id` (operator `exact`): Equal to the value. `id!` negates it.
 	Id *openapi_types.UUID `form:"id,omitempty" json:"id,omitempty"`
 
-	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. `id__in!` negates it.
+	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `id__in!` negates it.
 	IdIn *string `form:"id__in,omitempty" json:"id__in,omitempty"`
 
 	// IdIsnull Filter on `id` (operator `isnull`): `true`: the field is null; `false`: it is set. `id__isnull!` negates it.
@@ -2506,7 +2506,7 @@ type ListSubtenantCollectionParams struct {
 	// CreatedAtLte Filter on `created_at` (operator `lte`): Less than or equal to the value. `created_at__lte!` negates it.
 	CreatedAtLte *time.Time `form:"created_at__lte,omitempty" json:"created_at__lte,omitempty"`
 
-	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. `created_at__in!` negates it.
+	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `created_at__in!` negates it.
 	CreatedAtIn *string `form:"created_at__in,omitempty" json:"created_at__in,omitempty"`
 
 	// CreatedAtIsnull Filter on `created_at` (operator `isnull`): `true`: the field is null; `false`: it is set. `created_at__isnull!` negates it.
@@ -2536,7 +2536,7 @@ type ListSubtenantCollectionParams struct {
 	// FirstNameIendswith Filter on `first_name` (operator `iendswith`): Ends with the value, ignoring case. `first_name__iendswith!` negates it.
 	FirstNameIendswith *string `form:"first_name__iendswith,omitempty" json:"first_name__iendswith,omitempty"`
 
-	// FirstNameIn Filter on `first_name` (operator `in`): A comma-separated list of values: the field equals one of them. `first_name__in!` negates it.
+	// FirstNameIn Filter on `first_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `first_name__in!` negates it.
 	FirstNameIn *string `form:"first_name__in,omitempty" json:"first_name__in,omitempty"`
 
 	// FirstNameIsnull Filter on `first_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `first_name__isnull!` negates it.
@@ -2566,7 +2566,7 @@ type ListSubtenantCollectionParams struct {
 	// LastNameIendswith Filter on `last_name` (operator `iendswith`): Ends with the value, ignoring case. `last_name__iendswith!` negates it.
 	LastNameIendswith *string `form:"last_name__iendswith,omitempty" json:"last_name__iendswith,omitempty"`
 
-	// LastNameIn Filter on `last_name` (operator `in`): A comma-separated list of values: the field equals one of them. `last_name__in!` negates it.
+	// LastNameIn Filter on `last_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `last_name__in!` negates it.
 	LastNameIn *string `form:"last_name__in,omitempty" json:"last_name__in,omitempty"`
 
 	// LastNameIsnull Filter on `last_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `last_name__isnull!` negates it.
@@ -2596,7 +2596,7 @@ type ListSubtenantCollectionParams struct {
 	// CorporateNameIendswith Filter on `corporate_name` (operator `iendswith`): Ends with the value, ignoring case. `corporate_name__iendswith!` negates it.
 	CorporateNameIendswith *string `form:"corporate_name__iendswith,omitempty" json:"corporate_name__iendswith,omitempty"`
 
-	// CorporateNameIn Filter on `corporate_name` (operator `in`): A comma-separated list of values: the field equals one of them. `corporate_name__in!` negates it.
+	// CorporateNameIn Filter on `corporate_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `corporate_name__in!` negates it.
 	CorporateNameIn *string `form:"corporate_name__in,omitempty" json:"corporate_name__in,omitempty"`
 
 	// CorporateNameIsnull Filter on `corporate_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `corporate_name__isnull!` negates it.
@@ -2605,7 +2605,7 @@ type ListSubtenantCollectionParams struct {
 	// Ssn Filter on `ssn` (operator `exact`): Equal to the value. `ssn!` negates it.
 	Ssn *string `form:"ssn,omitempty" json:"ssn,omitempty"`
 
-	// SsnIn Filter on `ssn` (operator `in`): A comma-separated list of values: the field equals one of them. `ssn__in!` negates it.
+	// SsnIn Filter on `ssn` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `ssn__in!` negates it.
 	SsnIn *string `form:"ssn__in,omitempty" json:"ssn__in,omitempty"`
 
 	// SsnIsnull Filter on `ssn` (operator `isnull`): `true`: the field is null; `false`: it is set. `ssn__isnull!` negates it.
@@ -2626,7 +2626,7 @@ type ListSubtenantCollectionParams struct {
 	// BirthDateLte Filter on `birth_date` (operator `lte`): Less than or equal to the value. `birth_date__lte!` negates it.
 	BirthDateLte *openapi_types.Date `form:"birth_date__lte,omitempty" json:"birth_date__lte,omitempty"`
 
-	// BirthDateIn Filter on `birth_date` (operator `in`): A comma-separated list of values: the field equals one of them. `birth_date__in!` negates it.
+	// BirthDateIn Filter on `birth_date` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `birth_date__in!` negates it.
 	BirthDateIn *string `form:"birth_date__in,omitempty" json:"birth_date__in,omitempty"`
 
 	// BirthDateIsnull Filter on `birth_date` (operator `isnull`): `true`: the field is null; `false`: it is set. `birth_date__isnull!` negates it.
@@ -2656,7 +2656,7 @@ type ListSubtenantCollectionParams struct {
 	// EmailIendswith Filter on `email` (operator `iendswith`): Ends with the value, ignoring case. `email__iendswith!` negates it.
 	EmailIendswith *string `form:"email__iendswith,omitempty" json:"email__iendswith,omitempty"`
 
-	// EmailIn Filter on `email` (operator `in`): A comma-separated list of values: the field equals one of them. `email__in!` negates it.
+	// EmailIn Filter on `email` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `email__in!` negates it.
 	EmailIn *string `form:"email__in,omitempty" json:"email__in,omitempty"`
 
 	// EmailIsnull Filter on `email` (operator `isnull`): `true`: the field is null; `false`: it is set. `email__isnull!` negates it.
@@ -2686,7 +2686,7 @@ type ListSubtenantCollectionParams struct {
 	// PhoneNumberIendswith Filter on `phone_number` (operator `iendswith`): Ends with the value, ignoring case. `phone_number__iendswith!` negates it.
 	PhoneNumberIendswith *string `form:"phone_number__iendswith,omitempty" json:"phone_number__iendswith,omitempty"`
 
-	// PhoneNumberIn Filter on `phone_number` (operator `in`): A comma-separated list of values: the field equals one of them. `phone_number__in!` negates it.
+	// PhoneNumberIn Filter on `phone_number` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `phone_number__in!` negates it.
 	PhoneNumberIn *string `form:"phone_number__in,omitempty" json:"phone_number__in,omitempty"`
 
 	// PhoneNumberIsnull Filter on `phone_number` (operator `isnull`): `true`: the field is null; `false`: it is set. `phone_number__isnull!` negates it.
@@ -2716,7 +2716,7 @@ type ListSubtenantCollectionParams struct {
 	// CustomIdIendswith Filter on `custom_id` (operator `iendswith`): Ends with the value, ignoring case. `custom_id__iendswith!` negates it.
 	CustomIdIendswith *string `form:"custom_id__iendswith,omitempty" json:"custom_id__iendswith,omitempty"`
 
-	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. `custom_id__in!` negates it.
+	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `custom_id__in!` negates it.
 	CustomIdIn *string `form:"custom_id__in,omitempty" json:"custom_id__in,omitempty"`
 
 	// CustomIdIsnull Filter on `custom_id` (operator `isnull`): `true`: the field is null; `false`: it is set. `custom_id__isnull!` negates it.
@@ -2725,7 +2725,7 @@ type ListSubtenantCollectionParams struct {
 	// Organization Filter on `organization` (operator `exact`): Equal to the value. `organization!` negates it.
 	Organization *openapi_types.UUID `form:"organization,omitempty" json:"organization,omitempty"`
 
-	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. `organization__in!` negates it.
+	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `organization__in!` negates it.
 	OrganizationIn *string `form:"organization__in,omitempty" json:"organization__in,omitempty"`
 
 	// OrganizationIsnull Filter on `organization` (operator `isnull`): `true`: the field is null; `false`: it is set. `organization__isnull!` negates it.
@@ -2734,7 +2734,7 @@ type ListSubtenantCollectionParams struct {
 	// CurrentRegisteredAddress Filter on `current_registered_address` (operator `exact`): Equal to the value. `current_registered_address!` negates it.
 	CurrentRegisteredAddress *openapi_types.UUID `form:"current_registered_address,omitempty" json:"current_registered_address,omitempty"`
 
-	// CurrentRegisteredAddressIn Filter on `current_registered_address` (operator `in`): A comma-separated list of values: the field equals one of them. `current_registered_address__in!` negates it.
+	// CurrentRegisteredAddressIn Filter on `current_registered_address` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `current_registered_address__in!` negates it.
 	CurrentRegisteredAddressIn *string `form:"current_registered_address__in,omitempty" json:"current_registered_address__in,omitempty"`
 
 	// CurrentRegisteredAddressIsnull Filter on `current_registered_address` (operator `isnull`): `true`: the field is null; `false`: it is set. `current_registered_address__isnull!` negates it.
@@ -2743,7 +2743,7 @@ type ListSubtenantCollectionParams struct {
 	// FutureAddress Filter on `future_address` (operator `exact`): Equal to the value. `future_address!` negates it.
 	FutureAddress *openapi_types.UUID `form:"future_address,omitempty" json:"future_address,omitempty"`
 
-	// FutureAddressIn Filter on `future_address` (operator `in`): A comma-separated list of values: the field equals one of them. `future_address__in!` negates it.
+	// FutureAddressIn Filter on `future_address` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `future_address__in!` negates it.
 	FutureAddressIn *string `form:"future_address__in,omitempty" json:"future_address__in,omitempty"`
 
 	// FutureAddressIsnull Filter on `future_address` (operator `isnull`): `true`: the field is null; `false`: it is set. `future_address__isnull!` negates it.
@@ -2752,7 +2752,7 @@ type ListSubtenantCollectionParams struct {
 	// IsActive Filter on `is_active` (operator `exact`): Equal to the value. `is_active!` negates it.
 	IsActive *bool `form:"is_active,omitempty" json:"is_active,omitempty"`
 
-	// IsActiveIn Filter on `is_active` (operator `in`): A comma-separated list of values: the field equals one of them. `is_active__in!` negates it.
+	// IsActiveIn Filter on `is_active` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `is_active__in!` negates it.
 	IsActiveIn *string `form:"is_active__in,omitempty" json:"is_active__in,omitempty"`
 
 	// IsActiveIsnull Filter on `is_active` (operator `isnull`): `true`: the field is null; `false`: it is set. `is_active__isnull!` negates it.
@@ -2801,7 +2801,7 @@ type ListSubtenantParams struct {
 	// Id Filter on `id` (operator `exact`): Equal to the value. `id!` negates it.
 	Id *openapi_types.UUID `form:"id,omitempty" json:"id,omitempty"`
 
-	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. `id__in!` negates it.
+	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `id__in!` negates it.
 	IdIn *string `form:"id__in,omitempty" json:"id__in,omitempty"`
 
 	// IdIsnull Filter on `id` (operator `isnull`): `true`: the field is null; `false`: it is set. `id__isnull!` negates it.
@@ -2822,7 +2822,7 @@ type ListSubtenantParams struct {
 	// CreatedAtLte Filter on `created_at` (operator `lte`): Less than or equal to the value. `created_at__lte!` negates it.
 	CreatedAtLte *time.Time `form:"created_at__lte,omitempty" json:"created_at__lte,omitempty"`
 
-	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. `created_at__in!` negates it.
+	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `created_at__in!` negates it.
 	CreatedAtIn *string `form:"created_at__in,omitempty" json:"created_at__in,omitempty"`
 
 	// CreatedAtIsnull Filter on `created_at` (operator `isnull`): `true`: the field is null; `false`: it is set. `created_at__isnull!` negates it.
@@ -2852,7 +2852,7 @@ type ListSubtenantParams struct {
 	// FirstNameIendswith Filter on `first_name` (operator `iendswith`): Ends with the value, ignoring case. `first_name__iendswith!` negates it.
 	FirstNameIendswith *string `form:"first_name__iendswith,omitempty" json:"first_name__iendswith,omitempty"`
 
-	// FirstNameIn Filter on `first_name` (operator `in`): A comma-separated list of values: the field equals one of them. `first_name__in!` negates it.
+	// FirstNameIn Filter on `first_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `first_name__in!` negates it.
 	FirstNameIn *string `form:"first_name__in,omitempty" json:"first_name__in,omitempty"`
 
 	// FirstNameIsnull Filter on `first_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `first_name__isnull!` negates it.
@@ -2882,7 +2882,7 @@ type ListSubtenantParams struct {
 	// LastNameIendswith Filter on `last_name` (operator `iendswith`): Ends with the value, ignoring case. `last_name__iendswith!` negates it.
 	LastNameIendswith *string `form:"last_name__iendswith,omitempty" json:"last_name__iendswith,omitempty"`
 
-	// LastNameIn Filter on `last_name` (operator `in`): A comma-separated list of values: the field equals one of them. `last_name__in!` negates it.
+	// LastNameIn Filter on `last_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `last_name__in!` negates it.
 	LastNameIn *string `form:"last_name__in,omitempty" json:"last_name__in,omitempty"`
 
 	// LastNameIsnull Filter on `last_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `last_name__isnull!` negates it.
@@ -2912,7 +2912,7 @@ type ListSubtenantParams struct {
 	// CorporateNameIendswith Filter on `corporate_name` (operator `iendswith`): Ends with the value, ignoring case. `corporate_name__iendswith!` negates it.
 	CorporateNameIendswith *string `form:"corporate_name__iendswith,omitempty" json:"corporate_name__iendswith,omitempty"`
 
-	// CorporateNameIn Filter on `corporate_name` (operator `in`): A comma-separated list of values: the field equals one of them. `corporate_name__in!` negates it.
+	// CorporateNameIn Filter on `corporate_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `corporate_name__in!` negates it.
 	CorporateNameIn *string `form:"corporate_name__in,omitempty" json:"corporate_name__in,omitempty"`
 
 	// CorporateNameIsnull Filter on `corporate_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `corporate_name__isnull!` negates it.
@@ -2921,7 +2921,7 @@ type ListSubtenantParams struct {
 	// Ssn Filter on `ssn` (operator `exact`): Equal to the value. `ssn!` negates it.
 	Ssn *string `form:"ssn,omitempty" json:"ssn,omitempty"`
 
-	// SsnIn Filter on `ssn` (operator `in`): A comma-separated list of values: the field equals one of them. `ssn__in!` negates it.
+	// SsnIn Filter on `ssn` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `ssn__in!` negates it.
 	SsnIn *string `form:"ssn__in,omitempty" json:"ssn__in,omitempty"`
 
 	// SsnIsnull Filter on `ssn` (operator `isnull`): `true`: the field is null; `false`: it is set. `ssn__isnull!` negates it.
@@ -2942,7 +2942,7 @@ type ListSubtenantParams struct {
 	// BirthDateLte Filter on `birth_date` (operator `lte`): Less than or equal to the value. `birth_date__lte!` negates it.
 	BirthDateLte *openapi_types.Date `form:"birth_date__lte,omitempty" json:"birth_date__lte,omitempty"`
 
-	// BirthDateIn Filter on `birth_date` (operator `in`): A comma-separated list of values: the field equals one of them. `birth_date__in!` negates it.
+	// BirthDateIn Filter on `birth_date` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `birth_date__in!` negates it.
 	BirthDateIn *string `form:"birth_date__in,omitempty" json:"birth_date__in,omitempty"`
 
 	// BirthDateIsnull Filter on `birth_date` (operator `isnull`): `true`: the field is null; `false`: it is set. `birth_date__isnull!` negates it.
@@ -2972,7 +2972,7 @@ type ListSubtenantParams struct {
 	// EmailIendswith Filter on `email` (operator `iendswith`): Ends with the value, ignoring case. `email__iendswith!` negates it.
 	EmailIendswith *string `form:"email__iendswith,omitempty" json:"email__iendswith,omitempty"`
 
-	// EmailIn Filter on `email` (operator `in`): A comma-separated list of values: the field equals one of them. `email__in!` negates it.
+	// EmailIn Filter on `email` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `email__in!` negates it.
 	EmailIn *string `form:"email__in,omitempty" json:"email__in,omitempty"`
 
 	// EmailIsnull Filter on `email` (operator `isnull`): `true`: the field is null; `false`: it is set. `email__isnull!` negates it.
@@ -3002,7 +3002,7 @@ type ListSubtenantParams struct {
 	// PhoneNumberIendswith Filter on `phone_number` (operator `iendswith`): Ends with the value, ignoring case. `phone_number__iendswith!` negates it.
 	PhoneNumberIendswith *string `form:"phone_number__iendswith,omitempty" json:"phone_number__iendswith,omitempty"`
 
-	// PhoneNumberIn Filter on `phone_number` (operator `in`): A comma-separated list of values: the field equals one of them. `phone_number__in!` negates it.
+	// PhoneNumberIn Filter on `phone_number` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `phone_number__in!` negates it.
 	PhoneNumberIn *string `form:"phone_number__in,omitempty" json:"phone_number__in,omitempty"`
 
 	// PhoneNumberIsnull Filter on `phone_number` (operator `isnull`): `true`: the field is null; `false`: it is set. `phone_number__isnull!` negates it.
@@ -3032,7 +3032,7 @@ type ListSubtenantParams struct {
 	// CustomIdIendswith Filter on `custom_id` (operator `iendswith`): Ends with the value, ignoring case. `custom_id__iendswith!` negates it.
 	CustomIdIendswith *string `form:"custom_id__iendswith,omitempty" json:"custom_id__iendswith,omitempty"`
 
-	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. `custom_id__in!` negates it.
+	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `custom_id__in!` negates it.
 	CustomIdIn *string `form:"custom_id__in,omitempty" json:"custom_id__in,omitempty"`
 
 	// CustomIdIsnull Filter on `custom_id` (operator `isnull`): `true`: the field is null; `false`: it is set. `custom_id__isnull!` negates it.
@@ -3041,7 +3041,7 @@ type ListSubtenantParams struct {
 	// Organization Filter on `organization` (operator `exact`): Equal to the value. `organization!` negates it.
 	Organization *openapi_types.UUID `form:"organization,omitempty" json:"organization,omitempty"`
 
-	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. `organization__in!` negates it.
+	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `organization__in!` negates it.
 	OrganizationIn *string `form:"organization__in,omitempty" json:"organization__in,omitempty"`
 
 	// OrganizationIsnull Filter on `organization` (operator `isnull`): `true`: the field is null; `false`: it is set. `organization__isnull!` negates it.
@@ -3050,7 +3050,7 @@ type ListSubtenantParams struct {
 	// CurrentRegisteredAddress Filter on `current_registered_address` (operator `exact`): Equal to the value. `current_registered_address!` negates it.
 	CurrentRegisteredAddress *openapi_types.UUID `form:"current_registered_address,omitempty" json:"current_registered_address,omitempty"`
 
-	// CurrentRegisteredAddressIn Filter on `current_registered_address` (operator `in`): A comma-separated list of values: the field equals one of them. `current_registered_address__in!` negates it.
+	// CurrentRegisteredAddressIn Filter on `current_registered_address` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `current_registered_address__in!` negates it.
 	CurrentRegisteredAddressIn *string `form:"current_registered_address__in,omitempty" json:"current_registered_address__in,omitempty"`
 
 	// CurrentRegisteredAddressIsnull Filter on `current_registered_address` (operator `isnull`): `true`: the field is null; `false`: it is set. `current_registered_address__isnull!` negates it.
@@ -3059,7 +3059,7 @@ type ListSubtenantParams struct {
 	// FutureAddress Filter on `future_address` (operator `exact`): Equal to the value. `future_address!` negates it.
 	FutureAddress *openapi_types.UUID `form:"future_address,omitempty" json:"future_address,omitempty"`
 
-	// FutureAddressIn Filter on `future_address` (operator `in`): A comma-separated list of values: the field equals one of them. `future_address__in!` negates it.
+	// FutureAddressIn Filter on `future_address` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `future_address__in!` negates it.
 	FutureAddressIn *string `form:"future_address__in,omitempty" json:"future_address__in,omitempty"`
 
 	// FutureAddressIsnull Filter on `future_address` (operator `isnull`): `true`: the field is null; `false`: it is set. `future_address__isnull!` negates it.
@@ -3068,7 +3068,7 @@ type ListSubtenantParams struct {
 	// IsActive Filter on `is_active` (operator `exact`): Equal to the value. `is_active!` negates it.
 	IsActive *bool `form:"is_active,omitempty" json:"is_active,omitempty"`
 
-	// IsActiveIn Filter on `is_active` (operator `in`): A comma-separated list of values: the field equals one of them. `is_active__in!` negates it.
+	// IsActiveIn Filter on `is_active` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `is_active__in!` negates it.
 	IsActiveIn *string `form:"is_active__in,omitempty" json:"is_active__in,omitempty"`
 
 	// IsActiveIsnull Filter on `is_active` (operator `isnull`): `true`: the field is null; `false`: it is set. `is_active__isnull!` negates it.
@@ -3120,7 +3120,7 @@ type ListTenantCollectionParams struct {
 	// Id Filter on `id` (operator `exact`): Equal to the value. `id!` negates it.
 	Id *openapi_types.UUID `form:"id,omitempty" json:"id,omitempty"`
 
-	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. `id__in!` negates it.
+	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `id__in!` negates it.
 	IdIn *string `form:"id__in,omitempty" json:"id__in,omitempty"`
 
 	// IdIsnull Filter on `id` (operator `isnull`): `true`: the field is null; `false`: it is set. `id__isnull!` negates it.
@@ -3141,7 +3141,7 @@ type ListTenantCollectionParams struct {
 	// CreatedAtLte Filter on `created_at` (operator `lte`): Less than or equal to the value. `created_at__lte!` negates it.
 	CreatedAtLte *time.Time `form:"created_at__lte,omitempty" json:"created_at__lte,omitempty"`
 
-	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. `created_at__in!` negates it.
+	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `created_at__in!` negates it.
 	CreatedAtIn *string `form:"created_at__in,omitempty" json:"created_at__in,omitempty"`
 
 	// CreatedAtIsnull Filter on `created_at` (operator `isnull`): `true`: the field is null; `false`: it is set. `created_at__isnull!` negates it.
@@ -3171,7 +3171,7 @@ type ListTenantCollectionParams struct {
 	// FirstNameIendswith Filter on `first_name` (operator `iendswith`): Ends with the value, ignoring case. `first_name__iendswith!` negates it.
 	FirstNameIendswith *string `form:"first_name__iendswith,omitempty" json:"first_name__iendswith,omitempty"`
 
-	// FirstNameIn Filter on `first_name` (operator `in`): A comma-separated list of values: the field equals one of them. `first_name__in!` negates it.
+	// FirstNameIn Filter on `first_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `first_name__in!` negates it.
 	FirstNameIn *string `form:"first_name__in,omitempty" json:"first_name__in,omitempty"`
 
 	// FirstNameIsnull Filter on `first_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `first_name__isnull!` negates it.
@@ -3201,7 +3201,7 @@ type ListTenantCollectionParams struct {
 	// LastNameIendswith Filter on `last_name` (operator `iendswith`): Ends with the value, ignoring case. `last_name__iendswith!` negates it.
 	LastNameIendswith *string `form:"last_name__iendswith,omitempty" json:"last_name__iendswith,omitempty"`
 
-	// LastNameIn Filter on `last_name` (operator `in`): A comma-separated list of values: the field equals one of them. `last_name__in!` negates it.
+	// LastNameIn Filter on `last_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `last_name__in!` negates it.
 	LastNameIn *string `form:"last_name__in,omitempty" json:"last_name__in,omitempty"`
 
 	// LastNameIsnull Filter on `last_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `last_name__isnull!` negates it.
@@ -3231,7 +3231,7 @@ type ListTenantCollectionParams struct {
 	// CorporateNameIendswith Filter on `corporate_name` (operator `iendswith`): Ends with the value, ignoring case. `corporate_name__iendswith!` negates it.
 	CorporateNameIendswith *string `form:"corporate_name__iendswith,omitempty" json:"corporate_name__iendswith,omitempty"`
 
-	// CorporateNameIn Filter on `corporate_name` (operator `in`): A comma-separated list of values: the field equals one of them. `corporate_name__in!` negates it.
+	// CorporateNameIn Filter on `corporate_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `corporate_name__in!` negates it.
 	CorporateNameIn *string `form:"corporate_name__in,omitempty" json:"corporate_name__in,omitempty"`
 
 	// CorporateNameIsnull Filter on `corporate_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `corporate_name__isnull!` negates it.
@@ -3240,7 +3240,7 @@ type ListTenantCollectionParams struct {
 	// Ssn Filter on `ssn` (operator `exact`): Equal to the value. `ssn!` negates it.
 	Ssn *string `form:"ssn,omitempty" json:"ssn,omitempty"`
 
-	// SsnIn Filter on `ssn` (operator `in`): A comma-separated list of values: the field equals one of them. `ssn__in!` negates it.
+	// SsnIn Filter on `ssn` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `ssn__in!` negates it.
 	SsnIn *string `form:"ssn__in,omitempty" json:"ssn__in,omitempty"`
 
 	// SsnIsnull Filter on `ssn` (operator `isnull`): `true`: the field is null; `false`: it is set. `ssn__isnull!` negates it.
@@ -3261,7 +3261,7 @@ type ListTenantCollectionParams struct {
 	// BirthDateLte Filter on `birth_date` (operator `lte`): Less than or equal to the value. `birth_date__lte!` negates it.
 	BirthDateLte *openapi_types.Date `form:"birth_date__lte,omitempty" json:"birth_date__lte,omitempty"`
 
-	// BirthDateIn Filter on `birth_date` (operator `in`): A comma-separated list of values: the field equals one of them. `birth_date__in!` negates it.
+	// BirthDateIn Filter on `birth_date` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `birth_date__in!` negates it.
 	BirthDateIn *string `form:"birth_date__in,omitempty" json:"birth_date__in,omitempty"`
 
 	// BirthDateIsnull Filter on `birth_date` (operator `isnull`): `true`: the field is null; `false`: it is set. `birth_date__isnull!` negates it.
@@ -3291,7 +3291,7 @@ type ListTenantCollectionParams struct {
 	// EmailIendswith Filter on `email` (operator `iendswith`): Ends with the value, ignoring case. `email__iendswith!` negates it.
 	EmailIendswith *string `form:"email__iendswith,omitempty" json:"email__iendswith,omitempty"`
 
-	// EmailIn Filter on `email` (operator `in`): A comma-separated list of values: the field equals one of them. `email__in!` negates it.
+	// EmailIn Filter on `email` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `email__in!` negates it.
 	EmailIn *string `form:"email__in,omitempty" json:"email__in,omitempty"`
 
 	// EmailIsnull Filter on `email` (operator `isnull`): `true`: the field is null; `false`: it is set. `email__isnull!` negates it.
@@ -3321,7 +3321,7 @@ type ListTenantCollectionParams struct {
 	// PhoneNumberIendswith Filter on `phone_number` (operator `iendswith`): Ends with the value, ignoring case. `phone_number__iendswith!` negates it.
 	PhoneNumberIendswith *string `form:"phone_number__iendswith,omitempty" json:"phone_number__iendswith,omitempty"`
 
-	// PhoneNumberIn Filter on `phone_number` (operator `in`): A comma-separated list of values: the field equals one of them. `phone_number__in!` negates it.
+	// PhoneNumberIn Filter on `phone_number` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `phone_number__in!` negates it.
 	PhoneNumberIn *string `form:"phone_number__in,omitempty" json:"phone_number__in,omitempty"`
 
 	// PhoneNumberIsnull Filter on `phone_number` (operator `isnull`): `true`: the field is null; `false`: it is set. `phone_number__isnull!` negates it.
@@ -3351,7 +3351,7 @@ type ListTenantCollectionParams struct {
 	// CustomIdIendswith Filter on `custom_id` (operator `iendswith`): Ends with the value, ignoring case. `custom_id__iendswith!` negates it.
 	CustomIdIendswith *string `form:"custom_id__iendswith,omitempty" json:"custom_id__iendswith,omitempty"`
 
-	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. `custom_id__in!` negates it.
+	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `custom_id__in!` negates it.
 	CustomIdIn *string `form:"custom_id__in,omitempty" json:"custom_id__in,omitempty"`
 
 	// CustomIdIsnull Filter on `custom_id` (operator `isnull`): `true`: the field is null; `false`: it is set. `custom_id__isnull!` negates it.
@@ -3360,7 +3360,7 @@ type ListTenantCollectionParams struct {
 	// Organization Filter on `organization` (operator `exact`): Equal to the value. `organization!` negates it.
 	Organization *openapi_types.UUID `form:"organization,omitempty" json:"organization,omitempty"`
 
-	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. `organization__in!` negates it.
+	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `organization__in!` negates it.
 	OrganizationIn *string `form:"organization__in,omitempty" json:"organization__in,omitempty"`
 
 	// OrganizationIsnull Filter on `organization` (operator `isnull`): `true`: the field is null; `false`: it is set. `organization__isnull!` negates it.
@@ -3369,7 +3369,7 @@ type ListTenantCollectionParams struct {
 	// CurrentRegisteredAddress Filter on `current_registered_address` (operator `exact`): Equal to the value. `current_registered_address!` negates it.
 	CurrentRegisteredAddress *openapi_types.UUID `form:"current_registered_address,omitempty" json:"current_registered_address,omitempty"`
 
-	// CurrentRegisteredAddressIn Filter on `current_registered_address` (operator `in`): A comma-separated list of values: the field equals one of them. `current_registered_address__in!` negates it.
+	// CurrentRegisteredAddressIn Filter on `current_registered_address` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `current_registered_address__in!` negates it.
 	CurrentRegisteredAddressIn *string `form:"current_registered_address__in,omitempty" json:"current_registered_address__in,omitempty"`
 
 	// CurrentRegisteredAddressIsnull Filter on `current_registered_address` (operator `isnull`): `true`: the field is null; `false`: it is set. `current_registered_address__isnull!` negates it.
@@ -3378,7 +3378,7 @@ type ListTenantCollectionParams struct {
 	// FutureAddress Filter on `future_address` (operator `exact`): Equal to the value. `future_address!` negates it.
 	FutureAddress *openapi_types.UUID `form:"future_address,omitempty" json:"future_address,omitempty"`
 
-	// FutureAddressIn Filter on `future_address` (operator `in`): A comma-separated list of values: the field equals one of them. `future_address__in!` negates it.
+	// FutureAddressIn Filter on `future_address` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `future_address__in!` negates it.
 	FutureAddressIn *string `form:"future_address__in,omitempty" json:"future_address__in,omitempty"`
 
 	// FutureAddressIsnull Filter on `future_address` (operator `isnull`): `true`: the field is null; `false`: it is set. `future_address__isnull!` negates it.
@@ -3387,7 +3387,7 @@ type ListTenantCollectionParams struct {
 	// SsnIsCoordinationNumber Filter on `ssn_is_coordination_number` (operator `exact`): Equal to the value. `ssn_is_coordination_number!` negates it.
 	SsnIsCoordinationNumber *bool `form:"ssn_is_coordination_number,omitempty" json:"ssn_is_coordination_number,omitempty"`
 
-	// SsnIsCoordinationNumberIn Filter on `ssn_is_coordination_number` (operator `in`): A comma-separated list of values: the field equals one of them. `ssn_is_coordination_number__in!` negates it.
+	// SsnIsCoordinationNumberIn Filter on `ssn_is_coordination_number` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `ssn_is_coordination_number__in!` negates it.
 	SsnIsCoordinationNumberIn *string `form:"ssn_is_coordination_number__in,omitempty" json:"ssn_is_coordination_number__in,omitempty"`
 
 	// SsnIsCoordinationNumberIsnull Filter on `ssn_is_coordination_number` (operator `isnull`): `true`: the field is null; `false`: it is set. `ssn_is_coordination_number__isnull!` negates it.
@@ -3436,7 +3436,7 @@ type ListTenantParams struct {
 	// Id Filter on `id` (operator `exact`): Equal to the value. `id!` negates it.
 	Id *openapi_types.UUID `form:"id,omitempty" json:"id,omitempty"`
 
-	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. `id__in!` negates it.
+	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `id__in!` negates it.
 	IdIn *string `form:"id__in,omitempty" json:"id__in,omitempty"`
 
 	// IdIsnull Filter on `id` (operator `isnull`): `true`: the field is null; `false`: it is set. `id__isnull!` negates it.
@@ -3457,7 +3457,7 @@ type ListTenantParams struct {
 	// CreatedAtLte Filter on `created_at` (operator `lte`): Less than or equal to the value. `created_at__lte!` negates it.
 	CreatedAtLte *time.Time `form:"created_at__lte,omitempty" json:"created_at__lte,omitempty"`
 
-	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. `created_at__in!` negates it.
+	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `created_at__in!` negates it.
 	CreatedAtIn *string `form:"created_at__in,omitempty" json:"created_at__in,omitempty"`
 
 	// CreatedAtIsnull Filter on `created_at` (operator `isnull`): `true`: the field is null; `false`: it is set. `created_at__isnull!` negates it.
@@ -3487,7 +3487,7 @@ type ListTenantParams struct {
 	// FirstNameIendswith Filter on `first_name` (operator `iendswith`): Ends with the value, ignoring case. `first_name__iendswith!` negates it.
 	FirstNameIendswith *string `form:"first_name__iendswith,omitempty" json:"first_name__iendswith,omitempty"`
 
-	// FirstNameIn Filter on `first_name` (operator `in`): A comma-separated list of values: the field equals one of them. `first_name__in!` negates it.
+	// FirstNameIn Filter on `first_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `first_name__in!` negates it.
 	FirstNameIn *string `form:"first_name__in,omitempty" json:"first_name__in,omitempty"`
 
 	// FirstNameIsnull Filter on `first_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `first_name__isnull!` negates it.
@@ -3517,7 +3517,7 @@ type ListTenantParams struct {
 	// LastNameIendswith Filter on `last_name` (operator `iendswith`): Ends with the value, ignoring case. `last_name__iendswith!` negates it.
 	LastNameIendswith *string `form:"last_name__iendswith,omitempty" json:"last_name__iendswith,omitempty"`
 
-	// LastNameIn Filter on `last_name` (operator `in`): A comma-separated list of values: the field equals one of them. `last_name__in!` negates it.
+	// LastNameIn Filter on `last_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `last_name__in!` negates it.
 	LastNameIn *string `form:"last_name__in,omitempty" json:"last_name__in,omitempty"`
 
 	// LastNameIsnull Filter on `last_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `last_name__isnull!` negates it.
@@ -3547,7 +3547,7 @@ type ListTenantParams struct {
 	// CorporateNameIendswith Filter on `corporate_name` (operator `iendswith`): Ends with the value, ignoring case. `corporate_name__iendswith!` negates it.
 	CorporateNameIendswith *string `form:"corporate_name__iendswith,omitempty" json:"corporate_name__iendswith,omitempty"`
 
-	// CorporateNameIn Filter on `corporate_name` (operator `in`): A comma-separated list of values: the field equals one of them. `corporate_name__in!` negates it.
+	// CorporateNameIn Filter on `corporate_name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `corporate_name__in!` negates it.
 	CorporateNameIn *string `form:"corporate_name__in,omitempty" json:"corporate_name__in,omitempty"`
 
 	// CorporateNameIsnull Filter on `corporate_name` (operator `isnull`): `true`: the field is null; `false`: it is set. `corporate_name__isnull!` negates it.
@@ -3556,7 +3556,7 @@ type ListTenantParams struct {
 	// Ssn Filter on `ssn` (operator `exact`): Equal to the value. `ssn!` negates it.
 	Ssn *string `form:"ssn,omitempty" json:"ssn,omitempty"`
 
-	// SsnIn Filter on `ssn` (operator `in`): A comma-separated list of values: the field equals one of them. `ssn__in!` negates it.
+	// SsnIn Filter on `ssn` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `ssn__in!` negates it.
 	SsnIn *string `form:"ssn__in,omitempty" json:"ssn__in,omitempty"`
 
 	// SsnIsnull Filter on `ssn` (operator `isnull`): `true`: the field is null; `false`: it is set. `ssn__isnull!` negates it.
@@ -3577,7 +3577,7 @@ type ListTenantParams struct {
 	// BirthDateLte Filter on `birth_date` (operator `lte`): Less than or equal to the value. `birth_date__lte!` negates it.
 	BirthDateLte *openapi_types.Date `form:"birth_date__lte,omitempty" json:"birth_date__lte,omitempty"`
 
-	// BirthDateIn Filter on `birth_date` (operator `in`): A comma-separated list of values: the field equals one of them. `birth_date__in!` negates it.
+	// BirthDateIn Filter on `birth_date` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `birth_date__in!` negates it.
 	BirthDateIn *string `form:"birth_date__in,omitempty" json:"birth_date__in,omitempty"`
 
 	// BirthDateIsnull Filter on `birth_date` (operator `isnull`): `true`: the field is null; `false`: it is set. `birth_date__isnull!` negates it.
@@ -3607,7 +3607,7 @@ type ListTenantParams struct {
 	// EmailIendswith Filter on `email` (operator `iendswith`): Ends with the value, ignoring case. `email__iendswith!` negates it.
 	EmailIendswith *string `form:"email__iendswith,omitempty" json:"email__iendswith,omitempty"`
 
-	// EmailIn Filter on `email` (operator `in`): A comma-separated list of values: the field equals one of them. `email__in!` negates it.
+	// EmailIn Filter on `email` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `email__in!` negates it.
 	EmailIn *string `form:"email__in,omitempty" json:"email__in,omitempty"`
 
 	// EmailIsnull Filter on `email` (operator `isnull`): `true`: the field is null; `false`: it is set. `email__isnull!` negates it.
@@ -3637,7 +3637,7 @@ type ListTenantParams struct {
 	// PhoneNumberIendswith Filter on `phone_number` (operator `iendswith`): Ends with the value, ignoring case. `phone_number__iendswith!` negates it.
 	PhoneNumberIendswith *string `form:"phone_number__iendswith,omitempty" json:"phone_number__iendswith,omitempty"`
 
-	// PhoneNumberIn Filter on `phone_number` (operator `in`): A comma-separated list of values: the field equals one of them. `phone_number__in!` negates it.
+	// PhoneNumberIn Filter on `phone_number` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `phone_number__in!` negates it.
 	PhoneNumberIn *string `form:"phone_number__in,omitempty" json:"phone_number__in,omitempty"`
 
 	// PhoneNumberIsnull Filter on `phone_number` (operator `isnull`): `true`: the field is null; `false`: it is set. `phone_number__isnull!` negates it.
@@ -3667,7 +3667,7 @@ type ListTenantParams struct {
 	// CustomIdIendswith Filter on `custom_id` (operator `iendswith`): Ends with the value, ignoring case. `custom_id__iendswith!` negates it.
 	CustomIdIendswith *string `form:"custom_id__iendswith,omitempty" json:"custom_id__iendswith,omitempty"`
 
-	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. `custom_id__in!` negates it.
+	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `custom_id__in!` negates it.
 	CustomIdIn *string `form:"custom_id__in,omitempty" json:"custom_id__in,omitempty"`
 
 	// CustomIdIsnull Filter on `custom_id` (operator `isnull`): `true`: the field is null; `false`: it is set. `custom_id__isnull!` negates it.
@@ -3676,7 +3676,7 @@ type ListTenantParams struct {
 	// Organization Filter on `organization` (operator `exact`): Equal to the value. `organization!` negates it.
 	Organization *openapi_types.UUID `form:"organization,omitempty" json:"organization,omitempty"`
 
-	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. `organization__in!` negates it.
+	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `organization__in!` negates it.
 	OrganizationIn *string `form:"organization__in,omitempty" json:"organization__in,omitempty"`
 
 	// OrganizationIsnull Filter on `organization` (operator `isnull`): `true`: the field is null; `false`: it is set. `organization__isnull!` negates it.
@@ -3685,7 +3685,7 @@ type ListTenantParams struct {
 	// CurrentRegisteredAddress Filter on `current_registered_address` (operator `exact`): Equal to the value. `current_registered_address!` negates it.
 	CurrentRegisteredAddress *openapi_types.UUID `form:"current_registered_address,omitempty" json:"current_registered_address,omitempty"`
 
-	// CurrentRegisteredAddressIn Filter on `current_registered_address` (operator `in`): A comma-separated list of values: the field equals one of them. `current_registered_address__in!` negates it.
+	// CurrentRegisteredAddressIn Filter on `current_registered_address` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `current_registered_address__in!` negates it.
 	CurrentRegisteredAddressIn *string `form:"current_registered_address__in,omitempty" json:"current_registered_address__in,omitempty"`
 
 	// CurrentRegisteredAddressIsnull Filter on `current_registered_address` (operator `isnull`): `true`: the field is null; `false`: it is set. `current_registered_address__isnull!` negates it.
@@ -3694,7 +3694,7 @@ type ListTenantParams struct {
 	// FutureAddress Filter on `future_address` (operator `exact`): Equal to the value. `future_address!` negates it.
 	FutureAddress *openapi_types.UUID `form:"future_address,omitempty" json:"future_address,omitempty"`
 
-	// FutureAddressIn Filter on `future_address` (operator `in`): A comma-separated list of values: the field equals one of them. `future_address__in!` negates it.
+	// FutureAddressIn Filter on `future_address` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `future_address__in!` negates it.
 	FutureAddressIn *string `form:"future_address__in,omitempty" json:"future_address__in,omitempty"`
 
 	// FutureAddressIsnull Filter on `future_address` (operator `isnull`): `true`: the field is null; `false`: it is set. `future_address__isnull!` negates it.
@@ -3703,7 +3703,7 @@ type ListTenantParams struct {
 	// SsnIsCoordinationNumber Filter on `ssn_is_coordination_number` (operator `exact`): Equal to the value. `ssn_is_coordination_number!` negates it.
 	SsnIsCoordinationNumber *bool `form:"ssn_is_coordination_number,omitempty" json:"ssn_is_coordination_number,omitempty"`
 
-	// SsnIsCoordinationNumberIn Filter on `ssn_is_coordination_number` (operator `in`): A comma-separated list of values: the field equals one of them. `ssn_is_coordination_number__in!` negates it.
+	// SsnIsCoordinationNumberIn Filter on `ssn_is_coordination_number` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `ssn_is_coordination_number__in!` negates it.
 	SsnIsCoordinationNumberIn *string `form:"ssn_is_coordination_number__in,omitempty" json:"ssn_is_coordination_number__in,omitempty"`
 
 	// SsnIsCoordinationNumberIsnull Filter on `ssn_is_coordination_number` (operator `isnull`): `true`: the field is null; `false`: it is set. `ssn_is_coordination_number__isnull!` negates it.
@@ -3755,7 +3755,7 @@ type ListAddressCollectionParams struct {
 	// Id Filter on `id` (operator `exact`): Equal to the value. `id!` negates it.
 	Id *openapi_types.UUID `form:"id,omitempty" json:"id,omitempty"`
 
-	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. `id__in!` negates it.
+	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `id__in!` negates it.
 	IdIn *string `form:"id__in,omitempty" json:"id__in,omitempty"`
 
 	// IdIsnull Filter on `id` (operator `isnull`): `true`: the field is null; `false`: it is set. `id__isnull!` negates it.
@@ -3776,7 +3776,7 @@ type ListAddressCollectionParams struct {
 	// CreatedAtLte Filter on `created_at` (operator `lte`): Less than or equal to the value. `created_at__lte!` negates it.
 	CreatedAtLte *time.Time `form:"created_at__lte,omitempty" json:"created_at__lte,omitempty"`
 
-	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. `created_at__in!` negates it.
+	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `created_at__in!` negates it.
 	CreatedAtIn *string `form:"created_at__in,omitempty" json:"created_at__in,omitempty"`
 
 	// CreatedAtIsnull Filter on `created_at` (operator `isnull`): `true`: the field is null; `false`: it is set. `created_at__isnull!` negates it.
@@ -3806,7 +3806,7 @@ type ListAddressCollectionParams struct {
 	// StreetIendswith Filter on `street` (operator `iendswith`): Ends with the value, ignoring case. `street__iendswith!` negates it.
 	StreetIendswith *string `form:"street__iendswith,omitempty" json:"street__iendswith,omitempty"`
 
-	// StreetIn Filter on `street` (operator `in`): A comma-separated list of values: the field equals one of them. `street__in!` negates it.
+	// StreetIn Filter on `street` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `street__in!` negates it.
 	StreetIn *string `form:"street__in,omitempty" json:"street__in,omitempty"`
 
 	// StreetIsnull Filter on `street` (operator `isnull`): `true`: the field is null; `false`: it is set. `street__isnull!` negates it.
@@ -3836,7 +3836,7 @@ type ListAddressCollectionParams struct {
 	// StreetNumberIendswith Filter on `street_number` (operator `iendswith`): Ends with the value, ignoring case. `street_number__iendswith!` negates it.
 	StreetNumberIendswith *string `form:"street_number__iendswith,omitempty" json:"street_number__iendswith,omitempty"`
 
-	// StreetNumberIn Filter on `street_number` (operator `in`): A comma-separated list of values: the field equals one of them. `street_number__in!` negates it.
+	// StreetNumberIn Filter on `street_number` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `street_number__in!` negates it.
 	StreetNumberIn *string `form:"street_number__in,omitempty" json:"street_number__in,omitempty"`
 
 	// StreetNumberIsnull Filter on `street_number` (operator `isnull`): `true`: the field is null; `false`: it is set. `street_number__isnull!` negates it.
@@ -3866,7 +3866,7 @@ type ListAddressCollectionParams struct {
 	// PostalCodeIendswith Filter on `postal_code` (operator `iendswith`): Ends with the value, ignoring case. `postal_code__iendswith!` negates it.
 	PostalCodeIendswith *string `form:"postal_code__iendswith,omitempty" json:"postal_code__iendswith,omitempty"`
 
-	// PostalCodeIn Filter on `postal_code` (operator `in`): A comma-separated list of values: the field equals one of them. `postal_code__in!` negates it.
+	// PostalCodeIn Filter on `postal_code` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `postal_code__in!` negates it.
 	PostalCodeIn *string `form:"postal_code__in,omitempty" json:"postal_code__in,omitempty"`
 
 	// PostalCodeIsnull Filter on `postal_code` (operator `isnull`): `true`: the field is null; `false`: it is set. `postal_code__isnull!` negates it.
@@ -3896,7 +3896,7 @@ type ListAddressCollectionParams struct {
 	// CityIendswith Filter on `city` (operator `iendswith`): Ends with the value, ignoring case. `city__iendswith!` negates it.
 	CityIendswith *string `form:"city__iendswith,omitempty" json:"city__iendswith,omitempty"`
 
-	// CityIn Filter on `city` (operator `in`): A comma-separated list of values: the field equals one of them. `city__in!` negates it.
+	// CityIn Filter on `city` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `city__in!` negates it.
 	CityIn *string `form:"city__in,omitempty" json:"city__in,omitempty"`
 
 	// CityIsnull Filter on `city` (operator `isnull`): `true`: the field is null; `false`: it is set. `city__isnull!` negates it.
@@ -3926,7 +3926,7 @@ type ListAddressCollectionParams struct {
 	// CountryIendswith Filter on `country` (operator `iendswith`): Ends with the value, ignoring case. `country__iendswith!` negates it.
 	CountryIendswith *string `form:"country__iendswith,omitempty" json:"country__iendswith,omitempty"`
 
-	// CountryIn Filter on `country` (operator `in`): A comma-separated list of values: the field equals one of them. `country__in!` negates it.
+	// CountryIn Filter on `country` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `country__in!` negates it.
 	CountryIn *string `form:"country__in,omitempty" json:"country__in,omitempty"`
 
 	// CountryIsnull Filter on `country` (operator `isnull`): `true`: the field is null; `false`: it is set. `country__isnull!` negates it.
@@ -3956,7 +3956,7 @@ type ListAddressCollectionParams struct {
 	// CareOfIendswith Filter on `care_of` (operator `iendswith`): Ends with the value, ignoring case. `care_of__iendswith!` negates it.
 	CareOfIendswith *string `form:"care_of__iendswith,omitempty" json:"care_of__iendswith,omitempty"`
 
-	// CareOfIn Filter on `care_of` (operator `in`): A comma-separated list of values: the field equals one of them. `care_of__in!` negates it.
+	// CareOfIn Filter on `care_of` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `care_of__in!` negates it.
 	CareOfIn *string `form:"care_of__in,omitempty" json:"care_of__in,omitempty"`
 
 	// CareOfIsnull Filter on `care_of` (operator `isnull`): `true`: the field is null; `false`: it is set. `care_of__isnull!` negates it.
@@ -3986,7 +3986,7 @@ type ListAddressCollectionParams struct {
 	// AttentionIendswith Filter on `attention` (operator `iendswith`): Ends with the value, ignoring case. `attention__iendswith!` negates it.
 	AttentionIendswith *string `form:"attention__iendswith,omitempty" json:"attention__iendswith,omitempty"`
 
-	// AttentionIn Filter on `attention` (operator `in`): A comma-separated list of values: the field equals one of them. `attention__in!` negates it.
+	// AttentionIn Filter on `attention` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `attention__in!` negates it.
 	AttentionIn *string `form:"attention__in,omitempty" json:"attention__in,omitempty"`
 
 	// AttentionIsnull Filter on `attention` (operator `isnull`): `true`: the field is null; `false`: it is set. `attention__isnull!` negates it.
@@ -4007,7 +4007,7 @@ type ListAddressCollectionParams struct {
 	// LatitudeLte Filter on `latitude` (operator `lte`): Less than or equal to the value. `latitude__lte!` negates it.
 	LatitudeLte *float32 `form:"latitude__lte,omitempty" json:"latitude__lte,omitempty"`
 
-	// LatitudeIn Filter on `latitude` (operator `in`): A comma-separated list of values: the field equals one of them. `latitude__in!` negates it.
+	// LatitudeIn Filter on `latitude` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `latitude__in!` negates it.
 	LatitudeIn *string `form:"latitude__in,omitempty" json:"latitude__in,omitempty"`
 
 	// LatitudeIsnull Filter on `latitude` (operator `isnull`): `true`: the field is null; `false`: it is set. `latitude__isnull!` negates it.
@@ -4028,7 +4028,7 @@ type ListAddressCollectionParams struct {
 	// LongitudeLte Filter on `longitude` (operator `lte`): Less than or equal to the value. `longitude__lte!` negates it.
 	LongitudeLte *float32 `form:"longitude__lte,omitempty" json:"longitude__lte,omitempty"`
 
-	// LongitudeIn Filter on `longitude` (operator `in`): A comma-separated list of values: the field equals one of them. `longitude__in!` negates it.
+	// LongitudeIn Filter on `longitude` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `longitude__in!` negates it.
 	LongitudeIn *string `form:"longitude__in,omitempty" json:"longitude__in,omitempty"`
 
 	// LongitudeIsnull Filter on `longitude` (operator `isnull`): `true`: the field is null; `false`: it is set. `longitude__isnull!` negates it.
@@ -4058,7 +4058,7 @@ type ListAddressCollectionParams struct {
 	// CustomIdIendswith Filter on `custom_id` (operator `iendswith`): Ends with the value, ignoring case. `custom_id__iendswith!` negates it.
 	CustomIdIendswith *string `form:"custom_id__iendswith,omitempty" json:"custom_id__iendswith,omitempty"`
 
-	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. `custom_id__in!` negates it.
+	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `custom_id__in!` negates it.
 	CustomIdIn *string `form:"custom_id__in,omitempty" json:"custom_id__in,omitempty"`
 
 	// CustomIdIsnull Filter on `custom_id` (operator `isnull`): `true`: the field is null; `false`: it is set. `custom_id__isnull!` negates it.
@@ -4067,7 +4067,7 @@ type ListAddressCollectionParams struct {
 	// Organization Filter on `organization` (operator `exact`): Equal to the value. `organization!` negates it.
 	Organization *openapi_types.UUID `form:"organization,omitempty" json:"organization,omitempty"`
 
-	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. `organization__in!` negates it.
+	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `organization__in!` negates it.
 	OrganizationIn *string `form:"organization__in,omitempty" json:"organization__in,omitempty"`
 
 	// OrganizationIsnull Filter on `organization` (operator `isnull`): `true`: the field is null; `false`: it is set. `organization__isnull!` negates it.
@@ -4116,7 +4116,7 @@ type ListAddressParams struct {
 	// Id Filter on `id` (operator `exact`): Equal to the value. `id!` negates it.
 	Id *openapi_types.UUID `form:"id,omitempty" json:"id,omitempty"`
 
-	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. `id__in!` negates it.
+	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `id__in!` negates it.
 	IdIn *string `form:"id__in,omitempty" json:"id__in,omitempty"`
 
 	// IdIsnull Filter on `id` (operator `isnull`): `true`: the field is null; `false`: it is set. `id__isnull!` negates it.
@@ -4137,7 +4137,7 @@ type ListAddressParams struct {
 	// CreatedAtLte Filter on `created_at` (operator `lte`): Less than or equal to the value. `created_at__lte!` negates it.
 	CreatedAtLte *time.Time `form:"created_at__lte,omitempty" json:"created_at__lte,omitempty"`
 
-	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. `created_at__in!` negates it.
+	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `created_at__in!` negates it.
 	CreatedAtIn *string `form:"created_at__in,omitempty" json:"created_at__in,omitempty"`
 
 	// CreatedAtIsnull Filter on `created_at` (operator `isnull`): `true`: the field is null; `false`: it is set. `created_at__isnull!` negates it.
@@ -4167,7 +4167,7 @@ type ListAddressParams struct {
 	// StreetIendswith Filter on `street` (operator `iendswith`): Ends with the value, ignoring case. `street__iendswith!` negates it.
 	StreetIendswith *string `form:"street__iendswith,omitempty" json:"street__iendswith,omitempty"`
 
-	// StreetIn Filter on `street` (operator `in`): A comma-separated list of values: the field equals one of them. `street__in!` negates it.
+	// StreetIn Filter on `street` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `street__in!` negates it.
 	StreetIn *string `form:"street__in,omitempty" json:"street__in,omitempty"`
 
 	// StreetIsnull Filter on `street` (operator `isnull`): `true`: the field is null; `false`: it is set. `street__isnull!` negates it.
@@ -4197,7 +4197,7 @@ type ListAddressParams struct {
 	// StreetNumberIendswith Filter on `street_number` (operator `iendswith`): Ends with the value, ignoring case. `street_number__iendswith!` negates it.
 	StreetNumberIendswith *string `form:"street_number__iendswith,omitempty" json:"street_number__iendswith,omitempty"`
 
-	// StreetNumberIn Filter on `street_number` (operator `in`): A comma-separated list of values: the field equals one of them. `street_number__in!` negates it.
+	// StreetNumberIn Filter on `street_number` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `street_number__in!` negates it.
 	StreetNumberIn *string `form:"street_number__in,omitempty" json:"street_number__in,omitempty"`
 
 	// StreetNumberIsnull Filter on `street_number` (operator `isnull`): `true`: the field is null; `false`: it is set. `street_number__isnull!` negates it.
@@ -4227,7 +4227,7 @@ type ListAddressParams struct {
 	// PostalCodeIendswith Filter on `postal_code` (operator `iendswith`): Ends with the value, ignoring case. `postal_code__iendswith!` negates it.
 	PostalCodeIendswith *string `form:"postal_code__iendswith,omitempty" json:"postal_code__iendswith,omitempty"`
 
-	// PostalCodeIn Filter on `postal_code` (operator `in`): A comma-separated list of values: the field equals one of them. `postal_code__in!` negates it.
+	// PostalCodeIn Filter on `postal_code` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `postal_code__in!` negates it.
 	PostalCodeIn *string `form:"postal_code__in,omitempty" json:"postal_code__in,omitempty"`
 
 	// PostalCodeIsnull Filter on `postal_code` (operator `isnull`): `true`: the field is null; `false`: it is set. `postal_code__isnull!` negates it.
@@ -4257,7 +4257,7 @@ type ListAddressParams struct {
 	// CityIendswith Filter on `city` (operator `iendswith`): Ends with the value, ignoring case. `city__iendswith!` negates it.
 	CityIendswith *string `form:"city__iendswith,omitempty" json:"city__iendswith,omitempty"`
 
-	// CityIn Filter on `city` (operator `in`): A comma-separated list of values: the field equals one of them. `city__in!` negates it.
+	// CityIn Filter on `city` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `city__in!` negates it.
 	CityIn *string `form:"city__in,omitempty" json:"city__in,omitempty"`
 
 	// CityIsnull Filter on `city` (operator `isnull`): `true`: the field is null; `false`: it is set. `city__isnull!` negates it.
@@ -4287,7 +4287,7 @@ type ListAddressParams struct {
 	// CountryIendswith Filter on `country` (operator `iendswith`): Ends with the value, ignoring case. `country__iendswith!` negates it.
 	CountryIendswith *string `form:"country__iendswith,omitempty" json:"country__iendswith,omitempty"`
 
-	// CountryIn Filter on `country` (operator `in`): A comma-separated list of values: the field equals one of them. `country__in!` negates it.
+	// CountryIn Filter on `country` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `country__in!` negates it.
 	CountryIn *string `form:"country__in,omitempty" json:"country__in,omitempty"`
 
 	// CountryIsnull Filter on `country` (operator `isnull`): `true`: the field is null; `false`: it is set. `country__isnull!` negates it.
@@ -4317,7 +4317,7 @@ type ListAddressParams struct {
 	// CareOfIendswith Filter on `care_of` (operator `iendswith`): Ends with the value, ignoring case. `care_of__iendswith!` negates it.
 	CareOfIendswith *string `form:"care_of__iendswith,omitempty" json:"care_of__iendswith,omitempty"`
 
-	// CareOfIn Filter on `care_of` (operator `in`): A comma-separated list of values: the field equals one of them. `care_of__in!` negates it.
+	// CareOfIn Filter on `care_of` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `care_of__in!` negates it.
 	CareOfIn *string `form:"care_of__in,omitempty" json:"care_of__in,omitempty"`
 
 	// CareOfIsnull Filter on `care_of` (operator `isnull`): `true`: the field is null; `false`: it is set. `care_of__isnull!` negates it.
@@ -4347,7 +4347,7 @@ type ListAddressParams struct {
 	// AttentionIendswith Filter on `attention` (operator `iendswith`): Ends with the value, ignoring case. `attention__iendswith!` negates it.
 	AttentionIendswith *string `form:"attention__iendswith,omitempty" json:"attention__iendswith,omitempty"`
 
-	// AttentionIn Filter on `attention` (operator `in`): A comma-separated list of values: the field equals one of them. `attention__in!` negates it.
+	// AttentionIn Filter on `attention` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `attention__in!` negates it.
 	AttentionIn *string `form:"attention__in,omitempty" json:"attention__in,omitempty"`
 
 	// AttentionIsnull Filter on `attention` (operator `isnull`): `true`: the field is null; `false`: it is set. `attention__isnull!` negates it.
@@ -4368,7 +4368,7 @@ type ListAddressParams struct {
 	// LatitudeLte Filter on `latitude` (operator `lte`): Less than or equal to the value. `latitude__lte!` negates it.
 	LatitudeLte *float32 `form:"latitude__lte,omitempty" json:"latitude__lte,omitempty"`
 
-	// LatitudeIn Filter on `latitude` (operator `in`): A comma-separated list of values: the field equals one of them. `latitude__in!` negates it.
+	// LatitudeIn Filter on `latitude` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `latitude__in!` negates it.
 	LatitudeIn *string `form:"latitude__in,omitempty" json:"latitude__in,omitempty"`
 
 	// LatitudeIsnull Filter on `latitude` (operator `isnull`): `true`: the field is null; `false`: it is set. `latitude__isnull!` negates it.
@@ -4389,7 +4389,7 @@ type ListAddressParams struct {
 	// LongitudeLte Filter on `longitude` (operator `lte`): Less than or equal to the value. `longitude__lte!` negates it.
 	LongitudeLte *float32 `form:"longitude__lte,omitempty" json:"longitude__lte,omitempty"`
 
-	// LongitudeIn Filter on `longitude` (operator `in`): A comma-separated list of values: the field equals one of them. `longitude__in!` negates it.
+	// LongitudeIn Filter on `longitude` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `longitude__in!` negates it.
 	LongitudeIn *string `form:"longitude__in,omitempty" json:"longitude__in,omitempty"`
 
 	// LongitudeIsnull Filter on `longitude` (operator `isnull`): `true`: the field is null; `false`: it is set. `longitude__isnull!` negates it.
@@ -4419,7 +4419,7 @@ type ListAddressParams struct {
 	// CustomIdIendswith Filter on `custom_id` (operator `iendswith`): Ends with the value, ignoring case. `custom_id__iendswith!` negates it.
 	CustomIdIendswith *string `form:"custom_id__iendswith,omitempty" json:"custom_id__iendswith,omitempty"`
 
-	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. `custom_id__in!` negates it.
+	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `custom_id__in!` negates it.
 	CustomIdIn *string `form:"custom_id__in,omitempty" json:"custom_id__in,omitempty"`
 
 	// CustomIdIsnull Filter on `custom_id` (operator `isnull`): `true`: the field is null; `false`: it is set. `custom_id__isnull!` negates it.
@@ -4428,7 +4428,7 @@ type ListAddressParams struct {
 	// Organization Filter on `organization` (operator `exact`): Equal to the value. `organization!` negates it.
 	Organization *openapi_types.UUID `form:"organization,omitempty" json:"organization,omitempty"`
 
-	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. `organization__in!` negates it.
+	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `organization__in!` negates it.
 	OrganizationIn *string `form:"organization__in,omitempty" json:"organization__in,omitempty"`
 
 	// OrganizationIsnull Filter on `organization` (operator `isnull`): `true`: the field is null; `false`: it is set. `organization__isnull!` negates it.
@@ -4489,7 +4489,7 @@ type ListOrganizationCollectionParams struct {
 	// Id Filter on `id` (operator `exact`): Equal to the value. `id!` negates it.
 	Id *openapi_types.UUID `form:"id,omitempty" json:"id,omitempty"`
 
-	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. `id__in!` negates it.
+	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `id__in!` negates it.
 	IdIn *string `form:"id__in,omitempty" json:"id__in,omitempty"`
 
 	// IdIsnull Filter on `id` (operator `isnull`): `true`: the field is null; `false`: it is set. `id__isnull!` negates it.
@@ -4510,7 +4510,7 @@ type ListOrganizationCollectionParams struct {
 	// CreatedAtLte Filter on `created_at` (operator `lte`): Less than or equal to the value. `created_at__lte!` negates it.
 	CreatedAtLte *time.Time `form:"created_at__lte,omitempty" json:"created_at__lte,omitempty"`
 
-	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. `created_at__in!` negates it.
+	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `created_at__in!` negates it.
 	CreatedAtIn *string `form:"created_at__in,omitempty" json:"created_at__in,omitempty"`
 
 	// CreatedAtIsnull Filter on `created_at` (operator `isnull`): `true`: the field is null; `false`: it is set. `created_at__isnull!` negates it.
@@ -4540,7 +4540,7 @@ type ListOrganizationCollectionParams struct {
 	// NameIendswith Filter on `name` (operator `iendswith`): Ends with the value, ignoring case. `name__iendswith!` negates it.
 	NameIendswith *string `form:"name__iendswith,omitempty" json:"name__iendswith,omitempty"`
 
-	// NameIn Filter on `name` (operator `in`): A comma-separated list of values: the field equals one of them. `name__in!` negates it.
+	// NameIn Filter on `name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `name__in!` negates it.
 	NameIn *string `form:"name__in,omitempty" json:"name__in,omitempty"`
 
 	// NameIsnull Filter on `name` (operator `isnull`): `true`: the field is null; `false`: it is set. `name__isnull!` negates it.
@@ -4549,7 +4549,7 @@ type ListOrganizationCollectionParams struct {
 	// Organization Filter on `organization` (operator `exact`): Equal to the value. `organization!` negates it.
 	Organization *openapi_types.UUID `form:"organization,omitempty" json:"organization,omitempty"`
 
-	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. `organization__in!` negates it.
+	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `organization__in!` negates it.
 	OrganizationIn *string `form:"organization__in,omitempty" json:"organization__in,omitempty"`
 
 	// OrganizationIsnull Filter on `organization` (operator `isnull`): `true`: the field is null; `false`: it is set. `organization__isnull!` negates it.
@@ -4579,7 +4579,7 @@ type ListOrganizationCollectionParams struct {
 	// CustomIdIendswith Filter on `custom_id` (operator `iendswith`): Ends with the value, ignoring case. `custom_id__iendswith!` negates it.
 	CustomIdIendswith *string `form:"custom_id__iendswith,omitempty" json:"custom_id__iendswith,omitempty"`
 
-	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. `custom_id__in!` negates it.
+	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `custom_id__in!` negates it.
 	CustomIdIn *string `form:"custom_id__in,omitempty" json:"custom_id__in,omitempty"`
 
 	// CustomIdIsnull Filter on `custom_id` (operator `isnull`): `true`: the field is null; `false`: it is set. `custom_id__isnull!` negates it.
@@ -4628,7 +4628,7 @@ type ListOrganizationParams struct {
 	// Id Filter on `id` (operator `exact`): Equal to the value. `id!` negates it.
 	Id *openapi_types.UUID `form:"id,omitempty" json:"id,omitempty"`
 
-	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. `id__in!` negates it.
+	// IdIn Filter on `id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `id__in!` negates it.
 	IdIn *string `form:"id__in,omitempty" json:"id__in,omitempty"`
 
 	// IdIsnull Filter on `id` (operator `isnull`): `true`: the field is null; `false`: it is set. `id__isnull!` negates it.
@@ -4649,7 +4649,7 @@ type ListOrganizationParams struct {
 	// CreatedAtLte Filter on `created_at` (operator `lte`): Less than or equal to the value. `created_at__lte!` negates it.
 	CreatedAtLte *time.Time `form:"created_at__lte,omitempty" json:"created_at__lte,omitempty"`
 
-	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. `created_at__in!` negates it.
+	// CreatedAtIn Filter on `created_at` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `created_at__in!` negates it.
 	CreatedAtIn *string `form:"created_at__in,omitempty" json:"created_at__in,omitempty"`
 
 	// CreatedAtIsnull Filter on `created_at` (operator `isnull`): `true`: the field is null; `false`: it is set. `created_at__isnull!` negates it.
@@ -4679,7 +4679,7 @@ type ListOrganizationParams struct {
 	// NameIendswith Filter on `name` (operator `iendswith`): Ends with the value, ignoring case. `name__iendswith!` negates it.
 	NameIendswith *string `form:"name__iendswith,omitempty" json:"name__iendswith,omitempty"`
 
-	// NameIn Filter on `name` (operator `in`): A comma-separated list of values: the field equals one of them. `name__in!` negates it.
+	// NameIn Filter on `name` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `name__in!` negates it.
 	NameIn *string `form:"name__in,omitempty" json:"name__in,omitempty"`
 
 	// NameIsnull Filter on `name` (operator `isnull`): `true`: the field is null; `false`: it is set. `name__isnull!` negates it.
@@ -4688,7 +4688,7 @@ type ListOrganizationParams struct {
 	// Organization Filter on `organization` (operator `exact`): Equal to the value. `organization!` negates it.
 	Organization *openapi_types.UUID `form:"organization,omitempty" json:"organization,omitempty"`
 
-	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. `organization__in!` negates it.
+	// OrganizationIn Filter on `organization` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `organization__in!` negates it.
 	OrganizationIn *string `form:"organization__in,omitempty" json:"organization__in,omitempty"`
 
 	// OrganizationIsnull Filter on `organization` (operator `isnull`): `true`: the field is null; `false`: it is set. `organization__isnull!` negates it.
@@ -4718,7 +4718,7 @@ type ListOrganizationParams struct {
 	// CustomIdIendswith Filter on `custom_id` (operator `iendswith`): Ends with the value, ignoring case. `custom_id__iendswith!` negates it.
 	CustomIdIendswith *string `form:"custom_id__iendswith,omitempty" json:"custom_id__iendswith,omitempty"`
 
-	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. `custom_id__in!` negates it.
+	// CustomIdIn Filter on `custom_id` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `custom_id__in!` negates it.
 	CustomIdIn *string `form:"custom_id__in,omitempty" json:"custom_id__in,omitempty"`
 
 	// CustomIdIsnull Filter on `custom_id` (operator `isnull`): `true`: the field is null; `false`: it is set. `custom_id__isnull!` negates it.

@@ -18,11 +18,13 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"accounts/internal/config"
+	"accounts/internal/query"
 )
 
 // valid returns the test vector whose input is in, failing when the file
@@ -769,6 +771,36 @@ func TestListQueryErrors(t *testing.T) {
 			t.Errorf("%s: status %d, want 200 (error keys %v)", lstNames(qs), r.status, keys(r.obj))
 		}
 	}
+}
+
+// A list's __in filters hold at most query.MaxInValues values in all, on
+// both engines: past it a 400 on the parameter that passes it, where
+// SQLite, one bound parameter per value, failed with a 500 from 32,766.
+func TestListInValuesBounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.newCustomer("List in AB")
+	c.create(orgPath, map[string]any{"name": "In Bound AB", "custom_id": "in-7"})
+	values := func(n int) string {
+		v := make([]string, n)
+		for i := range v {
+			v[i] = strconv.Itoa(i)
+		}
+		return strings.Join(v, ",")
+	}
+	objs := c.lstObjects(orgPath, "custom_id__in="+values(query.MaxInValues-1)+"&name__in=In+Bound+AB")
+	if len(objs) != 0 {
+		t.Errorf("custom_id__in of %d values beside name__in: %d objects, want 0", query.MaxInValues-1, len(objs))
+	}
+	if objs := c.lstObjects(orgPath, "custom_id__in=in-7,"+values(query.MaxInValues-1)); len(objs) != 1 {
+		t.Errorf("custom_id__in of %d values: %d objects, want 1", query.MaxInValues, len(objs))
+	}
+	errorKeys(t, c.lstGet(orgPath, "custom_id__in="+values(query.MaxInValues+1)), "custom_id__in")
+	// 32,766 empty values: SQLite's bound on one statement's parameters.
+	errorKeys(t, c.lstGet(orgPath, "custom_id__in="+strings.Repeat(",", 32765)), "custom_id__in")
+	// The bound is on all of them together, and negated ones count.
+	half := values(query.MaxInValues/2 + 1)
+	errorKeys(t, c.lstGet(orgPath, "custom_id__in!="+half+"&name__in="+half), "name__in")
 }
 
 // lstSortLabels returns rows' ids sorted by less.

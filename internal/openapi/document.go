@@ -270,7 +270,7 @@ func filterParameter(f *schema.Field, op query.Op) obj {
 	case query.IsNull:
 		value, about = obj{"type": "boolean"}, "`true`: the field is null; `false`: it is set."
 	case query.In:
-		value, about = obj{"type": "string"}, "A comma-separated list of values: the field equals one of them."
+		value, about = obj{"type": "string"}, fmt.Sprintf("A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most %d values in all.", query.MaxInValues)
 	default:
 		value = filterValue(f)
 		about = map[query.Op]string{
