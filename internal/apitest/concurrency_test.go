@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 // the request itself failed (goroutines must not call t.Fatal).
 type concurrencyResult struct {
 	status int
+	raw    []byte
 	obj    map[string]any
 	err    error
 }
@@ -47,7 +49,7 @@ func concurrencyDo(hc *http.Client, c *client, method, path string, body []byte)
 	if err != nil {
 		return concurrencyResult{err: err}
 	}
-	r := concurrencyResult{status: resp.StatusCode}
+	r := concurrencyResult{status: resp.StatusCode, raw: raw}
 	if len(raw) > 0 && raw[0] == '{' {
 		if err := json.Unmarshal(raw, &r.obj); err != nil {
 			r.err = err
@@ -264,6 +266,45 @@ func TestConcurrencyOrganizationCycle(t *testing.T) {
 		}
 		if accepted != 1 {
 			t.Errorf("round %d: %d of the two PATCHes accepted, want 1: the organizations form a cycle", round, accepted)
+		}
+	}
+}
+
+// An organization's parent deleted while a create, a PATCH and a bulk write
+// name it: each is made or refused with the reference's field error, never
+// a 500. (On PostgreSQL the cycle check read the parent after its delete
+// committed, and answered 500.)
+func TestConcurrencyParentDeleted(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("Parent Race AB")
+	for round := range 40 {
+		parent := c.create(orgPath, map[string]any{"name": fmt.Sprintf("Parent %d", round)})
+		child := c.create(orgPath, map[string]any{"name": fmt.Sprintf("Child %d", round)})
+		res := atOnce(t, c, []concurrentRequest{
+			{"DELETE", orgPath + parent["id"].(string) + "/", nil},
+			{"POST", orgPath, map[string]any{"name": fmt.Sprintf("New child %d", round), "organization": ref(parent)}},
+			{"PATCH", orgPath + child["id"].(string) + "/", map[string]any{"organization": ref(parent)}},
+			{"POST", orgPath + "list/", []map[string]any{{"name": fmt.Sprintf("Bulk child %d", round), "organization": ref(parent)}}},
+		})
+		if res[0].status != http.StatusNoContent {
+			t.Errorf("round %d: DELETE status %d, want 204", round, res[0].status)
+		}
+		for i, want := range []int{http.StatusCreated, http.StatusOK, http.StatusCreated} {
+			r := res[i+1]
+			switch {
+			case r.status == want:
+			case r.status == http.StatusBadRequest && i < 2:
+				if _, ok := r.obj["organization"]; !ok || len(r.obj) != 1 {
+					t.Errorf("round %d, write %d: 400 with keys %v, want [organization]", round, i, keys(r.obj))
+				}
+			case r.status == http.StatusBadRequest:
+				// A bulk write's errors are one object per item.
+				if !strings.Contains(string(r.raw), `"organization"`) {
+					t.Errorf("round %d, bulk write: 400 without an organization error", round)
+				}
+			default:
+				t.Errorf("round %d, write %d beside the parent's DELETE: status %d, want %d or 400", round, i, r.status, want)
+			}
 		}
 	}
 }

@@ -416,6 +416,15 @@ func (s *Service) formsCycle(ctx context.Context, tx store.Tx, customerID string
 		}
 		seen[parent] = true
 		row, err := tx.Get(ctx, customerID, res, parent, store.ForShare)
+		if errors.Is(err, store.ErrNotFound) {
+			// Deleted since it was checked, by a transaction that
+			// committed meanwhile (PostgreSQL reads the latest row
+			// it locks): the chain ends here, as deleting a parent
+			// clears its children's references. The write's own
+			// reference to it, if it was the parent, then fails as a
+			// missing reference (constraintErr).
+			return false, nil
+		}
 		if err != nil {
 			return false, err
 		}
