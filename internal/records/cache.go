@@ -256,8 +256,8 @@ func (s *Service) objects(ctx context.Context, tx store.Tx, keys *seal.CustomerK
 // and returns the number of matches. Without statistics it stops at the
 // last match it emits: the count is then only what it has seen. With
 // maxRows above 0 (Service.sortRows) it refuses, before emitting, what a
-// sort in memory would (memorySort): a page ending past maxRows when
-// anything matches, an unpaged list of more than maxRows matches.
+// sort in memory would (memorySort): more than maxRows matches for an
+// unpaged list or a page ending past maxRows.
 func (set *objectSet) page(res *schema.Resource, q query.Query, first, last, maxRows int, emit func(Object) error) (int, error) {
 	match := set.matcher(res, q)
 	order := set.ordered(q.Order)
@@ -267,12 +267,13 @@ func (set *objectSet) page(res *schema.Resource, q query.Query, first, last, max
 			if !match(i) {
 				continue
 			}
-			if matches++; last >= 0 {
-				return 0, errPageBeyondSort(maxRows)
+			if matches++; matches <= maxRows {
+				continue
 			}
-			if matches > maxRows {
+			if last < 0 {
 				return 0, errUnpagedSort(maxRows)
 			}
+			return 0, errPageBeyondSort(maxRows)
 		}
 	}
 	count := 0

@@ -76,10 +76,12 @@ func (m *workMeter) done() {
 
 // memorySort holds a list's matches to order them in memory, in bounded
 // memory: ordered by a personal field (maxRows above 0, the limits'
-// SortRows), an unpaged list may hold at most maxRows matches (else a 400
-// that names the paged alternative) and a page must end within them; a
-// page keeps only the best matches up to its end; and every object held is
-// reserved against the process's list memory (else a 503).
+// SortRows), it holds at most maxRows matches: more of them are a 400,
+// for an unpaged list one that names the paged alternative, for a page
+// ending past maxRows one on _page (a page past the end of at most maxRows
+// matches is empty, as in any other order); a page keeps only the best
+// matches up to its end; and every object held is reserved against the
+// process's list memory (else a 503).
 type memorySort struct {
 	limits      *limit.Limits
 	order       []query.OrderKey
@@ -112,7 +114,7 @@ func (s *Service) sortRows(pl listPlan) int {
 }
 
 // errPageBeyondSort refuses a page that ends past the maxRows matches
-// ordering by a personal field may hold.
+// ordering by a personal field may hold, when more than maxRows match.
 func errPageBeyondSort(maxRows int) error {
 	return apperr.FieldErrors{"_page": {fmt.Sprintf(
 		"Ordering by a personal field keeps at most %d matches in memory, and this page lies beyond them: narrow the list with filters.", maxRows)}}.Err()
@@ -128,12 +130,12 @@ func errUnpagedSort(maxRows int) error {
 // add takes in one match.
 func (ms *memorySort) add(obj Object) error {
 	ms.matches++
-	if ms.maxRows > 0 {
+	if ms.maxRows > 0 && ms.matches > ms.maxRows {
+		if ms.keep == 0 {
+			return errUnpagedSort(ms.maxRows)
+		}
 		if ms.keep > ms.maxRows {
 			return errPageBeyondSort(ms.maxRows)
-		}
-		if ms.keep == 0 && len(ms.objs) >= ms.maxRows {
-			return errUnpagedSort(ms.maxRows)
 		}
 	}
 	n := objectBytes(obj)

@@ -191,6 +191,14 @@ func TestOrderByPersonalFieldIsBounded(t *testing.T) {
 		if fe := apperr.FieldsOf(err); apperr.KindOf(err) != apperr.Invalid || !fe.Has("_page") {
 			t.Errorf("%s: page ending past the cap: error %v, want a 400 on _page", label, err)
 		}
+		// A page ending past the cap of fewer matches than the cap: the
+		// matches all fit, and the page is as in any other order.
+		if got, err := list("_order_by", "last_name", "last_name__in", "Ek,Berg,Lind", "_page", "2", "_page_size", "3"); err != nil || len(got) != 0 {
+			t.Errorf("%s: page 2 of 3 of 3 matches, cap 5: %v, error %v, want empty", label, names(got), err)
+		}
+		if got, err := list("_order_by", "last_name", "last_name__in", "Ek,Berg,Lind", "_page", "1", "_page_size", "6"); err != nil || !slices.Equal(names(got), []string{"Berg", "Ek", "Lind"}) {
+			t.Errorf("%s: page 1 of 6 of 3 matches, cap 5: %v, error %v", label, names(got), err)
+		}
 		// Nothing to hold: a page past the cap of no match is empty.
 		if got, err := list("_order_by", "last_name", "last_name", "Nobody", "_page", "2", "_page_size", "3"); err != nil || len(got) != 0 {
 			t.Errorf("%s: a page past the cap of no match: %v, error %v, want empty", label, names(got), err)
