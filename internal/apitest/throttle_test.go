@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -269,4 +270,57 @@ func TestAbortedStreamIsLoggedAsAborted(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("no access log line for the cut stream")
+}
+
+// A bulk write is expensive work from its first byte: a body still
+// arriving holds the customer's expensive slot, so the next bulk write is
+// a 429 at once instead of a second 16 MiB body read beside it.
+func TestBulkBodyReadWithinItsAdmission(t *testing.T) {
+	e := newEnvWith(t, withLimits(limit.Config{CustomerExpensive: 1}, time.Minute))
+	a := e.newCustomer("Bulk Admission AB")
+	stalled := httpWithHeaders(a.headers, map[string]string{"Content-Type": "application/json", "Content-Length": "100"})
+	defer e.dialRaw("POST", orgPath+"list/", stalled, `[{"name": `).Close()
+	held := `accounts_expensive_in_progress`
+	deadline := time.Now().Add(5 * time.Second)
+	for e.metricValue(held) != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := e.metricValue(held); n != 1 {
+		t.Fatalf("expensive requests in progress %v while a bulk body arrives, want 1", n)
+	}
+	r := a.do("POST", orgPath+"list/", []map[string]any{{"name": "Bulk Admission Org"}})
+	retryAfter(t, "a second bulk write", r, http.StatusTooManyRequests, 5)
+}
+
+// A bulk body of millions of items is refused for its count without
+// decoding them all: 16 MiB of "[1,1,…" (8 million items) took a
+// gigabyte when decoded whole before the count was checked.
+func TestBulkManyItemsBoundedMemory(t *testing.T) {
+	e := newEnv(t)
+	a := e.newCustomer("Bulk Memory AB")
+	body := "[" + strings.Repeat("1,", 8_000_000) + "1]"
+	req, err := http.NewRequest("POST", e.server.URL+orgPath+"list/", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range httpWithHeaders(a.headers, map[string]string{"Content-Type": "application/json"}) {
+		req.Header.Set(k, v)
+	}
+	// Sent without the suite's checked transport, which decodes what it
+	// sends to check it against the OpenAPI document.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.readResponse(resp)
+	runtime.ReadMemStats(&after)
+	if r.status != http.StatusBadRequest || len(r.obj) != 1 || r.obj["non_field_errors"] == nil {
+		t.Fatalf("8,000,001 items: status %d, keys %v; want 400 with non_field_errors", r.status, keys(r.obj))
+	}
+	// The body, read whole, is 16 MB, and reading it grows a buffer.
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 128<<20 {
+		t.Errorf("refusing 8,000,001 items allocated %d MiB, want at most 128", allocated>>20)
+	}
 }

@@ -39,21 +39,36 @@ func readObject(w http.ResponseWriter, r *http.Request) (records.Body, error) {
 // readItems reads a bulk write body: a JSON array. An item that is not a
 // JSON object (null included) is nil in the result, so that records.Bulk
 // answers the error at its index, beside the other items' own, as the
-// contract's one error object per item asks.
+// contract's one error object per item asks. It stops at the item past
+// records.MaxBulkItems: 16 MiB of "[1,1,…" is 8 million items, which
+// decoded whole took a gigabyte.
 func readItems(w http.ResponseWriter, r *http.Request) ([]records.Body, error) {
 	const notList = "Invalid data. Expected a list of objects."
-	var raw []json.RawMessage
-	if err := readJSON(w, r, maxBulkBody, &raw, notList); err != nil {
+	data, err := readExactJSON(w, r, maxBulkBody)
+	if err != nil {
 		return nil, err
 	}
-	if raw == nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if open, err := dec.Token(); err != nil || open != json.Delim('[') {
 		return nil, wrongShape(notList)
 	}
-	items := make([]records.Body, len(raw))
-	for i, item := range raw {
-		if err := json.Unmarshal(item, &items[i]); err != nil {
-			items[i] = nil
+	var items []records.Body
+	for dec.More() {
+		if len(items) == records.MaxBulkItems {
+			return nil, records.ErrTooManyItems
 		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, apperr.New(apperr.Malformed, err)
+		}
+		var item records.Body
+		if json.Unmarshal(raw, &item) != nil {
+			item = nil
+		}
+		items = append(items, item)
+	}
+	if items == nil {
+		items = []records.Body{}
 	}
 	return items, nil
 }
@@ -62,58 +77,69 @@ func wrongShape(msg string) error {
 	return apperr.FieldErrors{apperr.NonFieldErrors: {msg}}.Err()
 }
 
-// readJSON reads a JSON body of at most limit bytes into dst. It answers
-// 415 for anything but one Content-Type, application/json in UTF-8,
-// without a content coding, 413 past the limit, and 400 for a body that is
-// not JSON or does not decode exactly (see checkExactJSON); shape is the
-// message when the JSON does not fit dst. w learns of an oversized body,
-// so that the connection is closed rather than the rest read.
+// readJSON reads a JSON body of at most limit bytes into dst, as
+// readExactJSON reads it; shape is the message when the JSON does not fit
+// dst.
 func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, shape string) error {
+	data, err := readExactJSON(w, r, limit)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, dst); err != nil {
+		return wrongShape(shape)
+	}
+	return nil
+}
+
+// readExactJSON reads a JSON body of at most limit bytes. It answers 415
+// for anything but one Content-Type, application/json in UTF-8, without a
+// content coding, 413 past the limit, and 400 for a body that is not JSON
+// or does not decode exactly (see checkExactJSON). w learns of an
+// oversized body, so that the connection is closed rather than the rest
+// read.
+func readExactJSON(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	types := r.Header.Values("Content-Type")
 	if len(types) != 1 {
 		// One field, once (RFC 9110 8.3): of two, which one a proxy in
 		// front went by is anyone's guess.
-		return apperr.New(apperr.UnsupportedMedia, nil)
+		return nil, apperr.New(apperr.UnsupportedMedia, nil)
 	}
 	mt, params, err := mime.ParseMediaType(types[0])
 	if err != nil || mt != "application/json" {
-		return apperr.New(apperr.UnsupportedMedia, nil)
+		return nil, apperr.New(apperr.UnsupportedMedia, nil)
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return apperr.New(apperr.UnsupportedMedia, nil)
+		return nil, apperr.New(apperr.UnsupportedMedia, nil)
 	}
 	if _, coded := r.Header["Content-Encoding"]; coded {
 		// A compressed body would be read as bytes that are not JSON; and
 		// "identity" is no content coding (RFC 9110, 8.4.1): the contract
 		// refuses any.
-		return apperr.New(apperr.UnsupportedMedia, nil)
+		return nil, apperr.New(apperr.UnsupportedMedia, nil)
 	}
 	if r.ContentLength > limit {
-		return apperr.New(apperr.TooLarge, nil)
+		return nil, apperr.New(apperr.TooLarge, nil)
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooLarge):
-			return apperr.New(apperr.TooLarge, nil)
+			return nil, apperr.New(apperr.TooLarge, nil)
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// The body did not arrive within the server's read timeout:
 			// the request ran out of time, whatever its bytes were.
-			return apperr.Refused(apperr.Overloaded, reasonRequestTimeout, time.Second)
+			return nil, apperr.Refused(apperr.Overloaded, reasonRequestTimeout, time.Second)
 		}
-		return apperr.New(apperr.Malformed, err)
+		return nil, apperr.New(apperr.Malformed, err)
 	}
 	if !json.Valid(data) {
-		return apperr.New(apperr.Malformed, nil)
+		return nil, apperr.New(apperr.Malformed, nil)
 	}
 	if err := checkExactJSON(data); err != nil {
-		return apperr.New(apperr.Malformed, err)
+		return nil, apperr.New(apperr.Malformed, err)
 	}
-	if err := json.Unmarshal(data, dst); err != nil {
-		return wrongShape(shape)
-	}
-	return nil
+	return data, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -207,12 +207,9 @@ func (h resourceHandlers) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h resourceHandlers) bulk(w http.ResponseWriter, r *http.Request) {
-	items, err := readItems(w, r)
-	if err != nil {
-		h.s.writeError(w, r, err)
-		return
-	}
-	objs, err := h.s.records.Bulk(r.Context(), principal(r.Context()), h.res, items)
+	objs, err := h.s.records.BulkFrom(r.Context(), principal(r.Context()), h.res, func() ([]records.Body, error) {
+		return readItems(w, r)
+	})
 	if err != nil {
 		h.s.writeError(w, r, err)
 		return

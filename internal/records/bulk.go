@@ -17,6 +17,10 @@ import (
 // MaxBulkItems bounds a bulk write.
 const MaxBulkItems = 1000
 
+// ErrTooManyItems refuses a bulk write of more than MaxBulkItems items.
+var ErrTooManyItems = apperr.FieldErrors{apperr.NonFieldErrors: {
+	fmt.Sprintf("Ensure this list has no more than %d items.", MaxBulkItems)}}.Err()
+
 // Bulk writes items in one transaction, all or nothing: an item without
 // "id" is created, an item with "id" is a partial update of that object.
 // Items are applied in order, each in its own savepoint, so a failing item
@@ -27,19 +31,29 @@ const MaxBulkItems = 1000
 // slice once decoded (the caller must not use them again), so that a write
 // waiting its turn holds only what it will write.
 func (s *Service) Bulk(ctx context.Context, p auth.Principal, res *schema.Resource, items []Body) ([]Object, error) {
+	return s.BulkFrom(ctx, p, res, func() ([]Body, error) { return items, nil })
+}
+
+// BulkFrom is Bulk of the items read returns, called once the write is
+// admitted as expensive work: reading and decoding a bulk body (up to
+// 16 MiB) is part of that work, so as many bodies are read at once as
+// bulk writes may run, and one refused is never read.
+func (s *Service) BulkFrom(ctx context.Context, p auth.Principal, res *schema.Resource, read func() ([]Body, error)) ([]Object, error) {
 	if !p.CanWrite() {
 		return nil, errForbidden
-	}
-	if len(items) > MaxBulkItems {
-		errs := apperr.FieldErrors{}
-		errs.Add(apperr.NonFieldErrors, fmt.Sprintf("Ensure this list has no more than %d items.", MaxBulkItems))
-		return nil, errs.Err()
 	}
 	release, err := s.limits.Expensive(p.CustomerID)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
+	items, err := read()
+	if err != nil {
+		return nil, err
+	}
+	if len(items) > MaxBulkItems {
+		return nil, ErrTooManyItems
+	}
 	ctx = store.WithWriteRows(ctx, len(items))
 	itemErrs := make([]apperr.FieldErrors, len(items))
 	ids := make([]string, len(items))
