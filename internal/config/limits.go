@@ -112,6 +112,16 @@ func (c *Config) BindLimits(fs *flag.FlagSet, env Env) {
 	}
 }
 
+// Bounds of the two durations. Below a second, the request timeout
+// refuses every request (a server that starts, says it is ready, and
+// answers 503 to all) and the window forgets each failed authentication
+// before the next can count; above them, a value is a typo of units.
+const (
+	minDuration       = time.Second
+	maxRequestTimeout = time.Hour
+	maxAuthWindow     = 24 * time.Hour
+)
+
 // validateLimits checks the two durations, which can't be off: the
 // request timeout, and the window failed authentications are counted in
 // (the counts themselves are turned off by their own flags).
@@ -119,11 +129,11 @@ func (c *Config) validateLimits() error {
 	if !c.limitsBound {
 		return nil
 	}
-	if c.RequestTimeout <= 0 {
-		return errors.New("--request-timeout must be positive")
+	if c.RequestTimeout < minDuration || c.RequestTimeout > maxRequestTimeout {
+		return fmt.Errorf("--request-timeout must be from %v to %v", minDuration, maxRequestTimeout)
 	}
-	if c.Limits.AuthWindow <= 0 {
-		return errors.New("--auth-window must be positive (to stop counting failed authentications, set --auth-failures-per-address and --auth-failures-per-client to 0)")
+	if c.Limits.AuthWindow < minDuration || c.Limits.AuthWindow > maxAuthWindow {
+		return fmt.Errorf("--auth-window must be from %v to %v (to stop counting failed authentications, set --auth-failures-per-address and --auth-failures-per-client to 0)", minDuration, maxAuthWindow)
 	}
 	return nil
 }
