@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -238,6 +239,20 @@ func loadTLS(cfg config.Config) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-cert and --tls-key: %v", err)
+	}
+	// A certificate out of its validity fails every client's handshake:
+	// the server would start, and answer no one.
+	leaf := cert.Leaf
+	if leaf == nil {
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("--tls-cert: %v", err)
+		}
+	}
+	switch now := time.Now(); {
+	case now.After(leaf.NotAfter):
+		return nil, fmt.Errorf("--tls-cert: the certificate expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339))
+	case now.Before(leaf.NotBefore):
+		return nil, fmt.Errorf("--tls-cert: the certificate is not valid before %s", leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
 }

@@ -147,6 +147,12 @@ func (s *servedCLI) stopCleanly(t *testing.T, addrs ...string) {
 // and its key to PEM files, and returns them with a pool that trusts it.
 func cliSelfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
+	return cliCertificate(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+// cliCertificate is cliSelfSigned with the given validity.
+func cliCertificate(t *testing.T, notBefore, notAfter time.Time) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -158,8 +164,8 @@ func cliSelfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool)
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: "accounts test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
@@ -216,6 +222,8 @@ func cliGet(c *http.Client, url string) (int, string, error) {
 func TestServeRefusesBadConfiguration(t *testing.T) {
 	certFile, keyFile, _ := cliSelfSigned(t)
 	otherCert, otherKey, _ := cliSelfSigned(t)
+	expiredCert, expiredKey, _ := cliCertificate(t, time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour))
+	futureCert, futureKey, _ := cliCertificate(t, time.Now().Add(time.Hour), time.Now().Add(48*time.Hour))
 	garbage := filepath.Join(t.TempDir(), "garbage.pem")
 	if err := os.WriteFile(garbage, []byte("not a PEM file\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -238,6 +246,8 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"missing cert", nil, []string{"--addr", loop, "--tls-cert", missing, "--tls-key", keyFile}},
 		{"missing key", nil, []string{"--addr", loop, "--tls-cert", certFile, "--tls-key", missing}},
 		{"unreadable cert", nil, []string{"--addr", loop, "--tls-cert", unreadable, "--tls-key", keyFile}},
+		{"expired cert", nil, []string{"--addr", loop, "--tls-cert", expiredCert, "--tls-key", expiredKey}},
+		{"cert not yet valid", nil, []string{"--addr", loop, "--tls-cert", futureCert, "--tls-key", futureKey}},
 		{"cert not PEM", nil, []string{"--addr", loop, "--tls-cert", garbage, "--tls-key", keyFile}},
 		{"key not PEM", nil, []string{"--addr", loop, "--tls-cert", certFile, "--tls-key", garbage}},
 		{"cert and key not a pair", nil, []string{"--addr", loop, "--tls-cert", certFile, "--tls-key", otherKey}},
