@@ -1118,3 +1118,23 @@ func TestKeysGivenTwiceAreRefused(t *testing.T) {
 		t.Errorf("the key store holds %d keys after the refusals, want %d", n, keys)
 	}
 }
+
+// A previous master key without a current one, on a deployment whose key
+// file would be generated, is refused before anything is made: whether the
+// previous key parses or not, a new key beside it is never what a rotation
+// meant.
+func TestPreviousKeyWithoutCurrentKeyRefused(t *testing.T) {
+	for name, previous := range map[string]string{"malformed": "zzz", "well-formed": seal.GenerateMasterKey()} {
+		t.Run(name, func(t *testing.T) {
+			c := newCLIEnv(t)
+			delete(c.vars, config.EnvMasterKey)
+			c.vars[config.EnvPreviousMasterKey] = previous
+			for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0"}, {"customer", "create", "Previous AB"}} {
+				keysRefused(t, c, args[0]+" with only a previous key", args...)
+				if entries, err := os.ReadDir(filepath.Dir(c.vars[config.EnvDatabase])); err != nil || len(entries) != 0 {
+					t.Errorf("%s with only a previous key left %d files (error %v), want none", args[0], len(entries), err)
+				}
+			}
+		})
+	}
+}

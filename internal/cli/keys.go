@@ -87,6 +87,12 @@ func openKeys(ctx context.Context, cfg config.Config, log *slog.Logger) (*keys, 
 			generate = opts.File
 		}
 	}
+	if generate != "" && opts.Previous != "" {
+		// A previous key belongs to a rotation, which needs the
+		// current key too: a new one would be generated beside it.
+		return nil, refuse(fmt.Errorf("%s is set, but no master key is and there is no key file %s: give the current "+
+			"key (%s or --key-file); nothing was changed", config.EnvPreviousMasterKey, generate, config.EnvMasterKey))
+	}
 	var src *masterkey.Source
 	var verdict masterkey.Verdict
 	if generate == "" {
