@@ -34,18 +34,35 @@ func openStore(ctx context.Context, cfg config.Config, catalog *schema.Catalog) 
 }
 
 // refuseDatabase makes a refusal to start (exit 2) of a PostgreSQL URL
-// that does not parse, or that names what the server refuses (a database
-// that does not exist, a user or password it refuses): those do not pass
-// by themselves, and a unit that restarts on failure would loop. A server
-// that does not answer stays a failure (exit 1): it may in a moment.
+// that does not parse, and of what refuseMisconfigured refuses.
 func refuseDatabase(err error) error {
 	if errors.Is(err, postgres.ErrURL) {
 		return refuse(fmt.Errorf("%w (--database, env %s)", err, config.EnvDatabase))
 	}
+	return refuseMisconfigured(err, fmt.Sprintf("--database (env %s)", config.EnvDatabase))
+}
+
+// refuseMisconfigured makes a refusal to start (exit 2) of a PostgreSQL
+// server that refuses what the URL names (a database that does not exist,
+// a user or password it refuses) or would lose acknowledged writes
+// (postgres.ErrNotDurable): those do not pass by themselves, and a unit
+// that restarts on failure would loop. what names the setting. A server
+// that does not answer stays a failure (exit 1): it may in a moment.
+func refuseMisconfigured(err error, what string) error {
+	if errors.Is(err, postgres.ErrNotDurable) {
+		return refuse(fmt.Errorf("%s: %w", what, err))
+	}
 	if reason, ok := pgsafe.Misconfigured(err); ok {
-		return refuse(fmt.Errorf("--database (env %s): %s (%w)", config.EnvDatabase, reason, err))
+		return refuse(fmt.Errorf("%s: %s (%w)", what, reason, err))
 	}
 	return err
+}
+
+// keyStoreFailed is the error of a key store at where that could not be
+// opened: a refusal when refuseMisconfigured says so.
+func keyStoreFailed(where string, err error) error {
+	return refuseMisconfigured(fmt.Errorf("opening the key store %s: %w", where, err),
+		fmt.Sprintf("--key-store (env %s)", config.EnvKeyStore))
 }
 
 // App is the whole service wired together: what serve runs and what the

@@ -1083,6 +1083,7 @@ func TestDatabaseURLRefusals(t *testing.T) {
 		{"no such user", variant(func(u *url.URL) { u.User = url.User("no_such_user_accounts") }), true},
 		{"unknown setting", variant(func(u *url.URL) { u.RawQuery = "no_such_setting_accounts=1" }), true},
 		{"port out of range", variant(func(u *url.URL) { u.Host = "127.0.0.1:99999" }), true},
+		{"commits acknowledged before they are durable", variant(func(u *url.URL) { u.RawQuery = "synchronous_commit=off" }), true},
 		{"nothing listening", variant(func(u *url.URL) { u.Host = "127.0.0.1:1" }), false},
 	} {
 		c := newCLIEnv(t)
@@ -1091,6 +1092,39 @@ func TestDatabaseURLRefusals(t *testing.T) {
 		_, _, err := c.run("migrate")
 		var ue *UsageError
 		if got := errors.As(err, &ue); err == nil || got != tc.refused {
+			t.Errorf("%s: err %v; want refused (exit 2) %v", tc.name, err, tc.refused)
+		}
+	}
+}
+
+// The same for a PostgreSQL key store, beside a data database that is
+// fine: a database the server does not have, or one that acknowledges
+// commits before they are durable (a customer key lost in a crash leaves
+// its data unreadable), is a refusal to start, before anything is made.
+func TestKeyStoreURLRefusals(t *testing.T) {
+	// Each case on a database of its own, so that none sees another's keys.
+	variant := func(edit func(u *url.URL)) string {
+		u, err := url.Parse(cliPostgresDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(u)
+		return u.String()
+	}
+	for _, tc := range []struct {
+		name, url string
+		refused   bool
+	}{
+		{"no such database", variant(func(u *url.URL) { u.Path = "/no_such_database_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "") }), true},
+		{"commits acknowledged before they are durable", variant(func(u *url.URL) { u.RawQuery = "synchronous_commit=off" }), true},
+		{"a database of its own", variant(func(*url.URL) {}), false},
+	} {
+		c := newCLIEnv(t)
+		c.vars[config.EnvDatabase] = storetest.PostgresURL(t)
+		c.vars[config.EnvKeyStore] = tc.url
+		_, _, err := c.run("customer", "create", "--name", "Key Store URL AB")
+		var ue *UsageError
+		if got := errors.As(err, &ue); got != tc.refused || (err != nil) != tc.refused {
 			t.Errorf("%s: err %v; want refused (exit 2) %v", tc.name, err, tc.refused)
 		}
 	}

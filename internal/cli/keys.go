@@ -74,7 +74,7 @@ func openKeys(ctx context.Context, cfg config.Config, log *slog.Logger) (*keys, 
 	where := ksLoc.String()
 	peek, exists, err := keystore.Lookup(ctx, location)
 	if err != nil {
-		return nil, fmt.Errorf("opening the key store %s: %w", where, err)
+		return nil, keyStoreFailed(where, err)
 	}
 	if exists {
 		defer peek.Close()
@@ -162,7 +162,7 @@ func openKeys(ctx context.Context, cfg config.Config, log *slog.Logger) (*keys, 
 	}
 	ks, err := keystore.Open(ctx, location)
 	if err != nil {
-		return nil, fmt.Errorf("opening the key store %s: %w", where, err)
+		return nil, keyStoreFailed(where, err)
 	}
 	if verdict, err = masterkey.Establish(ctx, ks, src, verdict, where); err != nil {
 		ks.Close()

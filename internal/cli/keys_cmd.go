@@ -166,7 +166,7 @@ func prepareRotation(ctx context.Context, cfg config.Config, newFromEnv, newFile
 	ksLoc, _ := config.ParseLocation("--key-store", location)
 	r.where = ksLoc.String()
 	if peek, ok, err := keystore.Lookup(ctx, location); err != nil {
-		return nil, fmt.Errorf("opening the key store %s: %w", r.where, err)
+		return nil, keyStoreFailed(r.where, err)
 	} else if !ok {
 		return nil, usagef("there is no key store at %s: nothing to rotate", r.where)
 	} else {

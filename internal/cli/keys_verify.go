@@ -86,7 +86,7 @@ func verifyKeys(ctx context.Context, a *adminFlags, onlyID string) error {
 	ksLoc, _ := config.ParseLocation("--key-store", location)
 	ks, ok, err := keystore.Lookup(ctx, location)
 	if err != nil {
-		return fmt.Errorf("opening the key store %s: %w", ksLoc, err)
+		return keyStoreFailed(ksLoc.String(), err)
 	}
 	if !ok {
 		return usagef("there is no key store at %s", ksLoc)

@@ -19,6 +19,7 @@ import (
 	"accounts/internal/seal"
 	"accounts/internal/store/dialect"
 	"accounts/internal/store/pgsafe"
+	"accounts/internal/store/postgres"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
@@ -92,6 +93,10 @@ func Open(ctx context.Context, location string) (_ *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkDurable(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
 	blob := "BLOB"
 	if s.pg {
 		blob = "bytea"
@@ -157,6 +162,10 @@ func Lookup(ctx context.Context, location string) (s *Store, ok bool, err error)
 	if err != nil {
 		return nil, false, err
 	}
+	if err := s.checkDurable(ctx); err != nil {
+		s.db.Close()
+		return nil, false, err
+	}
 	q := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`
 	if s.pg {
 		q = `SELECT count(*) FROM (SELECT to_regclass($1) AS t) r WHERE t IS NOT NULL`
@@ -180,6 +189,20 @@ func Lookup(ctx context.Context, location string) (s *Store, ok bool, err error)
 		return nil, false, nil
 	}
 	return s, true, nil
+}
+
+// checkDurable refuses a PostgreSQL key store that acknowledges commits
+// it may lose (postgres.CheckDurability): a customer key lost in a crash
+// leaves every value sealed under it unreadable. A file's own settings
+// are the store's (synchronous=FULL).
+func (s *Store) checkDurable(ctx context.Context) error {
+	if !s.pg {
+		return nil
+	}
+	return postgres.CheckDurability(func(setting string) (v string, err error) {
+		err = s.db.QueryRowContext(ctx, "SHOW "+setting).Scan(&v)
+		return v, err
+	})
 }
 
 // safe makes a PostgreSQL error of an exported method safe to log and

@@ -95,7 +95,10 @@ func Open(ctx context.Context, url string, catalog *schema.Catalog) (*DB, error)
 }
 
 func (db *DB) open(ctx context.Context) error {
-	if err := checkDurability(ctx, db.pool); err != nil {
+	if err := CheckDurability(func(setting string) (v string, err error) {
+		err = db.pool.QueryRow(ctx, "SHOW "+setting).Scan(&v)
+		return v, err
+	}); err != nil {
 		return err
 	}
 	if err := db.migrate(ctx); err != nil {
@@ -135,19 +138,26 @@ func poolConfig(url string) (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
-// checkDurability refuses a server that acknowledges commits it may lose:
+// ErrNotDurable is the error of a server that acknowledges commits it may
+// lose (CheckDurability).
+var ErrNotDurable = errors.New("postgres: acknowledged writes could be lost in a crash")
+
+// CheckDurability refuses a server that acknowledges commits it may lose:
 // with fsync off a crash can lose (or corrupt) committed data, and with
 // synchronous_commit off a commit is acknowledged before its WAL is
 // flushed. ("local" waits for the local flush, as "on" does without
-// synchronous standbys, so it is accepted.)
-func checkDurability(ctx context.Context, pool *pgxpool.Pool) error {
+// synchronous standbys, so it is accepted.) show reads a setting as
+// SHOW does, for the session the store (or the key store) will use, so
+// that a value the URL's options or the database's own settings give
+// counts too.
+func CheckDurability(show func(setting string) (string, error)) error {
 	for _, setting := range []string{"fsync", "synchronous_commit"} {
-		var v string
-		if err := pool.QueryRow(ctx, "SHOW "+setting).Scan(&v); err != nil {
+		v, err := show(setting)
+		if err != nil {
 			return fmt.Errorf("postgres: reading setting %s: %w", setting, pgsafe.Err(err))
 		}
 		if v == "off" {
-			return fmt.Errorf("postgres: refusing a database with %s=off: acknowledged writes could be lost in a crash; turn %s on", setting, setting)
+			return fmt.Errorf("%w: the server has %s=off; turn %s on", ErrNotDurable, setting, setting)
 		}
 	}
 	return nil
