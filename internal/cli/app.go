@@ -73,8 +73,11 @@ type App struct {
 	// Handler serves it on /metrics too, unless cfg.MetricsAddr moves it to
 	// a listener of its own.
 	Metrics http.Handler
-	store   store.Store
-	keys    *keys
+	// Limits admit the requests Handler serves, and the connections of
+	// the listener it is served on (limit.Limits.Listener).
+	Limits *limit.Limits
+	store  store.Store
+	keys   *keys
 }
 
 // Close releases the database and the key store.
@@ -125,5 +128,5 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 		OmitMetrics:    cfg.MetricsAddr != "",
 	})
 	metrics := httpapi.MetricsHandler(reg)
-	return &App{Handler: srv, Metrics: metrics, store: db, keys: keys}, nil
+	return &App{Handler: srv, Metrics: metrics, Limits: limits, store: db, keys: keys}, nil
 }

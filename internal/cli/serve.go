@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"accounts/internal/config"
@@ -65,6 +66,9 @@ func runServe(ctx context.Context, cfg config.Config, io IO) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
+	if err := checkOpenFiles(cfg.Limits.Connections); err != nil {
+		return usagef("%v", err)
+	}
 	// The log is buffered (logsink): a request does not wait for its
 	// access log line to be written. Closed last, so the lines of shutdown
 	// are written too.
@@ -108,6 +112,7 @@ func runServe(ctx context.Context, cfg config.Config, io IO) error {
 	}
 	defer app.Close()
 	api.handler = app.Handler
+	api.ln = app.Limits.Listener(api.ln)
 	if metrics != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", app.Metrics)
@@ -151,6 +156,27 @@ func runServe(ctx context.Context, cfg config.Config, io IO) error {
 		return err
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// openFilesReserve is what the process keeps of its open-file limit
+// beside client connections: database files and connections, the key
+// store, the listeners, the log.
+const openFilesReserve = 256
+
+// checkOpenFiles refuses a cap on connections that the process's
+// open-file limit (which Go raises to its hard limit at start) can't
+// hold: connections would run out of descriptors before the cap, and the
+// accept loop fail, for everyone, past it.
+func checkOpenFiles(connections int) error {
+	var rl syscall.Rlimit
+	if connections <= 0 || syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) != nil {
+		return nil
+	}
+	if need := uint64(connections) + openFilesReserve; need > rl.Cur {
+		return fmt.Errorf("--max-connections %d needs an open-file limit of %d at least, and the process has %d: raise it (LimitNOFILE=, ulimit -n) or lower --max-connections",
+			connections, need, rl.Cur)
+	}
 	return nil
 }
 

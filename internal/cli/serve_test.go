@@ -276,6 +276,7 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"request timeout under a second", nil, []string{"--addr", loop, "--request-timeout", "1ns"}},
 		{"request timeout over an hour", nil, []string{"--addr", loop, "--request-timeout", "2h"}},
 		{"auth window under a second", nil, []string{"--addr", loop, "--auth-window", "999ms"}},
+		{"max connections past the open-file limit", nil, []string{"--addr", loop, "--max-connections", "2000000000"}},
 		{"auth window over a day", nil, []string{"--addr", loop, "--auth-window", "2000000h"}},
 		{"auth window 0 from env", map[string]string{"ACCOUNTS_AUTH_WINDOW": "0s"}, []string{"--addr", loop}},
 		{"negative auth window", nil, []string{"--addr", loop, "--auth-window", "-1m"}},
@@ -673,4 +674,51 @@ func coreLimitOff(t *testing.T, name string, pid int) {
 		}
 	}
 	t.Fatalf("%s: no core file limit in /proc/PID/limits", name)
+}
+
+// Past --connections-per-address, a new connection is closed before a
+// byte of it is read, while that address's others, and another address's,
+// are still served: one source can't take every descriptor.
+func TestServeCapsConnectionsPerAddress(t *testing.T) {
+	c := newCLIEnv(t)
+	s := c.serve("--addr", "127.0.0.1:0", "--connections-per-address", "2")
+	dial := func(from string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+		conn, err := d.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatalf("dialing from %s: %v", from, err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	healthz := func(conn net.Conn) (int, error) {
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: accounts\r\n\r\n"); err != nil {
+			return 0, err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	held := []net.Conn{dial("127.0.0.1"), dial("127.0.0.1")}
+	for i, conn := range held {
+		if status, err := healthz(conn); err != nil || status != http.StatusOK {
+			t.Fatalf("connection %d of the address: status %d, err %v; want 200", i, status, err)
+		}
+	}
+	if status, err := healthz(dial("127.0.0.1")); err == nil {
+		t.Errorf("a third connection of the address was answered %d, want it closed", status)
+	}
+	if status, err := healthz(dial("127.0.0.2")); err != nil || status != http.StatusOK {
+		t.Errorf("another address: status %d, err %v; want 200", status, err)
+	}
+	for i, conn := range held {
+		if status, err := healthz(conn); err != nil || status != http.StatusOK {
+			t.Errorf("connection %d of the address, again: status %d, err %v; want 200", i, status, err)
+		}
+	}
+	s.stopCleanly(t, s.addr)
 }

@@ -30,6 +30,8 @@ var DefaultLimits = limit.Config{
 	AuthWindow:          time.Minute,
 	AddressAuthFailures: 50,
 	ClientAuthFailures:  10,
+	Connections:         4096,
+	AddressConnections:  512, // twice the requests in flight, for idle keep-alive connections
 }
 
 // DefaultRequestTimeout bounds a request's work before its response starts.
@@ -86,6 +88,12 @@ var limitFlags = []limitFlag{
 	{"auth-failures-per-client", "ACCOUNTS_AUTH_FAILURES_PER_CLIENT", "failed authentications naming one client per window; past it 429",
 		func(c *Config, v string) error { return setInt(&c.Limits.ClientAuthFailures, v) },
 		func(c *Config) string { return strconv.Itoa(c.Limits.ClientAuthFailures) }},
+	{"max-connections", "ACCOUNTS_MAX_CONNECTIONS", "client connections the API's address keeps open at once; past it a new one is closed at once",
+		func(c *Config, v string) error { return setInt(&c.Limits.Connections, v) },
+		func(c *Config) string { return strconv.Itoa(c.Limits.Connections) }},
+	{"connections-per-address", "ACCOUNTS_CONNECTIONS_PER_ADDRESS", "client connections from one source address kept open at once; past it a new one is closed at once",
+		func(c *Config, v string) error { return setInt(&c.Limits.AddressConnections, v) },
+		func(c *Config) string { return strconv.Itoa(c.Limits.AddressConnections) }},
 	{"request-timeout", "ACCOUNTS_REQUEST_TIMEOUT", "time a request may work before its response starts, and a streaming list between stretches; past it 503",
 		func(c *Config, v string) error { return setDuration(&c.RequestTimeout, v) },
 		func(c *Config) string { return c.RequestTimeout.String() }},

@@ -68,6 +68,8 @@ func registerLimits(reg *prometheus.Registry, limits *limit.Limits) {
 		"auth_window_seconds":   cfg.AuthWindow.Seconds(),
 		"address_auth_failures": float64(cfg.AddressAuthFailures),
 		"client_auth_failures":  float64(cfg.ClientAuthFailures),
+		"connections":           float64(cfg.Connections),
+		"address_connections":   float64(cfg.AddressConnections),
 	} {
 		configured.WithLabelValues(name).Set(v)
 	}
@@ -80,6 +82,14 @@ func registerLimits(reg *prometheus.Registry, limits *limit.Limits) {
 			Name: "accounts_expensive_in_progress",
 			Help: "Expensive requests in progress: lists that read many rows, bulk writes.",
 		}, func() float64 { return float64(limits.Usage().Expensive) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "accounts_connections_open",
+			Help: "Client connections open on the API's address (the connections limit counts these).",
+		}, func() float64 { return float64(limits.Usage().Connections) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "accounts_connections_refused_total",
+			Help: "Client connections closed as soon as they were accepted, past the connections limits.",
+		}, func() float64 { return float64(limits.Usage().ConnectionsRefused) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "accounts_list_memory_bytes",
 			Help: "Bytes held in memory by lists in progress (the list_memory limit counts these).",

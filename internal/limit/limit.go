@@ -64,6 +64,10 @@ type Config struct {
 	AuthWindow          time.Duration
 	AddressAuthFailures int
 	ClientAuthFailures  int
+	// Connections caps the client connections open at once, and
+	// AddressConnections those from one source address (see Listener).
+	Connections        int
+	AddressConnections int
 }
 
 // Reasons name the limit that refused a request: a log field and a metric
@@ -97,6 +101,11 @@ type Limits struct {
 	clients   *buckets
 	addresses *failureWindows
 	clientIDs *failureWindows
+	// conns counts the open connections, connAddresses them by source
+	// address, connsRefused those closed at once (Listener).
+	conns         atomic.Int64
+	connAddresses keyedCounter
+	connsRefused  atomic.Int64
 }
 
 // New returns limits for cfg.
@@ -106,14 +115,15 @@ func New(cfg Config) *Limits {
 
 func newAt(cfg Config, now func() time.Time) *Limits {
 	return &Limits{
-		cfg:       cfg,
-		now:       now,
-		customers: keyedCounter{counts: map[string]int{}},
-		lists:     keyedCounter{counts: map[string]int{}},
-		working:   keyedCounter{counts: map[string]int{}},
-		clients:   newBuckets(cfg.ClientRate, cfg.ClientBurst),
-		addresses: newFailureWindows(cfg.AuthWindow, cfg.AddressAuthFailures),
-		clientIDs: newFailureWindows(cfg.AuthWindow, cfg.ClientAuthFailures),
+		cfg:           cfg,
+		now:           now,
+		customers:     keyedCounter{counts: map[string]int{}},
+		lists:         keyedCounter{counts: map[string]int{}},
+		working:       keyedCounter{counts: map[string]int{}},
+		connAddresses: keyedCounter{counts: map[string]int{}},
+		clients:       newBuckets(cfg.ClientRate, cfg.ClientBurst),
+		addresses:     newFailureWindows(cfg.AuthWindow, cfg.AddressAuthFailures),
+		clientIDs:     newFailureWindows(cfg.AuthWindow, cfg.ClientAuthFailures),
 	}
 }
 
@@ -242,6 +252,9 @@ func (l *Limits) AuthFailed(addr, clientID string) {
 // Usage is what the limits hold now, for metrics.
 type Usage struct {
 	InFlight, Expensive, ListMemory int64
+	// Connections are open now; ConnectionsRefused were closed at once,
+	// since the process started.
+	Connections, ConnectionsRefused int64
 }
 
 // Usage returns the counters' current values.
@@ -249,7 +262,8 @@ func (l *Limits) Usage() Usage {
 	if l == nil {
 		return Usage{}
 	}
-	return Usage{InFlight: l.inFlight.Load(), Expensive: l.expensive.Load(), ListMemory: l.memory.Load()}
+	return Usage{InFlight: l.inFlight.Load(), Expensive: l.expensive.Load(), ListMemory: l.memory.Load(),
+		Connections: l.conns.Load(), ConnectionsRefused: l.connsRefused.Load()}
 }
 
 // take adds n to c unless that would pass max (0: no maximum).
