@@ -3,7 +3,6 @@ package servetest
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -165,14 +164,17 @@ func (s *Server) Log() string {
 // Stop asks the server to drain and exit, as an operator does, and returns
 // how it exited (nil for status 0). One that is still running 30 s later
 // is killed.
-func (s *Server) Stop() error {
-	s.cmd.Process.Signal(syscall.SIGTERM)
+func (s *Server) Stop() error { return s.StopWith(syscall.SIGTERM) }
+
+// StopWith is Stop with another signal than SIGTERM.
+func (s *Server) StopWith(sig os.Signal) error {
+	s.cmd.Process.Signal(sig)
 	select {
 	case <-s.exited:
 		return s.err
 	case <-time.After(30 * time.Second):
 		s.Kill()
-		return errors.New("serve did not exit within 30 s of SIGTERM")
+		return fmt.Errorf("serve did not exit within 30 s of %v", sig)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,5 +151,21 @@ func TestForeignCores(t *testing.T) {
 	s := SampleCPU("self")
 	if _, ok := s.procs[strconv.Itoa(os.Getpid())]; !ok || s.busy <= 0 {
 		t.Errorf("SampleCPU(self) = %+v", s)
+	}
+}
+
+// A hang-up (the terminal closed, or an operator's HUP) and an interrupt
+// stop the server as SIGTERM does: it drains, logs that it stopped, and
+// exits 0, where the default action of SIGHUP killed it mid-request.
+func TestStopSignals(t *testing.T) {
+	d := NewSQLiteDeployment(t)
+	for _, sig := range []os.Signal{syscall.SIGHUP, os.Interrupt} {
+		s := d.Start()
+		if err := s.StopWith(sig); err != nil {
+			t.Errorf("%v: serve exited with %v, want status 0", sig, err)
+		}
+		if !strings.Contains(s.Log(), `"msg":"stopped"`) {
+			t.Errorf("%v: serve did not log that it stopped", sig)
+		}
 	}
 }
