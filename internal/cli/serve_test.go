@@ -277,6 +277,7 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"request timeout over an hour", nil, []string{"--addr", loop, "--request-timeout", "2h"}},
 		{"auth window under a second", nil, []string{"--addr", loop, "--auth-window", "999ms"}},
 		{"max connections past the open-file limit", nil, []string{"--addr", loop, "--max-connections", "2000000000"}},
+		{"client burst 0 under a rate", nil, []string{"--addr", loop, "--client-burst", "0"}},
 		{"auth window over a day", nil, []string{"--addr", loop, "--auth-window", "2000000h"}},
 		{"auth window 0 from env", map[string]string{"ACCOUNTS_AUTH_WINDOW": "0s"}, []string{"--addr", loop}},
 		{"negative auth window", nil, []string{"--addr", loop, "--auth-window", "-1m"}},

@@ -43,7 +43,7 @@ type bucket struct {
 }
 
 func newBuckets(rate float64, burst int) *buckets {
-	return &buckets{rate: rate, burst: float64(max(burst, 1)), byKey: map[string]*bucket{}}
+	return &buckets{rate: rate, burst: float64(burst), byKey: map[string]*bucket{}}
 }
 
 // take takes a token for key, or returns how long until one is there.
