@@ -30,14 +30,22 @@ func openStore(ctx context.Context, cfg config.Config, catalog *schema.Catalog) 
 		db, err := postgres.Open(ctx, cfg.Database, catalog)
 		return db, refuseDatabase(err)
 	}
-	return sqlite.Open(ctx, cfg.Database, catalog)
+	db, err := sqlite.Open(ctx, cfg.Database, catalog)
+	if err != nil {
+		return nil, refuseDatabase(err)
+	}
+	return db, nil
 }
 
 // refuseDatabase makes a refusal to start (exit 2) of a PostgreSQL URL
-// that does not parse, and of what refuseMisconfigured refuses.
+// that does not parse, of an SQLite file that is not a database, and of
+// what refuseMisconfigured refuses.
 func refuseDatabase(err error) error {
 	if errors.Is(err, postgres.ErrURL) {
 		return refuse(fmt.Errorf("%w (--database, env %s)", err, config.EnvDatabase))
+	}
+	if sqlite.NotADatabase(err) {
+		return refuse(fmt.Errorf("--database (env %s): the file is not an SQLite database (%w)", config.EnvDatabase, err))
 	}
 	return refuseMisconfigured(err, fmt.Sprintf("--database (env %s)", config.EnvDatabase))
 }

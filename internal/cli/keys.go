@@ -194,7 +194,8 @@ func countCustomers(ctx context.Context, cfg config.Config, among []string) (tot
 		total, found, err = postgres.CountCustomers(ctx, cfg.Database, among)
 		return total, found, refuseDatabase(err)
 	}
-	return sqlite.CountCustomers(ctx, cfg.Database, among)
+	total, found, err = sqlite.CountCustomers(ctx, cfg.Database, among)
+	return total, found, refuseDatabase(err)
 }
 
 // sameDeployment refuses a key store that holds keys, but none of the

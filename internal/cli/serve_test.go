@@ -723,3 +723,27 @@ func TestServeCapsConnectionsPerAddress(t *testing.T) {
 	}
 	s.stopCleanly(t, s.addr)
 }
+
+// A --database file that is not an SQLite database (another file named by
+// mistake) is a refusal to start, with nothing made beside it and the
+// file as it was, where it was a failure (exit 1) that a unit restarting
+// on failure would loop on.
+func TestServeRefusesAFileThatIsNotADatabase(t *testing.T) {
+	c := newCLIEnv(t)
+	delete(c.vars, config.EnvMasterKey) // a new deployment's key file would be generated
+	db := c.vars[config.EnvDatabase]
+	garbage := bytes.Repeat([]byte("not a database "), 512)
+	if err := os.WriteFile(db, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0"}, {"migrate"}} {
+		_, _, err := c.run(args...)
+		cliUsage(t, args[0]+" on a file that is not a database", err)
+		if got, _ := os.ReadFile(db); !bytes.Equal(got, garbage) {
+			t.Errorf("%s changed the file", args[0])
+		}
+		if entries, _ := os.ReadDir(filepath.Dir(db)); len(entries) != 1 {
+			t.Errorf("%s left %d files beside it, want none", args[0], len(entries)-1)
+		}
+	}
+}

@@ -408,6 +408,14 @@ func busy(err error) bool {
 	return errors.As(err, &se) && se.Code()&0xff == sqlite3lib.SQLITE_BUSY
 }
 
+// NotADatabase reports whether err is SQLite's SQLITE_NOTADB: the file
+// opened is not an SQLite database (another file named by mistake, or a
+// damaged one), which no retry mends.
+func NotADatabase(err error) bool {
+	var se *sqlite3.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3lib.SQLITE_NOTADB
+}
+
 // classify turns a constraint failure into the store's error: a unique
 // violation into a *store.UniqueViolation naming the column, a foreign key
 // violation into a *store.ReferenceViolation without a column (SQLite does
