@@ -2,6 +2,7 @@ package apitest
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -322,5 +323,60 @@ func TestBulkManyItemsBoundedMemory(t *testing.T) {
 	// The body, read whole, is 16 MB, and reading it grows a buffer.
 	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 128<<20 {
 		t.Errorf("refusing 8,000,001 items allocated %d MiB, want at most 128", allocated>>20)
+	}
+}
+
+// A flood of refusals of one client logs one security event line a second,
+// the next one saying how many were folded since; the metric counts every
+// refusal. A line each, flushed at once, filled the log by megabytes a
+// second.
+func TestSecurityEventsFolded(t *testing.T) {
+	e := newEnvWith(t, withLimits(limit.Config{ClientRate: 0.5, ClientBurst: 1}, time.Minute))
+	a := e.newCustomer("Folded Events AB")
+	if r := a.do("GET", orgPath, nil); r.status != http.StatusOK {
+		t.Fatalf("the burst's request: status %d", r.status)
+	}
+	const flood = 20
+	for i := range flood {
+		if r := a.do("GET", orgPath, nil); r.status != http.StatusTooManyRequests {
+			t.Fatalf("refusal %d: status %d, want 429", i, r.status)
+		}
+	}
+	type event struct {
+		Msg, Reason string
+		ClientID    string `json:"client_id"`
+		Repeated    int
+	}
+	events := func() []event {
+		var out []event
+		for _, line := range strings.Split(suiteLog.String(), "\n") {
+			var ev event
+			if json.Unmarshal([]byte(line), &ev) == nil && ev.Msg == "security event" && ev.ClientID == a.id && ev.Reason == limit.ReasonClientRate {
+				out = append(out, ev)
+			}
+		}
+		return out
+	}
+	// The flood took well under a second: one line, two if it straddled
+	// the end of the first line's second.
+	logged := events()
+	if len(logged) == 0 || len(logged) > 2 {
+		t.Fatalf("%d refusals in a row logged %d security event lines, want 1 or 2", flood, len(logged))
+	}
+	time.Sleep(1100 * time.Millisecond)
+	retryAfter(t, "a refusal after the window", a.do("GET", orgPath, nil), http.StatusTooManyRequests, 2)
+	after := events()
+	if len(after) != len(logged)+1 {
+		t.Fatalf("a refusal after the window logged %d lines, want 1", len(after)-len(logged))
+	}
+	folded := 0
+	for _, ev := range after {
+		folded += ev.Repeated
+	}
+	if got := folded + len(after); got != flood+1 {
+		t.Errorf("the lines account for %d refusals (%d logged, %d folded), want %d", got, len(after), folded, flood+1)
+	}
+	if n := e.metricValue(`accounts_security_events_total{reason="client_rate"}`); n != flood+1 {
+		t.Errorf("accounts_security_events_total client_rate %v, want %d", n, flood+1)
 	}
 }

@@ -310,19 +310,37 @@ func claimedClient(h http.Header) string {
 // throttle, input that does not decode. It names the reason, the route,
 // the source address and the ids known (a claimed client id only when it
 // is a UUID) — never a header value, a query string or a body.
+//
+// Repeats are folded (eventFolder): of one reason and one caller, one line
+// a second, with the number folded since the last in "repeated".
 func (s *Server) securityEvent(r *http.Request, reason string) {
 	ri := info(r.Context())
 	s.metrics.securityEvent(reason)
+	source := sourceAddress(r)
+	claimed := ""
+	caller := source
+	if ri.principal.ClientID != "" {
+		caller = ri.principal.ClientID
+	} else if claimed = claimedClient(r.Header); claimed != "" {
+		caller = claimed
+	}
+	logIt, repeated := s.events.fold(foldKey{reason: reason, caller: caller}, time.Now())
+	if !logIt {
+		return
+	}
 	attrs := []any{
 		"reason", reason,
 		"request_id", ri.id,
 		"route", ri.route,
-		"source", sourceAddress(r),
+		"source", source,
 	}
 	if ri.principal.ClientID != "" {
 		attrs = append(attrs, "customer_id", ri.principal.CustomerID, "client_id", ri.principal.ClientID)
-	} else if claimed := claimedClient(r.Header); claimed != "" {
+	} else if claimed != "" {
 		attrs = append(attrs, "claimed_client_id", claimed)
+	}
+	if repeated > 0 {
+		attrs = append(attrs, "repeated", repeated)
 	}
 	s.log.WarnContext(r.Context(), "security event", attrs...)
 }

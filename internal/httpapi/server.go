@@ -64,6 +64,7 @@ type Server struct {
 	ready   func(context.Context) error
 	log     *slog.Logger
 	metrics *metrics
+	events  *eventFolder
 	limits  *limit.Limits
 	// requestTimeout: see Options.RequestTimeout.
 	requestTimeout time.Duration
@@ -84,6 +85,7 @@ func New(o Options) *Server {
 		ready:          o.Ready,
 		log:            o.Logger,
 		metrics:        newMetrics(o.Registry, o.Limits),
+		events:         newEventFolder(),
 		limits:         o.Limits,
 		requestTimeout: o.RequestTimeout,
 		mux:            http.NewServeMux(),
