@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"syscall"
 
 	"accounts/internal/auth"
 	"accounts/internal/config"
@@ -57,13 +59,23 @@ func refuseDatabase(err error) error {
 // that restarts on failure would loop. what names the setting. A server
 // that does not answer stays a failure (exit 1): it may in a moment.
 func refuseMisconfigured(err error, what string) error {
-	if errors.Is(err, postgres.ErrNotDurable) {
+	if errors.Is(err, postgres.ErrNotDurable) || unusablePath(err) {
 		return refuse(fmt.Errorf("%s: %w", what, err))
 	}
 	if reason, ok := pgsafe.Misconfigured(err); ok {
 		return refuse(fmt.Errorf("%s: %s (%w)", what, reason, err))
 	}
 	return err
+}
+
+// unusablePath reports whether err is the file system's refusal of a
+// path that no retry mends: a path through a file, a folder that can't be
+// made (read-only, or on a file system that takes none, such as /proc),
+// or one the process may not write.
+func unusablePath(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && (errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOTDIR) ||
+		errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.ENOENT))
 }
 
 // keyStoreFailed is the error of a key store at where that could not be

@@ -149,7 +149,11 @@ func openKeys(ctx context.Context, cfg config.Config, log *slog.Logger) (*keys, 
 	if generate != "" {
 		// Beside the database, whose folder may not exist yet.
 		if err := os.MkdirAll(filepath.Dir(generate), 0o700); err != nil {
-			return nil, fmt.Errorf("creating the master key file's folder: %w", err)
+			err = fmt.Errorf("creating the master key file's folder: %w", err)
+			if unusablePath(err) {
+				return nil, refuse(err)
+			}
+			return nil, err
 		}
 		if err := masterkey.Generate(generate); err == nil {
 			log.Warn("generated a new master key file; keep it safe and apart from database backups", "path", generate)

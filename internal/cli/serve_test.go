@@ -747,3 +747,19 @@ func TestServeRefusesAFileThatIsNotADatabase(t *testing.T) {
 		}
 	}
 }
+
+// A --database whose folder can't be made (here: under /proc, which takes
+// no new folder) is a refusal to start, not a failure (exit 1) that a unit
+// restarting on failure would loop on: with the key given or to be
+// generated alike.
+func TestServeRefusesADatabaseFolderThatCantBeMade(t *testing.T) {
+	for _, generated := range []bool{false, true} {
+		c := newCLIEnv(t)
+		c.vars[config.EnvDatabase] = "/proc/accounts-no-such-folder/data/accounts.db"
+		if generated {
+			delete(c.vars, config.EnvMasterKey)
+		}
+		_, _, err := c.run("serve", "--addr", "127.0.0.1:0")
+		cliUsage(t, fmt.Sprintf("serve with a folder that can't be made (key generated: %v)", generated), err)
+	}
+}
