@@ -67,9 +67,6 @@ func readItems(w http.ResponseWriter, r *http.Request) ([]records.Body, error) {
 		}
 		items = append(items, item)
 	}
-	if items == nil {
-		items = []records.Body{}
-	}
 	return items, nil
 }
 

@@ -8,6 +8,7 @@
 package query
 
 import (
+	"fmt"
 	"net/url"
 	"sort"
 	"strconv"
@@ -125,8 +126,9 @@ const (
 	msgPageSize      = "Must be a whole number from 1 to 1000 in decimal digits, without sign or leading zero."
 	msgJSONLStats    = "Can't be combined with _statistics."
 	msgEmptySearch   = "May not be blank."
-	msgInValues      = "A list's __in filters may hold at most 10000 values in all."
 )
+
+var msgInValues = fmt.Sprintf("A list's __in filters may hold at most %d values in all.", MaxInValues)
 
 // Parse parses a list request's query string for res. Every problem is an
 // error on the parameter's name; nothing is silently ignored.
