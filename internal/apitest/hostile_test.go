@@ -378,3 +378,37 @@ func TestHostileAmbiguousFraming(t *testing.T) {
 		})
 	}
 }
+
+// A body cut short by its connection (a client that went away, or closed
+// only its side) is a 400 but no security event: nothing arrived that did
+// not decode. The same bytes as a whole body are one.
+func TestBodyCutShortIsNoSecurityEvent(t *testing.T) {
+	e := newEnv(t)
+	a := e.newCustomer("Cut Short AB")
+	const undecodable = `accounts_security_events_total{reason="undecodable_body"}`
+	const part = `{"name": "Cut`
+	before := e.metricValue(undecodable)
+
+	h := httpWithHeaders(a.headers, map[string]string{"Content-Type": "application/json", "Content-Length": "100", "Connection": "close"})
+	conn := e.dialRaw("POST", orgPath, h, part)
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	if r := e.readResponse(resp); r.status != http.StatusBadRequest {
+		t.Errorf("a body cut short: status %d, want 400", r.status)
+	}
+	if got := e.metricValue(undecodable); got != before {
+		t.Errorf("a body cut short counted as undecodable: %v, want %v", got, before)
+	}
+
+	if r := e.rawRequest("POST", orgPath, httpWithHeaders(a.headers, map[string]string{"Content-Type": "application/json"}), part); r.status != http.StatusBadRequest {
+		t.Errorf("a whole body that does not decode: status %d, want 400", r.status)
+	}
+	if got := e.metricValue(undecodable); got != before+1 {
+		t.Errorf("a whole body that does not decode: %v undecodable, want %v", got, before+1)
+	}
+}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -64,7 +65,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case apperr.Forbidden:
 		writeJSON(w, http.StatusForbidden, bodyForbidden)
 	case apperr.Malformed:
-		s.securityEvent(r, "undecodable_body")
+		if !errors.Is(err, errBodyCutShort) {
+			s.securityEvent(r, "undecodable_body")
+		}
 		writeJSON(w, http.StatusBadRequest, bodyParseError)
 	case apperr.TooLarge:
 		writeJSON(w, http.StatusRequestEntityTooLarge, bodyTooLarge)

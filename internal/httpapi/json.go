@@ -88,6 +88,9 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, shap
 	return nil
 }
 
+// errBodyCutShort is a body whose connection ended before its last byte.
+var errBodyCutShort = errors.New("the body was cut short")
+
 // readExactJSON reads a JSON body of at most limit bytes. It answers 415
 // for anything but one Content-Type, application/json in UTF-8, without a
 // content coding, 413 past the limit, and 400 for a body that is not JSON
@@ -127,6 +130,12 @@ func readExactJSON(w http.ResponseWriter, r *http.Request, limit int64) ([]byte,
 			// The body did not arrive within the server's read timeout:
 			// the request ran out of time, whatever its bytes were.
 			return nil, apperr.Refused(apperr.Overloaded, reasonRequestTimeout, time.Second)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			// The connection ended inside the body: a client that went
+			// away, or a network that dropped it. Still a 400 (for a
+			// client that only closed its side), but no security event:
+			// nothing was sent that did not decode.
+			return nil, apperr.New(apperr.Malformed, errBodyCutShort)
 		}
 		return nil, apperr.New(apperr.Malformed, err)
 	}
