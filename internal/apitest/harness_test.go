@@ -167,7 +167,7 @@ func (e *env) sibling(configure func(*config.Config)) *env {
 func (e *env) run(args ...string) (stdout, stderr string, err error) {
 	var out, errOut bytes.Buffer
 	err = cli.Run(context.Background(), args, cli.IO{
-		Env:    func(k string) string { return e.vars[k] },
+		Env:    config.MapEnv(e.vars),
 		Stdout: &out,
 		Stderr: &errOut,
 	})

@@ -44,7 +44,7 @@ func newCLIEnv(t *testing.T) *cliEnv {
 	}}
 }
 
-func (c *cliEnv) env(k string) string { return c.vars[k] }
+func (c *cliEnv) env(k string) (string, bool) { v, ok := c.vars[k]; return v, ok }
 
 // run runs one command and returns its stdout, stderr and error.
 func (c *cliEnv) run(args ...string) (string, string, error) {

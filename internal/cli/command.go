@@ -116,9 +116,13 @@ func (c *command) run(ctx context.Context, args []string, io IO) error {
 	}
 	fs := newFlagSet(c)
 	run := c.bind(fs, io)
-	if err := fs.Parse(args); err != nil {
+	repeated, err := parseOnce(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c.help(io.Stdout, fs)
+		}
+		if repeated != "" {
+			return usagef("%sflag --%s is given twice: give it once", c.prefix(), repeated)
 		}
 		return usagef("%s%v", c.prefix(), err)
 	}
@@ -131,6 +135,51 @@ func (c *command) run(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	return run(ctx, fs.Args())
+}
+
+// parseOnce parses args into fs, refusing a flag given twice, and then
+// names it. Of two values, which one was meant is anyone's guess (a line
+// pasted twice, a wrapper script adding its own), and the flag package
+// would take the last without a word. An environment variable's value is
+// a flag's default, not a first value: the flag overrides it.
+func parseOnce(fs *flag.FlagSet, args []string) (repeated string, err error) {
+	bound := map[*flag.Flag]flag.Value{}
+	fs.VisitAll(func(f *flag.Flag) {
+		bound[f] = f.Value
+		f.Value = &onceValue{Value: f.Value, name: f.Name, repeated: &repeated}
+	})
+	// Help and completion read the flags' own values (their types name
+	// the values in the usage lines).
+	defer func() {
+		for f, v := range bound {
+			f.Value = v
+		}
+	}()
+	err = fs.Parse(args)
+	return repeated, err
+}
+
+// onceValue is a flag's value that takes one value only.
+type onceValue struct {
+	flag.Value
+	name     string
+	set      bool
+	repeated *string
+}
+
+func (o *onceValue) Set(s string) error {
+	if o.set {
+		*o.repeated = o.name
+		return errors.New("given twice")
+	}
+	o.set = true
+	return o.Value.Set(s)
+}
+
+// IsBoolFlag keeps a boolean flag's value optional.
+func (o *onceValue) IsBoolFlag() bool {
+	b, ok := o.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // newFlagSet is a fresh flag set for c, whose errors come back as values

@@ -73,7 +73,7 @@ func cliFlagsOf(t *testing.T, path string) []string {
 		}
 	}
 	fs := newFlagSet(c)
-	c.bind(fs, IO{Env: func(string) string { return "" }})
+	c.bind(fs, IO{Env: config.MapEnv(nil)})
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 	return names
@@ -803,5 +803,46 @@ func TestCLIAuditListEmptySince(t *testing.T) {
 	cliUsage(t, "audit list --since ''", err)
 	if _, _, err := c.run("audit", "list", "--customer", cu.ID, "--since", "2026-01-01"); err != nil {
 		t.Errorf("audit list --since a date: %v", err)
+	}
+}
+
+// A flag takes one value: a second is refused and named. A value from the
+// environment is the flag's default, which the flag overrides; a boolean
+// flag still needs no value; and help reads the flags' own values after
+// parsing (their types name the values in its usage lines).
+func TestFlagGivenTwice(t *testing.T) {
+	bind := func() (*flag.FlagSet, *string, *bool) {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		return fs, fs.String("addr", "from-env", "listen address"), fs.Bool("on", false, "a switch")
+	}
+	for _, c := range []struct {
+		args     []string
+		repeated string
+		addr     string
+		on       bool
+	}{
+		{nil, "", "from-env", false},
+		{[]string{"--addr", "a", "--on"}, "", "a", true},
+		{[]string{"--on=false", "--addr=a"}, "", "a", false},
+		{[]string{"--addr", "a", "--addr", "b"}, "addr", "", false},
+		{[]string{"--addr=a", "-addr=a"}, "addr", "", false},
+		{[]string{"--on", "--on=false"}, "on", "", false},
+	} {
+		fs, addr, on := bind()
+		repeated, err := parseOnce(fs, c.args)
+		if repeated != c.repeated || (err != nil) != (c.repeated != "") {
+			t.Errorf("%q: repeated %q, err %v; want %q", c.args, repeated, err, c.repeated)
+			continue
+		}
+		if c.repeated == "" && (*addr != c.addr || *on != c.on) {
+			t.Errorf("%q: addr %q on %v, want %q %v", c.args, *addr, *on, c.addr, c.on)
+		}
+		if name, _ := flag.UnquoteUsage(fs.Lookup("addr")); name != "string" {
+			t.Errorf("%q: the usage names the value %q after parsing", c.args, name)
+		}
+		if _, ok := fs.Lookup("on").Value.(interface{ IsBoolFlag() bool }); !ok || fs.Lookup("on").Value.String() != strconv.FormatBool(*on) {
+			t.Errorf("%q: the switch's own value is not back after parsing", c.args)
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"accounts/internal/config"
 )
 
 // fileFlags take a file path (or, for --database and --key-store, a
@@ -71,7 +73,7 @@ func completionNodes(root *command, env IO) []completionNode {
 func completion(root *command, io IO) runFunc {
 	return func(ctx context.Context, args []string) error {
 		// Environment defaults play no part in a script: bind with none.
-		nodes := completionNodes(root, IO{Env: func(string) string { return "" }})
+		nodes := completionNodes(root, IO{Env: config.MapEnv(nil)})
 		switch args[0] {
 		case "bash":
 			return writeBash(io.Stdout, root.name, nodes)

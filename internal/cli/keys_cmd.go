@@ -53,7 +53,11 @@ func rotateMaster(ctx context.Context, a *adminFlags, newFile string) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
-	r, err := prepareRotation(ctx, a.cfg, io.Env(envNewMasterKey), newFile)
+	newFromEnv, err := config.Value(io.Env, envNewMasterKey)
+	if err != nil {
+		return usagef("%v; nothing was changed", err)
+	}
+	r, err := prepareRotation(ctx, a.cfg, newFromEnv, newFile)
 	if err != nil {
 		return err
 	}
@@ -324,14 +328,16 @@ func keysRotateData(fs *flag.FlagSet, io IO) runFunc {
 	a.bindKeys(fs, withMasterKey)
 	only := fs.String("customer", "", "rotate this customer only (customer `ID`)")
 	settle := defaultSettle
-	var settleErr error
-	if v := io.Env(config.EnvKeySettle); v != "" {
-		settle, settleErr = time.ParseDuration(v)
+	v, settleErr := config.Value(io.Env, config.EnvKeySettle)
+	if settleErr == nil && v != "" {
+		if settle, settleErr = time.ParseDuration(v); settleErr != nil {
+			settleErr = fmt.Errorf("%s: not a duration of 0 or more", config.EnvKeySettle)
+		}
 	}
 	fs.DurationVar(&settle, "settle", settle, fmt.Sprintf("time between adding the new index keys and the data keys that put them to use, for every server to load them (env %s; 0 only with no server running)", config.EnvKeySettle))
 	return func(ctx context.Context, _ []string) error {
 		if settleErr != nil {
-			return usagef("%s: not a duration of 0 or more", config.EnvKeySettle)
+			return usagef("%v", settleErr)
 		}
 		if settle < 0 {
 			source := config.EnvKeySettle

@@ -76,7 +76,7 @@ func runServe(ctx context.Context, cfg config.Config, io IO) error {
 	defer sink.Close()
 	log := slog.New(sink.Handler(slog.NewJSONHandler(sink, nil)))
 	atLeastTwoProcs(io)
-	if io.Env("GOGC") == "" {
+	if gogc, _ := io.Env("GOGC"); gogc == "" {
 		paceCtx, stopPacing := context.WithCancel(ctx)
 		paced := make(chan struct{})
 		go func() { gcpace.Run(paceCtx, heapHeadroom, gcPacePoll); close(paced) }()
@@ -189,7 +189,7 @@ func checkOpenFiles(connections int) error {
 // meanwhile. (Go sizes GOMAXPROCS to the CPUs the process may use: one
 // when it is pinned to one, as the benchmark harness pins it.)
 func atLeastTwoProcs(io IO) {
-	if io.Env("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) < 2 {
+	if procs, _ := io.Env("GOMAXPROCS"); procs == "" && runtime.GOMAXPROCS(0) < 2 {
 		runtime.GOMAXPROCS(2)
 	}
 }
@@ -261,6 +261,9 @@ func (l *listener) serve() error {
 func loadTLS(cfg config.Config) (*tls.Config, error) {
 	if !cfg.TLS() {
 		return nil, nil
+	}
+	if err := config.CheckTLSKey("--tls-key ("+config.EnvTLSKey+")", cfg.TLSKey); err != nil {
+		return nil, err
 	}
 	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 	if err != nil {

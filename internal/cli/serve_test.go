@@ -233,6 +233,20 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 	if err := os.Mkdir(unreadable, 0o700); err != nil { // a directory can't be read as a file
 		t.Fatal(err)
 	}
+	// The key of certFile open to others, and to its group's writes.
+	keyReadable, keyGroupWritable := filepath.Join(t.TempDir(), "key.pem"), filepath.Join(t.TempDir(), "key.pem")
+	for file, mode := range map[string]os.FileMode{keyReadable: 0o644, keyGroupWritable: 0o660} {
+		raw, err := os.ReadFile(keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(file, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
 	loop := "127.0.0.1:0"
 	cases := []struct {
 		name string
@@ -283,6 +297,21 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"negative auth window", nil, []string{"--addr", loop, "--auth-window", "-1m"}},
 		{"negative client rate", nil, []string{"--addr", loop, "--client-rate", "-1"}},
 		{"sort rows not a number", nil, []string{"--addr", loop, "--sort-rows", "many"}},
+		{"TLS key open to others", nil, []string{"--addr", loop, "--tls-cert", certFile, "--tls-key", keyReadable}},
+		{"TLS key its group may write", nil, []string{"--addr", loop, "--tls-cert", certFile, "--tls-key", keyGroupWritable}},
+		{"plaintext allowed with TLS", nil, []string{"--addr", loop, "--tls-cert", certFile, "--tls-key", keyFile, "--allow-plaintext-http"}},
+		{"plaintext allowed by env with TLS", map[string]string{config.EnvAllowPlaintextHTTP: "true"},
+			[]string{"--addr", loop, "--tls-cert", certFile, "--tls-key", keyFile}},
+		{"addr given twice", nil, []string{"--addr", loop, "--addr", "127.0.0.1:1"}},
+		{"a limit given twice", nil, []string{"--addr", loop, "--max-in-flight", "10", "--max-in-flight=20"}},
+		{"a switch given twice", nil, []string{"--addr", "0.0.0.0:0", "--allow-plaintext-http=false", "--allow-plaintext-http"}},
+		{"empty database env", map[string]string{config.EnvDatabase: ""}, []string{"--addr", loop}},
+		{"empty master key env", map[string]string{config.EnvMasterKey: ""}, []string{"--addr", loop}},
+		{"empty addr env", map[string]string{config.EnvAddr: ""}, nil},
+		{"empty TLS cert env", map[string]string{config.EnvTLSCert: ""}, []string{"--addr", loop}},
+		{"empty key store env", map[string]string{config.EnvKeyStore: ""}, []string{"--addr", loop}},
+		{"empty allow env", map[string]string{config.EnvAllowPlaintextHTTP: ""}, []string{"--addr", loop}},
+		{"empty limit env", map[string]string{"ACCOUNTS_MAX_IN_FLIGHT": ""}, []string{"--addr", loop}},
 	}
 	bin := cliBuild(t)
 	for _, tc := range cases {
@@ -514,12 +543,11 @@ func TestAtLeastTwoProcs(t *testing.T) {
 		start, got int
 	}{{"", 1, 2}, {"", 3, 3}, {"1", 1, 1}} {
 		runtime.GOMAXPROCS(c.start)
-		atLeastTwoProcs(IO{Env: func(k string) string {
-			if k == "GOMAXPROCS" {
-				return c.env
-			}
-			return ""
-		}})
+		env := map[string]string{}
+		if c.env != "" {
+			env["GOMAXPROCS"] = c.env
+		}
+		atLeastTwoProcs(IO{Env: config.MapEnv(env)})
 		if got := runtime.GOMAXPROCS(0); got != c.got {
 			t.Errorf("GOMAXPROCS=%q, starting at %d: %d, want %d", c.env, c.start, got, c.got)
 		}

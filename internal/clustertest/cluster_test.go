@@ -252,7 +252,7 @@ func TestPostgresNeedsExplicitMasterKey(t *testing.T) {
 	database := storetest.PostgresURL(t)
 	var out, errOut bytes.Buffer
 	err := cli.Run(context.Background(), []string{"customer", "create", "--name", "Keyless AB"}, cli.IO{
-		Env:    func(k string) string { return map[string]string{config.EnvDatabase: database}[k] },
+		Env:    config.MapEnv(map[string]string{config.EnvDatabase: database}),
 		Stdout: &out, Stderr: &errOut,
 	})
 	if err == nil || !strings.Contains(err.Error(), config.EnvMasterKey) {

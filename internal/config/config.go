@@ -90,25 +90,57 @@ type Config struct {
 	envErrs []error
 }
 
-// Env looks up an environment variable ("" when unset).
-type Env func(string) string
+// Env looks up an environment variable as os.LookupEnv does: its value,
+// and whether it is set at all.
+type Env func(string) (string, bool)
+
+// MapEnv is the environment holding exactly vars.
+func MapEnv(vars map[string]string) Env {
+	return func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	}
+}
+
+// Value is the variable name's value in env, "" when it is unset. Set and
+// empty is an error: a secret or a path that a deployment meant to pass
+// and that came out empty (an unset variable expanded in an env file, a
+// secret not mounted) must not quietly become "not given", which means a
+// default: a generated key file, a database in ./data, TLS off.
+func Value(env Env, name string) (string, error) {
+	v, set := env(name)
+	if set && v == "" {
+		return "", fmt.Errorf("%s is set but empty: give it a value, or unset it", name)
+	}
+	return v, nil
+}
+
+// env is Value that keeps the error for Validate (Bind functions return
+// nothing).
+func (c *Config) env(env Env, name string) string {
+	v, err := Value(env, name)
+	if err != nil {
+		c.envErrs = append(c.envErrs, err)
+	}
+	return v
+}
 
 // BindDatabase registers --database on fs.
 func (c *Config) BindDatabase(fs *flag.FlagSet, env Env) {
-	fs.StringVar(&c.Database, "database", or(env(EnvDatabase), DefaultDatabase),
+	fs.StringVar(&c.Database, "database", or(c.env(env, EnvDatabase), DefaultDatabase),
 		"SQLite file path or postgres:// URL (env "+EnvDatabase+")")
 }
 
 // BindKeys registers --key-file and --key-store on fs and reads the master
 // key from env.
 func (c *Config) BindKeys(fs *flag.FlagSet, env Env) {
-	fs.StringVar(&c.KeyFile, "key-file", env(EnvKeyFile),
+	fs.StringVar(&c.KeyFile, "key-file", c.env(env, EnvKeyFile),
 		"file holding the base64 master key (env "+EnvKeyFile+"; or the key itself in "+EnvMasterKey+")")
-	fs.StringVar(&c.KeyStore, "key-store", env(EnvKeyStore),
+	fs.StringVar(&c.KeyStore, "key-store", c.env(env, EnvKeyStore),
 		"where customer keys are kept, apart from the data: a file path or a postgres:// URL (env "+EnvKeyStore+
 			"; default with SQLite: <database>.keys)")
-	c.MasterKey = env(EnvMasterKey)
-	c.PreviousMasterKey = env(EnvPreviousMasterKey)
+	c.MasterKey = c.env(env, EnvMasterKey)
+	c.PreviousMasterKey = c.env(env, EnvPreviousMasterKey)
 }
 
 // KeyStoreLocation returns where the key store is, or an error when none
@@ -223,20 +255,20 @@ func absPath(p string) string {
 // BindServe registers --addr, the TLS flags, --allow-plaintext-http and
 // --metrics-addr on fs.
 func (c *Config) BindServe(fs *flag.FlagSet, env Env) {
-	fs.StringVar(&c.Addr, "addr", or(env(EnvAddr), DefaultAddr), "listen address (env "+EnvAddr+")")
-	fs.StringVar(&c.TLSCert, "tls-cert", env(EnvTLSCert),
+	fs.StringVar(&c.Addr, "addr", or(c.env(env, EnvAddr), DefaultAddr), "listen address (env "+EnvAddr+")")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.env(env, EnvTLSCert),
 		"PEM certificate (chain) file; with --tls-key, serve HTTPS (env "+EnvTLSCert+")")
-	fs.StringVar(&c.TLSKey, "tls-key", env(EnvTLSKey),
+	fs.StringVar(&c.TLSKey, "tls-key", c.env(env, EnvTLSKey),
 		"PEM private key file of --tls-cert (env "+EnvTLSKey+")")
 	allow := strictBool{&c.AllowPlaintextHTTP}
-	if v := env(EnvAllowPlaintextHTTP); v != "" {
+	if v := c.env(env, EnvAllowPlaintextHTTP); v != "" {
 		if allow.Set(v) != nil {
 			c.envErrs = append(c.envErrs, errors.New(EnvAllowPlaintextHTTP+" must be true or false"))
 		}
 	}
 	fs.Var(allow, "allow-plaintext-http",
 		"listen without TLS on a non-loopback address: only behind a TLS-terminating proxy (env "+EnvAllowPlaintextHTTP+")")
-	fs.StringVar(&c.MetricsAddr, "metrics-addr", env(EnvMetricsAddr),
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.env(env, EnvMetricsAddr),
 		"serve /metrics only on this listen address, not on --addr (env "+EnvMetricsAddr+")")
 }
 
@@ -254,6 +286,12 @@ func (c *Config) ValidateServe() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
+	}
+	if c.AllowPlaintextHTTP && c.TLS() {
+		// It would change nothing (every listener speaks HTTPS), so one
+		// of the two is not what the operator thinks is in force.
+		return errors.New("--allow-plaintext-http (env " + EnvAllowPlaintextHTTP + ") and --tls-cert with --tls-key contradict each other: " +
+			"with TLS every listener speaks HTTPS; give one")
 	}
 	if _, err := IsLoopback(c.Addr); err != nil {
 		return fmt.Errorf("--addr (env %s): %w", EnvAddr, err)

@@ -53,7 +53,7 @@ func bindServe(t *testing.T, env map[string]string, args ...string) (Config, err
 	var c Config
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	c.BindServe(fs, func(k string) string { return env[k] })
+	c.BindServe(fs, MapEnv(env))
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -244,7 +244,16 @@ func (e *NotPrivateError) Is(target error) bool { return target == ErrNotPrivate
 // CheckPrivate refuses a file that group or others may access. A missing
 // file passes: it will be created with mode 0600. On Windows, where modes
 // don't say who may read a file, it checks nothing.
-func CheckPrivate(what, path string) error {
+func CheckPrivate(what, path string) error { return checkOpenTo(what, path, 0o077) }
+
+// CheckTLSKey refuses a TLS private key file that others may access or its
+// group may change, as CheckPrivate does a key file, but lets its group
+// read it: that is how a key is shared with the services that use it
+// (Debian's ssl-cert group, mode 0640, which PostgreSQL also accepts).
+func CheckTLSKey(what, path string) error { return checkOpenTo(what, path, 0o037) }
+
+// checkOpenTo refuses path when any permission bit of open is set on it.
+func checkOpenTo(what, path string, open fs.FileMode) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
@@ -255,7 +264,7 @@ func CheckPrivate(what, path string) error {
 	if err != nil {
 		return fmt.Errorf("%s %s can't be reached: %v", what, path, pathError(err))
 	}
-	if info.Mode().Perm()&0o077 != 0 {
+	if info.Mode().Perm()&open != 0 {
 		return &NotPrivateError{What: what, Path: path, Mode: info.Mode()}
 	}
 	return nil

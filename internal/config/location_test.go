@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -196,5 +197,55 @@ func TestShellQuote(t *testing.T) {
 		if got := shellQuote(in); got != want {
 			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A TLS key may be shared with its group for reading (0640), never with
+// others, and never writable by its group; a key file or key store is its
+// owner's alone.
+func TestPrivateModes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(path, []byte("k"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		mode           os.FileMode
+		private, tlsOK bool
+	}{
+		{0o600, true, true}, {0o400, true, true}, {0o640, false, true}, {0o644, false, false},
+		{0o660, false, false}, {0o604, false, false}, {0o610, false, false},
+	} {
+		if err := os.Chmod(path, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckPrivate("the key file", path); (err == nil) != c.private || err != nil && !errors.Is(err, ErrNotPrivate) {
+			t.Errorf("CheckPrivate, mode %04o: %v, want accepted %v", c.mode, err, c.private)
+		}
+		if err := CheckTLSKey("--tls-key", path); (err == nil) != c.tlsOK || err != nil && !errors.Is(err, ErrNotPrivate) {
+			t.Errorf("CheckTLSKey, mode %04o: %v, want accepted %v", c.mode, err, c.tlsOK)
+		}
+	}
+	if err := CheckTLSKey("--tls-key", filepath.Join(t.TempDir(), "missing.pem")); err != nil {
+		t.Errorf("a missing key: %v (left to the loading of the pair)", err)
+	}
+}
+
+// A variable set to the empty string is refused, naming it; one that is
+// unset is not.
+func TestEmptyVariableRefused(t *testing.T) {
+	if _, err := Value(MapEnv(map[string]string{EnvTLSCert: ""}), EnvTLSCert); err == nil || !strings.Contains(err.Error(), EnvTLSCert) {
+		t.Errorf("set and empty: %v, want an error naming %s", err, EnvTLSCert)
+	}
+	if v, err := Value(MapEnv(map[string]string{EnvTLSCert: "c.pem"}), EnvTLSCert); err != nil || v != "c.pem" {
+		t.Errorf("set: %q, %v", v, err)
+	}
+	if v, err := Value(MapEnv(nil), EnvTLSCert); err != nil || v != "" {
+		t.Errorf("unset: %q, %v", v, err)
+	}
+	var c Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.BindDatabase(fs, MapEnv(map[string]string{EnvDatabase: ""}))
+	if err := c.Validate(); err == nil {
+		t.Errorf("Validate accepted an empty %s", EnvDatabase)
 	}
 }

@@ -35,7 +35,7 @@ func newFuzzService(f *testing.F) *fuzzService {
 	}
 	run := func(v any, args ...string) {
 		var out bytes.Buffer
-		err := cli.Run(context.Background(), append(args, "--json"), cli.IO{Env: func(k string) string { return vars[k] }, Stdout: &out, Stderr: io.Discard})
+		err := cli.Run(context.Background(), append(args, "--json"), cli.IO{Env: config.MapEnv(vars), Stdout: &out, Stderr: io.Discard})
 		if err != nil || json.Unmarshal(out.Bytes(), v) != nil {
 			f.Fatalf("accounts %s %s: %v", args[0], args[1], err)
 		}

@@ -50,7 +50,7 @@ func NewSQLiteDeployment(t TB) *Deployment {
 // printed to stdout.
 func (d *Deployment) Run(args ...string) (string, error) {
 	var out bytes.Buffer
-	err := cli.Run(context.Background(), args, cli.IO{Env: func(k string) string { return d.Env[k] }, Stdout: &out, Stderr: io.Discard})
+	err := cli.Run(context.Background(), args, cli.IO{Env: config.MapEnv(d.Env), Stdout: &out, Stderr: io.Discard})
 	return out.String(), err
 }
 
