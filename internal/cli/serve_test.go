@@ -305,7 +305,9 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"addr given twice", nil, []string{"--addr", loop, "--addr", "127.0.0.1:1"}},
 		{"a limit given twice", nil, []string{"--addr", loop, "--max-in-flight", "10", "--max-in-flight=20"}},
 		{"a switch given twice", nil, []string{"--addr", "0.0.0.0:0", "--allow-plaintext-http=false", "--allow-plaintext-http"}},
-		{"empty database env", map[string]string{config.EnvDatabase: ""}, []string{"--addr", loop}},
+		// With --database, so that a server that did start would not
+		// make ./data in the package's folder.
+		{"empty database env", map[string]string{config.EnvDatabase: ""}, []string{"--addr", loop, "--database", filepath.Join(t.TempDir(), "a.db")}},
 		{"empty master key env", map[string]string{config.EnvMasterKey: ""}, []string{"--addr", loop}},
 		{"empty addr env", map[string]string{config.EnvAddr: ""}, nil},
 		{"empty TLS cert env", map[string]string{config.EnvTLSCert: ""}, []string{"--addr", loop}},
