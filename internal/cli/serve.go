@@ -100,6 +100,14 @@ func runServe(ctx context.Context, cfg config.Config, io IO) error {
 			for _, bound := range listeners[:i] {
 				bound.ln.Close()
 			}
+			if i > 0 && errors.Is(err, syscall.EADDRINUSE) && l.bind() == nil {
+				// In use by the listener bound before it, and free once
+				// that one is closed: the two addresses are one, spelled
+				// two ways (localhost and 127.0.0.1, a host and the
+				// wildcard, 8080 and 08080).
+				l.ln.Close()
+				return usagef("--addr %s and --metrics-addr %s are one address: give --metrics-addr a port of its own", cfg.Addr, cfg.MetricsAddr)
+			}
 			return err
 		}
 	}

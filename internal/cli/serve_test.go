@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -248,6 +249,13 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		}
 	}
 	loop := "127.0.0.1:0"
+	// A port free a moment ago, for the two spellings of one address.
+	probe, err := net.Listen("tcp", loop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(probe.Addr().(*net.TCPAddr).Port)
+	probe.Close()
 	cases := []struct {
 		name string
 		env  map[string]string
@@ -285,6 +293,7 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"plaintext metrics from env", map[string]string{config.EnvMetricsAddr: ":9090"}, []string{"--addr", loop}},
 		{"malformed metrics addr", nil, []string{"--addr", loop, "--metrics-addr", "9090"}},
 		{"metrics addr same as addr", nil, []string{"--addr", "127.0.0.1:18080", "--metrics-addr", "127.0.0.1:18080"}},
+		{"metrics addr the same, spelled otherwise", nil, []string{"--addr", "127.0.0.1:" + port, "--metrics-addr", "127.0.0.1:0" + port}},
 		{"request timeout 0", nil, []string{"--addr", loop, "--request-timeout", "0"}},
 		{"auth window 0", nil, []string{"--addr", loop, "--auth-window", "0"}},
 		{"request timeout under a second", nil, []string{"--addr", loop, "--request-timeout", "1ns"}},
