@@ -67,8 +67,8 @@ func wantRefusal(t *testing.T, label string, err error, k apperr.Kind, reason st
 }
 
 // A list counts as expensive work once it has read ExpensiveRows rows,
-// however its query looks; one that reads fewer, or is answered from a
-// warm cache, never asks for a slot.
+// however its query looks, or, answered from a warm cache, sent as many
+// objects; one that reads or sends fewer never asks for a slot.
 func TestListIsExpensiveOnceItReadsManyRows(t *testing.T) {
 	e := newWorkEnv(t, limit.Config{CustomerExpensive: 1})
 	org := e.s.catalog.Resource(schema.Organization)
@@ -124,6 +124,8 @@ func TestListIsExpensiveOnceItReadsManyRows(t *testing.T) {
 	if warm, err := e.list(e.p, org, "name__icontains", "org 01"); err != nil || len(warm) != 100 {
 		t.Errorf("filter from the warm cache: %d objects, error %v", len(warm), err)
 	}
+	_, err = e.list(e.p, org, "name__icontains", "work org")
+	wantRefusal(t, "a warm cache's list of every row", err, apperr.Throttled, limit.ReasonCustomerExpensive)
 	if used := e.limits.Usage().Expensive; used != 1 {
 		t.Errorf("%d expensive slots held after the lists, want the test's 1", used)
 	}
