@@ -459,11 +459,18 @@ func TestHTTPMetricsAreCoarse(t *testing.T) {
 	if r := c.do("GET", piPath+pi["id"].(string)+"/", nil); r.status != http.StatusOK {
 		t.Fatalf("GET object: status %d", r.status)
 	}
+	// What a list ordered in memory would hold of one person's values,
+	// read while it runs.
+	const held = 1009
+	if err := e.app.Limits.HoldListMemory(held); err != nil {
+		t.Fatal(err)
+	}
+	defer e.app.Limits.ReleaseListMemory(held)
 	r := e.send("GET", "/metrics", nil, nil, "")
 	if r.status != http.StatusOK {
 		t.Fatalf("/metrics: status %d, want 200", r.status)
 	}
-	bytesSeen, countsSeen := 0, 0
+	bytesSeen, countsSeen, listMemorySeen := 0, 0, false
 	for _, line := range strings.Split(string(r.raw), "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -477,12 +484,14 @@ func TestHTTPMetricsAreCoarse(t *testing.T) {
 			t.Errorf("/metrics serves %s", name)
 			continue
 		}
-		own := strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_")
 		granule := 0.0
 		switch {
-		case own && (strings.HasSuffix(name, "_bytes") || strings.HasSuffix(name, "_bytes_total")):
+		case strings.HasSuffix(name, "_bytes") || strings.HasSuffix(name, "_bytes_total"):
 			granule, bytesSeen = 1<<20, bytesSeen+1
-		case name == "go_memstats_mallocs_total" || name == "go_memstats_frees_total":
+			if name == "accounts_list_memory_bytes" {
+				listMemorySeen = true
+			}
+		case name == "go_memstats_mallocs_total" || name == "go_memstats_frees_total" || name == "go_memstats_heap_objects":
 			granule, countsSeen = 1<<10, countsSeen+1
 		default:
 			continue
@@ -495,8 +504,9 @@ func TestHTTPMetricsAreCoarse(t *testing.T) {
 			t.Errorf("/metrics: %s is %v, not a whole multiple of %v", name, v, granule)
 		}
 	}
-	if bytesSeen < 5 || countsSeen != 2 {
-		t.Errorf("/metrics: %d byte figures and %d allocation counts of the runtime and the process; want at least 5 and 2", bytesSeen, countsSeen)
+	if bytesSeen < 6 || countsSeen != 3 || !listMemorySeen {
+		t.Errorf("/metrics: %d byte figures (list memory among them: %v) and %d object counts; want at least 6, the list memory, and 3",
+			bytesSeen, listMemorySeen, countsSeen)
 	}
 }
 

@@ -123,12 +123,14 @@ func MetricsHandler(reg *prometheus.Registry) http.Handler {
 // transmitted bytes grow by that answer's size, and the runtime's
 // allocated bytes by roughly what decoding and encoding its values took,
 // so the length of a person's values could be read from their difference
-// (the request log gives sizes in whole KiB for the same reason). So the
-// network counters are left out (the process collector reads them for
-// the whole network namespace, not the process), the runtime's and the
-// process's byte figures are given in whole MiB, and their counts of
-// allocations in whole thousands (1,024): coarser than anything one
-// answer changes, still fine enough for memory dashboards and rates.
+// (the request log gives sizes in whole KiB for the same reason); and the
+// list memory in use, read while one list runs, sums the lengths of the
+// values it holds. So the network counters are left out (the process
+// collector reads them for the whole network namespace, not the process),
+// every byte figure, the runtime's, the process's and our own, is given in
+// whole MiB, and the runtime's counts of allocations and of objects in
+// whole thousands (1,024): coarser than anything one answer changes, still
+// fine enough for memory dashboards and rates.
 type coarseGatherer struct{ prometheus.Gatherer }
 
 // The granules coarseGatherer rounds down to.
@@ -143,11 +145,12 @@ var leftOut = map[string]bool{
 	"process_network_transmit_bytes_total": true,
 }
 
-// allocationCounts are the runtime's counts of allocations.
-var allocationCounts = map[string]bool{
+// objectCounts are the runtime's counts of allocations and of objects.
+var objectCounts = map[string]bool{
 	"go_memstats_mallocs_total": true,
 	"go_memstats_frees_total":   true,
 	"go_memstats_lookups_total": true,
+	"go_memstats_heap_objects":  true,
 }
 
 func (g coarseGatherer) Gather() ([]*dto.MetricFamily, error) {
@@ -158,11 +161,10 @@ func (g coarseGatherer) Gather() ([]*dto.MetricFamily, error) {
 		if leftOut[name] {
 			continue
 		}
-		ownFigure := strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_")
 		switch {
-		case ownFigure && (strings.HasSuffix(name, "_bytes") || strings.HasSuffix(name, "_bytes_total")):
+		case strings.HasSuffix(name, "_bytes") || strings.HasSuffix(name, "_bytes_total"):
 			roundDown(f, byteGranule)
-		case allocationCounts[name]:
+		case objectCounts[name]:
 			roundDown(f, countGranule)
 		}
 		out = append(out, f)
