@@ -18,7 +18,7 @@ func main() {
 	// its default action would kill it mid-request.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
 	defer stop()
-	err := cli.Run(ctx, os.Args[1:], cli.IO{Env: os.LookupEnv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	err := cli.Run(ctx, os.Args[1:], cli.IO{Env: os.LookupEnv, Environ: os.Environ, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 	if err == nil {
 		return
 	}

@@ -24,6 +24,10 @@ func usagef(format string, args ...any) error {
 // output.
 type IO struct {
 	Env config.Env
+	// Environ lists the environment as NAME=value lines (os.Environ), so
+	// that a misspelled variable is refused (config.CheckNames); nil
+	// lists none.
+	Environ func() []string
 	// Stdin is read by the commands that ask for a confirmation (customer
 	// delete). They ask only when it is a terminal (an *os.File, or any
 	// reader with a Stat method, whose mode is a character device); nil is

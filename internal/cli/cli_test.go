@@ -46,6 +46,15 @@ func newCLIEnv(t *testing.T) *cliEnv {
 
 func (c *cliEnv) env(k string) (string, bool) { v, ok := c.vars[k]; return v, ok }
 
+// environ lists the variables as os.Environ does.
+func (c *cliEnv) environ() []string {
+	var out []string
+	for k, v := range c.vars {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
 // run runs one command and returns its stdout, stderr and error.
 func (c *cliEnv) run(args ...string) (string, string, error) {
 	var out, errOut bytes.Buffer

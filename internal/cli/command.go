@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"accounts/internal/config"
 )
 
 // command is a node of the command tree: a group (children, no bind) or a
@@ -133,6 +135,12 @@ func (c *command) run(ctx context.Context, args []string, io IO) error {
 	}
 	if err := c.checkArgs(fs.Args()); err != nil {
 		return err
+	}
+	// After help, which a misspelled variable must not keep from a user.
+	if io.Environ != nil {
+		if err := config.CheckNames(io.Environ()); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	return run(ctx, fs.Args())
 }

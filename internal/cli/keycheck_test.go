@@ -877,9 +877,9 @@ func TestKeysRotateMasterRefusesTheKeyInUse(t *testing.T) {
 	c.customer("Same Key AB")
 	current := c.vars[config.EnvMasterKey]
 
-	c.vars[envNewMasterKey] = current
+	c.vars[config.EnvNewMasterKey] = current
 	keysRefused(t, c, "the new key from the environment is the current one", "keys", "rotate-master")
-	delete(c.vars, envNewMasterKey)
+	delete(c.vars, config.EnvNewMasterKey)
 
 	// The same key in the key file in use, and in a copy of it.
 	keyFile := filepath.Join(t.TempDir(), "accounts.key")
@@ -1145,7 +1145,7 @@ func TestKeysGivenTwiceAreRefused(t *testing.T) {
 	} {
 		keysRefused(t, c, args[0]+" with the key in the variable and a --key-file", args...)
 	}
-	c.vars[envNewMasterKey] = seal.GenerateMasterKey()
+	c.vars[config.EnvNewMasterKey] = seal.GenerateMasterKey()
 	keysRefused(t, c, "rotate-master with the new key in the variable and a file",
 		"keys", "rotate-master", "--new-key-file", keysNewKeyFile(t))
 	if n := keysStored(t, keysLocation(t, c)); n != keys {

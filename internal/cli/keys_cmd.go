@@ -22,10 +22,6 @@ import (
 	"accounts/internal/store"
 )
 
-// envNewMasterKey holds the new master key for keys rotate-master, when no
-// --new-key-file is given.
-const envNewMasterKey = "ACCOUNTS_NEW_MASTER_KEY"
-
 // keysRotateMaster rewraps every customer key, and the key store's check
 // value, under a new master key, in one transaction of the key store.
 //
@@ -44,7 +40,7 @@ const envNewMasterKey = "ACCOUNTS_NEW_MASTER_KEY"
 func keysRotateMaster(fs *flag.FlagSet, io IO) runFunc {
 	a := newAdminFlags(fs, io)
 	a.bindKeys(fs, withMasterKey)
-	newFile := fs.String("new-key-file", "", "`FILE` holding the new base64 master key (or env "+envNewMasterKey+")")
+	newFile := fs.String("new-key-file", "", "`FILE` holding the new base64 master key (or env "+config.EnvNewMasterKey+")")
 	return func(ctx context.Context, _ []string) error { return rotateMaster(ctx, a, *newFile) }
 }
 
@@ -53,7 +49,7 @@ func rotateMaster(ctx context.Context, a *adminFlags, newFile string) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
-	newFromEnv, err := config.Value(io.Env, envNewMasterKey)
+	newFromEnv, err := config.Value(io.Env, config.EnvNewMasterKey)
 	if err != nil {
 		return usagef("%v; nothing was changed", err)
 	}
@@ -120,7 +116,7 @@ type masterRotation struct {
 func prepareRotation(ctx context.Context, cfg config.Config, newFromEnv, newFile string) (*masterRotation, error) {
 	r := &masterRotation{newEncoded: newFromEnv}
 	if newFile != "" && newFromEnv != "" {
-		return nil, usagef("the new master key is given twice, in --new-key-file and %s: give one; nothing was changed", envNewMasterKey)
+		return nil, usagef("the new master key is given twice, in --new-key-file and %s: give one; nothing was changed", config.EnvNewMasterKey)
 	}
 	if newFile != "" {
 		if err := config.CheckPrivate("--new-key-file", newFile); err != nil {
@@ -133,7 +129,7 @@ func prepareRotation(ctx context.Context, cfg config.Config, newFromEnv, newFile
 		r.newEncoded = string(raw)
 	}
 	if r.newEncoded == "" {
-		return nil, usagef("the new master key is required: --new-key-file or %s", envNewMasterKey)
+		return nil, usagef("the new master key is required: --new-key-file or %s", config.EnvNewMasterKey)
 	}
 	var err error
 	if r.newMaster, err = seal.ParseMasterKey(r.newEncoded); err != nil {

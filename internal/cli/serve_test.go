@@ -323,6 +323,8 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"empty key store env", map[string]string{config.EnvKeyStore: ""}, []string{"--addr", loop}},
 		{"empty allow env", map[string]string{config.EnvAllowPlaintextHTTP: ""}, []string{"--addr", loop}},
 		{"empty limit env", map[string]string{"ACCOUNTS_MAX_IN_FLIGHT": ""}, []string{"--addr", loop}},
+		{"misspelled master key env", map[string]string{"ACCOUNTS_MASTERKEY": "x"}, []string{"--addr", loop}},
+		{"misspelled limit env", map[string]string{"ACCOUNTS_MAX_INFLIGHT": "10"}, []string{"--addr", loop}},
 	}
 	bin := cliBuild(t)
 	for _, tc := range cases {
@@ -335,7 +337,7 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			log := &serveLog{}
-			err := Run(ctx, append([]string{"serve"}, tc.args...), IO{Env: c.env, Stdout: io.Discard, Stderr: log})
+			err := Run(ctx, append([]string{"serve"}, tc.args...), IO{Env: c.env, Environ: c.environ, Stdout: io.Discard, Stderr: log})
 			if ctx.Err() != nil {
 				t.Fatalf("serve started (it returned only when its context ended)")
 			}

@@ -28,6 +28,9 @@ const (
 	EnvKeyStore  = "ACCOUNTS_KEY_STORE"
 	// EnvKeySettle sets keys rotate-data's --settle.
 	EnvKeySettle = "ACCOUNTS_KEY_SETTLE"
+	// EnvNewMasterKey holds the new master key of keys rotate-master, when
+	// no --new-key-file is given.
+	EnvNewMasterKey = "ACCOUNTS_NEW_MASTER_KEY"
 	// EnvPreviousMasterKey holds the master key being rotated away from,
 	// while keys may still be wrapped under it (see keys rotate-master).
 	EnvPreviousMasterKey = "ACCOUNTS_PREVIOUS_MASTER_KEY"

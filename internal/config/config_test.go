@@ -3,6 +3,7 @@ package config
 import (
 	"flag"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -108,5 +109,27 @@ func TestPlaintextOnNetwork(t *testing.T) {
 	}
 	if got := c.PlaintextOnNetwork(); len(got) != 0 {
 		t.Errorf("PlaintextOnNetwork with TLS = %v, want none", got)
+	}
+}
+
+// A misspelled variable is refused, naming the one it misses; the
+// variables read, the names an orchestrator makes from a service's name,
+// the tests' own and any other program's pass.
+func TestMisspelledVariableRefused(t *testing.T) {
+	for _, name := range []string{"ACCOUNTS_MASTERKEY", "accounts_database", "ACCOUNTS_TLS_CRT", "ACCOUNT_KEY_FILE",
+		"ACCOUNTS_MAX_INFLIGHT", "Accounts_Key_Store", "ACCOUNTS_PREVIOUS_MASTERKEY"} {
+		err := CheckNames([]string{"PATH=/bin", name + "=x"})
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v, want a refusal naming it", name, err)
+		}
+	}
+	ok := []string{"PATH=/bin", "HOME=/root", "ACCOUNTS_TEST_POSTGRES=postgres://x", "ACCOUNTS_TEST_ENGINE=postgres",
+		"ACCOUNTS_SERVICE_HOST=10.0.0.1", "ACCOUNTS_SERVICE_PORT=8080", "ACCOUNTS_PORT=tcp://10.0.0.1:8080",
+		"ACCOUNTS_PORT_8080_TCP_ADDR=10.0.0.1", "ACCOUNTS_PORT_8080_TCP_PORT=8080", "ACCOUNTS=", "X_ACCOUNTS_MASTERKEY=1"}
+	for _, name := range Variables() {
+		ok = append(ok, name+"=v")
+	}
+	if err := CheckNames(ok); err != nil {
+		t.Errorf("%v", err)
 	}
 }
