@@ -118,9 +118,9 @@ func Value(env Env, name string) (string, error) {
 	return v, nil
 }
 
-// env is Value that keeps the error for Validate (Bind functions return
-// nothing).
-func (c *Config) env(env Env, name string) string {
+// lookup is Value that keeps the error for Validate (Bind functions
+// return nothing).
+func (c *Config) lookup(env Env, name string) string {
 	v, err := Value(env, name)
 	if err != nil {
 		c.envErrs = append(c.envErrs, err)
@@ -130,20 +130,20 @@ func (c *Config) env(env Env, name string) string {
 
 // BindDatabase registers --database on fs.
 func (c *Config) BindDatabase(fs *flag.FlagSet, env Env) {
-	fs.StringVar(&c.Database, "database", or(c.env(env, EnvDatabase), DefaultDatabase),
+	fs.StringVar(&c.Database, "database", or(c.lookup(env, EnvDatabase), DefaultDatabase),
 		"SQLite file path or postgres:// URL (env "+EnvDatabase+")")
 }
 
 // BindKeys registers --key-file and --key-store on fs and reads the master
 // key from env.
 func (c *Config) BindKeys(fs *flag.FlagSet, env Env) {
-	fs.StringVar(&c.KeyFile, "key-file", c.env(env, EnvKeyFile),
+	fs.StringVar(&c.KeyFile, "key-file", c.lookup(env, EnvKeyFile),
 		"file holding the base64 master key (env "+EnvKeyFile+"; or the key itself in "+EnvMasterKey+")")
-	fs.StringVar(&c.KeyStore, "key-store", c.env(env, EnvKeyStore),
+	fs.StringVar(&c.KeyStore, "key-store", c.lookup(env, EnvKeyStore),
 		"where customer keys are kept, apart from the data: a file path or a postgres:// URL (env "+EnvKeyStore+
 			"; default with SQLite: <database>.keys)")
-	c.MasterKey = c.env(env, EnvMasterKey)
-	c.PreviousMasterKey = c.env(env, EnvPreviousMasterKey)
+	c.MasterKey = c.lookup(env, EnvMasterKey)
+	c.PreviousMasterKey = c.lookup(env, EnvPreviousMasterKey)
 }
 
 // KeyStoreLocation returns where the key store is, or an error when none
@@ -258,20 +258,20 @@ func absPath(p string) string {
 // BindServe registers --addr, the TLS flags, --allow-plaintext-http and
 // --metrics-addr on fs.
 func (c *Config) BindServe(fs *flag.FlagSet, env Env) {
-	fs.StringVar(&c.Addr, "addr", or(c.env(env, EnvAddr), DefaultAddr), "listen address (env "+EnvAddr+")")
-	fs.StringVar(&c.TLSCert, "tls-cert", c.env(env, EnvTLSCert),
+	fs.StringVar(&c.Addr, "addr", or(c.lookup(env, EnvAddr), DefaultAddr), "listen address (env "+EnvAddr+")")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.lookup(env, EnvTLSCert),
 		"PEM certificate (chain) file; with --tls-key, serve HTTPS (env "+EnvTLSCert+")")
-	fs.StringVar(&c.TLSKey, "tls-key", c.env(env, EnvTLSKey),
+	fs.StringVar(&c.TLSKey, "tls-key", c.lookup(env, EnvTLSKey),
 		"PEM private key file of --tls-cert (env "+EnvTLSKey+")")
 	allow := strictBool{&c.AllowPlaintextHTTP}
-	if v := c.env(env, EnvAllowPlaintextHTTP); v != "" {
+	if v := c.lookup(env, EnvAllowPlaintextHTTP); v != "" {
 		if allow.Set(v) != nil {
 			c.envErrs = append(c.envErrs, errors.New(EnvAllowPlaintextHTTP+" must be true or false"))
 		}
 	}
 	fs.Var(allow, "allow-plaintext-http",
 		"listen without TLS on a non-loopback address: only behind a TLS-terminating proxy (env "+EnvAllowPlaintextHTTP+")")
-	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.env(env, EnvMetricsAddr),
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.lookup(env, EnvMetricsAddr),
 		"serve /metrics only on this listen address, not on --addr (env "+EnvMetricsAddr+")")
 }
 

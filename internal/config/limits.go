@@ -109,7 +109,7 @@ func (c *Config) BindLimits(fs *flag.FlagSet, env Env) {
 	c.Limits = DefaultLimits
 	c.RequestTimeout = DefaultRequestTimeout
 	for _, lf := range limitFlags {
-		if v := c.env(env, lf.env); v != "" {
+		if v := c.lookup(env, lf.env); v != "" {
 			if err := lf.set(c, v); err != nil {
 				c.envErrs = append(c.envErrs, fmt.Errorf("%s: %v", lf.env, err))
 			}

@@ -57,12 +57,14 @@ func readItems(w http.ResponseWriter, r *http.Request) ([]records.Body, error) {
 		if len(items) == records.MaxBulkItems {
 			return nil, records.ErrTooManyItems
 		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, apperr.New(apperr.Malformed, err)
-		}
 		var item records.Body
-		if json.Unmarshal(raw, &item) != nil {
+		if err := dec.Decode(&item); err != nil {
+			// The decoder has read the whole item either way; one that
+			// is not an object leaves item nil.
+			var notObject *json.UnmarshalTypeError
+			if !errors.As(err, &notObject) {
+				return nil, apperr.New(apperr.Malformed, err)
+			}
 			item = nil
 		}
 		items = append(items, item)

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime"
 	"runtime/debug"
@@ -18,6 +17,7 @@ import (
 	"accounts/internal/apperr"
 	"accounts/internal/audit"
 	"accounts/internal/auth"
+	"accounts/internal/limit"
 
 	"github.com/google/uuid"
 )
@@ -288,13 +288,7 @@ func (s *Server) guard(a access, next http.HandlerFunc) http.Handler {
 }
 
 // sourceAddress is the request's peer address, without the port.
-func sourceAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+func sourceAddress(r *http.Request) string { return limit.SourceAddress(r.RemoteAddr) }
 
 // claimedClient is the client id a request claims to be, when it is a
 // UUID (anything else names no client, and is not worth a table entry).

@@ -31,7 +31,7 @@ func (ll *limitedListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if release, ok := ll.l.connection(sourceAddress(c)); ok {
+		if release, ok := ll.l.connection(SourceAddress(c.RemoteAddr().String())); ok {
 			return &heldConn{Conn: c, release: release}, nil
 		}
 		c.Close()
@@ -57,11 +57,13 @@ func (l *Limits) connection(addr string) (release func(), ok bool) {
 	}), true
 }
 
-// sourceAddress is the IP address a connection comes from.
-func sourceAddress(c net.Conn) string {
-	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+// SourceAddress is the IP address of a remote address (host:port), or the
+// address itself when it has no port: what the per-address limits, and
+// the log's "source", count by.
+func SourceAddress(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
-		return c.RemoteAddr().String()
+		return remote
 	}
 	return host
 }
