@@ -18,15 +18,15 @@ import (
 	"github.com/google/uuid"
 )
 
-// blkPost sends a bulk write to path's list/ endpoint.
-func (c *client) blkPost(path string, body any) response {
+// postBulk sends a bulk write to path's list/ endpoint.
+func (c *client) postBulk(path string, body any) response {
 	c.e.t.Helper()
 	return c.do("POST", path+"list/", body)
 }
 
-// blkItemErrors asserts a 400 whose body is an array of n error objects and
+// bulkItemErrors asserts a 400 whose body is an array of n error objects and
 // returns them.
-func blkItemErrors(t *testing.T, r response, n int) []map[string]any {
+func bulkItemErrors(t *testing.T, r response, n int) []map[string]any {
 	t.Helper()
 	if r.status != http.StatusBadRequest {
 		t.Fatalf("status %d, want 400", r.status)
@@ -48,8 +48,8 @@ func blkItemErrors(t *testing.T, r response, n int) []map[string]any {
 	return out
 }
 
-// blkExpectItems checks per-item error keys: want[i] nil means {}.
-func blkExpectItems(t *testing.T, errs []map[string]any, want [][]string) {
+// expectItemErrorKeys checks per-item error keys: want[i] nil means {}.
+func expectItemErrorKeys(t *testing.T, errs []map[string]any, want [][]string) {
 	t.Helper()
 	for i, m := range errs {
 		got := keys(m)
@@ -68,8 +68,8 @@ func blkExpectItems(t *testing.T, errs []map[string]any, want [][]string) {
 	}
 }
 
-// blkObjects asserts a 201 whose body is an array of n objects.
-func blkObjects(t *testing.T, r response, n int) []map[string]any {
+// bulkObjects asserts a 201 whose body is an array of n objects.
+func bulkObjects(t *testing.T, r response, n int) []map[string]any {
 	t.Helper()
 	if r.status != http.StatusCreated {
 		t.Fatalf("status %d, want 201 (body is array: %v, keys %v)", r.status, r.objects != nil, keys(r.obj))
@@ -88,21 +88,21 @@ func blkObjects(t *testing.T, r response, n int) []map[string]any {
 	return out
 }
 
-// blkSnapshot reads every object of path, keyed by id.
-func (c *client) blkSnapshot(path string) map[string]map[string]any {
+// objectsByID reads every object of path, keyed by id.
+func (c *client) objectsByID(path string) map[string]map[string]any {
 	c.e.t.Helper()
 	out := map[string]map[string]any{}
-	for _, o := range c.lstObjects(path, "") {
+	for _, o := range c.listObjects(path, "") {
 		out[o["id"].(string)] = o
 	}
 	return out
 }
 
-// blkUnchanged asserts path holds exactly the objects of before.
-func (c *client) blkUnchanged(label string, path string, before map[string]map[string]any) {
+// expectUnchanged asserts path holds exactly the objects of before.
+func (c *client) expectUnchanged(label string, path string, before map[string]map[string]any) {
 	t := c.e.t
 	t.Helper()
-	after := c.blkSnapshot(path)
+	after := c.objectsByID(path)
 	if len(after) != len(before) {
 		t.Errorf("%s: %s has %d objects, had %d: something was written", label, pathLabel(path), len(after), len(before))
 	}
@@ -121,14 +121,14 @@ func TestBulkMixedBatch(t *testing.T) {
 		"first_name": personal("Blkfirst-A"), "last_name": personal("Blklast-A"), "custom_id": "EX-A",
 	})
 	b := c.create(tenantPath, map[string]any{"first_name": personal("Blkfirst-B"), "custom_id": "EX-B"})
-	r := c.blkPost(tenantPath, []map[string]any{
+	r := c.postBulk(tenantPath, []map[string]any{
 		{"first_name": personal("Blknew-0"), "custom_id": "NEW-0"},
 		{"id": a["id"], "last_name": personal("Blkchanged-A"), "custom_id": "EX-A2"},
 		{"first_name": personal("Blknew-2"), "custom_id": "NEW-2", "email": personal("blk2@blk-example.com"), "ssn_is_coordination_number": true},
 		{"id": b["id"], "email": personal("blkb@blk-example.com"), "created_at": "2000-01-01T00:00:00.000000Z"},
 	})
-	out := blkObjects(t, r, 4)
-	full := c.lstObjects(tenantPath, "id="+a["id"].(string))[0]
+	out := bulkObjects(t, r, 4)
+	full := c.listObjects(tenantPath, "id="+a["id"].(string))[0]
 	for i, o := range out {
 		if len(o) != len(full) {
 			t.Errorf("item %d: %d fields, want every field of the resource (%d)", i, len(o), len(full))
@@ -173,13 +173,13 @@ func TestBulkMixedBatch(t *testing.T) {
 			t.Errorf("item %d: GET status %d or the stored object differs from the returned one", i, g.status)
 		}
 	}
-	if n := len(c.lstObjects(tenantPath, "")); n != 4 {
+	if n := len(c.listObjects(tenantPath, "")); n != 4 {
 		t.Errorf("%d tenants after the batch, want 4", n)
 	}
 
 	// The same on the other resources, references included.
 	org := c.create(orgPath, map[string]any{"name": "Bulkorg existing"})
-	orgs := blkObjects(t, c.blkPost(orgPath, []map[string]any{
+	orgs := bulkObjects(t, c.postBulk(orgPath, []map[string]any{
 		{"name": "Bulkorg new", "organization": ref(org)},
 		{"id": org["id"], "custom_id": "BO-1"},
 	}), 2)
@@ -187,7 +187,7 @@ func TestBulkMixedBatch(t *testing.T) {
 		orgs[1]["id"] != org["id"] || orgs[1]["custom_id"] != "BO-1" || orgs[1]["name"] != "Bulkorg existing" {
 		t.Errorf("organization bulk: objects do not show the batch")
 	}
-	adrs := blkObjects(t, c.blkPost(addressPath, []map[string]any{
+	adrs := bulkObjects(t, c.postBulk(addressPath, []map[string]any{
 		{"street": personal("Bulkgatan"), "postal_code": personal("121 21"), "city": personal("Bulkby"), "country": "Sverige", "organization": ref(org)},
 		{"street": personal("Bulkvägen"), "postal_code": personal("131 31"), "city": personal("Bulkstad"), "country": "Norge", "latitude": 10.5},
 	}), 2)
@@ -195,14 +195,14 @@ func TestBulkMixedBatch(t *testing.T) {
 		t.Errorf("address bulk: objects do not show the batch")
 	}
 	sub := c.create(subPath, map[string]any{"last_name": personal("Bulkunder")})
-	subs := blkObjects(t, c.blkPost(subPath, []map[string]any{
+	subs := bulkObjects(t, c.postBulk(subPath, []map[string]any{
 		{"id": sub["id"], "is_active": false},
 		{"first_name": personal("Bulkundra")},
 	}), 2)
 	if subs[0]["is_active"] != false || subs[0]["last_name"] != "Bulkunder" || subs[1]["is_active"] != true {
 		t.Errorf("subtenant bulk: objects do not show the batch")
 	}
-	pis := blkObjects(t, c.blkPost(piPath, []map[string]any{
+	pis := bulkObjects(t, c.postBulk(piPath, []map[string]any{
 		{"tenant": ref(a), "first_name": personal("Bulkskyddad"), "current_registered_address": ref(adrs[0])},
 		{"sub_tenant": ref(sub), "organization": ref(org)},
 	}), 2)
@@ -210,7 +210,7 @@ func TestBulkMixedBatch(t *testing.T) {
 		!reflect.DeepEqual(pis[1]["sub_tenant"], ref(sub)) || pis[1]["tenant"] != nil {
 		t.Errorf("protectedidentity bulk: objects do not show the batch")
 	}
-	upd := blkObjects(t, c.blkPost(piPath, []map[string]any{
+	upd := bulkObjects(t, c.postBulk(piPath, []map[string]any{
 		{"id": pis[0]["id"], "last_name": personal("Bulkskyddadsson")},
 	}), 1)
 	if upd[0]["first_name"] != "Bulkskyddad" || upd[0]["last_name"] != "Bulkskyddadsson" || !reflect.DeepEqual(upd[0]["tenant"], ref(a)) {
@@ -226,62 +226,62 @@ func TestBulkAllOrNothing(t *testing.T) {
 	c := e.newCustomer("Bulk atomic AB")
 	a := c.create(tenantPath, map[string]any{"first_name": personal("Atomfirst-A"), "custom_id": "AT-A"})
 	b := c.create(tenantPath, map[string]any{"first_name": personal("Atomfirst-B"), "custom_id": "AT-B"})
-	before := c.blkSnapshot(tenantPath)
+	before := c.objectsByID(tenantPath)
 	badEmail := personal("atom-not-an-email")
 
 	// Item 2 of 4 fails validation.
-	r := c.blkPost(tenantPath, []map[string]any{
+	r := c.postBulk(tenantPath, []map[string]any{
 		{"first_name": personal("Atomnew-0")},
 		{"id": a["id"], "last_name": personal("Atomchanged-A")},
 		{"first_name": personal("Atomnew-2"), "email": badEmail},
 		{"id": b["id"], "custom_id": "AT-B2"},
 	})
-	blkExpectItems(t, blkItemErrors(t, r, 4), [][]string{nil, nil, {"email"}, nil})
+	expectItemErrorKeys(t, bulkItemErrors(t, r, 4), [][]string{nil, nil, {"email"}, nil})
 	if strings.Contains(string(r.raw), badEmail) {
 		t.Errorf("the bulk error body echoes a submitted value")
 	}
-	c.blkUnchanged("invalid email at item 2", tenantPath, before)
+	c.expectUnchanged("invalid email at item 2", tenantPath, before)
 
 	// The failure is found only while writing (a reference that does not
 	// exist), after three good items went to the database.
-	r = c.blkPost(tenantPath, []map[string]any{
+	r = c.postBulk(tenantPath, []map[string]any{
 		{"first_name": personal("Atomnew-0")},
 		{"id": a["id"], "last_name": personal("Atomchanged-A")},
 		{"first_name": personal("Atomnew-2")},
 		{"first_name": personal("Atomnew-3"), "organization": map[string]any{"id": uuid.NewString()}},
 	})
-	blkExpectItems(t, blkItemErrors(t, r, 4), [][]string{nil, nil, nil, {"organization"}})
-	c.blkUnchanged("unknown reference at item 3", tenantPath, before)
+	expectItemErrorKeys(t, bulkItemErrors(t, r, 4), [][]string{nil, nil, nil, {"organization"}})
+	c.expectUnchanged("unknown reference at item 3", tenantPath, before)
 
 	// The first item fails; the later good ones are not written either.
-	r = c.blkPost(tenantPath, []map[string]any{
+	r = c.postBulk(tenantPath, []map[string]any{
 		{"id": a["id"], "ssn": badSSN},
 		{"first_name": personal("Atomnew-1")},
 		{"id": b["id"], "first_name": personal("Atomchanged-B")},
 	})
-	blkExpectItems(t, blkItemErrors(t, r, 3), [][]string{{"ssn"}, nil, nil})
+	expectItemErrorKeys(t, bulkItemErrors(t, r, 3), [][]string{{"ssn"}, nil, nil})
 	if strings.Contains(string(r.raw), badSSN) {
 		t.Errorf("the bulk error body echoes an identity number")
 	}
-	c.blkUnchanged("invalid ssn at item 0", tenantPath, before)
+	c.expectUnchanged("invalid ssn at item 0", tenantPath, before)
 
 	// Several failing items: each at its index.
-	r = c.blkPost(tenantPath, []map[string]any{
+	r = c.postBulk(tenantPath, []map[string]any{
 		{"last_name": ""},
 		{"first_name": personal("Atomnew-1")},
 		{"id": b["id"], "first_name": nil, "last_name": nil, "corporate_name": nil},
 		{"first_name": personal("Atomnew-3"), "birth_date": "not-a-date"},
 	})
-	errs := blkItemErrors(t, r, 4)
+	errs := bulkItemErrors(t, r, 4)
 	if len(errs[0]) == 0 || len(errs[1]) != 0 || len(errs[2]) == 0 {
 		t.Errorf("several failing items: errors not at the failing indexes (keys %v %v %v)", keys(errs[0]), keys(errs[1]), keys(errs[2]))
 	}
-	blkExpectItems(t, errs[3:], [][]string{{"birth_date"}})
-	c.blkUnchanged("several failing items", tenantPath, before)
+	expectItemErrorKeys(t, errs[3:], [][]string{{"birth_date"}})
+	c.expectUnchanged("several failing items", tenantPath, before)
 
 	// And a good batch afterwards still works.
-	blkObjects(t, c.blkPost(tenantPath, []map[string]any{{"first_name": personal("Atomnew-ok")}}), 1)
-	if n := len(c.lstObjects(tenantPath, "")); n != len(before)+1 {
+	bulkObjects(t, c.postBulk(tenantPath, []map[string]any{{"first_name": personal("Atomnew-ok")}}), 1)
+	if n := len(c.listObjects(tenantPath, "")); n != len(before)+1 {
 		t.Errorf("%d tenants after a good batch, want %d", n, len(before)+1)
 	}
 }
@@ -295,38 +295,38 @@ func TestBulkUniqueInsideBatch(t *testing.T) {
 	sub := c.create(subPath, map[string]any{"first_name": personal("Unikunder")})
 
 	// Two identities for one tenant in one batch.
-	r := c.blkPost(piPath, []map[string]any{
+	r := c.postBulk(piPath, []map[string]any{
 		{"tenant": ref(tn), "first_name": personal("Unikskydd-0")},
 		{"tenant": ref(tn), "first_name": personal("Unikskydd-1")},
 	})
-	blkExpectItems(t, blkItemErrors(t, r, 2), [][]string{nil, {"tenant"}})
-	if n := len(c.lstObjects(piPath, "")); n != 0 {
+	expectItemErrorKeys(t, bulkItemErrors(t, r, 2), [][]string{nil, {"tenant"}})
+	if n := len(c.listObjects(piPath, "")); n != 0 {
 		t.Errorf("%d protected identities after a failed batch, want 0", n)
 	}
 
 	// The same for a sub-tenant, with a good item in between.
-	r = c.blkPost(piPath, []map[string]any{
+	r = c.postBulk(piPath, []map[string]any{
 		{"sub_tenant": ref(sub)},
 		{"tenant": ref(tn2)},
 		{"sub_tenant": ref(sub)},
 	})
-	blkExpectItems(t, blkItemErrors(t, r, 3), [][]string{nil, nil, {"sub_tenant"}})
-	if n := len(c.lstObjects(piPath, "")); n != 0 {
+	expectItemErrorKeys(t, bulkItemErrors(t, r, 3), [][]string{nil, nil, {"sub_tenant"}})
+	if n := len(c.listObjects(piPath, "")); n != 0 {
 		t.Errorf("%d protected identities after a failed batch, want 0", n)
 	}
 
 	// Against an existing identity.
 	c.create(piPath, map[string]any{"tenant": ref(tn)})
-	r = c.blkPost(piPath, []map[string]any{{"tenant": ref(tn2)}, {"tenant": ref(tn)}})
-	blkExpectItems(t, blkItemErrors(t, r, 2), [][]string{nil, {"tenant"}})
-	if n := len(c.lstObjects(piPath, "")); n != 1 {
+	r = c.postBulk(piPath, []map[string]any{{"tenant": ref(tn2)}, {"tenant": ref(tn)}})
+	expectItemErrorKeys(t, bulkItemErrors(t, r, 2), [][]string{nil, {"tenant"}})
+	if n := len(c.listObjects(piPath, "")); n != 1 {
 		t.Errorf("%d protected identities after a failed batch, want 1", n)
 	}
 
 	// Organization names inside one batch.
-	r = c.blkPost(orgPath, []map[string]any{{"name": "Unik org"}, {"name": "Annan org"}, {"name": "Unik org"}})
-	blkExpectItems(t, blkItemErrors(t, r, 3), [][]string{nil, nil, {"name"}})
-	if n := len(c.lstObjects(orgPath, "")); n != 0 {
+	r = c.postBulk(orgPath, []map[string]any{{"name": "Unik org"}, {"name": "Annan org"}, {"name": "Unik org"}})
+	expectItemErrorKeys(t, bulkItemErrors(t, r, 3), [][]string{nil, nil, {"name"}})
+	if n := len(c.listObjects(orgPath, "")); n != 0 {
 		t.Errorf("%d organizations after a failed batch, want 0", n)
 	}
 }
@@ -340,7 +340,7 @@ func TestBulkOtherCustomerID(t *testing.T) {
 	aorg := a.create(orgPath, map[string]any{"name": "Egen org"})
 	theirs := b.create(tenantPath, map[string]any{"first_name": personal("Frammandfirst"), "custom_id": "B-1"})
 	theirsBefore := b.do("GET", tenantPath+theirs["id"].(string)+"/", nil).obj
-	before := a.blkSnapshot(tenantPath)
+	before := a.objectsByID(tenantPath)
 	cases := []struct {
 		name string
 		id   any
@@ -352,7 +352,7 @@ func TestBulkOtherCustomerID(t *testing.T) {
 		{"a non-string id", 42},
 	}
 	for i, tc := range cases {
-		r := a.blkPost(tenantPath, []map[string]any{
+		r := a.postBulk(tenantPath, []map[string]any{
 			{"first_name": personal("Egennew")},
 			{"id": tc.id, "last_name": personal("Kapad")},
 			{"id": own["id"], "custom_id": "A-2"},
@@ -361,16 +361,16 @@ func TestBulkOtherCustomerID(t *testing.T) {
 			t.Errorf("case %d (%s): status %d, want 400", i, tc.name, r.status)
 			continue
 		}
-		blkExpectItems(t, blkItemErrors(t, r, 3), [][]string{nil, {"id"}, nil})
-		a.blkUnchanged(tc.name, tenantPath, before)
+		expectItemErrorKeys(t, bulkItemErrors(t, r, 3), [][]string{nil, {"id"}, nil})
+		a.expectUnchanged(tc.name, tenantPath, before)
 	}
 	if g := b.do("GET", tenantPath+theirs["id"].(string)+"/", nil); g.status != http.StatusOK || !reflect.DeepEqual(g.obj, theirsBefore) {
 		t.Errorf("customer B's object changed: status %d", g.status)
 	}
 	// A reference to another customer's object inside a bulk item.
-	r := a.blkPost(piPath, []map[string]any{{"tenant": ref(own)}, {"tenant": ref(theirs)}})
-	blkExpectItems(t, blkItemErrors(t, r, 2), [][]string{nil, {"tenant"}})
-	if n := len(a.lstObjects(piPath, "")); n != 0 {
+	r := a.postBulk(piPath, []map[string]any{{"tenant": ref(own)}, {"tenant": ref(theirs)}})
+	expectItemErrorKeys(t, bulkItemErrors(t, r, 2), [][]string{nil, {"tenant"}})
+	if n := len(a.listObjects(piPath, "")); n != 0 {
 		t.Errorf("%d protected identities after a failed batch, want 0", n)
 	}
 }
@@ -386,21 +386,21 @@ func TestBulkItemLimit(t *testing.T) {
 		}
 		return out
 	}
-	r := c.blkPost(orgPath, items(1001, "over"))
+	r := c.postBulk(orgPath, items(1001, "over"))
 	if r.status != http.StatusBadRequest {
 		t.Fatalf("1001 items: status %d, want 400", r.status)
 	}
-	if n := len(c.lstObjects(orgPath, "")); n != 0 {
+	if n := len(c.listObjects(orgPath, "")); n != 0 {
 		t.Errorf("1001 items: %d organizations written, want 0", n)
 	}
-	out := blkObjects(t, c.blkPost(orgPath, items(1000, "max")), 1000)
+	out := bulkObjects(t, c.postBulk(orgPath, items(1000, "max")), 1000)
 	for i, o := range out {
 		if o["name"] != fmt.Sprintf("Limitorg max %04d", i) {
 			t.Errorf("1000 items: object %d not in request order", i)
 			break
 		}
 	}
-	if n := len(c.lstObjects(orgPath, "")); n != 1000 {
+	if n := len(c.listObjects(orgPath, "")); n != 1000 {
 		t.Errorf("1000 items: %d organizations written, want 1000", n)
 	}
 }
@@ -419,12 +419,12 @@ func TestBulkBodyNotAnArray(t *testing.T) {
 		``,
 	}
 	for i, body := range bodies {
-		r := c.blkPost(orgPath, body)
+		r := c.postBulk(orgPath, body)
 		if r.status != http.StatusBadRequest || r.obj == nil {
 			t.Errorf("body %d: status %d (an array: %v), want 400 with one error object", i, r.status, r.objects != nil)
 		}
 	}
-	if n := len(c.lstObjects(orgPath, "")); n != 0 {
+	if n := len(c.listObjects(orgPath, "")); n != 0 {
 		t.Errorf("%d organizations written by malformed bulk bodies, want 0", n)
 	}
 }
@@ -449,12 +449,12 @@ func TestBulkItemNotAnObject(t *testing.T) {
 		{`[null]`, [][]string{nfe}},
 		{`[{"name": "Formorg"}, null, {"name": ""}, true]`, [][]string{nil, nfe, {"name"}, nfe}},
 	} {
-		r := c.blkPost(orgPath, tc.body)
+		r := c.postBulk(orgPath, tc.body)
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			blkExpectItems(t, blkItemErrors(t, r, len(tc.want)), tc.want)
+			expectItemErrorKeys(t, bulkItemErrors(t, r, len(tc.want)), tc.want)
 		})
 	}
-	if n := len(c.lstObjects(orgPath, "")); n != 0 {
+	if n := len(c.listObjects(orgPath, "")); n != 0 {
 		t.Errorf("%d organizations written by bulk bodies with bad items, want 0", n)
 	}
 }
@@ -466,8 +466,8 @@ func TestBulkEmpty(t *testing.T) {
 	e := newEnv(t)
 	c := e.newCustomer("Bulk empty AB")
 	for _, path := range []string{orgPath, piPath} {
-		r := c.blkPost(path, `[]`)
-		blkObjects(t, r, 0)
+		r := c.postBulk(path, `[]`)
+		bulkObjects(t, r, 0)
 		if !json.Valid(r.raw) {
 			t.Errorf("%s: the 201 body is not JSON", pathLabel(path))
 		}
@@ -479,15 +479,15 @@ func TestBulkUnknownField(t *testing.T) {
 	e := newEnv(t)
 	c := e.newCustomer("Bulk unknown AB")
 	a := c.create(tenantPath, map[string]any{"first_name": personal("Okandfirst")})
-	before := c.blkSnapshot(tenantPath)
-	r := c.blkPost(tenantPath, []map[string]any{
+	before := c.objectsByID(tenantPath)
+	r := c.postBulk(tenantPath, []map[string]any{
 		{"first_name": personal("Okandnew-0")},
 		{"first_name": personal("Okandnew-1"), "bogus": 1},
 		{"id": a["id"], "nonsense": true},
 		{"id": a["id"], "is_active": false}, // a Subtenant field
 	})
-	blkExpectItems(t, blkItemErrors(t, r, 4), [][]string{nil, {"bogus"}, {"nonsense"}, {"is_active"}})
-	c.blkUnchanged("unknown fields", tenantPath, before)
+	expectItemErrorKeys(t, bulkItemErrors(t, r, 4), [][]string{nil, {"bogus"}, {"nonsense"}, {"is_active"}})
+	c.expectUnchanged("unknown fields", tenantPath, before)
 }
 
 func TestBulkReadOnlyClient(t *testing.T) {
@@ -496,20 +496,20 @@ func TestBulkReadOnlyClient(t *testing.T) {
 	c := e.newCustomer("Bulk read AB")
 	reader := e.newClient(c.customerID, "read")
 	existing := c.create(orgPath, map[string]any{"name": "Lasorg"})
-	before := c.blkSnapshot(orgPath)
+	before := c.objectsByID(orgPath)
 	for i, body := range []any{
 		[]map[string]any{{"name": "Lasorg ny"}},
 		[]map[string]any{{"id": existing["id"], "custom_id": "R-1"}},
 		[]map[string]any{{"name": ""}},
 	} {
-		r := reader.blkPost(orgPath, body)
+		r := reader.postBulk(orgPath, body)
 		if r.status != http.StatusForbidden {
 			t.Errorf("body %d: status %d, want 403", i, r.status)
 		}
 	}
-	c.blkUnchanged("read-only client", orgPath, before)
+	c.expectUnchanged("read-only client", orgPath, before)
 	// The read client can still list.
-	if got := reader.lstObjects(orgPath, ""); len(got) != 1 {
+	if got := reader.listObjects(orgPath, ""); len(got) != 1 {
 		t.Errorf("the read client lists %d organizations, want 1", len(got))
 	}
 }

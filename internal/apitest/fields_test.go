@@ -17,37 +17,27 @@ import (
 	"time"
 )
 
-// fldFor returns a copy of c whose harness failures are reported on t, so
-// that a subtest can use c.do and c.create.
-func (c *client) fldFor(t *testing.T) *client {
-	e := *c.e
-	e.t = t
-	c2 := *c
-	c2.e = &e
-	return &c2
-}
-
-// fldPersonal registers a personal value for the suite's log check when it
+// personalIfDistinctive registers a personal value for the suite's log check when it
 // is distinctive (long enough that it can't appear in a log by chance), and
 // returns it.
-func fldPersonal(v string) string {
+func personalIfDistinctive(v string) string {
 	if len([]rune(v)) >= 8 {
 		personal(v)
 	}
 	return v
 }
 
-var fldSeq atomic.Int64
+var fieldBodySeq atomic.Int64
 
-// fldBases returns, per resource path, a function building a fresh valid
+// validCreateBodies returns, per resource path, a function building a fresh valid
 // create body. A Protectedidentity body gets a new tenant each time (one
 // identity per tenant); an Organization body a new name (unique names).
 // Tenant and Subtenant bodies set all three names, so that overriding one of
 // them never breaks the at-least-one rule.
-func fldBases(c *client) map[string]func() map[string]any {
+func validCreateBodies(c *client) map[string]func() map[string]any {
 	return map[string]func() map[string]any{
 		piPath: func() map[string]any {
-			n := fldSeq.Add(1)
+			n := fieldBodySeq.Add(1)
 			tn := c.create(tenantPath, map[string]any{"last_name": personal(fmt.Sprintf("Fältsson-%d", n))})
 			return map[string]any{"tenant": ref(tn)}
 		},
@@ -62,7 +52,7 @@ func fldBases(c *client) map[string]func() map[string]any {
 			}
 		},
 		orgPath: func() map[string]any {
-			return map[string]any{"name": fmt.Sprintf("Fältorg %d", fldSeq.Add(1))}
+			return map[string]any{"name": fmt.Sprintf("Fältorg %d", fieldBodySeq.Add(1))}
 		},
 		addressPath: func() map[string]any {
 			return map[string]any{
@@ -72,8 +62,8 @@ func fldBases(c *client) map[string]func() map[string]any {
 	}
 }
 
-// fldWith returns a copy of body with k set to v.
-func fldWith(body map[string]any, k string, v any) map[string]any {
+// withField returns a copy of body with k set to v.
+func withField(body map[string]any, k string, v any) map[string]any {
 	out := make(map[string]any, len(body)+1)
 	for key, val := range body {
 		out[key] = val
@@ -82,10 +72,10 @@ func fldWith(body map[string]any, k string, v any) map[string]any {
 	return out
 }
 
-// fldCase is one value sent for one field in a create: either accepted
+// createFieldCase is one value sent for one field in a create: either accepted
 // (201, the field returned as want, or as the value itself when want is nil)
 // or rejected (400 with exactly that field as error key).
-type fldCase struct {
+type createFieldCase struct {
 	path  string
 	field string
 	value any
@@ -93,14 +83,14 @@ type fldCase struct {
 	want  any
 }
 
-func fldRunCreateCases(t *testing.T, c *client, cases []fldCase) {
+func runCreateFieldCases(t *testing.T, c *client, cases []createFieldCase) {
 	t.Helper()
-	bases := fldBases(c)
+	bases := validCreateBodies(c)
 	for i, tc := range cases {
 		t.Run(fmt.Sprintf("%03d_%s_%s", i, pathLabel(tc.path), tc.field), func(t *testing.T) {
-			c := c.fldFor(t)
+			c := c.forTest(t)
 			base := bases[tc.path]()
-			r := c.do("POST", tc.path, fldWith(base, tc.field, tc.value))
+			r := c.do("POST", tc.path, withField(base, tc.field, tc.value))
 			if !tc.ok {
 				errorKeys(t, r, tc.field)
 				return
@@ -136,14 +126,14 @@ func TestFieldsSSNTestVectors(t *testing.T) {
 		personal(v.Input, v.Canonical)
 	}
 	for _, v := range p.Invalid {
-		fldPersonal(v)
+		personalIfDistinctive(v)
 	}
-	bases := fldBases(c)
+	bases := validCreateBodies(c)
 	for _, path := range []string{piPath, tenantPath, subPath} {
 		for i, v := range p.Valid {
 			t.Run(fmt.Sprintf("%s_valid_%02d", pathLabel(path), i), func(t *testing.T) {
-				c := c.fldFor(t)
-				r := c.do("POST", path, fldWith(bases[path](), "ssn", v.Input))
+				c := c.forTest(t)
+				r := c.do("POST", path, withField(bases[path](), "ssn", v.Input))
 				if r.status != http.StatusCreated {
 					t.Fatalf("valid vector %d: status %d, want 201 (error keys %v)", i, r.status, keys(r.obj))
 				}
@@ -158,8 +148,8 @@ func TestFieldsSSNTestVectors(t *testing.T) {
 		}
 		for i, v := range p.Invalid {
 			t.Run(fmt.Sprintf("%s_invalid_%02d", pathLabel(path), i), func(t *testing.T) {
-				c := c.fldFor(t)
-				r := c.do("POST", path, fldWith(bases[path](), "ssn", v))
+				c := c.forTest(t)
+				r := c.do("POST", path, withField(bases[path](), "ssn", v))
 				errorKeys(t, r, "ssn")
 				if v != "" {
 					raw := string(r.raw)
@@ -173,8 +163,8 @@ func TestFieldsSSNTestVectors(t *testing.T) {
 	}
 	// An invalid number is rejected on update too, and the stored one stays.
 	t.Run("patch_invalid", func(t *testing.T) {
-		c := c.fldFor(t)
-		obj := c.create(tenantPath, fldWith(bases[tenantPath](), "ssn", p.Valid[0].Input))
+		c := c.forTest(t)
+		obj := c.create(tenantPath, withField(bases[tenantPath](), "ssn", p.Valid[0].Input))
 		for i, v := range p.Invalid {
 			r := c.do("PATCH", tenantPath+obj["id"].(string)+"/", map[string]any{"ssn": v})
 			if r.status != http.StatusBadRequest || r.obj["ssn"] == nil {
@@ -195,12 +185,12 @@ func TestFieldsStringLimits(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	c := e.newCustomer("Limits AB")
-	rep := func(s string, n int) string { return fldPersonal(strings.Repeat(s, n)) }
-	var cases []fldCase
+	rep := func(s string, n int) string { return personalIfDistinctive(strings.Repeat(s, n)) }
+	var cases []createFieldCase
 	limit := func(path, field string, max int, unit string) {
 		cases = append(cases,
-			fldCase{path: path, field: field, value: rep(unit, max), ok: true},
-			fldCase{path: path, field: field, value: rep(unit, max+1)},
+			createFieldCase{path: path, field: field, value: rep(unit, max), ok: true},
+			createFieldCase{path: path, field: field, value: rep(unit, max+1)},
 		)
 	}
 	for _, p := range []string{piPath, tenantPath, subPath} {
@@ -209,8 +199,8 @@ func TestFieldsStringLimits(t *testing.T) {
 		limit(p, "custom_id", 128, "c")
 		// email: at most 254 characters, "@example.se" is 11 of them.
 		cases = append(cases,
-			fldCase{path: p, field: "email", value: rep("a", 243) + "@example.se", ok: true},
-			fldCase{path: p, field: "email", value: rep("a", 244) + "@example.se"},
+			createFieldCase{path: p, field: "email", value: rep("a", 243) + "@example.se", ok: true},
+			createFieldCase{path: p, field: "email", value: rep("a", 244) + "@example.se"},
 		)
 	}
 	limit(piPath, "first_name", 255, "å") // 255 characters, 510 bytes
@@ -229,11 +219,11 @@ func TestFieldsStringLimits(t *testing.T) {
 	limit(addressPath, "custom_id", 128, "l")
 	// postal_code: str(16) but its pattern allows 3..10 characters.
 	cases = append(cases,
-		fldCase{path: addressPath, field: "postal_code", value: "123", ok: true},
-		fldCase{path: addressPath, field: "postal_code", value: fldPersonal("123 45 789"), ok: true},
-		fldCase{path: addressPath, field: "postal_code", value: "12"},
-		fldCase{path: addressPath, field: "postal_code", value: fldPersonal("123 45 7890")},
-		fldCase{path: addressPath, field: "postal_code", value: fldPersonal("1234567890123456")},
+		createFieldCase{path: addressPath, field: "postal_code", value: "123", ok: true},
+		createFieldCase{path: addressPath, field: "postal_code", value: personalIfDistinctive("123 45 789"), ok: true},
+		createFieldCase{path: addressPath, field: "postal_code", value: "12"},
+		createFieldCase{path: addressPath, field: "postal_code", value: personalIfDistinctive("123 45 7890")},
+		createFieldCase{path: addressPath, field: "postal_code", value: personalIfDistinctive("1234567890123456")},
 	)
 	// phone_number: ^\+?1?\d{7,15}$, so at most 17 characters although str(36).
 	phones := []struct {
@@ -263,10 +253,10 @@ func TestFieldsStringLimits(t *testing.T) {
 	}
 	for _, ph := range phones {
 		for _, p := range []string{piPath, tenantPath, subPath} {
-			cases = append(cases, fldCase{path: p, field: "phone_number", value: fldPersonal(ph.v), ok: ph.ok})
+			cases = append(cases, createFieldCase{path: p, field: "phone_number", value: personalIfDistinctive(ph.v), ok: ph.ok})
 		}
 	}
-	fldRunCreateCases(t, c, cases)
+	runCreateFieldCases(t, c, cases)
 }
 
 // TestFieldsFormats covers e-mail, date, boolean, number and pattern fields.
@@ -274,14 +264,14 @@ func TestFieldsFormats(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	c := e.newCustomer("Formats AB")
-	var cases []fldCase
+	var cases []createFieldCase
 	add := func(paths []string, field string, ok bool, values ...any) {
 		for _, p := range paths {
 			for _, v := range values {
 				if s, isStr := v.(string); isStr {
-					fldPersonal(s)
+					personalIfDistinctive(s)
 				}
-				cases = append(cases, fldCase{path: p, field: field, value: v, ok: ok})
+				cases = append(cases, createFieldCase{path: p, field: field, value: v, ok: ok})
 			}
 		}
 	}
@@ -330,13 +320,13 @@ func TestFieldsFormats(t *testing.T) {
 		lim, bad float64
 	}{{"latitude", 90, 90.0001}, {"longitude", 180, 180.0001}} {
 		for _, v := range []float64{-f.lim, f.lim, 0, 59.3293, -f.lim / 2} {
-			cases = append(cases, fldCase{path: addressPath, field: f.field, value: v, ok: true})
+			cases = append(cases, createFieldCase{path: addressPath, field: f.field, value: v, ok: true})
 		}
 		add(addr, f.field, false, -f.bad, f.bad, 1000.0, "1", "59.3", true, map[string]any{}, []any{1})
 		// So small that only zero is left of them: refused, not rounded.
 		add(addr, f.field, false, json.RawMessage("1e-400"), json.RawMessage("-2.5E-330"))
-		cases = append(cases, fldCase{path: addressPath, field: f.field, value: json.RawMessage("0.0e-400"), want: 0.0, ok: true},
-			fldCase{path: addressPath, field: f.field, value: json.RawMessage("1e-300"), want: 1e-300, ok: true})
+		cases = append(cases, createFieldCase{path: addressPath, field: f.field, value: json.RawMessage("0.0e-400"), want: 0.0, ok: true},
+			createFieldCase{path: addressPath, field: f.field, value: json.RawMessage("1e-300"), want: 1e-300, ok: true})
 	}
 	add(addr, "street", true, "Storgatan 12 B", "Sankt Göransgatan", "O'Briens väg (övre)", "Väg 1-3: Ærø’s.")
 	add(addr, "street", false, "Gatan<1>", "Gatan;1", "Gatan_1", "Gatan/1", "Gatan#1", "Gatan, 1", "Łódzka", "Gatan€")
@@ -348,7 +338,7 @@ func TestFieldsFormats(t *testing.T) {
 	}
 	add(addr, "postal_code", true, "123 45", "12345", "AB-123", "SE 123")
 	add(addr, "postal_code", false, "123_45", "123.45", "12345!", "12345å")
-	fldRunCreateCases(t, c, cases)
+	runCreateFieldCases(t, c, cases)
 }
 
 // TestFieldsBooleanDefaults checks the defaults of the two boolean fields and
@@ -362,7 +352,7 @@ func TestFieldsBooleanDefaults(t *testing.T) {
 		def         bool
 	}{{tenantPath, "ssn_is_coordination_number", false}, {subPath, "is_active", true}} {
 		t.Run(pathLabel(tc.path), func(t *testing.T) {
-			c := c.fldFor(t)
+			c := c.forTest(t)
 			obj := c.create(tc.path, map[string]any{"first_name": personal("Boolina")})
 			if v, ok := obj[tc.field].(bool); !ok || v != tc.def {
 				t.Fatalf("%s: default not %v", tc.field, tc.def)
@@ -408,25 +398,25 @@ func TestFieldsStrings(t *testing.T) {
 		orgPath:     {"name", "custom_id"},
 		addressPath: {"city", "country", "custom_id"},
 	}
-	var cases []fldCase
+	var cases []createFieldCase
 	for _, path := range []string{piPath, tenantPath, subPath, orgPath, addressPath} {
 		for _, f := range stringFields[path] {
 			for _, v := range []any{"", 42, 4.5, true, map[string]any{"a": "b"}, []any{"x"}} {
-				cases = append(cases, fldCase{path: path, field: f, value: v})
+				cases = append(cases, createFieldCase{path: path, field: f, value: v})
 			}
 		}
 		for _, f := range textFields[path] {
 			for _, v := range []string{"Ctrl\u0001Char", "Line\nBreak", "Carriage\rReturn", "Nul\u0000Char", "Esc\u001bChar", "Del\u007fChar", "Nel\u0085Char"} {
-				cases = append(cases, fldCase{path: path, field: f, value: fldPersonal(v)})
+				cases = append(cases, createFieldCase{path: path, field: f, value: personalIfDistinctive(v)})
 			}
-			n := fldSeq.Add(1)
+			n := fieldBodySeq.Add(1)
 			cases = append(cases,
-				fldCase{path: path, field: f, value: fldPersonal(fmt.Sprintf("Tab\tSeparated %d", n)), ok: true},
-				fldCase{path: path, field: f, value: fldPersonal(fmt.Sprintf("Ünïcödé “ok” 名前 %d", n)), ok: true},
+				createFieldCase{path: path, field: f, value: personalIfDistinctive(fmt.Sprintf("Tab\tSeparated %d", n)), ok: true},
+				createFieldCase{path: path, field: f, value: personalIfDistinctive(fmt.Sprintf("Ünïcödé “ok” 名前 %d", n)), ok: true},
 			)
 		}
 	}
-	fldRunCreateCases(t, c, cases)
+	runCreateFieldCases(t, c, cases)
 }
 
 // TestFieldsNullClearsOnPatch: null clears an optional field on PATCH; the
@@ -461,7 +451,7 @@ func TestFieldsNullClearsOnPatch(t *testing.T) {
 		{addressPath, "organization"},
 	}
 	full := func(path string) map[string]any {
-		n := fldSeq.Add(1)
+		n := fieldBodySeq.Add(1)
 		switch path {
 		case piPath:
 			tn := c.create(tenantPath, map[string]any{"first_name": personal(fmt.Sprintf("Nullson-%d", n))})
@@ -487,7 +477,7 @@ func TestFieldsNullClearsOnPatch(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(fmt.Sprintf("%02d_%s_%s", i, pathLabel(tc.path), tc.field), func(t *testing.T) {
-			c := c.fldFor(t)
+			c := c.forTest(t)
 			obj := c.create(tc.path, full(tc.path))
 			if obj[tc.field] == nil {
 				t.Fatalf("setup: %s not set", tc.field)
@@ -522,14 +512,14 @@ func TestFieldsUnknownKeys(t *testing.T) {
 	e := newEnv(t)
 	c := e.newCustomer("Unknown AB")
 	f := c.fixtures()
-	bases := fldBases(c)
+	bases := validCreateBodies(c)
 	unknown := []string{"nickname", "tenant_id", "ssn_bidx", "customer_id", "customer", "First_name", "id ", ""}
 	for _, path := range []string{piPath, tenantPath, subPath, orgPath, addressPath} {
 		for i, k := range unknown {
 			t.Run(fmt.Sprintf("%s_%d", pathLabel(path), i), func(t *testing.T) {
-				c := c.fldFor(t)
+				c := c.forTest(t)
 				body := bases[path]()
-				errorKeys(t, c.do("POST", path, fldWith(body, k, "x")), k)
+				errorKeys(t, c.do("POST", path, withField(body, k, "x")), k)
 				switch path {
 				case piPath:
 					// Nothing was created: the tenant is still free.
@@ -541,7 +531,7 @@ func TestFieldsUnknownKeys(t *testing.T) {
 			})
 		}
 		t.Run(pathLabel(path)+"_patch", func(t *testing.T) {
-			c := c.fldFor(t)
+			c := c.forTest(t)
 			obj := c.create(path, bases[path]())
 			p := path + obj["id"].(string) + "/"
 			errorKeys(t, c.do("PATCH", p, map[string]any{"nickname": "x", "custom_id": "changed"}), "nickname")
@@ -556,7 +546,7 @@ func TestFieldsUnknownKeys(t *testing.T) {
 	c.create(piPath, map[string]any{"tenant": ref(f.tenant)})
 }
 
-var fldCreatedAt = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`)
+var createdAtFormat = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`)
 
 // TestFieldsReadOnlyKeysIgnored: id and created_at in a create or update body
 // are ignored.
@@ -564,15 +554,15 @@ func TestFieldsReadOnlyKeysIgnored(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	c := e.newCustomer("Read-only AB")
-	bases := fldBases(c)
+	bases := validCreateBodies(c)
 	const sentID = "5d2b8e8a-1c3f-4a7e-9b6d-0f1e2d3c4b5a"
 	const sentCreated = "2001-01-01T00:00:00.000000Z"
 	for _, path := range []string{piPath, tenantPath, subPath, orgPath, addressPath} {
 		for i, ids := range []any{sentID, "not-a-uuid", 42, nil} {
 			t.Run(fmt.Sprintf("%s_%d", pathLabel(path), i), func(t *testing.T) {
-				c := c.fldFor(t)
+				c := c.forTest(t)
 				before := time.Now().UTC().Add(-time.Minute)
-				body := fldWith(fldWith(bases[path](), "id", ids), "created_at", sentCreated)
+				body := withField(withField(bases[path](), "id", ids), "created_at", sentCreated)
 				r := c.do("POST", path, body)
 				if r.status != http.StatusCreated {
 					t.Fatalf("create with read-only keys: status %d (error keys %v)", r.status, keys(r.obj))
@@ -582,7 +572,7 @@ func TestFieldsReadOnlyKeysIgnored(t *testing.T) {
 					t.Errorf("the sent id was used")
 				}
 				created, _ := r.obj["created_at"].(string)
-				if !fldCreatedAt.MatchString(created) {
+				if !createdAtFormat.MatchString(created) {
 					t.Fatalf("created_at %q is not RFC 3339 UTC with 6 fractional digits", created)
 				}
 				ts, err := time.Parse(time.RFC3339Nano, created)

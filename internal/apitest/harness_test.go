@@ -224,6 +224,16 @@ type response struct {
 	objects []any          // the body when it is an array
 }
 
+// forTest returns a copy of c whose harness failures are reported on t, so
+// that a subtest can use c.do and c.create.
+func (c *client) forTest(t *testing.T) *client {
+	e := *c.e
+	e.t = t
+	c2 := *c
+	c2.e = &e
+	return &c2
+}
+
 // do sends a request with the client's headers. body is marshalled to JSON
 // unless it is a string or []byte, which is sent as is.
 func (c *client) do(method, path string, body any) response {

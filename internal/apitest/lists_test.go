@@ -55,18 +55,8 @@ func (p personnummerVectors) invalid(t *testing.T) string {
 	return ""
 }
 
-// lstFor returns a copy of c whose harness failures are reported on t, so
-// that a subtest can use c.do and c.create.
-func (c *client) lstFor(t *testing.T) *client {
-	e := *c.e
-	e.t = t
-	c2 := *c
-	c2.e = &e
-	return &c2
-}
-
-// lstQ builds a query string from name/value pairs, escaping both.
-func lstQ(kv ...string) string {
+// queryOf builds a query string from name/value pairs, escaping both.
+func queryOf(kv ...string) string {
 	var b strings.Builder
 	for i := 0; i+1 < len(kv); i += 2 {
 		if b.Len() > 0 {
@@ -79,8 +69,8 @@ func lstQ(kv ...string) string {
 	return b.String()
 }
 
-// lstJoin joins query strings with &, skipping empty ones.
-func lstJoin(qs ...string) string {
+// joinQueries joins query strings with &, skipping empty ones.
+func joinQueries(qs ...string) string {
 	var out []string
 	for _, q := range qs {
 		if q != "" {
@@ -90,9 +80,9 @@ func lstJoin(qs ...string) string {
 	return strings.Join(out, "&")
 }
 
-// lstNames lists a query string's parameter names: safe to print, unlike
+// paramNames lists a query string's parameter names: safe to print, unlike
 // its values.
-func lstNames(q string) string {
+func paramNames(q string) string {
 	var names []string
 	for _, part := range strings.Split(q, "&") {
 		if part == "" {
@@ -107,8 +97,8 @@ func lstNames(q string) string {
 	return "[" + strings.Join(names, " ") + "]"
 }
 
-// lstGet lists path with the raw query q ("" for none).
-func (c *client) lstGet(path, q string) response {
+// getList lists path with the raw query q ("" for none).
+func (c *client) getList(path, q string) response {
 	c.e.t.Helper()
 	if q != "" {
 		path += "?" + q
@@ -116,35 +106,35 @@ func (c *client) lstGet(path, q string) response {
 	return c.do("GET", path, nil)
 }
 
-// lstObjects lists path?q, which must answer 200 with a JSON array of
+// listObjects lists path?q, which must answer 200 with a JSON array of
 // objects, and returns them.
-func (c *client) lstObjects(path, q string) []map[string]any {
+func (c *client) listObjects(path, q string) []map[string]any {
 	t := c.e.t
 	t.Helper()
-	r := c.lstGet(path, q)
-	return lstArray(t, r, path, q)
+	r := c.getList(path, q)
+	return objectsOf(t, r, path, q)
 }
 
-func lstArray(t testing.TB, r response, path, q string) []map[string]any {
+func objectsOf(t testing.TB, r response, path, q string) []map[string]any {
 	t.Helper()
 	if r.status != http.StatusOK {
-		t.Fatalf("list %s %s: status %d, want 200 (error keys %v)", pathLabel(path), lstNames(q), r.status, keys(r.obj))
+		t.Fatalf("list %s %s: status %d, want 200 (error keys %v)", pathLabel(path), paramNames(q), r.status, keys(r.obj))
 	}
 	if r.objects == nil {
-		t.Fatalf("list %s %s: body is not a JSON array", pathLabel(path), lstNames(q))
+		t.Fatalf("list %s %s: body is not a JSON array", pathLabel(path), paramNames(q))
 	}
 	out := make([]map[string]any, len(r.objects))
 	for i, o := range r.objects {
 		m, ok := o.(map[string]any)
 		if !ok {
-			t.Fatalf("list %s %s: element %d is not an object", pathLabel(path), lstNames(q), i)
+			t.Fatalf("list %s %s: element %d is not an object", pathLabel(path), paramNames(q), i)
 		}
 		out[i] = m
 	}
 	return out
 }
 
-func lstIDs(objs []map[string]any) []string {
+func idsOf(objs []map[string]any) []string {
 	out := make([]string, len(objs))
 	for i, o := range objs {
 		out[i], _ = o["id"].(string)
@@ -152,10 +142,10 @@ func lstIDs(objs []map[string]any) []string {
 	return out
 }
 
-// lstLabels names rows by label (id -> "T1"), for failure messages.
-type lstLabels map[string]string
+// rowLabels names rows by label (id -> "T1"), for failure messages.
+type rowLabels map[string]string
 
-func (l lstLabels) of(ids []string) string {
+func (l rowLabels) of(ids []string) string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
 		if name, ok := l[id]; ok {
@@ -167,7 +157,7 @@ func (l lstLabels) of(ids []string) string {
 	return "[" + strings.Join(out, " ") + "]"
 }
 
-func lstSameSet(got, want []string) bool {
+func sameSet(got, want []string) bool {
 	if len(got) != len(want) {
 		return false
 	}
@@ -178,25 +168,25 @@ func lstSameSet(got, want []string) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func lstSameSeq(got, want []string) bool {
+func sameSequence(got, want []string) bool {
 	if len(got) == 0 && len(want) == 0 {
 		return true
 	}
 	return reflect.DeepEqual(got, want)
 }
 
-// lstKeepAll is, per resource, a filter that keeps every row (a negated
+// keepAllFilter is, per resource, a filter that keeps every row (a negated
 // case-insensitive match on a value no row has, nulls kept) but that only
 // the service can decide, after decryption.
-var lstKeepAll = map[string]string{
+var keepAllFilter = map[string]string{
 	tenantPath:  "last_name__iexact%21=zzz-no-such-value",
 	subPath:     "last_name__iexact%21=zzz-no-such-value",
 	piPath:      "last_name__iexact%21=zzz-no-such-value",
 	addressPath: "street__iexact%21=zzz-no-such-value",
 }
 
-// lstFilterCase is one list query and the rows it must select, as labels.
-type lstFilterCase struct {
+// filterCase is one list query and the rows it must select, as labels.
+type filterCase struct {
 	path  string
 	query string
 	want  []string
@@ -210,7 +200,7 @@ func TestListFilters(t *testing.T) {
 	other := e.newCustomer("List filters other AB")
 
 	ids := map[string]string{} // label -> id
-	labels := lstLabels{}
+	labels := rowLabels{}
 	objs := map[string]map[string]any{}
 	add := func(label, path string, body map[string]any) map[string]any {
 		o := c.create(path, body)
@@ -303,12 +293,12 @@ func TestListFilters(t *testing.T) {
 	})
 
 	T, S, P, O, A := tenantPath, subPath, piPath, orgPath, addressPath
-	q := lstQ
+	q := queryOf
 	allT := []string{"T1", "T2", "T3", "T4"}
 	allS := []string{"S1", "S2", "S3"}
 	allO := []string{"O1", "O2", "O3"}
 	allA := []string{"A1", "A2", "A3", "A4"}
-	cases := []lstFilterCase{
+	cases := []filterCase{
 		// Personal string: first_name.
 		{T, q("first_name", "Annika"), []string{"T1"}},
 		{T, q("first_name__exact", "Annika"), []string{"T1"}},
@@ -600,8 +590,8 @@ func TestListFilters(t *testing.T) {
 	for _, o := range ops {
 		keep := o.keep
 		cases = append(cases,
-			lstFilterCase{T, q("created_at__"+o.op, pivotText), pick(keep)},
-			lstFilterCase{T, q("created_at__"+o.op+"!", pivotText), pick(func(x time.Time) bool { return !keep(x) })},
+			filterCase{T, q("created_at__"+o.op, pivotText), pick(keep)},
+			filterCase{T, q("created_at__"+o.op+"!", pivotText), pick(func(x time.Time) bool { return !keep(x) })},
 		)
 	}
 	if len(pick(ops[1].keep)) == 0 || len(pick(ops[3].keep)) == 0 {
@@ -609,36 +599,36 @@ func TestListFilters(t *testing.T) {
 	}
 	first, last := at["T1"], at["T4"]
 	cases = append(cases,
-		lstFilterCase{T, q("created_at", pivotText), pick(func(x time.Time) bool { return x.Equal(pivot) })},
+		filterCase{T, q("created_at", pivotText), pick(func(x time.Time) bool { return x.Equal(pivot) })},
 		// The same instant written with another offset.
-		lstFilterCase{T, q("created_at", pivot.In(time.FixedZone("", 2*3600)).Format(time.RFC3339Nano)), pick(func(x time.Time) bool { return x.Equal(pivot) })},
-		lstFilterCase{T, q("created_at__lt", first.Format(time.RFC3339Nano)), pick(func(x time.Time) bool { return x.Before(first) })},
-		lstFilterCase{T, q("created_at__gt", last.Format(time.RFC3339Nano)), nil},
-		lstFilterCase{T, q("created_at__in", objs["T1"]["created_at"].(string)+","+objs["T3"]["created_at"].(string)),
+		filterCase{T, q("created_at", pivot.In(time.FixedZone("", 2*3600)).Format(time.RFC3339Nano)), pick(func(x time.Time) bool { return x.Equal(pivot) })},
+		filterCase{T, q("created_at__lt", first.Format(time.RFC3339Nano)), pick(func(x time.Time) bool { return x.Before(first) })},
+		filterCase{T, q("created_at__gt", last.Format(time.RFC3339Nano)), nil},
+		filterCase{T, q("created_at__in", objs["T1"]["created_at"].(string)+","+objs["T3"]["created_at"].(string)),
 			pick(func(x time.Time) bool { return x.Equal(at["T1"]) || x.Equal(at["T3"]) })},
-		lstFilterCase{T, q("created_at__in!", objs["T1"]["created_at"].(string)+","+objs["T3"]["created_at"].(string)),
+		filterCase{T, q("created_at__in!", objs["T1"]["created_at"].(string)+","+objs["T3"]["created_at"].(string)),
 			pick(func(x time.Time) bool { return !x.Equal(at["T1"]) && !x.Equal(at["T3"]) })},
-		lstFilterCase{T, q("created_at__isnull", "true"), nil},
-		lstFilterCase{T, q("created_at__isnull", "false"), allT},
+		filterCase{T, q("created_at__isnull", "true"), nil},
+		filterCase{T, q("created_at__isnull", "false"), allT},
 	)
 
 	for i, tc := range cases {
-		t.Run(fmt.Sprintf("%03d_%s_%s", i, pathLabel(tc.path), strings.Trim(lstNames(tc.query), "[]")), func(t *testing.T) {
-			c := c.lstFor(t)
-			got := lstIDs(c.lstObjects(tc.path, tc.query))
+		t.Run(fmt.Sprintf("%03d_%s_%s", i, pathLabel(tc.path), strings.Trim(paramNames(tc.query), "[]")), func(t *testing.T) {
+			c := c.forTest(t)
+			got := idsOf(c.listObjects(tc.path, tc.query))
 			want := make([]string, len(tc.want))
 			for j, l := range tc.want {
 				want[j] = ids[l]
 			}
-			if !lstSameSet(got, want) {
-				t.Errorf("case %d %s %s: got rows %s, want %s", i, pathLabel(tc.path), lstNames(tc.query), labels.of(got), labels.of(want))
+			if !sameSet(got, want) {
+				t.Errorf("case %d %s %s: got rows %s, want %s", i, pathLabel(tc.path), paramNames(tc.query), labels.of(got), labels.of(want))
 			}
 			// The same with a filter that keeps every row but can only be
 			// decided after decryption: the result must not change.
-			if all, ok := lstKeepAll[tc.path]; ok {
-				got := lstIDs(c.lstObjects(tc.path, lstJoin(tc.query, all)))
-				if !lstSameSet(got, want) {
-					t.Errorf("case %d %s %s, decided in the service: got rows %s, want %s", i, pathLabel(tc.path), lstNames(tc.query), labels.of(got), labels.of(want))
+			if all, ok := keepAllFilter[tc.path]; ok {
+				got := idsOf(c.listObjects(tc.path, joinQueries(tc.query, all)))
+				if !sameSet(got, want) {
+					t.Errorf("case %d %s %s, decided in the service: got rows %s, want %s", i, pathLabel(tc.path), paramNames(tc.query), labels.of(got), labels.of(want))
 				}
 			}
 		})
@@ -651,14 +641,14 @@ func TestListFilters(t *testing.T) {
 	for _, op := range []string{"", "__gt", "__gte", "__lt", "__lte"} {
 		for _, d := range []time.Duration{time.Nanosecond, -time.Nanosecond} {
 			qs := q("created_at"+op, pivot.Add(d).Format(time.RFC3339Nano))
-			if r := c.lstGet(T, qs); r.status != http.StatusBadRequest || r.obj["created_at"+op] == nil {
+			if r := c.getList(T, qs); r.status != http.StatusBadRequest || r.obj["created_at"+op] == nil {
 				t.Errorf("created_at%s with T2's value %+dns: status %d, keys %v; want 400 on the parameter", op, d.Nanoseconds(), r.status, keys(r.obj))
 			}
 		}
 		micro := pivot.UTC().Format("2006-01-02T15:04:05.000000Z")
 		nano := strings.TrimSuffix(micro, "Z") + "000Z"
-		got := lstIDs(c.lstObjects(T, q("created_at"+op, nano)))
-		if want := lstIDs(c.lstObjects(T, q("created_at"+op, micro))); !lstSameSet(got, want) {
+		got := idsOf(c.listObjects(T, q("created_at"+op, nano)))
+		if want := idsOf(c.listObjects(T, q("created_at"+op, micro))); !sameSet(got, want) {
 			t.Errorf("created_at%s with T2's value in nanoseconds: rows %s, in microseconds %s", op, labels.of(got), labels.of(want))
 		}
 	}
@@ -737,9 +727,9 @@ func TestListQueryErrors(t *testing.T) {
 		{T, "_page=1&_page=2&_page_size=5", "_page"},
 	}
 	for i, tc := range cases {
-		t.Run(fmt.Sprintf("%02d_%s", i, strings.Trim(lstNames(tc.query), "[]")), func(t *testing.T) {
-			c := c.lstFor(t)
-			r := c.lstGet(tc.path, tc.query)
+		t.Run(fmt.Sprintf("%02d_%s", i, strings.Trim(paramNames(tc.query), "[]")), func(t *testing.T) {
+			c := c.forTest(t)
+			r := c.getList(tc.path, tc.query)
 			errorKeys(t, r, tc.key)
 			if strings.Contains(string(r.raw), bad) {
 				t.Errorf("case %d: the error body echoes an identity number", i)
@@ -748,27 +738,27 @@ func TestListQueryErrors(t *testing.T) {
 	}
 	// _jsonl with _statistics: a 400 on one of the two.
 	for _, qs := range []string{"_jsonl=true&_statistics=true", "_statistics=true&_jsonl=true"} {
-		r := c.lstGet(T, qs)
+		r := c.getList(T, qs)
 		if r.status != http.StatusBadRequest {
-			t.Errorf("%s: status %d, want 400", lstNames(qs), r.status)
+			t.Errorf("%s: status %d, want 400", paramNames(qs), r.status)
 			continue
 		}
 		ks := keys(r.obj)
 		if len(ks) == 0 {
-			t.Errorf("%s: no error key", lstNames(qs))
+			t.Errorf("%s: no error key", paramNames(qs))
 		}
 		for _, k := range ks {
 			if k != "_jsonl" && k != "_statistics" {
-				t.Errorf("%s: unexpected error key %q", lstNames(qs), k)
+				t.Errorf("%s: unexpected error key %q", paramNames(qs), k)
 			}
 		}
 	}
 	// Errors on several parameters: one key each.
-	errorKeys(t, c.lstGet(T, "nonexistent=1&birth_date=x&_foo=1"), "nonexistent", "birth_date", "_foo")
+	errorKeys(t, c.getList(T, "nonexistent=1&birth_date=x&_foo=1"), "nonexistent", "birth_date", "_foo")
 	// The same parameters valid: 200.
 	for _, qs := range []string{"_page=1&_page_size=1000", "_jsonl=true&_statistics=false", "_slim=false", "ssn_is_coordination_number=false"} {
-		if r := c.lstGet(T, qs); r.status != http.StatusOK {
-			t.Errorf("%s: status %d, want 200 (error keys %v)", lstNames(qs), r.status, keys(r.obj))
+		if r := c.getList(T, qs); r.status != http.StatusOK {
+			t.Errorf("%s: status %d, want 200 (error keys %v)", paramNames(qs), r.status, keys(r.obj))
 		}
 	}
 }
@@ -788,23 +778,23 @@ func TestListInValuesBounded(t *testing.T) {
 		}
 		return strings.Join(v, ",")
 	}
-	objs := c.lstObjects(orgPath, "custom_id__in="+values(query.MaxInValues-1)+"&name__in=In+Bound+AB")
+	objs := c.listObjects(orgPath, "custom_id__in="+values(query.MaxInValues-1)+"&name__in=In+Bound+AB")
 	if len(objs) != 0 {
 		t.Errorf("custom_id__in of %d values beside name__in: %d objects, want 0", query.MaxInValues-1, len(objs))
 	}
-	if objs := c.lstObjects(orgPath, "custom_id__in=in-7,"+values(query.MaxInValues-1)); len(objs) != 1 {
+	if objs := c.listObjects(orgPath, "custom_id__in=in-7,"+values(query.MaxInValues-1)); len(objs) != 1 {
 		t.Errorf("custom_id__in of %d values: %d objects, want 1", query.MaxInValues, len(objs))
 	}
-	errorKeys(t, c.lstGet(orgPath, "custom_id__in="+values(query.MaxInValues+1)), "custom_id__in")
+	errorKeys(t, c.getList(orgPath, "custom_id__in="+values(query.MaxInValues+1)), "custom_id__in")
 	// 32,766 empty values: SQLite's bound on one statement's parameters.
-	errorKeys(t, c.lstGet(orgPath, "custom_id__in="+strings.Repeat(",", 32765)), "custom_id__in")
+	errorKeys(t, c.getList(orgPath, "custom_id__in="+strings.Repeat(",", 32765)), "custom_id__in")
 	// The bound is on all of them together, and negated ones count.
 	half := values(query.MaxInValues/2 + 1)
-	errorKeys(t, c.lstGet(orgPath, "custom_id__in!="+half+"&name__in="+half), "name__in")
+	errorKeys(t, c.getList(orgPath, "custom_id__in!="+half+"&name__in="+half), "name__in")
 }
 
-// lstSortLabels returns rows' ids sorted by less.
-func lstSortIDs(objs []map[string]any, less func(a, b map[string]any) int) []string {
+// idsSortedBy returns rows' ids sorted by less.
+func idsSortedBy(objs []map[string]any, less func(a, b map[string]any) int) []string {
 	s := append([]map[string]any(nil), objs...)
 	sort.SliceStable(s, func(i, j int) bool {
 		if c := less(s[i], s[j]); c != 0 {
@@ -812,14 +802,14 @@ func lstSortIDs(objs []map[string]any, less func(a, b map[string]any) int) []str
 		}
 		return s[i]["id"].(string) < s[j]["id"].(string)
 	})
-	return lstIDs(s)
+	return idsOf(s)
 }
 
-func lstCmpStr(a, b map[string]any, k string) int {
+func compareStrings(a, b map[string]any, k string) int {
 	return strings.Compare(a[k].(string), b[k].(string))
 }
 
-func lstCmpNum(a, b map[string]any, k string) int {
+func compareNumbers(a, b map[string]any, k string) int {
 	x, y := a[k].(float64), b[k].(float64)
 	switch {
 	case x < y:
@@ -837,7 +827,7 @@ func TestListOrdering(t *testing.T) {
 	lastNames := []string{"Ekorder", "Bergorder", "Ekorder", "Dahlorder", "Ahlorder", "Ekorder", "Bergorder", "Ekorder"}
 	customIDs := []string{"C2", "C1", "C2", "C3", "C1", "C2", "C0", "C1"}
 	birth := []string{"1971-03-01", "1965-12-24", "1999-09-09", "1980-01-01", "1971-02-28", "2001-06-30", "1955-05-05", "1971-03-02"}
-	labels := lstLabels{}
+	labels := rowLabels{}
 	var rows []map[string]any
 	for i := range lastNames {
 		o := c.create(tenantPath, map[string]any{
@@ -847,47 +837,47 @@ func TestListOrdering(t *testing.T) {
 		labels[o["id"].(string)] = fmt.Sprintf("T%d", i)
 		rows = append(rows, o)
 	}
-	byCreated := func(a, b map[string]any) int { return lstCmpStr(a, b, "created_at") }
+	byCreated := func(a, b map[string]any) int { return compareStrings(a, b, "created_at") }
 	cases := []struct {
 		query string
 		want  []string
 	}{
-		{"", lstSortIDs(rows, byCreated)},
-		{"_order_by=created_at", lstSortIDs(rows, byCreated)},
-		{"_order_by=-created_at", lstSortIDs(rows, func(a, b map[string]any) int { return -byCreated(a, b) })},
-		{"_order_by=last_name", lstSortIDs(rows, func(a, b map[string]any) int { return lstCmpStr(a, b, "last_name") })},
-		{"_order_by=-last_name", lstSortIDs(rows, func(a, b map[string]any) int { return -lstCmpStr(a, b, "last_name") })},
-		{"_order_by=birth_date", lstSortIDs(rows, func(a, b map[string]any) int { return lstCmpStr(a, b, "birth_date") })},
-		{"_order_by=-birth_date", lstSortIDs(rows, func(a, b map[string]any) int { return -lstCmpStr(a, b, "birth_date") })},
-		{"_order_by=custom_id", lstSortIDs(rows, func(a, b map[string]any) int { return lstCmpStr(a, b, "custom_id") })},
-		{"_order_by=custom_id,-created_at", lstSortIDs(rows, func(a, b map[string]any) int {
-			if c := lstCmpStr(a, b, "custom_id"); c != 0 {
+		{"", idsSortedBy(rows, byCreated)},
+		{"_order_by=created_at", idsSortedBy(rows, byCreated)},
+		{"_order_by=-created_at", idsSortedBy(rows, func(a, b map[string]any) int { return -byCreated(a, b) })},
+		{"_order_by=last_name", idsSortedBy(rows, func(a, b map[string]any) int { return compareStrings(a, b, "last_name") })},
+		{"_order_by=-last_name", idsSortedBy(rows, func(a, b map[string]any) int { return -compareStrings(a, b, "last_name") })},
+		{"_order_by=birth_date", idsSortedBy(rows, func(a, b map[string]any) int { return compareStrings(a, b, "birth_date") })},
+		{"_order_by=-birth_date", idsSortedBy(rows, func(a, b map[string]any) int { return -compareStrings(a, b, "birth_date") })},
+		{"_order_by=custom_id", idsSortedBy(rows, func(a, b map[string]any) int { return compareStrings(a, b, "custom_id") })},
+		{"_order_by=custom_id,-created_at", idsSortedBy(rows, func(a, b map[string]any) int {
+			if c := compareStrings(a, b, "custom_id"); c != 0 {
 				return c
 			}
 			return -byCreated(a, b)
 		})},
-		{"_order_by=-custom_id,created_at", lstSortIDs(rows, func(a, b map[string]any) int {
-			if c := lstCmpStr(a, b, "custom_id"); c != 0 {
+		{"_order_by=-custom_id,created_at", idsSortedBy(rows, func(a, b map[string]any) int {
+			if c := compareStrings(a, b, "custom_id"); c != 0 {
 				return -c
 			}
 			return byCreated(a, b)
 		})},
-		{"_order_by=last_name,-custom_id", lstSortIDs(rows, func(a, b map[string]any) int {
-			if c := lstCmpStr(a, b, "last_name"); c != 0 {
+		{"_order_by=last_name,-custom_id", idsSortedBy(rows, func(a, b map[string]any) int {
+			if c := compareStrings(a, b, "last_name"); c != 0 {
 				return c
 			}
-			return -lstCmpStr(a, b, "custom_id")
+			return -compareStrings(a, b, "custom_id")
 		})},
-		{"_order_by=-id", lstSortIDs(rows, func(a, b map[string]any) int { return -lstCmpStr(a, b, "id") })},
-		{"_order_by=id", lstSortIDs(rows, func(a, b map[string]any) int { return 0 })},
+		{"_order_by=-id", idsSortedBy(rows, func(a, b map[string]any) int { return -compareStrings(a, b, "id") })},
+		{"_order_by=id", idsSortedBy(rows, func(a, b map[string]any) int { return 0 })},
 		// With a filter on a personal field, ordered on a clear one.
-		{"_order_by=custom_id&last_name=Ekorder", lstSortIDs(lstKeep(rows, "last_name", "Ekorder"),
-			func(a, b map[string]any) int { return lstCmpStr(a, b, "custom_id") })},
+		{"_order_by=custom_id&last_name=Ekorder", idsSortedBy(objectsWhere(rows, "last_name", "Ekorder"),
+			func(a, b map[string]any) int { return compareStrings(a, b, "custom_id") })},
 	}
 	for i, tc := range cases {
-		got := lstIDs(c.lstObjects(tenantPath, tc.query))
-		if !lstSameSeq(got, tc.want) {
-			t.Errorf("case %d %s: got order %s, want %s", i, lstNames(tc.query), labels.of(got), labels.of(tc.want))
+		got := idsOf(c.listObjects(tenantPath, tc.query))
+		if !sameSequence(got, tc.want) {
+			t.Errorf("case %d %s: got order %s, want %s", i, paramNames(tc.query), labels.of(got), labels.of(tc.want))
 		}
 	}
 
@@ -903,7 +893,7 @@ func TestListOrdering(t *testing.T) {
 	}
 	for _, qs := range []string{"_order_by=last_name", "_order_by=-last_name", "_order_by=last_name&_slim=true"} {
 		var tie []string
-		for _, id := range lstIDs(c.lstObjects(tenantPath, qs)) {
+		for _, id := range idsOf(c.listObjects(tenantPath, qs)) {
 			for _, x := range ek {
 				if x == id {
 					tie = append(tie, id)
@@ -911,7 +901,7 @@ func TestListOrdering(t *testing.T) {
 			}
 		}
 		if len(tie) != len(ek) || !sort.StringsAreSorted(tie) {
-			t.Errorf("%s: rows with equal last_name are not in ascending id order: %s", lstNames(qs), labels.of(tie))
+			t.Errorf("%s: rows with equal last_name are not in ascending id order: %s", paramNames(qs), labels.of(tie))
 		}
 	}
 
@@ -931,14 +921,14 @@ func TestListOrdering(t *testing.T) {
 		if desc {
 			qs = "_order_by=-latitude"
 		}
-		want := lstSortIDs(addrs, func(a, b map[string]any) int {
+		want := idsSortedBy(addrs, func(a, b map[string]any) int {
 			if desc {
-				return -lstCmpNum(a, b, "latitude")
+				return -compareNumbers(a, b, "latitude")
 			}
-			return lstCmpNum(a, b, "latitude")
+			return compareNumbers(a, b, "latitude")
 		})
-		if got := lstIDs(c.lstObjects(addressPath, qs)); !lstSameSeq(got, want) {
-			t.Errorf("%s: got order %s, want %s", lstNames(qs), labels.of(got), labels.of(want))
+		if got := idsOf(c.listObjects(addressPath, qs)); !sameSequence(got, want) {
+			t.Errorf("%s: got order %s, want %s", paramNames(qs), labels.of(got), labels.of(want))
 		}
 	}
 	var orgs []map[string]any
@@ -953,21 +943,21 @@ func TestListOrdering(t *testing.T) {
 		if desc {
 			qs = "_order_by=-name"
 		}
-		want := lstSortIDs(orgs, func(a, b map[string]any) int {
+		want := idsSortedBy(orgs, func(a, b map[string]any) int {
 			if desc {
-				return -lstCmpStr(a, b, "name")
+				return -compareStrings(a, b, "name")
 			}
-			return lstCmpStr(a, b, "name")
+			return compareStrings(a, b, "name")
 		})
-		got := lstIDs(c.lstObjects(orgPath, qs))
+		got := idsOf(c.listObjects(orgPath, qs))
 		// Byte order puts upper case first; the contract does not fix a
 		// collation, so check only that the result is a consistent order:
 		// ascending is the reverse of descending.
-		if len(got) != len(want) || !lstSameSet(got, want) {
-			t.Errorf("%s: got rows %s, want %s", lstNames(qs), labels.of(got), labels.of(want))
+		if len(got) != len(want) || !sameSet(got, want) {
+			t.Errorf("%s: got rows %s, want %s", paramNames(qs), labels.of(got), labels.of(want))
 		}
 		if desc {
-			asc := lstIDs(c.lstObjects(orgPath, "_order_by=name"))
+			asc := idsOf(c.listObjects(orgPath, "_order_by=name"))
 			for i := range asc {
 				if asc[i] != got[len(got)-1-i] {
 					t.Errorf("-name is not the reverse of name")
@@ -979,11 +969,11 @@ func TestListOrdering(t *testing.T) {
 
 	// Unknown order fields.
 	for _, qs := range []string{"_order_by=nosuch", "_order_by=-nosuch", "_order_by=last_name,nosuch", "_order_by=is_active", "_order_by=", "_order_by=last_name,"} {
-		errorKeys(t, c.lstGet(tenantPath, qs), "_order_by")
+		errorKeys(t, c.getList(tenantPath, qs), "_order_by")
 	}
 }
 
-func lstKeep(objs []map[string]any, k string, v any) []map[string]any {
+func objectsWhere(objs []map[string]any, k string, v any) []map[string]any {
 	var out []map[string]any
 	for _, o := range objs {
 		if o[k] == v {
@@ -1012,9 +1002,9 @@ func TestListOrderingNulls(t *testing.T) {
 		hasNull[o["id"].(string)] = i%2 == 1
 	}
 	end := func(qs string) string {
-		ids := lstIDs(c.lstObjects(subPath, qs))
+		ids := idsOf(c.listObjects(subPath, qs))
 		if len(ids) != 6 {
-			t.Fatalf("%s: %d rows, want 6", lstNames(qs), len(ids))
+			t.Fatalf("%s: %d rows, want 6", paramNames(qs), len(ids))
 		}
 		if hasNull[ids[0]] && hasNull[ids[1]] && hasNull[ids[2]] && !hasNull[ids[3]] {
 			return "first"
@@ -1022,7 +1012,7 @@ func TestListOrderingNulls(t *testing.T) {
 		if !hasNull[ids[2]] && hasNull[ids[3]] && hasNull[ids[4]] && hasNull[ids[5]] {
 			return "last"
 		}
-		t.Errorf("%s: the rows with a null key are not one block at one end", lstNames(qs))
+		t.Errorf("%s: the rows with a null key are not one block at one end", paramNames(qs))
 		return "?"
 	}
 	clearAsc, clearDesc := end("_order_by=custom_id"), end("_order_by=-custom_id")
@@ -1038,10 +1028,10 @@ func TestListOrderingNulls(t *testing.T) {
 	}
 }
 
-// lstPagingRows creates n tenants with ties in last_name and custom_id;
+// seedPagingRows creates n tenants with ties in last_name and custom_id;
 // every third has the marker "Pagmark" in first_name.
-func lstPagingRows(c *client, n int) lstLabels {
-	labels := lstLabels{}
+func seedPagingRows(c *client, n int) rowLabels {
+	labels := rowLabels{}
 	last := []string{"Pagsson", "Andepag", "Zetterpag", "Mopag", "Ekpag"}
 	for i := 0; i < n; i++ {
 		first := fmt.Sprintf("Pagina%02d", i)
@@ -1062,7 +1052,7 @@ func TestListPaging(t *testing.T) {
 	e := newEnv(t)
 	c := e.newCustomer("List paging AB")
 	const n = 23
-	labels := lstPagingRows(c, n)
+	labels := seedPagingRows(c, n)
 	queries := []string{
 		"",
 		"_order_by=custom_id",
@@ -1077,19 +1067,19 @@ func TestListPaging(t *testing.T) {
 	}
 	for qi, qs := range queries {
 		t.Run(fmt.Sprintf("%02d", qi), func(t *testing.T) {
-			c := c.lstFor(t)
-			full := lstIDs(c.lstObjects(tenantPath, qs))
+			c := c.forTest(t)
+			full := idsOf(c.listObjects(tenantPath, qs))
 			if qi == 0 && len(full) != n {
 				t.Fatalf("unpaged list has %d rows, want %d", len(full), n)
 			}
 			if len(full) == 0 {
-				t.Fatalf("query %d %s selects nothing: paging would prove little", qi, lstNames(qs))
+				t.Fatalf("query %d %s selects nothing: paging would prove little", qi, paramNames(qs))
 			}
 			for _, size := range []int{1, 5, 7, 23, 50} {
 				pages := (len(full) + size - 1) / size
 				for k := 1; k <= pages+1; k++ {
-					pq := lstJoin(qs, fmt.Sprintf("_page=%d&_page_size=%d", k, size))
-					got := lstIDs(c.lstObjects(tenantPath, pq))
+					pq := joinQueries(qs, fmt.Sprintf("_page=%d&_page_size=%d", k, size))
+					got := idsOf(c.listObjects(tenantPath, pq))
 					lo, hi := (k-1)*size, k*size
 					if lo > len(full) {
 						lo = len(full)
@@ -1098,17 +1088,17 @@ func TestListPaging(t *testing.T) {
 						hi = len(full)
 					}
 					want := full[lo:hi]
-					if !lstSameSeq(got, want) {
-						t.Errorf("query %d %s, page %d of size %d: got %s, want %s", qi, lstNames(qs), k, size, labels.of(got), labels.of(want))
+					if !sameSequence(got, want) {
+						t.Errorf("query %d %s, page %d of size %d: got %s, want %s", qi, paramNames(qs), k, size, labels.of(got), labels.of(want))
 					}
 				}
 			}
 			// Far past the end: an empty array.
-			far := lstJoin(qs, "_page=1000&_page_size=1000")
-			if got := c.lstObjects(tenantPath, far); len(got) != 0 {
+			far := joinQueries(qs, "_page=1000&_page_size=1000")
+			if got := c.listObjects(tenantPath, far); len(got) != 0 {
 				t.Errorf("query %d: a page past the end has %d rows", qi, len(got))
 			}
-			r := c.lstGet(tenantPath, lstJoin(qs, "_page=99&_page_size=50"))
+			r := c.getList(tenantPath, joinQueries(qs, "_page=99&_page_size=50"))
 			if r.status != http.StatusOK || strings.TrimSpace(string(r.raw)) != "[]" {
 				t.Errorf("query %d: a page past the end: status %d, not an empty array", qi, r.status)
 			}
@@ -1116,32 +1106,32 @@ func TestListPaging(t *testing.T) {
 	}
 }
 
-// lstStats lists with _statistics=true and returns data ids and statistics.
-func (c *client) lstStats(path, q string) ([]string, map[string]any) {
+// listStatistics lists with _statistics=true and returns data ids and statistics.
+func (c *client) listStatistics(path, q string) ([]string, map[string]any) {
 	t := c.e.t
 	t.Helper()
-	r := c.lstGet(path, lstJoin(q, "_statistics=true"))
+	r := c.getList(path, joinQueries(q, "_statistics=true"))
 	if r.status != http.StatusOK || r.obj == nil {
-		t.Fatalf("%s: status %d or body not an object (error keys %v)", lstNames(q), r.status, keys(r.obj))
+		t.Fatalf("%s: status %d or body not an object (error keys %v)", paramNames(q), r.status, keys(r.obj))
 	}
 	if len(r.obj) != 2 {
-		t.Errorf("%s: statistics body has keys %v, want data and statistics", lstNames(q), keys(r.obj))
+		t.Errorf("%s: statistics body has keys %v, want data and statistics", paramNames(q), keys(r.obj))
 	}
 	data, ok := r.obj["data"].([]any)
 	if !ok {
-		t.Fatalf("%s: data is not an array", lstNames(q))
+		t.Fatalf("%s: data is not an array", paramNames(q))
 	}
 	stats, ok := r.obj["statistics"].(map[string]any)
 	if !ok {
-		t.Fatalf("%s: statistics is not an object", lstNames(q))
+		t.Fatalf("%s: statistics is not an object", paramNames(q))
 	}
 	for _, k := range []string{"count", "page", "page_size", "page_count"} {
 		if _, ok := stats[k]; !ok {
-			t.Errorf("%s: statistics lacks %q", lstNames(q), k)
+			t.Errorf("%s: statistics lacks %q", paramNames(q), k)
 		}
 	}
 	if len(stats) != 4 {
-		t.Errorf("%s: statistics has keys %v", lstNames(q), keys(stats))
+		t.Errorf("%s: statistics has keys %v", paramNames(q), keys(stats))
 	}
 	ids := make([]string, len(data))
 	for i, d := range data {
@@ -1155,9 +1145,9 @@ func TestListStatistics(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	c := e.newCustomer("List stats AB")
-	labels := lstPagingRows(c, 13)
+	labels := seedPagingRows(c, 13)
 	other := e.newCustomer("List stats other AB")
-	lstPagingRows(other, 4)
+	seedPagingRows(other, 4)
 	queries := []string{
 		"",
 		"_order_by=last_name",
@@ -1178,18 +1168,18 @@ func TestListStatistics(t *testing.T) {
 	}
 	for qi, qs := range queries {
 		t.Run(fmt.Sprintf("%02d", qi), func(t *testing.T) {
-			c := c.lstFor(t)
-			full := lstIDs(c.lstObjects(tenantPath, qs))
-			ids, st := c.lstStats(tenantPath, qs)
-			if !lstSameSeq(ids, full) {
-				t.Errorf("query %d %s: statistics data %s differs from the plain list %s", qi, lstNames(qs), labels.of(ids), labels.of(full))
+			c := c.forTest(t)
+			full := idsOf(c.listObjects(tenantPath, qs))
+			ids, st := c.listStatistics(tenantPath, qs)
+			if !sameSequence(ids, full) {
+				t.Errorf("query %d %s: statistics data %s differs from the plain list %s", qi, paramNames(qs), labels.of(ids), labels.of(full))
 			}
 			if n, ok := num(st["count"]); !ok || n != len(full) {
-				t.Errorf("query %d %s: count is not %d", qi, lstNames(qs), len(full))
+				t.Errorf("query %d %s: count is not %d", qi, paramNames(qs), len(full))
 			}
 			for _, k := range []string{"page", "page_size", "page_count"} {
 				if st[k] != nil {
-					t.Errorf("query %d %s: %s is not null when not paging", qi, lstNames(qs), k)
+					t.Errorf("query %d %s: %s is not null when not paging", qi, paramNames(qs), k)
 				}
 			}
 			for _, size := range []int{1, 3, 5, 1000} {
@@ -1198,13 +1188,13 @@ func TestListStatistics(t *testing.T) {
 					if k < 1 {
 						continue
 					}
-					ids, st := c.lstStats(tenantPath, lstJoin(qs, fmt.Sprintf("_page=%d&_page_size=%d", k, size)))
+					ids, st := c.listStatistics(tenantPath, joinQueries(qs, fmt.Sprintf("_page=%d&_page_size=%d", k, size)))
 					lo, hi := min((k-1)*size, len(full)), min(k*size, len(full))
-					if !lstSameSeq(ids, full[lo:hi]) {
-						t.Errorf("query %d %s page %d size %d: data %s, want %s", qi, lstNames(qs), k, size, labels.of(ids), labels.of(full[lo:hi]))
+					if !sameSequence(ids, full[lo:hi]) {
+						t.Errorf("query %d %s page %d size %d: data %s, want %s", qi, paramNames(qs), k, size, labels.of(ids), labels.of(full[lo:hi]))
 					}
 					if n, ok := num(st["count"]); !ok || n != len(full) {
-						t.Errorf("query %d %s page %d size %d: count is not the unpaged count %d", qi, lstNames(qs), k, size, len(full))
+						t.Errorf("query %d %s page %d size %d: count is not the unpaged count %d", qi, paramNames(qs), k, size, len(full))
 					}
 					if n, ok := num(st["page"]); !ok || n != k {
 						t.Errorf("query %d page %d size %d: page is not %d", qi, k, size, k)
@@ -1220,13 +1210,13 @@ func TestListStatistics(t *testing.T) {
 		})
 	}
 	// _statistics=false: the plain array.
-	if r := c.lstGet(tenantPath, "_statistics=false"); r.status != http.StatusOK || r.objects == nil {
+	if r := c.getList(tenantPath, "_statistics=false"); r.status != http.StatusOK || r.objects == nil {
 		t.Errorf("_statistics=false: status %d or body not an array", r.status)
 	}
 }
 
-// lstSlim is the slim field set of each resource (contract section 4).
-var lstSlim = map[string][]string{
+// slimFields is the slim field set of each resource (contract section 4).
+var slimFields = map[string][]string{
 	piPath:      {"id", "created_at", "tenant", "sub_tenant", "organization", "custom_id"},
 	tenantPath:  {"id", "created_at", "organization", "custom_id"},
 	subPath:     {"id", "created_at", "organization", "custom_id"},
@@ -1271,7 +1261,7 @@ func TestListSlim(t *testing.T) {
 	orders := map[string]string{piPath: "last_name", tenantPath: "-first_name", subPath: "email", orgPath: "name", addressPath: "city"}
 	personalValues := []string{"Slimfornamn", "Slimefternamn", "slim-example.com", "+4670555000", ssn, "Slimgatan", "Slimstad", "444 55", "Slimvard", "Slimbolaget"}
 	for _, path := range []string{piPath, tenantPath, subPath, orgPath, addressPath} {
-		slim := lstSlim[path]
+		slim := slimFields[path]
 		queries := []string{
 			"_slim=true",
 			"_slim=true&_search=" + url.QueryEscape(searches[path]),
@@ -1287,7 +1277,7 @@ func TestListSlim(t *testing.T) {
 			queries = append(queries, "_slim=true&first_name__istartswith=slim", "_slim=true&ssn="+url.QueryEscape(ssn))
 		}
 		for _, qs := range queries {
-			r := c.lstGet(path, qs)
+			r := c.getList(path, qs)
 			var objs []any
 			if strings.Contains(qs, "_statistics") {
 				objs, _ = r.obj["data"].([]any)
@@ -1295,7 +1285,7 @@ func TestListSlim(t *testing.T) {
 				objs = r.objects
 			}
 			if r.status != http.StatusOK || len(objs) == 0 {
-				t.Errorf("%s %s: status %d, %d objects; want 200 and at least one", pathLabel(path), lstNames(qs), r.status, len(objs))
+				t.Errorf("%s %s: status %d, %d objects; want 200 and at least one", pathLabel(path), paramNames(qs), r.status, len(objs))
 				continue
 			}
 			for i, o := range objs {
@@ -1305,28 +1295,28 @@ func TestListSlim(t *testing.T) {
 				want := append([]string(nil), slim...)
 				sort.Strings(want)
 				if !reflect.DeepEqual(got, want) {
-					t.Errorf("%s %s: object %d has fields %v, want %v", pathLabel(path), lstNames(qs), i, got, want)
+					t.Errorf("%s %s: object %d has fields %v, want %v", pathLabel(path), paramNames(qs), i, got, want)
 				}
 				if m["id"] == full[path]["id"] {
 					for _, k := range slim {
 						if !reflect.DeepEqual(m[k], full[path][k]) {
-							t.Errorf("%s %s: slim field %s differs from the full object's", pathLabel(path), lstNames(qs), k)
+							t.Errorf("%s %s: slim field %s differs from the full object's", pathLabel(path), paramNames(qs), k)
 						}
 					}
 				}
 			}
 			for _, v := range personalValues {
 				if strings.Contains(string(r.raw), v) {
-					t.Errorf("%s %s: the slim body holds a personal value", pathLabel(path), lstNames(qs))
+					t.Errorf("%s %s: the slim body holds a personal value", pathLabel(path), paramNames(qs))
 					break
 				}
 			}
 		}
 		// _slim=false and the default: every field.
 		for _, qs := range []string{"", "_slim=false"} {
-			for _, m := range c.lstObjects(path, lstJoin(qs, "id="+full[path]["id"].(string))) {
+			for _, m := range c.listObjects(path, joinQueries(qs, "id="+full[path]["id"].(string))) {
 				if !reflect.DeepEqual(m, full[path]) {
-					t.Errorf("%s %s: the listed object differs from the created one", pathLabel(path), lstNames(qs))
+					t.Errorf("%s %s: the listed object differs from the created one", pathLabel(path), paramNames(qs))
 				}
 			}
 		}
@@ -1337,7 +1327,7 @@ func TestListJSONL(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	c := e.newCustomer("List jsonl AB")
-	lstPagingRows(c, 11)
+	seedPagingRows(c, 11)
 	c.create(orgPath, map[string]any{"name": "Jsonl org"})
 	c.create(addressPath, map[string]any{"street": personal("Jsonlgatan"), "postal_code": personal("555 66"), "city": personal("Jsonlby"), "country": "Sverige", "latitude": 1.25})
 	cases := []struct{ path, query string }{
@@ -1357,40 +1347,40 @@ func TestListJSONL(t *testing.T) {
 		{piPath, ""},
 	}
 	for i, tc := range cases {
-		want := c.lstObjects(tc.path, tc.query)
-		r := c.lstGet(tc.path, lstJoin(tc.query, "_jsonl=true"))
+		want := c.listObjects(tc.path, tc.query)
+		r := c.getList(tc.path, joinQueries(tc.query, "_jsonl=true"))
 		if r.status != http.StatusOK {
-			t.Errorf("case %d %s: status %d (error keys %v)", i, lstNames(tc.query), r.status, keys(r.obj))
+			t.Errorf("case %d %s: status %d (error keys %v)", i, paramNames(tc.query), r.status, keys(r.obj))
 			continue
 		}
 		mt, _, err := mime.ParseMediaType(r.header.Get("Content-Type"))
 		if err != nil || mt != "application/jsonl" {
-			t.Errorf("case %d %s: Content-Type is not application/jsonl", i, lstNames(tc.query))
+			t.Errorf("case %d %s: Content-Type is not application/jsonl", i, paramNames(tc.query))
 		}
 		body := string(r.raw)
 		var lines []string
 		if body != "" {
 			if !strings.HasSuffix(body, "\n") {
-				t.Errorf("case %d %s: the last line does not end with a newline", i, lstNames(tc.query))
+				t.Errorf("case %d %s: the last line does not end with a newline", i, paramNames(tc.query))
 			}
 			lines = strings.Split(strings.TrimSuffix(body, "\n"), "\n")
 		}
 		if len(lines) != len(want) {
-			t.Errorf("case %d %s: %d lines, want %d objects", i, lstNames(tc.query), len(lines), len(want))
+			t.Errorf("case %d %s: %d lines, want %d objects", i, paramNames(tc.query), len(lines), len(want))
 			continue
 		}
 		for j, line := range lines {
 			var m map[string]any
 			if err := json.Unmarshal([]byte(line), &m); err != nil || m == nil {
-				t.Errorf("case %d %s: line %d is not a JSON object", i, lstNames(tc.query), j)
+				t.Errorf("case %d %s: line %d is not a JSON object", i, paramNames(tc.query), j)
 				continue
 			}
 			if !reflect.DeepEqual(m, want[j]) {
-				t.Errorf("case %d %s: line %d differs from element %d of the array form", i, lstNames(tc.query), j, j)
+				t.Errorf("case %d %s: line %d differs from element %d of the array form", i, paramNames(tc.query), j, j)
 			}
 		}
 	}
-	if r := c.lstGet(tenantPath, "_jsonl=false"); r.status != http.StatusOK || r.objects == nil {
+	if r := c.getList(tenantPath, "_jsonl=false"); r.status != http.StatusOK || r.objects == nil {
 		t.Errorf("_jsonl=false: status %d or body not a JSON array", r.status)
 	}
 }
@@ -1403,7 +1393,7 @@ func TestListSearch(t *testing.T) {
 	c := e.newCustomer("List search AB")
 	other := e.newCustomer("List search other AB")
 	ids := map[string]string{}
-	labels := lstLabels{}
+	labels := rowLabels{}
 	add := func(label, path string, body map[string]any) {
 		o := c.create(path, body)
 		ids[label] = o["id"].(string)
@@ -1483,29 +1473,29 @@ func TestListSearch(t *testing.T) {
 		{A, "nomatchxyz", nil},                 // nothing
 	}
 	for i, tc := range cases {
-		qs := lstQ("_search", tc.term)
-		got := lstIDs(c.lstObjects(tc.path, qs))
+		qs := queryOf("_search", tc.term)
+		got := idsOf(c.listObjects(tc.path, qs))
 		want := make([]string, len(tc.want))
 		for j, l := range tc.want {
 			want[j] = ids[l]
 		}
-		if !lstSameSet(got, want) {
+		if !sameSet(got, want) {
 			t.Errorf("case %d %s: got rows %s, want %s", i, pathLabel(tc.path), labels.of(got), labels.of(want))
 		}
 		if len(tc.want) == 0 {
-			r := c.lstGet(tc.path, qs)
+			r := c.getList(tc.path, qs)
 			if r.status != http.StatusOK || strings.TrimSpace(string(r.raw)) != "[]" {
 				t.Errorf("case %d %s: a non-matching term: status %d, not an empty array", i, pathLabel(tc.path), r.status)
 			}
 		}
 	}
 	// Search is AND-ed with filters.
-	got := lstIDs(c.lstObjects(T, lstQ("_search", "plainname", "first_name__icontains", "copy")))
-	if !lstSameSet(got, []string{ids["T4"]}) {
+	got := idsOf(c.listObjects(T, queryOf("_search", "plainname", "first_name__icontains", "copy")))
+	if !sameSet(got, []string{ids["T4"]}) {
 		t.Errorf("_search with a filter: got rows %s, want [T4]", labels.of(got))
 	}
-	got = lstIDs(c.lstObjects(T, lstQ("_search", "plainname", "custom_id__isnull", "false")))
-	if !lstSameSet(got, []string{ids["T1"]}) {
+	got = idsOf(c.listObjects(T, queryOf("_search", "plainname", "custom_id__isnull", "false")))
+	if !sameSet(got, []string{ids["T1"]}) {
 		t.Errorf("_search with a clear filter: got rows %s, want [T1]", labels.of(got))
 	}
 }
@@ -1515,7 +1505,7 @@ func TestListBothPaths(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	c := e.newCustomer("List paths AB")
-	lstPagingRows(c, 9)
+	seedPagingRows(c, 9)
 	org := c.create(orgPath, map[string]any{"name": "Paths org"})
 	c.create(addressPath, map[string]any{"street": personal("Vägvalsgatan"), "postal_code": personal("666 77"), "city": personal("Vägvalsby"), "country": "Sverige", "organization": ref(org)})
 	tn := c.create(tenantPath, map[string]any{"first_name": personal("Vägvalsson"), "organization": ref(org)})
@@ -1539,26 +1529,26 @@ func TestListBothPaths(t *testing.T) {
 		{addressPath, "organization__isnull=false"},
 	}
 	for i, tc := range cases {
-		a := c.lstGet(tc.path, tc.query)
-		b := c.lstGet(tc.path+"list/", tc.query)
+		a := c.getList(tc.path, tc.query)
+		b := c.getList(tc.path+"list/", tc.query)
 		if a.status != b.status {
-			t.Errorf("case %d %s %s: status %d on B, %d on B list/", i, pathLabel(tc.path), lstNames(tc.query), a.status, b.status)
+			t.Errorf("case %d %s %s: status %d on B, %d on B list/", i, pathLabel(tc.path), paramNames(tc.query), a.status, b.status)
 			continue
 		}
 		if a.status == http.StatusOK && string(a.raw) != string(b.raw) {
-			t.Errorf("case %d %s %s: bodies differ between B and B list/", i, pathLabel(tc.path), lstNames(tc.query))
+			t.Errorf("case %d %s %s: bodies differ between B and B list/", i, pathLabel(tc.path), paramNames(tc.query))
 		}
-		if a.status != http.StatusOK && !lstSameSet(keys(a.obj), keys(b.obj)) {
-			t.Errorf("case %d %s %s: error keys differ: %v vs %v", i, pathLabel(tc.path), lstNames(tc.query), keys(a.obj), keys(b.obj))
+		if a.status != http.StatusOK && !sameSet(keys(a.obj), keys(b.obj)) {
+			t.Errorf("case %d %s %s: error keys differ: %v vs %v", i, pathLabel(tc.path), paramNames(tc.query), keys(a.obj), keys(b.obj))
 		}
 		if a.header.Get("Content-Type") != b.header.Get("Content-Type") {
-			t.Errorf("case %d %s %s: Content-Type differs", i, pathLabel(tc.path), lstNames(tc.query))
+			t.Errorf("case %d %s %s: Content-Type differs", i, pathLabel(tc.path), paramNames(tc.query))
 		}
 		if mt, _, _ := mime.ParseMediaType(a.header.Get("Content-Type")); a.status == http.StatusOK && !strings.Contains(tc.query, "_jsonl") && mt != "application/json" {
-			t.Errorf("case %d %s %s: Content-Type is not application/json", i, pathLabel(tc.path), lstNames(tc.query))
+			t.Errorf("case %d %s %s: Content-Type is not application/json", i, pathLabel(tc.path), paramNames(tc.query))
 		}
 	}
-	if r := c.lstGet(tenantPath, ""); r.status != http.StatusOK || len(r.objects) != 10 {
+	if r := c.getList(tenantPath, ""); r.status != http.StatusOK || len(r.objects) != 10 {
 		t.Errorf("GET B: status %d, %d objects, want 200 and 10", r.status, len(r.objects))
 	}
 }
@@ -1598,12 +1588,12 @@ func TestListOtherCustomerInvisible(t *testing.T) {
 	}
 	for _, p := range paths {
 		aid, bid := p.a["id"].(string), p.b["id"].(string)
-		labels := lstLabels{aid: "own", bid: "other customer's"}
+		labels := rowLabels{aid: "own", bid: "other customer's"}
 		check := func(qs string, want []string) {
 			t.Helper()
-			got := lstIDs(a.lstObjects(p.path, qs))
-			if !lstSameSet(got, want) {
-				t.Errorf("%s %s: got rows %s, want %s", pathLabel(p.path), lstNames(qs), labels.of(got), labels.of(want))
+			got := idsOf(a.listObjects(p.path, qs))
+			if !sameSet(got, want) {
+				t.Errorf("%s %s: got rows %s, want %s", pathLabel(p.path), paramNames(qs), labels.of(got), labels.of(want))
 			}
 		}
 		check("", []string{aid})
@@ -1617,29 +1607,29 @@ func TestListOtherCustomerInvisible(t *testing.T) {
 			check("organization="+sb.org["id"].(string), nil)
 			check("organization__isnull=false", []string{aid})
 		}
-		ids, st := a.lstStats(p.path, "")
-		if !lstSameSet(ids, []string{aid}) || st["count"] != float64(1) {
+		ids, st := a.listStatistics(p.path, "")
+		if !sameSet(ids, []string{aid}) || st["count"] != float64(1) {
 			t.Errorf("%s: statistics count or data includes another customer's rows", pathLabel(p.path))
 		}
 		// And the other way round.
-		if got := lstIDs(b.lstObjects(p.path, "id__in="+aid+","+bid)); !lstSameSet(got, []string{bid}) {
+		if got := idsOf(b.listObjects(p.path, "id__in="+aid+","+bid)); !sameSet(got, []string{bid}) {
 			t.Errorf("%s: customer B sees rows %s", pathLabel(p.path), labels.of(got))
 		}
 	}
-	lbl := lstLabels{sa.pi["id"].(string): "own", sb.pi["id"].(string): "other customer's"}
+	lbl := rowLabels{sa.pi["id"].(string): "own", sb.pi["id"].(string): "other customer's"}
 	for _, qs := range []string{"tenant=" + sb.tenant["id"].(string), "tenant__in=" + sb.tenant["id"].(string), "organization=" + sb.org["id"].(string)} {
-		if got := lstIDs(a.lstObjects(piPath, qs)); len(got) != 0 {
-			t.Errorf("pi %s: got rows %s, want none", lstNames(qs), lbl.of(got))
+		if got := idsOf(a.listObjects(piPath, qs)); len(got) != 0 {
+			t.Errorf("pi %s: got rows %s, want none", paramNames(qs), lbl.of(got))
 		}
 	}
 	for _, term := range []string{"granninab", "Tenancy org B"} {
 		for _, path := range []string{tenantPath, orgPath} {
-			if got := lstIDs(a.lstObjects(path, lstQ("_search", term))); len(got) != 0 {
+			if got := idsOf(a.listObjects(path, queryOf("_search", term))); len(got) != 0 {
 				t.Errorf("%s: a search for another customer's value finds %d rows", pathLabel(path), len(got))
 			}
 		}
 	}
-	if got := lstIDs(a.lstObjects(tenantPath, lstQ("current_registered_address", sb.address["id"].(string)))); len(got) != 0 {
+	if got := idsOf(a.listObjects(tenantPath, queryOf("current_registered_address", sb.address["id"].(string)))); len(got) != 0 {
 		t.Errorf("tenant: filtering on another customer's address finds %d rows", len(got))
 	}
 }
@@ -1653,7 +1643,7 @@ func TestListReflectsWrites(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	c := e.newCustomer("List writes AB")
-	labels := lstLabels{}
+	labels := rowLabels{}
 	mk := func(label, path string, body map[string]any) map[string]any {
 		o := c.create(path, body)
 		labels[o["id"].(string)] = label
@@ -1670,8 +1660,8 @@ func TestListReflectsWrites(t *testing.T) {
 	// and returns the service-sorted ids.
 	check := func(step, path, order string) []string {
 		t.Helper()
-		service := c.lstObjects(path, "_order_by="+order)
-		db := c.lstObjects(path, "_order_by=-created_at")
+		service := c.listObjects(path, "_order_by="+order)
+		db := c.listObjects(path, "_order_by=-created_at")
 		if len(service) != len(db) {
 			t.Errorf("%s: %s lists %d objects sorted on %s, %d ordered by the database", step, pathLabel(path), len(service), order, len(db))
 		}
@@ -1684,17 +1674,17 @@ func TestListReflectsWrites(t *testing.T) {
 				t.Errorf("%s: %s object %s differs between the two lists", step, pathLabel(path), labels.of([]string{o["id"].(string)}))
 			}
 		}
-		searched := lstIDs(c.lstObjects(path, "_search=skriv&_order_by=-created_at"))
-		if !lstSameSeq(searched, lstIDs(db)) {
-			t.Errorf("%s: %s search lists %s, want %s", step, pathLabel(path), labels.of(searched), labels.of(lstIDs(db)))
+		searched := idsOf(c.listObjects(path, "_search=skriv&_order_by=-created_at"))
+		if !sameSequence(searched, idsOf(db)) {
+			t.Errorf("%s: %s search lists %s, want %s", step, pathLabel(path), labels.of(searched), labels.of(idsOf(db)))
 		}
-		return lstIDs(service)
+		return idsOf(service)
 	}
 	order := func(step string, want ...map[string]any) {
 		t.Helper()
 		got := check(step, tenantPath, "last_name")
-		w := lstIDs(want)
-		if !lstSameSeq(got, w) {
+		w := idsOf(want)
+		if !sameSequence(got, w) {
 			t.Errorf("%s: tenants sorted on last_name are %s, want %s", step, labels.of(got), labels.of(w))
 		}
 	}
@@ -1722,24 +1712,24 @@ func TestListReflectsWrites(t *testing.T) {
 		t.Fatalf("DELETE organization: status %d", r.status)
 	}
 	order("after deleting referenced objects", x4, x2, x1)
-	for _, o := range c.lstObjects(tenantPath, "_order_by=last_name") {
+	for _, o := range c.listObjects(tenantPath, "_order_by=last_name") {
 		if o["current_registered_address"] != nil || o["organization"] != nil {
 			t.Errorf("tenant %s still refers to a deleted object in a list sorted on last_name", labels.of([]string{o["id"].(string)}))
 		}
 	}
-	if got := lstIDs(c.lstObjects(tenantPath, "organization__isnull=false&first_name__icontains=skriv")); len(got) != 0 {
+	if got := idsOf(c.listObjects(tenantPath, "organization__isnull=false&first_name__icontains=skriv")); len(got) != 0 {
 		t.Errorf("a filter on a deleted organization still finds %s", labels.of(got))
 	}
 
 	// A bulk write shows; a failed one does not.
-	out := blkObjects(t, c.blkPost(tenantPath, []map[string]any{
+	out := bulkObjects(t, c.postBulk(tenantPath, []map[string]any{
 		{"id": x2["id"], "last_name": personal("Skrivlast-y")},
 		{"first_name": personal("Skrivina5"), "last_name": personal("Skrivlast-b")},
 	}), 2)
 	x5 := out[1]
 	labels[x5["id"].(string)] = "X5"
 	order("after a bulk write", x4, x5, x2, x1)
-	r := c.blkPost(tenantPath, []map[string]any{
+	r := c.postBulk(tenantPath, []map[string]any{
 		{"id": x4["id"], "last_name": personal("Skrivlast-0")},
 		{"first_name": personal("Skrivina6"), "last_name": personal("Skrivlast-00"), "email": "not-an-email"},
 	})
@@ -1756,7 +1746,7 @@ func TestListReflectsWrites(t *testing.T) {
 	if got := check("after cascade", piPath, "first_name"); len(got) != 0 {
 		t.Errorf("the cascaded protected identity is still listed: %s", labels.of(got))
 	}
-	if got := lstIDs(c.lstObjects(piPath, "first_name__icontains=skriv")); len(got) != 0 {
+	if got := idsOf(c.listObjects(piPath, "first_name__icontains=skriv")); len(got) != 0 {
 		t.Errorf("a filter still finds the cascaded protected identity %s", labels.of(got))
 	}
 	_ = pi
@@ -1793,7 +1783,7 @@ func TestListCaseFoldOfUpper(t *testing.T) {
 		for i, env := range []*env{e, uncached} {
 			r := env.send("GET", tenantPath+"?"+tc.query, nil, c.headers, "")
 			var got []string
-			for _, o := range lstArray(t, r, tenantPath, tc.query) {
+			for _, o := range objectsOf(t, r, tenantPath, tc.query) {
 				got = append(got, names[o["id"].(string)])
 			}
 			if !slices.Equal(got, tc.want) { // the names are not printed: personal values

@@ -30,20 +30,20 @@ func TestRulesRequiredFields(t *testing.T) {
 		{orgPath, map[string]any{"name": ""}, []string{"name"}},
 		{addressPath, map[string]any{}, []string{"street", "postal_code", "city", "country"}},
 		{addressPath, map[string]any{"street": personal("Kravgatan")}, []string{"postal_code", "city", "country"}},
-		{addressPath, fldWith(addressFull, "city", nil), []string{"city"}},
-		{addressPath, fldWith(addressFull, "country", nil), []string{"country"}},
-		{addressPath, fldWith(addressFull, "street", nil), []string{"street"}},
-		{addressPath, fldWith(addressFull, "postal_code", nil), []string{"postal_code"}},
+		{addressPath, withField(addressFull, "city", nil), []string{"city"}},
+		{addressPath, withField(addressFull, "country", nil), []string{"country"}},
+		{addressPath, withField(addressFull, "street", nil), []string{"street"}},
+		{addressPath, withField(addressFull, "postal_code", nil), []string{"postal_code"}},
 		{addressPath, map[string]any{"street": nil, "postal_code": nil, "city": nil, "country": nil, "custom_id": "req-2"},
 			[]string{"street", "postal_code", "city", "country"}},
 	}
 	for i, tc := range cases {
 		t.Run(fmt.Sprintf("create_%02d_%s", i, pathLabel(tc.path)), func(t *testing.T) {
-			errorKeys(t, c.fldFor(t).do("POST", tc.path, tc.body), tc.want...)
+			errorKeys(t, c.forTest(t).do("POST", tc.path, tc.body), tc.want...)
 		})
 	}
 	t.Run("patch", func(t *testing.T) {
-		c := c.fldFor(t)
+		c := c.forTest(t)
 		org := c.create(orgPath, map[string]any{"name": "Kravorg"})
 		op := orgPath + org["id"].(string) + "/"
 		errorKeys(t, c.do("PATCH", op, map[string]any{"name": nil}), "name")
@@ -79,17 +79,17 @@ func TestRulesCrossField(t *testing.T) {
 	f := c.fixtures()
 
 	t.Run("pi_both", func(t *testing.T) {
-		r := c.fldFor(t).do("POST", piPath, map[string]any{"tenant": ref(f.tenant), "sub_tenant": ref(f.sub)})
+		r := c.forTest(t).do("POST", piPath, map[string]any{"tenant": ref(f.tenant), "sub_tenant": ref(f.sub)})
 		errorKeys(t, r, "tenant", "sub_tenant")
 	})
 	t.Run("pi_neither", func(t *testing.T) {
-		c := c.fldFor(t)
+		c := c.forTest(t)
 		errorKeys(t, c.do("POST", piPath, map[string]any{}), "non_field_errors")
 		errorKeys(t, c.do("POST", piPath, map[string]any{"first_name": personal("Ingenina"), "organization": ref(f.org)}), "non_field_errors")
 		errorKeys(t, c.do("POST", piPath, map[string]any{"tenant": nil, "sub_tenant": nil}), "non_field_errors")
 	})
 	t.Run("pi_patch", func(t *testing.T) {
-		c := c.fldFor(t)
+		c := c.forTest(t)
 		pi := c.create(piPath, map[string]any{"tenant": ref(f.tenant)})
 		p := piPath + pi["id"].(string) + "/"
 		errorKeys(t, c.do("PATCH", p, map[string]any{"tenant": nil}), "non_field_errors")
@@ -103,14 +103,14 @@ func TestRulesCrossField(t *testing.T) {
 	names := []string{"first_name", "last_name", "corporate_name"}
 	for _, path := range []string{tenantPath, subPath} {
 		t.Run(pathLabel(path)+"_none", func(t *testing.T) {
-			c := c.fldFor(t)
+			c := c.forTest(t)
 			errorKeys(t, c.do("POST", path, map[string]any{}), "non_field_errors")
 			errorKeys(t, c.do("POST", path, map[string]any{"custom_id": "x", "email": personal("namnlos@example.se")}), "non_field_errors")
 			errorKeys(t, c.do("POST", path, map[string]any{"first_name": nil, "last_name": nil, "corporate_name": nil}), "non_field_errors")
 		})
 		for i, n := range names {
 			t.Run(fmt.Sprintf("%s_only_%d", pathLabel(path), i), func(t *testing.T) {
-				c := c.fldFor(t)
+				c := c.forTest(t)
 				obj := c.create(path, map[string]any{n: personal("Ensamnamn")})
 				p := path + obj["id"].(string) + "/"
 				// Clearing the only name is refused; the name stays.
@@ -130,7 +130,7 @@ func TestRulesCrossField(t *testing.T) {
 			})
 		}
 		t.Run(pathLabel(path)+"_clear_one_of_two", func(t *testing.T) {
-			c := c.fldFor(t)
+			c := c.forTest(t)
 			obj := c.create(path, map[string]any{"first_name": personal("Tvånamn"), "corporate_name": personal("Tvånamn AB")})
 			p := path + obj["id"].(string) + "/"
 			if r := c.do("PATCH", p, map[string]any{"first_name": nil}); r.status != http.StatusOK || r.obj["first_name"] != nil {
@@ -177,7 +177,7 @@ func TestRulesUniqueness(t *testing.T) {
 	f := c.fixtures()
 	for _, k := range []string{"tenant", "sub_tenant"} {
 		t.Run(k, func(t *testing.T) {
-			c := c.fldFor(t)
+			c := c.forTest(t)
 			target := f.tenant
 			if k == "sub_tenant" {
 				target = f.sub
@@ -205,7 +205,7 @@ func TestRulesUniqueness(t *testing.T) {
 		})
 	}
 	t.Run("organization_name", func(t *testing.T) {
-		c, other := c.fldFor(t), other.fldFor(t)
+		c, other := c.forTest(t), other.forTest(t)
 		org := c.create(orgPath, map[string]any{"name": "Samma Namn AB"})
 		errorKeys(t, c.do("POST", orgPath, map[string]any{"name": "Samma Namn AB"}), "name")
 		// Another customer may use the same name.
@@ -232,7 +232,7 @@ func TestRulesReferences(t *testing.T) {
 	c := e.newCustomer("Refs AB")
 	f := c.fixtures()
 	otherF := e.newCustomer("Other Refs AB").fixtures()
-	bases := fldBases(c)
+	bases := validCreateBodies(c)
 	const missing = "0b7c4f0e-8d52-4c7a-a1f3-6e2d9c8b7a65"
 	refFields := map[string][]string{
 		piPath:      {"tenant", "sub_tenant", "organization", "current_registered_address", "previous_address", "future_address"},
@@ -271,7 +271,7 @@ func TestRulesReferences(t *testing.T) {
 			}
 			for i, v := range bad {
 				t.Run(fmt.Sprintf("%s_%s_%02d", pathLabel(path), field, i), func(t *testing.T) {
-					c := c.fldFor(t)
+					c := c.forTest(t)
 					body := bases[path]()
 					if path == piPath && field == "tenant" {
 						body = map[string]any{"sub_tenant": nil}
@@ -279,7 +279,7 @@ func TestRulesReferences(t *testing.T) {
 					if path == piPath && field == "sub_tenant" {
 						body = map[string]any{"tenant": nil}
 					}
-					errorKeys(t, c.do("POST", path, fldWith(body, field, v)), field)
+					errorKeys(t, c.do("POST", path, withField(body, field, v)), field)
 					// The same on update.
 					obj := c.create(path, bases[path]())
 					p := path + obj["id"].(string) + "/"
@@ -294,7 +294,7 @@ func TestRulesReferences(t *testing.T) {
 	}
 	// A valid reference is accepted and returned in the wire form.
 	t.Run("valid", func(t *testing.T) {
-		c := c.fldFor(t)
+		c := c.forTest(t)
 		pi := c.create(piPath, map[string]any{
 			"tenant": ref(f.tenant), "organization": ref(f.org),
 			"current_registered_address": ref(f.address), "previous_address": ref(f.address), "future_address": ref(f.address),
@@ -360,7 +360,7 @@ func TestRulesBodyNotObject(t *testing.T) {
 	for _, path := range []string{piPath, tenantPath, subPath, orgPath, addressPath} {
 		for i, body := range bodies {
 			t.Run(fmt.Sprintf("%s_%d", pathLabel(path), i), func(t *testing.T) {
-				c := c.fldFor(t)
+				c := c.forTest(t)
 				if r := c.do("POST", path, body); r.status != http.StatusBadRequest {
 					t.Errorf("POST body %d: status %d, want 400", i, r.status)
 				}
