@@ -235,7 +235,7 @@ func (b *builder) bodySchema(res *schema.Resource, m mode, description string) o
 // description, as Pigello's reference writes them; a response's shows the
 // field's value in example, the resource's example object.
 func (b *builder) fieldSchema(res *schema.Resource, f *schema.Field, m mode, example map[string]any) obj {
-	s := obj{}
+	var s obj
 	switch f.Type {
 	case schema.ID:
 		s = obj{"type": "string", "format": "uuid", "readOnly": true}
