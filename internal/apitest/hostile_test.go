@@ -2,6 +2,10 @@ package apitest
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -411,4 +415,135 @@ func TestBodyCutShortIsNoSecurityEvent(t *testing.T) {
 	if got := e.metricValue(undecodable); got != before+1 {
 		t.Errorf("a whole body that does not decode: %v undecodable, want %v", got, before+1)
 	}
+}
+
+// A request whose client goes away while its work waits (here an audited
+// read, its entry queued behind a write lock held from outside) is no
+// failure of the service's: its work ends with the client's context, and
+// the request is logged and counted as aborted (status 499, nginx's "client
+// closed request"), never as a 500 with an error line, which would let any
+// client raise the error rate and the error log at will.
+func TestClientGoneIsNoServerError(t *testing.T) {
+	e := newEnv(t)
+	a := e.newCustomer("Gone Client AB")
+	tn := a.create(tenantPath, map[string]any{"last_name": personal("Borttagsson")})
+	pi := a.create(piPath, map[string]any{"tenant": ref(tn), "first_name": personal("Borttagina")})
+	path := piPath + pi["id"].(string) + "/"
+
+	raw := e.rawDB()
+	lock, err := raw.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback()
+	// Every append to the audit trail waits while this is held.
+	hold := "CREATE TABLE audit_hold (x INTEGER)"
+	if onPostgres() {
+		hold = "LOCK TABLE audit_entries IN SHARE MODE"
+	}
+	if _, err := lock.Exec(hold); err != nil {
+		t.Fatal(err)
+	}
+
+	// The first read leads its batch and waits for the lock; the second
+	// waits for that batch, until its client gives up.
+	first := make(chan int, 1)
+	go func() {
+		r, err := e.sendWith(context.Background(), "GET", path, a.headers)
+		if err != nil {
+			first <- 0
+			return
+		}
+		first <- r
+	}()
+	time.Sleep(300 * time.Millisecond)
+	const goneID = "4f0c2a43-7a1d-4a53-9c55-7d3b0d2f0b61"
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := e.sendWith(ctx, "GET", path, httpWithHeaders(a.headers, map[string]string{"X-Request-ID": goneID})); err == nil {
+		t.Fatal("the read answered while the audit trail was locked")
+	}
+	// The server learns that its client went away as the connection ends.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(suiteLog.String(), goneID) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := lock.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if status := <-first; status != http.StatusOK {
+		t.Errorf("the read that waited for the lock: status %d, want 200", status)
+	}
+
+	var line map[string]any
+	for _, l := range strings.Split(suiteLog.String(), "\n") {
+		if !strings.Contains(l, goneID) {
+			continue
+		}
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(l), &entry); err != nil {
+			t.Fatal(err)
+		}
+		if entry["level"] == "ERROR" {
+			t.Errorf("the client's going away was logged as an error: %v", entry["msg"])
+		}
+		if entry["msg"] == "request aborted" {
+			line = entry
+		}
+	}
+	if line == nil {
+		t.Fatal("no request line says the request was aborted")
+	}
+	if line["status"] != float64(statusClientClosed) || line["outcome"] != "aborted" {
+		t.Errorf("request line status %v outcome %v, want %d and aborted", line["status"], line["outcome"], statusClientClosed)
+	}
+	if n := e.metricSum(`accounts_http_requests_total{`, `status="500"`); n != 0 {
+		t.Errorf("%v requests counted as 500", n)
+	}
+	if n := e.metricSum(`accounts_http_requests_total{`, fmt.Sprintf(`status="%d"`, statusClientClosed)); n != 1 {
+		t.Errorf("%v requests counted as %d, want 1", n, statusClientClosed)
+	}
+}
+
+// statusClientClosed is the status the service logs and counts for a
+// request cut because its client went away.
+const statusClientClosed = 499
+
+// sendWith sends a request without a body under ctx and returns its status,
+// or the error of a request that got no answer.
+func (e *env) sendWith(ctx context.Context, method, path string, headers map[string]string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, e.server.URL+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return 0, err
+	}
+	return resp.StatusCode, nil
+}
+
+// metricSum adds up the samples of /metrics whose line starts with prefix
+// and holds label.
+func (e *env) metricSum(prefix, label string) float64 {
+	e.t.Helper()
+	r := e.send("GET", "/metrics", nil, nil, "")
+	var sum float64
+	for _, line := range strings.Split(string(r.raw), "\n") {
+		if !strings.HasPrefix(line, prefix) || !strings.Contains(line, label) {
+			continue
+		}
+		if i := strings.LastIndexByte(line, ' '); i > 0 {
+			v, _ := strconv.ParseFloat(line[i+1:], 64)
+			sum += v
+		}
+	}
+	return sum
 }

@@ -32,6 +32,10 @@ const reasonRequestTimeout = "request_timeout"
 // its body slowly, or not at all, would hold back its own 401 or 429 until
 // the read timeout, and make the process read for a caller it refused. An
 // answer that ends the connection is sent at once, and Go reads nothing.
+// Over HTTP/2 only the stream needs to end, and Go ends it by itself (it
+// resets a stream whose body is left unread, reading none of it), where
+// "Connection: close" would end the connection and every other stream on
+// it (a GOAWAY).
 var refusedUnread = map[apperr.Kind]bool{
 	apperr.Unauthenticated:  true,
 	apperr.Forbidden:        true,
@@ -48,7 +52,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		err = apperr.Refused(apperr.Overloaded, reasonRequestTimeout, time.Second)
 	}
 	kind := apperr.KindOf(err)
-	if refusedUnread[kind] && r.ContentLength != 0 {
+	if refusedUnread[kind] && r.ContentLength != 0 && r.ProtoMajor == 1 {
 		w.Header().Set("Connection", "close")
 	}
 	switch kind {
@@ -78,12 +82,27 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case apperr.Overloaded:
 		s.refuse(w, r, err, http.StatusServiceUnavailable, bodyOverloaded)
 	default:
+		if clientGone(r) {
+			// The client went away (it closed its connection, or reset
+			// its stream) and the work failed for that reason: no
+			// failure of the service's to log, and no one to answer.
+			// Cut the response, as a stream that fails half-way is:
+			// the request is logged and counted as aborted.
+			info(r.Context()).aborted = true
+			panic(http.ErrAbortHandler)
+		}
 		if store.Unavailable(err) {
 			s.databaseUnavailable(w, r, err)
 			return
 		}
 		s.internalError(w, r, err)
 	}
+}
+
+// clientGone reports whether the request's client went away before its
+// answer: its context ended, and not by the request's time limit.
+func clientGone(r *http.Request) bool {
+	return r.Context().Err() != nil && !timedOut(r.Context())
 }
 
 // databaseUnavailable answers a request that failed because the database

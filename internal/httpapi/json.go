@@ -90,7 +90,8 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, shap
 	return nil
 }
 
-// errBodyCutShort is a body whose connection ended before its last byte.
+// errBodyCutShort is a body that could not be read to its end: its
+// connection or stream ended, or its framing did not add up.
 var errBodyCutShort = errors.New("the body was cut short")
 
 // readExactJSON reads a JSON body of at most limit bytes. It answers 415
@@ -132,14 +133,14 @@ func readExactJSON(w http.ResponseWriter, r *http.Request, limit int64) ([]byte,
 			// The body did not arrive within the server's read timeout:
 			// the request ran out of time, whatever its bytes were.
 			return nil, apperr.Refused(apperr.Overloaded, reasonRequestTimeout, time.Second)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			// The connection ended inside the body: a client that went
-			// away, or a network that dropped it. Still a 400 (for a
-			// client that only closed its side), but no security event:
-			// nothing was sent that did not decode.
-			return nil, apperr.New(apperr.Malformed, errBodyCutShort)
 		}
-		return nil, apperr.New(apperr.Malformed, err)
+		// The body ended other than where it said it would: its
+		// connection ended inside it (a client that went away, a network
+		// that dropped it), or, over HTTP/2, its stream was reset or
+		// carried another length than its content-length. Still a 400
+		// (for a client that only closed its side), but no security
+		// event: nothing was sent that did not decode.
+		return nil, apperr.New(apperr.Malformed, errBodyCutShort)
 	}
 	if !json.Valid(data) {
 		return nil, apperr.New(apperr.Malformed, nil)

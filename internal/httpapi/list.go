@@ -33,6 +33,9 @@ type listWriter struct {
 	scratch []byte
 	started bool
 	n       int
+	// sendErr is the first error writing to the client: a client that
+	// went away, or did not take the stream in time.
+	sendErr error
 }
 
 // holdBack is how many objects a list holds before it starts streaming:
@@ -146,6 +149,14 @@ func (lw *listWriter) object(obj records.Object) error {
 	}
 	lw.scratch = b
 	_, err := lw.buf.Write(b)
+	return lw.sent(err)
+}
+
+// sent records err, the outcome of a write to the client, and returns it.
+func (lw *listWriter) sent(err error) error {
+	if err != nil && lw.sendErr == nil {
+		lw.sendErr = err
+	}
 	return err
 }
 
@@ -170,7 +181,7 @@ func (lw *listWriter) finish(count int) error {
 		lw.buf.WriteByte(']')
 	}
 	if err := lw.buf.Flush(); err != nil {
-		return err
+		return lw.sent(err)
 	}
 	lw.release()
 	return nil
@@ -199,9 +210,13 @@ func (h resourceHandlers) list(w http.ResponseWriter, r *http.Request) {
 		h.s.writeError(w, r, err)
 	default:
 		// The status is already out: cut the connection so the client sees a
-		// broken response, never a short list that looks complete.
+		// broken response, never a short list that looks complete. A
+		// client that went away or stalled is no failure of the service's:
+		// its request line says "aborted", and that is all.
 		info(r.Context()).aborted = true
-		h.s.log.ErrorContext(r.Context(), "list failed while streaming", "request_id", requestID(r.Context()), "error", err.Error())
+		if lw.sendErr == nil && !clientGone(r) {
+			h.s.log.ErrorContext(r.Context(), "list failed while streaming", "request_id", requestID(r.Context()), "error", err.Error())
+		}
 		panic(http.ErrAbortHandler)
 	}
 }

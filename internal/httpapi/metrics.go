@@ -37,7 +37,7 @@ func newMetrics(reg *prometheus.Registry, limits *limit.Limits) *metrics {
 		}, []string{"route", "status"}),
 		aborted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "accounts_http_responses_aborted_total",
-			Help: "Responses that began but did not arrive whole (cut on purpose, the client gone, or a write deadline passed), by route pattern.",
+			Help: "Responses that did not arrive whole (cut on purpose, the client gone, or a write deadline passed), by route pattern.",
 		}, []string{"route"}),
 		securityEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "accounts_security_events_total",

@@ -35,7 +35,8 @@ type requestInfo struct {
 	echo      string
 	route     string
 	principal auth.Principal
-	// aborted is set when the response was cut on purpose after it began.
+	// aborted is set when the response was cut on purpose: after it
+	// began, or before it did because its client went away.
 	aborted bool
 	// deadline bounds the work of the request (see withDeadline).
 	deadline *deadline
@@ -94,6 +95,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if r.ProtoMajor >= 2 {
+			trimHeaderSpace(r.Header)
+		}
 		ri := &requestInfo{route: "unmatched"}
 		incoming := ""
 		if ids := r.Header.Values("X-Request-ID"); len(ids) == 1 {
@@ -115,7 +119,12 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		// Deferred, so that a request whose connection is cut on purpose
 		// (a stream that failed half-way) is still logged and counted.
 		defer func() {
-			if sw.status == 0 {
+			switch {
+			case sw.status != 0:
+			case ri.aborted:
+				// Cut before any answer: its client went away.
+				sw.status = statusClientClosedRequest
+			default:
 				sw.status = http.StatusOK
 			}
 			elapsed := time.Since(start)
@@ -141,6 +150,23 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r.WithContext(ctx))
 	})
 }
+
+// trimHeaderSpace takes the spaces and tabs around each header value off,
+// as Go's HTTP/1 server does as it reads them (RFC 9110, 5.5) and its
+// HTTP/2 server does not (RFC 9113, 8.2.1, calls such a field malformed,
+// and Go passes it on): so a request means the same over either.
+func trimHeaderSpace(h http.Header) {
+	for _, values := range h {
+		for i, v := range values {
+			values[i] = strings.Trim(v, " \t")
+		}
+	}
+}
+
+// statusClientClosedRequest is the status that the request log and the
+// metrics give a request cut before any answer because its client went
+// away (nginx's 499). It is never sent: there is no one to send it to.
+const statusClientClosedRequest = 499
 
 // ambiguousFraming reports whether a request's body may end elsewhere for
 // a proxy in front than for Go, which then must not read another request
