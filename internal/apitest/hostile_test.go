@@ -547,3 +547,93 @@ func (e *env) metricSum(prefix, label string) float64 {
 	}
 	return sum
 }
+
+// A list its client does not take holds no read transaction: it is read
+// whole (under the read-ahead bound) before anything goes out, so a slow
+// or stalled reader can't keep SQLite's WAL from being checkpointed and
+// restarted (it would grow with every write meanwhile), nor a PostgreSQL
+// snapshot open. The server here has a 64 KiB send buffer and the client
+// a 16 KiB receive buffer, so that a list of 1,500 (some 370 KB) written
+// as it was read would stall inside its transaction.
+func TestStalledListHoldsNoReadTransaction(t *testing.T) {
+	e := newEnv(t)
+	a := e.newCustomer("Stalled List AB")
+	a.seedOrganizations("Stalled Org", 1500)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(e.app.Handler)
+	srv.Listener.Close()
+	srv.Listener = smallSendBuffers{ln}
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(16 << 10)
+	var head strings.Builder
+	head.WriteString("GET " + orgPath + " HTTP/1.1\r\nHost: test\r\n")
+	for k, v := range a.headers {
+		head.WriteString(k + ": " + v + "\r\n")
+	}
+	if _, err := conn.Write([]byte(head.String() + "\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// The list of 1,500 is read in well under this; its answer then waits
+	// for a client that does not read.
+	time.Sleep(time.Second)
+	a.create(orgPath, map[string]any{"name": "Written Meanwhile"})
+
+	raw := e.rawDB()
+	if onPostgres() {
+		open := raw.count(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()`)
+		if open != 0 {
+			t.Errorf("%d transactions held open while the list waits for its client", open)
+		}
+	} else {
+		c, err := raw.db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.ExecContext(context.Background(), "PRAGMA busy_timeout = 0"); err != nil {
+			t.Fatal(err)
+		}
+		var busy, frames, copied int
+		if err := c.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
+			t.Fatal(err)
+		}
+		if busy != 0 {
+			t.Errorf("the WAL can't be checkpointed and restarted while the list waits for its client (%d of %d frames copied)", copied, frames)
+		}
+	}
+
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the list: %v", err)
+	}
+	var objs []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&objs); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the list: status %d, %v", resp.StatusCode, err)
+	}
+	if len(objs) != 1500 {
+		t.Errorf("the list has %d organizations, want the 1,500 there were when it was read", len(objs))
+	}
+}
+
+// smallSendBuffers gives every accepted connection a 64 KiB send buffer.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		c.(*net.TCPConn).SetWriteBuffer(64 << 10)
+	}
+	return c, err
+}

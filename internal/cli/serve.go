@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,9 +30,16 @@ const (
 	writeSlack        = 30 * time.Second
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 64 << 10
-	// drainTimeout bounds how long a shutdown waits for in-flight requests.
-	drainTimeout = 30 * time.Second
 )
+
+// drainTimeout bounds how long a shutdown waits for in-flight requests;
+// what is still in flight then is cut. A variable for the tests alone.
+var drainTimeout = 30 * time.Second
+
+// cutGrace is how long a shutdown whose drain time ran out waits for the
+// requests it cut to end (their handlers see their connections closed) and
+// be logged, before the database is closed under them.
+const cutGrace = 5 * time.Second
 
 func newLogger(io IO) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(io.Stderr, nil))
@@ -149,11 +157,28 @@ func runServe(ctx context.Context, cfg config.Config, io IO) error {
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	defer cancel()
 	shutdown := make([]error, len(listeners))
+	var cut atomic.Bool
 	var wg sync.WaitGroup
 	for i, l := range listeners {
-		wg.Go(func() { shutdown[i] = l.srv.Shutdown(drainCtx) })
+		wg.Go(func() {
+			err := l.srv.Shutdown(drainCtx)
+			if errors.Is(err, context.DeadlineExceeded) {
+				// A request still in flight (a client taking a long list
+				// slowly, say) is cut, as a stalled one would be: the stop
+				// is still a clean one.
+				cut.Store(true)
+				err = l.srv.Close()
+			}
+			shutdown[i] = err
+		})
 	}
 	wg.Wait()
+	if cut.Load() {
+		log.Warn("shutting down: the drain time ran out, requests still in flight were cut", "drain_timeout", drainTimeout.String())
+		for end := time.Now().Add(cutGrace); app.Limits.Usage().InFlight > 0 && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	errs = append(errs, shutdown...)
 	for range pending {
 		if err := <-served; !errors.Is(err, http.ErrServerClosed) {

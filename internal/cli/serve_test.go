@@ -547,6 +547,41 @@ func TestServeLogsEveryRequestByShutdown(t *testing.T) {
 	}
 }
 
+// A request still in flight when the drain time runs out (here one whose
+// body never arrives) is cut, and the stop is still a clean one: serve
+// returns nil (the process exits 0), with the cut request logged.
+func TestServeCutsWhatOutlastsTheDrain(t *testing.T) {
+	defer func(d time.Duration) { drainTimeout = d }(drainTimeout)
+	drainTimeout = time.Second
+	c := newCLIEnv(t)
+	cu := c.customer("Drained AB")
+	var cl cliClient
+	c.runJSON(&cl, "client", "create", "--customer", cu.ID, "--json")
+	s := c.serve("--addr", "127.0.0.1:0")
+	conn, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var head strings.Builder
+	head.WriteString("POST /sales/organization/ HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n")
+	for k, v := range cl.Headers {
+		head.WriteString(k + ": " + v + "\r\n")
+	}
+	if _, err := conn.Write([]byte(head.String() + "\r\n" + `{"name": `)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	s.stopCleanly(t)
+	if took := time.Since(start); took > drainTimeout+cutGrace {
+		t.Errorf("the stop took %v", took)
+	}
+	if n := s.log.count("request") + s.log.count("request aborted"); n != 1 {
+		t.Errorf("%d request lines for the request that was cut, want 1", n)
+	}
+}
+
 // serve raises GOMAXPROCS to two when the process may use one CPU, and
 // leaves it as the operator set it.
 func TestAtLeastTwoProcs(t *testing.T) {

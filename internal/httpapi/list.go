@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"accounts/internal/limit"
 	"accounts/internal/query"
 	"accounts/internal/records"
 )
@@ -17,14 +18,30 @@ import (
 // holdBack objects before anything goes out (a page is never more), so that a list that fails or
 // is refused early (records asks for an expensive-work slot once a list
 // has read that many rows) still gets a clean error response, and a page
-// is one write. Past that it writes each object as it comes, so an unpaged
-// list streams without holding the result in memory.
+// is one write.
+//
+// Past that it goes on holding the list, up to readAhead bytes, while the
+// list memory lets it: a list is read from the database in one read
+// transaction, and a client that takes its answer slowly (or an HTTP/2
+// client that grants it a trickle) would otherwise hold that transaction
+// open as long as it liked, and with it SQLite's WAL, which no checkpoint
+// can then restart, and which grows with every write meanwhile (on
+// PostgreSQL, a snapshot that holds back vacuum). Held, the list is read
+// at the database's pace and sent at the client's once the transaction
+// has ended. Only a list larger than that streams as it is read, each
+// object as it comes, without holding the result in memory.
 type listWriter struct {
-	w    http.ResponseWriter
-	r    *http.Request
-	q    query.Query
-	buf  *bufio.Writer
-	held []byte
+	w      http.ResponseWriter
+	r      *http.Request
+	q      query.Query
+	limits *limit.Limits
+	buf    *bufio.Writer
+	held   []byte
+	// reserved is the list memory held for held (Limits.HoldListMemory).
+	reserved int64
+	// streaming is set once holding more was refused: the list is then
+	// written as it is read.
+	streaming bool
 	// heldBuf is the pooled slice held grows in, returned to listBuffers
 	// once held has been written.
 	heldBuf *[]byte
@@ -42,6 +59,15 @@ type listWriter struct {
 // as many as records may read before it counts a list as expensive (and
 // then perhaps refuses it), so that every refusal comes before the answer.
 const holdBack = records.ExpensiveRows
+
+// readAhead bounds how much of a list is held in memory before anything
+// goes out (some 80,000 protected identities in their full form), and
+// stretchBytes is how much of what was held a client is given
+// streamSlack to take at a time.
+const (
+	readAhead    = 32 << 20
+	stretchBytes = 64 << 10
+)
 
 // streamSlack is how long a client of a streaming list may take to accept
 // the next stretch of it (streamStep objects): every stretch sets a new
@@ -66,9 +92,9 @@ var (
 
 const maxPooledListBuffer = 512 << 10
 
-func newListWriter(w http.ResponseWriter, r *http.Request, q query.Query) *listWriter {
+func newListWriter(w http.ResponseWriter, r *http.Request, q query.Query, limits *limit.Limits) *listWriter {
 	held := listBuffers.Get().(*[]byte)
-	return &listWriter{w: w, r: r, q: q, held: (*held)[:0], heldBuf: held}
+	return &listWriter{w: w, r: r, q: q, limits: limits, held: (*held)[:0], heldBuf: held}
 }
 
 // start writes the status, headers and what was held back.
@@ -83,12 +109,47 @@ func (lw *listWriter) start() {
 	lw.w.WriteHeader(http.StatusOK)
 	lw.buf = listWriters.Get().(*bufio.Writer)
 	lw.buf.Reset(lw.w)
-	lw.buf.Write(lw.held) // copied out (or buffered) before Write returns
+	// Copied out (or buffered) before Write returns; a stretch at a time,
+	// each with its own deadline.
+	for rest := lw.held; len(rest) > 0 && lw.sendErr == nil; {
+		n := min(len(rest), stretchBytes)
+		_, err := lw.buf.Write(rest[:n])
+		lw.sent(err)
+		if rest = rest[n:]; len(rest) > 0 {
+			lw.renew()
+		}
+	}
 	if cap(lw.held) <= maxPooledListBuffer {
 		*lw.heldBuf = lw.held
 		listBuffers.Put(lw.heldBuf)
 	}
 	lw.held, lw.heldBuf = nil, nil
+	lw.dropReserved()
+}
+
+// holdMore reports whether the list may go on gathering in memory, taking
+// list memory for what it holds; when not, it is to stream from now on.
+func (lw *listWriter) holdMore() bool {
+	held := int64(cap(lw.held))
+	if lw.streaming || held > readAhead {
+		lw.streaming = true
+		return false
+	}
+	if held > lw.reserved {
+		if lw.limits.HoldListMemory(held-lw.reserved) != nil {
+			lw.streaming = true
+			return false
+		}
+		lw.reserved = held
+	}
+	return true
+}
+
+// dropReserved gives back the list memory held; the handler defers it, for
+// a list that ends before it starts.
+func (lw *listWriter) dropReserved() {
+	lw.limits.ReleaseListMemory(lw.reserved)
+	lw.reserved = 0
 }
 
 // release returns the stream's writer once the list is written: a list
@@ -143,7 +204,16 @@ func (lw *listWriter) object(obj records.Object) error {
 	if !lw.started {
 		lw.held = b
 		if lw.n > holdBack {
+			if lw.holdMore() {
+				if lw.n%streamStep == 0 {
+					// Reading on is progress: the request's time limit
+					// is for a list that stopped.
+					info(lw.r.Context()).deadline.extend()
+				}
+				return nil
+			}
 			lw.start()
+			return lw.sendErr
 		}
 		return nil
 	}
@@ -199,7 +269,8 @@ func (h resourceHandlers) list(w http.ResponseWriter, r *http.Request) {
 		h.s.writeError(w, r, err)
 		return
 	}
-	lw := newListWriter(w, r, q)
+	lw := newListWriter(w, r, q, h.s.limits)
+	defer lw.dropReserved()
 	count, err := h.s.records.List(r.Context(), principal(r.Context()), h.res, q, lw.object)
 	if err == nil {
 		err = lw.finish(count)

@@ -10,7 +10,8 @@ import (
 )
 
 // TestConnectionSettings checks each pool's settings as SQLite reports
-// them: all durable (WAL, synchronous=FULL) with foreign keys on, and only
+// them: all durable (WAL, synchronous=FULL) with foreign keys on, a WAL
+// cut back to 64 MiB when it restarts, and only
 // the writer keeping its sub-journals in memory and checkpointing every
 // 10,000 pages (writerPragmas).
 func TestConnectionSettings(t *testing.T) {
@@ -26,7 +27,7 @@ func TestConnectionSettings(t *testing.T) {
 		name, tempStore, checkpoint string
 		db                          *sql.DB
 	}{{"writer", "2", "10000", db.writer}, {"admin", "0", "1000", db.admin}, {"reader", "0", "1000", db.reader}} {
-		want := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1",
+		want := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "journal_size_limit": "67108864",
 			"temp_store": pool.tempStore, "wal_autocheckpoint": pool.checkpoint}
 		for pragma, value := range want {
 			var got string
