@@ -559,17 +559,8 @@ func TestStalledListHoldsNoReadTransaction(t *testing.T) {
 	e := newEnv(t)
 	a := e.newCustomer("Stalled List AB")
 	a.seedOrganizations("Stalled Org", 1500)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(e.app.Handler)
-	srv.Listener.Close()
-	srv.Listener = smallSendBuffers{ln}
-	srv.Start()
-	t.Cleanup(srv.Close)
-
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	slow := e.smallBufferServer()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(slow.server.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,6 +616,25 @@ func TestStalledListHoldsNoReadTransaction(t *testing.T) {
 	if len(objs) != 1500 {
 		t.Errorf("the list has %d organizations, want the 1,500 there were when it was read", len(objs))
 	}
+}
+
+// smallBufferServer returns e with a server of its own on e's service,
+// whose connections have 64 KiB send buffers: an answer larger than that
+// waits for its client.
+func (e *env) smallBufferServer() *env {
+	e.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(e.app.Handler)
+	srv.Listener.Close()
+	srv.Listener = smallSendBuffers{ln}
+	srv.Start()
+	e.t.Cleanup(srv.Close)
+	s := *e
+	s.server = srv
+	return &s
 }
 
 // smallSendBuffers gives every accepted connection a 64 KiB send buffer.

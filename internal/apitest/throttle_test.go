@@ -247,7 +247,11 @@ func TestAbortedStreamIsLoggedAsAborted(t *testing.T) {
 	a := e.newCustomer("Abort AB")
 	a.seedOrganizations("Abort Org", 5000)
 	const requestID = "7d0c5a3e-1b2f-4c6d-9e8a-3f5b7c9d1e20"
-	conn := e.dialRaw("GET", orgPath, httpWithHeaders(a.headers, map[string]string{"X-Request-ID": requestID}), "")
+	// A server that can't put the whole list in its socket's buffer: the
+	// list (held in memory until read) is still being written when the
+	// client goes.
+	slow := e.smallBufferServer()
+	conn := slow.dialRaw("GET", orgPath, httpWithHeaders(a.headers, map[string]string{"X-Request-ID": requestID}), "")
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("stream did not start: %v", err)
