@@ -15,11 +15,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"accounts/internal/seal"
 	"accounts/internal/store/dialect"
 	"accounts/internal/store/pgsafe"
 	"accounts/internal/store/postgres"
+	"accounts/internal/store/sqlite"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
@@ -101,7 +103,7 @@ func Open(ctx context.Context, location string) (_ *Store, err error) {
 	if s.pg {
 		blob = "bytea"
 	}
-	if err := s.createTables(ctx, []string{`CREATE TABLE IF NOT EXISTS customer_keys (
+	if err := s.createTablesWhileBusy(ctx, []string{`CREATE TABLE IF NOT EXISTS customer_keys (
 		customer_id TEXT    NOT NULL,
 		purpose     TEXT    NOT NULL CHECK (purpose IN ('data', 'index')),
 		version     INTEGER NOT NULL,
@@ -128,6 +130,27 @@ const createLock = 0x6b657973746f7265 // "keystore"
 // transaction. On PostgreSQL it holds createLock first: two of them at once
 // both find no table and the second fails on a catalog constraint, so that
 // one of several processes starting together on a new key store would exit.
+// createTablesWhileBusy is createTables, run again while a new SQLite file
+// is busy: processes opening it at once each switch it to WAL, and SQLite
+// answers SQLITE_BUSY at once, without waiting, to one that meets another
+// setting up the WAL's index.
+func (s *Store) createTablesWhileBusy(ctx context.Context, tables []string) error {
+	for attempt := 1; ; attempt++ {
+		err := s.createTables(ctx, tables)
+		if s.pg || attempt == createAttempts || !sqlite.Busy(err) {
+			return err
+		}
+		time.Sleep(createRetryPause)
+	}
+}
+
+// createAttempts and createRetryPause bound the retries of createTables
+// while a new SQLite file is busy: a second in all.
+const (
+	createAttempts   = 20
+	createRetryPause = 50 * time.Millisecond
+)
+
 func (s *Store) createTables(ctx context.Context, tables []string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if s.pg {

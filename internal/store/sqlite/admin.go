@@ -103,7 +103,7 @@ const adminBusyRuns = 4
 func whileBusy(op func() error) error {
 	for run := 1; ; run++ {
 		err := op()
-		if run == adminBusyRuns || !busy(err) {
+		if run == adminBusyRuns || !Busy(err) {
 			return err
 		}
 	}

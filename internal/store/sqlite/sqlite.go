@@ -389,7 +389,7 @@ func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 	ctx := context.Background()
 	tx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
-		if busy(err) {
+		if Busy(err) {
 			// Another process (a command, another server) held the
 			// write lock past the busy timeout: nothing of the batch
 			// was written, and its requests may be sent again.
@@ -406,9 +406,9 @@ func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 	return tx.Commit()
 }
 
-// busy reports whether err is SQLite's SQLITE_BUSY (of any extended code):
+// Busy reports whether err is SQLite's SQLITE_BUSY (of any extended code):
 // the lock it needed stayed taken past the busy timeout.
-func busy(err error) bool {
+func Busy(err error) bool {
 	var se *sqlite3.Error
 	return errors.As(err, &se) && se.Code()&0xff == sqlite3lib.SQLITE_BUSY
 }
