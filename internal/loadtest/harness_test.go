@@ -209,11 +209,27 @@ func sampleCPU(serverPid int) servetest.CPUSample {
 }
 
 // disturbedCores is how much foreign load makes a timing measurement
-// worth taking again when it misses its bound: a quarter of a processor
-// taken on average, on a machine of two, is time the server and its probe
-// did not get. A measurement that misses its bound on an otherwise quiet
-// machine is never taken again.
+// worth taking up to maxAttempts times when it misses its bound: a quarter
+// of a processor taken on average, on a machine of two, is time the server
+// and its probe did not get.
 const disturbedCores = 0.25
 
 // maxAttempts is how often a disturbed timing measurement is taken in all.
 const maxAttempts = 3
+
+// quietAttempts is how often a measurement on an otherwise quiet machine
+// is taken in all: a virtual machine's host may take time from it that no
+// process here shows (steal time). On 2026-12-01 the flood's p99 of the
+// same commit was 109.7 and 90.2 ms in two runs a minute apart, against a
+// bound of 100: one miss is noise, two in a row a regression.
+const quietAttempts = 2
+
+// measureAgain reports whether a timing measurement that missed its bound
+// at attempt, while other processes kept foreign cores busy, is taken
+// again.
+func measureAgain(foreign float64, attempt int) bool {
+	if foreign >= disturbedCores {
+		return attempt < maxAttempts
+	}
+	return attempt < quietAttempts
+}
