@@ -24,6 +24,10 @@ import (
 type Error struct {
 	Code       string
 	Constraint string
+	// Connecting is set when the server refused a connection, not a
+	// statement: whatever its reason (a database closed to connections,
+	// a login it no longer takes), no statement ran.
+	Connecting bool
 }
 
 func (e *Error) Error() string {
@@ -33,13 +37,17 @@ func (e *Error) Error() string {
 	return "postgres: SQLSTATE " + e.Code
 }
 
-// Unavailable reports whether the server refused the statement because its
-// connection is going or gone, or it takes no connections (store.Unavailable):
-// a connection exception (class 08), an ended backend (57P01
-// admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now), or too
-// many connections (53300). Nothing of such a statement committed, unless
-// it was a COMMIT, which the caller then says (a wrapper of its own).
+// Unavailable reports whether the server refused the connection, or
+// refused the statement because its connection is going or gone, or it
+// takes no connections (store.Unavailable): a connection exception (class
+// 08), an ended backend (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03
+// cannot_connect_now), or too many connections (53300). Nothing of such a
+// statement committed, unless it was a COMMIT, which the caller then says
+// (a wrapper of its own).
 func (e *Error) Unavailable() bool {
+	if e.Connecting {
+		return true
+	}
 	switch e.Code {
 	case "57P01", "57P02", "57P03", "53300":
 		return true
@@ -98,7 +106,7 @@ func Err(err error) error {
 	case errors.As(err, &ce):
 		unsafe = ce
 		if errors.As(ce, &pe) {
-			safe = &Error{Code: pe.Code}
+			safe = &Error{Code: pe.Code, Connecting: true}
 		} else {
 			cause := ce.Unwrap()
 			safe = &connectError{msg: "could not connect: " + strings.ReplaceAll(cause.Error(), "\n", "; "), cause: cause}

@@ -141,6 +141,33 @@ func TestUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+
+	// A server that refuses the connection itself, whatever its code
+	// (here 55000, a database an administrator closed to connections):
+	// no statement ran.
+	if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS pgsafe_closed`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE DATABASE pgsafe_closed ALLOW_CONNECTIONS false`); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal("ACCOUNTS_TEST_POSTGRES does not parse")
+	}
+	u.Path = "/pgsafe_closed"
+	closed := Err(connect(t, u.String()))
+	var e *Error
+	if !errors.As(closed, &e) || e.Code != "55000" {
+		t.Fatalf("a database closed to connections: %v, want SQLSTATE 55000", closed)
+	}
+	if !store.Unavailable(closed) || !store.Unavailable(fmt.Errorf("keystore: reading: %w", closed)) {
+		t.Error("a connection the server refused: not unavailable")
+	}
+	if _, err := conn.Exec(ctx, `DROP DATABASE pgsafe_closed`); err != nil {
+		t.Fatal(err)
+	}
+
 	conn.PgConn().Conn().Close()
 	var one int
 	err = conn.QueryRow(ctx, "SELECT 1").Scan(&one)
