@@ -136,7 +136,13 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error, statu
 // rules, columns and kinds) and answers the contract's 500 body.
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
 	id := requestID(r.Context())
-	s.log.ErrorContext(r.Context(), "request failed", "request_id", id, "error", err.Error())
+	attrs := []any{"request_id", id, "error", err.Error()}
+	if store.IsOutcomeUnknown(err) {
+		// A COMMIT that failed after it may have taken effect: the
+		// operator reading the line can tell it from a failure of ours.
+		attrs = append(attrs, "outcome", "unknown")
+	}
+	s.log.ErrorContext(r.Context(), "request failed", attrs...)
 	writeJSON(w, http.StatusInternalServerError, internalErrorBody(id))
 }
 

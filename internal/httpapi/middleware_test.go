@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"accounts/internal/store"
 )
 
 // mwLockedBuffer is a log sink safe for concurrent writes.
@@ -161,6 +164,31 @@ func TestRequestIDLoggedOnlyWhenUUID(t *testing.T) {
 		}
 		if id == "" || !strings.Contains(logBuf.String(), `"request_id":"`+id+`"`) {
 			t.Errorf("500 body request_id %q is not the id in the log", id)
+		}
+	}
+}
+
+// A write whose COMMIT failed after it may have taken effect is a 500 like
+// any other, but its log line says that its outcome is unknown, which a
+// failure of the service's own does not.
+func TestOutcomeUnknownIsLoggedSo(t *testing.T) {
+	for _, tc := range []struct {
+		err     error
+		unknown bool
+	}{
+		{store.OutcomeUnknown(store.MarkUnavailable(errors.New("connection lost"))), true},
+		{fmt.Errorf("records: %w", store.OutcomeUnknown(errors.New("flush failed"))), true},
+		{errors.New("failed"), false},
+	} {
+		s, logBuf := mwServer()
+		h := s.observe(s.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, r, tc.err)
+		})))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/common/address/", nil))
+		mwCheck500(t, rec)
+		if got := strings.Contains(logBuf.String(), `"outcome":"unknown"`); got != tc.unknown {
+			t.Errorf("%q: the log says the outcome is unknown: %v, want %v", tc.err.Error(), got, tc.unknown)
 		}
 	}
 }

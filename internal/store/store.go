@@ -63,6 +63,25 @@ func (e *unavailableError) Error() string     { return e.err.Error() }
 func (e *unavailableError) Unwrap() error     { return e.err }
 func (e *unavailableError) Unavailable() bool { return true }
 
+// OutcomeUnknown returns err marked as a failure that may have taken
+// effect all the same: a COMMIT whose connection was lost, or whose flush
+// to disk failed. It is not unavailability (Unavailable is false, a
+// request sent again could write twice), whatever err says beneath
+// (UnavailableBeneath still sees it).
+func OutcomeUnknown(err error) error { return &outcomeUnknownError{err} }
+
+// IsOutcomeUnknown reports whether err's chain holds an OutcomeUnknown.
+func IsOutcomeUnknown(err error) bool {
+	var u *outcomeUnknownError
+	return errors.As(err, &u)
+}
+
+type outcomeUnknownError struct{ err error }
+
+func (e *outcomeUnknownError) Error() string     { return e.err.Error() }
+func (e *outcomeUnknownError) Unwrap() error     { return e.err }
+func (e *outcomeUnknownError) Unavailable() bool { return false }
+
 // ErrNotFound is returned when a row does not exist for the given customer.
 var ErrNotFound = errors.New("store: not found")
 

@@ -317,7 +317,7 @@ func (db *DB) inTx(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) erro
 	}
 	if err := pgsafe.Err(tx.Commit(ctx)); err != nil {
 		if opts.AccessMode != pgx.ReadOnly {
-			return &commitError{err}
+			return store.OutcomeUnknown(err)
 		}
 		return err
 	}
@@ -440,8 +440,7 @@ func retryable(err error) bool {
 // lostBeforeCommit reports whether err is a connection found gone before
 // the transaction's COMMIT was sent: nothing of it committed.
 func lostBeforeCommit(err error) bool {
-	var atCommit *commitError
-	return connectionLost(err) && !errors.As(err, &atCommit)
+	return connectionLost(err) && !store.IsOutcomeUnknown(err)
 }
 
 // connectionLost reports whether err says the statement's connection was
@@ -456,18 +455,6 @@ func connectionLost(err error) bool {
 	var e *pgsafe.Error
 	return errors.As(err, &e) && (e.Code == "57P01" || e.Code == "57P02" || e.Code == "57P03") || pgsafe.SentNothing(err)
 }
-
-// commitError is the error of a COMMIT: one whose connection was lost
-// leaves the transaction's outcome unknown, so it is not run again.
-type commitError struct{ err error }
-
-func (e *commitError) Error() string { return e.err.Error() }
-func (e *commitError) Unwrap() error { return e.err }
-
-// Unavailable is false: whatever the connection's fate, the transaction
-// may have committed, and a request sent again could write twice
-// (store.Unavailable).
-func (e *commitError) Unavailable() bool { return false }
 
 // whileConnectionLost runs op (a read, or a transaction) again while it
 // fails on a connection the server ended before anything committed: at
@@ -523,7 +510,7 @@ func (db *DB) commitShared(batch []sqltx.Request, errs []error) error {
 	commit, err := t.RunBatch(ctx, t, batch, errs, t.linkAudit)
 	if err == nil && commit {
 		if err = t.conn.commit(ctx); err != nil {
-			err = &commitError{err}
+			err = store.OutcomeUnknown(err)
 		}
 	}
 	if err != nil || !commit {

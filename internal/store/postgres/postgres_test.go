@@ -577,7 +577,7 @@ func TestLostAtCommitIsNotUnavailable(t *testing.T) {
 	if !store.Unavailable(lost) {
 		t.Fatal("an ended backend is not unavailability: this test would prove nothing")
 	}
-	if store.Unavailable(&commitError{lost}) || store.Unavailable(fmt.Errorf("postgres: batch: %w", &commitError{lost})) {
+	if store.Unavailable(store.OutcomeUnknown(lost)) || store.Unavailable(fmt.Errorf("postgres: batch: %w", store.OutcomeUnknown(lost))) {
 		t.Error("a connection lost at COMMIT is unavailability")
 	}
 }
@@ -599,7 +599,7 @@ func TestConnectionFoundClosedRunsAgain(t *testing.T) {
 	if !lostBeforeCommit(pgsafe.Err(err)) {
 		t.Errorf("a statement pgx did not send: not a connection lost before the COMMIT (%T)", err)
 	}
-	if lostBeforeCommit(&commitError{pgsafe.Err(err)}) {
+	if lostBeforeCommit(store.OutcomeUnknown(pgsafe.Err(err))) {
 		t.Error("a COMMIT on a lost connection counts as lost before the COMMIT")
 	}
 }

@@ -12,11 +12,13 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"accounts/internal/audit"
@@ -64,6 +66,14 @@ type DB struct {
 	writeStmts *preparedSet
 	// writes gathers concurrent Updates into shared transactions.
 	writes *group.Committer[sqltx.Request]
+	// writeFailure holds the error of the last write batch when the
+	// storage failed it (a full disk, an I/O error, a lock another
+	// process kept), until a batch commits (noteBatch): Ready reports it.
+	writeFailure atomic.Pointer[error]
+	// probing is set while Ready's write runs; lastProbe is when the last
+	// one began (Unix nanoseconds).
+	probing   atomic.Bool
+	lastProbe atomic.Int64
 }
 
 // Open opens (creating if needed, with its folder) the database at path and
@@ -315,7 +325,37 @@ func (db *DB) Ready(ctx context.Context) error {
 	if db.writes.Stalled(store.WriteStall) {
 		return store.ErrWritesStalled
 	}
+	if failed := db.writeFailure.Load(); failed != nil {
+		// Writes failed on the storage, and no batch has committed
+		// since. Perhaps none was tried (a balancer sends nothing to a
+		// process that is not ready): a write of its own says whether
+		// the storage takes writes again.
+		if !db.probeWrite(ctx) {
+			return fmt.Errorf("sqlite: writes are failing: %w", *failed)
+		}
+		db.writeFailure.CompareAndSwap(failed, nil)
+	}
 	return nil
+}
+
+// probeEvery is the least time between two of Ready's writes: /readyz
+// needs no credentials, and a write is a flush of the disk.
+const probeEvery = time.Second
+
+// probeWrite commits a change of the database header's user version
+// (which nothing else uses), on the writer, between batches: a write that
+// needs the storage as any other does (a WAL frame, flushed), and that no
+// reader sees. It reports false without trying while another probe runs
+// or within probeEvery of the last.
+func (db *DB) probeWrite(ctx context.Context) bool {
+	now := time.Now().UnixNano()
+	if now-db.lastProbe.Load() < int64(probeEvery) || !db.probing.CompareAndSwap(false, true) {
+		return false
+	}
+	defer db.probing.Store(false)
+	db.lastProbe.Store(now)
+	_, err := db.writer.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", now&math.MaxInt32))
+	return err == nil
 }
 
 func (db *DB) inTx(ctx context.Context, pool *sql.DB, fn func(*sql.Tx) error) error {
@@ -385,17 +425,16 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 }
 
 // commitBatch runs a batch of Updates in one transaction.
-func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
+func (db *DB) commitBatch(batch []sqltx.Request, errs []error) (err error) {
+	committed := false
+	defer func() { db.noteBatch(committed, err, errs) }()
 	ctx := context.Background()
 	tx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
-		if Busy(err) {
-			// Another process (a command, another server) held the
-			// write lock past the busy timeout: nothing of the batch
-			// was written, and its requests may be sent again.
-			return store.MarkUnavailable(err)
-		}
-		return err
+		// Another process (a command, another server) may have held the
+		// write lock past the busy timeout: nothing of the batch was
+		// written, and its requests may be sent again.
+		return classify(err)
 	}
 	defer tx.Rollback() // a no-op once committed
 	t := db.newTxn(tx, db.writeStmts, true)
@@ -403,7 +442,47 @@ func (db *DB) commitBatch(batch []sqltx.Request, errs []error) error {
 	if err != nil || !commit {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return commitFailure(err)
+	}
+	committed = true
+	return nil
+}
+
+// noteBatch records whether the storage failed a batch (its error, or a
+// request's), for Ready, and forgets it once a batch commits.
+func (db *DB) noteBatch(committed bool, err error, errs []error) {
+	failed := err
+	for _, e := range errs {
+		if !store.UnavailableBeneath(failed) {
+			failed = e
+		}
+	}
+	switch {
+	case store.UnavailableBeneath(failed):
+		db.writeFailure.Store(&failed)
+	case committed:
+		db.writeFailure.Store(nil)
+	}
+}
+
+// commitFailure classifies the error of a COMMIT. A full disk
+// (SQLITE_FULL) or a failed write (SQLITE_IOERR_WRITE) left the commit
+// frame of the WAL unwritten or torn, and nothing committed: unavailability,
+// as for any statement before it. Any other failure (a flush that failed,
+// SQLITE_IOERR_FSYNC) may have left the transaction in the WAL, to be
+// found there when the database is next opened: its outcome is unknown,
+// and it says so above the unavailability (store.OutcomeUnknown).
+func commitFailure(err error) error {
+	var se *sqlite3.Error
+	if errors.As(err, &se) && (se.Code()&0xff == sqlite3lib.SQLITE_FULL || se.Code() == sqlite3lib.SQLITE_IOERR_WRITE) {
+		return store.MarkUnavailable(err)
+	}
+	err = classify(err)
+	if store.Unavailable(err) {
+		return store.OutcomeUnknown(err)
+	}
+	return err
 }
 
 // Busy reports whether err is SQLite's SQLITE_BUSY (of any extended code):
@@ -432,6 +511,16 @@ func classify(err error) error {
 	var se *sqlite3.Error
 	if !errors.As(err, &se) {
 		return err
+	}
+	switch se.Code() & 0xff {
+	case sqlite3lib.SQLITE_FULL, sqlite3lib.SQLITE_IOERR, sqlite3lib.SQLITE_CANTOPEN, sqlite3lib.SQLITE_READONLY, sqlite3lib.SQLITE_BUSY:
+		// The storage failed the statement: a full disk, an I/O error,
+		// a file that can't be opened or written any more, a write lock
+		// another process kept past the busy timeout. SQLite undid the
+		// statement (or its whole transaction), and the request may be
+		// sent again once the storage is mended (the API's 503). A
+		// COMMIT's failure is commitFailure's.
+		return store.MarkUnavailable(err)
 	}
 	switch se.Code() {
 	case sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"accounts/internal/audit"
 	"accounts/internal/schema"
 	"accounts/internal/store"
 	"accounts/internal/store/sqlite"
@@ -47,7 +48,9 @@ func TestOpenWhileAnotherProcessWrites(t *testing.T) {
 
 // A write that finds the write lock held past the busy timeout (10 s) by
 // another process wrote nothing: its error is unavailability (the API's
-// 503), and the next write, once the lock is free, is made.
+// 503), and the next write, once the lock is free, is made. Ready reports
+// the failure for as long as the lock is kept, and no longer: it tries a
+// write of its own, as no request may come to a process that is not ready.
 func TestWriteLockedOutIsUnavailable(t *testing.T) {
 	ctx := context.Background()
 	catalog := schema.New()
@@ -66,13 +69,82 @@ func TestWriteLockedOutIsUnavailable(t *testing.T) {
 		row := storetest.NewRow(tenants, time.Now().UTC().Truncate(time.Microsecond), nil)
 		return db.Update(ctx, func(tx store.Tx) error { return tx.Insert(ctx, customer, tenants, row) })
 	}
+	ready := func() error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second) // as /readyz's
+		defer cancel()
+		return db.Ready(ctx)
+	}
 	release := storetest.HoldSQLiteWriteLock(t, path)
 	err = write()
+	readyLocked := ready()
 	release()
 	if err == nil || !store.Unavailable(err) {
 		t.Fatalf("a write locked out by another process: %v, want unavailability", err)
 	}
+	if readyLocked == nil {
+		t.Error("Ready: nil while another process keeps the write lock, after a write failed on it")
+	}
+	if err := ready(); err != nil {
+		t.Errorf("Ready once the lock is given back, before any request: %v", err)
+	}
 	if err := write(); err != nil {
 		t.Fatalf("the write after the lock was given back: %v", err)
+	}
+}
+
+// A disk that fills under the store fails writes, and the reads' audit
+// entries, as unavailability (the API's 503, never a 500): nothing of them
+// committed, and they may be sent again; once it has room, writes go
+// through again.
+func TestFullDiskIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	catalog := schema.New()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "accounts.db"), catalog)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer db.Close()
+	customer := uuid.NewString()
+	if err := db.CreateCustomer(ctx, store.Customer{ID: customer, Name: "Fastighets AB", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	tenants := catalog.Resource(schema.Tenant)
+	write := func(rows int) error {
+		return db.Update(ctx, func(tx store.Tx) error {
+			for range rows {
+				row := storetest.NewRow(tenants, time.Now().UTC().Truncate(time.Microsecond), nil)
+				if err := tx.Insert(ctx, customer, tenants, row); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := write(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.LimitPages(ctx, db, 0); err != nil {
+		t.Fatal(err)
+	}
+	err = write(500)
+	if err == nil {
+		t.Fatal("500 rows went into a database that may not grow")
+	}
+	if !store.Unavailable(err) {
+		t.Errorf("a write the full disk failed: %v, want unavailability", err)
+	}
+	entries := make([]audit.Entry, 400)
+	for i := range entries {
+		entries[i] = audit.Entry{CustomerID: customer, Time: time.Now().UTC(), ClientID: uuid.NewString(), RequestID: uuid.NewString(),
+			Action: audit.Read, Resource: "tenant", ObjectIDs: []string{uuid.NewString()}, Fields: []string{"first_name"}}
+	}
+	if err := db.AppendAuditAlone(ctx, entries); err == nil || !store.UnavailableBeneath(err) {
+		t.Errorf("reads' audit entries the full disk failed: %v, want unavailability", err)
+	}
+	if err := sqlite.LimitPages(ctx, db, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := write(500); err != nil {
+		t.Errorf("a write once the disk has room again: %v", err)
 	}
 }

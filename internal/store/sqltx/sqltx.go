@@ -547,7 +547,11 @@ func (t *Tx) RunBatch(ctx context.Context, tx store.Tx, batch []Request, errs []
 			}
 			var fnErr error
 			if fnErr, err = t.savepoint(r.Ctx, func() error { return r.Fn(tx) }); err != nil {
-				return false, err
+				// The transaction can't go on, and nothing of it
+				// commits; the request's own error may say why (SQLite
+				// undoes a whole transaction that a full disk failed),
+				// and so whether the batch may be sent again.
+				return false, errors.Join(err, fnErr)
 			}
 			errs[i] = fnErr
 			commit = commit || fnErr == nil
