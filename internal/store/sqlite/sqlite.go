@@ -74,6 +74,14 @@ type DB struct {
 	// one began (Unix nanoseconds).
 	probing   atomic.Bool
 	lastProbe atomic.Int64
+	// files are the database file and its WAL as Open found them (Ready).
+	files []openedFile
+}
+
+// openedFile is a file of the database as the process opened it.
+type openedFile struct {
+	path string
+	info os.FileInfo
 }
 
 // Open opens (creating if needed, with its folder) the database at path and
@@ -138,6 +146,16 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	if db.readStmts, err = newPreparedSet(ctx, reader, queries); err != nil {
 		db.Close()
 		return nil, err
+	}
+	// The connections keep both files open from here on (SQLite removes
+	// the WAL when the last connection to the file closes).
+	for _, p := range []string{path, path + "-wal"} {
+		info, err := os.Stat(p)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+		db.files = append(db.files, openedFile{p, info})
 	}
 	return db, nil
 }
@@ -312,9 +330,22 @@ func CountCustomers(ctx context.Context, path string, among []string) (total, fo
 	return total, found, nil
 }
 
-// Ready checks that the database answers, every migration is applied, and
-// no write batch has been committing for longer than store.WriteStall.
+// Ready checks that the database answers, every migration is applied, no
+// write batch has been committing for longer than store.WriteStall, the
+// storage takes writes (see writeFailure), and the database's files are
+// still the ones the process opened.
 func (db *DB) Ready(ctx context.Context) error {
+	for _, f := range db.files {
+		// A WAL removed or renamed, or a database file replaced, under a
+		// running process: SQLite goes on writing to the files it has
+		// open, and what it wrote there is lost if the process ends
+		// without closing them (a crash, SIGKILL), or was never in the
+		// file now at the path. Only a restart mends it (a clean stop
+		// first copies the WAL into the database file it has open).
+		if info, err := os.Stat(f.path); err != nil || !os.SameFile(f.info, info) {
+			return fmt.Errorf("sqlite: %s was removed or replaced after this process opened it; stop the process cleanly (SIGTERM) and start it again", f.path)
+		}
+	}
 	var n int
 	if err := db.reader.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
 		return err

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -146,5 +147,51 @@ func TestFullDiskIsUnavailable(t *testing.T) {
 	}
 	if err := write(500); err != nil {
 		t.Errorf("a write once the disk has room again: %v", err)
+	}
+}
+
+// A WAL removed (or renamed) or a database file replaced under a running
+// store leaves it writing to files no longer at the path, which a crash
+// then loses: Ready reports it.
+func TestFilesReplacedIsNotReady(t *testing.T) {
+	for _, file := range []string{"accounts.db-wal", "accounts.db"} {
+		t.Run(file, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "accounts.db")
+			db, err := sqlite.Open(ctx, path, schema.New())
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer db.Close()
+			if err := db.Ready(ctx); err != nil {
+				t.Fatalf("Ready before: %v", err)
+			}
+			moved := filepath.Join(dir, "moved")
+			if err := os.Rename(filepath.Join(dir, file), moved); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Ready(ctx); err == nil {
+				t.Errorf("Ready: nil with %s moved away", file)
+			}
+			// A file of the same name, but not the one the store has open.
+			data, err := os.ReadFile(moved)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, file), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Ready(ctx); err == nil {
+				t.Errorf("Ready: nil with %s replaced by a copy", file)
+			}
+			// Put back, it is the same file again.
+			if err := os.Rename(moved, filepath.Join(dir, file)); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Ready(ctx); err != nil {
+				t.Errorf("Ready with %s back in place: %v", file, err)
+			}
+		})
 	}
 }
