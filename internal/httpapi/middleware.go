@@ -276,6 +276,12 @@ func (s *Server) guard(a access, next http.HandlerFunc) http.Handler {
 			return
 		}
 		defer release()
+		// The time limit covers authentication too: a client not read
+		// in the last auth.ClientCacheTTL is read from the database,
+		// which may have gone silent.
+		ctx, stop := s.withDeadline(r.Context())
+		defer stop()
+		r = r.WithContext(ctx)
 		addr := sourceAddress(r)
 		claimed := claimedClient(r.Header)
 		if err := s.limits.AuthAllowed(addr, claimed); err != nil {
@@ -307,9 +313,7 @@ func (s *Server) guard(a access, next http.HandlerFunc) http.Handler {
 			return
 		}
 		defer leave()
-		ctx, stop := s.withDeadline(r.Context())
-		defer stop()
-		next(w, r.WithContext(ctx))
+		next(w, r)
 	})
 }
 

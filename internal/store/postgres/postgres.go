@@ -373,8 +373,9 @@ const (
 )
 
 // batchTimeout bounds one batch's transaction, whatever its requests'
-// contexts: it carries the writes of many requests.
-const batchTimeout = 30 * time.Second
+// contexts: it carries the writes of many requests. (A variable for a
+// test's shorter one.)
+var batchTimeout = 30 * time.Second
 
 // Update runs fn in a read-write transaction and returns once it has
 // committed. Concurrent Updates share transactions (group commit): each
@@ -515,6 +516,24 @@ func (db *DB) commitShared(batch []sqltx.Request, errs []error) error {
 	}
 	if err != nil || !commit {
 		t.conn.rollback(ctx)
+	}
+	if ctx.Err() != nil {
+		// The batch ran out of time (a database gone silent, a lock
+		// held elsewhere): what failed for it before the COMMIT went
+		// out committed nothing, and may be sent again.
+		for i := range errs {
+			errs[i] = timedOutBeforeCommit(ctx, errs[i])
+		}
+		err = timedOutBeforeCommit(ctx, err)
+	}
+	return err
+}
+
+// timedOutBeforeCommit marks err as unavailability when ctx's end caused
+// it, before a COMMIT went out (whose outcome stays unknown).
+func timedOutBeforeCommit(ctx context.Context, err error) error {
+	if err != nil && errors.Is(err, ctx.Err()) && !store.IsOutcomeUnknown(err) {
+		return store.MarkUnavailable(err)
 	}
 	return err
 }

@@ -569,6 +569,48 @@ func TestFailureAtCommitLeavesNothing(t *testing.T) {
 	storetest.CheckAuditChain(t, db, customer, []audit.Entry{entry})
 }
 
+// A batch that runs out of its time before its COMMIT (a lock held
+// elsewhere, a database gone silent) committed nothing: its requests'
+// errors are unavailability (the API's 503, never a 500), and the next
+// batch, once the lock is given back, is made.
+func TestBatchOutOfTimeIsUnavailable(t *testing.T) {
+	catalog := schema.New()
+	url := storetest.PostgresURL(t)
+	db := open(t, url, catalog)
+	ctx := context.Background()
+	tenants := catalog.Resource(schema.Tenant)
+	customer := uuid.NewString()
+	if err := db.CreateCustomer(ctx, store.Customer{ID: customer, Name: "Fastighets AB", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	defer func(was time.Duration) { batchTimeout = was }(batchTimeout)
+	batchTimeout = 500 * time.Millisecond
+	write := func() error {
+		row := storetest.NewRow(tenants, time.Now().UTC().Truncate(time.Microsecond), nil)
+		return db.Update(ctx, func(tx store.Tx) error { return tx.Insert(ctx, customer, tenants, row) })
+	}
+	locker, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close(ctx)
+	lock, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, `LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	err = write()
+	lock.Rollback(ctx)
+	if err == nil || !store.Unavailable(err) {
+		t.Errorf("a write whose batch ran out of time behind a lock: %v, want unavailability", err)
+	}
+	if err := write(); err != nil {
+		t.Errorf("the write after the lock was given back: %v", err)
+	}
+}
+
 // A connection lost at a write's COMMIT leaves its outcome unknown: the
 // error is not unavailability (which tells a client to send the request
 // again), though the same loss before the COMMIT is.
