@@ -42,7 +42,7 @@ func (db *DB) Customer(ctx context.Context, id string) (store.Customer, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, store.ErrNotFound
 	}
-	return c, err
+	return c, classify(err)
 }
 
 // Customers lists every customer, oldest first.
@@ -69,7 +69,7 @@ func (db *DB) Client(ctx context.Context, id string) (store.Client, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, store.ErrNotFound
 	}
-	return c, err
+	return c, classify(err)
 }
 
 // Clients lists a customer's clients, oldest first.
@@ -113,18 +113,18 @@ func whileBusy(op func() error) error {
 func collect[T any](ctx context.Context, db *DB, stmt sqlbuild.Stmt, scan func(sqlbuild.Scanner) (T, error)) ([]T, error) {
 	rows, err := db.reader.QueryContext(ctx, stmt.SQL, stmt.Args...)
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, classify(err)
 		}
 		out = append(out, v)
 	}
-	return out, rows.Err()
+	return out, classify(rows.Err())
 }
 
 func oneRow(r sql.Result) error {

@@ -20,3 +20,7 @@ func LimitPages(ctx context.Context, db *DB, extra int) error {
 	_, err := db.writer.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", limit))
 	return err
 }
+
+// OpenEachRead makes every read open a new connection (none kept idle),
+// as a busy pool does when it grows.
+func OpenEachRead(db *DB) { db.reader.SetMaxIdleConns(0) }

@@ -392,13 +392,14 @@ func (db *DB) probeWrite(ctx context.Context) bool {
 func (db *DB) inTx(ctx context.Context, pool *sql.DB, fn func(*sql.Tx) error) error {
 	tx, err := pool.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		// A new connection the storage would not open, say.
+		return classify(err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	return classify(tx.Commit())
 }
 
 // View runs fn in a read transaction: one consistent snapshot.

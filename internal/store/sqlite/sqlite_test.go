@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -193,5 +194,54 @@ func TestFilesReplacedIsNotReady(t *testing.T) {
 				t.Errorf("Ready with %s back in place: %v", file, err)
 			}
 		})
+	}
+}
+
+// A read that needs a new connection the storage will not open (here a
+// path through what is now a file; a file made unreadable does the same)
+// is unavailability (the API's 503), on every read path: a client's
+// authentication, a read transaction, a listing of clients.
+func TestCantOpenIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "accounts.db"), schema.New())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer db.Close()
+	customer := uuid.NewString()
+	if err := db.CreateCustomer(ctx, store.Customer{ID: customer, Name: "Fastighets AB", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	sqlite.OpenEachRead(db)
+	if err := os.Rename(dir, dir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reads := map[string]func() error{
+		"Client": func() error { _, err := db.Client(ctx, uuid.NewString()); return err },
+		"View":   func() error { return db.View(ctx, func(store.Tx) error { return nil }) },
+		"Clients": func() error {
+			_, err := db.Clients(ctx, customer)
+			return err
+		},
+	}
+	for name, read := range reads {
+		if err := read(); err == nil || !store.Unavailable(err) {
+			t.Errorf("%s through a connection that can't be opened: %v, want unavailability", name, err)
+		}
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir+".away", dir); err != nil {
+		t.Fatal(err)
+	}
+	for name, read := range reads {
+		if err := read(); err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s once the folder is back: %v", name, err)
+		}
 	}
 }
