@@ -70,9 +70,7 @@ type DB struct {
 	// storage failed it (a full disk, an I/O error, a lock another
 	// process kept), until a batch commits (noteBatch): Ready reports it.
 	writeFailure atomic.Pointer[error]
-	// probing is set while Ready's write runs; lastProbe is when the last
-	// one began (Unix nanoseconds).
-	probing   atomic.Bool
+	// lastProbe is when Ready's last write began (Unix nanoseconds).
 	lastProbe atomic.Int64
 	// files are the database file and its WAL as Open found them (Ready).
 	files []openedFile
@@ -376,15 +374,14 @@ const probeEvery = time.Second
 // probeWrite commits a change of the database header's user version
 // (which nothing else uses), on the writer, between batches: a write that
 // needs the storage as any other does (a WAL frame, flushed), and that no
-// reader sees. It reports false without trying while another probe runs
-// or within probeEvery of the last.
+// reader sees. It reports false without trying within probeEvery of the
+// last probe's start (of concurrent callers, one takes the turn).
 func (db *DB) probeWrite(ctx context.Context) bool {
 	now := time.Now().UnixNano()
-	if now-db.lastProbe.Load() < int64(probeEvery) || !db.probing.CompareAndSwap(false, true) {
+	last := db.lastProbe.Load()
+	if now-last < int64(probeEvery) || !db.lastProbe.CompareAndSwap(last, now) {
 		return false
 	}
-	defer db.probing.Store(false)
-	db.lastProbe.Store(now)
 	_, err := db.writer.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", now&math.MaxInt32))
 	return err == nil
 }

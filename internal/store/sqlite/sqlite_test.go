@@ -28,6 +28,42 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// testCatalog is the schema openWithCustomer's stores open with (sqlbuild
+// knows a resource of that catalog only).
+var testCatalog = schema.New()
+
+// openWithCustomer opens a new store at path, closed when the test ends,
+// with one customer, whose id it returns.
+func openWithCustomer(t *testing.T, path string) (*sqlite.DB, string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, path, testCatalog)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	customer := uuid.NewString()
+	if err := db.CreateCustomer(ctx, store.Customer{ID: customer, Name: "Fastighets AB", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return db, customer
+}
+
+// writeTenants writes rows new tenants of customer in one Update.
+func writeTenants(db *sqlite.DB, customer string, rows int) error {
+	ctx := context.Background()
+	tenants := testCatalog.Resource(schema.Tenant)
+	return db.Update(ctx, func(tx store.Tx) error {
+		for range rows {
+			row := storetest.NewRow(tenants, time.Now().UTC().Truncate(time.Microsecond), nil)
+			if err := tx.Insert(ctx, customer, tenants, row); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // TestOpenWhileAnotherProcessWrites opens a migrated database while
 // another connection holds its write lock, as a command does while servers
 // write the file: opening must not wait for the lock, which a busy file's
@@ -55,29 +91,16 @@ func TestOpenWhileAnotherProcessWrites(t *testing.T) {
 // write of its own, as no request may come to a process that is not ready.
 func TestWriteLockedOutIsUnavailable(t *testing.T) {
 	ctx := context.Background()
-	catalog := schema.New()
 	path := filepath.Join(t.TempDir(), "accounts.db")
-	db, err := sqlite.Open(ctx, path, catalog)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer db.Close()
-	customer := uuid.NewString()
-	if err := db.CreateCustomer(ctx, store.Customer{ID: customer, Name: "Fastighets AB", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	tenants := catalog.Resource(schema.Tenant)
-	write := func() error {
-		row := storetest.NewRow(tenants, time.Now().UTC().Truncate(time.Microsecond), nil)
-		return db.Update(ctx, func(tx store.Tx) error { return tx.Insert(ctx, customer, tenants, row) })
-	}
+	db, customer := openWithCustomer(t, path)
+	write := func() error { return writeTenants(db, customer, 1) }
 	ready := func() error {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second) // as /readyz's
 		defer cancel()
 		return db.Ready(ctx)
 	}
 	release := storetest.HoldSQLiteWriteLock(t, path)
-	err = write()
+	err := write()
 	readyLocked := ready()
 	release()
 	if err == nil || !store.Unavailable(err) {
@@ -100,35 +123,15 @@ func TestWriteLockedOutIsUnavailable(t *testing.T) {
 // through again.
 func TestFullDiskIsUnavailable(t *testing.T) {
 	ctx := context.Background()
-	catalog := schema.New()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "accounts.db"), catalog)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer db.Close()
-	customer := uuid.NewString()
-	if err := db.CreateCustomer(ctx, store.Customer{ID: customer, Name: "Fastighets AB", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	tenants := catalog.Resource(schema.Tenant)
-	write := func(rows int) error {
-		return db.Update(ctx, func(tx store.Tx) error {
-			for range rows {
-				row := storetest.NewRow(tenants, time.Now().UTC().Truncate(time.Microsecond), nil)
-				if err := tx.Insert(ctx, customer, tenants, row); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
+	db, customer := openWithCustomer(t, filepath.Join(t.TempDir(), "accounts.db"))
+	write := func(rows int) error { return writeTenants(db, customer, rows) }
 	if err := write(1); err != nil {
 		t.Fatal(err)
 	}
 	if err := sqlite.LimitPages(ctx, db, 0); err != nil {
 		t.Fatal(err)
 	}
-	err = write(500)
+	err := write(500)
 	if err == nil {
 		t.Fatal("500 rows went into a database that may not grow")
 	}
@@ -204,15 +207,7 @@ func TestFilesReplacedIsNotReady(t *testing.T) {
 func TestCantOpenIsUnavailable(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data")
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "accounts.db"), schema.New())
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer db.Close()
-	customer := uuid.NewString()
-	if err := db.CreateCustomer(ctx, store.Customer{ID: customer, Name: "Fastighets AB", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	db, customer := openWithCustomer(t, filepath.Join(dir, "accounts.db"))
 	sqlite.OpenEachRead(db)
 	if err := os.Rename(dir, dir+".away"); err != nil {
 		t.Fatal(err)
