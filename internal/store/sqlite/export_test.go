@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // LimitPages caps the database file at its current size plus extra pages
@@ -24,3 +25,11 @@ func LimitPages(ctx context.Context, db *DB, extra int) error {
 // OpenEachRead makes every read open a new connection (none kept idle),
 // as a busy pool does when it grows.
 func OpenEachRead(db *DB) { db.reader.SetMaxIdleConns(0) }
+
+// SetCheckpointEvery sets the checkpointer's period of the stores opened
+// after it, and returns the function that restores it.
+func SetCheckpointEvery(d time.Duration) (restore func()) {
+	was := checkpointEvery
+	checkpointEvery = d
+	return func() { checkpointEvery = was }
+}

@@ -74,6 +74,8 @@ type DB struct {
 	lastProbe atomic.Int64
 	// files are the database file and its WAL as Open found them (Ready).
 	files []openedFile
+	// checkpoints copies the WAL into the database file beside the writer.
+	checkpoints *checkpointer
 }
 
 // openedFile is a file of the database as the process opened it.
@@ -134,6 +136,10 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 	db.reader = reader
+	if db.checkpoints, err = startCheckpointer(path); err != nil {
+		db.Close()
+		return nil, err
+	}
 	// With the fixed statements, the client lookup of authentication; the
 	// writer links audit entries, so it has their inserts too.
 	queries := append(db.build.Fixed(), upsertAuditHead, db.build.Client("").SQL)
@@ -183,6 +189,8 @@ func WriterDSN(path string) string { return dsn(path, "immediate", writerPragmas
 // (4 MiB) the checkpoints copied them again and again; at 10,000 (40 MiB
 // of WAL, which the file keeps) each is copied once per 40 MiB written, and
 // create, patch and get gained 15-35%, 25-30% and 8-13% (docs/benchmarks.md).
+// The checkpointer (checkpoint.go) now copies most of them beside the
+// writer; the writer's checkpoint copies the rest and lets the WAL restart.
 //
 // The admin connection keeps the defaults: a migration or a customer's
 // deletion changes every row of a table in one statement, whose journal
@@ -216,12 +224,16 @@ func dsn(path, txlock string, pragmas ...string) string {
 
 // Close closes both connection pools.
 func (db *DB) Close() error {
+	var errs []error
+	if db.checkpoints != nil {
+		errs = append(errs, db.checkpoints.close())
+	}
 	for _, p := range []*preparedSet{db.readStmts, db.writeStmts} {
 		if p != nil {
 			p.close()
 		}
 	}
-	return errors.Join(db.reader.Close(), db.writer.Close(), db.admin.Close())
+	return errors.Join(append(errs, db.reader.Close(), db.writer.Close(), db.admin.Close())...)
 }
 
 func (db *DB) migrate(ctx context.Context) error {
@@ -475,6 +487,7 @@ func (db *DB) commitBatch(batch []sqltx.Request, errs []error) (err error) {
 		return commitFailure(err)
 	}
 	committed = true
+	db.checkpoints.committed()
 	return nil
 }
 

@@ -240,3 +240,28 @@ func TestCantOpenIsUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointerCopiesBesideTheWriter commits far fewer pages than make
+// the writer checkpoint, and waits for the database file to grow by them:
+// the checkpointer copied them from the WAL, with no write to set it off.
+func TestCheckpointerCopiesBesideTheWriter(t *testing.T) {
+	defer sqlite.SetCheckpointEvery(20 * time.Millisecond)()
+	path := filepath.Join(t.TempDir(), "accounts.db")
+	db, customer := openWithCustomer(t, path)
+	size := func() int64 {
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Size()
+	}
+	before := size()
+	if err := writeTenants(db, customer, 500); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); size() <= before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the database file stayed at %d bytes for 10 s after a commit: nothing copied the WAL into it", before)
+		}
+	}
+}
