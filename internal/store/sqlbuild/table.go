@@ -73,8 +73,14 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 	}
 	var indexTokens string
 	if searched && d.FTSTokens() {
+		// In ascending rowid order: FTS5 gathers a statement's writes in
+		// memory only while their rowids ascend (a row's delete, then its
+		// insert, counts as one), and writes what it has gathered to disk
+		// as a segment, to merge later, each time a rowid goes back. A
+		// batch of updates, each of a row anywhere in the table, made a
+		// segment of almost every row.
 		indexTokens = fmt.Sprintf("INSERT OR REPLACE INTO %[1]s_search (rowid, tokens) SELECT %[1]s.search_row, w.value ->> 2 FROM json_each(?) AS w "+
-			"JOIN %[1]s ON %[1]s.customer_id = w.value ->> 0 AND %[1]s.id = w.value ->> 1", res.Table)
+			"JOIN %[1]s ON %[1]s.customer_id = w.value ->> 0 AND %[1]s.id = w.value ->> 1 ORDER BY %[1]s.search_row", res.Table)
 	}
 	qualified := make([]string, 0, len(names)+3)
 	for _, n := range append([]string{"id", "created_at"}, append(names, "sealed")...) {
