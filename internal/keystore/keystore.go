@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"accounts/internal/openfiles"
 	"accounts/internal/seal"
 	"accounts/internal/store/dialect"
 	"accounts/internal/store/pgsafe"
@@ -36,6 +37,9 @@ type Store struct {
 	// noCheckTable is set by Lookup on a key store written before check
 	// values existed: it has no check value.
 	noCheckTable bool
+	// file is a SQLite key store's file as Open found it: Check fails
+	// once it is no longer at its path.
+	file openfiles.Set
 }
 
 // ErrCheckChanged is returned by Put and Rotate when the key store's check
@@ -117,6 +121,14 @@ func Open(ctx context.Context, location string) (_ *Store, err error) {
 	}); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("keystore: creating tables: %w", err)
+	}
+	if !s.pg {
+		// The file only: the pool may close its last connection, and
+		// SQLite then removes the WAL.
+		if s.file, err = openfiles.Note(location); err != nil {
+			s.db.Close()
+			return nil, fmt.Errorf("keystore: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -237,9 +249,15 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Check returns the stored master key check value, nil when there is none
 // (a new key store, or one written before check values existed; also a key
-// store opened by Lookup that predates the check table).
+// store opened by Lookup that predates the check table). It fails when the
+// file of a key store that Open opened was removed or replaced since: the
+// keys of customers created since are in the file the process has open,
+// which no other process (nor this one, once restarted) reads.
 func (s *Store) Check(ctx context.Context) (_ []byte, err error) {
 	defer safe(&err)
+	if err := s.file.Check(); err != nil {
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
 	return s.check(ctx, s.db, "")
 }
 

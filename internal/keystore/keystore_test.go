@@ -261,3 +261,47 @@ func TestSQLitePutDuringRotate(t *testing.T) {
 func TestPostgresPutDuringRotate(t *testing.T) {
 	testPutDuringRotate(t, storetest.PostgresURL(t))
 }
+
+// TestSQLiteFileReplacedFailsCheck moves a serving process's key store file
+// away, and puts a copy in its place: the keys a process writes then go
+// to the file it has open, which nothing reads once it stops. Check, which
+// readiness calls, fails until the file it opened is back.
+func TestSQLiteFileReplacedFailsCheck(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keys.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.InitCheck(ctx, newMaster(t).NewCheck()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Check(ctx); err != nil {
+		t.Fatalf("Check before: %v", err)
+	}
+	moved := filepath.Join(dir, "moved")
+	if err := os.Rename(path, moved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Check(ctx); err == nil {
+		t.Error("Check: nil with the file moved away")
+	}
+	data, err := os.ReadFile(moved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Check(ctx); err == nil {
+		t.Error("Check: nil with the file replaced by a copy")
+	}
+	if err := os.Rename(moved, path); err != nil {
+		t.Fatal(err)
+	}
+	if check, err := s.Check(ctx); err != nil || check == nil {
+		t.Errorf("Check with the file back in place: %v (check value %v)", err, check != nil)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"accounts/internal/audit"
+	"accounts/internal/openfiles"
 	"accounts/internal/schema"
 	"accounts/internal/store"
 	"accounts/internal/store/dialect"
@@ -73,15 +74,9 @@ type DB struct {
 	// lastProbe is when Ready's last write began (Unix nanoseconds).
 	lastProbe atomic.Int64
 	// files are the database file and its WAL as Open found them (Ready).
-	files []openedFile
+	files openfiles.Set
 	// checkpoints copies the WAL into the database file beside the writer.
 	checkpoints *checkpointer
-}
-
-// openedFile is a file of the database as the process opened it.
-type openedFile struct {
-	path string
-	info os.FileInfo
 }
 
 // Open opens (creating if needed, with its folder) the database at path and
@@ -153,13 +148,9 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	}
 	// The connections keep both files open from here on (SQLite removes
 	// the WAL when the last connection to the file closes).
-	for _, p := range []string{path, path + "-wal"} {
-		info, err := os.Stat(p)
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("sqlite: %w", err)
-		}
-		db.files = append(db.files, openedFile{p, info})
+	if db.files, err = openfiles.Note(path, path+"-wal"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	return db, nil
 }
@@ -345,16 +336,11 @@ func CountCustomers(ctx context.Context, path string, among []string) (total, fo
 // storage takes writes (see writeFailure), and the database's files are
 // still the ones the process opened.
 func (db *DB) Ready(ctx context.Context) error {
-	for _, f := range db.files {
-		// A WAL removed or renamed, or a database file replaced, under a
-		// running process: SQLite goes on writing to the files it has
-		// open, and what it wrote there is lost if the process ends
-		// without closing them (a crash, SIGKILL), or was never in the
-		// file now at the path. Only a restart mends it (a clean stop
-		// first copies the WAL into the database file it has open).
-		if info, err := os.Stat(f.path); err != nil || !os.SameFile(f.info, info) {
-			return fmt.Errorf("sqlite: %s was removed or replaced after this process opened it; stop the process cleanly (SIGTERM) and start it again", f.path)
-		}
+	// The database file or its WAL removed or replaced under the process
+	// (openfiles): a clean stop first copies the WAL into the database
+	// file it has open, and a start opens the one at the path.
+	if err := db.files.Check(); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	var n int
 	if err := db.reader.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
