@@ -213,7 +213,7 @@ func dsn(path, txlock string, pragmas ...string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
-// Close closes both connection pools.
+// Close stops the checkpointer and closes the connection pools.
 func (db *DB) Close() error {
 	var errs []error
 	if db.checkpoints != nil {
