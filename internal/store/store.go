@@ -186,9 +186,10 @@ type Store interface {
 	// it, so fn's failure undoes only its own writes; and fn may run more
 	// than once (when the database aborts a transaction as a deadlock
 	// victim), so it must leave nothing behind but through the transaction.
-	// When ctx ends before the commit, Update returns ctx's error at once;
-	// fn has then not run if its turn had not come (a stalled disk holds
-	// the batch, not its callers), and commits with its batch if it had.
+	// When ctx ends before fn's turn has come, Update returns ctx's error
+	// at once and fn never runs (a stalled disk holds the batch, not its
+	// callers); once fn has begun to run, Update returns the batch's
+	// outcome, however late: an error always means nothing was written.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Ready reports whether the database answers, its schema is current,
 	// and no write batch has been committing for longer than WriteStall

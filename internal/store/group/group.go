@@ -45,6 +45,14 @@ type Config[T any] struct {
 	// requests are large. Without it every request weighs nothing.
 	Weight    func(T) int
 	MaxWeight int
+	// Leave, when set, is asked when a caller's context ends while it
+	// waits: it reports whether the request may still be left, because
+	// its commit has not begun running it (and now never will). When it
+	// reports false, the caller waits for its batch's outcome instead:
+	// a caller told that its time was up must not see its request commit
+	// after all. Without it a caller always leaves, and its request may
+	// still commit with its batch.
+	Leave func(T) bool
 }
 
 // CommitFunc commits one batch, in the order the requests came. It may set
@@ -106,7 +114,7 @@ func (e *PanicError) Unwrap() error { return ErrPanic }
 // caller may commit batches itself while it waits, its own or the next;
 // while it is not committing, it returns ctx's error at once when ctx
 // ends, and item stays in its batch: the commit decides whether it still
-// runs (it may already have).
+// runs (it may already have, unless Config.Leave says it has not).
 func (c *Committer[T]) Do(ctx context.Context, item T) error {
 	cl := &call[T]{item: item, done: make(chan error, 1), lead: make(chan []*call[T], 1)}
 	now := time.Now()
@@ -134,15 +142,21 @@ func (c *Committer[T]) Do(ctx context.Context, item T) error {
 // wait returns cl's outcome, committing the batches handed to it
 // meanwhile. When ctx ends first it returns ctx's error, and a goroutine
 // waits in its place (with no end), so that a batch handed to cl is still
-// committed.
+// committed; unless Config.Leave says cl can no longer be left, and then
+// it waits on for the outcome.
 func (c *Committer[T]) wait(ctx context.Context, cl *call[T]) error {
+	ended := ctx.Done()
 	for {
 		select {
 		case err := <-cl.done:
 			return err
 		case batch := <-cl.lead:
 			c.run(batch)
-		case <-ctx.Done():
+		case <-ended:
+			if c.cfg.Leave != nil && !c.cfg.Leave(cl.item) {
+				ended = nil
+				continue
+			}
 			go c.wait(context.Background(), cl)
 			return ctx.Err()
 		}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -423,5 +424,80 @@ func TestStalled(t *testing.T) {
 	within(t, "the stalled request", func() { <-done })
 	if c.Stalled(0) {
 		t.Error("stalled once the batch has committed")
+	}
+}
+
+// A caller whose context ends after its batch's commit has begun running
+// its request (Config.Leave says it can't leave) waits for the batch's
+// outcome, though another caller commits that batch; a caller whose
+// request has not begun leaves at once.
+func TestCallerStaysOnceItsRequestBegan(t *testing.T) {
+	var begun [4]atomic.Bool
+	firstHeld, releaseFirst := make(chan struct{}), make(chan struct{})
+	secondHeld, releaseSecond := make(chan struct{}), make(chan struct{})
+	commit := func(batch []int, _ []error) error {
+		for _, item := range batch {
+			begun[item].Store(true)
+			switch item {
+			case 0:
+				close(firstHeld)
+				<-releaseFirst
+			case 1:
+				close(secondHeld)
+				<-releaseSecond
+			}
+		}
+		return nil
+	}
+	c := New(Config[int]{MaxBatch: 2, MaxInFlight: 1, Leave: func(item int) bool { return !begun[item].Load() }}, commit)
+	pending := func(n int) {
+		within(t, "the requests queueing", func() {
+			for {
+				c.mu.Lock()
+				got := len(c.pending)
+				c.mu.Unlock()
+				if got == n {
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	results := make([]chan error, 4)
+	do := func(ctx context.Context, item int) {
+		results[item] = make(chan error, 1)
+		go func() { results[item] <- c.Do(ctx, item) }()
+	}
+	do(context.Background(), 0)
+	<-firstHeld
+	// 2 queues before 1, so 2's caller commits the batch holding both.
+	do(context.Background(), 2)
+	pending(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	do(ctx, 1)
+	pending(2)
+	close(releaseFirst)
+	<-secondHeld
+	lateCtx, cancelLate := context.WithCancel(context.Background())
+	do(lateCtx, 3)
+	pending(1)
+	cancel()
+	cancelLate()
+	var err error
+	within(t, "a request whose context ended before its turn", func() { err = <-results[3] })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("the request whose turn had not come: %v, want its context's error", err)
+	}
+	select {
+	case err := <-results[1]:
+		t.Fatalf("the request whose commit had begun returned before its batch committed: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(releaseSecond)
+	for _, item := range []int{0, 1, 2} {
+		within(t, "the committed requests", func() { err = <-results[item] })
+		if err != nil {
+			t.Errorf("request %d: %v", item, err)
+		}
 	}
 }

@@ -86,7 +86,7 @@ func Open(ctx context.Context, url string, catalog *schema.Catalog) (*DB, error)
 	}
 	db := &DB{pool: pool, migrations: migrations, build: sqlbuild.New(catalog, dialect.Postgres)}
 	db.writes = group.New(group.Config[sqltx.Request]{MaxBatch: maxWriteBatch, MaxInFlight: writeBatchesInFlight,
-		Weight: sqltx.Rows, MaxWeight: sqltx.MaxBatchRows}, db.commitBatch)
+		Weight: sqltx.Rows, MaxWeight: sqltx.MaxBatchRows, Leave: sqltx.Leave}, db.commitBatch)
 	if err := db.open(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -384,13 +384,14 @@ var batchTimeout = 30 * time.Second
 // must do its validation, sealing and other work that needs no
 // transaction before, not inside. fn may run more than once (see
 // commitBatch): it must leave nothing behind but through the transaction.
-// When ctx ends first, Update returns its error at once: fn is not run if
-// its turn had not come, and commits with its batch if it had.
+// When ctx ends before fn's turn has come, Update returns its error at
+// once and fn never runs; once fn has begun, Update waits for its batch
+// (at most batchTimeout, and retries).
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.writes.Do(ctx, sqltx.Request{Ctx: ctx, Fn: fn})
+	return db.writes.Do(ctx, sqltx.NewRequest(ctx, fn))
 }
 
 // commitBatch runs a batch of Updates in one transaction. A transaction

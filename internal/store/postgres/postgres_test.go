@@ -295,15 +295,15 @@ func TestDeadlockedRequestRunsAgain(t *testing.T) {
 	batch := func(first, second int, locked chan<- struct{}, other <-chan struct{}) []sqltx.Request {
 		var once sync.Once
 		return []sqltx.Request{
-			{Ctx: ctx, Fn: func(tx store.Tx) error {
+			sqltx.NewRequest(ctx, func(tx store.Tx) error {
 				err := bump(tx, first)
 				once.Do(func() { close(locked) })
 				return err
-			}},
-			{Ctx: ctx, Fn: func(tx store.Tx) error {
+			}),
+			sqltx.NewRequest(ctx, func(tx store.Tx) error {
 				<-other
 				return bump(tx, second)
-			}},
+			}),
 		}
 	}
 	aLocked, bLocked := make(chan struct{}), make(chan struct{})
@@ -342,14 +342,14 @@ func TestDeadlockedSoloRequestRunsAgain(t *testing.T) {
 	// locked its own before it asks for the other's.
 	request := func(first, second int, locked chan<- struct{}, other <-chan struct{}) sqltx.Request {
 		var once sync.Once
-		return sqltx.Request{Ctx: ctx, Fn: func(tx store.Tx) error {
+		return sqltx.NewRequest(ctx, func(tx store.Tx) error {
 			if err := bump(tx, first); err != nil {
 				return err
 			}
 			once.Do(func() { close(locked) })
 			<-other
 			return bump(tx, second)
-		}}
+		})
 	}
 	aLocked, bLocked := make(chan struct{}), make(chan struct{})
 	requests := []sqltx.Request{request(1, 2, aLocked, bLocked), request(2, 1, bLocked, aLocked)}

@@ -120,7 +120,7 @@ func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error
 	writer.SetConnMaxIdleTime(0)
 	db.writer = writer
 	db.writes = group.New(group.Config[sqltx.Request]{MaxBatch: maxWriteBatch, MaxInFlight: 1,
-		Weight: sqltx.Rows, MaxWeight: sqltx.MaxBatchRows}, db.commitBatch)
+		Weight: sqltx.Rows, MaxWeight: sqltx.MaxBatchRows, Leave: sqltx.Leave}, db.commitBatch)
 	reader, err := sql.Open("sqlite", dsn(path, "deferred", "query_only(1)"))
 	if err != nil {
 		admin.Close()
@@ -441,14 +441,14 @@ const maxWriteBatch = 64
 // of it, so one failing undoes its own writes only, and each returns only
 // once the shared transaction has committed. So fn must do its own
 // validation, sealing and other work that needs no transaction before,
-// not inside: every writer of the batch waits for it. When ctx ends first,
-// Update returns its error at once: fn is not run if its turn had not
-// come, and commits with its batch if it had.
+// not inside: every writer of the batch waits for it. When ctx ends
+// before fn's turn has come, Update returns its error at once and fn never
+// runs; once fn has begun, Update waits for its batch's outcome.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.writes.Do(ctx, sqltx.Request{Ctx: ctx, Fn: fn})
+	return db.writes.Do(ctx, sqltx.NewRequest(ctx, fn))
 }
 
 // commitBatch runs a batch of Updates in one transaction.

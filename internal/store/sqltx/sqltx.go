@@ -23,6 +23,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync/atomic"
 
 	"accounts/internal/audit"
 	"accounts/internal/schema"
@@ -511,10 +512,52 @@ func (t *Tx) savepoint(ctx context.Context, fn func() error) (fnErr, err error) 
 	return nil, t.conn.ExecLater(ctx, sqlbuild.Stmt{SQL: sqlbuild.ReleaseSavepoint})
 }
 
-// Request is one caller's transaction function, run in a batch.
+// Request is one caller's transaction function, run in a batch. Make it
+// with NewRequest.
 type Request struct {
-	Ctx context.Context
-	Fn  func(store.Tx) error
+	Ctx  context.Context
+	Fn   func(store.Tx) error
+	turn *turn
+}
+
+// NewRequest returns the request to run fn for a caller whose context is
+// ctx.
+func NewRequest(ctx context.Context, fn func(store.Tx) error) Request {
+	return Request{Ctx: ctx, Fn: fn, turn: new(turn)}
+}
+
+// turn settles a race between a request's caller and the batch holding
+// it once the caller's context ends: either the batch has begun running
+// the request, and its caller waits for the outcome, or the caller
+// leaves, and the request never runs. Without it a caller answered that
+// its time was up could see its request commit after all (and a client
+// told to send a create again would create it twice).
+type turn struct{ state atomic.Int32 }
+
+// The states of a turn.
+const (
+	turnWaiting int32 = iota
+	turnRunning
+	turnLeft
+)
+
+// start reports whether the batch may run r (nil), or r's context's error:
+// its caller has left, or is about to. A request that ran before may run
+// again while its context lasts (PostgreSQL runs the requests of a failed
+// batch again, each alone; its caller is waiting for that outcome).
+func (r Request) start() error {
+	if r.Ctx.Err() == nil && (r.turn.state.CompareAndSwap(turnWaiting, turnRunning) || r.turn.state.Load() == turnRunning) {
+		return nil
+	}
+	// The turn was left, which its caller does only once its context
+	// has ended: so the context's error is set.
+	return r.Ctx.Err()
+}
+
+// Leave is the group commit's Config.Leave: it reports whether r's caller
+// may leave, because no batch has begun running r; r then never runs.
+func Leave(r Request) bool {
+	return r.turn.state.CompareAndSwap(turnWaiting, turnLeft)
 }
 
 // MaxBatchRows bounds the rows of the requests that share a transaction
@@ -529,20 +572,21 @@ func Rows(r Request) int { return store.WriteRows(r.Ctx) }
 // several, so that a failing request undoes only its own writes. errs[i]
 // gets request i's error; a request whose context has ended before its
 // turn is not run (its caller has stopped waiting, and was answered that
-// its time was up). Then it finishes the transaction (finish) and
+// its time was up), and the caller of one that has begun to run waits for
+// the outcome (Leave). Then it finishes the transaction (finish) and
 // has link link the audit entries to their chains. It reports whether
 // anything is left to commit, and returns an error when the transaction
 // can't go on, which fails the whole batch.
 func (t *Tx) RunBatch(ctx context.Context, tx store.Tx, batch []Request, errs []error,
 	link func(context.Context, []*audit.Entry) error) (commit bool, err error) {
 	if len(batch) == 1 {
-		if errs[0] = batch[0].Ctx.Err(); errs[0] == nil {
+		if errs[0] = batch[0].start(); errs[0] == nil {
 			errs[0] = batch[0].Fn(tx)
 		}
 		commit = errs[0] == nil
 	} else {
 		for i, r := range batch {
-			if errs[i] = r.Ctx.Err(); errs[i] != nil {
+			if errs[i] = r.start(); errs[i] != nil {
 				continue // its caller has stopped waiting: not written
 			}
 			var fnErr error

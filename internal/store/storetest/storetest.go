@@ -57,6 +57,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentUpdatesFailAlone", testConcurrentUpdatesFailAlone},
 		{"LockedReads", testLockedReads},
 		{"UpdateLeftBeforeItsTurn", testUpdateLeftBeforeItsTurn},
+		{"UpdateBegunWaitsForItsBatch", testUpdateBegunWaitsForItsBatch},
 		{"PanicInUpdateFailsSafe", testPanicInUpdate},
 		{"Savepoint", testSavepoint},
 		{"SavepointForgetsRolledBackVersion", testSavepointVersion},
@@ -1262,6 +1263,60 @@ func testUpdateLeftBeforeItsTurn(t *testing.T, f *fixture) {
 		t.Errorf("the Update that waited beside the one that left: %v", patientErr)
 	} else if _, err := f.get(t, f.custA, f.org, patient.ID); err != nil {
 		t.Errorf("the row of the Update that waited beside the one that left: %v", err)
+	}
+}
+
+// testUpdateBegunWaitsForItsBatch: an Update whose context ends after its
+// fn has begun to run answers its batch's outcome, though another caller
+// commits that batch: so a caller told that its time was up never sees its
+// row written after all (a client told to send a create again would have
+// created it twice). On SQLite the slow Update holds the one writer, the
+// patient Update queues first and so commits the batch that holds both.
+func testUpdateBegunWaitsForItsBatch(t *testing.T, f *fixture) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := f.update(func(tx store.Tx) error {
+			close(started)
+			<-release
+			return nil
+		}); err != nil {
+			t.Errorf("the slow Update: %v", err)
+		}
+	})
+	<-started
+	patient := f.row(f.org, f.base, map[string]any{"name": "queued first"})
+	var patientErr error
+	wg.Go(func() {
+		patientErr = f.db.Update(f.ctx, func(tx store.Tx) error { return tx.Insert(f.ctx, f.custA, f.org, patient) })
+	})
+	time.Sleep(50 * time.Millisecond) // the patient Update queues first
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	late := f.row(f.org, f.base, map[string]any{"name": "its time ran out while it ran"})
+	lateErr := make(chan error, 1)
+	go func() {
+		lateErr <- f.db.Update(ctx, func(tx store.Tx) error {
+			if err := tx.Insert(f.ctx, f.custA, f.org, late); err != nil {
+				return err
+			}
+			cancel()
+			time.Sleep(100 * time.Millisecond) // its caller sees its context end
+			return nil
+		})
+	}()
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	if err := <-lateErr; err != nil {
+		t.Errorf("the Update whose context ended while its fn ran: %v, want its batch's outcome (committed)", err)
+	}
+	if _, err := f.get(t, f.custA, f.org, late.ID); err != nil {
+		t.Errorf("the row of the Update whose context ended while its fn ran: %v", err)
+	}
+	if patientErr != nil {
+		t.Errorf("the Update that queued first: %v", patientErr)
 	}
 }
 
