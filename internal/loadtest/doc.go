@@ -7,5 +7,8 @@
 // The server is built without the race detector and runs as a child
 // process, so that it works at the speed it has in production even when the
 // tests run under `go test -race`; only the test process is instrumented.
+// The other caller whose latency is measured runs as a process of its own
+// too (the test binary, started as a probe): a real one does not share the
+// load's Go scheduler, only the machine's processors.
 // The package has no code of its own: everything is in its tests.
 package loadtest

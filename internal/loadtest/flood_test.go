@@ -338,7 +338,7 @@ func TestFloodFairShare(t *testing.T) {
 	for _, polite := range []bool{true, false} {
 		name := map[bool]string{true: "polite", false: "hostile"}[polite]
 		for attempt := 1; ; attempt++ {
-			lat, results, foreign := floodPhase(t, flood, b, kinds, probeID, polite, pid)
+			lat, results, foreign := floodPhase(t, sp, custB, flood, b, kinds, probeID, polite)
 			p99 := lat.quantile(0.99)
 			t.Logf("%s flood, attempt %d: probe %v; other processes kept %.2f cores busy", name, attempt, lat, foreign)
 			checkFloodResults(t, name, results)
@@ -370,7 +370,8 @@ func TestFloodFairShare(t *testing.T) {
 // client, and returns the probe's latencies, what the flood saw once every
 // request of it has its answer, and how many cores other processes kept
 // busy meanwhile.
-func floodPhase(t *testing.T, flood, b *apiClient, kinds []floodKind, probeID string, polite bool, pid int) (latencies, []floodResult, float64) {
+func floodPhase(t *testing.T, sp *serveProc, probeCustomer string, flood, b *apiClient, kinds []floodKind, probeID string, polite bool) (latencies, []floodResult, float64) {
+	pid := sp.PID
 	until := time.Now().Add(floodTime)
 	var results []floodResult
 	floodDone := make(chan struct{})
@@ -381,10 +382,12 @@ func floodPhase(t *testing.T, flood, b *apiClient, kinds []floodKind, probeID st
 	// Let the flood reach its stride before measuring.
 	time.Sleep(time.Second)
 	before := sampleCPU(pid)
+	probing := time.Now()
 	lat := probeFor(t, b, piPath, probeID, time.Until(until))
 	foreign := servetest.ForeignCores(before, sampleCPU(pid))
 	<-floodDone
 	t.Logf("%d flood requests; the last answered %v after the flood's end", len(results), time.Since(until).Round(time.Millisecond))
+	t.Logf("the probe's requests as the server timed them: %v", sp.serverLatencies(probeCustomer, probing, time.Now()))
 	return lat, results, foreign
 }
 

@@ -45,7 +45,9 @@ func SampleCPU(pids ...string) CPUSample {
 	return s
 }
 
-// procCPU is a process's user and system time, in clock ticks.
+// procCPU is a process's user and system time, in clock ticks, with that
+// of the children it has waited for (a probe run as a process of its own
+// is work of the test that ran it, not foreign).
 func procCPU(pid string) int64 {
 	data, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
@@ -55,12 +57,15 @@ func procCPU(pid string) int64 {
 	// third; utime and stime are the 14th and 15th.
 	_, rest, _ := strings.Cut(string(data), ") ")
 	fields := strings.Fields(rest)
-	if len(fields) < 13 {
+	if len(fields) < 15 {
 		return 0
 	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return utime + stime
+	var ticks int64
+	for _, f := range fields[11:15] { // utime, stime, cutime, cstime
+		n, _ := strconv.ParseInt(f, 10, 64)
+		ticks += n
+	}
+	return ticks
 }
 
 // ForeignCores is how many processors, on average between a and b, other
