@@ -48,7 +48,10 @@ var refusedUnread = map[apperr.Kind]bool{
 // Internal errors are logged with the request id and never shown; every
 // other kind has a fixed body, or the field errors for Invalid.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if timedOut(r.Context()) {
+	// Past its time limit a request is refused (send it again later),
+	// unless it is a write whose COMMIT went out and then failed: that
+	// may have taken effect, and stays the 500 that says so in the log.
+	if timedOut(r.Context()) && !store.IsOutcomeUnknown(err) {
 		err = apperr.Refused(apperr.Overloaded, reasonRequestTimeout, time.Second)
 	}
 	kind := apperr.KindOf(err)

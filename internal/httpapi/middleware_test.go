@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -189,6 +190,35 @@ func TestOutcomeUnknownIsLoggedSo(t *testing.T) {
 		mwCheck500(t, rec)
 		if got := strings.Contains(logBuf.String(), `"outcome":"unknown"`); got != tc.unknown {
 			t.Errorf("%q: the log says the outcome is unknown: %v, want %v", tc.err.Error(), got, tc.unknown)
+		}
+	}
+}
+
+// A request past its time limit is answered 503 with Retry-After (send it
+// again), unless its write's outcome is unknown: that stays a 500, or the
+// client would send again a write that may have taken effect.
+func TestTimeLimitDoesNotHideAnUnknownOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		status int
+	}{
+		{store.OutcomeUnknown(context.Canceled), http.StatusInternalServerError},
+		{context.Canceled, http.StatusServiceUnavailable},
+	} {
+		s, _ := mwServer()
+		s.events = newEventFolder()
+		h := s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithCancelCause(r.Context())
+			cancel(errRequestTimeout)
+			s.writeError(w, r.WithContext(ctx), tc.err)
+		}))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/common/address/", nil))
+		if rec.Code != tc.status {
+			t.Errorf("%v past the time limit: status %d, want %d", tc.err, rec.Code, tc.status)
+		}
+		if retry := rec.Header().Get("Retry-After") != ""; retry != (tc.status == http.StatusServiceUnavailable) {
+			t.Errorf("%v past the time limit: Retry-After %q", tc.err, rec.Header().Get("Retry-After"))
 		}
 	}
 }
