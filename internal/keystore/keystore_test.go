@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"accounts/internal/openfiles/openfilestest"
 	"accounts/internal/seal"
 	"accounts/internal/store/storetest"
 )
@@ -281,27 +282,11 @@ func TestSQLiteFileReplacedFailsCheck(t *testing.T) {
 	if _, err := s.Check(ctx); err != nil {
 		t.Fatalf("Check before: %v", err)
 	}
-	moved := filepath.Join(dir, "moved")
-	if err := os.Rename(path, moved); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Check(ctx); err == nil {
-		t.Error("Check: nil with the file moved away")
-	}
-	data, err := os.ReadFile(moved)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Check(ctx); err == nil {
-		t.Error("Check: nil with the file replaced by a copy")
-	}
-	if err := os.Rename(moved, path); err != nil {
-		t.Fatal(err)
-	}
+	openfilestest.Replacements(t, path, func() error {
+		_, err := s.Check(ctx)
+		return err
+	})
 	if check, err := s.Check(ctx); err != nil || check == nil {
-		t.Errorf("Check with the file back in place: %v (check value %v)", err, check != nil)
+		t.Errorf("Check after: %v (check value %v)", err, check != nil)
 	}
 }

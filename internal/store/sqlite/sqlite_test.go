@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"accounts/internal/audit"
+	"accounts/internal/openfiles/openfilestest"
 	"accounts/internal/schema"
 	"accounts/internal/store"
 	"accounts/internal/store/sqlite"
@@ -171,31 +172,7 @@ func TestFilesReplacedIsNotReady(t *testing.T) {
 			if err := db.Ready(ctx); err != nil {
 				t.Fatalf("Ready before: %v", err)
 			}
-			moved := filepath.Join(dir, "moved")
-			if err := os.Rename(filepath.Join(dir, file), moved); err != nil {
-				t.Fatal(err)
-			}
-			if err := db.Ready(ctx); err == nil {
-				t.Errorf("Ready: nil with %s moved away", file)
-			}
-			// A file of the same name, but not the one the store has open.
-			data, err := os.ReadFile(moved)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, file), data, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := db.Ready(ctx); err == nil {
-				t.Errorf("Ready: nil with %s replaced by a copy", file)
-			}
-			// Put back, it is the same file again.
-			if err := os.Rename(moved, filepath.Join(dir, file)); err != nil {
-				t.Fatal(err)
-			}
-			if err := db.Ready(ctx); err != nil {
-				t.Errorf("Ready with %s back in place: %v", file, err)
-			}
+			openfilestest.Replacements(t, filepath.Join(dir, file), func() error { return db.Ready(ctx) })
 		})
 	}
 }
