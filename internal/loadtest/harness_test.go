@@ -49,27 +49,35 @@ func startServe(d *servetest.Deployment) *serveProc {
 	return &serveProc{d.Start(servetest.DeploymentEnvOnly())}
 }
 
-// logSummary counts serve's log lines by message, and security events by
-// reason. It reads message names and reasons only, never a value.
-func (sp *serveProc) logSummary() (byMsg, byReason map[string]int) {
-	byMsg, byReason = map[string]int{}, map[string]int{}
+// eachLogLine calls fn with each line of serve's log; none when the log
+// can't be read.
+func (sp *serveProc) eachLogLine(fn func(line []byte)) {
 	f, err := os.Open(sp.LogPath)
 	if err != nil {
-		return byMsg, byReason
+		return
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
+		fn(sc.Bytes())
+	}
+}
+
+// logSummary counts serve's log lines by message, and security events by
+// reason. It reads message names and reasons only, never a value.
+func (sp *serveProc) logSummary() (byMsg, byReason map[string]int) {
+	byMsg, byReason = map[string]int{}, map[string]int{}
+	sp.eachLogLine(func(line []byte) {
 		var l struct{ Msg, Reason string }
-		if json.Unmarshal(sc.Bytes(), &l) != nil {
-			continue
+		if json.Unmarshal(line, &l) != nil {
+			return
 		}
 		byMsg[l.Msg]++
 		if l.Msg == "security event" {
 			byReason[l.Reason]++
 		}
-	}
+	})
 	return byMsg, byReason
 }
 
@@ -79,26 +87,19 @@ func (sp *serveProc) logSummary() (byMsg, byReason map[string]int) {
 // and from it (this process's scheduling, the kernel's).
 func (sp *serveProc) serverLatencies(customerID string, from, to time.Time) latencies {
 	var lat latencies
-	f, err := os.Open(sp.LogPath)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
+	sp.eachLogLine(func(line []byte) {
 		var l struct {
 			Time       time.Time
 			Msg        string
 			CustomerID string  `json:"customer_id"`
 			DurationMS float64 `json:"duration_ms"`
 		}
-		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Msg != "request" || l.CustomerID != customerID ||
+		if json.Unmarshal(line, &l) != nil || l.Msg != "request" || l.CustomerID != customerID ||
 			l.Time.Before(from) || l.Time.After(to) {
-			continue
+			return
 		}
 		lat = append(lat, time.Duration(l.DurationMS*float64(time.Millisecond)))
-	}
+	})
 	return lat
 }
 

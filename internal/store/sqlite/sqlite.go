@@ -215,16 +215,16 @@ func dsn(path, txlock string, pragmas ...string) string {
 
 // Close stops the checkpointer and closes the connection pools.
 func (db *DB) Close() error {
-	var errs []error
+	var checkpointErr error
 	if db.checkpoints != nil {
-		errs = append(errs, db.checkpoints.close())
+		checkpointErr = db.checkpoints.close()
 	}
 	for _, p := range []*preparedSet{db.readStmts, db.writeStmts} {
 		if p != nil {
 			p.close()
 		}
 	}
-	return errors.Join(append(errs, db.reader.Close(), db.writer.Close(), db.admin.Close())...)
+	return errors.Join(checkpointErr, db.reader.Close(), db.writer.Close(), db.admin.Close())
 }
 
 func (db *DB) migrate(ctx context.Context) error {
