@@ -154,7 +154,7 @@ func startBench(r *runner, s settings, db, engine string, p pinning, log io.Writ
 		b.database = url
 	}
 	b.d = servetest.NewDeployment(r, b.database)
-	opts := []servetest.Option{servetest.DeploymentEnvOnly(), servetest.Flags(append(slices.Clone(serveLimitFlags), s.ServeFlags...)...)}
+	opts := []servetest.Option{servetest.DeploymentEnvOnly(), servetest.Inspectable(), servetest.Flags(append(slices.Clone(serveLimitFlags), s.ServeFlags...)...)}
 	if len(p.server) > 0 {
 		opts = append(opts, servetest.Prefix(p.server...))
 	}

@@ -21,7 +21,7 @@ func BenchmarkUnpagedListMemory(b *testing.B) {
 	const rows = 100_000
 	d := servetest.NewSQLiteDeployment(b)
 	headers := d.Client(d.Customer("Memory AB"), "read_write")
-	s := d.Start()
+	s := d.Start(servetest.Inspectable())
 	base := s.Base
 
 	for start := 0; start < rows; start += 1000 {

@@ -83,5 +83,8 @@ func Run(ctx context.Context, args []string, io IO) error {
 	if err := noCoreDumps(); err != nil {
 		return fmt.Errorf("turning core dumps off: %w", err)
 	}
+	if err := setDumpable(false); err != nil {
+		return fmt.Errorf("keeping debuggers out: %w", err)
+	}
 	return commands().run(ctx, args, io)
 }

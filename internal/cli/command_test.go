@@ -135,7 +135,7 @@ func TestCLIBadInputEveryCommand(t *testing.T) {
 		}
 	}
 	specs := map[string]cliCommandSpec{
-		"serve":   {bad: [][]string{{"--allow-plaintext-http=yes"}, {"--addr", "nowhere"}}},
+		"serve":   {bad: [][]string{{"--allow-plaintext-http=yes"}, {"--allow-debugger=1"}, {"--addr", "nowhere"}}},
 		"migrate": {bad: [][]string{{"--database", ""}}},
 		"customer create": {valid: []string{"--name", "X"}, required: []string{"name"},
 			bad: [][]string{{"--name", "   "}, {"--name", strings.Repeat("n", 256)}}},

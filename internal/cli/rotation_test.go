@@ -29,11 +29,15 @@ type cliServer struct {
 
 // cliStartServe starts the accounts binary's serve on a free loopback
 // port with only the given ACCOUNTS_ variables, and stops it (SIGTERM,
-// then a kill) when the test ends or stop is called.
-func cliStartServe(t *testing.T, bin string, vars map[string]string) *cliServer {
+// then a kill) when the test ends or stop is called. Each of adjust may
+// change the command before it starts (its arguments, its user).
+func cliStartServe(t *testing.T, bin string, vars map[string]string, adjust ...func(*exec.Cmd)) *cliServer {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
 	cmd.Env = cliEnvWith(vars)
+	for _, f := range adjust {
+		f(cmd)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

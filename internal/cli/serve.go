@@ -49,6 +49,10 @@ func newLogger(io IO) *slog.Logger {
 // lets a listener carry plaintext HTTP beyond loopback.
 const msgPlaintextOnNetwork = "serving plaintext HTTP on a non-loopback address: a TLS-terminating proxy must sit in front"
 
+// msgDebuggerAllowed is the warning logged when --allow-debugger keeps the
+// process dumpable.
+const msgDebuggerAllowed = "a debugger or profiler of the same user may attach and read this process's memory (--allow-debugger)"
+
 // serve runs the HTTP API until ctx is cancelled (SIGTERM or SIGINT), then
 // drains in-flight requests on every listener and returns nil.
 func serve(fs *flag.FlagSet, io IO) runFunc {
@@ -76,6 +80,12 @@ func runServe(ctx context.Context, cfg config.Config, io IO) error {
 	}
 	if err := checkOpenFiles(cfg.Limits.Connections); err != nil {
 		return usagef("%v", err)
+	}
+	if cfg.AllowDebugger {
+		// Run made the process not dumpable, as it does every command's.
+		if err := setDumpable(true); err != nil {
+			return fmt.Errorf("letting a debugger attach: %w", err)
+		}
 	}
 	// The log is buffered (logsink): a request does not wait for its
 	// access log line to be written. Closed last, so the lines of shutdown
@@ -139,6 +149,9 @@ func runServe(ctx context.Context, cfg config.Config, io IO) error {
 	}
 	if exposed := cfg.PlaintextOnNetwork(); len(exposed) > 0 {
 		log.Warn(msgPlaintextOnNetwork, "addrs", exposed)
+	}
+	if cfg.AllowDebugger {
+		log.Warn(msgDebuggerAllowed)
 	}
 	served := make(chan error, len(listeners))
 	for _, l := range listeners {

@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -707,19 +708,34 @@ func TestServeBusyAddressCreatesNothing(t *testing.T) {
 	}
 }
 
-// serve and the administrative commands run with a core file limit of
-// zero, soft and hard: a core dump would hold decrypted values and
-// unwrapped keys. keys rotate-data is looked at while it waits for its new
-// index keys to settle.
-func TestCommandsTurnCoreDumpsOff(t *testing.T) {
+// serve and the administrative commands keep their memory to themselves:
+// they run with a core file limit of zero, soft and hard, and are not
+// dumpable, so that no core dump is made of them (not even by a core
+// handler that core_pattern pipes to, which ignores the limit) and no
+// other process of their user may attach a debugger or read their memory
+// or environment: it holds decrypted values and unwrapped keys. keys
+// rotate-data is looked at while it waits for its new index keys to
+// settle. serve with --allow-debugger stays dumpable.
+func TestCommandsKeepTheirMemoryToThemselves(t *testing.T) {
 	c := newCLIEnv(t)
 	c.customer("Core Dump AB") // the deployment's files, made by the command line
-	bin := cliBuild(t)
-	s := cliStartServe(t, bin, c.vars)
+	bin, uid, asUser := unprivileged(t, cliBuild(t), filepath.Dir(c.vars[config.EnvDatabase]))
+	s := cliStartServe(t, bin, c.vars, asUser)
 	coreLimitOff(t, "serve", s.pid)
+	if dumpable(t, s.pid, uid) {
+		t.Error("serve is dumpable")
+	}
+	s.stop()
+	s = cliStartServe(t, bin, c.vars, asUser, func(cmd *exec.Cmd) { cmd.Args = append(cmd.Args, "--allow-debugger") })
+	coreLimitOff(t, "serve --allow-debugger", s.pid)
+	if !dumpable(t, s.pid, uid) {
+		t.Error("serve --allow-debugger is not dumpable")
+	}
+	s.stop()
 
 	cmd := exec.Command(bin, "keys", "rotate-data", "--settle", "1m")
 	cmd.Env = cliEnvWith(c.vars)
+	asUser(cmd)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -733,6 +749,68 @@ func TestCommandsTurnCoreDumpsOff(t *testing.T) {
 	for lines.Scan() && !strings.Contains(lines.Text(), "waiting") {
 	}
 	coreLimitOff(t, "keys rotate-data", cmd.Process.Pid)
+	if dumpable(t, cmd.Process.Pid, uid) {
+		t.Error("keys rotate-data is dumpable")
+	}
+}
+
+// unprivileged returns how to run the accounts binary bin as a user other
+// than root, on the deployment in dir: the test's own user, or nobody when
+// the test runs as root, for whom dir and its files are handed over (and
+// the folders above it in the temporary directory opened to be passed
+// through), and bin copied where nobody may run it. It returns the binary
+// to run, the user's id, and what makes a command run as that user.
+func unprivileged(t *testing.T, bin, dir string) (string, uint32, func(*exec.Cmd)) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return bin, uint32(os.Geteuid()), func(*exec.Cmd) {}
+	}
+	const nobody = 65534
+	exe, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(dir, "accounts")
+	if err := os.WriteFile(copied, exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(dir, func(path string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, nobody, nobody)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for up := filepath.Dir(dir); strings.HasPrefix(up, os.TempDir()+string(filepath.Separator)); up = filepath.Dir(up) {
+		info, err := os.Stat(up)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(up, info.Mode().Perm()|0o001); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return copied, nobody, func(cmd *exec.Cmd) {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	}
+}
+
+// dumpable reports whether process pid, which runs as user uid (not
+// root), is dumpable: the kernel makes the /proc files of a process that
+// is not root's.
+func dumpable(t *testing.T, pid int, uid uint32) bool {
+	t.Helper()
+	info, err := os.Stat(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := info.Sys().(*syscall.Stat_t).Uid
+	if owner != uid && owner != 0 {
+		t.Fatalf("/proc/%d/environ belongs to user %d, neither the process's (%d) nor root", pid, owner, uid)
+	}
+	return owner == uid
 }
 
 // coreLimitOff checks the core file limit of process pid.

@@ -40,6 +40,9 @@ const (
 	// loosens a safety rule must not be flipped by a near miss ("1", "yes").
 	EnvAllowPlaintextHTTP = "ACCOUNTS_ALLOW_PLAINTEXT_HTTP"
 	EnvMetricsAddr        = "ACCOUNTS_METRICS_ADDR"
+	// EnvAllowDebugger takes exactly "true" or "false", as
+	// EnvAllowPlaintextHTTP does.
+	EnvAllowDebugger = "ACCOUNTS_ALLOW_DEBUGGER"
 )
 
 // Defaults of the embedded setup.
@@ -87,6 +90,11 @@ type Config struct {
 	// which the API listener then does not serve (so the metrics can be
 	// reached by a scraper on a network the API's clients never see).
 	MetricsAddr string
+	// AllowDebugger keeps serve dumpable: a debugger or profiler of the
+	// same user may attach to it and read its memory, which holds
+	// decrypted personal values and unwrapped keys. Off, the process is
+	// made not dumpable (see cli's setDumpable).
+	AllowDebugger bool
 
 	// envErrs are environment values that did not parse, met while binding
 	// flags; Bind functions return nothing, so Validate reports the first.
@@ -255,24 +263,32 @@ func absPath(p string) string {
 	return p
 }
 
-// BindServe registers --addr, the TLS flags, --allow-plaintext-http and
-// --metrics-addr on fs.
+// BindServe registers --addr, the TLS flags, --allow-plaintext-http,
+// --metrics-addr and --allow-debugger on fs.
 func (c *Config) BindServe(fs *flag.FlagSet, env Env) {
 	fs.StringVar(&c.Addr, "addr", or(c.lookup(env, EnvAddr), DefaultAddr), "listen address (env "+EnvAddr+")")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.lookup(env, EnvTLSCert),
 		"PEM certificate (chain) file; with --tls-key, serve HTTPS (env "+EnvTLSCert+")")
 	fs.StringVar(&c.TLSKey, "tls-key", c.lookup(env, EnvTLSKey),
 		"PEM private key file of --tls-cert (env "+EnvTLSKey+")")
-	allow := strictBool{&c.AllowPlaintextHTTP}
-	if v := c.lookup(env, EnvAllowPlaintextHTTP); v != "" {
-		if allow.Set(v) != nil {
-			c.envErrs = append(c.envErrs, errors.New(EnvAllowPlaintextHTTP+" must be true or false"))
-		}
-	}
-	fs.Var(allow, "allow-plaintext-http",
-		"listen without TLS on a non-loopback address: only behind a TLS-terminating proxy (env "+EnvAllowPlaintextHTTP+")")
+	c.bindStrictBool(fs, env, &c.AllowPlaintextHTTP, "allow-plaintext-http", EnvAllowPlaintextHTTP,
+		"listen without TLS on a non-loopback address: only behind a TLS-terminating proxy")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.lookup(env, EnvMetricsAddr),
 		"serve /metrics only on this listen address, not on --addr (env "+EnvMetricsAddr+")")
+	c.bindStrictBool(fs, env, &c.AllowDebugger, "allow-debugger", EnvAllowDebugger,
+		"let a debugger or profiler of the same user attach and read the process's memory, decrypted values included")
+}
+
+// bindStrictBool registers a strictBool flag name with env as its
+// fallback; an env value other than true or false is an error of Validate.
+func (c *Config) bindStrictBool(fs *flag.FlagSet, env Env, v *bool, name, envName, usage string) {
+	b := strictBool{v}
+	if s := c.lookup(env, envName); s != "" {
+		if b.Set(s) != nil {
+			c.envErrs = append(c.envErrs, errors.New(envName+" must be true or false"))
+		}
+	}
+	fs.Var(b, name, usage+" (env "+envName+")")
 }
 
 // TLS reports whether serve speaks HTTPS (both TLS files are given).

@@ -81,6 +81,10 @@ func TestValidateServe(t *testing.T) {
 		{"env not a strict bool", map[string]string{EnvAllowPlaintextHTTP: "True"}, nil, false},
 		{"env empty is false", map[string]string{EnvAllowPlaintextHTTP: ""}, []string{"--addr", ":8080"}, false},
 		{"flag not a strict bool", nil, []string{"--allow-plaintext-http=t"}, false},
+		{"debugger allowed", nil, []string{"--allow-debugger"}, true},
+		{"debugger allowed by env", map[string]string{EnvAllowDebugger: "true"}, nil, true},
+		{"debugger env not a strict bool", map[string]string{EnvAllowDebugger: "1"}, nil, false},
+		{"debugger flag not a strict bool", nil, []string{"--allow-debugger=yes"}, false},
 		{"metrics on loopback", nil, []string{"--metrics-addr", "127.0.0.1:9090"}, true},
 		{"metrics beyond loopback", map[string]string{EnvMetricsAddr: "0.0.0.0:9090"}, nil, false},
 		{"metrics beyond loopback with TLS", nil, []string{"--metrics-addr", ":9090", "--tls-cert", "c", "--tls-key", "k"}, true},
@@ -109,6 +113,31 @@ func TestPlaintextOnNetwork(t *testing.T) {
 	}
 	if got := c.PlaintextOnNetwork(); len(got) != 0 {
 		t.Errorf("PlaintextOnNetwork with TLS = %v, want none", got)
+	}
+}
+
+// --allow-debugger and its variable set AllowDebugger; the flag given
+// false wins over the variable.
+func TestAllowDebugger(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		args []string
+		want bool
+	}{
+		{nil, nil, false},
+		{nil, []string{"--allow-debugger"}, true},
+		{map[string]string{EnvAllowDebugger: "true"}, nil, true},
+		{map[string]string{EnvAllowDebugger: "true"}, []string{"--allow-debugger=false"}, false},
+		{map[string]string{EnvAllowDebugger: "false"}, nil, false},
+	}
+	for _, tc := range cases {
+		c, err := bindServe(t, tc.env, tc.args...)
+		if err != nil {
+			t.Fatalf("env %v args %v: %v", tc.env, tc.args, err)
+		}
+		if c.AllowDebugger != tc.want {
+			t.Errorf("env %v args %v: AllowDebugger %v, want %v", tc.env, tc.args, c.AllowDebugger, tc.want)
+		}
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 func Variables() []string {
 	names := []string{
 		EnvDatabase, EnvAddr, EnvKeyFile, EnvMasterKey, EnvKeyStore, EnvKeySettle, EnvNewMasterKey,
-		EnvPreviousMasterKey, EnvTLSCert, EnvTLSKey, EnvAllowPlaintextHTTP, EnvMetricsAddr,
+		EnvPreviousMasterKey, EnvTLSCert, EnvTLSKey, EnvAllowPlaintextHTTP, EnvMetricsAddr, EnvAllowDebugger,
 	}
 	for _, lf := range limitFlags {
 		names = append(names, lf.env)

@@ -44,9 +44,10 @@ func TestMain(m *testing.M) {
 type serveProc struct{ *servetest.Server }
 
 // startServe starts serve on d with its limits at their defaults, whatever
-// the environment the tests run in says.
+// the environment the tests run in says; its memory and descriptors can
+// be read.
 func startServe(d *servetest.Deployment) *serveProc {
-	return &serveProc{d.Start(servetest.DeploymentEnvOnly())}
+	return &serveProc{d.Start(servetest.DeploymentEnvOnly(), servetest.Inspectable())}
 }
 
 // eachLogLine calls fn with each line of serve's log; none when the log

@@ -55,6 +55,12 @@ func Prefix(command ...string) Option {
 	return func(o *startOptions) { o.prefix = command }
 }
 
+// Inspectable starts serve with --allow-debugger, so that a test that does
+// not run as root may write and read its /proc files as ResetPeakRSS and a
+// count of /proc/PID/fd do: otherwise serve, as every command, makes itself
+// not dumpable, and those files root's.
+func Inspectable() Option { return Flags("--allow-debugger") }
+
 // DeploymentEnvOnly keeps the test process's own ACCOUNTS_* variables from
 // the server: its configuration is the deployment's alone, and everything
 // else (its request limits, say) is the default, whatever the environment
@@ -194,7 +200,8 @@ func (s *Server) RSS() (int, error) { return s.procStatusKB("VmRSS") }
 func (s *Server) PeakRSS() (int, error) { return s.procStatusKB("VmHWM") }
 
 // ResetPeakRSS makes PeakRSS start again from the current RSS, so that it
-// measures what comes next only.
+// measures what comes next only. Unless the test runs as root, the server
+// must have been started Inspectable.
 func (s *Server) ResetPeakRSS() error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.PID), []byte("5"), 0)
 }

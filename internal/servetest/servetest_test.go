@@ -45,7 +45,7 @@ func TestSQLiteServer(t *testing.T) {
 	if len(headers) != 7 {
 		t.Fatalf("client create printed %d headers, want 7", len(headers))
 	}
-	s := d.Start()
+	s := d.Start(Inspectable())
 	if got := get(t, s.Base+"/accounts/users/customer/tenant/", headers); got != http.StatusOK {
 		t.Errorf("listing tenants: status %d", got)
 	}
