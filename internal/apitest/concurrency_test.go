@@ -308,3 +308,51 @@ func TestConcurrencyParentDeleted(t *testing.T) {
 		}
 	}
 }
+
+// A protected identity created while its tenant is being deleted is either
+// refused (the tenant is gone) or deleted with the tenant as a cascade the
+// audit log records: never removed unseen by the database's own ON DELETE
+// (on PostgreSQL the delete looked for identities before the create had
+// committed).
+func TestConcurrencyIdentityCreatedAsItsTenantIsDeleted(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("Tenant Race AB")
+	var cascaded []string
+	for round := range 30 {
+		tenant := c.create(tenantPath, map[string]any{"first_name": personal(fmt.Sprintf("Race-Tenant-%d", round))})
+		res := atOnce(t, c, []concurrentRequest{
+			{"POST", piPath, map[string]any{"tenant": ref(tenant), "first_name": personal(fmt.Sprintf("Race-Identity-%d", round))}},
+			{"DELETE", tenantPath + tenant["id"].(string) + "/", nil},
+		})
+		if res[1].status != http.StatusNoContent {
+			t.Errorf("round %d: DELETE of the tenant: status %d, want 204", round, res[1].status)
+		}
+		switch r := res[0]; r.status {
+		case http.StatusCreated:
+			id := r.obj["id"].(string)
+			if got := c.do("GET", piPath+id+"/", nil); got.status != http.StatusNotFound {
+				t.Errorf("round %d: the identity of the deleted tenant: status %d, want 404", round, got.status)
+			}
+			cascaded = append(cascaded, id)
+		case http.StatusBadRequest:
+			if _, ok := r.obj["tenant"]; !ok || len(r.obj) != 1 {
+				t.Errorf("round %d: 400 with error keys %v, want exactly [tenant]", round, keys(r.obj))
+			}
+		default:
+			t.Errorf("round %d: POST beside the tenant's DELETE: status %d, want 201 or 400", round, r.status)
+		}
+	}
+	recorded := map[string]bool{}
+	for _, l := range auditEntries(t, e, c.customerID) {
+		if l.Action == "cascade_delete" && l.Resource == "Protectedidentity" {
+			for _, id := range l.ObjectIDs {
+				recorded[id] = true
+			}
+		}
+	}
+	for _, id := range cascaded {
+		if !recorded[id] {
+			t.Errorf("identity %s was deleted with its tenant without a cascade_delete entry", id)
+		}
+	}
+}

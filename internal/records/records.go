@@ -292,12 +292,8 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, res *schema.Reso
 // ones as cascade_delete.
 func (s *Service) deleteIn(ctx context.Context, tx store.Tx, w *auditWrites, p auth.Principal, res *schema.Resource, id string, action audit.Action) error {
 	customerID := p.CustomerID
-	ok, err := tx.Exists(ctx, customerID, res, id)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return errNotFound
+	if _, err := tx.Get(ctx, customerID, res, id, store.ForDelete); err != nil {
+		return notFound(err)
 	}
 	for _, r := range s.catalog.ReferencesTo(res) {
 		if r.Field.OnDelete == schema.Cascade {

@@ -245,6 +245,15 @@ const (
 	// changing it (an organization's ancestors, checked for a cycle): its
 	// writers wait until this transaction ends.
 	ForShare
+	// ForDelete is for a row the transaction will delete, after it has
+	// dealt with the rows that reference it: a concurrent writer of a row
+	// that references it (a protected identity created for a tenant being
+	// deleted) waits until this transaction ends and then finds it gone,
+	// and the read itself waits for such a writer that came first, so the
+	// rows referencing it are all seen. Else the database's own ON DELETE
+	// would remove or change them unseen: no audit entry, no new list
+	// version.
+	ForDelete
 )
 
 // Tx is a transaction over resource rows of one or more customers; each

@@ -25,7 +25,7 @@ type Table struct {
 	insert          string
 	get             string
 	// locked are get holding its row as each store.Lock says.
-	locked    [2]string
+	locked    [3]string
 	update    string
 	delete    string
 	exists    string
@@ -108,7 +108,7 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 		targets:     map[string]*Table{},
 		kinds:       map[string]dialect.Kind{schema.IDField.Name: dialect.Text, schema.CreatedAtField.Name: dialect.Time},
 	}
-	t.locked = [2]string{store.ForUpdate: t.get, store.ForShare: t.get}
+	t.locked = [3]string{store.ForUpdate: t.get, store.ForShare: t.get, store.ForDelete: t.get}
 	if d.RowLocks() {
 		// Not FOR UPDATE: an update that keeps the row's keys takes the
 		// weaker FOR NO KEY UPDATE, so a foreign key's check of the row
@@ -116,6 +116,7 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 		// renamed) does not wait for it.
 		t.locked[store.ForUpdate] = t.get + " FOR NO KEY UPDATE"
 		t.locked[store.ForShare] = t.get + " FOR SHARE"
+		t.locked[store.ForDelete] = t.get + " FOR UPDATE"
 	}
 	t.notNull = map[string]bool{schema.IDField.Name: true, schema.CreatedAtField.Name: true}
 	for _, c := range cols {

@@ -1414,6 +1414,26 @@ func testLockedReads(t *testing.T, f *fixture) {
 		t.Fatalf("the write of a row read ForShare: %v", err)
 	}
 
+	// A row read for delete waits for a transaction that has written a row
+	// referencing it: once read, every row referencing it is seen, and
+	// none is left for the database's ON DELETE to remove unseen.
+	pi := f.row(f.pi, f.base, map[string]any{"tenant_id": tenant.ID})
+	var referencing []string
+	err = f.whileHeld(t, func(tx store.Tx) (func() error, error) {
+		return func() error { return nil }, tx.Insert(f.ctx, a, f.pi, pi)
+	}, func(tx store.Tx) error {
+		if _, err := tx.Get(f.ctx, a, f.tenant, tenant.ID, store.ForDelete); err != nil {
+			return err
+		}
+		var err error
+		referencing, err = tx.Referencing(f.ctx, a, f.pi, f.pi.Field("tenant"), tenant.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("reading for delete a row referenced meanwhile: %v", err)
+	}
+	sameIDs(t, "rows referencing a row read for delete", referencing, []string{pi.ID})
+
 	// A row deleted by a transaction still open is not found once it has
 	// committed: no write of it can follow.
 	err = f.whileHeld(t, func(tx store.Tx) (func() error, error) {
