@@ -483,17 +483,23 @@ const (
 
 // whileRetryable runs op, and again while it fails as retryable, up to
 // retryAttempts runs in all or until ctx ends; it returns the last error.
+// One still retryable then is unavailability (the API's 503, with
+// Retry-After), not the service's failure: none of the runs committed
+// anything, and the request may be sent again.
 func whileRetryable(ctx context.Context, op func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := op()
-		if !retryable(err) || attempt == retryAttempts {
+		if !retryable(err) {
 			return err
+		}
+		if attempt == retryAttempts {
+			return store.MarkUnavailable(err)
 		}
 		pause := time.Duration(attempt)*retryPause/2 + rand.N(time.Duration(attempt)*retryPause)
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
-			return err
+			return store.MarkUnavailable(err)
 		}
 	}
 }

@@ -645,3 +645,31 @@ func TestConnectionFoundClosedRunsAgain(t *testing.T) {
 		t.Error("a COMMIT on a lost connection counts as lost before the COMMIT")
 	}
 }
+
+// A transaction PostgreSQL keeps choosing as a deadlock victim runs
+// retryAttempts times and then fails as unavailability (a 503 with
+// Retry-After): none of its runs committed anything. Another failure is
+// not run again and stays the service's own.
+func TestDeadlockVictimRunsOutAsUnavailable(t *testing.T) {
+	for _, c := range []struct {
+		code        string
+		runs        int
+		unavailable bool
+	}{
+		{"40P01", retryAttempts, true}, // deadlock_detected
+		{"40001", retryAttempts, true}, // serialization_failure
+		{"23505", 1, false},            // unique_violation
+	} {
+		runs := 0
+		err := whileRetryable(context.Background(), func() error {
+			runs++
+			return &pgsafe.Error{Code: c.code}
+		})
+		if runs != c.runs {
+			t.Errorf("%s: %d runs, want %d", c.code, runs, c.runs)
+		}
+		if store.Unavailable(err) != c.unavailable {
+			t.Errorf("%s: unavailable %v, want %v", c.code, store.Unavailable(err), c.unavailable)
+		}
+	}
+}
