@@ -53,3 +53,47 @@ func TestReadLockedOutOfItsAuditEntry(t *testing.T) {
 		t.Fatalf("the read after the lock was given back: %v", err)
 	}
 }
+
+// A read and a write whose time runs out while another process keeps the
+// write lock stop waiting then, with an error and nothing given, though
+// each is the first of its batch (whose commit waits on for the lock):
+// neither is held to the database's busy timeout (10 s). Once the lock is
+// free, both are served.
+func TestLockedOutRequestsLeaveAtTheirTimeLimit(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	catalog, db, ks, master := openTestStoreAt(t, path)
+	p := listNewCustomer(t, ctx, db, ks, master, "Customer One")
+	svc := New(catalog, db, seal.NewKeyring(master, nil, ks), nil)
+	tenants := catalog.Resource(schema.Tenant)
+	obj, err := svc.Create(ctx, p, tenants, listBody(t, "first_name", "Readlog"))
+	listCheckCreate(t, "tenant", err)
+	release := storetest.HoldSQLiteWriteLock(t, path)
+	limited := func(what string, op func(ctx context.Context) error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		began := time.Now()
+		err := op(ctx)
+		if err == nil {
+			t.Errorf("%s while the write lock is held elsewhere: no error", what)
+		}
+		if waited := time.Since(began); waited > 5*time.Second {
+			t.Errorf("%s with 300 ms to run returned after %v: held past its time limit", what, waited.Round(time.Millisecond))
+		}
+	}
+	limited("a read", func(ctx context.Context) error {
+		_, err := svc.Get(ctx, p, tenants, obj.ID)
+		return err
+	})
+	limited("a write", func(ctx context.Context) error {
+		_, err := svc.Create(ctx, p, tenants, listBody(t, "first_name", "Readlog-Write"))
+		return err
+	})
+	release()
+	if _, err := svc.Get(ctx, p, tenants, obj.ID); err != nil {
+		t.Errorf("the read after the lock was given back: %v", err)
+	}
+	_, err = svc.Create(ctx, p, tenants, listBody(t, "first_name", "Readlog-Write"))
+	listCheckCreate(t, "the write after the lock was given back", err)
+}

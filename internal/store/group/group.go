@@ -5,17 +5,16 @@
 //
 // It follows bbolt's DB.Batch (a capped batch, a panic in it turned into
 // an error) and pebble's LogWriter.flushLoop (the pending requests taken
-// whole while one batch commits), without a goroutine of its own: the
-// caller whose request finds no batch committing commits one, and a
-// caller that finishes a batch hands what gathered meanwhile to the first
-// of its callers. Any other caller may stop waiting when its context ends
-// (a disk that stalls holds the batch and the caller running it, not
-// every request's answer); a batch handed to a caller that has stopped
-// waiting is committed all the same. It fails safe: every request of a
-// batch gets the batch's outcome, whatever the commit did (returned an
-// error, panicked, or ended its goroutine), and the hand-off runs in a
-// defer, so no failure can leave later requests waiting for a leader that
-// is gone.
+// whole while one batch commits). Each batch commits on a goroutine of its
+// own, started by the request that finds no batch committing, or by the
+// batch before it for what gathered while it committed; so no caller runs
+// a commit, and every caller may stop waiting when its context ends (a
+// disk that stalls holds the batch, not any request's answer), unless
+// Config.Leave says its request has begun. It fails safe: every request
+// of a batch gets the batch's outcome, whatever the commit did (returned
+// an error, panicked, or ended its goroutine), and the hand-off to the
+// next batch runs in a defer, so no failure can leave later requests
+// waiting for a batch that never starts.
 package group
 
 import (
@@ -78,9 +77,6 @@ type Committer[T any] struct {
 type call[T any] struct {
 	item T
 	done chan error
-	// lead receives a batch this caller is to commit: the batch after the
-	// one that just committed, which holds this request.
-	lead chan []*call[T]
 }
 
 // New returns a Committer committing batches with commit. It panics when
@@ -110,13 +106,13 @@ func (e *PanicError) Error() string { return ErrPanic.Error() }
 func (e *PanicError) Unwrap() error { return ErrPanic }
 
 // Do adds item to a batch and returns once that batch has committed: nil
-// when it did and the commit did not fail item alone, else the error. The
-// caller may commit batches itself while it waits, its own or the next;
-// while it is not committing, it returns ctx's error at once when ctx
-// ends, and item stays in its batch: the commit decides whether it still
-// runs (it may already have, unless Config.Leave says it has not).
+// when it did and the commit did not fail item alone, else the error. When
+// ctx ends first it returns ctx's error at once, and item stays in its
+// batch: the commit decides whether it still runs (it may already have,
+// unless Config.Leave says it has not; when Leave says it has, Do waits
+// for the outcome instead).
 func (c *Committer[T]) Do(ctx context.Context, item T) error {
-	cl := &call[T]{item: item, done: make(chan error, 1), lead: make(chan []*call[T], 1)}
+	cl := &call[T]{item: item, done: make(chan error, 1)}
 	now := time.Now()
 	c.mu.Lock()
 	busy := now.Sub(c.lastArrival) < 2*c.cfg.MaxDelay
@@ -128,38 +124,36 @@ func (c *Committer[T]) Do(ctx context.Context, item T) error {
 	}
 	c.mu.Unlock()
 	if first {
-		if busy && c.cfg.MaxDelay > 0 {
-			time.Sleep(c.cfg.MaxDelay)
-		}
-		c.mu.Lock()
-		batch := c.take()
-		c.mu.Unlock()
-		c.run(batch)
+		go c.gatherAndRun(busy)
 	}
 	return c.wait(ctx, cl)
 }
 
-// wait returns cl's outcome, committing the batches handed to it
-// meanwhile. When ctx ends first it returns ctx's error, and a goroutine
-// waits in its place (with no end), so that a batch handed to cl is still
-// committed; unless Config.Leave says cl can no longer be left, and then
-// it waits on for the outcome.
+// gatherAndRun lets a batch gather for MaxDelay when requests are arriving
+// close together (busy), then commits what is pending.
+func (c *Committer[T]) gatherAndRun(busy bool) {
+	if busy && c.cfg.MaxDelay > 0 {
+		time.Sleep(c.cfg.MaxDelay)
+	}
+	c.mu.Lock()
+	batch := c.take()
+	c.mu.Unlock()
+	c.run(batch)
+}
+
+// wait returns cl's outcome, or ctx's error when ctx ends first, unless
+// Config.Leave says cl can no longer be left: then it waits on for the
+// outcome. The outcome's channel is buffered, so a commit answering a
+// caller that has left does not block.
 func (c *Committer[T]) wait(ctx context.Context, cl *call[T]) error {
-	ended := ctx.Done()
-	for {
-		select {
-		case err := <-cl.done:
-			return err
-		case batch := <-cl.lead:
-			c.run(batch)
-		case <-ended:
-			if c.cfg.Leave != nil && !c.cfg.Leave(cl.item) {
-				ended = nil
-				continue
-			}
-			go c.wait(context.Background(), cl)
-			return ctx.Err()
+	select {
+	case err := <-cl.done:
+		return err
+	case <-ctx.Done():
+		if c.cfg.Leave != nil && !c.cfg.Leave(cl.item) {
+			return <-cl.done
 		}
+		return ctx.Err()
 	}
 }
 
@@ -258,8 +252,7 @@ func (c *Committer[T]) safelyCommit(items []T, errs []error) (err error) {
 	return c.commit(items, errs)
 }
 
-// handOff gives the requests that gathered to the first of their callers
-// (or the goroutine waiting in its place), who commits them without
+// handOff starts the commit of the requests that gathered, without
 // waiting, or ends this turn when none did.
 func (c *Committer[T]) handOff() {
 	c.mu.Lock()
@@ -268,6 +261,5 @@ func (c *Committer[T]) handOff() {
 		c.inFlight--
 		return
 	}
-	next := c.take()
-	next[0].lead <- next
+	go c.run(c.take())
 }

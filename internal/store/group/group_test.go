@@ -403,6 +403,31 @@ func TestCallerLeavesWhenItsContextEnds(t *testing.T) {
 	}
 }
 
+// The request whose arrival started a batch stops waiting too when its
+// context ends while that batch's commit is stuck: no caller runs a
+// commit, so none is held past its time limit by one.
+func TestFirstCallerLeavesWhenItsContextEnds(t *testing.T) {
+	c, stuck, release := stuckOnce()
+	ctx, cancel := context.WithCancel(context.Background())
+	left := make(chan error, 1)
+	go func() { left <- c.Do(ctx, 0) }()
+	<-stuck
+	cancel()
+	var err error
+	within(t, "the request of the stuck commit, its context ended", func() { err = <-left })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("the request that left: %v, want its context's error", err)
+	}
+	close(release)
+	var errs []error
+	within(t, "requests after the stuck commit", func() { errs = doAll(c, 1, 8) })
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("request %d after the stuck commit: %v", i, err)
+		}
+	}
+}
+
 // Stalled tells a batch that has been committing for longer than asked,
 // and stops once it has committed.
 func TestStalled(t *testing.T) {
