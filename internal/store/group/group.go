@@ -20,6 +20,7 @@ package group
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 )
@@ -46,7 +47,8 @@ type Config[T any] struct {
 	MaxWeight int
 	// Leave, when set, is asked when a caller's context ends while it
 	// waits: it reports whether the request may still be left, because
-	// its commit has not begun running it (and now never will). When it
+	// its commit has not begun running it (and now never will): a request
+	// left so is handed to no commit that has not taken it yet. When it
 	// reports false, the caller waits for its batch's outcome instead:
 	// a caller told that its time was up must not see its request commit
 	// after all. Without it a caller always leaves, and its request may
@@ -150,10 +152,26 @@ func (c *Committer[T]) wait(ctx context.Context, cl *call[T]) error {
 	case err := <-cl.done:
 		return err
 	case <-ctx.Done():
-		if c.cfg.Leave != nil && !c.cfg.Leave(cl.item) {
-			return <-cl.done
+		if c.cfg.Leave != nil {
+			if !c.cfg.Leave(cl.item) {
+				return <-cl.done
+			}
+			c.drop(cl)
 		}
 		return ctx.Err()
+	}
+}
+
+// drop removes a request that will never run from the pending ones, so
+// that what it holds (a bulk write's thousand objects) is let go of now:
+// while a commit stalls, the requests that gather behind it and leave at
+// their time limit would otherwise all stay held until it returns, though
+// their callers have been answered and their admission slots freed.
+func (c *Committer[T]) drop(cl *call[T]) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i := slices.Index(c.pending, cl); i >= 0 {
+		c.pending = slices.Delete(c.pending, i, i+1)
 	}
 }
 

@@ -428,6 +428,40 @@ func TestFirstCallerLeavesWhenItsContextEnds(t *testing.T) {
 	}
 }
 
+// Requests that gathered behind a stuck commit and were left (Config.Leave
+// said they may be) are handed to no later commit: what they hold is let
+// go of when their callers leave, not when the stuck commit returns.
+func TestLeftRequestsAreHandedToNoCommit(t *testing.T) {
+	r := &recorder{}
+	stuck, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	r.fail = func([]int, []error) error {
+		once.Do(func() { close(stuck); <-release })
+		return nil
+	}
+	c := New(Config[int]{MaxBatch: 4, MaxInFlight: 1, Leave: func(int) bool { return true }}, r.commit)
+	held := make(chan error, 1)
+	go func() { held <- c.Do(context.Background(), 0) }()
+	<-stuck
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	var left sync.WaitGroup
+	for item := 1; item <= 6; item++ {
+		left.Go(func() {
+			if err := c.Do(ctx, item); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("request %d behind the stuck commit: %v, want its context's error", item, err)
+			}
+		})
+	}
+	within(t, "the requests that left", left.Wait)
+	close(release)
+	within(t, "the stuck request", func() { <-held })
+	within(t, "a request after the stuck commit", func() { doAll(c, 7, 1) })
+	if got, want := r.committed(), []int{0, 7}; !slices.Equal(got, want) {
+		t.Errorf("committed %v, want %v: requests left behind the stuck commit were handed to one", got, want)
+	}
+}
+
 // Stalled tells a batch that has been committing for longer than asked,
 // and stops once it has committed.
 func TestStalled(t *testing.T) {
