@@ -109,10 +109,10 @@ func (e *PanicError) Unwrap() error { return ErrPanic }
 
 // Do adds item to a batch and returns once that batch has committed: nil
 // when it did and the commit did not fail item alone, else the error. When
-// ctx ends first it returns ctx's error at once, and item stays in its
-// batch: the commit decides whether it still runs (it may already have,
-// unless Config.Leave says it has not; when Leave says it has, Do waits
-// for the outcome instead).
+// ctx ends first it returns ctx's error at once. Without Config.Leave, item
+// stays in its batch, and may still commit (or already have); with it,
+// item is dropped when Leave says it has not begun, and else Do waits for
+// the outcome instead.
 func (c *Committer[T]) Do(ctx context.Context, item T) error {
 	cl := &call[T]{item: item, done: make(chan error, 1)}
 	now := time.Now()
