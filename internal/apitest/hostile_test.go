@@ -3,6 +3,7 @@ package apitest
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -417,6 +418,51 @@ func TestBodyCutShortIsNoSecurityEvent(t *testing.T) {
 	}
 }
 
+// holdAuditTrail opens a transaction behind the service's back in which
+// every append to the audit trail waits, until it is rolled back.
+func holdAuditTrail(t *testing.T, e *env) *sql.Tx {
+	t.Helper()
+	lock, err := e.rawDB().db.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := "CREATE TABLE audit_hold (x INTEGER)"
+	if onPostgres() {
+		hold = "LOCK TABLE audit_entries IN SHARE MODE"
+	}
+	if _, err := lock.Exec(hold); err != nil {
+		lock.Rollback()
+		t.Fatal(err)
+	}
+	return lock
+}
+
+// While reads' audit entries can't be written (the audit trail locked
+// elsewhere: every audited read waits, then is refused), /readyz answers
+// 503 once a batch of them has been committing for store.WriteStall, as it
+// does for a stalled write, and 200 again once they commit. (On PostgreSQL
+// they commit apart from the writes, and /readyz stayed 200.)
+func TestReadinessSeesReadsStall(t *testing.T) {
+	e := newEnv(t)
+	a := e.newCustomer("Stalled Reads AB")
+	tn := a.create(tenantPath, map[string]any{"last_name": personal("Väntesson")})
+	lock := holdAuditTrail(t, e)
+	defer lock.Rollback()
+	read := make(chan error, 1)
+	go func() {
+		_, err := e.sendWith(context.Background(), "GET", tenantPath+tn["id"].(string)+"/", a.headers)
+		read <- err
+	}()
+	keysEventually(t, e.server.URL, http.StatusServiceUnavailable, "while reads' audit entries can't be written")
+	if err := lock.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-read; err != nil {
+		t.Errorf("the read that waited: %v", err)
+	}
+	keysEventually(t, e.server.URL, http.StatusOK, "once reads' audit entries are written again")
+}
+
 // A request whose client goes away while its work waits (here an audited
 // read, its entry queued behind a write lock held from outside) is no
 // failure of the service's: its work ends with the client's context, and
@@ -430,20 +476,8 @@ func TestClientGoneIsNoServerError(t *testing.T) {
 	pi := a.create(piPath, map[string]any{"tenant": ref(tn), "first_name": personal("Borttagina")})
 	path := piPath + pi["id"].(string) + "/"
 
-	raw := e.rawDB()
-	lock, err := raw.db.BeginTx(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lock := holdAuditTrail(t, e)
 	defer lock.Rollback()
-	// Every append to the audit trail waits while this is held.
-	hold := "CREATE TABLE audit_hold (x INTEGER)"
-	if onPostgres() {
-		hold = "LOCK TABLE audit_entries IN SHARE MODE"
-	}
-	if _, err := lock.Exec(hold); err != nil {
-		t.Fatal(err)
-	}
 
 	// The first read leads its batch and waits for the lock; the second
 	// waits for that batch, until its client gives up.

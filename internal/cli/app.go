@@ -128,15 +128,20 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	limits := limit.New(cfg.Limits)
+	recs := records.New(catalog, db, seal.NewKeyringFrom(keys.masters, keys.store), limits)
 	srv := httpapi.New(httpapi.Options{
 		Catalog: catalog,
-		Records: records.New(catalog, db, seal.NewKeyringFrom(keys.masters, keys.store), limits),
+		Records: recs,
 		Auth:    auth.NewAuthenticator(db),
-		// Ready while the database answers and the master key in hand
-		// opens the key store: a server left with the old key after a
-		// rotation leaves the load balancer instead of failing requests.
+		// Ready while the database answers, writes and reads' audit
+		// entries commit, and the master key in hand opens the key
+		// store: a server left with the old key after a rotation leaves
+		// the load balancer instead of failing requests.
 		Ready: func(ctx context.Context) error {
 			if err := db.Ready(ctx); err != nil {
+				return err
+			}
+			if err := recs.Ready(); err != nil {
 				return err
 			}
 			return checker.Ready(ctx)

@@ -2,6 +2,7 @@ package records
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -139,6 +140,24 @@ func newReadLog(db store.Store) *readLog {
 		}
 		return err
 	})}
+}
+
+// ErrReadsStalled is Ready's error while a batch of reads' audit entries
+// has been committing for longer than store.WriteStall.
+var ErrReadsStalled = errors.New("records: reads' audit entries have been committing for longer than " + store.WriteStall.String())
+
+// Ready reports ErrReadsStalled while a batch of reads' audit entries has
+// been committing for longer than store.WriteStall: a lock held elsewhere
+// on the audit trail, a database gone silent. Every audited read is then
+// refused, and a load balancer should learn of it. The store's Ready says
+// so for its writes only, and on PostgreSQL the reads' entries commit
+// apart from them, so a stall that holds back only the audit trail's
+// reads' entries would go unseen there.
+func (s *Service) Ready() error {
+	if s.reads.batches.Stalled(store.WriteStall) {
+		return ErrReadsStalled
+	}
+	return nil
 }
 
 // record appends e and returns once it is durable (or failed), or when ctx
