@@ -6,11 +6,27 @@ import (
 	"testing"
 	"time"
 
+	"accounts/internal/auth"
 	"accounts/internal/schema"
 	"accounts/internal/seal"
 	"accounts/internal/store"
 	"accounts/internal/store/storetest"
 )
+
+// lockedOutService is a service on an SQLite file holding one customer's
+// tenant, whose write lock another connection then keeps until release.
+func lockedOutService(t *testing.T) (svc *Service, p auth.Principal, tenants *schema.Resource, obj Object, release func()) {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	catalog, db, ks, master := openTestStoreAt(t, path)
+	p = listNewCustomer(t, ctx, db, ks, master, "Customer One")
+	svc = New(catalog, db, seal.NewKeyring(master, nil, ks), nil)
+	tenants = catalog.Resource(schema.Tenant)
+	obj, err := svc.Create(ctx, p, tenants, listBody(t, "first_name", "Readlog"))
+	listCheckCreate(t, "tenant", err)
+	return svc, p, tenants, obj, storetest.HoldSQLiteWriteLock(t, path)
+}
 
 // A read whose audit entry the database does not take within the read
 // log's batch timeout (10 s; here a write lock another process keeps, with
@@ -19,14 +35,7 @@ import (
 // is free it is served.
 func TestReadLockedOutOfItsAuditEntry(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	catalog, db, ks, master := openTestStoreAt(t, path)
-	p := listNewCustomer(t, ctx, db, ks, master, "Customer One")
-	svc := New(catalog, db, seal.NewKeyring(master, nil, ks), nil)
-	tenants := catalog.Resource(schema.Tenant)
-	obj, err := svc.Create(ctx, p, tenants, listBody(t, "first_name", "Readlog"))
-	listCheckCreate(t, "tenant", err)
-	release := storetest.HoldSQLiteWriteLock(t, path)
+	svc, p, tenants, obj, release := lockedOutService(t)
 	// One write waits for the lock, and another behind it, which will
 	// lead the next batch: the read's entry joins that batch, and the
 	// read log's time for it ends while the batch waits.
@@ -40,7 +49,7 @@ func TestReadLockedOutOfItsAuditEntry(t *testing.T) {
 		return wrote
 	}
 	first, second := write(), write()
-	_, err = svc.Get(ctx, p, tenants, obj.ID)
+	_, err := svc.Get(ctx, p, tenants, obj.ID)
 	release()
 	if err := <-first; !store.Unavailable(err) {
 		t.Errorf("the write locked out: %v, want unavailability", err)
@@ -61,14 +70,7 @@ func TestReadLockedOutOfItsAuditEntry(t *testing.T) {
 // free, both are served.
 func TestLockedOutRequestsLeaveAtTheirTimeLimit(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	catalog, db, ks, master := openTestStoreAt(t, path)
-	p := listNewCustomer(t, ctx, db, ks, master, "Customer One")
-	svc := New(catalog, db, seal.NewKeyring(master, nil, ks), nil)
-	tenants := catalog.Resource(schema.Tenant)
-	obj, err := svc.Create(ctx, p, tenants, listBody(t, "first_name", "Readlog"))
-	listCheckCreate(t, "tenant", err)
-	release := storetest.HoldSQLiteWriteLock(t, path)
+	svc, p, tenants, obj, release := lockedOutService(t)
 	limited := func(what string, op func(ctx context.Context) error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
@@ -94,6 +96,6 @@ func TestLockedOutRequestsLeaveAtTheirTimeLimit(t *testing.T) {
 	if _, err := svc.Get(ctx, p, tenants, obj.ID); err != nil {
 		t.Errorf("the read after the lock was given back: %v", err)
 	}
-	_, err = svc.Create(ctx, p, tenants, listBody(t, "first_name", "Readlog-Write"))
+	_, err := svc.Create(ctx, p, tenants, listBody(t, "first_name", "Readlog-Write"))
 	listCheckCreate(t, "the write after the lock was given back", err)
 }

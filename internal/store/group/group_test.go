@@ -60,6 +60,19 @@ func doAll(c *Committer[int], from, n int) []error {
 	return errs
 }
 
+// allServed runs Do for items from..from+n-1 at once (within) and fails
+// the test for each that returned an error.
+func allServed(t *testing.T, what string, c *Committer[int], from, n int) {
+	t.Helper()
+	var errs []error
+	within(t, what, func() { errs = doAll(c, from, n) })
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("%s: request %d: %v", what, i, err)
+		}
+	}
+}
+
 // within fails the test when fn does not return in time: a wedged
 // committer shows as a timeout, not as a test that hangs.
 func within(t *testing.T, what string, fn func()) {
@@ -125,12 +138,7 @@ func TestErrorReachesEveryMemberAndNextRequestsServed(t *testing.T) {
 	failing.Lock()
 	failNext = false
 	failing.Unlock()
-	within(t, "requests after a failed batch", func() { errs = doAll(c, 100, 16) })
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("request %d after a failed batch: %v", i, err)
-		}
-	}
+	allServed(t, "requests after a failed batch", c, 100, 16)
 	if got := len(r.committed()); got != 16 {
 		t.Errorf("committed %d requests after the failure, want 16", got)
 	}
@@ -164,12 +172,7 @@ func TestPanicReachesEveryMemberAndNextRequestsServed(t *testing.T) {
 		mu.Lock()
 		panics = false
 		mu.Unlock()
-		within(t, "requests after panicking batches", func() { errs = doAll(c, 100, 32) })
-		for i, err := range errs {
-			if err != nil {
-				t.Errorf("in flight %d: request %d after a panic: %v", inFlight, i, err)
-			}
-		}
+		allServed(t, "requests after panicking batches", c, 100, 32)
 	}
 }
 
@@ -196,13 +199,7 @@ func TestGoexitInCommitDoesNotWedge(t *testing.T) {
 	// Do never returns: run it apart, and the others once it has.
 	go c.Do(context.Background(), 0)
 	<-exited
-	var errs []error
-	within(t, "requests after a commit that exited", func() { errs = doAll(c, 1, 8) })
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("request %d after the exited commit: %v", i, err)
-		}
-	}
+	allServed(t, "requests after a commit that exited", c, 1, 8)
 }
 
 // A commit can fail one member alone; the others commit.
@@ -363,14 +360,20 @@ func TestBatchesCappedByWeight(t *testing.T) {
 // closes stuck and then waits until release is closed (a disk that
 // stalls); later commits do not wait.
 func stuckOnce() (c *Committer[int], stuck, release chan struct{}) {
-	r := &recorder{}
+	c, _, stuck, release = stuckOnceWith(Config[int]{MaxBatch: 4, MaxInFlight: 1})
+	return c, stuck, release
+}
+
+// stuckOnceWith is stuckOnce with cfg, and the recorder of its commits.
+func stuckOnceWith(cfg Config[int]) (c *Committer[int], r *recorder, stuck, release chan struct{}) {
+	r = &recorder{}
 	stuck, release = make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	r.fail = func([]int, []error) error {
 		once.Do(func() { close(stuck); <-release })
 		return nil
 	}
-	return New(Config[int]{MaxBatch: 4, MaxInFlight: 1}, r.commit), stuck, release
+	return New(cfg, r.commit), r, stuck, release
 }
 
 // A caller whose context ends while its batch's commit is stuck (a disk
@@ -394,13 +397,7 @@ func TestCallerLeavesWhenItsContextEnds(t *testing.T) {
 	if err != nil {
 		t.Errorf("the request of the stuck commit: %v", err)
 	}
-	var errs []error
-	within(t, "requests after the stuck commit", func() { errs = doAll(c, 2, 8) })
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("request %d after the stuck commit: %v", i, err)
-		}
-	}
+	allServed(t, "requests after the stuck commit", c, 2, 8)
 }
 
 // The request whose arrival started a batch stops waiting too when its
@@ -419,27 +416,14 @@ func TestFirstCallerLeavesWhenItsContextEnds(t *testing.T) {
 		t.Errorf("the request that left: %v, want its context's error", err)
 	}
 	close(release)
-	var errs []error
-	within(t, "requests after the stuck commit", func() { errs = doAll(c, 1, 8) })
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("request %d after the stuck commit: %v", i, err)
-		}
-	}
+	allServed(t, "requests after the stuck commit", c, 1, 8)
 }
 
 // Requests that gathered behind a stuck commit and were left (Config.Leave
 // said they may be) are handed to no later commit: what they hold is let
 // go of when their callers leave, not when the stuck commit returns.
 func TestLeftRequestsAreHandedToNoCommit(t *testing.T) {
-	r := &recorder{}
-	stuck, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	r.fail = func([]int, []error) error {
-		once.Do(func() { close(stuck); <-release })
-		return nil
-	}
-	c := New(Config[int]{MaxBatch: 4, MaxInFlight: 1, Leave: func(int) bool { return true }}, r.commit)
+	c, r, stuck, release := stuckOnceWith(Config[int]{MaxBatch: 4, MaxInFlight: 1, Leave: func(int) bool { return true }})
 	held := make(chan error, 1)
 	go func() { held <- c.Do(context.Background(), 0) }()
 	<-stuck
