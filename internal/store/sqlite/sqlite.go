@@ -82,6 +82,11 @@ type DB struct {
 // Open opens (creating if needed, with its folder) the database at path and
 // applies pending migrations.
 func Open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error) {
+	db, err := open(ctx, path, catalog)
+	return db, onFullDisk(path, err)
+}
+
+func open(ctx context.Context, path string, catalog *schema.Catalog) (*DB, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("sqlite: creating database folder: %w", err)
@@ -304,6 +309,7 @@ func (db *DB) Migrated() []string { return db.migrated }
 // table in it. A command asks before it decides whether a new master key
 // may be made, and whether a key store is the database's.
 func CountCustomers(ctx context.Context, path string, among []string) (total, found int, err error) {
+	defer func() { err = onFullDisk(path, err) }()
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return 0, 0, nil
 	}
@@ -509,6 +515,33 @@ func commitFailure(err error) error {
 	err = classify(err)
 	if store.Unavailable(err) {
 		return store.OutcomeUnknown(err)
+	}
+	return err
+}
+
+// fullBelow is the free space under which a file system counts as full
+// for onFullDisk: less than SQLite needs to grow its shared-memory file
+// (32 KiB at a time) and write a transaction's pages to the WAL.
+const fullBelow = 1 << 20
+
+// ErrFileSystemFull is the cause onFullDisk adds to an I/O failure.
+var ErrFileSystemFull = errors.New("the file system holding the database is full")
+
+// onFullDisk says, of an I/O failure of the database at path, that the
+// file system holding the database is full (ErrFileSystemFull), when it
+// is. SQLite names a full disk met while growing its shared-memory file as
+// a plain I/O error ("disk I/O error (4874)", SQLITE_IOERR_SHMSIZE), and a
+// command refusing to start on it should say what to mend.
+func onFullDisk(path string, err error) error {
+	var se *sqlite3.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case sqlite3lib.SQLITE_IOERR, sqlite3lib.SQLITE_FULL, sqlite3lib.SQLITE_CANTOPEN:
+		if fullFileSystem(path) {
+			return fmt.Errorf("%w: %w", err, ErrFileSystemFull)
+		}
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"accounts/internal/audit"
 	"accounts/internal/openfiles/openfilestest"
 	"accounts/internal/schema"
+	"accounts/internal/servetest"
 	"accounts/internal/store"
 	"accounts/internal/store/sqlite"
 	"accounts/internal/store/storetest"
@@ -240,5 +242,60 @@ func TestCheckpointerCopiesBesideTheWriter(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the database file stayed at %d bytes for 10 s after a commit: nothing copied the WAL into it", before)
 		}
+	}
+}
+
+// A database on a file system that has filled is refused at open, and by
+// the customer count that commands make before they open it, with the
+// cause named (ErrFileSystemFull) where SQLite says only "disk I/O error";
+// once the file system has room again, it opens.
+func TestOpeningOnAFullFileSystemSaysSo(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=4m"); err != nil {
+		servetest.Missing(t, "this test mounts a tmpfs, which needs root: "+err.Error())
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmounting the test's tmpfs: %v", err)
+		}
+	})
+	path := filepath.Join(dir, "accounts.db")
+	db, err := sqlite.Open(ctx, path, testCatalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err = f.Write(make([]byte, 1<<20)); err == nil; _, err = f.Write(make([]byte, 1<<20)) {
+	}
+	f.Close()
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("filling the tmpfs: %v, want ENOSPC", err)
+	}
+	if _, err := sqlite.Open(ctx, path, testCatalog); !errors.Is(err, sqlite.ErrFileSystemFull) {
+		t.Errorf("Open on a full file system: %v, want ErrFileSystemFull", err)
+	}
+	if _, _, err := sqlite.CountCustomers(ctx, path, nil); !errors.Is(err, sqlite.ErrFileSystemFull) {
+		t.Errorf("CountCustomers on a full file system: %v, want ErrFileSystemFull", err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sqlite.CountCustomers(ctx, path, nil); err != nil {
+		t.Errorf("CountCustomers once the file system has room: %v", err)
+	}
+	db, err = sqlite.Open(ctx, path, testCatalog)
+	if err != nil {
+		t.Fatalf("Open once the file system has room: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Error(err)
 	}
 }
