@@ -224,6 +224,71 @@ func TestRulesUniqueness(t *testing.T) {
 	})
 }
 
+// TestRulesFieldsBeforeCrossField: as in Django REST Framework, every field
+// is validated first, and a reference to no object of the customer or a
+// unique value already taken is a field's error like any other: a body
+// gets all its field errors together, and the rules across fields only
+// once every field is valid (contract 5 and 9.1), on create, update and in
+// bulk writes alike.
+func TestRulesFieldsBeforeCrossField(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.newCustomer("Field Order AB")
+	f := c.fixtures()
+	const missing = "5d3f1c9a-2b7e-4e61-9a0d-8c4b6f2e1a37"
+	holder := c.create(piPath, map[string]any{"tenant": ref(f.tenant), "first_name": personal("Innehavarina")})
+	c.create(orgPath, map[string]any{"name": "Upptaget Namn AB"})
+	gone := map[string]any{"id": missing}
+	cases := []struct {
+		path string
+		body map[string]any
+		want []string
+	}{
+		// A missing reference, where a rule across fields fails too.
+		{tenantPath, map[string]any{"organization": gone}, []string{"organization"}},
+		{piPath, map[string]any{"organization": gone}, []string{"organization"}},
+		{piPath, map[string]any{"tenant": gone, "sub_tenant": ref(f.sub)}, []string{"tenant"}},
+		// A unique value taken, where a rule across fields fails too.
+		{piPath, map[string]any{"tenant": ref(f.tenant), "sub_tenant": ref(f.sub)}, []string{"tenant"}},
+		// With another field's error: both.
+		{piPath, map[string]any{"tenant": gone, "email": "inte-en-adress"}, []string{"tenant", "email"}},
+		{piPath, map[string]any{"tenant": ref(f.tenant), "email": "inte-en-adress"}, []string{"tenant", "email"}},
+		{orgPath, map[string]any{"name": "Upptaget Namn AB", "organization": gone}, []string{"name", "organization"}},
+		{orgPath, map[string]any{"name": "Upptaget Namn AB", "okänt_fält": 1}, []string{"name", "okänt_fält"}},
+	}
+	for i, tc := range cases {
+		t.Run(fmt.Sprintf("create_%02d_%s", i, pathLabel(tc.path)), func(t *testing.T) {
+			errorKeys(t, c.forTest(t).do("POST", tc.path, tc.body), tc.want...)
+		})
+	}
+	t.Run("update", func(t *testing.T) {
+		c := c.forTest(t)
+		p := piPath + holder["id"].(string) + "/"
+		errorKeys(t, c.do("PATCH", p, map[string]any{"tenant": nil, "organization": gone}), "organization")
+		errorKeys(t, c.do("PATCH", p, map[string]any{"email": "inte-en-adress", "organization": gone}), "email", "organization")
+		other := c.create(piPath, map[string]any{"sub_tenant": ref(f.sub)})
+		errorKeys(t, c.do("PATCH", piPath+other["id"].(string)+"/", map[string]any{"tenant": ref(f.tenant), "email": "inte-en-adress"}),
+			"tenant", "email")
+		// Its own unique value is not taken.
+		errorKeys(t, c.do("PATCH", p, map[string]any{"tenant": ref(f.tenant), "email": "inte-en-adress"}), "email")
+	})
+	t.Run("bulk", func(t *testing.T) {
+		c := c.forTest(t)
+		free := c.create(subPath, map[string]any{"first_name": personal("Friina")})
+		r := c.postBulk(piPath, []any{
+			map[string]any{"tenant": gone, "sub_tenant": ref(free)},
+			map[string]any{"tenant": ref(f.tenant), "email": "inte-en-adress"},
+			map[string]any{"id": holder["id"], "email": "inte-en-adress", "organization": gone},
+		})
+		expectItemErrorKeys(t, bulkItemErrors(t, r, 3), [][]string{{"tenant"}, {"tenant", "email"}, {"email", "organization"}})
+		r = c.postBulk(orgPath, []any{map[string]any{"name": "Upptaget Namn AB", "okänt_fält": 1}, map[string]any{"name": "Fritt Namn AB"}})
+		expectItemErrorKeys(t, bulkItemErrors(t, r, 2), [][]string{{"name", "okänt_fält"}, nil})
+	})
+	if n := len(c.listObjects(piPath, "")); n != 2 {
+		t.Errorf("%d protected identities after failing writes, want the 2 made", n)
+	}
+}
+
 // TestRulesReferences: a reference must be {"id": "<uuid>"} of an existing
 // object of the right resource and of the same customer.
 func TestRulesReferences(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 
 	"accounts/internal/apperr"
 	"accounts/internal/auth"
@@ -55,23 +56,25 @@ func (s *Service) BulkFrom(ctx context.Context, p auth.Principal, res *schema.Re
 		return nil, ErrTooManyItems
 	}
 	ctx = store.WithWriteRows(ctx, len(items))
-	itemErrs := make([]apperr.FieldErrors, len(items))
+	// decodeErrs are the items' errors before the database is asked;
+	// each attempt at the write starts its items' errors from them.
+	decodeErrs := make([]apperr.FieldErrors, len(items))
 	ids := make([]string, len(items))
 	decoded := make([]schema.Values, len(items))
-	failed := false
+	undecoded := false
 	for i, body := range items {
 		if body == nil {
-			itemErrs[i] = apperr.FieldErrors{apperr.NonFieldErrors: {schema.MsgNotObject}}
-			failed = true
+			decodeErrs[i] = apperr.FieldErrors{apperr.NonFieldErrors: {schema.MsgNotObject}}
+			undecoded = true
 			continue
 		}
-		ids[i], itemErrs[i] = bulkID(body)
+		ids[i], decodeErrs[i] = bulkID(body)
 		var errs apperr.FieldErrors
-		decoded[i], errs = s.decode(res, body, ids[i] == "" && !itemErrs[i].Has("id"))
+		decoded[i], errs = s.decode(res, body, ids[i] == "" && !decodeErrs[i].Has("id"))
 		for k, msgs := range errs {
-			itemErrs[i][k] = append(itemErrs[i][k], msgs...)
+			decodeErrs[i][k] = append(decodeErrs[i][k], msgs...)
 		}
-		failed = failed || len(itemErrs[i]) > 0
+		undecoded = undecoded || len(decodeErrs[i]) > 0
 	}
 	// The raw bodies are decoded: let them go while the write waits its
 	// turn (32 bulk writes of 1,000 items held ~12 MiB of them, and still
@@ -87,8 +90,18 @@ func (s *Service) BulkFrom(ctx context.Context, p auth.Principal, res *schema.Re
 	// ends the attempt with errIsolate.
 	apply := func(tx store.Tx, isolated bool) error {
 		w := &auditWrites{}
+		failed := undecoded
+		itemErrs := make([]apperr.FieldErrors, len(ids))
 		for i := range ids {
+			itemErrs[i] = maps.Clone(decodeErrs[i])
 			if len(itemErrs[i]) > 0 {
+				if isolated && decoded[i] != nil {
+					// The item's errors come with those of its values
+					// that need the database, as a single write's do.
+					if err := s.validate(ctx, tx, p.CustomerID, res, ids[i], decoded[i], nil, itemErrs[i]); apperr.KindOf(err) != apperr.Invalid {
+						return err
+					}
+				}
 				continue
 			}
 			write := func() error {
@@ -118,7 +131,7 @@ func (s *Service) BulkFrom(ctx context.Context, p auth.Principal, res *schema.Re
 			}
 			failed = true
 			if kind == apperr.NotFound {
-				itemErrs[i].Add("id", schema.MsgNotExist(ids[i]))
+				itemErrs[i] = apperr.FieldErrors{"id": {schema.MsgNotExist(ids[i])}}
 			} else {
 				itemErrs[i] = apperr.FieldsOf(err)
 			}
@@ -130,7 +143,7 @@ func (s *Service) BulkFrom(ctx context.Context, p auth.Principal, res *schema.Re
 	}
 	// Batches are usually good: try without savepoints first, and only when
 	// an item fails, write again item by item to report every failure.
-	if !failed {
+	if !undecoded {
 		err = s.retryOnNewKeys(ctx, p.CustomerID, &keys, func() error {
 			return s.db.Update(ctx, func(tx store.Tx) error { return apply(tx, false) })
 		})

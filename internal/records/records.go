@@ -97,17 +97,14 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, res *schema.Reso
 		return Object{}, errForbidden
 	}
 	values, errs := s.decode(res, body, true)
-	if err := errs.Err(); err != nil {
-		return Object{}, err
+	if len(errs) > 0 || checkRules(res, values) != nil {
+		return Object{}, s.invalid(ctx, p.CustomerID, res, "", values, errs)
 	}
 	keys, err := s.customerKeys(ctx, p.CustomerID)
 	if err != nil {
 		return Object{}, err
 	}
-	obj, row, err := s.newObject(keys, res, values)
-	if err != nil {
-		return Object{}, err
-	}
+	obj, row := s.newObject(keys, res, values)
 	err = s.db.Update(ctx, func(tx store.Tx) error {
 		w := &auditWrites{}
 		if err := s.insertIn(ctx, tx, w, p, obj, row); err != nil {
@@ -121,36 +118,30 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, res *schema.Reso
 	return obj, nil
 }
 
-// newObject checks the rules of a new object's decoded values and seals
-// it: the part of a create that needs no transaction.
-func (s *Service) newObject(keys *seal.CustomerKeys, res *schema.Resource, values schema.Values) (Object, store.Row, error) {
-	if err := checkRules(res, values); err != nil {
-		return Object{}, store.Row{}, err
-	}
+// newObject makes a new object of decoded values and seals it: the part
+// of a create that needs no transaction.
+func (s *Service) newObject(keys *seal.CustomerKeys, res *schema.Resource, values schema.Values) (Object, store.Row) {
 	obj := Object{
 		Resource:  res,
 		ID:        uuid.NewString(),
 		CreatedAt: s.now().UTC().Truncate(time.Microsecond),
 		Values:    values,
 	}
-	return obj, toRow(keys, obj), nil
+	return obj, toRow(keys, obj)
 }
 
-// createIn checks the rules of a new object's decoded values, seals it and
-// inserts it, all inside the transaction: for bulk writes, whose items are
-// sealed one at a time so that the bulk writes waiting for the writer
-// don't each hold a thousand sealed rows.
+// createIn seals a new object of decoded values and inserts it, all inside
+// the transaction: for bulk writes, whose items are sealed one at a time so
+// that the bulk writes waiting for the writer don't each hold a thousand
+// sealed rows.
 func (s *Service) createIn(ctx context.Context, tx store.Tx, keys *seal.CustomerKeys, w *auditWrites, p auth.Principal, res *schema.Resource, values schema.Values) (Object, error) {
-	obj, row, err := s.newObject(keys, res, values)
-	if err != nil {
-		return Object{}, err
-	}
+	obj, row := s.newObject(keys, res, values)
 	return obj, s.insertIn(ctx, tx, w, p, obj, row)
 }
 
-// insertIn checks a new object's references and inserts it, sealed as row.
+// insertIn validates a new object and inserts it, sealed as row.
 func (s *Service) insertIn(ctx context.Context, tx store.Tx, w *auditWrites, p auth.Principal, obj Object, row store.Row) error {
-	if err := s.checkReferences(ctx, tx, p.CustomerID, obj, nil); err != nil {
+	if err := s.validate(ctx, tx, p.CustomerID, obj.Resource, obj.ID, obj.Values, nil, apperr.FieldErrors{}); err != nil {
 		return err
 	}
 	if err := constraintErr(obj, tx.Insert(ctx, p.CustomerID, obj.Resource, row)); err != nil {
@@ -193,8 +184,8 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, res *schema.Reso
 		return Object{}, errForbidden
 	}
 	changes, errs := s.decode(res, body, false)
-	if err := errs.Err(); err != nil {
-		return Object{}, err
+	if len(errs) > 0 {
+		return Object{}, s.invalid(ctx, p.CustomerID, res, id, changes, errs)
 	}
 	keys, err := s.customerKeys(ctx, p.CustomerID)
 	if err != nil {
@@ -233,10 +224,7 @@ func (s *Service) updateIn(ctx context.Context, tx store.Tx, keys *seal.Customer
 	for k, v := range changes {
 		obj.Values[k] = v
 	}
-	if err := checkRules(res, obj.Values); err != nil {
-		return Object{}, err
-	}
-	if err := s.checkReferences(ctx, tx, customerID, obj, before); err != nil {
+	if err := s.validate(ctx, tx, customerID, res, id, obj.Values, before, apperr.FieldErrors{}); err != nil {
 		return Object{}, err
 	}
 	if err := constraintErr(obj, tx.Update(ctx, customerID, res, toRow(keys, obj))); err != nil {
@@ -365,30 +353,49 @@ func checkRules(res *schema.Resource, v schema.Values) error {
 	return errs.Err()
 }
 
-// checkReferences verifies, inside the write transaction, that every
-// reference that is new or changed (compared with before) names an object of
-// the same customer, and that no acyclic reference closes a loop.
-func (s *Service) checkReferences(ctx context.Context, tx store.Tx, customerID string, obj Object, before schema.Values) error {
-	errs := apperr.FieldErrors{}
-	for _, f := range obj.Resource.Fields {
-		if f.Type != schema.Ref {
+// invalid answers a body that fails its decoding (errs) or the rules
+// across fields: it looks up what validate looks up in the database, in a
+// read transaction, so that the answer is the one the write would give.
+func (s *Service) invalid(ctx context.Context, customerID string, res *schema.Resource, id string, values schema.Values, errs apperr.FieldErrors) error {
+	err := s.db.View(ctx, func(tx store.Tx) error {
+		return s.validate(ctx, tx, customerID, res, id, values, nil, errs)
+	})
+	if err == nil {
+		// Unreachable while the caller's body fails: never let it pass.
+		return fmt.Errorf("records: a failing %s body validated", res.Name)
+	}
+	return err
+}
+
+// validate checks a write's values in Django REST Framework's order: every
+// field first (errs holds the errors of their decoding; a reference must
+// name an object of the customer and close no loop, a unique value must be
+// no other object's), and the rules across fields only once every field
+// is valid, so that a body with field errors gets those alone. id is the
+// object's own; only values new or changed against before (nil: all) are
+// looked up. A unique value is looked up only when the body fails anyway:
+// else the write's constraint finds it taken (constraintErr), at no
+// statement of its own.
+func (s *Service) validate(ctx context.Context, tx store.Tx, customerID string, res *schema.Resource, id string, values, before schema.Values, errs apperr.FieldErrors) error {
+	changed := func(f *schema.Field) (string, bool) {
+		v, _ := values[f.Name].(string)
+		return v, v != "" && (before == nil || before[f.Name] != v)
+	}
+	for _, f := range res.Fields {
+		target, ok := changed(f)
+		if f.Type != schema.Ref || !ok {
 			continue
 		}
-		target, _ := obj.Values[f.Name].(string)
-		if target == "" || (before != nil && before[f.Name] == target) {
-			continue
-		}
-		targetRes := s.catalog.Resource(f.Target)
-		ok, err := tx.Exists(ctx, customerID, targetRes, target)
+		exists, err := tx.Exists(ctx, customerID, s.catalog.Resource(f.Target), target)
 		if err != nil {
 			return err
 		}
-		if !ok {
+		if !exists {
 			errs.Add(f.Name, schema.MsgNotExist(target))
 			continue
 		}
 		if f.Acyclic {
-			cyclic, err := s.formsCycle(ctx, tx, customerID, obj.Resource, f, obj.ID, target)
+			cyclic, err := s.formsCycle(ctx, tx, customerID, res, f, id, target)
 			if err != nil {
 				return err
 			}
@@ -397,7 +404,38 @@ func (s *Service) checkReferences(ctx context.Context, tx store.Tx, customerID s
 			}
 		}
 	}
-	return errs.Err()
+	var rules error
+	if len(errs) == 0 {
+		if rules = checkRules(res, values); rules == nil {
+			return nil
+		}
+	}
+	for _, f := range res.Fields {
+		v, ok := changed(f)
+		if !f.Unique || !ok || errs.Has(f.Name) {
+			continue
+		}
+		where := []store.Condition{{Column: f.Column(), Op: store.Eq, Values: []any{v}}}
+		if id != "" {
+			where = append(where, store.Condition{Column: "id", Op: store.Eq, Negate: true, Values: []any{id}})
+		}
+		n, err := tx.Count(ctx, customerID, res, where)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			errs.Add(f.Name, msgTaken(res, f))
+		}
+	}
+	if len(errs) > 0 {
+		return errs.Err()
+	}
+	return rules
+}
+
+// msgTaken is the error of a unique field whose value another object has.
+func msgTaken(res *schema.Resource, f *schema.Field) string {
+	return fmt.Sprintf("%s with this %s already exists.", strings.ToLower(res.Name), f.Name)
 }
 
 // formsCycle walks up from parent along f and reports whether it reaches id.
@@ -460,7 +498,7 @@ func constraintErr(obj Object, err error) error {
 		}
 		errs := apperr.FieldErrors{}
 		if uv != nil && f.Unique {
-			errs.Add(f.Name, fmt.Sprintf("%s with this %s already exists.", strings.ToLower(res.Name), f.Name))
+			errs.Add(f.Name, msgTaken(res, f))
 			return errs.Err()
 		}
 		if target, ok := obj.Values[f.Name].(string); rv != nil && ok {
