@@ -602,6 +602,7 @@ func TestListFilters(t *testing.T) {
 		filterCase{T, q("created_at", pivotText), pick(func(x time.Time) bool { return x.Equal(pivot) })},
 		// The same instant written with another offset.
 		filterCase{T, q("created_at", pivot.In(time.FixedZone("", 2*3600)).Format(time.RFC3339Nano)), pick(func(x time.Time) bool { return x.Equal(pivot) })},
+		filterCase{T, q("created_at", pivot.In(time.FixedZone("", -(23*3600+59*60))).Format(time.RFC3339Nano)), pick(func(x time.Time) bool { return x.Equal(pivot) })},
 		filterCase{T, q("created_at__lt", first.Format(time.RFC3339Nano)), pick(func(x time.Time) bool { return x.Before(first) })},
 		filterCase{T, q("created_at__gt", last.Format(time.RFC3339Nano)), nil},
 		filterCase{T, q("created_at__in", objs["T1"]["created_at"].(string)+","+objs["T3"]["created_at"].(string)),
@@ -686,6 +687,11 @@ func TestListQueryErrors(t *testing.T) {
 		{T, "birth_date__lt=0000-12-31", "birth_date__lt"},
 		{T, "created_at__gt=0000-06-01T00:00:00Z", "created_at__gt"},
 		{T, "created_at__lt=" + url.QueryEscape("9999-12-31T23:00:00-14:00"), "created_at__lt"},
+		// RFC 3339's offsets end at 23:59, where Go's parser goes on.
+		{T, "created_at__gt=" + url.QueryEscape("2026-12-03T00:00:00+24:00"), "created_at__gt"},
+		{T, "created_at__gt=" + url.QueryEscape("2026-12-03T00:00:00-24:00"), "created_at__gt"},
+		{T, "created_at__gt=" + url.QueryEscape("2026-12-03T00:00:00+23:60"), "created_at__gt"},
+		{T, "created_at__gt=" + url.QueryEscape("2026-12-03T00:00:00+01:00Z"), "created_at__gt"},
 		{T, "created_at__startswith=2026", "created_at__startswith"},
 		{A, "latitude__gt=abc", "latitude__gt"},
 		{A, "latitude__gt=1e-400", "latitude__gt"},

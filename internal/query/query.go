@@ -347,6 +347,18 @@ func opAllowed(t schema.Type, op Op) bool {
 	return false
 }
 
+// rfc3339Offset reports whether a time that time.Parse took ends in an
+// offset that RFC 3339 allows: "Z", or hours 00-23 and minutes 00-59. Go
+// takes "+24:00" and "+23:60" too, which Django refuses (no zone is a
+// day or more from UTC).
+func rfc3339Offset(v string) bool {
+	if strings.HasSuffix(v, "Z") {
+		return true
+	}
+	off := v[max(0, len(v)-6):]
+	return len(off) == 6 && off[1:3] <= "23" && off[4:6] <= "59"
+}
+
 // parseValue parses one filter operand for field f.
 func parseValue(f *schema.Field, v string) (any, bool) {
 	switch f.Type {
@@ -363,7 +375,7 @@ func parseValue(f *schema.Field, v string) (any, bool) {
 		return v, true
 	case schema.DateTime:
 		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
+		if err != nil || !rfc3339Offset(v) {
 			return nil, false
 		}
 		if y := t.UTC().Year(); y < 1 || y > 9999 {
