@@ -224,6 +224,54 @@ func TestHTTPMalformedAndUnsupportedBodies(t *testing.T) {
 	}
 }
 
+// TestHTTPUpdateOfNoObjectIsNotFound: an update of an object the
+// customer does not have is the 404 whatever its body (malformed JSON, a
+// body that is not an object, another media type, invalid fields), as in
+// Django REST Framework, which looks the object up before it reads the
+// body; the same bodies to an object that exists keep their own answers.
+func TestHTTPUpdateOfNoObjectIsNotFound(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("HTTP Missing AB")
+	other := e.newCustomer("HTTP Missing Other AB")
+	f := c.fixtures()
+	existing := tenantPath + f.tenant["id"].(string) + "/"
+	missing := tenantPath + "7a1f5e2c-0b4d-4c8e-9f3a-2d6b8e0c4a51/"
+	// Another customer's object is no object of this one.
+	foreign := tenantPath + other.fixtures().tenant["id"].(string) + "/"
+	bodies := []struct {
+		name, body, contentType string
+		want                    int
+	}{
+		{"malformed", `{"first_name": "x"`, "application/json", http.StatusBadRequest},
+		{"empty", "", "application/json", http.StatusBadRequest},
+		{"array", `[]`, "application/json", http.StatusBadRequest},
+		{"null", `null`, "application/json", http.StatusBadRequest},
+		{"text/plain", `{"custom_id": "m-1"}`, "text/plain", http.StatusUnsupportedMediaType},
+		{"unknown field", `{"no_such_field": 1}`, "application/json", http.StatusBadRequest},
+		{"wrong type", `{"first_name": 5}`, "application/json", http.StatusBadRequest},
+		{"missing reference", `{"organization": {"id": "0d9c4b7e-5a3f-4e21-8b6c-1f2e3d4c5b6a"}}`, "application/json", http.StatusBadRequest},
+	}
+	for _, b := range bodies {
+		for _, path := range []string{missing, foreign} {
+			r := e.send("PATCH", path, b.body, c.headers, b.contentType)
+			if r.status != http.StatusNotFound {
+				t.Errorf("%s body to no object: status %d, want 404", b.name, r.status)
+				continue
+			}
+			if r.obj["detail"] == nil || len(r.obj) != 1 {
+				t.Errorf("%s body to no object: want only detail, got keys %v", b.name, keys(r.obj))
+			}
+		}
+		if r := e.send("PATCH", existing, b.body, c.headers, b.contentType); r.status != b.want {
+			t.Errorf("%s body to an object: status %d, want %d", b.name, r.status, b.want)
+		}
+	}
+	// A body over its limit is refused before anything is looked up.
+	if r := e.send("PATCH", missing, httpBodyOfSize(1<<20+1), c.headers, "application/json"); r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("body over the limit to no object: status %d, want 413", r.status)
+	}
+}
+
 // httpBodyOfSize returns a valid JSON object {"first_name": "xxx..."} of
 // exactly n bytes.
 func httpBodyOfSize(n int) []byte {

@@ -384,6 +384,15 @@ func (h resourceHandlers) update(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := readObject(w, r)
 	if err != nil {
+		// An update of no object is a 404 whatever its body, as in Django
+		// REST Framework. A body over its limit stays a 413: that limit
+		// answers before anything else is done. A lookup that fails
+		// leaves the body's own answer.
+		if apperr.KindOf(err) != apperr.TooLarge {
+			if missing := h.s.records.Lookup(r.Context(), principal(r.Context()), h.res, id); apperr.KindOf(missing) == apperr.NotFound {
+				err = missing
+			}
+		}
 		h.s.writeError(w, r, err)
 		return
 	}

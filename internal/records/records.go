@@ -307,6 +307,28 @@ func (s *Service) deleteIn(ctx context.Context, tx store.Tx, w *auditWrites, p a
 	return nil
 }
 
+// Lookup answers whether the customer has the object: nil, or the 404's
+// error. An update whose body can't be read asks it before it answers
+// so, as Django REST Framework looks the object up before it reads the
+// body: an update of no object is a 404 whatever it sent.
+func (s *Service) Lookup(ctx context.Context, p auth.Principal, res *schema.Resource, id string) error {
+	return s.db.View(ctx, func(tx store.Tx) error {
+		return exists(ctx, tx, p.CustomerID, res, id)
+	})
+}
+
+// exists is nil when the customer has the object, else the 404's error.
+func exists(ctx context.Context, tx store.Tx, customerID string, res *schema.Resource, id string) error {
+	found, err := tx.Exists(ctx, customerID, res, id)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return errNotFound
+	}
+	return nil
+}
+
 // decode validates each key of body. On create, fields left out get their
 // default (or an error when required); on update only the sent fields are
 // returned.
@@ -356,8 +378,16 @@ func checkRules(res *schema.Resource, v schema.Values) error {
 // invalid answers a body that fails its decoding (errs) or the rules
 // across fields: it looks up what validate looks up in the database, in a
 // read transaction, so that the answer is the one the write would give.
+// An update (id set) of an object the customer does not have is the 404
+// whatever its body, as in Django REST Framework, which looks the object
+// up before it validates.
 func (s *Service) invalid(ctx context.Context, customerID string, res *schema.Resource, id string, values schema.Values, errs apperr.FieldErrors) error {
 	err := s.db.View(ctx, func(tx store.Tx) error {
+		if id != "" {
+			if err := exists(ctx, tx, customerID, res, id); err != nil {
+				return err
+			}
+		}
 		return s.validate(ctx, tx, customerID, res, id, values, nil, errs)
 	})
 	if err == nil {
