@@ -287,6 +287,10 @@ func (l *listener) build(tlsConfig *tls.Config, writeTimeout time.Duration, log 
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// "OPTIONS *" goes to the handler, which answers it as the API
+		// answers any path that is not one of its own (a JSON 404 with
+		// X-Request-ID, logged), where Go would answer a bare 200.
+		DisableGeneralOptionsHandler: true,
 	}
 }
 

@@ -674,6 +674,36 @@ func TestServeHeaderLimit(t *testing.T) {
 	s.stopCleanly(t, s.addr)
 }
 
+// "OPTIONS *" is answered by the service, as any path that is not the
+// API's (a JSON 404 with X-Request-ID), not by Go's bare 200.
+func TestServeOptionsStarIsTheServicesAnswer(t *testing.T) {
+	c := newCLIEnv(t)
+	s := c.serve("--addr", "127.0.0.1:0")
+	conn, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("OPTIONS * HTTP/1.1\r\nHost: test\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: "OPTIONS"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var detail map[string]any
+	if resp.StatusCode != http.StatusNotFound || json.Unmarshal(body, &detail) != nil || detail["detail"] == nil {
+		t.Errorf("OPTIONS *: status %d, body a JSON detail %v; want a JSON 404", resp.StatusCode, detail["detail"] != nil)
+	}
+	if resp.Header.Get("X-Request-ID") == "" {
+		t.Error("OPTIONS *: no X-Request-ID")
+	}
+	s.stopCleanly(t, s.addr)
+}
+
 // An address in use fails the start before anything is made: no database,
 // key file or key store for a new deployment, whether the API's address or
 // the metrics one is taken.
