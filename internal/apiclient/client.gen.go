@@ -10129,7 +10129,7 @@ type ClientInterface interface {
 
 	// UpdateProtectedidentityWithBody Update a Protectedidentity
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -10138,7 +10138,7 @@ type ClientInterface interface {
 
 	// UpdateProtectedidentity Update a Protectedidentity
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -10211,7 +10211,7 @@ type ClientInterface interface {
 
 	// UpdateSubtenantWithBody Update a Subtenant
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -10220,7 +10220,7 @@ type ClientInterface interface {
 
 	// UpdateSubtenant Update a Subtenant
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -10293,7 +10293,7 @@ type ClientInterface interface {
 
 	// UpdateTenantWithBody Update a Tenant
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -10302,7 +10302,7 @@ type ClientInterface interface {
 
 	// UpdateTenant Update a Tenant
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -10375,7 +10375,7 @@ type ClientInterface interface {
 
 	// UpdateAddressWithBody Update an Address
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -10384,7 +10384,7 @@ type ClientInterface interface {
 
 	// UpdateAddress Update an Address
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -10506,7 +10506,7 @@ type ClientInterface interface {
 
 	// UpdateOrganizationWithBody Update an Organization
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -10515,7 +10515,7 @@ type ClientInterface interface {
 
 	// UpdateOrganization Update an Organization
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -10669,7 +10669,7 @@ func (c *Client) GetProtectedidentity(ctx context.Context, pk Pk, reqEditors ...
 
 // UpdateProtectedidentityWithBody Update a Protectedidentity
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes any type of body and a specified content type.
 //
@@ -10688,7 +10688,7 @@ func (c *Client) UpdateProtectedidentityWithBody(ctx context.Context, pk Pk, con
 
 // UpdateProtectedidentity Update a Protectedidentity
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -10851,7 +10851,7 @@ func (c *Client) GetSubtenant(ctx context.Context, pk Pk, reqEditors ...RequestE
 
 // UpdateSubtenantWithBody Update a Subtenant
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes any type of body and a specified content type.
 //
@@ -10870,7 +10870,7 @@ func (c *Client) UpdateSubtenantWithBody(ctx context.Context, pk Pk, contentType
 
 // UpdateSubtenant Update a Subtenant
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -11033,7 +11033,7 @@ func (c *Client) GetTenant(ctx context.Context, pk Pk, reqEditors ...RequestEdit
 
 // UpdateTenantWithBody Update a Tenant
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes any type of body and a specified content type.
 //
@@ -11052,7 +11052,7 @@ func (c *Client) UpdateTenantWithBody(ctx context.Context, pk Pk, contentType st
 
 // UpdateTenant Update a Tenant
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -11215,7 +11215,7 @@ func (c *Client) GetAddress(ctx context.Context, pk Pk, reqEditors ...RequestEdi
 
 // UpdateAddressWithBody Update an Address
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes any type of body and a specified content type.
 //
@@ -11234,7 +11234,7 @@ func (c *Client) UpdateAddressWithBody(ctx context.Context, pk Pk, contentType s
 
 // UpdateAddress Update an Address
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -11516,7 +11516,7 @@ func (c *Client) GetOrganization(ctx context.Context, pk Pk, reqEditors ...Reque
 
 // UpdateOrganizationWithBody Update an Organization
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes any type of body and a specified content type.
 //
@@ -11535,7 +11535,7 @@ func (c *Client) UpdateOrganizationWithBody(ctx context.Context, pk Pk, contentT
 
 // UpdateOrganization Update an Organization
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -23982,7 +23982,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateProtectedidentityWithBodyWithResponse Update a Protectedidentity
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -23991,7 +23991,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateProtectedidentityWithResponse Update a Protectedidentity
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -24072,7 +24072,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateSubtenantWithBodyWithResponse Update a Subtenant
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -24081,7 +24081,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateSubtenantWithResponse Update a Subtenant
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -24162,7 +24162,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateTenantWithBodyWithResponse Update a Tenant
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -24171,7 +24171,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateTenantWithResponse Update a Tenant
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -24252,7 +24252,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateAddressWithBodyWithResponse Update an Address
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -24261,7 +24261,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateAddressWithResponse Update an Address
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -24405,7 +24405,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateOrganizationWithBodyWithResponse Update an Organization
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -24414,7 +24414,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateOrganizationWithResponse Update an Organization
 	//
-	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+	// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -30072,7 +30072,7 @@ func (c *ClientWithResponses) GetProtectedidentityWithResponse(ctx context.Conte
 
 // UpdateProtectedidentityWithBodyWithResponse Update a Protectedidentity
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30087,7 +30087,7 @@ func (c *ClientWithResponses) UpdateProtectedidentityWithBodyWithResponse(ctx co
 
 // UpdateProtectedidentityWithResponse Update a Protectedidentity
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30222,7 +30222,7 @@ func (c *ClientWithResponses) GetSubtenantWithResponse(ctx context.Context, pk P
 
 // UpdateSubtenantWithBodyWithResponse Update a Subtenant
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30237,7 +30237,7 @@ func (c *ClientWithResponses) UpdateSubtenantWithBodyWithResponse(ctx context.Co
 
 // UpdateSubtenantWithResponse Update a Subtenant
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30372,7 +30372,7 @@ func (c *ClientWithResponses) GetTenantWithResponse(ctx context.Context, pk Pk, 
 
 // UpdateTenantWithBodyWithResponse Update a Tenant
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30387,7 +30387,7 @@ func (c *ClientWithResponses) UpdateTenantWithBodyWithResponse(ctx context.Conte
 
 // UpdateTenantWithResponse Update a Tenant
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30522,7 +30522,7 @@ func (c *ClientWithResponses) GetAddressWithResponse(ctx context.Context, pk Pk,
 
 // UpdateAddressWithBodyWithResponse Update an Address
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30537,7 +30537,7 @@ func (c *ClientWithResponses) UpdateAddressWithBodyWithResponse(ctx context.Cont
 
 // UpdateAddressWithResponse Update an Address
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30777,7 +30777,7 @@ func (c *ClientWithResponses) GetOrganizationWithResponse(ctx context.Context, p
 
 // UpdateOrganizationWithBodyWithResponse Update an Organization
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30792,7 +30792,7 @@ func (c *ClientWithResponses) UpdateOrganizationWithBodyWithResponse(ctx context
 
 // UpdateOrganizationWithResponse Update an Organization
 //
-// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object.
+// A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

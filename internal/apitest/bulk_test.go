@@ -367,6 +367,19 @@ func TestBulkOtherCustomerID(t *testing.T) {
 	if g := b.do("GET", tenantPath+theirs["id"].(string)+"/", nil); g.status != http.StatusOK || !reflect.DeepEqual(g.obj, theirsBefore) {
 		t.Errorf("customer B's object changed: status %d", g.status)
 	}
+	// An item that updates no object is that error alone, whatever else
+	// it sends (as a single update of no object is a 404): invalid fields,
+	// or a reference to no object. An item that updates an object gets
+	// every error of its fields.
+	for i, id := range []any{theirs["id"], uuid.NewString()} {
+		r := a.postBulk(tenantPath, []map[string]any{
+			{"id": id, "first_name": 5},
+			{"id": id, "last_name": "", "organization": map[string]any{"id": uuid.NewString()}},
+			{"id": own["id"], "first_name": 5, "organization": map[string]any{"id": uuid.NewString()}},
+		})
+		expectItemErrorKeys(t, bulkItemErrors(t, r, 3), [][]string{{"id"}, {"id"}, {"first_name", "organization"}})
+		a.expectUnchanged(fmt.Sprintf("invalid items of no object %d", i), tenantPath, before)
+	}
 	// A reference to another customer's object inside a bulk item.
 	r := a.postBulk(piPath, []map[string]any{{"tenant": ref(own)}, {"tenant": ref(theirs)}})
 	expectItemErrorKeys(t, bulkItemErrors(t, r, 2), [][]string{nil, {"tenant"}})

@@ -301,17 +301,22 @@ func TestHostileRefusalBeforeTheBody(t *testing.T) {
 	a := e.newCustomer("Refused Body AB")
 	reader := e.newClient(a.customerID, "read")
 	json := map[string]string{"Content-Type": "application/json", "Content-Length": "100"}
+	text := httpWithHeaders(a.headers, map[string]string{"Content-Type": "text/plain", "Content-Length": "100"})
 	for _, c := range []struct {
-		name    string
-		headers map[string]string
-		status  int
+		name         string
+		method, path string
+		headers      map[string]string
+		status       int
 	}{
-		{"no credentials", json, http.StatusUnauthorized},
-		{"a read client writing", httpWithHeaders(reader.headers, json), http.StatusForbidden},
-		{"not JSON", httpWithHeaders(a.headers, map[string]string{"Content-Type": "text/plain", "Content-Length": "100"}), http.StatusUnsupportedMediaType},
+		{"no credentials", "POST", orgPath, json, http.StatusUnauthorized},
+		{"a read client writing", "POST", orgPath, httpWithHeaders(reader.headers, json), http.StatusForbidden},
+		{"not JSON", "POST", orgPath, text, http.StatusUnsupportedMediaType},
+		// The 404 of an update of no object, found once the body's type
+		// was refused, leaves the body unread too.
+		{"not JSON to no object", "PATCH", orgPath + "5b0e9c1d-3f7a-4d2e-8c6b-9a1f0e2d3c4b/", text, http.StatusNotFound},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			conn := e.dialRaw("POST", orgPath, c.headers, `{"name": `)
+			conn := e.dialRaw(c.method, c.path, c.headers, `{"name": `)
 			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 			if err != nil {

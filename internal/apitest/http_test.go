@@ -174,6 +174,30 @@ func TestHTTPPutIsMethodNotAllowed(t *testing.T) {
 	if r := c.do("GET", piPath+pi["id"].(string)+"/", nil); r.status != http.StatusOK {
 		t.Errorf("GET after PUT: status %d", r.status)
 	}
+
+	// A read client is refused a write (any method that is not GET, HEAD
+	// or OPTIONS) before it learns that the path does not take it, as
+	// Django REST Framework checks permissions before it dispatches; a
+	// safe method the path does not take is still the 405.
+	reader := e.newClient(c.customerID, "read")
+	item := piPath + pi["id"].(string) + "/"
+	for _, tc := range []struct{ method, path string }{
+		{"PUT", item}, {"POST", item}, {"PUT", piPath}, {"DELETE", piPath}, {"PATCH", piPath + "list/"},
+		{"TRACE", piPath}, {"FOO", item},
+	} {
+		r := reader.do(tc.method, tc.path, nil)
+		if r.status != http.StatusForbidden {
+			t.Errorf("read client %s %s: status %d, want 403", tc.method, tc.path, r.status)
+			continue
+		}
+		httpDetailOnly(t, "read client "+tc.method, r)
+	}
+	if r := reader.do("OPTIONS", item, nil); r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") == "" {
+		t.Errorf("read client OPTIONS: status %d, Allow %q; want 405 with Allow", r.status, r.header.Get("Allow"))
+	}
+	if r := c.do("FOO", item, nil); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("write client FOO: status %d, want 405", r.status)
+	}
 }
 
 func TestHTTPMalformedAndUnsupportedBodies(t *testing.T) {
@@ -226,9 +250,10 @@ func TestHTTPMalformedAndUnsupportedBodies(t *testing.T) {
 
 // TestHTTPUpdateOfNoObjectIsNotFound: an update of an object the
 // customer does not have is the 404 whatever its body (malformed JSON, a
-// body that is not an object, another media type, invalid fields), as in
-// Django REST Framework, which looks the object up before it reads the
-// body; the same bodies to an object that exists keep their own answers.
+// body that is not an object, another media type, invalid fields, a body
+// past its limit), as in Django REST Framework, which looks the object up
+// before it reads the body; the same bodies to an object that exists keep
+// their own answers.
 func TestHTTPUpdateOfNoObjectIsNotFound(t *testing.T) {
 	e := newEnv(t)
 	c := e.newCustomer("HTTP Missing AB")
@@ -266,9 +291,21 @@ func TestHTTPUpdateOfNoObjectIsNotFound(t *testing.T) {
 			t.Errorf("%s body to an object: status %d, want %d", b.name, r.status, b.want)
 		}
 	}
-	// A body over its limit is refused before anything is looked up.
-	if r := e.send("PATCH", missing, httpBodyOfSize(1<<20+1), c.headers, "application/json"); r.status != http.StatusRequestEntityTooLarge {
-		t.Errorf("body over the limit to no object: status %d, want 413", r.status)
+	// A body past its limit, of any type, is a 404 too, as it is to a
+	// malformed id; to an object that exists it keeps its own answer.
+	over := httpBodyOfSize(1<<20 + 1)
+	for _, ct := range []string{"application/json", "text/plain"} {
+		for _, path := range []string{missing, foreign, tenantPath + "not-a-uuid/"} {
+			if r := e.send("PATCH", path, over, c.headers, ct); r.status != http.StatusNotFound {
+				t.Errorf("%s body past the limit to no object: status %d, want 404", ct, r.status)
+			}
+		}
+	}
+	if r := e.send("PATCH", existing, over, c.headers, "application/json"); r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("body past the limit to an object: status %d, want 413", r.status)
+	}
+	if r := e.send("PATCH", existing, over, c.headers, "text/plain"); r.status != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain body past the limit to an object: status %d, want 415", r.status)
 	}
 }
 

@@ -77,9 +77,10 @@ func init() {
 
 // unroutedStatuses are the answers to a request the document has no
 // operation for: a redirect to the slashed path, 401 before 405 on a
-// known path, 404, 405, and the limits.
-var unroutedStatuses = []int{http.StatusPermanentRedirect, http.StatusUnauthorized, http.StatusNotFound,
-	http.StatusMethodNotAllowed, http.StatusTooManyRequests, http.StatusServiceUnavailable}
+// known path, 403 to a read client's write before 405, 404, 405, and the
+// limits.
+var unroutedStatuses = []int{http.StatusPermanentRedirect, http.StatusUnauthorized, http.StatusForbidden,
+	http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusTooManyRequests, http.StatusServiceUnavailable}
 
 // checkedTransport validates each exchange against the document,
 // reporting to t.

@@ -149,6 +149,32 @@ func TestThrottleClientRate(t *testing.T) {
 	}
 }
 
+// A write a read client may not make is a 403 whatever its rate, and
+// spends none of it, as Django REST Framework checks permissions before
+// throttles: past its burst the read client's writes are still 403, and
+// its reads the 429; a 403 does not use up the burst.
+func TestThrottlePermissionFirst(t *testing.T) {
+	e := newEnvWith(t, withLimits(limit.Config{ClientRate: 1, ClientBurst: 2}, time.Minute))
+	a := e.newCustomer("Rate Permission AB")
+	reader := e.newClient(a.customerID, "read")
+	for i := range 5 {
+		if r := reader.do("POST", orgPath, map[string]any{"name": "Rate Permission Org"}); r.status != http.StatusForbidden {
+			t.Fatalf("write %d of a read client: status %d, want 403", i, r.status)
+		}
+	}
+	for i := range 2 {
+		if r := reader.do("GET", orgPath, nil); r.status != http.StatusOK {
+			t.Fatalf("read %d of the burst after the 403s: status %d, want 200", i, r.status)
+		}
+	}
+	retryAfter(t, "past the burst", reader.do("GET", orgPath, nil), http.StatusTooManyRequests, 1)
+	for _, m := range []string{"POST", "PUT"} {
+		if r := reader.do(m, orgPath, map[string]any{"name": "Rate Permission Org"}); r.status != http.StatusForbidden {
+			t.Errorf("%s of a read client past its burst: status %d, want 403", m, r.status)
+		}
+	}
+}
+
 // Past the in-flight cap a request is refused at once with 503, not queued.
 func TestInFlightCapRefusesAtOnce(t *testing.T) {
 	e := newEnvWith(t, withLimits(limit.Config{InFlight: 1}, time.Minute))

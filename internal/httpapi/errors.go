@@ -44,6 +44,14 @@ var refusedUnread = map[apperr.Kind]bool{
 	apperr.UnsupportedMedia: true,
 }
 
+// closeUnread ends an HTTP/1 request's connection with its answer when
+// its body is left unread (see refusedUnread).
+func closeUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 && r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
 // writeError is the one place where an error becomes a status and a body.
 // Internal errors are logged with the request id and never shown; every
 // other kind has a fixed body, or the field errors for Invalid.
@@ -55,8 +63,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		err = apperr.Refused(apperr.Overloaded, reasonRequestTimeout, time.Second)
 	}
 	kind := apperr.KindOf(err)
-	if refusedUnread[kind] && r.ContentLength != 0 && r.ProtoMajor == 1 {
-		w.Header().Set("Connection", "close")
+	if refusedUnread[kind] {
+		closeUnread(w, r)
 	}
 	switch kind {
 	case apperr.Invalid:

@@ -298,13 +298,16 @@ func (s *Server) guard(a access, next http.HandlerFunc) http.Handler {
 			return
 		}
 		info(r.Context()).principal = p
-		if err := s.limits.Client(p.ClientID); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+		// Permission before the client's rate, as Django REST Framework
+		// checks them: a write a read client may not make is refused
+		// whatever its rate, and spends none of it.
 		if a == writer && !p.CanWrite() {
 			s.securityEvent(r, "forbidden")
 			s.writeError(w, r, apperr.New(apperr.Forbidden, nil))
+			return
+		}
+		if err := s.limits.Client(p.ClientID); err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		leave, err := s.limits.Customer(p.CustomerID)

@@ -172,7 +172,15 @@ func (s *Server) routes(metricsHandler http.Handler) {
 				a = reader
 			}
 		}
-		notAllowed := s.named(p, s.guard(a, methodNotAllowed(strings.Join(allow, ", "))))
+		refuse := methodNotAllowed(strings.Join(allow, ", "))
+		notAllowed := s.named(p, s.guard(a, refuse))
+		// A method that is not safe is a write: a read client is refused
+		// it (403) before it learns that the path does not take it, as
+		// Django REST Framework checks permissions before it dispatches.
+		notAllowedWrite := notAllowed
+		if a == reader {
+			notAllowedWrite = s.named(p, s.guard(writer, refuse))
+		}
 		// A pattern ending in "/" would match everything below it: {$} ends it.
 		pattern := p
 		if strings.HasSuffix(p, "/") {
@@ -183,12 +191,20 @@ func (s *Server) routes(metricsHandler http.Handler) {
 				h.ServeHTTP(w, r)
 				return
 			}
-			notAllowed.ServeHTTP(w, r)
+			if safeMethods[r.Method] {
+				notAllowed.ServeHTTP(w, r)
+				return
+			}
+			notAllowedWrite.ServeHTTP(w, r)
 		}))
 		s.patterns[pattern] = true
 	}
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { notFound(w) }))
 }
+
+// safeMethods are the methods that only read, as Django REST Framework
+// counts them (its SAFE_METHODS): any other is a write.
+var safeMethods = map[string]bool{"GET": true, "HEAD": true, "OPTIONS": true}
 
 // Routes lists the route table's rows as "METHOD pattern" (HEAD, which
 // every GET route answers too, is not a row).
@@ -385,13 +401,13 @@ func (h resourceHandlers) update(w http.ResponseWriter, r *http.Request) {
 	body, err := readObject(w, r)
 	if err != nil {
 		// An update of no object is a 404 whatever its body, as in Django
-		// REST Framework. A body over its limit stays a 413: that limit
-		// answers before anything else is done. A lookup that fails
-		// leaves the body's own answer.
-		if apperr.KindOf(err) != apperr.TooLarge {
-			if missing := h.s.records.Lookup(r.Context(), principal(r.Context()), h.res, id); apperr.KindOf(missing) == apperr.NotFound {
-				err = missing
+		// REST Framework (and as a malformed id is, above). A lookup that
+		// fails leaves the body's own answer.
+		if missing := h.s.records.Lookup(r.Context(), principal(r.Context()), h.res, id); apperr.KindOf(missing) == apperr.NotFound {
+			if refusedUnread[apperr.KindOf(err)] {
+				closeUnread(w, r)
 			}
+			err = missing
 		}
 		h.s.writeError(w, r, err)
 		return

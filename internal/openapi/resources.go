@@ -37,7 +37,7 @@ func (b *builder) resource(res *schema.Resource) {
 		b.responses(res, http.StatusOK, "The object.", n, exampleObject(res), false, true),
 		sample{method: "GET", path: itemPath}))
 	b.operation("PATCH", item, b.op(res, "update"+n, "Update "+article(n),
-		"A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body, as the object is looked up before the body is read; only a body past its limit is answered first (413).",
+		"A partial update: only the fields sent change. Rules between fields are checked on the object as it will be after the update. Answers the whole object. An object the customer does not have is a 404 whatever the body (past its limit included), as the object is looked up before the body is read.",
 		pk, b.requestBody("Patched"+n+"Request", ex.update),
 		b.responses(res, http.StatusOK, "The whole object after the update.", n, exampleObject(res), true, true),
 		sample{method: "PATCH", path: itemPath, body: ex.update}))

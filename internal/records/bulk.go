@@ -96,6 +96,18 @@ func (s *Service) BulkFrom(ctx context.Context, p auth.Principal, res *schema.Re
 			itemErrs[i] = maps.Clone(decodeErrs[i])
 			if len(itemErrs[i]) > 0 {
 				if isolated && decoded[i] != nil {
+					// An update of no object is that error alone, as a
+					// single update of no object is a 404 whatever its
+					// body (and as the write below answers it).
+					if ids[i] != "" {
+						if err := exists(ctx, tx, p.CustomerID, res, ids[i]); err != nil {
+							if apperr.KindOf(err) != apperr.NotFound {
+								return err
+							}
+							itemErrs[i] = apperr.FieldErrors{"id": {schema.MsgNotExist(ids[i])}}
+							continue
+						}
+					}
 					// The item's errors come with those of its values
 					// that need the database, as a single write's do.
 					if err := s.validate(ctx, tx, p.CustomerID, res, ids[i], decoded[i], nil, itemErrs[i]); apperr.KindOf(err) != apperr.Invalid {
