@@ -150,6 +150,9 @@ func TestCLIAuditUsageErrors(t *testing.T) {
 		{"verify with a bad --customer", []string{"audit", "verify", "--customer", "not-a-uuid"}},
 		{"verify with an unknown flag", []string{"audit", "verify", "--bogus"}},
 		{"verify with a stray argument", []string{"audit", "verify", "extra"}},
+		// An empty value is no value: not "no anchor to check".
+		{"verify with an empty --anchor", []string{"audit", "verify", "--anchor="}},
+		{"list with an empty --since", []string{"audit", "list", "--customer", cu.ID, "--since", ""}},
 	}
 	for _, tc := range cases {
 		_, _, err := c.run(tc.args...)

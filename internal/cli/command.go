@@ -181,6 +181,14 @@ func (o *onceValue) Set(s string) error {
 		return errors.New("given twice")
 	}
 	o.set = true
+	if s == "" && !o.IsBoolFlag() {
+		// An empty value is no value: left as "not given" it would mean
+		// a default (a generated key file, the default key store, TLS
+		// off, no anchor), as a set but empty variable would; see
+		// config.Value. It is most often a variable that was not set,
+		// expanded into a command line.
+		return errors.New("may not be empty: give it a value, or leave the flag out")
+	}
 	return o.Value.Set(s)
 }
 

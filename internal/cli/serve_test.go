@@ -257,6 +257,11 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 	}
 	port := strconv.Itoa(probe.Addr().(*net.TCPAddr).Port)
 	probe.Close()
+	// Paths that name no file: refused before anything named after them
+	// (a folder, a key file, a key store) is made.
+	slashDB := filepath.Join(t.TempDir(), "slash.db") + "/"
+	slashStore := filepath.Join(t.TempDir(), "slash.keys") + "/"
+	spacedDB := filepath.Join(t.TempDir(), "spaced.db") + " "
 	cases := []struct {
 		name string
 		env  map[string]string
@@ -326,6 +331,17 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"empty limit env", map[string]string{"ACCOUNTS_MAX_IN_FLIGHT": ""}, []string{"--addr", loop}},
 		{"misspelled master key env", map[string]string{"ACCOUNTS_MASTERKEY": "x"}, []string{"--addr", loop}},
 		{"misspelled limit env", map[string]string{"ACCOUNTS_MAX_INFLIGHT": "10"}, []string{"--addr", loop}},
+		{"database ending in a slash", nil, []string{"--addr", loop, "--database", slashDB}},
+		{"key store ending in a slash", nil, []string{"--addr", loop, "--key-store", slashStore}},
+		{"database env with a trailing space", map[string]string{config.EnvDatabase: spacedDB}, []string{"--addr", loop}},
+		// An empty flag is no value: not "not given", which means a
+		// default (a generated key file, metrics on the API's address,
+		// TLS off).
+		{"empty --key-file", nil, []string{"--addr", loop, "--key-file="}},
+		{"empty --key-store", nil, []string{"--addr", loop, "--key-store", ""}},
+		{"empty --metrics-addr", nil, []string{"--addr", loop, "--metrics-addr", ""}},
+		{"empty --tls-cert and --tls-key", nil, []string{"--addr", "0.0.0.0:0", "--tls-cert=", "--tls-key=", "--allow-plaintext-http"}},
+		{"empty limit flag", nil, []string{"--addr", loop, "--max-in-flight", ""}},
 	}
 	bin := cliBuild(t)
 	for _, tc := range cases {
@@ -376,6 +392,12 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 			}
 			if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("the serve command opened the database before refusing")
+			}
+			for _, made := range []string{slashDB, strings.TrimSuffix(slashDB, "/") + ".key", strings.TrimSuffix(slashDB, "/") + ".keys",
+				slashStore, spacedDB, spacedDB + ".key", spacedDB + ".keys"} {
+				if _, err := os.Stat(made); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s was made before the refusal", filepath.Base(strings.TrimSuffix(made, "/")))
+				}
 			}
 		})
 	}

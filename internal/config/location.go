@@ -46,6 +46,10 @@ func ParseLocation(flag, value string) (Location, error) {
 	switch {
 	case value == "":
 		return Location{}, fmt.Errorf("%s must not be empty", flag)
+	case strings.TrimSpace(value) != value:
+		// A space an env file kept would name another file: a new,
+		// empty deployment beside the real one.
+		return Location{}, fmt.Errorf("%s must not begin or end with white space", flag)
 	case urlScheme.MatchString(value):
 		scheme := urlScheme.FindStringSubmatch(value)[1]
 		if scheme != "postgres" && scheme != "postgresql" {
@@ -56,6 +60,12 @@ func ParseLocation(flag, value string) (Location, error) {
 		return Location{}, fmt.Errorf("%s: give a plain file path, not an SQLite URI or in-memory database", flag)
 	case keywordDSN.MatchString(value):
 		return Location{}, fmt.Errorf("%s looks like a PostgreSQL keyword/value connection string: give it as a postgres://user@host:port/dbname URL", flag)
+	}
+	if strings.HasSuffix(value, "/") || strings.HasSuffix(value, string(filepath.Separator)) {
+		// filepath.Abs would drop the slash, and the files named after
+		// the database (its key file and key store) would be made
+		// before the folder it names failed to open.
+		return Location{}, fmt.Errorf("%s ends in a slash, which names a folder: give the path of a file", flag)
 	}
 	abs, err := filepath.Abs(value)
 	if err != nil {

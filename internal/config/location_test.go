@@ -14,6 +14,8 @@ func TestParseLocationRefuses(t *testing.T) {
 		"", "mysql://foo", "MYSQL://foo", "sqlite:///tmp/a.db", "file:///tmp/a.db", "http://x/y",
 		"POSTGRES://u@h/db", "Postgres://u@h/db", "postgres://u@h:port/db", "file:a.db", ":memory:",
 		"host=db dbname=accounts", "dbname=accounts", "user=u password=secret host=db",
+		// A folder, and a path an env file kept a space around.
+		"data/", "./accounts.db/", "/var/lib/accounts/", " accounts.db", "accounts.db ", "accounts.db\t", "accounts.db\n",
 	} {
 		if _, err := ParseLocation("--database", v); err == nil {
 			t.Errorf("%q: accepted", v)
