@@ -153,9 +153,16 @@ func customerCreate(fs *flag.FlagSet, io IO) runFunc {
 		if err := a.validate(); err != nil {
 			return err
 		}
-		*name = strings.TrimSpace(*name)
 		if *name == "" || utf8.RuneCountInString(*name) > 255 {
 			return usagef("--name is required and at most 255 characters")
+		}
+		// Taken as given or refused, as the API's strings are: never
+		// trimmed, nor invalid bytes stored for a JSON answer to replace.
+		if !utf8.ValidString(*name) {
+			return usagef("--name must be UTF-8 text")
+		}
+		if strings.TrimSpace(*name) != *name {
+			return usagef("--name may not begin or end with white space")
 		}
 		if schema.HasControl(*name) {
 			// Printed in lists and in customer delete's prompt, a line

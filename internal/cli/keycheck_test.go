@@ -960,10 +960,13 @@ func TestCommandsRefuseAMissingDatabase(t *testing.T) {
 }
 
 // customer create refuses a name holding control characters, which would
-// garble lists and customer delete's prompt on a terminal.
+// garble lists and customer delete's prompt on a terminal, and one it
+// would otherwise have to repair: bytes that are not UTF-8, white space
+// around it.
 func TestCustomerNameRefusesControlCharacters(t *testing.T) {
 	c := newCLIEnv(t)
-	for _, name := range []string{"Line\nBreak AB", "Escape \x1b[31m AB", "Nul\x00 AB"} {
+	for _, name := range []string{"Line\nBreak AB", "Escape \x1b[31m AB", "Nul\x00 AB",
+		"Bytes \xff\xfe AB", "Overlong \xc0\xaf AB", "Cut \xc3", " Padded AB", "Padded AB ", "Tabbed AB\t"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		err := Run(ctx, []string{"customer", "create", "--name", name}, IO{Env: c.env, Stdout: io.Discard, Stderr: io.Discard})
 		cancel()
