@@ -146,7 +146,11 @@ func TestAllowDebugger(t *testing.T) {
 // the tests' own and any other program's pass.
 func TestMisspelledVariableRefused(t *testing.T) {
 	for _, name := range []string{"ACCOUNTS_MASTERKEY", "accounts_database", "ACCOUNTS_TLS_CRT", "ACCOUNT_KEY_FILE",
-		"ACCOUNTS_MAX_INFLIGHT", "Accounts_Key_Store", "ACCOUNTS_PREVIOUS_MASTERKEY"} {
+		"ACCOUNTS_MAX_INFLIGHT", "Accounts_Key_Store", "ACCOUNTS_PREVIOUS_MASTERKEY",
+		// More than two letters away: a known name with more after it, or
+		// with some of its words.
+		"ACCOUNTS_MASTER_KEY_FILE", "ACCOUNTS_METRICS_ADDRESS", "ACCOUNTS_DATABASE_URL", "ACCOUNTS_SETTLE",
+		"ACCOUNTS_ALLOW_PLAINTEXT", "accounts_tls"} {
 		err := CheckNames([]string{"PATH=/bin", name + "=x"})
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: %v, want a refusal naming it", name, err)
@@ -154,7 +158,9 @@ func TestMisspelledVariableRefused(t *testing.T) {
 	}
 	ok := []string{"PATH=/bin", "HOME=/root", "ACCOUNTS_TEST_POSTGRES=postgres://x", "ACCOUNTS_TEST_ENGINE=postgres",
 		"ACCOUNTS_SERVICE_HOST=10.0.0.1", "ACCOUNTS_SERVICE_PORT=8080", "ACCOUNTS_PORT=tcp://10.0.0.1:8080",
-		"ACCOUNTS_PORT_8080_TCP_ADDR=10.0.0.1", "ACCOUNTS_PORT_8080_TCP_PORT=8080", "ACCOUNTS=", "X_ACCOUNTS_MASTERKEY=1"}
+		"ACCOUNTS_PORT_8080_TCP_ADDR=10.0.0.1", "ACCOUNTS_PORT_8080_TCP_PORT=8080", "ACCOUNTS_PORT_8080_TCP_PROTO=tcp",
+		"ACCOUNTS_SERVICE_PORT_HTTP=8080", "ACCOUNTS_SERVICE_PORT_METRICS=9090", "ACCOUNTS_PORT_9090_TCP=tcp://10.0.0.1:9090",
+		"ACCOUNTS_TEST_DATABASE_URL=x", "ACCOUNTS_=", "ACCOUNTS=", "X_ACCOUNTS_MASTERKEY=1"}
 	for _, name := range Variables() {
 		ok = append(ok, name+"=v")
 	}

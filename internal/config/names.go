@@ -39,13 +39,39 @@ func CheckNames(environ []string) error {
 		if !strings.HasPrefix(upper, "ACCOUNT") || slices.Contains(known, name) {
 			continue
 		}
+		if strings.HasPrefix(upper, "ACCOUNTS_TEST_") {
+			continue
+		}
 		for _, k := range known {
-			if editDistance(upper, k) <= nearMiss {
+			if editDistance(upper, k) <= nearMiss || nearName(upper, k) {
 				return fmt.Errorf("%s is not a variable accounts reads: did you mean %s?", name, k)
 			}
 		}
 	}
 	return nil
+}
+
+// nearName reports whether name, upper case, is known with more after it
+// (ACCOUNTS_MASTER_KEY_FILE, ACCOUNTS_METRICS_ADDRESS) or with only some
+// of its words (ACCOUNTS_SETTLE for ACCOUNTS_KEY_SETTLE,
+// ACCOUNTS_ALLOW_PLAINTEXT): misspellings more than nearMiss letters
+// away. A name with words the known one lacks passes: Kubernetes makes
+// ACCOUNTS_PORT_8080_TCP_ADDR.
+func nearName(name, known string) bool {
+	if strings.HasPrefix(name, known) {
+		return true
+	}
+	words, ok := strings.CutPrefix(name, "ACCOUNTS_")
+	if !ok || words == "" {
+		return false
+	}
+	knownWords := strings.Split(strings.TrimPrefix(known, "ACCOUNTS_"), "_")
+	for _, w := range strings.Split(words, "_") {
+		if !slices.Contains(knownWords, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // editDistance is the Levenshtein distance of a and b, in bytes.
