@@ -343,6 +343,12 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"empty --database", []string{"customer", "create", "--name", "X", "--database", ""}},
 		{"stray argument on migrate", []string{"migrate", "extra"}},
 		{"unknown flag on serve", []string{"serve", "--bogus"}},
+		// A switch is bare, or exactly true or false.
+		{"--yes=1", []string{"customer", "delete", "--id", cu.ID, "--yes=1"}},
+		{"--yes=T", []string{"customer", "delete", "--id", cu.ID, "--yes=T"}},
+		{"--json=TRUE", []string{"client", "list", "--customer", cu.ID, "--json=TRUE"}},
+		{"--yaml=1", []string{"openapi", "--yaml=1"}},
+		{"--json=0", []string{"version", "--json=0"}},
 	}
 	for _, tc := range cases {
 		out, _, err := c.run(tc.args...)
@@ -350,6 +356,17 @@ func TestCLIUsageErrors(t *testing.T) {
 		if strings.Contains(out, `"id"`) {
 			t.Errorf("%s: printed a created object", tc.name)
 		}
+	}
+	if _, _, err := c.run("client", "list", "--customer", cu.ID, "--json=true"); err != nil {
+		t.Errorf("--json=true: %v", err)
+	}
+	if _, _, err := c.run("client", "list", "--customer", cu.ID, "--json=false"); err != nil {
+		t.Errorf("--json=false: %v", err)
+	}
+	// The customer whose deletion was given a switch of another spelling
+	// is still there.
+	if _, _, err := c.run("client", "list", "--customer", cu.ID); err != nil {
+		t.Errorf("the customer is gone after refused deletions: %v", err)
 	}
 	// Nothing was created by the failed commands.
 	var cls []cliClient

@@ -181,6 +181,12 @@ func (o *onceValue) Set(s string) error {
 		return errors.New("given twice")
 	}
 	o.set = true
+	if o.IsBoolFlag() && s != "true" && s != "false" {
+		// flag.Bool would take 1, t, T or TRUE too (and --yes=T
+		// deletes a customer): a switch is given bare, or as exactly
+		// true or false, as serve's are.
+		return errors.New("must be true or false")
+	}
 	if s == "" && !o.IsBoolFlag() {
 		// An empty value is no value: left as "not given" it would mean
 		// a default (a generated key file, the default key store, TLS

@@ -151,9 +151,26 @@ func (c *Config) validateLimits() error {
 	return nil
 }
 
+// decimal reports whether v is a number in plain decimal digits: no sign,
+// no leading zero, no exponent, underscore or base prefix (which strconv
+// takes: 010, +5, 1_000, 0x1p4), and a fraction only when fraction is set.
+// A limit is written one way, as the query language's numbers are.
+func decimal(v string, fraction bool) bool {
+	whole, frac, dotted := strings.Cut(v, ".")
+	if dotted && (!fraction || !digits(frac)) {
+		return false
+	}
+	return digits(whole) && (whole == "0" || whole[0] != '0')
+}
+
+// digits reports whether v is one or more ASCII digits.
+func digits(v string) bool {
+	return v != "" && strings.Trim(v, "0123456789") == ""
+}
+
 func setInt(dst *int, v string) error {
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || !decimal(v, false) {
 		return errors.New("must be a whole number, 0 or more")
 	}
 	*dst = n
@@ -162,7 +179,7 @@ func setInt(dst *int, v string) error {
 
 func setFloat(dst *float64, v string) error {
 	n, err := strconv.ParseFloat(v, 64)
-	if err != nil || n < 0 || n != n || n > 1e9 {
+	if err != nil || n < 0 || n != n || n > 1e9 || !decimal(v, true) {
 		return errors.New("must be a number, 0 or more")
 	}
 	*dst = n
@@ -171,7 +188,8 @@ func setFloat(dst *float64, v string) error {
 
 func setDuration(dst *time.Duration, v string) error {
 	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
+	// A digit first: no sign (+30s), no bare fraction (.5s).
+	if err != nil || d < 0 || !digits(v[:1]) {
 		return errors.New("must be a duration such as 30s or 1m, 0 or more")
 	}
 	*dst = d
@@ -189,7 +207,7 @@ func setBytes(dst *int64, v string) error {
 		}
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/unit {
+	if err != nil || n < 0 || n > (1<<62)/unit || !decimal(v, false) {
 		return errors.New("must be a byte count such as 268435456 or 256MiB, 0 or more")
 	}
 	*dst = n * unit
