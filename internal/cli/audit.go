@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
@@ -156,8 +158,16 @@ func readAnchors(file string) (map[string]*audit.Chain, error) {
 	if err != nil {
 		return nil, usagef("--anchor: %v", err)
 	}
+	// Exactly verify's output: an array (of no chain, for a deployment
+	// that had none), its keys and nothing after it. A file that only
+	// looks like it would check less than it seems to.
 	var results []chainResult
-	if err := json.Unmarshal(data, &results); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&results); err != nil || results == nil || dec.More() {
+		return nil, usagef("--anchor %s is not the output of audit verify --json", file)
+	}
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, usagef("--anchor %s is not the output of audit verify --json", file)
 	}
 	for _, r := range results {
@@ -165,6 +175,9 @@ func readAnchors(file string) (map[string]*audit.Chain, error) {
 		customerID, idErr := parseID("anchor's customer_id", r.CustomerID)
 		if !r.Intact || r.Entries < 1 || err != nil || len(hash) != audit.HashSize || idErr != nil {
 			return nil, usagef("--anchor %s: a chain that is not intact, or without its head (take anchors from a verify that passed)", file)
+		}
+		if _, twice := anchors[customerID]; twice {
+			return nil, usagef("--anchor %s names a customer's chain twice", file)
 		}
 		anchors[customerID] = &audit.Chain{Position: r.Entries, Hash: hash}
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -506,5 +507,26 @@ func TestCLIAuditVerifyAnchor(t *testing.T) {
 	os.WriteFile(bad, []byte(`[{"customer_id": "`+cu.ID+`", "entries": 3, "intact": false, "broken_at": 2}]`), 0o600)
 	if _, _, err := c.run("audit", "verify", "--anchor", bad); !errors.As(err, new(*UsageError)) {
 		t.Errorf("an anchor of a broken chain: error %v, want a usage error", err)
+	}
+	// Nor is one that only looks like it: an unknown key, a chain named
+	// twice, anything after the array, null.
+	var good []map[string]any
+	if err := json.Unmarshal([]byte(anchored), &good); err != nil || len(good) != 1 {
+		t.Fatalf("the anchor: %v", err)
+	}
+	withKey := maps.Clone(good[0])
+	withKey["checked"] = true
+	for name, v := range map[string]any{"an unknown key": []any{withKey}, "a chain twice": []any{good[0], good[0]}} {
+		data, _ := json.Marshal(v)
+		os.WriteFile(bad, data, 0o600)
+		if _, _, err := c.run("audit", "verify", "--anchor", bad); !errors.As(err, new(*UsageError)) {
+			t.Errorf("an anchor with %s: error %v, want a usage error", name, err)
+		}
+	}
+	for name, data := range map[string]string{"something after it": anchored + "[]", "null": "null"} {
+		os.WriteFile(bad, []byte(data), 0o600)
+		if _, _, err := c.run("audit", "verify", "--anchor", bad); !errors.As(err, new(*UsageError)) {
+			t.Errorf("an anchor with %s: error %v, want a usage error", name, err)
+		}
 	}
 }
