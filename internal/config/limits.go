@@ -138,15 +138,15 @@ func (c *Config) validateLimits() error {
 		return nil
 	}
 	if c.RequestTimeout < minDuration || c.RequestTimeout > maxRequestTimeout {
-		return fmt.Errorf("--request-timeout must be from %v to %v", minDuration, maxRequestTimeout)
+		return fmt.Errorf("--request-timeout (ACCOUNTS_REQUEST_TIMEOUT) must be from %v to %v", minDuration, maxRequestTimeout)
 	}
 	if c.Limits.ClientRate > 0 && c.Limits.ClientBurst < 1 {
 		// A bucket of no token admits nothing: 0 is not "off" here, the
 		// rate is (--client-rate 0).
-		return errors.New("--client-burst must be at least 1 while --client-rate is on (to turn the rate limit off, set --client-rate to 0)")
+		return errors.New("--client-burst (ACCOUNTS_CLIENT_BURST) must be at least 1 while --client-rate is on (to turn the rate limit off, set --client-rate to 0)")
 	}
 	if c.Limits.AuthWindow < minDuration || c.Limits.AuthWindow > maxAuthWindow {
-		return fmt.Errorf("--auth-window must be from %v to %v (to stop counting failed authentications, set --auth-failures-per-address and --auth-failures-per-client to 0)", minDuration, maxAuthWindow)
+		return fmt.Errorf("--auth-window (ACCOUNTS_AUTH_WINDOW) must be from %v to %v (to stop counting failed authentications, set --auth-failures-per-address and --auth-failures-per-client to 0)", minDuration, maxAuthWindow)
 	}
 	return nil
 }
