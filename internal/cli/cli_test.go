@@ -615,6 +615,10 @@ func TestCLIExitCodes(t *testing.T) {
 		{[]string{"client", "create", "--customer", uuid.NewString(), "--database", db}, 2},
 		{[]string{"customer", "create", "--name", "X", "--bogus", "--database", db}, 2},
 		{[]string{"keys", "rotate-data", "--settle", "-1s", "--database", db}, 2},
+		// Shorter than a server keeps keys, or a wait of days.
+		{[]string{"keys", "rotate-data", "--settle", "500us", "--database", db}, 2},
+		{[]string{"keys", "rotate-data", "--settle", "59s", "--database", db}, 2},
+		{[]string{"keys", "rotate-data", "--settle", "99999h", "--database", db}, 2},
 	}
 	for i, tc := range cases {
 		cmd := exec.Command(bin, tc.args...)

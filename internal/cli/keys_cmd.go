@@ -335,12 +335,18 @@ func keysRotateData(fs *flag.FlagSet, io IO) runFunc {
 		if settleErr != nil {
 			return usagef("%v", settleErr)
 		}
+		source := config.EnvKeySettle
+		if flagGiven(fs, "settle") {
+			source = "--settle"
+		}
 		if settle < 0 {
-			source := config.EnvKeySettle
-			if flagGiven(fs, "settle") {
-				source = "--settle"
-			}
 			return usagef("%s: not a duration of 0 or more", source)
+		}
+		if settle != 0 && (settle < seal.KeyCacheTTL || settle > maxSettle) {
+			// Shorter than a server keeps a customer's keys, a server
+			// may meet values sealed under keys it has not loaded; far
+			// longer is a typo of units, a wait of days.
+			return usagef("%s must be 0 (only with no server running) or from %v to %v", source, seal.KeyCacheTTL, maxSettle)
 		}
 		id, err := optionalID(fs, "customer", *only)
 		if err != nil {
@@ -353,6 +359,9 @@ func keysRotateData(fs *flag.FlagSet, io IO) runFunc {
 // defaultSettle is rotate-data's wait for every server to load new index
 // keys: the time a server keeps a customer's keys, and a margin.
 const defaultSettle = seal.KeyCacheTTL + 10*time.Second
+
+// maxSettle bounds --settle: the servers need about a minute.
+const maxSettle = time.Hour
 
 func rotateData(ctx context.Context, a *adminFlags, only string, settle time.Duration) error {
 	if err := a.validate(); err != nil {
