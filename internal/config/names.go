@@ -36,10 +36,7 @@ func CheckNames(environ []string) error {
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
 		upper := strings.ToUpper(name)
-		if !strings.HasPrefix(upper, "ACCOUNT") || slices.Contains(known, name) {
-			continue
-		}
-		if strings.HasPrefix(upper, "ACCOUNTS_TEST_") {
+		if !strings.HasPrefix(upper, "ACCOUNT") || slices.Contains(known, name) || strings.HasPrefix(upper, "ACCOUNTS_TEST_") {
 			continue
 		}
 		for _, k := range known {

@@ -45,9 +45,9 @@ var refusedUnread = map[apperr.Kind]bool{
 }
 
 // closeUnread ends an HTTP/1 request's connection with its answer when
-// its body is left unread (see refusedUnread).
-func closeUnread(w http.ResponseWriter, r *http.Request) {
-	if r.ContentLength != 0 && r.ProtoMajor == 1 {
+// an error of kind left its body unread (see refusedUnread).
+func closeUnread(w http.ResponseWriter, r *http.Request, kind apperr.Kind) {
+	if refusedUnread[kind] && r.ContentLength != 0 && r.ProtoMajor == 1 {
 		w.Header().Set("Connection", "close")
 	}
 }
@@ -63,9 +63,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		err = apperr.Refused(apperr.Overloaded, reasonRequestTimeout, time.Second)
 	}
 	kind := apperr.KindOf(err)
-	if refusedUnread[kind] {
-		closeUnread(w, r)
-	}
+	closeUnread(w, r, kind)
 	switch kind {
 	case apperr.Invalid:
 		if items := apperr.ItemsOf(err); items != nil {

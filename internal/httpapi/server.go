@@ -404,9 +404,7 @@ func (h resourceHandlers) update(w http.ResponseWriter, r *http.Request) {
 		// REST Framework (and as a malformed id is, above). A lookup that
 		// fails leaves the body's own answer.
 		if missing := h.s.records.Lookup(r.Context(), principal(r.Context()), h.res, id); apperr.KindOf(missing) == apperr.NotFound {
-			if refusedUnread[apperr.KindOf(err)] {
-				closeUnread(w, r)
-			}
+			closeUnread(w, r, apperr.KindOf(err))
 			err = missing
 		}
 		h.s.writeError(w, r, err)

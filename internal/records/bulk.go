@@ -96,21 +96,14 @@ func (s *Service) BulkFrom(ctx context.Context, p auth.Principal, res *schema.Re
 			itemErrs[i] = maps.Clone(decodeErrs[i])
 			if len(itemErrs[i]) > 0 {
 				if isolated && decoded[i] != nil {
-					// An update of no object is that error alone, as a
-					// single update of no object is a 404 whatever its
-					// body (and as the write below answers it).
-					if ids[i] != "" {
-						if err := exists(ctx, tx, p.CustomerID, res, ids[i]); err != nil {
-							if apperr.KindOf(err) != apperr.NotFound {
-								return err
-							}
-							itemErrs[i] = apperr.FieldErrors{"id": {schema.MsgNotExist(ids[i])}}
-							continue
-						}
-					}
 					// The item's errors come with those of its values
-					// that need the database, as a single write's do.
-					if err := s.validate(ctx, tx, p.CustomerID, res, ids[i], decoded[i], nil, itemErrs[i]); apperr.KindOf(err) != apperr.Invalid {
+					// that need the database, as a single write's do;
+					// an update of no object is that error alone.
+					switch err := s.failing(ctx, tx, p.CustomerID, res, ids[i], decoded[i], itemErrs[i]); apperr.KindOf(err) {
+					case apperr.NotFound:
+						itemErrs[i] = noObject(ids[i])
+					case apperr.Invalid:
+					default:
 						return err
 					}
 				}
@@ -143,7 +136,7 @@ func (s *Service) BulkFrom(ctx context.Context, p auth.Principal, res *schema.Re
 			}
 			failed = true
 			if kind == apperr.NotFound {
-				itemErrs[i] = apperr.FieldErrors{"id": {schema.MsgNotExist(ids[i])}}
+				itemErrs[i] = noObject(ids[i])
 			} else {
 				itemErrs[i] = apperr.FieldsOf(err)
 			}
@@ -173,6 +166,12 @@ func (s *Service) BulkFrom(ctx context.Context, p auth.Principal, res *schema.Re
 		return nil, err
 	}
 	return out, nil
+}
+
+// noObject is the error of a bulk item that updates no object of the
+// customer.
+func noObject(id string) apperr.FieldErrors {
+	return apperr.FieldErrors{"id": {schema.MsgNotExist(id)}}
 }
 
 // errIsolate ends a bulk write's fast attempt at its first failing item.

@@ -376,25 +376,30 @@ func checkRules(res *schema.Resource, v schema.Values) error {
 }
 
 // invalid answers a body that fails its decoding (errs) or the rules
-// across fields: it looks up what validate looks up in the database, in a
+// across fields: it looks up what failing looks up in the database, in a
 // read transaction, so that the answer is the one the write would give.
-// An update (id set) of an object the customer does not have is the 404
-// whatever its body, as in Django REST Framework, which looks the object
-// up before it validates.
 func (s *Service) invalid(ctx context.Context, customerID string, res *schema.Resource, id string, values schema.Values, errs apperr.FieldErrors) error {
 	err := s.db.View(ctx, func(tx store.Tx) error {
-		if id != "" {
-			if err := exists(ctx, tx, customerID, res, id); err != nil {
-				return err
-			}
-		}
-		return s.validate(ctx, tx, customerID, res, id, values, nil, errs)
+		return s.failing(ctx, tx, customerID, res, id, values, errs)
 	})
 	if err == nil {
 		// Unreachable while the caller's body fails: never let it pass.
 		return fmt.Errorf("records: a failing %s body validated", res.Name)
 	}
 	return err
+}
+
+// failing checks a body that fails before its write (errs, or its rules
+// across fields): an update's object first (id set), whose absence is the
+// 404 whatever the body, as Django REST Framework looks the object up
+// before it validates; then validate's lookups.
+func (s *Service) failing(ctx context.Context, tx store.Tx, customerID string, res *schema.Resource, id string, values schema.Values, errs apperr.FieldErrors) error {
+	if id != "" {
+		if err := exists(ctx, tx, customerID, res, id); err != nil {
+			return err
+		}
+	}
+	return s.validate(ctx, tx, customerID, res, id, values, nil, errs)
 }
 
 // validate checks a write's values in Django REST Framework's order: every
