@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	stdio "io"
 	"os"
 	"strings"
 	"time"
@@ -352,15 +351,18 @@ func confirmDelete(io IO, c store.Customer) error {
 	return nil
 }
 
-// isTerminal reports whether r is a terminal: a file (or anything with a
-// Stat method) that is a character device. /dev/null is one too; reading
-// it gives no confirmation, so that is still a refusal.
-func isTerminal(r stdio.Reader) bool {
-	f, ok := r.(interface{ Stat() (os.FileInfo, error) })
+// isTerminal reports whether v is a terminal: a file that is one
+// (fileIsTerminal), or anything else with a Stat method that reports a
+// character device (the tests' terminals).
+func isTerminal(v any) bool {
+	if f, ok := v.(*os.File); ok {
+		return fileIsTerminal(f)
+	}
+	s, ok := v.(interface{ Stat() (os.FileInfo, error) })
 	if !ok {
 		return false
 	}
-	info, err := f.Stat()
+	info, err := s.Stat()
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 

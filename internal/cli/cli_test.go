@@ -619,6 +619,8 @@ func TestCLIExitCodes(t *testing.T) {
 		{[]string{"keys", "rotate-data", "--settle", "500us", "--database", db}, 2},
 		{[]string{"keys", "rotate-data", "--settle", "59s", "--database", db}, 2},
 		{[]string{"keys", "rotate-data", "--settle", "99999h", "--database", db}, 2},
+		{[]string{"keys", "rotate-data", "--settle", "1m1m", "--database", db}, 2},
+		{[]string{"keys", "rotate-data", "--settle", "+1m", "--database", db}, 2},
 	}
 	for i, tc := range cases {
 		cmd := exec.Command(bin, tc.args...)

@@ -340,8 +340,19 @@ func TestCLICustomerDeleteConfirmation(t *testing.T) {
 			t.Errorf("%s: the customer was deleted or something printed", r.what)
 		}
 	}
+	// /dev/null is a character device, not a terminal: nobody is asked.
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	out, errOut, err := c.runWithStdin(devNull, "customer", "delete", "--id", a.ID, "--json")
+	cliUsage(t, "/dev/null", err)
+	if out != "" || errOut != "" || !exists(a.ID) {
+		t.Errorf("/dev/null: a question was asked (%d bytes on stderr), or the customer was deleted", len(errOut))
+	}
 	// On a terminal the question goes to stderr; stdout keeps the JSON.
-	out, errOut, err := c.runWithStdin(cliTerminal{strings.NewReader(" " + a.Name + " \n")}, "customer", "delete", "--id", a.ID, "--json")
+	out, errOut, err = c.runWithStdin(cliTerminal{strings.NewReader(" " + a.Name + " \n")}, "customer", "delete", "--id", a.ID, "--json")
 	var deleted map[string]string
 	if err != nil || json.Unmarshal([]byte(out), &deleted) != nil || deleted["id"] != a.ID {
 		t.Errorf("typing the name: err %v, or no JSON of the deletion on stdout", err)

@@ -326,11 +326,11 @@ func keysRotateData(fs *flag.FlagSet, io IO) runFunc {
 	settle := defaultSettle
 	v, settleErr := config.Value(io.Env, config.EnvKeySettle)
 	if settleErr == nil && v != "" {
-		if settle, settleErr = time.ParseDuration(v); settleErr != nil {
-			settleErr = fmt.Errorf("%s: not a duration of 0 or more", config.EnvKeySettle)
+		if settle, settleErr = config.ParseDuration(v); settleErr != nil {
+			settleErr = fmt.Errorf("%s: %v", config.EnvKeySettle, settleErr)
 		}
 	}
-	fs.DurationVar(&settle, "settle", settle, fmt.Sprintf("time between adding the new index keys and the data keys that put them to use, for every server to load them (env %s; 0 only with no server running)", config.EnvKeySettle))
+	fs.Var(durationFlag{&settle}, "settle", fmt.Sprintf("time between adding the new index keys and the data keys that put them to use, for every server to load them (env %s; 0 only with no server running)", config.EnvKeySettle))
 	return func(ctx context.Context, _ []string) error {
 		if settleErr != nil {
 			return usagef("%v", settleErr)
@@ -338,9 +338,6 @@ func keysRotateData(fs *flag.FlagSet, io IO) runFunc {
 		source := config.EnvKeySettle
 		if flagGiven(fs, "settle") {
 			source = "--settle"
-		}
-		if settle < 0 {
-			return usagef("%s: not a duration of 0 or more", source)
 		}
 		if settle != 0 && (settle < seal.KeyCacheTTL || settle > maxSettle) {
 			// Shorter than a server keeps a customer's keys, a server
@@ -354,6 +351,26 @@ func keysRotateData(fs *flag.FlagSet, io IO) runFunc {
 		}
 		return rotateData(ctx, a, id, settle)
 	}
+}
+
+// durationFlag is a duration flag written one way, as serve's limits are
+// (config.ParseDuration): flag.Duration would take +1m, 1m1m or 01m.
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return "0s"
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := config.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*f.d = d
+	return nil
 }
 
 // defaultSettle is rotate-data's wait for every server to load new index
@@ -561,13 +578,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer) *progress {
-	p := &progress{w: w}
-	if f, ok := w.(*os.File); ok {
-		if info, err := f.Stat(); err == nil && info.Mode()&os.ModeCharDevice != 0 {
-			p.terminal = true
-		}
-	}
-	return p
+	return &progress{w: w, terminal: isTerminal(w)}
 }
 
 func (p *progress) start(customer string, version, total int) {

@@ -354,14 +354,15 @@ func (c *Config) PlaintextOnNetwork() []string {
 // 127.0.0.0/8 or ::1. An empty host, an unspecified address (0.0.0.0, ::),
 // any other IP and any other name listen where other hosts may connect;
 // a name other than localhost could resolve anywhere, so it counts as
-// reachable. The port must be a number from 0 to 65535. A malformed addr
-// is an error.
+// reachable. The port must be a number from 0 to 65535 in plain decimal
+// digits (not 010 or +80, which the listener would read as 10 and 80). A
+// malformed addr is an error.
 func IsLoopback(addr string) (bool, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false, fmt.Errorf("%q is not host:port", addr)
 	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil || !decimal(port, false) {
 		return false, fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
 	}
 	if strings.EqualFold(host, "localhost") {

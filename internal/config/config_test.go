@@ -35,6 +35,9 @@ func TestIsLoopback(t *testing.T) {
 		{"127.0.0.1:http", false, true},
 		{"127.0.0.1:65536", false, true},
 		{"127.0.0.1:-1", false, true},
+		{"127.0.0.1:010", false, true},
+		{"127.0.0.1:+80", false, true},
+		{"127.0.0.1:00", false, true},
 	}
 	for _, tc := range cases {
 		got, err := IsLoopback(tc.addr)

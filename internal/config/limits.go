@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -187,13 +188,59 @@ func setFloat(dst *float64, v string) error {
 }
 
 func setDuration(dst *time.Duration, v string) error {
-	d, err := time.ParseDuration(v)
-	// A digit first: no sign (+30s), no bare fraction (.5s).
-	if err != nil || d < 0 || !digits(v[:1]) {
-		return errors.New("must be a duration such as 30s or 1m, 0 or more")
+	d, err := ParseDuration(v)
+	if err != nil {
+		return err
 	}
 	*dst = d
 	return nil
+}
+
+// durationUnits are the units time.ParseDuration takes, each with its
+// rank, largest first; µs and μs (two code points) are one unit. Longer
+// spellings come before their prefixes, so "ms" is found before "m".
+var durationUnits = []durationUnit{{"h", 0}, {"ms", 3}, {"m", 1}, {"s", 2}, {"us", 4}, {"µs", 4}, {"μs", 4}, {"ns", 5}}
+
+type durationUnit struct {
+	name string
+	rank int
+}
+
+// ParseDuration reads a duration of 0 or more written one way: "0", or
+// numbers in plain decimal digits each followed by a unit, the units from
+// largest to smallest and each at most once, a fraction in the last number
+// only: 30s, 1m30s, 1.5s. time.ParseDuration also takes a sign (+30s), a
+// bare fraction (.5s), leading zeros (010s) and a unit twice (1h1h), which
+// an operator does not mean to write, so each is refused.
+func ParseDuration(v string) (time.Duration, error) {
+	invalid := errors.New("must be a duration such as 30s or 1m30s, 0 or more")
+	if v == "0" {
+		return 0, nil
+	}
+	rest, last := v, -1
+	for rest != "" {
+		n := strings.IndexFunc(rest, func(r rune) bool { return r != '.' && (r < '0' || r > '9') })
+		if n <= 0 {
+			return 0, invalid
+		}
+		number := rest[:n]
+		rest = rest[n:]
+		unit := slices.IndexFunc(durationUnits, func(u durationUnit) bool { return strings.HasPrefix(rest, u.name) })
+		if unit < 0 {
+			return 0, invalid
+		}
+		u := durationUnits[unit]
+		rest = rest[len(u.name):]
+		if u.rank <= last || !decimal(number, rest == "") {
+			return 0, invalid
+		}
+		last = u.rank
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, invalid
+	}
+	return d, nil
 }
 
 // setBytes reads a byte count: a whole number with an optional KiB, MiB or
