@@ -298,6 +298,18 @@ func TestCLIClientListAndRevoke(t *testing.T) {
 			t.Errorf("client list output after revoke contains issued secret #%d", i)
 		}
 	}
+	// Revoking again succeeds and keeps the first revocation's time.
+	var first, again map[string]string
+	for _, into := range []*map[string]string{&first, &again} {
+		out, _, err := c.run("client", "revoke", "--id", issued[2].ID, "--json")
+		if err != nil || json.Unmarshal([]byte(out), into) != nil {
+			t.Fatalf("client revoke --json: %v", err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if first["revoked_at"] == "" || again["revoked_at"] != first["revoked_at"] {
+		t.Errorf("revoking twice: revoked_at %q, then %q", first["revoked_at"], again["revoked_at"])
+	}
 	var oc []cliClient
 	outOther, _, err := c.run("client", "list", "--customer", other.ID, "--json")
 	if err != nil || json.Unmarshal([]byte(outOther), &oc) != nil || len(oc) != 1 || oc[0].RevokedAt != nil {
