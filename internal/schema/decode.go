@@ -2,10 +2,10 @@ package schema
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/big"
 	"regexp"
 	"strconv"
 	"strings"
@@ -160,21 +160,61 @@ func ParseNumber(lit string) (float64, bool) {
 
 // beyond reports whether a number literal whose float64 is bound lies past
 // it, below (dir -1) or above (+1), compared exactly:
-// 90.000000000000000001 is a float64 of 90, but past a maximum of 90
-// (bounds are exactly representable, so only a literal that rounds onto
-// one can be past it unseen). A literal too long to compare cheaply counts
-// as past.
+// 90.000000000000000001 is a float64 of 90, but past a maximum of 90, and
+// 89.999999999999999999 is one too, but within it. The bound is compared
+// as the schema writes it (its shortest decimal), digit by digit, in time
+// linear in the literal's length, however long it is.
 func beyond(lit string, bound float64, dir int) bool {
-	if len(lit) > maxExactLiteral {
-		return true
-	}
-	exact, ok := new(big.Rat).SetString(lit)
-	return !ok || exact.Cmp(new(big.Rat).SetFloat64(bound)) == dir
+	return compareDecimal(lit, strconv.FormatFloat(bound, 'f', -1, 64)) == dir
 }
 
-// maxExactLiteral bounds the literals beyond compares: big.Rat parses a
-// literal of n digits in time that grows faster than n.
-const maxExactLiteral = 64
+// compareDecimal compares two numbers written in JSON's grammar exactly:
+// -1, 0 or +1 as a is less than, equal to or greater than b.
+func compareDecimal(a, b string) int {
+	sa, da, ea := decimalParts(a)
+	sb, db, eb := decimalParts(b)
+	if sa != sb {
+		return cmp.Compare(sa, sb)
+	}
+	// Same sign: the larger magnitude is the larger number when positive.
+	c := cmp.Compare(ea, eb)
+	if c == 0 {
+		c = strings.Compare(da, db)
+	}
+	return sa * c
+}
+
+// decimalParts writes a JSON number as sign × 0.digits × 10^exp: sign -1,
+// 0 or +1; digits without leading or trailing zeros (empty for zero). Two
+// numbers compare by sign, then exp, then digits as strings. An exponent
+// too large for an int can't belong to a number whose float64 is a bound,
+// and reads as the largest one.
+func decimalParts(lit string) (sign int, digits string, exp int) {
+	sign = 1
+	if strings.HasPrefix(lit, "-") {
+		sign, lit = -1, lit[1:]
+	}
+	mantissa, exponent, _ := strings.Cut(strings.ToLower(lit), "e")
+	whole, frac, _ := strings.Cut(mantissa, ".")
+	all := strings.TrimLeft(whole+frac, "0")
+	point := len(whole) - (len(whole) + len(frac) - len(all))
+	digits = strings.TrimRight(all, "0")
+	if digits == "" {
+		return 0, "", 0
+	}
+	e := 0
+	if exponent != "" {
+		n, err := strconv.Atoi(exponent)
+		if err != nil {
+			n = math.MaxInt32
+			if strings.HasPrefix(exponent, "-") {
+				n = math.MinInt32
+			}
+		}
+		e = max(min(n, math.MaxInt32), math.MinInt32)
+	}
+	return sign, digits, point + e
+}
 
 // ParseDate parses a YYYY-MM-DD date of the years 1 to 9999: there is no
 // year 0 (time.Parse would take "0000-01-01", which Pigello's dates, as
