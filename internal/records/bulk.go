@@ -89,6 +89,7 @@ func (s *Service) BulkFrom(ctx context.Context, p auth.Principal, res *schema.Re
 	// savepoint and every failure is recorded; otherwise the first failure
 	// ends the attempt with errIsolate.
 	apply := func(tx store.Tx, isolated bool) error {
+		ctx, known := withAncestry(ctx)
 		w := &auditWrites{}
 		failed := undecoded
 		itemErrs := make([]apperr.FieldErrors, len(ids))
@@ -134,6 +135,7 @@ func (s *Service) BulkFrom(ctx context.Context, p auth.Principal, res *schema.Re
 			if !isolated {
 				return errIsolate
 			}
+			known.reset()
 			failed = true
 			if kind == apperr.NotFound {
 				itemErrs[i] = noObject(ids[i])
