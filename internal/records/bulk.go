@@ -84,12 +84,25 @@ func (s *Service) BulkFrom(ctx context.Context, p auth.Principal, res *schema.Re
 	if err != nil {
 		return nil, err
 	}
+	// The objects the items update, locked before any is written.
+	var updated []string
+	for _, id := range ids {
+		if id != "" {
+			updated = append(updated, id)
+		}
+	}
 	out := make([]Object, len(items))
 	// apply writes the items in order. Isolated, each item runs in its own
 	// savepoint and every failure is recorded; otherwise the first failure
 	// ends the attempt with errIsolate.
 	apply := func(tx store.Tx, isolated bool) error {
 		ctx, known := withAncestry(ctx)
+		// In the order of their ids, not the items': two bulk writes of
+		// the same objects in other orders would deadlock on PostgreSQL,
+		// where both lock rows one item at a time.
+		if err := tx.LockRows(ctx, p.CustomerID, res, updated); err != nil {
+			return err
+		}
 		w := &auditWrites{}
 		failed := undecoded
 		itemErrs := make([]apperr.FieldErrors, len(ids))

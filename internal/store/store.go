@@ -263,6 +263,12 @@ type Tx interface {
 	// Get reads one row and holds it as lock says until the transaction
 	// ends.
 	Get(ctx context.Context, customerID string, res *schema.Resource, id string, lock Lock) (Row, error)
+	// LockRows holds the rows of ids (those that exist) as ForUpdate until
+	// the transaction ends, taking their locks in the order of their ids:
+	// a write of many rows (a bulk write) locks them first, so that two
+	// such writes of the same rows in other orders wait for each other
+	// instead of deadlocking.
+	LockRows(ctx context.Context, customerID string, res *schema.Resource, ids []string) error
 	// Update replaces the row's clear columns and sealed value.
 	Update(ctx context.Context, customerID string, res *schema.Resource, row Row) error
 	Delete(ctx context.Context, customerID string, res *schema.Resource, id string) error

@@ -256,6 +256,19 @@ func TestErrorsQuoteNoValues(t *testing.T) {
 // deadlockProbe makes a table of two rows, 1 and 2, on a fresh store, and
 // returns the store, a bump of one row's count inside a transaction, and a
 // check that each row was bumped want times.
+// openWithCustomer opens a fresh database holding one customer.
+func openWithCustomer(t *testing.T) (*DB, *schema.Catalog, string) {
+	t.Helper()
+	catalog := schema.New()
+	db := open(t, storetest.PostgresURL(t), catalog)
+	customer := uuid.NewString()
+	created := time.Now().UTC().Truncate(time.Microsecond)
+	if err := db.CreateCustomer(context.Background(), store.Customer{ID: customer, Name: "Fastighets AB", CreatedAt: created}); err != nil {
+		t.Fatal(err)
+	}
+	return db, catalog, customer
+}
+
 func deadlockProbe(t *testing.T) (db *DB, bump func(store.Tx, int) error, bumped func(want int)) {
 	t.Helper()
 	db = open(t, storetest.PostgresURL(t), schema.New())
@@ -515,14 +528,9 @@ func TestAppendAuditAloneAcrossProcesses(t *testing.T) {
 // there, the batch fails whole and leaves nothing behind: no row, no list
 // version, no audit entry; and the next batch is served.
 func TestFailureAtCommitLeavesNothing(t *testing.T) {
-	catalog := schema.New()
-	db := open(t, storetest.PostgresURL(t), catalog)
+	db, catalog, customer := openWithCustomer(t)
 	ctx := context.Background()
 	tenants := catalog.Resource(schema.Tenant)
-	customer := uuid.NewString()
-	if err := db.CreateCustomer(ctx, store.Customer{ID: customer, Name: "Fastighets AB", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
 	entry := audit.Entry{CustomerID: customer, Time: time.Now(), ClientID: "client", RequestID: "r",
 		Action: audit.Create, Resource: tenants.Name}
 	write := func() (store.Row, error) {
@@ -671,5 +679,71 @@ func TestDeadlockVictimRunsOutAsUnavailable(t *testing.T) {
 		if store.Unavailable(err) != c.unavailable {
 			t.Errorf("%s: unavailable %v, want %v", c.code, store.Unavailable(err), c.unavailable)
 		}
+	}
+}
+
+// LockRows takes its rows' locks in the order of their ids, whatever the
+// order it is given them in, so that two bulk writes of the same objects
+// wait for each other instead of deadlocking: while another transaction
+// holds the row of the smaller id, the other row is not locked yet.
+func TestLockRowsInIDOrder(t *testing.T) {
+	db, catalog, customer := openWithCustomer(t)
+	ctx := context.Background()
+	res := catalog.Resource(schema.Organization)
+	created := time.Now().UTC().Truncate(time.Microsecond)
+	first, second := "10000000-0000-4000-8000-000000000000", "20000000-0000-4000-8000-000000000000"
+	err := db.Update(ctx, func(tx store.Tx) error {
+		for _, id := range []string{first, second} {
+			row := storetest.NewRow(res, created, nil)
+			row.ID = id
+			if err := tx.Insert(ctx, customer, res, row); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lockOutside := func(id string, nowait string) (pgx.Tx, error) {
+		tx, err := db.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tx.Exec(ctx, "SELECT 1 FROM organizations WHERE customer_id = $1 AND id = $2 FOR UPDATE "+nowait, customer, id)
+		return tx, err
+	}
+	holder, err := lockOutside(first, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Update(ctx, func(tx store.Tx) error { return tx.LockRows(ctx, customer, res, []string{second, first}) })
+	}()
+	// Wait until LockRows waits for the held row.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var waiting bool
+		err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock' AND query LIKE 'SELECT id FROM organizations WHERE customer_id = % FOR NO KEY UPDATE')`).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("LockRows never waited for the held row")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	probe, err := lockOutside(second, "NOWAIT")
+	if err != nil {
+		t.Errorf("the row of the larger id was locked before the row of the smaller one: %v", err)
+	}
+	probe.Rollback(ctx)
+	holder.Rollback(ctx)
+	if err := <-done; err != nil {
+		t.Fatalf("LockRows: %v", err)
 	}
 }

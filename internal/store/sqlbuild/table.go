@@ -244,6 +244,26 @@ func (t *Table) Locked(customerID, id string, lock store.Lock) Stmt {
 	return Stmt{t.locked[lock], []any{customerID, id}}
 }
 
+// LockRows selects the customer's rows of ids, holding each as
+// store.ForUpdate until the transaction ends, their locks taken in the
+// order of their ids: two transactions that lock the same rows so both
+// take them in one order, and the second waits for the first instead of
+// deadlocking with it. ok is false where the engine has no row locks
+// (SQLite's one writer runs its transactions one at a time).
+func (t *Table) LockRows(customerID string, ids []string) (stmt Stmt, ok bool) {
+	if !t.d.RowLocks() || len(ids) == 0 {
+		return Stmt{}, false
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, customerID)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	q := fmt.Sprintf("SELECT id FROM %s WHERE customer_id = ? AND id IN (?%s) ORDER BY id FOR NO KEY UPDATE",
+		t.res.Table, strings.Repeat(", ?", len(ids)-1))
+	return Stmt{t.d.Bind(q), args}, true
+}
+
 // Delete deletes one row.
 func (t *Table) Delete(customerID, id string) Stmt { return Stmt{t.delete, []any{customerID, id}} }
 

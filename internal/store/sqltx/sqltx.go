@@ -351,6 +351,20 @@ func (t *Tx) Get(ctx context.Context, customerID string, res *schema.Resource, i
 	return s.Scan(t.conn.QueryRow(ctx, s.Locked(customerID, id, lock)))
 }
 
+// LockRows holds the rows of ids as store.ForUpdate, in the order of
+// their ids (sqlbuild.Table.LockRows).
+func (t *Tx) LockRows(ctx context.Context, customerID string, res *schema.Resource, ids []string) error {
+	s, err := t.build.Table(res)
+	if err != nil {
+		return err
+	}
+	stmt, ok := s.LockRows(customerID, ids)
+	if !ok || t.view {
+		return nil
+	}
+	return t.conn.Query(ctx, stmt, func(sqlbuild.Scanner) error { return nil })
+}
+
 // Exists reports whether the customer has a row of that id.
 func (t *Tx) Exists(ctx context.Context, customerID string, res *schema.Resource, id string) (bool, error) {
 	s, err := t.build.Table(res)
