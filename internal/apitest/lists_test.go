@@ -647,10 +647,19 @@ func TestListFilters(t *testing.T) {
 			}
 		}
 		micro := pivot.UTC().Format("2006-01-02T15:04:05.000000Z")
-		nano := strings.TrimSuffix(micro, "Z") + "000Z"
-		got := idsOf(c.listObjects(T, q("created_at"+op, nano)))
-		if want := idsOf(c.listObjects(T, q("created_at"+op, micro))); !sameSet(got, want) {
-			t.Errorf("created_at%s with T2's value in nanoseconds: rows %s, in microseconds %s", op, labels.of(got), labels.of(want))
+		// Past the ninth digit too, which time.Parse drops unseen.
+		for _, past := range []string{"0001", "0000000001", "0000000000009"} {
+			qs := q("created_at"+op, strings.TrimSuffix(micro, "Z")+past+"Z")
+			if r := c.getList(T, qs); r.status != http.StatusBadRequest || r.obj["created_at"+op] == nil {
+				t.Errorf("created_at%s with T2's value and %d more digits: status %d, keys %v; want 400 on the parameter", op, len(past), r.status, keys(r.obj))
+			}
+		}
+		for _, zeros := range []string{"000", "0000000000000"} {
+			nano := strings.TrimSuffix(micro, "Z") + zeros + "Z"
+			got := idsOf(c.listObjects(T, q("created_at"+op, nano)))
+			if want := idsOf(c.listObjects(T, q("created_at"+op, micro))); !sameSet(got, want) {
+				t.Errorf("created_at%s with T2's value and %d zeros more: rows %s, in microseconds %s", op, len(zeros), labels.of(got), labels.of(want))
+			}
 		}
 	}
 }

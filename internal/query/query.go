@@ -359,6 +359,22 @@ func rfc3339Offset(v string) bool {
 	return len(off) == 6 && off[1:3] <= "23" && off[4:6] <= "59"
 }
 
+// pastMicrosecond reports whether the RFC 3339 time v has a non-zero digit
+// of its seconds' fraction past the sixth. It reads the digits as written:
+// time.Parse keeps nine of them and drops the rest unseen.
+func pastMicrosecond(v string) bool {
+	_, clock, _ := strings.Cut(v, "T")
+	_, frac, ok := strings.Cut(clock, ".")
+	if !ok {
+		return false
+	}
+	end := strings.IndexFunc(frac, func(r rune) bool { return r < '0' || r > '9' })
+	if end < 0 {
+		end = len(frac)
+	}
+	return len(frac[:end]) > 6 && strings.Trim(frac[6:end], "0") != ""
+}
+
 // parseValue parses one filter operand for field f.
 func parseValue(f *schema.Field, v string) (any, bool) {
 	switch f.Type {
@@ -384,7 +400,7 @@ func parseValue(f *schema.Field, v string) (any, bool) {
 			// past year 9999) would compare as text out of order.
 			return nil, false
 		}
-		if t.Nanosecond()%int(time.Microsecond) != 0 {
+		if pastMicrosecond(v) {
 			// Stored times have microseconds: an operand between two
 			// of them would have to be cut to one, and then compare
 			// otherwise than written (gte a time just after a row's
