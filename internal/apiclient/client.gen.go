@@ -1859,7 +1859,7 @@ type ListProtectedidentityCollectionParams struct {
 	// UnderscoreOrderBy Comma-separated field names, `-` before a name for descending, e.g. `last_name,-created_at`. Default: `created_at`, then `id`. Fields: `id`, `created_at`, `tenant`, `sub_tenant`, `organization`, `first_name`, `last_name`, `email`, `phone_number`, `ssn`, `birth_date`, `custom_id`, `current_registered_address`, `previous_address`, `future_address`.
 	UnderscoreOrderBy *string `form:"_order_by,omitempty" json:"_order_by,omitempty"`
 
-	// UnderscoreSearch Case-insensitive substring match over `first_name`, `last_name`, `email`, `phone_number`, `custom_id`, OR-ed. May not be blank.
+	// UnderscoreSearch Case-insensitive substring match over `first_name`, `last_name`, `email`, `phone_number`, `custom_id`, OR-ed; one substring, white space included. May not be empty.
 	UnderscoreSearch *string `form:"_search,omitempty" json:"_search,omitempty"`
 
 	// UnderscoreSlim `true`: each object in its slim form.
@@ -2163,7 +2163,7 @@ type ListProtectedidentityParams struct {
 	// UnderscoreOrderBy Comma-separated field names, `-` before a name for descending, e.g. `last_name,-created_at`. Default: `created_at`, then `id`. Fields: `id`, `created_at`, `tenant`, `sub_tenant`, `organization`, `first_name`, `last_name`, `email`, `phone_number`, `ssn`, `birth_date`, `custom_id`, `current_registered_address`, `previous_address`, `future_address`.
 	UnderscoreOrderBy *string `form:"_order_by,omitempty" json:"_order_by,omitempty"`
 
-	// UnderscoreSearch Case-insensitive substring match over `first_name`, `last_name`, `email`, `phone_number`, `custom_id`, OR-ed. May not be blank.
+	// UnderscoreSearch Case-insensitive substring match over `first_name`, `last_name`, `email`, `phone_number`, `custom_id`, OR-ed; one substring, white space included. May not be empty.
 	UnderscoreSearch *string `form:"_search,omitempty" json:"_search,omitempty"`
 
 	// UnderscoreSlim `true`: each object in its slim form.
@@ -2470,7 +2470,7 @@ type ListSubtenantCollectionParams struct {
 	// UnderscoreOrderBy Comma-separated field names, `-` before a name for descending, e.g. `last_name,-created_at`. Default: `created_at`, then `id`. Fields: `id`, `created_at`, `first_name`, `last_name`, `corporate_name`, `ssn`, `birth_date`, `email`, `phone_number`, `custom_id`, `organization`, `current_registered_address`, `future_address`, `is_active`.
 	UnderscoreOrderBy *string `form:"_order_by,omitempty" json:"_order_by,omitempty"`
 
-	// UnderscoreSearch Case-insensitive substring match over `first_name`, `last_name`, `corporate_name`, `email`, `phone_number`, `custom_id`, OR-ed. May not be blank.
+	// UnderscoreSearch Case-insensitive substring match over `first_name`, `last_name`, `corporate_name`, `email`, `phone_number`, `custom_id`, OR-ed; one substring, white space included. May not be empty.
 	UnderscoreSearch *string `form:"_search,omitempty" json:"_search,omitempty"`
 
 	// UnderscoreSlim `true`: each object in its slim form.
@@ -2786,7 +2786,7 @@ type ListSubtenantParams struct {
 	// UnderscoreOrderBy Comma-separated field names, `-` before a name for descending, e.g. `last_name,-created_at`. Default: `created_at`, then `id`. Fields: `id`, `created_at`, `first_name`, `last_name`, `corporate_name`, `ssn`, `birth_date`, `email`, `phone_number`, `custom_id`, `organization`, `current_registered_address`, `future_address`, `is_active`.
 	UnderscoreOrderBy *string `form:"_order_by,omitempty" json:"_order_by,omitempty"`
 
-	// UnderscoreSearch Case-insensitive substring match over `first_name`, `last_name`, `corporate_name`, `email`, `phone_number`, `custom_id`, OR-ed. May not be blank.
+	// UnderscoreSearch Case-insensitive substring match over `first_name`, `last_name`, `corporate_name`, `email`, `phone_number`, `custom_id`, OR-ed; one substring, white space included. May not be empty.
 	UnderscoreSearch *string `form:"_search,omitempty" json:"_search,omitempty"`
 
 	// UnderscoreSlim `true`: each object in its slim form.
@@ -3105,7 +3105,7 @@ type ListTenantCollectionParams struct {
 	// UnderscoreOrderBy Comma-separated field names, `-` before a name for descending, e.g. `last_name,-created_at`. Default: `created_at`, then `id`. Fields: `id`, `created_at`, `first_name`, `last_name`, `corporate_name`, `ssn`, `birth_date`, `email`, `phone_number`, `custom_id`, `organization`, `current_registered_address`, `future_address`, `ssn_is_coordination_number`.
 	UnderscoreOrderBy *string `form:"_order_by,omitempty" json:"_order_by,omitempty"`
 
-	// UnderscoreSearch Case-insensitive substring match over `first_name`, `last_name`, `corporate_name`, `email`, `phone_number`, `custom_id`, OR-ed. May not be blank.
+	// UnderscoreSearch Case-insensitive substring match over `first_name`, `last_name`, `corporate_name`, `email`, `phone_number`, `custom_id`, OR-ed; one substring, white space included. May not be empty.
 	UnderscoreSearch *string `form:"_search,omitempty" json:"_search,omitempty"`
 
 	// UnderscoreSlim `true`: each object in its slim form.
@@ -3421,7 +3421,7 @@ type ListTenantParams struct {
 	// UnderscoreOrderBy Comma-separated field names, `-` before a name for descending, e.g. `last_name,-created_at`. Default: `created_at`, then `id`. Fields: `id`, `created_at`, `first_name`, `last_name`, `corporate_name`, `ssn`, `birth_date`, `email`, `phone_number`, `custom_id`, `organization`, `current_registered_address`, `future_address`, `ssn_is_coordination_number`.
 	UnderscoreOrderBy *string `form:"_order_by,omitempty" json:"_order_by,omitempty"`
 
-	// UnderscoreSearch Case-insensitive substring match over `first_name`, `last_name`, `corporate_name`, `email`, `phone_number`, `custom_id`, OR-ed. May not be blank.
+	// UnderscoreSearch Case-insensitive substring match over `first_name`, `last_name`, `corporate_name`, `email`, `phone_number`, `custom_id`, OR-ed; one substring, white space included. May not be empty.
 	UnderscoreSearch *string `form:"_search,omitempty" json:"_search,omitempty"`
 
 	// UnderscoreSlim `true`: each object in its slim form.
@@ -3740,7 +3740,7 @@ type ListAddressCollectionParams struct {
 	// UnderscoreOrderBy Comma-separated field names, `-` before a name for descending, e.g. `last_name,-created_at`. Default: `created_at`, then `id`. Fields: `id`, `created_at`, `street`, `street_number`, `postal_code`, `city`, `country`, `care_of`, `attention`, `latitude`, `longitude`, `custom_id`, `organization`.
 	UnderscoreOrderBy *string `form:"_order_by,omitempty" json:"_order_by,omitempty"`
 
-	// UnderscoreSearch Case-insensitive substring match over `street`, `postal_code`, `city`, `custom_id`, OR-ed. May not be blank.
+	// UnderscoreSearch Case-insensitive substring match over `street`, `postal_code`, `city`, `custom_id`, OR-ed; one substring, white space included. May not be empty.
 	UnderscoreSearch *string `form:"_search,omitempty" json:"_search,omitempty"`
 
 	// UnderscoreSlim `true`: each object in its slim form.
@@ -4101,7 +4101,7 @@ type ListAddressParams struct {
 	// UnderscoreOrderBy Comma-separated field names, `-` before a name for descending, e.g. `last_name,-created_at`. Default: `created_at`, then `id`. Fields: `id`, `created_at`, `street`, `street_number`, `postal_code`, `city`, `country`, `care_of`, `attention`, `latitude`, `longitude`, `custom_id`, `organization`.
 	UnderscoreOrderBy *string `form:"_order_by,omitempty" json:"_order_by,omitempty"`
 
-	// UnderscoreSearch Case-insensitive substring match over `street`, `postal_code`, `city`, `custom_id`, OR-ed. May not be blank.
+	// UnderscoreSearch Case-insensitive substring match over `street`, `postal_code`, `city`, `custom_id`, OR-ed; one substring, white space included. May not be empty.
 	UnderscoreSearch *string `form:"_search,omitempty" json:"_search,omitempty"`
 
 	// UnderscoreSlim `true`: each object in its slim form.
@@ -4474,7 +4474,7 @@ type ListOrganizationCollectionParams struct {
 	// UnderscoreOrderBy Comma-separated field names, `-` before a name for descending, e.g. `last_name,-created_at`. Default: `created_at`, then `id`. Fields: `id`, `created_at`, `name`, `organization`, `custom_id`.
 	UnderscoreOrderBy *string `form:"_order_by,omitempty" json:"_order_by,omitempty"`
 
-	// UnderscoreSearch Case-insensitive substring match over `name`, `custom_id`, OR-ed. May not be blank.
+	// UnderscoreSearch Case-insensitive substring match over `name`, `custom_id`, OR-ed; one substring, white space included. May not be empty.
 	UnderscoreSearch *string `form:"_search,omitempty" json:"_search,omitempty"`
 
 	// UnderscoreSlim `true`: each object in its slim form.
@@ -4613,7 +4613,7 @@ type ListOrganizationParams struct {
 	// UnderscoreOrderBy Comma-separated field names, `-` before a name for descending, e.g. `last_name,-created_at`. Default: `created_at`, then `id`. Fields: `id`, `created_at`, `name`, `organization`, `custom_id`.
 	UnderscoreOrderBy *string `form:"_order_by,omitempty" json:"_order_by,omitempty"`
 
-	// UnderscoreSearch Case-insensitive substring match over `name`, `custom_id`, OR-ed. May not be blank.
+	// UnderscoreSearch Case-insensitive substring match over `name`, `custom_id`, OR-ed; one substring, white space included. May not be empty.
 	UnderscoreSearch *string `form:"_search,omitempty" json:"_search,omitempty"`
 
 	// UnderscoreSlim `true`: each object in its slim form.

@@ -740,6 +740,7 @@ func TestListQueryErrors(t *testing.T) {
 		{T, "_order_by=last_name,-last_name", "_order_by"},
 		{T, "created_at=" + url.QueryEscape("2026-11-30 16:44:27Z"), "created_at"},
 		{T, "_page=1&_page=2&_page_size=5", "_page"},
+		{T, "_search=", "_search"},
 	}
 	for i, tc := range cases {
 		t.Run(fmt.Sprintf("%02d_%s", i, strings.Trim(paramNames(tc.query), "[]")), func(t *testing.T) {
@@ -1486,6 +1487,12 @@ func TestListSearch(t *testing.T) {
 		{A, "norge", nil},                      // country is not a search field
 		{A, "vardnamn", nil},                   // nor care_of
 		{A, "nomatchxyz", nil},                 // nothing
+		// Only "" is blank: white space is a substring like any other.
+		{T, " ", []string{"T2", "T4"}},
+		{O, " ", []string{"O1", "O2"}},
+		{A, " ", []string{"A1", "A2"}},
+		{O, "  ", nil},
+		{O, "rg N", []string{"O1"}},
 	}
 	for i, tc := range cases {
 		qs := queryOf("_search", tc.term)

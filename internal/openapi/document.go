@@ -228,7 +228,7 @@ func (b *builder) listParameters(res *schema.Resource) []any {
 			"description": "Comma-separated field names, `-` before a name for descending, e.g. `last_name,-created_at`. Default: `created_at`, then `id`. Fields: " + filterableNames(res) + ".",
 			"schema":      obj{"type": "string"}, "example": "-created_at"},
 		obj{"name": "_search", "in": "query", "required": false,
-			"description": "Case-insensitive substring match over " + searchNames(res) + ", OR-ed. May not be blank.",
+			"description": "Case-insensitive substring match over " + searchNames(res) + ", OR-ed; one substring, white space included. May not be empty.",
 			"schema":      obj{"type": "string"}},
 		ref("parameters", "slim"), ref("parameters", "statistics"), ref("parameters", "jsonl"),
 	}

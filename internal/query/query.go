@@ -221,7 +221,8 @@ func parseReserved(res *schema.Resource, q *Query, name, v string, all url.Value
 	case "_order_by":
 		parseOrder(res, q, name, v, errs)
 	case "_search":
-		if strings.TrimSpace(v) == "" {
+		if v == "" {
+			// Only "" is blank, as in bodies: " " is a substring.
 			errs.Add(name, msgEmptySearch)
 			return
 		}
