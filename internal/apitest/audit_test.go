@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"accounts/internal/cli"
+	"accounts/internal/config"
 
 	"github.com/google/uuid"
 )
@@ -1504,5 +1505,37 @@ func TestRequestLogHidesValueLengths(t *testing.T) {
 	}
 	if n, _ := strconv.Atoi(short); n == 0 || n%1024 != 0 {
 		t.Errorf("the request log gives %s bytes, want whole KiB", short)
+	}
+}
+
+// A list that queries personal fields and is refused before any object
+// goes out is recorded as a read of those fields, naming no object:
+// whether it is refused (more matches than it may sort) depends on the
+// values, so the refusal, asked over and over, tells of them too.
+func TestAuditRefusedListsOfPersonalFields(t *testing.T) {
+	e := newEnvWith(t, func(c *config.Config) {
+		c.Limits = config.DefaultLimits
+		c.Limits.SortRows = 2
+	})
+	c := e.newCustomer("Audit Refused AB")
+	for i := range 3 {
+		c.create(tenantPath, map[string]any{"first_name": personal(fmt.Sprintf("Refusedsort %d", i)), "last_name": personal("Refusedson")})
+	}
+	before := len(auditEntries(t, e, c.customerID))
+	for i, tc := range []struct{ query, key string }{
+		{"?first_name__istartswith=refusedsort&_order_by=last_name&_slim=true", "_order_by"},
+		{"?first_name__istartswith=refusedsort&_order_by=last_name&_page=3&_page_size=1", "_page"},
+	} {
+		r := c.do("GET", tenantPath+tc.query, nil)
+		errorKeys(t, r, tc.key)
+		entries := auditEntries(t, e, c.customerID)
+		if len(entries) != before+i+1 {
+			t.Fatalf("refused query %d: %d new entries, want 1", i, len(entries)-before-i)
+		}
+		got := entries[len(entries)-1]
+		if got.Action != "read" || got.Resource != "Tenant" || len(got.ObjectIDs) != 0 ||
+			!auditSameSet(got.Fields, []string{"first_name", "last_name"}) || got.RequestID != auditReqID(t, "query", r) {
+			t.Errorf("refused query %d recorded %s; want a read of first_name and last_name naming no object", i, got.describe())
+		}
 	}
 }

@@ -301,8 +301,13 @@ func (s *Service) List(ctx context.Context, p auth.Principal, res *schema.Resour
 			}
 		})
 	})
-	if err == nil && audited != nil {
+	switch {
+	case audited == nil:
+	case err == nil:
 		err = audited.finish()
+	case ctx.Err() == nil:
+		// Refused, not abandoned: the client hears why.
+		err = audited.refused(err)
 	}
 	return count, err
 }
@@ -385,6 +390,22 @@ func (a *auditedEmit) finish() error {
 		return nil
 	}
 	return a.record([]string{}, a.queried)
+}
+
+// refused records a list that queried personal fields and was refused
+// (err) before any object went out: too many matches to sort, too many
+// rows read for its customer's share of the work. Whether it is refused
+// can depend on the values (how many people's names begin so), so the
+// refusal answers a question about them, as a lookup that found nothing
+// does. When the entry can't be written, that error is the answer.
+func (a *auditedEmit) refused(err error) error {
+	if a.recorded || len(a.queried) == 0 {
+		return err
+	}
+	if aerr := a.record([]string{}, a.queried); aerr != nil {
+		return aerr
+	}
+	return err
 }
 
 // flush records one read entry for the held objects, then lets them out.
