@@ -71,10 +71,10 @@ func (e Readyz503JSONResponseBodyStatus) Valid() bool {
 //
 // Example: {"attention":null,"care_of":null,"city":"Stockholm","country":"Sverige","created_at":"2026-11-27T12:00:00.123456Z","custom_id":null,"id":"5f0c7a2e-8d41-4b6a-9c3e-1a2b3c4d5e04","latitude":null,"longitude":null,"organization":null,"postal_code":"123 45","street":"Storgatan","street_number":"1A"}
 type Address struct {
-	// Attention Letters of any script, digits, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
+	// Attention Letters of any script (a combining mark is not one: a letter with an accent is written precomposed, NFC), digits 0-9, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
 	Attention *string `json:"attention"`
 
-	// CareOf Letters of any script, digits, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
+	// CareOf Letters of any script (a combining mark is not one: a letter with an accent is written precomposed, NFC), digits 0-9, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
 	CareOf *string `json:"care_of"`
 
 	// City Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
@@ -129,10 +129,10 @@ type Address struct {
 
 // AddressBulkItem An item of a bulk write: with `id`, an update of that object; without, a create (required fields required). Read-only fields (`id`, `created_at`) sent are ignored; a key that is not a field is a 400 on that key.
 type AddressBulkItem struct {
-	// Attention Letters of any script, digits, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
+	// Attention Letters of any script (a combining mark is not one: a letter with an accent is written precomposed, NFC), digits 0-9, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
 	Attention *string `json:"attention,omitempty"`
 
-	// CareOf Letters of any script, digits, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
+	// CareOf Letters of any script (a combining mark is not one: a letter with an accent is written precomposed, NFC), digits 0-9, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
 	CareOf *string `json:"care_of,omitempty"`
 
 	// City Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
@@ -193,10 +193,10 @@ type AddressBulkItem_CreatedAt struct {
 
 // AddressRequest The body of a create. Read-only fields (`id`, `created_at`) sent are ignored; a key that is not a field is a 400 on that key.
 type AddressRequest struct {
-	// Attention Letters of any script, digits, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
+	// Attention Letters of any script (a combining mark is not one: a letter with an accent is written precomposed, NFC), digits 0-9, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
 	Attention *string `json:"attention,omitempty"`
 
-	// CareOf Letters of any script, digits, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
+	// CareOf Letters of any script (a combining mark is not one: a letter with an accent is written precomposed, NFC), digits 0-9, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
 	CareOf *string `json:"care_of,omitempty"`
 
 	// City Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.
@@ -513,10 +513,10 @@ type OrganizationStatistics_Data struct {
 
 // PatchedAddressRequest The body of an update: any of the fields. Read-only fields (`id`, `created_at`) sent are ignored; a key that is not a field is a 400 on that key.
 type PatchedAddressRequest struct {
-	// Attention Letters of any script, digits, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
+	// Attention Letters of any script (a combining mark is not one: a letter with an accent is written precomposed, NFC), digits 0-9, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
 	Attention *string `json:"attention,omitempty"`
 
-	// CareOf Letters of any script, digits, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
+	// CareOf Letters of any script (a combining mark is not one: a letter with an accent is written precomposed, NFC), digits 0-9, space and ()/&'#.,- only. Personal: stored encrypted, every read audited.
 	CareOf *string `json:"care_of,omitempty"`
 
 	// City Required; can't be null. Matched by `_search`. Personal: stored encrypted, every read audited.

@@ -144,7 +144,7 @@ const streetPattern = `^[A-Za-z\u00AA\u00B5\u00BA\u00C0-\u00D6\u00D8-\u00F6\u00F
 
 // careOfAllowed is careOfRune's set in words: letters of every script have
 // no pattern that ECMA-262 without its u flag reads.
-const careOfAllowed = "Letters of any script, digits, space and ()/&'#.,- only."
+const careOfAllowed = "Letters of any script (a combining mark is not one: a letter with an accent is written precomposed, NFC), digits 0-9, space and ()/&'#.,- only."
 
 func matches(re *regexp.Regexp) func(string) string {
 	return func(s string) string {
