@@ -611,7 +611,24 @@ func TestListFilters(t *testing.T) {
 			pick(func(x time.Time) bool { return !x.Equal(at["T1"]) && !x.Equal(at["T3"]) })},
 		filterCase{T, q("created_at__isnull", "true"), nil},
 		filterCase{T, q("created_at__isnull", "false"), allT},
+		// A time between two microseconds (Go's time.Now() has
+		// nanoseconds) compares as written with the stored ones.
+		filterCase{T, q("created_at__in", pivot.Add(time.Nanosecond).Format(time.RFC3339Nano)+","+objs["T1"]["created_at"].(string)),
+			pick(func(x time.Time) bool { return x.Equal(at["T1"]) })},
 	)
+	for _, d := range []time.Duration{time.Nanosecond, -time.Nanosecond} {
+		between := pivot.Add(d)
+		text := between.Format(time.RFC3339Nano)
+		for op, keep := range map[string]func(time.Time) bool{
+			"":     func(x time.Time) bool { return x.Equal(between) },
+			"__gt": func(x time.Time) bool { return x.After(between) }, "__gte": func(x time.Time) bool { return !x.Before(between) },
+			"__lt": func(x time.Time) bool { return x.Before(between) }, "__lte": func(x time.Time) bool { return !x.After(between) },
+		} {
+			cases = append(cases,
+				filterCase{T, q("created_at"+op, text), pick(keep)},
+				filterCase{T, q("created_at"+op+"!", text), pick(func(x time.Time) bool { return !keep(x) })})
+		}
+	}
 
 	for i, tc := range cases {
 		t.Run(fmt.Sprintf("%03d_%s_%s", i, pathLabel(tc.path), strings.Trim(paramNames(tc.query), "[]")), func(t *testing.T) {
@@ -635,23 +652,16 @@ func TestListFilters(t *testing.T) {
 		})
 	}
 
-	// created_at given with more precision than it is stored with is a 400:
-	// cut to microseconds, it would compare otherwise than written (gte a
-	// time just after T2's would take T2). Digits past the microsecond
-	// that are zeros say nothing more, and compare as the microseconds do.
-	for _, op := range []string{"", "__gt", "__gte", "__lt", "__lte"} {
-		for _, d := range []time.Duration{time.Nanosecond, -time.Nanosecond} {
-			qs := q("created_at"+op, pivot.Add(d).Format(time.RFC3339Nano))
-			if r := c.getList(T, qs); r.status != http.StatusBadRequest || r.obj["created_at"+op] == nil {
-				t.Errorf("created_at%s with T2's value %+dns: status %d, keys %v; want 400 on the parameter", op, d.Nanoseconds(), r.status, keys(r.obj))
-			}
-		}
-		micro := pivot.UTC().Format("2006-01-02T15:04:05.000000Z")
-		// Past the ninth digit too, which time.Parse drops unseen.
+	// Digits past the ninth, which time.Parse drops unseen, count too: a
+	// non-zero one puts the time just after T2's, as a nanosecond does;
+	// zeros say nothing more.
+	micro := pivot.UTC().Format("2006-01-02T15:04:05.000000Z")
+	nanoAfter := pivot.Add(time.Nanosecond).Format(time.RFC3339Nano)
+	for _, op := range []string{"", "__gt", "__gte", "__lt", "__lte", "!", "__gt!", "__lte!"} {
 		for _, past := range []string{"0001", "0000000001", "0000000000009"} {
-			qs := q("created_at"+op, strings.TrimSuffix(micro, "Z")+past+"Z")
-			if r := c.getList(T, qs); r.status != http.StatusBadRequest || r.obj["created_at"+op] == nil {
-				t.Errorf("created_at%s with T2's value and %d more digits: status %d, keys %v; want 400 on the parameter", op, len(past), r.status, keys(r.obj))
+			got := idsOf(c.listObjects(T, q("created_at"+op, strings.TrimSuffix(micro, "Z")+past+"Z")))
+			if want := idsOf(c.listObjects(T, q("created_at"+op, nanoAfter))); !sameSet(got, want) {
+				t.Errorf("created_at%s with T2's value and %d more digits: rows %s, a nanosecond after it %s", op, len(past), labels.of(got), labels.of(want))
 			}
 		}
 		for _, zeros := range []string{"000", "0000000000000"} {

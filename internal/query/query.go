@@ -336,7 +336,49 @@ func parseFilter(res *schema.Resource, name, v string) (Filter, string) {
 		}
 		f.Values = []any{val}
 	}
+	if f.Field.Type == schema.DateTime && f.Op != IsNull {
+		f = onMicroseconds(f)
+	}
 	return f, ""
+}
+
+// timeOperand is a created_at operand: its time cut to the microsecond,
+// and whether the cut dropped a non-zero digit.
+type timeOperand struct {
+	t    time.Time
+	past bool
+}
+
+// onMicroseconds writes a created_at filter over the times stored, which
+// are whole microseconds, so that it compares as its operands are written,
+// however many digits they have. A time T past a microsecond m (before
+// m + 1 µs) comes after every stored time up to m and before every one from
+// m + 1 µs: lt T is lte m, gte T is gt m, lte and gt T are lte and gt m,
+// and no stored time is T (exact matches nothing, in leaves T out). Go's
+// own time.Now() in RFC 3339 has nanoseconds, so a client that filters by
+// the time it was last run sends such a T.
+func onMicroseconds(f Filter) Filter {
+	times := make([]any, 0, len(f.Values))
+	for _, v := range f.Values {
+		op := v.(timeOperand)
+		if op.past {
+			switch f.Op {
+			case LT:
+				f.Op = LTE
+			case GTE:
+				f.Op = GT
+			case Exact, In:
+				continue
+			}
+		}
+		times = append(times, op.t)
+	}
+	if len(times) == 0 {
+		// An in of no value matches nothing, as exact of no stored time.
+		f.Op = In
+	}
+	f.Values = times
+	return f
 }
 
 func opAllowed(t schema.Type, op Op) bool {
@@ -401,14 +443,7 @@ func parseValue(f *schema.Field, v string) (any, bool) {
 			// past year 9999) would compare as text out of order.
 			return nil, false
 		}
-		if pastMicrosecond(v) {
-			// Stored times have microseconds: an operand between two
-			// of them would have to be cut to one, and then compare
-			// otherwise than written (gte a time just after a row's
-			// would take the row).
-			return nil, false
-		}
-		return t.UTC(), true
+		return timeOperand{t.UTC().Truncate(time.Microsecond), pastMicrosecond(v)}, true
 	case schema.Number:
 		return schema.ParseNumber(v)
 	case schema.Bool:
