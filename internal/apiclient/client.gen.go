@@ -101,10 +101,10 @@ type Address struct {
 	Id *openapi_types.UUID `json:"id,omitempty"`
 
 	// Latitude Personal: stored encrypted, every read audited.
-	Latitude *float32 `json:"latitude"`
+	Latitude *float64 `json:"latitude"`
 
 	// Longitude Personal: stored encrypted, every read audited.
-	Longitude *float32 `json:"longitude"`
+	Longitude *float64 `json:"longitude"`
 
 	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer.
 	Organization *struct {
@@ -151,10 +151,10 @@ type AddressBulkItem struct {
 	Id *openapi_types.UUID `json:"id,omitempty"`
 
 	// Latitude Personal: stored encrypted, every read audited.
-	Latitude *float32 `json:"latitude,omitempty"`
+	Latitude *float64 `json:"latitude,omitempty"`
 
 	// Longitude Personal: stored encrypted, every read audited.
-	Longitude *float32 `json:"longitude,omitempty"`
+	Longitude *float64 `json:"longitude,omitempty"`
 
 	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer.
 	Organization *struct {
@@ -215,10 +215,10 @@ type AddressRequest struct {
 	Id *AddressRequest_Id `json:"id,omitempty"`
 
 	// Latitude Personal: stored encrypted, every read audited.
-	Latitude *float32 `json:"latitude,omitempty"`
+	Latitude *float64 `json:"latitude,omitempty"`
 
 	// Longitude Personal: stored encrypted, every read audited.
-	Longitude *float32 `json:"longitude,omitempty"`
+	Longitude *float64 `json:"longitude,omitempty"`
 
 	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer.
 	Organization *struct {
@@ -535,10 +535,10 @@ type PatchedAddressRequest struct {
 	Id *PatchedAddressRequest_Id `json:"id,omitempty"`
 
 	// Latitude Personal: stored encrypted, every read audited.
-	Latitude *float32 `json:"latitude,omitempty"`
+	Latitude *float64 `json:"latitude,omitempty"`
 
 	// Longitude Personal: stored encrypted, every read audited.
-	Longitude *float32 `json:"longitude,omitempty"`
+	Longitude *float64 `json:"longitude,omitempty"`
 
 	// Organization A reference to an Organization: `{"id": "<uuid>"}`, or null. It must name an existing Organization of the same customer.
 	Organization *struct {
@@ -3993,19 +3993,19 @@ type ListAddressCollectionParams struct {
 	AttentionIsnull *bool `form:"attention__isnull,omitempty" json:"attention__isnull,omitempty"`
 
 	// Latitude Filter on `latitude` (operator `exact`): Equal to the value. `latitude!` negates it.
-	Latitude *float32 `form:"latitude,omitempty" json:"latitude,omitempty"`
+	Latitude *float64 `form:"latitude,omitempty" json:"latitude,omitempty"`
 
 	// LatitudeGt Filter on `latitude` (operator `gt`): Greater than the value. `latitude__gt!` negates it.
-	LatitudeGt *float32 `form:"latitude__gt,omitempty" json:"latitude__gt,omitempty"`
+	LatitudeGt *float64 `form:"latitude__gt,omitempty" json:"latitude__gt,omitempty"`
 
 	// LatitudeGte Filter on `latitude` (operator `gte`): Greater than or equal to the value. `latitude__gte!` negates it.
-	LatitudeGte *float32 `form:"latitude__gte,omitempty" json:"latitude__gte,omitempty"`
+	LatitudeGte *float64 `form:"latitude__gte,omitempty" json:"latitude__gte,omitempty"`
 
 	// LatitudeLt Filter on `latitude` (operator `lt`): Less than the value. `latitude__lt!` negates it.
-	LatitudeLt *float32 `form:"latitude__lt,omitempty" json:"latitude__lt,omitempty"`
+	LatitudeLt *float64 `form:"latitude__lt,omitempty" json:"latitude__lt,omitempty"`
 
 	// LatitudeLte Filter on `latitude` (operator `lte`): Less than or equal to the value. `latitude__lte!` negates it.
-	LatitudeLte *float32 `form:"latitude__lte,omitempty" json:"latitude__lte,omitempty"`
+	LatitudeLte *float64 `form:"latitude__lte,omitempty" json:"latitude__lte,omitempty"`
 
 	// LatitudeIn Filter on `latitude` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `latitude__in!` negates it.
 	LatitudeIn *string `form:"latitude__in,omitempty" json:"latitude__in,omitempty"`
@@ -4014,19 +4014,19 @@ type ListAddressCollectionParams struct {
 	LatitudeIsnull *bool `form:"latitude__isnull,omitempty" json:"latitude__isnull,omitempty"`
 
 	// Longitude Filter on `longitude` (operator `exact`): Equal to the value. `longitude!` negates it.
-	Longitude *float32 `form:"longitude,omitempty" json:"longitude,omitempty"`
+	Longitude *float64 `form:"longitude,omitempty" json:"longitude,omitempty"`
 
 	// LongitudeGt Filter on `longitude` (operator `gt`): Greater than the value. `longitude__gt!` negates it.
-	LongitudeGt *float32 `form:"longitude__gt,omitempty" json:"longitude__gt,omitempty"`
+	LongitudeGt *float64 `form:"longitude__gt,omitempty" json:"longitude__gt,omitempty"`
 
 	// LongitudeGte Filter on `longitude` (operator `gte`): Greater than or equal to the value. `longitude__gte!` negates it.
-	LongitudeGte *float32 `form:"longitude__gte,omitempty" json:"longitude__gte,omitempty"`
+	LongitudeGte *float64 `form:"longitude__gte,omitempty" json:"longitude__gte,omitempty"`
 
 	// LongitudeLt Filter on `longitude` (operator `lt`): Less than the value. `longitude__lt!` negates it.
-	LongitudeLt *float32 `form:"longitude__lt,omitempty" json:"longitude__lt,omitempty"`
+	LongitudeLt *float64 `form:"longitude__lt,omitempty" json:"longitude__lt,omitempty"`
 
 	// LongitudeLte Filter on `longitude` (operator `lte`): Less than or equal to the value. `longitude__lte!` negates it.
-	LongitudeLte *float32 `form:"longitude__lte,omitempty" json:"longitude__lte,omitempty"`
+	LongitudeLte *float64 `form:"longitude__lte,omitempty" json:"longitude__lte,omitempty"`
 
 	// LongitudeIn Filter on `longitude` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `longitude__in!` negates it.
 	LongitudeIn *string `form:"longitude__in,omitempty" json:"longitude__in,omitempty"`
@@ -4354,19 +4354,19 @@ type ListAddressParams struct {
 	AttentionIsnull *bool `form:"attention__isnull,omitempty" json:"attention__isnull,omitempty"`
 
 	// Latitude Filter on `latitude` (operator `exact`): Equal to the value. `latitude!` negates it.
-	Latitude *float32 `form:"latitude,omitempty" json:"latitude,omitempty"`
+	Latitude *float64 `form:"latitude,omitempty" json:"latitude,omitempty"`
 
 	// LatitudeGt Filter on `latitude` (operator `gt`): Greater than the value. `latitude__gt!` negates it.
-	LatitudeGt *float32 `form:"latitude__gt,omitempty" json:"latitude__gt,omitempty"`
+	LatitudeGt *float64 `form:"latitude__gt,omitempty" json:"latitude__gt,omitempty"`
 
 	// LatitudeGte Filter on `latitude` (operator `gte`): Greater than or equal to the value. `latitude__gte!` negates it.
-	LatitudeGte *float32 `form:"latitude__gte,omitempty" json:"latitude__gte,omitempty"`
+	LatitudeGte *float64 `form:"latitude__gte,omitempty" json:"latitude__gte,omitempty"`
 
 	// LatitudeLt Filter on `latitude` (operator `lt`): Less than the value. `latitude__lt!` negates it.
-	LatitudeLt *float32 `form:"latitude__lt,omitempty" json:"latitude__lt,omitempty"`
+	LatitudeLt *float64 `form:"latitude__lt,omitempty" json:"latitude__lt,omitempty"`
 
 	// LatitudeLte Filter on `latitude` (operator `lte`): Less than or equal to the value. `latitude__lte!` negates it.
-	LatitudeLte *float32 `form:"latitude__lte,omitempty" json:"latitude__lte,omitempty"`
+	LatitudeLte *float64 `form:"latitude__lte,omitempty" json:"latitude__lte,omitempty"`
 
 	// LatitudeIn Filter on `latitude` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `latitude__in!` negates it.
 	LatitudeIn *string `form:"latitude__in,omitempty" json:"latitude__in,omitempty"`
@@ -4375,19 +4375,19 @@ type ListAddressParams struct {
 	LatitudeIsnull *bool `form:"latitude__isnull,omitempty" json:"latitude__isnull,omitempty"`
 
 	// Longitude Filter on `longitude` (operator `exact`): Equal to the value. `longitude!` negates it.
-	Longitude *float32 `form:"longitude,omitempty" json:"longitude,omitempty"`
+	Longitude *float64 `form:"longitude,omitempty" json:"longitude,omitempty"`
 
 	// LongitudeGt Filter on `longitude` (operator `gt`): Greater than the value. `longitude__gt!` negates it.
-	LongitudeGt *float32 `form:"longitude__gt,omitempty" json:"longitude__gt,omitempty"`
+	LongitudeGt *float64 `form:"longitude__gt,omitempty" json:"longitude__gt,omitempty"`
 
 	// LongitudeGte Filter on `longitude` (operator `gte`): Greater than or equal to the value. `longitude__gte!` negates it.
-	LongitudeGte *float32 `form:"longitude__gte,omitempty" json:"longitude__gte,omitempty"`
+	LongitudeGte *float64 `form:"longitude__gte,omitempty" json:"longitude__gte,omitempty"`
 
 	// LongitudeLt Filter on `longitude` (operator `lt`): Less than the value. `longitude__lt!` negates it.
-	LongitudeLt *float32 `form:"longitude__lt,omitempty" json:"longitude__lt,omitempty"`
+	LongitudeLt *float64 `form:"longitude__lt,omitempty" json:"longitude__lt,omitempty"`
 
 	// LongitudeLte Filter on `longitude` (operator `lte`): Less than or equal to the value. `longitude__lte!` negates it.
-	LongitudeLte *float32 `form:"longitude__lte,omitempty" json:"longitude__lte,omitempty"`
+	LongitudeLte *float64 `form:"longitude__lte,omitempty" json:"longitude__lte,omitempty"`
 
 	// LongitudeIn Filter on `longitude` (operator `in`): A comma-separated list of values: the field equals one of them. A list's `__in` filters hold at most 10000 values in all. `longitude__in!` negates it.
 	LongitudeIn *string `form:"longitude__in,omitempty" json:"longitude__in,omitempty"`
@@ -20495,7 +20495,7 @@ func NewListAddressCollectionRequest(server string, params *ListAddressCollectio
 
 		if params.Latitude != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude", *params.Latitude, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude", *params.Latitude, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -20507,7 +20507,7 @@ func NewListAddressCollectionRequest(server string, params *ListAddressCollectio
 
 		if params.LatitudeGt != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__gt", *params.LatitudeGt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__gt", *params.LatitudeGt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -20519,7 +20519,7 @@ func NewListAddressCollectionRequest(server string, params *ListAddressCollectio
 
 		if params.LatitudeGte != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__gte", *params.LatitudeGte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__gte", *params.LatitudeGte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -20531,7 +20531,7 @@ func NewListAddressCollectionRequest(server string, params *ListAddressCollectio
 
 		if params.LatitudeLt != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__lt", *params.LatitudeLt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__lt", *params.LatitudeLt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -20543,7 +20543,7 @@ func NewListAddressCollectionRequest(server string, params *ListAddressCollectio
 
 		if params.LatitudeLte != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__lte", *params.LatitudeLte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__lte", *params.LatitudeLte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -20579,7 +20579,7 @@ func NewListAddressCollectionRequest(server string, params *ListAddressCollectio
 
 		if params.Longitude != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude", *params.Longitude, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude", *params.Longitude, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -20591,7 +20591,7 @@ func NewListAddressCollectionRequest(server string, params *ListAddressCollectio
 
 		if params.LongitudeGt != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__gt", *params.LongitudeGt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__gt", *params.LongitudeGt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -20603,7 +20603,7 @@ func NewListAddressCollectionRequest(server string, params *ListAddressCollectio
 
 		if params.LongitudeGte != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__gte", *params.LongitudeGte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__gte", *params.LongitudeGte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -20615,7 +20615,7 @@ func NewListAddressCollectionRequest(server string, params *ListAddressCollectio
 
 		if params.LongitudeLt != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__lt", *params.LongitudeLt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__lt", *params.LongitudeLt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -20627,7 +20627,7 @@ func NewListAddressCollectionRequest(server string, params *ListAddressCollectio
 
 		if params.LongitudeLte != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__lte", *params.LongitudeLte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__lte", *params.LongitudeLte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -21945,7 +21945,7 @@ func NewListAddressRequest(server string, params *ListAddressParams) (*http.Requ
 
 		if params.Latitude != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude", *params.Latitude, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude", *params.Latitude, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -21957,7 +21957,7 @@ func NewListAddressRequest(server string, params *ListAddressParams) (*http.Requ
 
 		if params.LatitudeGt != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__gt", *params.LatitudeGt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__gt", *params.LatitudeGt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -21969,7 +21969,7 @@ func NewListAddressRequest(server string, params *ListAddressParams) (*http.Requ
 
 		if params.LatitudeGte != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__gte", *params.LatitudeGte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__gte", *params.LatitudeGte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -21981,7 +21981,7 @@ func NewListAddressRequest(server string, params *ListAddressParams) (*http.Requ
 
 		if params.LatitudeLt != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__lt", *params.LatitudeLt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__lt", *params.LatitudeLt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -21993,7 +21993,7 @@ func NewListAddressRequest(server string, params *ListAddressParams) (*http.Requ
 
 		if params.LatitudeLte != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__lte", *params.LatitudeLte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "latitude__lte", *params.LatitudeLte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -22029,7 +22029,7 @@ func NewListAddressRequest(server string, params *ListAddressParams) (*http.Requ
 
 		if params.Longitude != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude", *params.Longitude, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude", *params.Longitude, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -22041,7 +22041,7 @@ func NewListAddressRequest(server string, params *ListAddressParams) (*http.Requ
 
 		if params.LongitudeGt != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__gt", *params.LongitudeGt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__gt", *params.LongitudeGt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -22053,7 +22053,7 @@ func NewListAddressRequest(server string, params *ListAddressParams) (*http.Requ
 
 		if params.LongitudeGte != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__gte", *params.LongitudeGte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__gte", *params.LongitudeGte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -22065,7 +22065,7 @@ func NewListAddressRequest(server string, params *ListAddressParams) (*http.Requ
 
 		if params.LongitudeLt != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__lt", *params.LongitudeLt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__lt", *params.LongitudeLt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -22077,7 +22077,7 @@ func NewListAddressRequest(server string, params *ListAddressParams) (*http.Requ
 
 		if params.LongitudeLte != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__lte", *params.LongitudeLte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "longitude__lte", *params.LongitudeLte, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: "double"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {

@@ -229,7 +229,7 @@ func (b *builder) listParameters(res *schema.Resource) []any {
 			"schema":      obj{"type": "string"}, "example": "-created_at"},
 		obj{"name": "_search", "in": "query", "required": false,
 			"description": "Case-insensitive substring match over " + searchNames(res) + ", OR-ed; one substring, white space included. May not be empty.",
-			"schema":      obj{"type": "string"}},
+			"schema":      obj{"type": "string", "minLength": 1}},
 		ref("parameters", "slim"), ref("parameters", "statistics"), ref("parameters", "jsonl"),
 	}
 	fields := append([]*schema.Field{schema.IDField, schema.CreatedAtField}, res.Fields...)
@@ -297,7 +297,7 @@ func filterValue(f *schema.Field) obj {
 	case schema.Bool:
 		return obj{"type": "boolean"}
 	case schema.Number:
-		return obj{"type": "number"}
+		return obj{"type": "number", "format": "double"}
 	case schema.Date:
 		return obj{"type": "string", "format": "date"}
 	case schema.DateTime:

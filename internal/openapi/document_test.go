@@ -149,3 +149,20 @@ func TestExampleNumbersAreTestVectors(t *testing.T) {
 		t.Fatal("the document holds no identity number: its examples lack the ssn")
 	}
 }
+
+// The pattern of a string field without one of its own (first_name)
+// refuses exactly what the service refuses as a control character.
+func TestNoControlPatternIsHasControl(t *testing.T) {
+	doc := load(t, httpapi.Reference(schema.New()).JSON)
+	pattern := doc.Components.Schemas["Protectedidentity"].Value.Properties["first_name"].Value.Pattern
+	if pattern == "" {
+		t.Fatal("first_name has no pattern")
+	}
+	re := regexp.MustCompile(pattern)
+	for r := rune(0); r <= 0x2100; r++ {
+		s := "a" + string(r) + "b"
+		if re.MatchString(s) == schema.HasControl(s) {
+			t.Errorf("U+%04X: the pattern matches %v, the service refuses %v", r, re.MatchString(s), schema.HasControl(s))
+		}
+	}
+}

@@ -252,9 +252,17 @@ func (b *builder) fieldSchema(res *schema.Resource, f *schema.Field, m mode, exa
 	case schema.Date:
 		s = obj{"type": "string", "format": "date"}
 	case schema.Bool:
-		s = obj{"type": "boolean", "default": f.Default}
+		s = obj{"type": "boolean"}
+		if m == modeCreate || m == modeResponse {
+			// Not in an update's or a bulk item's schema: a client or
+			// proxy that fills defaults in would turn a partial update
+			// into one that resets the field.
+			s["default"] = f.Default
+		}
 	case schema.Number:
-		s = obj{"type": "number", "minimum": f.Min, "maximum": f.Max}
+		// double: a generator's default for number is a 32-bit float
+		// (Go's float32), which loses the coordinates' digits.
+		s = obj{"type": "number", "format": "double", "minimum": f.Min, "maximum": f.Max}
 	case schema.Ref:
 		// Inline rather than a $ref: a nullable allOf of an object schema
 		// is read by some validators (Spectral's) as refusing null.
@@ -263,8 +271,11 @@ func (b *builder) fieldSchema(res *schema.Resource, f *schema.Field, m mode, exa
 	default:
 		panic(fmt.Sprintf("openapi: no schema for the type of %s.%s", res.Name, f.Name))
 	}
-	if f.Pattern != "" {
+	switch {
+	case f.Pattern != "":
 		s["pattern"] = f.Pattern
+	case f.Type == schema.String:
+		s["pattern"] = noControlPattern
 	}
 	if f.Nullable() && f.Type != schema.ID && f.Type != schema.DateTime {
 		s["nullable"] = true
@@ -277,6 +288,10 @@ func (b *builder) fieldSchema(res *schema.Resource, f *schema.Field, m mode, exa
 	}
 	return s
 }
+
+// noControlPattern is the rule every string without a pattern of its own
+// keeps (schema.HasControl): no control character but tab.
+const noControlPattern = `^[^\x00-\x08\x0A-\x1F\x7F-\x9F]*$`
 
 // fieldAbout is a field's description: its meaning and every rule on it.
 func (b *builder) fieldAbout(res *schema.Resource, f *schema.Field) string {
