@@ -241,10 +241,11 @@ const (
 	// ends and then reads what it wrote, and a row another transaction
 	// deleted first is not found.
 	ForUpdate Lock = iota
-	// ForShare is for a row the transaction's decision rests on without
-	// changing it (an organization's ancestors, checked for a cycle): its
-	// writers wait until this transaction ends.
-	ForShare
+	// Unlocked reads the row as last committed and holds nothing: for a
+	// row the transaction's decision rests on where a lock of another kind
+	// keeps it from changing (an organization's ancestors, read under
+	// Tx.LockAncestry).
+	Unlocked
 	// ForDelete is for a row the transaction will delete, after it has
 	// dealt with the rows that reference it: a concurrent writer of a row
 	// that references it (a protected identity created for a tenant being
@@ -263,6 +264,14 @@ type Tx interface {
 	// Get reads one row and holds it as lock says until the transaction
 	// ends.
 	Get(ctx context.Context, customerID string, res *schema.Resource, id string, lock Lock) (Row, error)
+	// LockAncestry holds, until the transaction ends, the customer's lock
+	// on the links of res's acyclic references (an organization's parent).
+	// Every write that sets such a link takes it before it reads the
+	// ancestors to rule out a cycle, and before it locks the row it writes:
+	// such writes run one at a time per customer, so the ancestors one
+	// reads can't change before it commits, and two can't deadlock on each
+	// other's rows (which each locking the ancestors it read did).
+	LockAncestry(ctx context.Context, customerID string, res *schema.Resource) error
 	// LockRows holds the rows of ids (those that exist) as ForUpdate until
 	// the transaction ends, taking their locks in the order of their ids:
 	// a write of many rows (a bulk write) locks them first, so that two

@@ -53,8 +53,9 @@ type Dialect struct {
 	// otherwise as an array column with a GIN index (PostgreSQL).
 	ftsTokens bool
 	// rowLocks takes row locks in a write transaction's reads (FOR NO
-	// KEY UPDATE, FOR SHARE): the engine runs write transactions side by
-	// side (PostgreSQL); otherwise one at a time (SQLite).
+	// KEY UPDATE, FOR UPDATE) and advisory locks: the engine runs write
+	// transactions side by side (PostgreSQL); otherwise one at a time
+	// (SQLite).
 	rowLocks bool
 	// noLimit is the LIMIT operand that sets no limit (OFFSET needs a
 	// LIMIT before it on SQLite).

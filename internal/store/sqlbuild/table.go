@@ -108,14 +108,13 @@ func newTable(res *schema.Resource, d dialect.Dialect) *Table {
 		targets:     map[string]*Table{},
 		kinds:       map[string]dialect.Kind{schema.IDField.Name: dialect.Text, schema.CreatedAtField.Name: dialect.Time},
 	}
-	t.locked = [3]string{store.ForUpdate: t.get, store.ForShare: t.get, store.ForDelete: t.get}
+	t.locked = [3]string{store.ForUpdate: t.get, store.Unlocked: t.get, store.ForDelete: t.get}
 	if d.RowLocks() {
 		// Not FOR UPDATE: an update that keeps the row's keys takes the
 		// weaker FOR NO KEY UPDATE, so a foreign key's check of the row
 		// (FOR KEY SHARE: a tenant created in an organization being
 		// renamed) does not wait for it.
 		t.locked[store.ForUpdate] = t.get + " FOR NO KEY UPDATE"
-		t.locked[store.ForShare] = t.get + " FOR SHARE"
 		t.locked[store.ForDelete] = t.get + " FOR UPDATE"
 	}
 	t.notNull = map[string]bool{schema.IDField.Name: true, schema.CreatedAtField.Name: true}
@@ -242,6 +241,17 @@ func (t *Table) Get(customerID, id string) Stmt { return Stmt{t.get, []any{custo
 // transaction ends.
 func (t *Table) Locked(customerID, id string, lock store.Lock) Stmt {
 	return Stmt{t.locked[lock], []any{customerID, id}}
+}
+
+// LockAncestry takes the customer's transaction-long lock on the table's
+// acyclic links (store.Tx.LockAncestry): a PostgreSQL advisory lock keyed
+// by the table and the customer. ok is false where the engine has no row
+// locks (SQLite's one writer runs its transactions one at a time).
+func (t *Table) LockAncestry(customerID string) (stmt Stmt, ok bool) {
+	if !t.d.RowLocks() {
+		return Stmt{}, false
+	}
+	return Stmt{t.d.Bind("SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))"), []any{t.res.Table, customerID}}, true
 }
 
 // LockRows selects the customer's rows of ids, holding each as

@@ -351,6 +351,21 @@ func (t *Tx) Get(ctx context.Context, customerID string, res *schema.Resource, i
 	return s.Scan(t.conn.QueryRow(ctx, s.Locked(customerID, id, lock)))
 }
 
+// LockAncestry takes the customer's lock on res's acyclic links
+// (sqlbuild.Table.LockAncestry).
+func (t *Tx) LockAncestry(ctx context.Context, customerID string, res *schema.Resource) error {
+	s, err := t.build.Table(res)
+	if err != nil {
+		return err
+	}
+	stmt, ok := s.LockAncestry(customerID)
+	if !ok || t.view {
+		return nil
+	}
+	_, err = t.conn.Exec(ctx, stmt)
+	return err
+}
+
 // LockRows holds the rows of ids as store.ForUpdate, in the order of
 // their ids (sqlbuild.Table.LockRows).
 func (t *Tx) LockRows(ctx context.Context, customerID string, res *schema.Resource, ids []string) error {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,7 +208,7 @@ func (f *fixture) get(t *testing.T, customerID string, res *schema.Resource, id 
 	var row store.Row
 	err := f.db.View(f.ctx, func(tx store.Tx) error {
 		var err error
-		row, err = tx.Get(f.ctx, customerID, res, id, store.ForShare)
+		row, err = tx.Get(f.ctx, customerID, res, id, store.Unlocked)
 		return err
 	})
 	single, singleErr := f.db.Get(f.ctx, customerID, res, id)
@@ -1354,8 +1355,8 @@ func (f *fixture) whileHeld(t *testing.T, read func(tx store.Tx) (write func() e
 // testLockedReads: a write transaction's read of a row it changes holds the
 // row, so two transactions that each read a row, change a field and write
 // it back keep both changes, and one that reads a row another is deleting
-// finds it gone; a row read to decide (ForShare) can't change until its
-// reader commits.
+// finds it gone; a customer's ancestry lock is held by one transaction at
+// a time.
 func testLockedReads(t *testing.T, f *fixture) {
 	a := f.custA
 	_, _, tenant := f.people(t)
@@ -1392,26 +1393,26 @@ func testLockedReads(t *testing.T, f *fixture) {
 		t.Errorf("custom_id after two read-change-writes at once = %q, want %q: a change was lost", got.Plain["custom_id"], want)
 	}
 
-	// A row read to decide holds back its writers until the reader
-	// commits: what it decided on is still so when it commits.
+	// The ancestry lock holds back another transaction's until the first
+	// commits: the links it read are still so when it commits.
+	var committing atomic.Bool
 	err = f.whileHeld(t, func(tx store.Tx) (func() error, error) {
-		row, err := tx.Get(f.ctx, a, f.tenant, tenant.ID, store.ForShare)
+		err := tx.LockAncestry(f.ctx, a, f.org)
 		return func() error {
-			now, err := f.db.Get(f.ctx, a, f.tenant, tenant.ID)
-			if err == nil && now.Plain["custom_id"] != row.Plain["custom_id"] {
-				err = fmt.Errorf("the row read ForShare changed before its reader committed")
-			}
-			return err
+			committing.Store(true)
+			return nil
 		}, err
 	}, func(tx store.Tx) error {
-		write, err := mark(tx, "|third")
-		if err != nil {
+		if err := tx.LockAncestry(f.ctx, a, f.org); err != nil {
 			return err
 		}
-		return write()
+		if !committing.Load() {
+			return errors.New("two transactions held one customer's ancestry lock at once")
+		}
+		return nil
 	})
 	if err != nil {
-		t.Fatalf("the write of a row read ForShare: %v", err)
+		t.Fatalf("the second ancestry lock: %v", err)
 	}
 
 	// A row read for delete waits for a transaction that has written a row
