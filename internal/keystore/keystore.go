@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"accounts/internal/openfiles"
 	"accounts/internal/seal"
@@ -143,25 +142,13 @@ const createLock = 0x6b657973746f7265 // "keystore"
 // both find no table and the second fails on a catalog constraint, so that
 // one of several processes starting together on a new key store would exit.
 // createTablesWhileBusy is createTables, run again while a new SQLite file
-// is busy: processes opening it at once each switch it to WAL, and SQLite
-// answers SQLITE_BUSY at once, without waiting, to one that meets another
-// setting up the WAL's index.
+// is busy (sqlite.WhileSettingUp).
 func (s *Store) createTablesWhileBusy(ctx context.Context, tables []string) error {
-	for attempt := 1; ; attempt++ {
-		err := s.createTables(ctx, tables)
-		if s.pg || attempt == createAttempts || !sqlite.Busy(err) {
-			return err
-		}
-		time.Sleep(createRetryPause)
+	if s.pg {
+		return s.createTables(ctx, tables)
 	}
+	return sqlite.WhileSettingUp(func() error { return s.createTables(ctx, tables) })
 }
-
-// createAttempts and createRetryPause bound the retries of createTables
-// while a new SQLite file is busy: a second in all.
-const (
-	createAttempts   = 20
-	createRetryPause = 50 * time.Millisecond
-)
 
 func (s *Store) createTables(ctx context.Context, tables []string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {

@@ -233,8 +233,12 @@ func (db *DB) Close() error {
 }
 
 func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.admin.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`); err != nil {
+	err := WhileSettingUp(func() error {
+		_, err := db.admin.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("sqlite: creating migration table: %w", err)
 	}
 	done, err := db.appliedMigrations(ctx)
@@ -552,6 +556,30 @@ func Busy(err error) bool {
 	var se *sqlite3.Error
 	return errors.As(err, &se) && se.Code()&0xff == sqlite3lib.SQLITE_BUSY
 }
+
+// WhileSettingUp runs op, the first statement of a process on a database
+// file that others may be opening at the same moment, again while it fails
+// SQLITE_BUSY, for a second in all: processes opening a new file at once
+// each switch it to WAL, and SQLite answers SQLITE_BUSY at once, without
+// calling its busy handler, to one that meets another setting up the WAL's
+// index, or whose read of the file another's write made stale before it
+// asked for the write lock. (Servers started together on a new database
+// failed so, one in a few dozen starts.)
+func WhileSettingUp(op func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if attempt == setUpAttempts || !Busy(err) {
+			return err
+		}
+		time.Sleep(setUpRetryPause)
+	}
+}
+
+// setUpAttempts and setUpRetryPause bound WhileSettingUp's retries.
+const (
+	setUpAttempts   = 20
+	setUpRetryPause = 50 * time.Millisecond
+)
 
 // NotADatabase reports whether err is SQLite's SQLITE_NOTADB: the file
 // opened is not an SQLite database (another file named by mistake, or a
