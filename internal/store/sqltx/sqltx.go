@@ -354,30 +354,28 @@ func (t *Tx) Get(ctx context.Context, customerID string, res *schema.Resource, i
 // LockAncestry takes the customer's lock on res's acyclic links
 // (sqlbuild.Table.LockAncestry).
 func (t *Tx) LockAncestry(ctx context.Context, customerID string, res *schema.Resource) error {
-	s, err := t.build.Table(res)
-	if err != nil {
-		return err
-	}
-	stmt, ok := s.LockAncestry(customerID)
-	if !ok || t.view {
-		return nil
-	}
-	_, err = t.conn.Exec(ctx, stmt)
-	return err
+	return t.lock(ctx, res, func(s *sqlbuild.Table) (sqlbuild.Stmt, bool) { return s.LockAncestry(customerID) })
 }
 
 // LockRows holds the rows of ids as store.ForUpdate, in the order of
 // their ids (sqlbuild.Table.LockRows).
 func (t *Tx) LockRows(ctx context.Context, customerID string, res *schema.Resource, ids []string) error {
+	return t.lock(ctx, res, func(s *sqlbuild.Table) (sqlbuild.Stmt, bool) { return s.LockRows(customerID, ids) })
+}
+
+// lock runs the locking statement stmt makes of res's table, where the
+// engine has one (ok) and the transaction writes: a view locks nothing.
+func (t *Tx) lock(ctx context.Context, res *schema.Resource, stmt func(*sqlbuild.Table) (sqlbuild.Stmt, bool)) error {
 	s, err := t.build.Table(res)
 	if err != nil {
 		return err
 	}
-	stmt, ok := s.LockRows(customerID, ids)
+	st, ok := stmt(s)
 	if !ok || t.view {
 		return nil
 	}
-	return t.conn.Query(ctx, stmt, func(sqlbuild.Scanner) error { return nil })
+	_, err = t.conn.Exec(ctx, st)
+	return err
 }
 
 // Exists reports whether the customer has a row of that id.
