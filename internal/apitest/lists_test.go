@@ -711,6 +711,15 @@ func TestListQueryErrors(t *testing.T) {
 		{T, "created_at__gt=" + url.QueryEscape("2026-12-03T00:00:00-24:00"), "created_at__gt"},
 		{T, "created_at__gt=" + url.QueryEscape("2026-12-03T00:00:00+23:60"), "created_at__gt"},
 		{T, "created_at__gt=" + url.QueryEscape("2026-12-03T00:00:00+01:00Z"), "created_at__gt"},
+		// Go's parser takes a "," before the fraction and a one-digit
+		// hour; RFC 3339 has neither.
+		{T, "created_at__lt=" + url.QueryEscape("2026-12-03T18:41:20,7128571Z"), "created_at__lt"},
+		{T, "created_at__gte=" + url.QueryEscape("2026-12-03T18:41:20,712857Z"), "created_at__gte"},
+		{T, "created_at__lt=" + url.QueryEscape("2026-12-03T8:00:00Z"), "created_at__lt"},
+		{T, "created_at__lt=" + url.QueryEscape("2026-12-03T08:00:00.Z"), "created_at__lt"},
+		{T, "created_at__lt=" + url.QueryEscape("2026-12-03T08:00:00+0100"), "created_at__lt"},
+		{T, "created_at__lt=" + url.QueryEscape("2026-12-03t08:00:00z"), "created_at__lt"},
+		{T, "created_at__lt=" + url.QueryEscape("2026-12-03 08:00:00Z"), "created_at__lt"},
 		{T, "created_at__startswith=2026", "created_at__startswith"},
 		{A, "latitude__gt=abc", "latitude__gt"},
 		{A, "latitude__gt=1e-400", "latitude__gt"},

@@ -390,16 +390,40 @@ func opAllowed(t schema.Type, op Op) bool {
 	return false
 }
 
-// rfc3339Offset reports whether a time that time.Parse took ends in an
-// offset that RFC 3339 allows: "Z", or hours 00-23 and minutes 00-59. Go
-// takes "+24:00" and "+23:60" too, which Django refuses (no zone is a
-// day or more from UTC).
-func rfc3339Offset(v string) bool {
-	if strings.HasSuffix(v, "Z") {
+// rfc3339Shape reports whether v is written as RFC 3339 writes a time:
+// two-digit month, day, hour, minute and second, an upper-case "T", a
+// fraction after a "." only, and "Z" or an offset of hours 00-23 and
+// minutes 00-59. time.Parse checks the values but not all of the form: it
+// takes a one-digit hour, a "," before the fraction, and "+24:00" or
+// "+23:60", none of which RFC 3339 (or Django, for the offsets) allows.
+func rfc3339Shape(v string) bool {
+	digits := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+		}
 		return true
 	}
-	off := v[max(0, len(v)-6):]
-	return len(off) == 6 && off[1:3] <= "23" && off[4:6] <= "59"
+	const clock = len("2006-01-02T15:04:05")
+	if len(v) < clock+1 || !digits(v[0:4]) || v[4] != '-' || !digits(v[5:7]) || v[7] != '-' ||
+		!digits(v[8:10]) || v[10] != 'T' || !digits(v[11:13]) || v[13] != ':' ||
+		!digits(v[14:16]) || v[16] != ':' || !digits(v[17:19]) {
+		return false
+	}
+	zone := v[clock:]
+	if frac, ok := strings.CutPrefix(zone, "."); ok {
+		end := strings.IndexFunc(frac, func(r rune) bool { return r < '0' || r > '9' })
+		if end <= 0 {
+			return false
+		}
+		zone = frac[end:]
+	}
+	if zone == "Z" {
+		return true
+	}
+	return len(zone) == 6 && (zone[0] == '+' || zone[0] == '-') && digits(zone[1:3]) &&
+		zone[3] == ':' && digits(zone[4:6]) && zone[1:3] <= "23" && zone[4:6] <= "59"
 }
 
 // pastMicrosecond reports whether the RFC 3339 time v has a non-zero digit
@@ -434,7 +458,7 @@ func parseValue(f *schema.Field, v string) (any, bool) {
 		return v, true
 	case schema.DateTime:
 		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil || !rfc3339Offset(v) {
+		if err != nil || !rfc3339Shape(v) {
 			return nil, false
 		}
 		if y := t.UTC().Year(); y < 1 || y > 9999 {
