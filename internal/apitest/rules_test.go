@@ -5,6 +5,7 @@ package apitest
 // and bodies that are not objects. Helpers are in fields_test.go.
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -491,4 +492,91 @@ func TestRulesOrganizationAcyclicInBulk(t *testing.T) {
 	last := len(ids) - 1
 	expectItemErrorKeys(t, bulkItemErrors(t, c.postBulk(orgPath, []any{under(0, last)}), 1), [][]string{{"organization"}})
 	errorKeys(t, c.do("PATCH", orgPath+ids[0]+"/", map[string]any{"organization": map[string]any{"id": ids[last]}}), "organization")
+}
+
+// TestRulesOrganizationBulkLocksAncestryFirst: a bulk write that sets an
+// organization's parent takes the customer's ancestry lock before it locks
+// the rows it updates, the order a single write takes them in. It locked
+// its rows first, so a single write of a parent that held the ancestry
+// lock and then wanted one of those rows deadlocked with it on PostgreSQL
+// (found by a review: both answered after PostgreSQL's one-second
+// deadlock check, one of them run again). Here another transaction holds
+// the ancestry lock while the bulk write waits for it: none of the bulk
+// write's rows may be locked yet. (SQLite has no row locks: its writes run
+// one at a time, and the bulk write is only checked to be done.)
+func TestRulesOrganizationBulkLocksAncestryFirst(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.newCustomer("Bulk Lock Order AB")
+	var ids []string
+	for _, name := range []string{"Lock Parent", "Lock First", "Lock Second"} {
+		r := c.do("POST", orgPath, map[string]any{"name": name})
+		if r.status != http.StatusCreated {
+			t.Fatalf("creating %s: status %d", name, r.status)
+		}
+		ids = append(ids, r.obj["id"].(string))
+	}
+	parent, first, second := ids[0], ids[1], ids[2]
+	ctx := context.Background()
+	conn, err := e.rawDB().db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	hold := "BEGIN IMMEDIATE"
+	if onPostgres() {
+		hold = "BEGIN"
+	}
+	if _, err := conn.ExecContext(ctx, hold); err != nil {
+		t.Fatal(err)
+	}
+	if onPostgres() {
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('organizations'), hashtext($1))", c.customerID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bulk := make(chan response, 1)
+	go func() {
+		bulk <- c.postBulk(orgPath, []any{
+			map[string]any{"id": first, "custom_id": "lock-order"},
+			map[string]any{"id": second, "organization": map[string]any{"id": parent}},
+		})
+	}()
+	if onPostgres() {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			var waiting bool
+			err := conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+				AND wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%')`).Scan(&waiting)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if waiting {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the bulk write never waited for the ancestry lock")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		for _, id := range []string{first, second} {
+			if _, err := conn.ExecContext(ctx, "SAVEPOINT probe"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.ExecContext(ctx, "SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE NOWAIT", id); err != nil {
+				t.Errorf("a bulk write waiting for the ancestry lock already holds a row it updates: %v", err)
+			}
+			if _, err := conn.ExecContext(ctx, "ROLLBACK TO SAVEPOINT probe"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-bulk; r.status != http.StatusCreated {
+		t.Fatalf("the bulk write once the lock was free: status %d, want 201", r.status)
+	}
+	if g := c.do("GET", orgPath+second+"/", nil); g.obj["organization"] == nil {
+		t.Errorf("the bulk write did not set the parent")
+	}
 }

@@ -97,6 +97,18 @@ func (s *Service) BulkFrom(ctx context.Context, p auth.Principal, res *schema.Re
 	// ends the attempt with errIsolate.
 	apply := func(tx store.Tx, isolated bool) error {
 		ctx, known := withAncestry(ctx)
+		// The ancestry lock, if an item will need it, before the rows'
+		// locks, as a single write takes them: a bulk write that locked
+		// its rows first and then the ancestry lock deadlocked on
+		// PostgreSQL with a single write of one of its rows' parents.
+		for _, values := range decoded {
+			if err := lockAncestry(ctx, tx, p.CustomerID, res, values); err != nil {
+				return err
+			}
+			if known.locked {
+				break
+			}
+		}
 		// In the order of their ids, not the items': two bulk writes of
 		// the same objects in other orders would deadlock on PostgreSQL,
 		// where both lock rows one item at a time.
