@@ -143,16 +143,28 @@ var numberPattern = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[
 // filter. One that does not fit a float64 is refused, not rounded to what
 // does: past its range (1e400), and so small that only zero is left
 // (1e-400, which is not 0).
+//
+// strconv is given the number as decimalParts writes it, 0.digits×10^exp:
+// it keeps at most 800 digits of a literal, and the position of the point
+// in a whole part longer than that was lost with them ("9" and a thousand
+// zeros, "e-999", which is 90, parsed as 9e-200).
 func ParseNumber(lit string) (float64, bool) {
 	if !numberPattern.MatchString(lit) {
 		return 0, false
 	}
-	n, err := strconv.ParseFloat(lit, 64)
-	if err != nil || math.IsInf(n, 0) {
-		return 0, false
+	sign, digits, exp := decimalParts(lit)
+	if digits == "" {
+		if strings.HasPrefix(lit, "-") {
+			return math.Copysign(0, -1), true // "-0", as strconv reads it
+		}
+		return 0, true
 	}
-	mantissa, _, _ := strings.Cut(strings.ToLower(lit), "e")
-	if n == 0 && strings.ContainsAny(mantissa, "123456789") {
+	canonical := "0." + digits + "e" + strconv.Itoa(exp)
+	if sign < 0 {
+		canonical = "-" + canonical
+	}
+	n, err := strconv.ParseFloat(canonical, 64)
+	if err != nil || math.IsInf(n, 0) || n == 0 {
 		return 0, false
 	}
 	return n, true

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"strings"
@@ -42,6 +43,12 @@ func TestNumberBoundsExact(t *testing.T) {
 		"90.000000000000000001e00000000000000000000000000000000000": false,
 		"90.5": false,
 		"-91":  false,
+		// A whole part of more than 800 digits: strconv alone lost where
+		// its point was (1000, read as 1e-198, passed a maximum of 90).
+		"1" + strings.Repeat("0", 1000) + "e-997":  false,
+		"-5" + strings.Repeat("0", 900) + "e-898":  false,
+		"9" + strings.Repeat("0", 1000) + "e-999":  true,
+		"-9" + strings.Repeat("0", 1000) + "e-999": true,
 	} {
 		v, msg := lat.Decode(json.RawMessage(lit))
 		if got := msg == ""; got != ok {
@@ -87,5 +94,39 @@ func TestCompareDecimalAgreesWithRat(t *testing.T) {
 		if got, want := compareDecimal(a, b), ra.Cmp(rb); got != want {
 			t.Fatalf("compareDecimal(%s, %s) = %d, want %d", a, b, got, want)
 		}
+	}
+}
+
+// ParseNumber gives the float64 nearest to the number written, as big.Rat
+// does, whatever the literal's length: strconv alone keeps 800 digits, and
+// a whole part longer than that came out wrong by as many powers of ten as
+// digits it dropped.
+func TestParseNumberExact(t *testing.T) {
+	zeros := func(n int) string { return strings.Repeat("0", n) }
+	for _, lit := range []string{
+		"90", "-0.5", "1e-300", "12.5e3",
+		"9" + zeros(1000) + "e-999",
+		"1" + zeros(5000) + ".5e-5000",
+		"-123" + zeros(799) + "e-800",
+		"123" + zeros(800) + "e-801",
+		"0." + zeros(1000) + "9e1002",
+		"1." + zeros(1000) + "1",
+		"4" + zeros(2000) + "e-1700",
+		"17976931348623157" + zeros(2000) + "e-1709",
+	} {
+		got, ok := ParseNumber(lit)
+		r, _ := new(big.Rat).SetString(lit)
+		want, _ := r.Float64()
+		if !ok || got != want {
+			t.Errorf("ParseNumber of a literal of %d characters = %v, %v; want %v", len(lit), got, ok, want)
+		}
+	}
+	for _, lit := range []string{"1e400", "1" + zeros(2000) + "e-1600", "1e-400", "1" + zeros(1000) + "e-1400"} {
+		if got, ok := ParseNumber(lit); ok {
+			t.Errorf("ParseNumber of a literal of %d characters beyond a float64 = %v, want refused", len(lit), got)
+		}
+	}
+	if got, ok := ParseNumber("-0"); !ok || got != 0 || !math.Signbit(got) {
+		t.Errorf(`ParseNumber("-0") = %v, %v; want -0`, got, ok)
 	}
 }
