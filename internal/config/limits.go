@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -199,19 +200,25 @@ func setDuration(dst *time.Duration, v string) error {
 // durationUnits are the units time.ParseDuration takes, each with its
 // rank, largest first; µs and μs (two code points) are one unit. Longer
 // spellings come before their prefixes, so "ms" is found before "m".
-var durationUnits = []durationUnit{{"h", 0}, {"ms", 3}, {"m", 1}, {"s", 2}, {"us", 4}, {"µs", 4}, {"μs", 4}, {"ns", 5}}
+var durationUnits = []durationUnit{
+	{"h", 0, time.Hour}, {"ms", 3, time.Millisecond}, {"m", 1, time.Minute}, {"s", 2, time.Second},
+	{"us", 4, time.Microsecond}, {"µs", 4, time.Microsecond}, {"μs", 4, time.Microsecond}, {"ns", 5, time.Nanosecond},
+}
 
 type durationUnit struct {
 	name string
 	rank int
+	size time.Duration
 }
 
 // ParseDuration reads a duration of 0 or more written one way: "0", or
 // numbers in plain decimal digits each followed by a unit, the units from
 // largest to smallest and each at most once, a fraction in the last number
-// only: 30s, 1m30s, 1.5s. time.ParseDuration also takes a sign (+30s), a
-// bare fraction (.5s), leading zeros (010s) and a unit twice (1h1h), which
-// an operator does not mean to write, so each is refused.
+// only, and a whole number of nanoseconds: 30s, 1m30s, 1.5s.
+// time.ParseDuration also takes a sign (+30s), a bare fraction (.5s),
+// leading zeros (010s) and a unit twice (1h1h), which an operator does not
+// mean to write, and drops what is finer than a nanosecond (1.0000000001s
+// is 1s), so each is refused.
 func ParseDuration(v string) (time.Duration, error) {
 	invalid := errors.New("must be a duration such as 30s or 1m30s, 0 or more")
 	if v == "0" {
@@ -231,7 +238,7 @@ func ParseDuration(v string) (time.Duration, error) {
 		}
 		u := durationUnits[unit]
 		rest = rest[len(u.name):]
-		if u.rank <= last || !decimal(number, rest == "") {
+		if u.rank <= last || !decimal(number, rest == "") || !wholeNanoseconds(number, u.size) {
 			return 0, invalid
 		}
 		last = u.rank
@@ -241,6 +248,13 @@ func ParseDuration(v string) (time.Duration, error) {
 		return 0, invalid
 	}
 	return d, nil
+}
+
+// wholeNanoseconds reports whether number (plain decimal digits, perhaps
+// with a fraction) of units of size is a whole number of nanoseconds.
+func wholeNanoseconds(number string, size time.Duration) bool {
+	r, ok := new(big.Rat).SetString(number)
+	return ok && r.Mul(r, new(big.Rat).SetInt64(int64(size))).IsInt()
 }
 
 // setBytes reads a byte count: a whole number with an optional KiB, MiB or
