@@ -141,10 +141,20 @@ func openKeys(ctx context.Context, cfg config.Config, log *slog.Logger) (*keys, 
 	if !verdict.Empty && cfg.DatabaseMissing() {
 		// The converse: keys without their data. A restore that forgot
 		// the database file, or a mistyped --database, would otherwise
-		// start on a new, empty database and answer ready.
-		return nil, refuse(fmt.Errorf("the key store %s holds keys, but there is no database at %s: --database (%s) "+
-			"does not name their data, or it was lost; restore it from its backup beside the key store; nothing was changed",
-			where, cfg.Database, config.EnvDatabase))
+		// start on a new, empty database and answer ready. A key store
+		// with a check value and no customer's keys is a new deployment
+		// whose first process has not yet made its database (a customer's
+		// keys are stored only once it has): a second process started
+		// beside it goes on.
+		all, err := peek.All(ctx)
+		if err != nil {
+			return nil, keyStoreFailed(where, err)
+		}
+		if len(all) > 0 {
+			return nil, refuse(fmt.Errorf("the key store %s holds keys, but there is no database at %s: --database (%s) "+
+				"does not name their data, or it was lost; restore it from its backup beside the key store; nothing was changed",
+				where, cfg.Database, config.EnvDatabase))
+		}
 	}
 	if generate != "" {
 		// Beside the database, whose folder may not exist yet.
