@@ -2,6 +2,7 @@ package records
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -45,10 +46,23 @@ func TestReadLockedOutOfItsAuditEntry(t *testing.T) {
 			_, err := svc.Create(ctx, p, tenants, listBody(t, "first_name", "Readlog-Write"))
 			wrote <- err
 		}()
-		time.Sleep(200 * time.Millisecond)
 		return wrote
 	}
-	first, second := write(), write()
+	// The first write's batch is the one waiting for the lock (the store
+	// says its writes are stalled) before anything else is queued: had
+	// the read's entry gone first, on a loaded machine, its batch would
+	// have met the busy timeout in the first write's place, and the write
+	// would have found the lock free.
+	first := write()
+	for !errors.Is(svc.db.Ready(ctx), store.ErrWritesStalled) {
+		select {
+		case err := <-first:
+			t.Fatalf("the first write ended before it stalled: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	second := write()
+	time.Sleep(200 * time.Millisecond)
 	_, err := svc.Get(ctx, p, tenants, obj.ID)
 	release()
 	if err := <-first; !store.Unavailable(err) {
