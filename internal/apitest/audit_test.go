@@ -1097,6 +1097,13 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 			a.expectBroken(fmt.Sprintf("entries %d and %d swapped", k, k+1), k, false, others...)
 		}
 	}
+	// The head row deleted, or set back to an empty chain, the entries
+	// left: verifying every chain still walks this one (it listed only
+	// chains with a head past 0, and passed it over).
+	a.db.exec("DELETE FROM audit_heads WHERE customer_id = ?", c.customerID)
+	a.expectBroken("head deleted", 1, true, others...)
+	a.db.exec("UPDATE audit_heads SET position = 0 WHERE customer_id = ?", c.customerID)
+	a.expectBroken("head set back to 0", 1, true, others...)
 	// The head row alone cut back by one: the last entry is beyond it.
 	a.db.exec("UPDATE audit_heads SET position = ?, hash = (SELECT hash FROM audit_entries WHERE customer_id = ? AND position = ?) WHERE customer_id = ?",
 		n-1, c.customerID, n-1, c.customerID)

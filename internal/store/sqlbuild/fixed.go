@@ -50,8 +50,12 @@ func newFixed(d dialect.Dialect) fixedStatements {
 
 		auditHead: d.Bind(`SELECT position, hash FROM audit_heads WHERE customer_id = ?`),
 		// A head at position 0 stands for an empty chain (the PostgreSQL
-		// store creates heads before it locks them).
-		auditCustomers: `SELECT customer_id FROM audit_heads WHERE position > 0 ORDER BY customer_id`,
+		// store creates heads before it locks them). The entries are
+		// asked too: a chain whose head row was deleted or set back to 0
+		// still has them, and verifying must find it broken, not pass it
+		// over.
+		auditCustomers: `SELECT customer_id FROM audit_heads WHERE position > 0
+		UNION SELECT customer_id FROM audit_entries ORDER BY customer_id`,
 		auditEntries: d.Bind(`SELECT position, at, client_id, request_id, action, resource, object_ids, fields,
 		prev_hash, hash FROM audit_entries WHERE customer_id = ? ORDER BY position`),
 
