@@ -449,12 +449,18 @@ type staleRow struct {
 
 // startRotations gives the customers whose last rotation finished (every
 // value under their newest data key) a new index key version, waits
-// settle, then gives them the data key version of the same number. A
-// customer with values left under an older version keeps its keys: its
-// rotation is finished first.
+// settle, then gives them the data key version of the same number, and
+// waits settle again before anything is re-sealed: until a server reads
+// the customer's keys again it seals what it writes under the data key it
+// holds, and a row written so after the re-sealing passed would be left
+// under the old key by a rotation that said it was done. A customer with
+// values left under an older version keeps its keys: its rotation is
+// finished first, after the same second wait (the run that gave its data
+// key may have stopped a moment later).
 func startRotations(ctx context.Context, db store.Store, catalog *schema.Catalog, keys *keys, customers []string, settle time.Duration, log io.Writer) error {
 	ring := seal.NewKeyringFrom(keys.masters, keys.store)
 	next := map[string]int{}
+	unfinished := 0
 	for _, c := range customers {
 		ck, err := ring.Customer(ctx, c)
 		if err != nil {
@@ -465,6 +471,7 @@ func startRotations(ctx context.Context, db store.Store, catalog *schema.Catalog
 			return fmt.Errorf("customer %s: %w", c, err)
 		}
 		if len(stale) > 0 {
+			unfinished++
 			continue
 		}
 		v := ck.Current() + 1
@@ -475,26 +482,39 @@ func startRotations(ctx context.Context, db store.Store, catalog *schema.Catalog
 		}
 		next[c] = v
 	}
-	if len(next) == 0 {
-		return nil
-	}
-	if settle > 0 {
-		fmt.Fprintf(log, "rotate-data: new index keys for %s; waiting %s for every server to load them\n",
-			plural(int64(len(next)), "customer", "customers"), settle)
-		select {
-		case <-time.After(settle):
-		case <-ctx.Done():
-			return ctx.Err()
+	if len(next) > 0 {
+		if err := settleFor(ctx, settle, log, fmt.Sprintf("new index keys for %s; waiting %s for every server to load them",
+			plural(int64(len(next)), "customer", "customers"), settle)); err != nil {
+			return err
 		}
-	}
-	for _, c := range customers {
-		if v, ok := next[c]; ok {
-			if err := keys.put(ctx, []seal.WrappedKey{keys.master.NewDataKey(c, v)}); err != nil {
-				return fmt.Errorf("customer %s: %w", c, err)
+		for _, c := range customers {
+			if v, ok := next[c]; ok {
+				if err := keys.put(ctx, []seal.WrappedKey{keys.master.NewDataKey(c, v)}); err != nil {
+					return fmt.Errorf("customer %s: %w", c, err)
+				}
 			}
 		}
 	}
-	return nil
+	if len(next)+unfinished == 0 {
+		return nil
+	}
+	return settleFor(ctx, settle, log, fmt.Sprintf("the newest data keys of %s given; waiting %s for every server to seal under them before values are re-sealed",
+		plural(int64(len(next)+unfinished), "customer", "customers"), settle))
+}
+
+// settleFor waits settle (none when it is 0: no server runs), having said
+// why on log.
+func settleFor(ctx context.Context, settle time.Duration, log io.Writer, why string) error {
+	if settle == 0 {
+		return nil
+	}
+	fmt.Fprintf(log, "rotate-data: %s\n", why)
+	select {
+	case <-time.After(settle):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // rotateCustomer re-seals, and so re-indexes, the customer's values under

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -294,7 +295,11 @@ func cliLookup(base string, cl cliClient, query, id string) bool {
 // expires. rotate-data gives the new index key first and waits (--settle,
 // by default longer than that cache) before any row is indexed under it,
 // so every lookup before, during and after the rotation finds its row, by
-// exact value (blind index and search tokens) and by substring.
+// exact value (blind index and search tokens) and by substring. The server
+// keeps writing too, and its rows end under the new data key: rotate-data
+// waits again, once the data key is given, for the server to seal under it
+// before it re-seals (it re-sealed at once, and said it was done while the
+// server went on sealing under the old key for up to a minute).
 func TestKeysRotateDataWhileServing(t *testing.T) {
 	bin := cliBuild(t)
 	db := filepath.Join(t.TempDir(), "accounts.db")
@@ -346,20 +351,51 @@ func TestKeysRotateDataWhileServing(t *testing.T) {
 					failures.Add(1)
 				}
 			}
+			if status, _ := cliDo(s1.base, cl, "POST", "/accounts/users/customer/tenant/", `{"first_name": "Rotera", "last_name": "Under"}`); status != http.StatusCreated {
+				failures.Add(1)
+			}
 		}
 	})
 	start := time.Now()
 	_, stderr, err := admin.run("keys", "rotate-data")
+	took := time.Since(start)
+	// What the server writes once the rotation is done is sealed under
+	// the new key too.
+	time.Sleep(2 * time.Second)
 	close(stop)
 	wg.Wait()
 	if err != nil {
 		t.Fatalf("keys rotate-data: %v", err)
 	}
-	if !strings.Contains(stderr, "waiting") || time.Since(start) < seal.KeyCacheTTL {
-		t.Errorf("rotate-data did not wait for the servers to load the new index key (took %s)", time.Since(start).Round(time.Second))
+	if !strings.Contains(stderr, "waiting") || took < 2*seal.KeyCacheTTL {
+		t.Errorf("rotate-data did not wait for the servers to load the new index key, then the data key (took %s)", took.Round(time.Second))
 	}
 	if f := failures.Load(); f > 0 {
-		t.Errorf("%d of %d lookups during the rotation missed their row", f, made.Load())
+		t.Errorf("%d of %d lookups and creates during the rotation failed", f, made.Load())
+	}
+	raw, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	rows, err := raw.Query("SELECT sealed FROM tenants")
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := map[int]int{}
+	for rows.Next() {
+		var sealed []byte
+		if err := rows.Scan(&sealed); err != nil {
+			t.Fatal(err)
+		}
+		v, _ := seal.Version(sealed)
+		versions[v]++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(versions) != 1 {
+		t.Errorf("after rotate-data said it was done, the tenants are sealed under several data key versions (version: rows): %v", versions)
 	}
 	for i := range ids {
 		for _, q := range lookups(i) {
