@@ -11,6 +11,7 @@
 package dialect
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -148,6 +149,37 @@ func (d Dialect) List(l []string) (any, error) {
 	}
 	b, err := json.Marshal(l)
 	return string(b), err
+}
+
+// BytesIn is the condition that column (of Kind Bytes) is one of a list of
+// values bound as one parameter, BytesList's: a blind index lookup's list
+// holds a hash of each value under every index key held, in two forms,
+// more than the 32,766 parameters SQLite takes in one statement if each
+// were a parameter of its own.
+func (d Dialect) BytesIn(column string) string {
+	if d.jsonLists {
+		return column + " IN (SELECT unhex(value) FROM json_each(?))"
+	}
+	return column + " = ANY(?::bytea[])"
+}
+
+// BytesList is values as BytesIn binds them: a JSON array of their hex
+// digits, or a bytea[].
+func (d Dialect) BytesList(values [][]byte) any {
+	if !d.jsonLists {
+		return values
+	}
+	b := make([]byte, 0, 2+len(values)*67)
+	b = append(b, '[')
+	for i, v := range values {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = hex.AppendEncode(b, v)
+		b = append(b, '"')
+	}
+	return string(append(b, ']'))
 }
 
 // FTSTokens reports whether search tokens are text in an FTS5 index found

@@ -147,17 +147,29 @@ func (t *Table) where(b *strings.Builder, customerID string, conds []store.Condi
 		case len(c.Values) != 1:
 			return nil, fmt.Errorf("sqlbuild: a comparison on %s needs one value, not %d", c.Column, len(c.Values))
 		}
+		// A list of bytes (blind index hashes) is bound as one parameter
+		// (dialect.BytesIn); any other value as a parameter of its own.
+		bytesIn := c.Op == store.In && k == dialect.Bytes && len(c.Values) > 0
+		var hashes [][]byte
 		for _, v := range c.Values {
 			v, err := t.condValue(c.Column, k, v)
 			if err != nil {
 				return nil, err
 			}
-			args = append(args, v)
+			if bytesIn {
+				b, _ := v.([]byte) // nil equals no hash
+				hashes = append(hashes, b)
+			} else {
+				args = append(args, v)
+			}
 		}
 		var expr string
 		switch {
 		case c.Op == store.In && len(c.Values) == 0:
 			expr = "FALSE"
+		case bytesIn:
+			expr = t.d.BytesIn(c.Column)
+			args = append(args, t.d.BytesList(hashes))
 		case c.Op == store.In:
 			expr = c.Column + " IN (?" + strings.Repeat(", ?", len(c.Values)-1) + ")"
 		default:
