@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -362,3 +363,46 @@ func TestProtectionErrorBodiesDoNotEchoValues(t *testing.T) {
 
 // protectionInvalidSSNs returns the invalid identity numbers of the shared test data.
 func protectionInvalidSSNs(t *testing.T) []string { return loadPersonnummer(t).Invalid }
+
+// A blind index is bound to its resource: a protected identity holding the
+// identity number, e-mail address and phone number of a tenant (another
+// than its own) stores other hashes than that tenant, so someone holding a
+// copy of the database can't link the two rows (they could: the security
+// review found the same hash in both). Lookups by each value still find
+// each row.
+func TestProtectionBlindIndexesAreBoundToTheirResource(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer("Protection Bound AB")
+	ssn := auditSSNs(t)[0]
+	values := map[string]string{
+		"ssn":          personal(ssn.Input),
+		"email":        personal("bunden.person@example.se"),
+		"phone_number": personal("+46704445566"),
+	}
+	own := c.create(tenantPath, map[string]any{"first_name": personal("Bunden-Egen")})
+	other := map[string]any{"first_name": personal("Bunden-Annan")}
+	for k, v := range values {
+		other[k] = v
+	}
+	otherTenant := c.create(tenantPath, other)
+	identity := map[string]any{"tenant": ref(own), "first_name": personal("Bunden-Skyddad")}
+	for k, v := range values {
+		identity[k] = v
+	}
+	pi := c.create(piPath, identity)
+	raw := e.rawDB()
+	for field, v := range values {
+		col := field + "_bidx"
+		if n := raw.count("SELECT count(*) FROM protected_identities p JOIN tenants t ON p."+col+" = t."+col+
+			" WHERE p.id = ?", auditID(pi)); n != 0 {
+			t.Errorf("the protected identity's %s hash equals %d tenants'", field, n)
+		}
+		q := field + "=" + url.QueryEscape(v)
+		if objs := c.listObjects(piPath, q); len(objs) != 1 || auditID(objs[0]) != auditID(pi) {
+			t.Errorf("protected identities by %s: %d found, want the one", field, len(objs))
+		}
+		if objs := c.listObjects(tenantPath, q); len(objs) != 1 || auditID(objs[0]) != auditID(otherTenant) {
+			t.Errorf("tenants by %s: %d found, want the one", field, len(objs))
+		}
+	}
+}

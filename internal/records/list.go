@@ -36,7 +36,7 @@ func plan(keys *seal.CustomerKeys, res *schema.Resource, q query.Query) listPlan
 	p := listPlan{open: !q.Slim || q.Search != ""}
 	searched := res.SearchIndexed()
 	for _, f := range q.Filters {
-		cond, exact := condition(keys, f)
+		cond, exact := condition(keys, res, f)
 		if cond != nil {
 			p.where = append(p.where, *cond)
 		}
@@ -68,7 +68,7 @@ func plan(keys *seal.CustomerKeys, res *schema.Resource, q query.Query) listPlan
 
 // condition returns the database condition for a filter, if any, and
 // whether it decides the filter exactly (else the service checks it too).
-func condition(keys *seal.CustomerKeys, f query.Filter) (*store.Condition, bool) {
+func condition(keys *seal.CustomerKeys, res *schema.Resource, f query.Filter) (*store.Condition, bool) {
 	op, ok := storeOps[f.Op]
 	if f.Field.Personal {
 		if !f.Field.BlindIndexed {
@@ -88,11 +88,12 @@ func condition(keys *seal.CustomerKeys, f query.Filter) (*store.Condition, bool)
 		if !ok || (email && f.Negate) {
 			return nil, false
 		}
-		// A value's hash under every index key held: rows are indexed
-		// under the key of their seal version (see seal.CustomerKeys).
+		// A value's hashes under every index key held: rows are indexed
+		// under the key of their seal version (see seal.CustomerKeys), in
+		// either form (seal.CustomerKeys.BlindIndexes).
 		var hashes []any
 		for _, v := range f.Values {
-			for _, h := range keys.BlindIndexes(f.Field.Name, indexForm(f.Field, v.(string))) {
+			for _, h := range keys.BlindIndexes(res.Name, f.Field.Name, indexForm(f.Field, v.(string))) {
 				hashes = append(hashes, h)
 			}
 		}

@@ -20,7 +20,7 @@ func toRow(keys *seal.CustomerKeys, obj Object) store.Row {
 		v := obj.Values[c.Field.Name]
 		if c.Index {
 			if s, ok := v.(string); ok {
-				v = keys.BlindIndex(c.Field.Name, indexForm(c.Field, s))
+				v = keys.BlindIndex(obj.Resource.Name, c.Field.Name, indexForm(c.Field, s))
 			} else {
 				v = nil
 			}

@@ -402,18 +402,26 @@ func (k *CustomerKeys) indexFor(v int) []byte {
 	return key
 }
 
-// BlindIndex returns the keyed hash of a field's canonical value under the
-// index key of the current data key version, for a value written now.
-// Keyed, never plain: personal identity numbers are few enough to reverse
-// a plain hash by enumeration.
-func (k *CustomerKeys) BlindIndex(field, canonical string) []byte {
-	return blindIndex(k.indexFor(k.current), field, canonical)
+// BlindIndex returns the keyed hash of a resource's field's canonical
+// value under the index key of the current data key version, for a value
+// written now. Keyed, never plain: personal identity numbers are few
+// enough to reverse a plain hash by enumeration. Bound to the resource:
+// a protected identity's hash of an identity number must not equal a
+// tenant's of the same number, which would link the two rows for anyone
+// holding a copy of the database.
+func (k *CustomerKeys) BlindIndex(resource, field, canonical string) []byte {
+	return blindIndex(k.indexFor(k.current), resource, field, canonical)
 }
 
-// BlindIndexes returns the keyed hashes of a field's canonical value under
-// every index key held, oldest first: what an exact lookup looks for.
-func (k *CustomerKeys) BlindIndexes(field, canonical string) [][]byte {
-	return k.underEveryIndexKey(func(key []byte) []byte { return blindIndex(key, field, canonical) })
+// BlindIndexes returns the keyed hashes an exact lookup looks for: the
+// value's BlindIndex under every index key held, oldest first, then its
+// hash in the form without the resource (unboundBlindIndex), under every
+// index key held, oldest first, which rows written before the resource was
+// bound carry until they are written again (keys rotate-data writes them
+// all).
+func (k *CustomerKeys) BlindIndexes(resource, field, canonical string) [][]byte {
+	bound := k.underEveryIndexKey(func(key []byte) []byte { return blindIndex(key, resource, field, canonical) })
+	return append(bound, k.underEveryIndexKey(func(key []byte) []byte { return unboundBlindIndex(key, field, canonical) })...)
 }
 
 // underEveryIndexKey returns derive of each index key held, oldest first.
@@ -425,7 +433,26 @@ func (k *CustomerKeys) underEveryIndexKey(derive func(key []byte) []byte) [][]by
 	return out
 }
 
-func blindIndex(key []byte, field, canonical string) []byte {
+// blindIndex hashes 0x01, the resource's and the field's names each after
+// its length, then the value: the first byte tells it from
+// unboundBlindIndex's input (a field name's first letter) and from a
+// search key's (a NUL byte), and the lengths keep the names apart from
+// each other and from the value.
+func blindIndex(key []byte, resource, field, canonical string) []byte {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte{1})
+	for _, name := range []string{resource, field} {
+		mac.Write(binary.BigEndian.AppendUint32(nil, uint32(len(name))))
+		mac.Write([]byte(name))
+	}
+	mac.Write([]byte(canonical))
+	return mac.Sum(nil)
+}
+
+// unboundBlindIndex is the form of a blind index before the resource was
+// bound into it: the field's name, a NUL byte and the value. Lookups still
+// look for it; nothing is written in it.
+func unboundBlindIndex(key []byte, field, canonical string) []byte {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(field))
 	mac.Write([]byte{0})

@@ -3,6 +3,8 @@ package seal
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"slices"
 	"testing"
@@ -108,22 +110,50 @@ func TestWrappedKeysNeedTheirMasterAndCustomer(t *testing.T) {
 	}
 }
 
-func TestBlindIndexIsKeyedPerCustomerAndField(t *testing.T) {
+func TestBlindIndexIsKeyedPerCustomerResourceAndField(t *testing.T) {
 	m := mustMaster(t)
 	a := customerKeys(t, m, "cust-a")
 	b := customerKeys(t, m, "cust-b")
-	x := a.BlindIndex("ssn", "value")
-	if !bytes.Equal(x, a.BlindIndex("ssn", "value")) {
+	x := a.BlindIndex("Protectedidentity", "ssn", "value")
+	if !bytes.Equal(x, a.BlindIndex("Protectedidentity", "ssn", "value")) {
 		t.Error("blind index is not deterministic")
 	}
-	if bytes.Equal(x, b.BlindIndex("ssn", "value")) {
+	if bytes.Equal(x, b.BlindIndex("Protectedidentity", "ssn", "value")) {
 		t.Error("two customers share a blind index")
 	}
-	if bytes.Equal(x, a.BlindIndex("email", "value")) {
+	// A protected identity's identity number must not be linkable to a
+	// tenant's of the same number.
+	if bytes.Equal(x, a.BlindIndex("Tenant", "ssn", "value")) {
+		t.Error("two resources share a blind index")
+	}
+	if bytes.Equal(x, a.BlindIndex("Protectedidentity", "email", "value")) {
 		t.Error("two fields share a blind index")
 	}
-	if bytes.Equal(x, a.BlindIndex("ssn", "other")) {
+	if bytes.Equal(x, a.BlindIndex("Protectedidentity", "ssn", "other")) {
 		t.Error("two values share a blind index")
+	}
+	// The names are kept apart from each other and from the value.
+	if bytes.Equal(a.BlindIndex("a", "bc", "d"), a.BlindIndex("ab", "c", "d")) ||
+		bytes.Equal(a.BlindIndex("a", "b", "cd"), a.BlindIndex("a", "bc", "d")) {
+		t.Error("names written differently share a blind index")
+	}
+}
+
+// Rows written before the resource was bound into blind indexes carry the
+// form without it (HMAC of field, NUL, value under the index key) until
+// they are written again: lookups look for both.
+func TestBlindIndexesFindRowsOfTheUnboundForm(t *testing.T) {
+	m := mustMaster(t)
+	k := customerKeys(t, m, "cust-a")
+	mac := hmac.New(sha256.New, k.indexFor(k.current))
+	mac.Write([]byte("ssn\x00value"))
+	unbound := mac.Sum(nil)
+	got := k.BlindIndexes("Tenant", "ssn", "value")
+	if len(got) != 2 || !bytes.Equal(got[0], k.BlindIndex("Tenant", "ssn", "value")) || !bytes.Equal(got[1], unbound) {
+		t.Errorf("a lookup looks for %d hashes, want the bound one, then the unbound one", len(got))
+	}
+	if bytes.Equal(k.BlindIndex("Tenant", "ssn", "value"), unbound) {
+		t.Error("values are written in the unbound form")
 	}
 }
 
@@ -145,25 +175,25 @@ func TestIndexKeysAreVersionedWithTheDataKeys(t *testing.T) {
 	v1 := open()
 	// Data key 2 without index key 2: still indexed under index key 1.
 	d2 := open(m.NewDataKey("c", 2))
-	if !bytes.Equal(d2.BlindIndex("ssn", "x"), v1.BlindIndex("ssn", "x")) || !bytes.Equal(d2.SearchKey("R", "f"), v1.SearchKey("R", "f")) {
+	if !bytes.Equal(d2.BlindIndex("R", "ssn", "x"), v1.BlindIndex("R", "ssn", "x")) || !bytes.Equal(d2.SearchKey("R", "f"), v1.SearchKey("R", "f")) {
 		t.Error("data key 2 without index key 2 does not index under index key 1")
 	}
 	// Index key 3 before data key 3 (a rotation's first step): lookups use
 	// it, writes do not yet.
 	i3 := m.NewIndexKey("c", 3)
 	pending := open(m.NewDataKey("c", 2), i3)
-	if !bytes.Equal(pending.BlindIndex("ssn", "x"), v1.BlindIndex("ssn", "x")) {
+	if !bytes.Equal(pending.BlindIndex("R", "ssn", "x"), v1.BlindIndex("R", "ssn", "x")) {
 		t.Error("an index key of a data version not yet made is used for writes")
 	}
-	if got := pending.BlindIndexes("ssn", "x"); len(got) != 2 || !bytes.Equal(got[0], v1.BlindIndex("ssn", "x")) {
-		t.Errorf("lookups hash under %d index keys, want both, the older first", len(got))
+	if got := pending.BlindIndexes("R", "ssn", "x"); len(got) != 4 || !bytes.Equal(got[0], v1.BlindIndex("R", "ssn", "x")) {
+		t.Errorf("lookups look for %d hashes, want both index keys' in both forms, the older first", len(got))
 	}
 	if got := pending.SearchKeys("R", "f"); len(got) != 2 || !bytes.Equal(got[0], v1.SearchKey("R", "f")) {
 		t.Errorf("lookups use %d search keys, want both, the older first", len(got))
 	}
 	// Data key 3: writes use index key 3.
 	rotated := open(m.NewDataKey("c", 2), i3, m.NewDataKey("c", 3))
-	if got := rotated.BlindIndexes("ssn", "x"); !bytes.Equal(rotated.BlindIndex("ssn", "x"), got[1]) || bytes.Equal(got[0], got[1]) {
+	if got := rotated.BlindIndexes("R", "ssn", "x"); !bytes.Equal(rotated.BlindIndex("R", "ssn", "x"), got[1]) || bytes.Equal(got[0], got[1]) {
 		t.Error("after data key 3, writes are not indexed under index key 3 alone")
 	}
 	if !rotated.HasIndexKey(3) || rotated.HasIndexKey(2) {
