@@ -276,14 +276,18 @@ func parsePositive(v string) (int, bool) {
 	if v == "" || len(v) > 10 || v[0] == '0' {
 		return 0, false
 	}
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return 0, false
-		}
+	if !asciiDigits(v) {
+		return 0, false
 	}
 	n, err := strconv.Atoi(v)
 	return n, err == nil
 }
+
+// asciiDigits reports whether s holds nothing but the digits 0-9.
+func asciiDigits(s string) bool { return strings.Trim(s, "0123456789") == "" }
+
+// notDigit reports whether r is anything but one of the digits 0-9.
+func notDigit(r rune) bool { return r < '0' || r > '9' }
 
 func parseBool(v string) (bool, bool) {
 	switch v {
@@ -397,23 +401,15 @@ func opAllowed(t schema.Type, op Op) bool {
 // takes a one-digit hour, a "," before the fraction, and "+24:00" or
 // "+23:60", none of which RFC 3339 (or Django, for the offsets) allows.
 func rfc3339Shape(v string) bool {
-	digits := func(s string) bool {
-		for i := 0; i < len(s); i++ {
-			if s[i] < '0' || s[i] > '9' {
-				return false
-			}
-		}
-		return true
-	}
 	const clock = len("2006-01-02T15:04:05")
-	if len(v) < clock+1 || !digits(v[0:4]) || v[4] != '-' || !digits(v[5:7]) || v[7] != '-' ||
-		!digits(v[8:10]) || v[10] != 'T' || !digits(v[11:13]) || v[13] != ':' ||
-		!digits(v[14:16]) || v[16] != ':' || !digits(v[17:19]) {
+	if len(v) < clock+1 || !asciiDigits(v[0:4]) || v[4] != '-' || !asciiDigits(v[5:7]) || v[7] != '-' ||
+		!asciiDigits(v[8:10]) || v[10] != 'T' || !asciiDigits(v[11:13]) || v[13] != ':' ||
+		!asciiDigits(v[14:16]) || v[16] != ':' || !asciiDigits(v[17:19]) {
 		return false
 	}
 	zone := v[clock:]
 	if frac, ok := strings.CutPrefix(zone, "."); ok {
-		end := strings.IndexFunc(frac, func(r rune) bool { return r < '0' || r > '9' })
+		end := strings.IndexFunc(frac, notDigit)
 		if end <= 0 {
 			return false
 		}
@@ -422,8 +418,8 @@ func rfc3339Shape(v string) bool {
 	if zone == "Z" {
 		return true
 	}
-	return len(zone) == 6 && (zone[0] == '+' || zone[0] == '-') && digits(zone[1:3]) &&
-		zone[3] == ':' && digits(zone[4:6]) && zone[1:3] <= "23" && zone[4:6] <= "59"
+	return len(zone) == 6 && (zone[0] == '+' || zone[0] == '-') && asciiDigits(zone[1:3]) &&
+		zone[3] == ':' && asciiDigits(zone[4:6]) && zone[1:3] <= "23" && zone[4:6] <= "59"
 }
 
 // pastMicrosecond reports whether the RFC 3339 time v has a non-zero digit
@@ -435,7 +431,7 @@ func pastMicrosecond(v string) bool {
 	if !ok {
 		return false
 	}
-	end := strings.IndexFunc(frac, func(r rune) bool { return r < '0' || r > '9' })
+	end := strings.IndexFunc(frac, notDigit)
 	if end < 0 {
 		end = len(frac)
 	}
