@@ -524,6 +524,9 @@ func (s *Service) formsCycle(ctx context.Context, tx store.Tx, customerID string
 // when values set an acyclic reference: formsCycle will read that
 // reference's ancestors.
 func lockAncestry(ctx context.Context, tx store.Tx, customerID string, res *schema.Resource, values schema.Values) error {
+	if a := ancestryOf(ctx); a != nil && a.locked {
+		return nil // a bulk write took it before its items
+	}
 	for _, f := range res.Fields {
 		if v, _ := values[f.Name].(string); f.Acyclic && v != "" {
 			if err := tx.LockAncestry(ctx, customerID, res); err != nil {
